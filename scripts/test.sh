@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole check, as CI runs it: system packages (idempotent), formatting, lints, every test,
+# and the release build the demo uses.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# procps: `kill`, used to send Ctrl-C (SIGINT) to a leader process in tests/cli.rs.
+scripts/ensure-packages.sh procps
+
+for component in rustfmt clippy; do
+    if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+        echo "cargo ${component} is missing: rustup component add ${component}" >&2
+        exit 1
+    fi
+done
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
+echo "== cargo test"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --all-targets 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line over every test binary (cargo prints one per binary, some with 0 tests).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+     END { printf "total: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

@@ -1,0 +1,182 @@
+//! Command-line definitions (clap derive). Each subcommand's options map onto the library's
+//! settings structs; ranges are checked there, so the CLI, the demo and (later) campaigns agree.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+use rrbench::{
+    settings::{LeaderSettings, RecoverySettings},
+    units::{ByteSize, parse_duration},
+};
+
+/// Benchmark and chaos toolkit for remote recovery throughput.
+///
+/// rrbench reproduces Elasticsearch cross-cluster replication's remote recovery over real
+/// sockets: a leader serves an index directory, a follower pulls it as concurrent, rate-limited,
+/// checksum-verified chunk requests. Sizes are written as Elasticsearch writes them (1mb = 1 MiB,
+/// 512kb, 40mb), durations too (500ms, 60s, 5m).
+///
+/// Try it: `rrbench demo`. Or by hand:
+///   rrbench gen-index --dir /tmp/leader --size 1gb --files 40 --seed 7
+///   rrbench leader --dir /tmp/leader --listen 127.0.0.1:9443
+///   rrbench recover --from 127.0.0.1:9443 --dir /tmp/follower
+#[derive(Debug, Parser)]
+#[command(name = "rrbench", version, verbatim_doc_comment)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// rrbench's subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a 256 MiB index, serve it in-process, recover it twice (Elasticsearch defaults at
+    /// 40mb/s, then unlimited) and print the two side by side.
+    Demo(DemoArgs),
+    /// Write a deterministic, incompressible index shaped like a Lucene shard.
+    GenIndex(GenIndexArgs),
+    /// Serve an index directory to followers until Ctrl-C.
+    Leader(LeaderArgs),
+    /// Recover an index from a leader into a directory, verifying every file.
+    Recover(RecoverArgs),
+}
+
+/// Options of `rrbench demo`.
+#[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
+pub struct DemoArgs {
+    /// Index size.
+    #[arg(long, default_value = "256mb")]
+    pub size: ByteSize,
+    /// Number of files.
+    #[arg(long, default_value_t = 40)]
+    pub files: u32,
+    /// Seed for the index's sizes and bytes.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Where to write the result JSON.
+    #[arg(long, default_value = "results/demo")]
+    pub out: PathBuf,
+}
+
+/// Options of `rrbench gen-index`.
+#[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
+pub struct GenIndexArgs {
+    /// Directory to write (created if missing; must be empty).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Total size over all files.
+    #[arg(long, default_value = "1gb")]
+    pub size: ByteSize,
+    /// Number of files: a few large segment files, many small ones, and a segments_N.
+    #[arg(long, default_value_t = 40)]
+    pub files: u32,
+    /// Seed: the same seed always writes the same bytes.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+/// Options of `rrbench leader`.
+#[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
+pub struct LeaderArgs {
+    /// Index directory to serve (every regular, non-hidden file in it).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9443")]
+    pub listen: String,
+    /// ccr.indices.recovery.max_bytes_per_sec: node-wide limit applied before each chunk read,
+    /// shared by all sessions; 0 = unlimited.
+    #[arg(long, default_value = "40mb")]
+    pub max_bytes_per_sec: ByteSize,
+    /// ccr.indices.recovery.recovery_activity_timeout: a session with no chunk request for this
+    /// long is closed at the next tick (it dies between T and 2T).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub recovery_activity_timeout: Duration,
+    /// Connections served at once; more wait in the accept queue.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: u32,
+    /// Largest chunk a follower may request.
+    #[arg(long, default_value = "1gb")]
+    pub max_chunk_size: ByteSize,
+    /// Index name followers must ask for.
+    #[arg(long, default_value = "index")]
+    pub index_name: String,
+    /// Shared secret every follower must send in Hello.
+    #[arg(long)]
+    pub auth_token: Option<String>,
+    /// Do not log sessions and refused requests.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl LeaderArgs {
+    /// The settings these options describe.
+    pub fn settings(&self) -> LeaderSettings {
+        LeaderSettings {
+            max_bytes_per_sec: self.max_bytes_per_sec,
+            recovery_activity_timeout: self.recovery_activity_timeout,
+            max_connections: self.max_connections,
+            max_chunk_size: self.max_chunk_size,
+        }
+    }
+}
+
+/// Options of `rrbench recover`.
+#[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
+pub struct RecoverArgs {
+    /// Leader address, host:port.
+    #[arg(long)]
+    pub from: String,
+    /// Target directory (created if missing; must be empty or a previous rrbench target).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Index name to ask for.
+    #[arg(long, default_value = "index")]
+    pub index: String,
+    /// ccr.indices.recovery.chunk_size: bytes per chunk request (1kb-1gb).
+    #[arg(long, default_value = "1mb")]
+    pub chunk_size: ByteSize,
+    /// ccr.indices.recovery.max_concurrent_file_chunks: chunk requests in flight (1-10),
+    /// counted from the oldest outstanding one.
+    #[arg(long, default_value_t = 5)]
+    pub max_concurrent_file_chunks: u32,
+    /// ccr.indices.recovery.max_bytes_per_sec: follower-side limit applied after each response;
+    /// 0 = unlimited.
+    #[arg(long, default_value = "40mb")]
+    pub max_bytes_per_sec: ByteSize,
+    /// ccr.indices.recovery.internal_action_timeout: bound on each request.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub internal_action_timeout: Duration,
+    /// index.allocation.max_retries: total attempts before giving up (1-1000). Each attempt
+    /// opens a new session and starts from an empty target, as Elasticsearch does.
+    #[arg(long, default_value_t = 5)]
+    pub max_retries: u32,
+    /// Shared secret to send in Hello.
+    #[arg(long)]
+    pub auth_token: Option<String>,
+    /// Print one JSON object (outcome, bytes, duration, settings, time series) instead of the
+    /// summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not draw the progress line, even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl RecoverArgs {
+    /// The settings these options describe.
+    pub fn settings(&self) -> RecoverySettings {
+        RecoverySettings {
+            max_bytes_per_sec: self.max_bytes_per_sec,
+            max_concurrent_file_chunks: self.max_concurrent_file_chunks,
+            chunk_size: self.chunk_size,
+            internal_action_timeout: self.internal_action_timeout,
+            max_retries: self.max_retries,
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! `gen-index`, `leader` and `recover`: thin wrappers that print what the library did.
+
+use std::{process::ExitCode, sync::Arc, time::Instant};
+
+use anyhow::Context;
+use rrbench::{
+    clock::Clock,
+    follower::{self, FollowerConfig, Progress},
+    index::{GenerateSpec, IndexSnapshot, generate},
+    leader::{self, LeaderConfig},
+    units::mib_per_sec,
+};
+
+use crate::{
+    cli::{GenIndexArgs, LeaderArgs, RecoverArgs},
+    progress_line::ProgressLine,
+};
+
+/// Exit code of a run stopped by Ctrl-C, as shells report SIGINT.
+const INTERRUPTED: u8 = 130;
+
+pub async fn gen_index(args: GenIndexArgs) -> anyhow::Result<ExitCode> {
+    let spec = GenerateSpec {
+        size: args.size.bytes(),
+        files: args.files,
+        seed: args.seed,
+    };
+    let start = Instant::now();
+    let dir = args.dir.clone();
+    let metas = tokio::task::spawn_blocking(move || generate(&dir, &spec, |_| {}))
+        .await?
+        .with_context(|| format!("generating an index in {}", args.dir.display()))?;
+    let elapsed = start.elapsed();
+    println!("{:<28} {:>14} {:>10}", "file", "bytes", "crc32c");
+    for m in &metas {
+        println!(
+            "{:<28} {:>14} {:>10}",
+            m.name,
+            m.len,
+            format!("{:08x}", m.crc32c)
+        );
+    }
+    println!(
+        "wrote {} files, {:.1} MiB to {} in {:.2}s ({:.0} MiB/s), seed {}",
+        metas.len(),
+        args.size.as_mib_f64(),
+        args.dir.display(),
+        elapsed.as_secs_f64(),
+        mib_per_sec(args.size.bytes(), elapsed),
+        args.seed
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
+    let settings = args.settings();
+    settings.validate()?;
+    let dir = args.dir.clone();
+    let snapshot = tokio::task::spawn_blocking(move || IndexSnapshot::load(&dir))
+        .await?
+        .with_context(|| format!("loading the index in {}", args.dir.display()))?;
+    let (files, bytes) = (snapshot.files().len(), snapshot.total_bytes());
+    let config = LeaderConfig {
+        settings: settings.clone(),
+        index_name: args.index_name.clone(),
+        auth_token: args.auth_token.clone(),
+        log: !args.quiet,
+    };
+    let handle = leader::start(&args.listen, snapshot, config, Clock::start()).await?;
+    eprintln!(
+        "leader on {} serving index {:?}: {files} files, {:.1} MiB from {}\n  max_bytes_per_sec {} | recovery_activity_timeout {} | Ctrl-C to stop",
+        handle.local_addr(),
+        args.index_name,
+        bytes as f64 / 1048576.0,
+        args.dir.display(),
+        if settings.max_bytes_per_sec.bytes() == 0 {
+            "unlimited".to_string()
+        } else {
+            settings.max_bytes_per_sec.to_string()
+        },
+        rrbench::units::format_duration(settings.recovery_activity_timeout),
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    eprintln!("stopping: draining connections");
+    let stats = handle.stats();
+    handle.shutdown().await;
+    eprintln!("{}", serde_json::to_string(&stats)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
+    let settings = args.settings();
+    settings.validate()?;
+    let mut config = FollowerConfig::new(&args.from, &args.dir);
+    config.index = args.index.clone();
+    config.auth_token = args.auth_token.clone();
+    config.settings = settings;
+    let progress = Arc::new(Progress::default());
+    let line = ProgressLine::start(progress.clone(), !args.no_progress);
+    let cancel = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let report = follower::recover(config, progress, cancel)
+        .await
+        .with_context(|| format!("recovering from {} into {}", args.from, args.dir.display()))?;
+    drop(line);
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "recovery from {} into {}: {}",
+            args.from,
+            args.dir.display(),
+            report.summary()
+        );
+    }
+    let interrupted = report
+        .failures
+        .last()
+        .is_some_and(|f| f.kind == follower::FailureKind::Interrupted);
+    Ok(match (report.is_completed(), interrupted) {
+        (true, _) => ExitCode::SUCCESS,
+        (false, true) => ExitCode::from(INTERRUPTED),
+        (false, false) => ExitCode::FAILURE,
+    })
+}

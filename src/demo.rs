@@ -1,0 +1,232 @@
+//! `rrbench demo`: the whole engine on one machine in under 30 seconds.
+//!
+//! Generates an index in a temporary directory, starts a leader in-process on 127.0.0.1:0 and
+//! recovers the index twice: with Elasticsearch's defaults (40mb/s on both nodes), then with the
+//! rate limit off. Prints the two side by side, double-checks every recovered file against the
+//! leader's checksums, writes the result JSON under `results/demo/`, and removes the temporary
+//! data.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+    time::{Instant, SystemTime},
+};
+
+use anyhow::{Context, bail};
+use rrbench::{
+    clock::{Clock, utc_stamp},
+    follower::{self, FollowerConfig, Progress, RecoveryReport},
+    index::{GenerateSpec, IndexSnapshot, generate},
+    leader::{self, LeaderConfig, LeaderStatsSnapshot},
+    settings::{LeaderSettings, RecoverySettings},
+    units::ByteSize,
+};
+use serde::Serialize;
+
+use crate::{cli::DemoArgs, progress_line::ProgressLine};
+
+/// One recovery of the demo.
+#[derive(Serialize)]
+struct DemoRun {
+    name: &'static str,
+    leader_settings: LeaderSettings,
+    leader_stats: LeaderStatsSnapshot,
+    /// Files in the target whose CRC-32C matches the leader's, re-read from disk.
+    files_matching_leader: usize,
+    report: RecoveryReport,
+}
+
+/// What `results/demo/*.json` holds.
+#[derive(Serialize)]
+struct DemoResult {
+    schema: &'static str,
+    created: String,
+    rrbench_version: &'static str,
+    index: serde_json::Value,
+    runs: Vec<DemoRun>,
+}
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let tmp = tempfile::Builder::new()
+        .prefix("rrbench-demo-")
+        .tempdir()
+        .context("creating a temporary directory")?;
+    let source = tmp.path().join("leader");
+    let spec = GenerateSpec {
+        size: args.size.bytes(),
+        files: args.files,
+        seed: args.seed,
+    };
+    eprintln!(
+        "generating a {} index of {} files (seed {}) in {}",
+        args.size,
+        args.files,
+        args.seed,
+        source.display()
+    );
+    let started = Instant::now();
+    let dir = source.clone();
+    tokio::task::spawn_blocking(move || generate(&dir, &spec, |_| {})).await??;
+    let snapshot = {
+        let dir = source.clone();
+        tokio::task::spawn_blocking(move || IndexSnapshot::load(&dir)).await??
+    };
+    eprintln!("  done in {:.1}s", started.elapsed().as_secs_f64());
+
+    let es_defaults = RecoverySettings::default();
+    let unlimited = RecoverySettings {
+        max_bytes_per_sec: ByteSize(0),
+        ..RecoverySettings::default()
+    };
+    let plans = [
+        ("elasticsearch defaults", es_defaults),
+        ("unlimited", unlimited),
+    ];
+    let clock = Clock::start();
+    let mut runs = Vec::new();
+    for (i, (name, settings)) in plans.into_iter().enumerate() {
+        let leader_settings = LeaderSettings {
+            max_bytes_per_sec: settings.max_bytes_per_sec,
+            ..LeaderSettings::default()
+        };
+        let config = LeaderConfig {
+            settings: leader_settings.clone(),
+            ..LeaderConfig::default()
+        };
+        let leader = leader::start("127.0.0.1:0", snapshot.clone(), config, clock).await?;
+        let target = tmp.path().join(format!("follower-{}", i + 1));
+        eprintln!(
+            "recovery {}: {name} (max_bytes_per_sec {}) from {}",
+            i + 1,
+            show_rate(settings.max_bytes_per_sec),
+            leader.local_addr()
+        );
+        let mut follower_config = FollowerConfig::new(leader.local_addr().to_string(), &target);
+        follower_config.settings = settings;
+        let progress = Arc::new(Progress::default());
+        let line = ProgressLine::start(progress.clone(), true);
+        let report = follower::recover(follower_config, progress, std::future::pending()).await?;
+        drop(line);
+        let leader_stats = leader.stats();
+        leader.shutdown().await;
+        let files_matching_leader = matching_files(&snapshot, &target)?;
+        runs.push(DemoRun {
+            name,
+            leader_settings,
+            leader_stats,
+            files_matching_leader,
+            report,
+        });
+    }
+
+    print_table(&runs, snapshot.files().len());
+    let result = DemoResult {
+        schema: "rrbench.demo/1",
+        created: utc_stamp(SystemTime::now()),
+        rrbench_version: env!("CARGO_PKG_VERSION"),
+        index: serde_json::json!({ "size": args.size, "files": args.files, "seed": args.seed }),
+        runs,
+    };
+    let path = args.out.join(format!("demo-{}.json", result.created));
+    write_atomic(&path, &serde_json::to_vec_pretty(&result)?)?;
+    println!("\nresult: {}", path.display());
+    tmp.close().context("removing the temporary data")?;
+
+    let all_good = result
+        .runs
+        .iter()
+        .all(|r| r.report.is_completed() && r.files_matching_leader == snapshot.files().len());
+    if !all_good {
+        bail!(
+            "a demo recovery did not complete and verify; see {}",
+            path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show_rate(rate: ByteSize) -> String {
+    if rate.bytes() == 0 {
+        "0 (unlimited)".into()
+    } else {
+        rate.to_string()
+    }
+}
+
+/// Re-reads the target and counts files whose name, length and CRC-32C match the leader's.
+fn matching_files(leader: &IndexSnapshot, target: &Path) -> anyhow::Result<usize> {
+    let recovered = IndexSnapshot::load(target)?;
+    let theirs = recovered.metas();
+    Ok(leader.metas().iter().filter(|m| theirs.contains(m)).count())
+}
+
+fn print_table(runs: &[DemoRun], files: usize) {
+    let col = |f: &dyn Fn(&DemoRun) -> String| {
+        runs.iter()
+            .map(|r| format!("{:>24}", f(r)))
+            .collect::<String>()
+    };
+    let rows: Vec<(&str, String)> = vec![
+        ("", col(&|r| r.name.to_string())),
+        (
+            "max_bytes_per_sec",
+            col(&|r| show_rate(r.report.settings.max_bytes_per_sec)),
+        ),
+        (
+            "chunk_size",
+            col(&|r| r.report.settings.chunk_size.to_string()),
+        ),
+        (
+            "max_concurrent_file_chunks",
+            col(&|r| r.report.settings.max_concurrent_file_chunks.to_string()),
+        ),
+        (
+            "outcome",
+            col(&|r| format!("{:?}", r.report.outcome).to_lowercase()),
+        ),
+        (
+            "files verified",
+            col(&|r| format!("{}/{files}", r.files_matching_leader)),
+        ),
+        (
+            "bytes",
+            col(&|r| format!("{:.1} MiB", r.report.bytes as f64 / 1048576.0)),
+        ),
+        (
+            "duration",
+            col(&|r| format!("{:.2} s", r.report.duration_s)),
+        ),
+        (
+            "throughput",
+            col(&|r| format!("{:.1} MiB/s", r.report.throughput_mib_s)),
+        ),
+        ("attempts", col(&|r| r.report.attempts.to_string())),
+        (
+            "leader throttle wait (sum)",
+            col(&|r| format!("{:.2} s", r.leader_stats.throttle_nanos as f64 / 1e9)),
+        ),
+        (
+            "max in flight (leader)",
+            col(&|r| r.leader_stats.max_in_flight_per_session.to_string()),
+        ),
+    ];
+    println!();
+    for (label, values) in rows {
+        println!("{label:<28}{values}");
+    }
+}
+
+/// Writes via a temporary file and a rename, so an interrupted run never leaves half a file.
+fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = path.with_extension("json.tmp");
+    fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! Live counters of a recovery, the time series sampled from them, and the terminal line.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::units::mib_per_sec;
+
+/// Counters the engine updates and the sampler and progress line read.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Chunk bytes received from the leader, over all attempts (including bytes later wasted).
+    pub bytes_transferred: AtomicU64,
+    /// Bytes of the index, from the session's file list.
+    pub bytes_needed: AtomicU64,
+    /// Bytes of files verified and renamed in the current attempt.
+    pub bytes_verified: AtomicU64,
+    /// Files in the index.
+    pub files_total: AtomicU64,
+    /// Files verified in the current attempt.
+    pub files_verified: AtomicU64,
+    /// Current attempt, from 1.
+    pub attempt: AtomicU64,
+}
+
+impl Progress {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set(counter: &AtomicU64, n: u64) {
+        counter.store(n, Ordering::Relaxed);
+    }
+
+    /// Reads a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    /// One line for a terminal: attempt, bytes, percent, rate since start, files.
+    pub fn line(&self, elapsed: Duration) -> String {
+        let needed = Self::get(&self.bytes_needed);
+        let moved = Self::get(&self.bytes_transferred);
+        let verified = Self::get(&self.bytes_verified);
+        let pct = if needed > 0 {
+            100.0 * verified as f64 / needed as f64
+        } else {
+            0.0
+        };
+        format!(
+            "attempt {} | {:>8.1} / {:.1} MiB verified ({pct:>5.1}%) | {:>7.1} MiB/s on the wire | files {}/{} | {:.1}s",
+            Self::get(&self.attempt),
+            verified as f64 / 1048576.0,
+            needed as f64 / 1048576.0,
+            mib_per_sec(moved, elapsed),
+            Self::get(&self.files_verified),
+            Self::get(&self.files_total),
+            elapsed.as_secs_f64(),
+        )
+    }
+}
+
+/// One point of the time series.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Seconds since the recovery started.
+    pub t: f64,
+    /// Chunk bytes received so far, over all attempts.
+    pub bytes: u64,
+    /// The attempt running at that moment.
+    pub attempt: u64,
+}
+
+/// Samples `progress` every `interval` until `stop` fires; returns the series, with a final
+/// sample taken at the moment it stopped.
+pub(crate) async fn sample(
+    progress: Arc<Progress>,
+    start: Instant,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> Vec<Sample> {
+    let take = || Sample {
+        t: start.elapsed().as_secs_f64(),
+        bytes: Progress::get(&progress.bytes_transferred),
+        attempt: Progress::get(&progress.attempt),
+    };
+    let mut series = vec![take()];
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = ticker.tick() => series.push(take()),
+        }
+    }
+    series.push(take());
+    series
+}

@@ -1,0 +1,131 @@
+//! The result of one recovery: what the CLI prints and `--json` emits.
+
+use serde::{Deserialize, Serialize};
+
+use super::progress::Sample;
+use crate::settings::RecoverySettings;
+
+/// Schema id of [`RecoveryReport`].
+pub const REPORT_SCHEMA: &str = "rrbench.recovery/1";
+
+/// How a recovery ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every file arrived and was verified.
+    Completed,
+    /// It gave up; `failure` says why.
+    Failed,
+}
+
+/// What kind of failure ended an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The connection could not be opened.
+    Connect,
+    /// A connection was reset.
+    Reset,
+    /// The leader closed a connection.
+    Eof,
+    /// A request got no response within `internal_action_timeout`.
+    Timeout,
+    /// The leader no longer knows the session.
+    SessionExpired,
+    /// Bytes did not match their checksum or length: never retried.
+    Corrupt,
+    /// The leader sent something that breaks the protocol.
+    Protocol,
+    /// The leader refused a request.
+    Remote,
+    /// A local I/O error (the target directory).
+    Io,
+    /// The user stopped the recovery.
+    Interrupted,
+}
+
+impl std::fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        f.write_str(&text)
+    }
+}
+
+/// One failed attempt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FailureRecord {
+    /// Which attempt, from 1.
+    pub attempt: u32,
+    /// Seconds since the recovery started.
+    pub t: f64,
+    /// Classification.
+    pub kind: FailureKind,
+    /// Detail.
+    pub message: String,
+}
+
+/// Everything about one recovery.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryReport {
+    /// Always [`REPORT_SCHEMA`].
+    pub schema: String,
+    /// Completed or failed.
+    pub outcome: Outcome,
+    /// Why it failed (`kind: message`), or null.
+    pub failure: Option<String>,
+    /// The leader's address.
+    pub leader: String,
+    /// Recovery policy.
+    pub policy: String,
+    /// Bytes in verified files at the end.
+    pub bytes: u64,
+    /// Bytes in the index.
+    pub bytes_needed: u64,
+    /// Chunk bytes received over all attempts.
+    pub bytes_transferred: u64,
+    /// Files in the index.
+    pub files: u64,
+    /// Files verified at the end.
+    pub files_verified: u64,
+    /// Seconds from start to the end of the last attempt.
+    pub duration_s: f64,
+    /// `bytes` / `duration_s`, in MiB/s.
+    pub throughput_mib_s: f64,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Every failed attempt.
+    pub failures: Vec<FailureRecord>,
+    /// Settings used.
+    pub settings: RecoverySettings,
+    /// Bytes received over time, sampled at least 10 times per second.
+    pub timeseries: Vec<Sample>,
+}
+
+impl RecoveryReport {
+    /// Whether every file was verified.
+    pub fn is_completed(&self) -> bool {
+        self.outcome == Outcome::Completed
+    }
+
+    /// A short human summary.
+    pub fn summary(&self) -> String {
+        let status = match &self.failure {
+            None => "completed, every file verified".to_string(),
+            Some(why) => format!("FAILED: {why}"),
+        };
+        format!(
+            "{status}\n  bytes       {:.1} MiB verified of {:.1} MiB ({:.1} MiB transferred)\n  files       {}/{} verified\n  duration    {:.2} s\n  throughput  {:.1} MiB/s\n  attempts    {}",
+            self.bytes as f64 / 1048576.0,
+            self.bytes_needed as f64 / 1048576.0,
+            self.bytes_transferred as f64 / 1048576.0,
+            self.files_verified,
+            self.files,
+            self.duration_s,
+            self.throughput_mib_s,
+            self.attempts,
+        )
+    }
+}

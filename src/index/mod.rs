@@ -1,0 +1,85 @@
+//! The on-disk "index": the leader's file set and the follower's verified copy of it.
+//!
+//! [`generate`] writes a deterministic, incompressible file set shaped like a Lucene index;
+//! [`IndexSnapshot`] is the leader's pinned view of a directory (name, length, CRC-32C per file);
+//! [`TargetDir`] and [`PartFile`] are the follower's side: positional writes into a temporary
+//! name, then length and checksum verification, fsync and rename. Nothing here touches the network.
+
+mod checksum;
+mod generate;
+mod names;
+mod snapshot;
+mod target;
+
+pub use checksum::{crc32c_combine, crc32c_file};
+pub use generate::{GenerateSpec, GeneratedFile, generate, plan_files};
+pub use names::is_safe_file_name;
+pub use snapshot::{IndexFile, IndexSnapshot};
+pub use target::{PART_SUFFIX, PartFile, TargetDir};
+
+use std::{io, path::PathBuf};
+
+/// Errors reading, generating or writing an index.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// An I/O error on a named path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The generator was asked for an impossible shape.
+    #[error("cannot generate {files} files in {size} bytes: need at least one byte per file")]
+    TooSmall {
+        /// Requested total size.
+        size: u64,
+        /// Requested file count.
+        files: u32,
+    },
+    /// The file count is zero.
+    #[error("an index needs at least one file")]
+    NoFiles,
+    /// The generator's directory already holds files.
+    #[error("{0} is not empty; give an empty or new directory")]
+    NotEmpty(PathBuf),
+    /// The follower's target holds files rrbench did not put there.
+    #[error(
+        "{0} is not empty and was not written by rrbench (no {marker} file); refusing to delete \
+         its contents: give an empty or new directory",
+        marker = target::MARKER
+    )]
+    ForeignTarget(PathBuf),
+    /// A file name that is not a plain name inside the directory.
+    #[error("unsafe file name {0:?}: only plain names inside the target directory are allowed")]
+    UnsafeName(String),
+    /// A written file's length differs from the session's metadata.
+    #[error("{name}: length {actual} does not match the expected {expected}")]
+    LengthMismatch {
+        /// File name.
+        name: String,
+        /// Length from the session.
+        expected: u64,
+        /// Length received.
+        actual: u64,
+    },
+    /// A written file's checksum differs from the session's metadata.
+    #[error("{name}: crc32c {actual:08x} does not match the expected {expected:08x}")]
+    ChecksumMismatch {
+        /// File name.
+        name: String,
+        /// CRC-32C from the session.
+        expected: u32,
+        /// CRC-32C of the bytes received.
+        actual: u32,
+    },
+}
+
+impl IndexError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
+    }
+}

@@ -1,0 +1,342 @@
+//! One follower connection on the leader: read requests, answer each, never let bad input
+//! take down anything but (at worst) this connection.
+//!
+//! Chunk requests are served concurrently: each is a task that waits on the node rate limiter
+//! (before the read, as Elasticsearch does), reads with `pread`, checksums, and queues its
+//! response for the writer task. The session's in-flight count drops *before* the response is
+//! queued, so the leader can never count a request that the follower already considers done.
+//! Any malformed frame gets an `Error` frame and closes this connection (its framing is lost);
+//! a well-formed but invalid request (unknown session, out-of-range file, offset or length) gets
+//! an `Error` frame and the connection carries on.
+
+use std::{net::SocketAddr, os::unix::fs::FileExt, sync::Arc};
+
+use bytes::Bytes;
+use tokio::{
+    io::BufReader,
+    net::TcpStream,
+    sync::{mpsc, watch},
+    task::JoinSet,
+    time::{Duration, timeout},
+};
+
+use super::{Shared, stats::LeaderStats};
+use crate::{
+    index::IndexFile,
+    protocol::{EncodedFrame, ErrorCode, Message, VERSION, encode},
+    transport::frame_io::{ReadError, read_frame, write_queued},
+};
+
+/// Largest request payload accepted: requests are small (ids, offsets, an index name, a token).
+pub const MAX_REQUEST_PAYLOAD: u32 = 64 << 10;
+
+/// Whether to keep reading after a request.
+enum Flow {
+    Continue,
+    Close,
+}
+
+/// Checks a chunk request against the session's files; returns the file to read.
+pub(crate) fn check_chunk(
+    files: &[IndexFile],
+    file: u32,
+    offset: u64,
+    len: u32,
+    max_chunk: u64,
+) -> Result<&IndexFile, (ErrorCode, String)> {
+    let Some(f) = files.get(file as usize) else {
+        return Err((
+            ErrorCode::FileOutOfRange,
+            format!(
+                "file {file} is not in the session (it has {} files)",
+                files.len()
+            ),
+        ));
+    };
+    if offset >= f.meta.len {
+        return Err((
+            ErrorCode::OffsetOutOfRange,
+            format!(
+                "offset {offset} is at or past the end of {} ({} bytes)",
+                f.meta.name, f.meta.len
+            ),
+        ));
+    }
+    if len == 0 || u64::from(len) > max_chunk || offset + u64::from(len) > f.meta.len {
+        return Err((
+            ErrorCode::LengthOutOfRange,
+            format!(
+                "length {len} at offset {offset} is not within 1..={max_chunk} and the {} bytes of {}",
+                f.meta.len, f.meta.name
+            ),
+        ));
+    }
+    Ok(f)
+}
+
+/// Compares secrets without an early exit on the first differing byte.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+struct Connection {
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    responses: mpsc::UnboundedSender<EncodedFrame>,
+    chunks: JoinSet<()>,
+    greeted: bool,
+}
+
+/// Serves one connection until the follower leaves, the stream breaks, or shutdown.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let (read, write) = stream.into_split();
+    let mut read = BufReader::with_capacity(64 << 10, read);
+    let (responses, queue) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(write_queued(write, queue));
+    let mut conn = Connection {
+        peer,
+        shared,
+        responses,
+        chunks: JoinSet::new(),
+        greeted: false,
+    };
+    loop {
+        // Only the shutdown branch can interrupt a half-read frame, and then we stop anyway.
+        let frame = tokio::select! {
+            _ = shutdown.changed() => break,
+            frame = read_frame(&mut read, MAX_REQUEST_PAYLOAD) => frame,
+        };
+        let flow = match frame {
+            Ok(Some(frame)) => conn.handle(frame.request_id, frame.message),
+            Ok(None) => Flow::Close,
+            Err(ReadError::Protocol(e)) => {
+                conn.refuse(0, e.code(), format!("{e}; closing the connection"));
+                Flow::Close
+            }
+            Err(ReadError::Io(e)) => {
+                conn.shared.log(format!("{peer}: connection error: {e}"));
+                Flow::Close
+            }
+        };
+        while conn.chunks.try_join_next().is_some() {}
+        if let Flow::Close = flow {
+            break;
+        }
+    }
+    conn.chunks.abort_all();
+    drop(conn);
+    // Let queued responses (an Error frame, say) reach the peer before the socket closes.
+    let _ = timeout(Duration::from_secs(5), writer).await;
+}
+
+impl Connection {
+    fn send(&self, request_id: u64, message: &Message) {
+        match encode(request_id, message) {
+            Ok(frame) => {
+                let _ = self.responses.send(frame);
+            }
+            Err(e) => self
+                .shared
+                .log(format!("{}: cannot encode response: {e}", self.peer)),
+        }
+    }
+
+    fn refuse(&self, request_id: u64, code: ErrorCode, message: String) {
+        self.shared
+            .log(format!("{}: refused ({code:?}): {message}", self.peer));
+        LeaderStats::add(&self.shared.stats.errors_sent, 1);
+        self.send(request_id, &Message::Error { code, message });
+    }
+
+    fn handle(&mut self, id: u64, message: Message) -> Flow {
+        let kind = message.kind();
+        match message {
+            Message::Hello { version, auth } => {
+                if version != u16::from(VERSION) {
+                    let msg = format!("protocol version {version} is not {VERSION}");
+                    self.refuse(id, ErrorCode::UnsupportedVersion, msg);
+                    return Flow::Close;
+                }
+                if let Some(token) = &self.shared.config.auth_token
+                    && !same_secret(token, &auth)
+                {
+                    self.refuse(id, ErrorCode::Unauthorized, "wrong auth token".into());
+                    return Flow::Close;
+                }
+                self.greeted = true;
+                let version = u16::from(VERSION);
+                self.send(id, &Message::HelloAck { version });
+            }
+            _ if !kind.is_request() => {
+                let msg = format!("{kind:?} is a response, not a request");
+                self.refuse(id, ErrorCode::UnexpectedMessage, msg);
+            }
+            _ if !self.greeted => {
+                let msg = format!("{kind:?} before Hello: send Hello first");
+                self.refuse(id, ErrorCode::UnexpectedMessage, msg);
+            }
+            Message::OpenSession { index } => self.open_session(id, &index),
+            Message::GetChunk {
+                session,
+                file,
+                offset,
+                len,
+            } => self.get_chunk(id, session, file, offset, len),
+            Message::CloseSession { session } => {
+                if self.shared.sessions().close(session) {
+                    self.send(id, &Message::SessionClosed { session });
+                } else {
+                    let msg = format!("no session {session}");
+                    self.refuse(id, ErrorCode::UnknownSession, msg);
+                }
+            }
+            Message::Ping { nonce } => self.send(id, &Message::Pong { nonce }),
+            _ => unreachable!("every request kind is handled above"),
+        }
+        Flow::Continue
+    }
+
+    fn open_session(&self, id: u64, index: &str) {
+        let shared = &self.shared;
+        if index != shared.config.index_name {
+            let msg = format!(
+                "no index {index:?}; this leader serves {:?}",
+                shared.config.index_name
+            );
+            self.refuse(id, ErrorCode::UnknownIndex, msg);
+            return;
+        }
+        let files = shared.snapshot.files().clone();
+        let session = shared.sessions().open(files, std::time::Instant::now());
+        LeaderStats::add(&shared.stats.sessions_opened, 1);
+        shared.log(format!("{}: session {session} opened", self.peer));
+        let files = shared.snapshot.metas();
+        self.send(id, &Message::SessionOpened { session, files });
+    }
+
+    fn get_chunk(&mut self, id: u64, session: u64, file: u32, offset: u64, len: u32) {
+        let shared = self.shared.clone();
+        let max_chunk = shared.config.settings.max_chunk_size.bytes();
+        let target = {
+            let mut sessions = shared.sessions();
+            let Some(files) = sessions.get(session).cloned() else {
+                drop(sessions);
+                let msg = format!("no session {session} (never opened, closed or expired)");
+                self.refuse(id, ErrorCode::UnknownSession, msg);
+                return;
+            };
+            match check_chunk(&files, file, offset, len, max_chunk) {
+                Ok(f) => {
+                    sessions.begin_chunk(session);
+                    f.clone()
+                }
+                Err((code, msg)) => {
+                    drop(sessions);
+                    self.refuse(id, code, msg);
+                    return;
+                }
+            }
+        };
+        let responses = self.responses.clone();
+        let peer = self.peer;
+        self.chunks.spawn(async move {
+            let waited = shared.limiter.pause(u64::from(len)).await;
+            LeaderStats::add(&shared.stats.throttle_nanos, waited.as_nanos() as u64);
+            let handle = target.file.clone();
+            let read = tokio::task::spawn_blocking(move || {
+                let mut buf = vec![0u8; len as usize];
+                handle.read_exact_at(&mut buf, offset)?;
+                let crc = crc32c::crc32c(&buf);
+                Ok::<_, std::io::Error>((Bytes::from(buf), crc))
+            })
+            .await;
+            shared.sessions().end_chunk(session);
+            let message = match read {
+                Ok(Ok((data, crc32c))) => {
+                    LeaderStats::add(&shared.stats.chunks_served, 1);
+                    LeaderStats::add(&shared.stats.bytes_sent, u64::from(len));
+                    Message::Chunk {
+                        file,
+                        offset,
+                        crc32c,
+                        data,
+                    }
+                }
+                failed => {
+                    let why = match failed {
+                        Ok(Err(e)) => e.to_string(),
+                        Err(e) => e.to_string(),
+                        Ok(Ok(_)) => unreachable!(),
+                    };
+                    let message = format!("reading {}: {why}", target.meta.name);
+                    shared.log(format!("{peer}: {message}"));
+                    LeaderStats::add(&shared.stats.errors_sent, 1);
+                    Message::Error {
+                        code: ErrorCode::Internal,
+                        message,
+                    }
+                }
+            };
+            if let Ok(frame) = encode(id, &message) {
+                let _ = responses.send(frame);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::FileMeta;
+
+    fn files() -> Vec<IndexFile> {
+        let tmp = tempfile::tempfile().expect("tmp");
+        vec![IndexFile {
+            meta: FileMeta {
+                name: "_0.fdt".into(),
+                len: 100,
+                crc32c: 0,
+            },
+            file: Arc::new(tmp),
+        }]
+    }
+
+    #[test]
+    fn chunk_requests_are_range_checked() {
+        let f = files();
+        assert!(check_chunk(&f, 0, 0, 100, 1 << 20).is_ok());
+        assert!(check_chunk(&f, 0, 99, 1, 1 << 20).is_ok());
+        let code =
+            |file, offset, len, max| check_chunk(&f, file, offset, len, max).err().map(|e| e.0);
+        assert_eq!(code(1, 0, 1, 1 << 20), Some(ErrorCode::FileOutOfRange));
+        assert_eq!(
+            code(u32::MAX, 0, 1, 1 << 20),
+            Some(ErrorCode::FileOutOfRange)
+        );
+        assert_eq!(code(0, 100, 1, 1 << 20), Some(ErrorCode::OffsetOutOfRange));
+        assert_eq!(
+            code(0, u64::MAX, 1, 1 << 20),
+            Some(ErrorCode::OffsetOutOfRange)
+        );
+        assert_eq!(code(0, 0, 0, 1 << 20), Some(ErrorCode::LengthOutOfRange));
+        assert_eq!(code(0, 50, 51, 1 << 20), Some(ErrorCode::LengthOutOfRange));
+        assert_eq!(code(0, 0, 100, 64), Some(ErrorCode::LengthOutOfRange));
+    }
+
+    #[test]
+    fn secrets_compare_exactly() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "ab"));
+    }
+}

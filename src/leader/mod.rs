@@ -1,0 +1,248 @@
+//! The leader: serves an index directory to followers over TCP.
+//!
+//! It owns sessions (each pins the file list and expires after `recovery_activity_timeout` of
+//! inactivity), chunk reads, and the node-wide rate limiter applied before each read. It does
+//! not own the wire format ([`crate::protocol`]) or the files' generation ([`crate::index`]).
+//! The shape follows mini-redis: an accept loop capped by a semaphore, a task per connection
+//! that `select!`s on its work and a shutdown signal, and a drain on exit.
+
+mod connection;
+mod session;
+mod stats;
+
+pub use connection::MAX_REQUEST_PAYLOAD;
+pub use session::SessionTable;
+pub use stats::{LeaderStats, LeaderStatsSnapshot};
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
+
+use tokio::{
+    net::TcpListener,
+    sync::{Semaphore, watch},
+    task::{JoinHandle, JoinSet},
+};
+
+use crate::{
+    clock::Clock,
+    index::{IndexFile, IndexSnapshot},
+    ratelimit::NodeRateLimiter,
+    settings::{LeaderSettings, OutOfRange},
+};
+
+/// How a leader is set up.
+#[derive(Clone, Debug)]
+pub struct LeaderConfig {
+    /// Elasticsearch-named settings.
+    pub settings: LeaderSettings,
+    /// The index name followers must ask for in `OpenSession`.
+    pub index_name: String,
+    /// Shared secret every `Hello` must carry, if set.
+    pub auth_token: Option<String>,
+    /// Log sessions and refused requests to stderr.
+    pub log: bool,
+}
+
+impl Default for LeaderConfig {
+    fn default() -> Self {
+        Self {
+            settings: LeaderSettings::default(),
+            index_name: "index".into(),
+            auth_token: None,
+            log: false,
+        }
+    }
+}
+
+/// The leader could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaderError {
+    /// A setting is out of range.
+    #[error(transparent)]
+    Settings(#[from] OutOfRange),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+type Files = Arc<Vec<IndexFile>>;
+
+/// State shared by the accept loop, the reaper and every connection.
+pub(crate) struct Shared {
+    snapshot: IndexSnapshot,
+    sessions: Mutex<SessionTable<Files>>,
+    limiter: NodeRateLimiter,
+    stats: LeaderStats,
+    config: LeaderConfig,
+    clock: Clock,
+}
+
+impl Shared {
+    fn sessions(&self) -> MutexGuard<'_, SessionTable<Files>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn log(&self, message: String) {
+        if self.config.log {
+            eprintln!(
+                "[leader {:>9.3}s] {message}",
+                self.clock.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
+
+/// A running leader. Dropping it stops the server; [`LeaderHandle::shutdown`] also waits for
+/// connections to drain.
+pub struct LeaderHandle {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl LeaderHandle {
+    /// The address it listens on (useful after binding port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> LeaderStatsSnapshot {
+        let max = self.shared.sessions().max_in_flight();
+        self.shared.stats.snapshot(max)
+    }
+
+    /// Sessions open now.
+    pub fn open_sessions(&self) -> usize {
+        self.shared.sessions().len()
+    }
+
+    /// Stops accepting, signals every connection, and waits (at most 5 s) for them to finish.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Binds `listen` and serves `snapshot` until shut down.
+pub async fn start(
+    listen: &str,
+    snapshot: IndexSnapshot,
+    config: LeaderConfig,
+    clock: Clock,
+) -> Result<LeaderHandle, LeaderError> {
+    config.settings.validate()?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| LeaderError::Bind {
+            addr: listen.to_string(),
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| LeaderError::Bind {
+        addr: listen.to_string(),
+        source,
+    })?;
+    let shared = Arc::new(Shared {
+        snapshot,
+        sessions: Mutex::new(SessionTable::new(config.settings.recovery_activity_timeout)),
+        limiter: NodeRateLimiter::new(config.settings.max_bytes_per_sec),
+        stats: LeaderStats::default(),
+        config,
+        clock,
+    });
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let task = tokio::spawn(run(listener, shared.clone(), shutdown_rx));
+    Ok(LeaderHandle {
+        local_addr,
+        shared,
+        shutdown,
+        task,
+    })
+}
+
+async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+    let reaper = tokio::spawn(reap_sessions(shared.clone(), shutdown.clone()));
+    accept_loop(listener, shared, shutdown).await;
+    let _ = reaper.await;
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let limit = Arc::new(Semaphore::new(
+        shared.config.settings.max_connections as usize,
+    ));
+    let mut connections = JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.changed() => break,
+            permit = limit.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                shared.log(format!("accept failed: {e}"));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        LeaderStats::add(&shared.stats.connections_accepted, 1);
+        LeaderStats::add(&shared.stats.connections_open, 1);
+        let (shared, shutdown) = (shared.clone(), shutdown.clone());
+        connections.spawn(async move {
+            connection::serve(stream, peer, shared.clone(), shutdown).await;
+            shared
+                .stats
+                .connections_open
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            drop(permit);
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    let drained = tokio::time::timeout(Duration::from_secs(5), async {
+        while connections.join_next().await.is_some() {}
+    });
+    if drained.await.is_err() {
+        connections.abort_all();
+    }
+}
+
+/// Runs the expiry ticks often enough that a session dies within a tenth of T of its due tick.
+async fn reap_sessions(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let t = shared.config.settings.recovery_activity_timeout;
+    let period = (t / 10).clamp(Duration::from_millis(5), Duration::from_secs(1));
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = ticker.tick() => {}
+        }
+        let expired = shared.sessions().reap(Instant::now());
+        for session in expired {
+            LeaderStats::add(&shared.stats.sessions_expired, 1);
+            shared.log(format!(
+                "session {session} expired (recovery_activity_timeout {t:?})"
+            ));
+        }
+    }
+}

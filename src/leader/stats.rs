@@ -1,0 +1,68 @@
+//! Counters a running leader exposes to tests, the CLI and (later) campaign results.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Leader counters; all monotonic except `connections_open`.
+#[derive(Debug, Default)]
+pub struct LeaderStats {
+    /// Connections accepted so far.
+    pub connections_accepted: AtomicU64,
+    /// Connections open now.
+    pub connections_open: AtomicU64,
+    /// Sessions opened.
+    pub sessions_opened: AtomicU64,
+    /// Sessions closed by `recovery_activity_timeout`.
+    pub sessions_expired: AtomicU64,
+    /// Chunk requests served.
+    pub chunks_served: AtomicU64,
+    /// Chunk payload bytes sent.
+    pub bytes_sent: AtomicU64,
+    /// `Error` frames sent.
+    pub errors_sent: AtomicU64,
+    /// Nanoseconds spent waiting on the node rate limiter.
+    pub throttle_nanos: AtomicU64,
+}
+
+/// A point-in-time copy of [`LeaderStats`], plus the session table's high-water mark.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LeaderStatsSnapshot {
+    /// Connections accepted so far.
+    pub connections_accepted: u64,
+    /// Connections open now.
+    pub connections_open: u64,
+    /// Sessions opened.
+    pub sessions_opened: u64,
+    /// Sessions closed by `recovery_activity_timeout`.
+    pub sessions_expired: u64,
+    /// Chunk requests served.
+    pub chunks_served: u64,
+    /// Chunk payload bytes sent.
+    pub bytes_sent: u64,
+    /// `Error` frames sent.
+    pub errors_sent: u64,
+    /// Nanoseconds spent waiting on the node rate limiter.
+    pub throttle_nanos: u64,
+    /// Most chunk requests ever outstanding at once on one session, as the leader saw them.
+    pub max_in_flight_per_session: u32,
+}
+
+impl LeaderStats {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self, max_in_flight_per_session: u32) -> LeaderStatsSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        LeaderStatsSnapshot {
+            connections_accepted: get(&self.connections_accepted),
+            connections_open: get(&self.connections_open),
+            sessions_opened: get(&self.sessions_opened),
+            sessions_expired: get(&self.sessions_expired),
+            chunks_served: get(&self.chunks_served),
+            bytes_sent: get(&self.bytes_sent),
+            errors_sent: get(&self.errors_sent),
+            throttle_nanos: get(&self.throttle_nanos),
+            max_in_flight_per_session,
+        }
+    }
+}

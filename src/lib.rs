@@ -1,0 +1,20 @@
+//! rrbench: a benchmark and chaos toolkit for remote recovery throughput.
+//!
+//! An Elasticsearch follower bootstraps by *remote recovery*: it opens a session on the leader,
+//! receives the file list (name, length, checksum) and pulls the files as concurrent,
+//! rate-limited chunk requests. rrbench reproduces that engine over real sockets so its
+//! throughput and failure modes can be measured.
+//!
+//! The modules follow the data's path: [`protocol`] (frames, no I/O) → [`transport`] (sockets) →
+//! [`leader`] (sessions, reads, rate limit) and [`follower`] (window, verification, attempts) →
+//! [`index`] (files on disk). [`settings`] and [`units`] hold the Elasticsearch-named settings.
+
+pub mod clock;
+pub mod follower;
+pub mod index;
+pub mod leader;
+pub mod protocol;
+pub mod ratelimit;
+pub mod settings;
+pub mod transport;
+pub mod units;

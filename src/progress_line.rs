@@ -1,0 +1,43 @@
+//! A self-updating progress line on stderr, drawn only when stderr is a terminal.
+
+use std::{
+    io::{IsTerminal, Write},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use rrbench::follower::Progress;
+use tokio::task::JoinHandle;
+
+/// Redraws the progress line every 200 ms until dropped.
+pub struct ProgressLine {
+    task: Option<JoinHandle<()>>,
+}
+
+impl ProgressLine {
+    /// Starts drawing, unless `enabled` is false or stderr is not a terminal.
+    pub fn start(progress: Arc<Progress>, enabled: bool) -> Self {
+        if !enabled || !std::io::stderr().is_terminal() {
+            return Self { task: None };
+        }
+        let start = Instant::now();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                tick.tick().await;
+                eprint!("\r\x1b[2K{}", progress.line(start.elapsed()));
+                let _ = std::io::stderr().flush();
+            }
+        });
+        Self { task: Some(task) }
+    }
+}
+
+impl Drop for ProgressLine {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            eprint!("\r\x1b[2K");
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Recovery and leader settings, named as Elasticsearch names them, with their ranges.
+//!
+//! The CLI and (later) campaign files parse values into these structs; [`RecoverySettings::validate`]
+//! and [`LeaderSettings::validate`] check ranges before anything runs, so a bad value is reported
+//! with its Elasticsearch name and its range instead of failing half-way through a recovery.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::units::{ByteSize, duration_serde, format_duration};
+
+/// A setting outside its range.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{setting} (--{flag}) = {value} is out of range: {range}")]
+pub struct OutOfRange {
+    /// The Elasticsearch name, e.g. `ccr.indices.recovery.chunk_size`.
+    pub setting: &'static str,
+    /// The command-line flag that sets it.
+    pub flag: &'static str,
+    /// The value given, as written back.
+    pub value: String,
+    /// The allowed range, in words.
+    pub range: &'static str,
+}
+
+/// Follower-side settings of one recovery (Elasticsearch 8.x defaults).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecoverySettings {
+    /// `ccr.indices.recovery.max_bytes_per_sec`: node-wide rate limit, applied after each chunk
+    /// response arrives; `0b` means unlimited.
+    pub max_bytes_per_sec: ByteSize,
+    /// `ccr.indices.recovery.max_concurrent_file_chunks`: chunk requests in flight (1–10).
+    pub max_concurrent_file_chunks: u32,
+    /// `ccr.indices.recovery.chunk_size`: bytes per chunk request (1kb–1gb).
+    pub chunk_size: ByteSize,
+    /// `ccr.indices.recovery.internal_action_timeout`: bound on each chunk request.
+    #[serde(with = "duration_serde")]
+    pub internal_action_timeout: Duration,
+    /// `index.allocation.max_retries`: attempts before the shard stays failed (1–1000).
+    pub max_retries: u32,
+}
+
+impl Default for RecoverySettings {
+    fn default() -> Self {
+        Self {
+            max_bytes_per_sec: ByteSize::mib(40),
+            max_concurrent_file_chunks: 5,
+            chunk_size: ByteSize::mib(1),
+            internal_action_timeout: Duration::from_secs(60),
+            max_retries: 5,
+        }
+    }
+}
+
+/// The smallest non-zero rate: the limiter counts in KiB.
+const MIN_RATE: ByteSize = ByteSize::kib(1);
+
+impl RecoverySettings {
+    /// Checks every setting against its range.
+    pub fn validate(&self) -> Result<(), OutOfRange> {
+        check_rate(self.max_bytes_per_sec)?;
+        if !(1..=10).contains(&self.max_concurrent_file_chunks) {
+            return Err(OutOfRange {
+                setting: "ccr.indices.recovery.max_concurrent_file_chunks",
+                flag: "max-concurrent-file-chunks",
+                value: self.max_concurrent_file_chunks.to_string(),
+                range: "must be between 1 and 10",
+            });
+        }
+        if !(ByteSize::kib(1)..=ByteSize::gib(1)).contains(&self.chunk_size) {
+            return Err(OutOfRange {
+                setting: "ccr.indices.recovery.chunk_size",
+                flag: "chunk-size",
+                value: self.chunk_size.to_string(),
+                range: "must be between 1kb and 1gb",
+            });
+        }
+        check_positive(
+            "ccr.indices.recovery.internal_action_timeout",
+            "internal-action-timeout",
+            self.internal_action_timeout,
+        )?;
+        if !(1..=1000).contains(&self.max_retries) {
+            return Err(OutOfRange {
+                setting: "index.allocation.max_retries",
+                flag: "max-retries",
+                value: self.max_retries.to_string(),
+                range: "must be between 1 and 1000 (total attempts)",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Leader-side settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LeaderSettings {
+    /// `ccr.indices.recovery.max_bytes_per_sec` on the leader node: applied before each chunk is
+    /// read, shared by every session; `0b` means unlimited.
+    pub max_bytes_per_sec: ByteSize,
+    /// `ccr.indices.recovery.recovery_activity_timeout`: a session with no chunk request for this
+    /// long is closed at the next tick, so it dies between T and 2T after its last request.
+    #[serde(with = "duration_serde")]
+    pub recovery_activity_timeout: Duration,
+    /// Connections served at once; further ones wait in the accept queue.
+    pub max_connections: u32,
+    /// Largest chunk a follower may ask for in one request.
+    pub max_chunk_size: ByteSize,
+}
+
+impl Default for LeaderSettings {
+    fn default() -> Self {
+        Self {
+            max_bytes_per_sec: ByteSize::mib(40),
+            recovery_activity_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            max_chunk_size: ByteSize::gib(1),
+        }
+    }
+}
+
+impl LeaderSettings {
+    /// Checks every setting against its range.
+    pub fn validate(&self) -> Result<(), OutOfRange> {
+        check_rate(self.max_bytes_per_sec)?;
+        check_positive(
+            "ccr.indices.recovery.recovery_activity_timeout",
+            "recovery-activity-timeout",
+            self.recovery_activity_timeout,
+        )?;
+        if self.max_connections == 0 {
+            return Err(OutOfRange {
+                setting: "max_connections",
+                flag: "max-connections",
+                value: "0".into(),
+                range: "must be at least 1",
+            });
+        }
+        if !(ByteSize::kib(1)..=ByteSize::gib(1)).contains(&self.max_chunk_size) {
+            return Err(OutOfRange {
+                setting: "max_chunk_size",
+                flag: "max-chunk-size",
+                value: self.max_chunk_size.to_string(),
+                range: "must be between 1kb and 1gb",
+            });
+        }
+        Ok(())
+    }
+}
+
+fn check_rate(rate: ByteSize) -> Result<(), OutOfRange> {
+    if rate.bytes() != 0 && rate < MIN_RATE {
+        return Err(OutOfRange {
+            setting: "ccr.indices.recovery.max_bytes_per_sec",
+            flag: "max-bytes-per-sec",
+            value: rate.to_string(),
+            range: "must be 0 (unlimited) or at least 1kb",
+        });
+    }
+    Ok(())
+}
+
+fn check_positive(
+    setting: &'static str,
+    flag: &'static str,
+    value: Duration,
+) -> Result<(), OutOfRange> {
+    if value.is_zero() {
+        return Err(OutOfRange {
+            setting,
+            flag,
+            value: format_duration(value),
+            range: "must be greater than 0",
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_elasticsearch_defaults_and_valid() {
+        let s = RecoverySettings::default();
+        assert_eq!(s.chunk_size, ByteSize::mib(1));
+        assert_eq!(s.max_concurrent_file_chunks, 5);
+        assert_eq!(s.max_bytes_per_sec, ByteSize::mib(40));
+        assert_eq!(s.internal_action_timeout, Duration::from_secs(60));
+        assert_eq!(s.validate(), Ok(()));
+        assert_eq!(LeaderSettings::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn out_of_range_names_the_setting_and_range() {
+        let mut s = RecoverySettings {
+            max_concurrent_file_chunks: 11,
+            ..Default::default()
+        };
+        let msg = s.validate().expect_err("11 chunks").to_string();
+        assert!(
+            msg.contains("ccr.indices.recovery.max_concurrent_file_chunks"),
+            "{msg}"
+        );
+        assert!(msg.contains("1 and 10"), "{msg}");
+
+        s.max_concurrent_file_chunks = 1;
+        for bad in [
+            ByteSize(1023),
+            ByteSize::gib(1).max(ByteSize(ByteSize::gib(1).0 + 1)),
+        ] {
+            s.chunk_size = bad;
+            let err = s.validate().expect_err("chunk size");
+            assert_eq!(err.setting, "ccr.indices.recovery.chunk_size");
+        }
+        s.chunk_size = ByteSize::kib(1);
+        assert_eq!(s.validate(), Ok(()));
+        s.max_bytes_per_sec = ByteSize(10);
+        assert_eq!(
+            s.validate().expect_err("rate").setting,
+            "ccr.indices.recovery.max_bytes_per_sec"
+        );
+        s.max_bytes_per_sec = ByteSize(0);
+        s.internal_action_timeout = Duration::ZERO;
+        assert_eq!(
+            s.validate().expect_err("timeout").flag,
+            "internal-action-timeout"
+        );
+    }
+
+    #[test]
+    fn settings_serialize_in_elasticsearch_units() {
+        let json = serde_json::to_value(RecoverySettings::default()).expect("json");
+        assert_eq!(json["chunk_size"], "1mb");
+        assert_eq!(json["internal_action_timeout"], "1m");
+        let back: RecoverySettings = serde_json::from_value(json).expect("back");
+        assert_eq!(back, RecoverySettings::default());
+    }
+}

@@ -1,0 +1,65 @@
+//! Sockets: reading and writing frames, and the follower's multiplexed TCP channel.
+//!
+//! [`frame_io`] moves [`crate::protocol`] frames over any async stream; [`tcp::Channel`] is one
+//! TCP connection on which many requests are in flight at once, each matched to its response by
+//! request id. Timeouts are the caller's: a request future may simply be dropped.
+
+pub mod frame_io;
+pub mod tcp;
+
+use std::{io, time::Duration};
+
+use crate::protocol::{ErrorCode, Kind, ProtocolError};
+
+/// Why a request on a channel failed. Cloneable: one broken connection fails every request that
+/// was waiting on it with the same error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// The connection could not be opened.
+    #[error("cannot connect to {addr}: {message}")]
+    Connect {
+        /// The address dialled.
+        addr: String,
+        /// The OS error.
+        message: String,
+    },
+    /// The peer (or a middlebox) reset the connection: ECONNRESET, EPIPE.
+    #[error("connection reset by peer")]
+    Reset,
+    /// The peer closed the connection.
+    #[error("connection closed by peer (EOF)")]
+    Eof,
+    /// No response within the request's time limit.
+    #[error("no response within {0:?}")]
+    Timeout(Duration),
+    /// Another socket error.
+    #[error("socket error: {0}")]
+    Io(String),
+    /// The peer sent bytes that do not decode.
+    #[error("protocol error: {0}")]
+    Protocol(#[from] ProtocolError),
+    /// The leader answered with an `Error` frame.
+    #[error("leader refused the request ({code:?}): {message}")]
+    Remote {
+        /// The leader's error code.
+        code: ErrorCode,
+        /// The leader's message.
+        message: String,
+    },
+    /// The leader answered with a message of the wrong kind.
+    #[error("unexpected {0:?} in response")]
+    Unexpected(Kind),
+}
+
+impl TransportError {
+    /// Classifies a socket error: resets are told apart from a clean close and from other errors.
+    pub fn from_io(e: &io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe => Self::Reset,
+            io::ErrorKind::UnexpectedEof => Self::Eof,
+            _ => Self::Io(e.to_string()),
+        }
+    }
+}

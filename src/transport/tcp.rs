@@ -1,0 +1,180 @@
+//! The follower's side of one TCP connection: many requests in flight, matched by request id.
+//!
+//! A writer task drains an outgoing queue into a buffered socket and flushes whenever the queue
+//! runs dry, so small requests are batched without adding latency. A reader task routes each
+//! response to the request waiting for it. When the connection breaks, every waiting request gets
+//! the same error: one lost connection fails all of its in-flight requests, as in Elasticsearch.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use tokio::{
+    io::BufReader,
+    net::{
+        TcpStream,
+        tcp::{OwnedReadHalf, OwnedWriteHalf},
+    },
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
+
+use super::{
+    TransportError,
+    frame_io::{ReadError, read_frame, write_queued},
+};
+use crate::protocol::{EncodedFrame, Message, encode};
+
+type Reply = oneshot::Sender<Result<Message, TransportError>>;
+
+/// Requests waiting for a response, or the error that closed the connection.
+#[derive(Default)]
+struct Pending {
+    waiting: HashMap<u64, Reply>,
+    closed: Option<TransportError>,
+}
+
+impl Pending {
+    /// Marks the connection broken and fails every waiting request with `err`.
+    fn fail_all(&mut self, err: TransportError) {
+        if self.closed.is_none() {
+            self.closed = Some(err.clone());
+        }
+        for (_, reply) in self.waiting.drain() {
+            let _ = reply.send(Err(err.clone()));
+        }
+    }
+}
+
+/// One TCP connection to a leader, shared by many concurrent requests.
+pub struct Channel {
+    outgoing: mpsc::UnboundedSender<EncodedFrame>,
+    pending: Arc<Mutex<Pending>>,
+    next_id: AtomicU64,
+    tasks: [JoinHandle<()>; 2],
+}
+
+/// Locks `pending`, recovering the data if a task panicked while holding it.
+fn lock(pending: &Mutex<Pending>) -> std::sync::MutexGuard<'_, Pending> {
+    pending
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Channel {
+    /// Connects (TCP_NODELAY on) and starts the reader and writer tasks. Responses longer than
+    /// `max_response` bytes are refused as a protocol error.
+    pub async fn connect(addr: &str, max_response: u32) -> Result<Self, TransportError> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| TransportError::Connect {
+                addr: addr.to_string(),
+                message: e.to_string(),
+            })?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| TransportError::from_io(&e))?;
+        Ok(Self::from_stream(stream, max_response))
+    }
+
+    /// Wraps an open stream.
+    pub fn from_stream(stream: TcpStream, max_response: u32) -> Self {
+        let (read, write) = stream.into_split();
+        let pending = Arc::new(Mutex::new(Pending::default()));
+        let (outgoing, queue) = mpsc::unbounded_channel();
+        let reader = tokio::spawn(read_responses(read, max_response, pending.clone()));
+        let writer = tokio::spawn(write_requests(write, queue, pending.clone()));
+        Self {
+            outgoing,
+            pending,
+            next_id: AtomicU64::new(1),
+            tasks: [reader, writer],
+        }
+    }
+
+    /// Whether the connection has broken.
+    pub fn is_closed(&self) -> bool {
+        lock(&self.pending).closed.is_some()
+    }
+
+    /// Sends `message` and waits for its response. An `Error` frame becomes
+    /// [`TransportError::Remote`]. Dropping the future (for a timeout) forgets the request.
+    pub async fn request(&self, message: &Message) -> Result<Message, TransportError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let frame = encode(id, message)?;
+        let (reply, response) = oneshot::channel();
+        {
+            let mut pending = lock(&self.pending);
+            if let Some(err) = &pending.closed {
+                return Err(err.clone());
+            }
+            pending.waiting.insert(id, reply);
+        }
+        let _forget = Forget {
+            pending: &self.pending,
+            id,
+        };
+        if self.outgoing.send(frame).is_err() {
+            return Err(TransportError::Eof);
+        }
+        match response.await {
+            Ok(Ok(Message::Error { code, message })) => {
+                Err(TransportError::Remote { code, message })
+            }
+            Ok(result) => result,
+            Err(_) => Err(TransportError::Eof),
+        }
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Removes a request from the pending table when its caller stops waiting.
+struct Forget<'a> {
+    pending: &'a Mutex<Pending>,
+    id: u64,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        lock(self.pending).waiting.remove(&self.id);
+    }
+}
+
+async fn read_responses(read: OwnedReadHalf, max_response: u32, pending: Arc<Mutex<Pending>>) {
+    let mut read = BufReader::with_capacity(64 << 10, read);
+    let err = loop {
+        match read_frame(&mut read, max_response).await {
+            Ok(Some(frame)) => {
+                // A response to a request that timed out has nobody waiting: drop it.
+                if let Some(reply) = lock(&pending).waiting.remove(&frame.request_id) {
+                    let _ = reply.send(Ok(frame.message));
+                }
+            }
+            Ok(None) => break TransportError::Eof,
+            Err(ReadError::Io(e)) => break TransportError::from_io(&e),
+            Err(ReadError::Protocol(e)) => break TransportError::Protocol(e),
+        }
+    };
+    lock(&pending).fail_all(err);
+}
+
+async fn write_requests(
+    write: OwnedWriteHalf,
+    queue: mpsc::UnboundedReceiver<EncodedFrame>,
+    pending: Arc<Mutex<Pending>>,
+) {
+    if let Err(e) = write_queued(write, queue).await {
+        lock(&pending).fail_all(TransportError::from_io(&e));
+    }
+}

@@ -1,0 +1,270 @@
+//! The `rrbench` binary end to end: exit codes, messages, and a recovery between two processes.
+
+mod common;
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Command, Output, Stdio},
+    time::Duration,
+};
+
+use common::scratch;
+
+fn rrbench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rrbench"))
+        .args(args)
+        .output()
+        .expect("run rrbench")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn out_of_range_settings_exit_2_naming_the_setting() {
+    let tmp = scratch();
+    let dir = tmp.path().join("never-created");
+    let dir = dir.to_str().expect("utf-8");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--max-concurrent-file-chunks", "11"],
+            "ccr.indices.recovery.max_concurrent_file_chunks",
+        ),
+        (
+            &["--max-concurrent-file-chunks", "0"],
+            "ccr.indices.recovery.max_concurrent_file_chunks",
+        ),
+        (&["--chunk-size", "512b"], "ccr.indices.recovery.chunk_size"),
+        (&["--chunk-size", "2gb"], "ccr.indices.recovery.chunk_size"),
+        (
+            &["--max-bytes-per-sec", "100b"],
+            "ccr.indices.recovery.max_bytes_per_sec",
+        ),
+        (
+            &["--internal-action-timeout", "0s"],
+            "ccr.indices.recovery.internal_action_timeout",
+        ),
+        (&["--max-retries", "0"], "index.allocation.max_retries"),
+        (&["--chunk-size", "12parsecs"], "--chunk-size"),
+        (
+            &["--internal-action-timeout", "soon"],
+            "--internal-action-timeout",
+        ),
+        (
+            &["--max-concurrent-file-chunks", "-3"],
+            "--max-concurrent-file-chunks",
+        ),
+    ];
+    for (extra, named) in cases {
+        let mut args = vec!["recover", "--from", "127.0.0.1:1", "--dir", dir];
+        args.extend_from_slice(extra);
+        let out = rrbench(&args);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(named),
+            "{extra:?}: stderr does not name {named}: {}",
+            stderr(&out)
+        );
+    }
+    assert!(
+        !Path::new(dir).exists(),
+        "nothing is created before settings are valid"
+    );
+
+    let out = rrbench(&["leader", "--dir", dir, "--recovery-activity-timeout", "0ms"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ccr.indices.recovery.recovery_activity_timeout"));
+}
+
+#[test]
+fn a_foreign_target_directory_is_refused_and_left_alone() {
+    let tmp = scratch();
+    std::fs::write(tmp.path().join("precious.txt"), b"keep").expect("write");
+    let dir = tmp.path().to_str().expect("utf-8");
+    let out = rrbench(&[
+        "recover",
+        "--from",
+        "127.0.0.1:1",
+        "--dir",
+        dir,
+        "--max-retries",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not empty"), "{}", stderr(&out));
+    assert!(tmp.path().join("precious.txt").exists());
+}
+
+/// Kills the child on drop, so a failing test never leaves a leader running.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn gen_index_leader_and_recover_as_separate_processes() {
+    let tmp = scratch();
+    let source = tmp.path().join("leader");
+    let target = tmp.path().join("follower");
+    let (source, target) = (
+        source.to_str().expect("utf-8"),
+        target.to_str().expect("utf-8"),
+    );
+    let out = rrbench(&[
+        "gen-index",
+        "--dir",
+        source,
+        "--size",
+        "8mb",
+        "--files",
+        "6",
+        "--seed",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("wrote 6 files"));
+
+    let mut leader = Child(
+        Command::new(env!("CARGO_BIN_EXE_rrbench"))
+            .args([
+                "leader",
+                "--dir",
+                source,
+                "--listen",
+                "127.0.0.1:0",
+                "--max-bytes-per-sec",
+                "0",
+            ])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn leader"),
+    );
+    let mut first_line = String::new();
+    let mut err = BufReader::new(leader.0.stderr.take().expect("stderr"));
+    err.read_line(&mut first_line)
+        .expect("leader prints its address");
+    let addr = first_line
+        .split_whitespace()
+        .nth(2)
+        .expect("`leader on ADDR ...`")
+        .to_string();
+    std::thread::spawn(move || for _ in err.lines() {});
+
+    let out = rrbench(&[
+        "recover",
+        "--from",
+        &addr,
+        "--dir",
+        target,
+        "--max-bytes-per-sec",
+        "16mb",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(json["outcome"], "completed");
+    assert_eq!(json["failure"], serde_json::Value::Null);
+    assert_eq!(json["bytes"], 8 << 20);
+    assert_eq!(json["files_verified"], 6);
+    assert_eq!(json["attempts"], 1);
+    assert_eq!(json["settings"]["max_bytes_per_sec"], "16mb");
+    assert_eq!(json["settings"]["chunk_size"], "1mb");
+    assert_eq!(json["settings"]["max_concurrent_file_chunks"], 5);
+    let duration = json["duration_s"].as_f64().expect("duration");
+    let throughput = json["throughput_mib_s"].as_f64().expect("throughput");
+    assert!(
+        (throughput * duration - 8.0).abs() < 0.01,
+        "throughput is bytes / duration"
+    );
+    let samples = json["timeseries"].as_array().expect("series");
+    assert!(
+        samples.len() as f64 >= 10.0 * duration,
+        "{} samples in {duration}s",
+        samples.len()
+    );
+    assert!(
+        samples
+            .iter()
+            .all(|s| s["t"].is_f64() && s["bytes"].is_u64())
+    );
+    for entry in std::fs::read_dir(source).expect("source") {
+        let entry = entry.expect("entry");
+        let theirs = std::fs::read(entry.path()).expect("read");
+        let ours = std::fs::read(Path::new(target).join(entry.file_name())).expect("recovered");
+        assert!(theirs == ours, "{:?} differs", entry.file_name());
+    }
+
+    // Ctrl-C stops the leader cleanly.
+    let pid = leader.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = leader.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "leader did not stop on SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "leader exit {status:?}");
+}
+
+#[test]
+fn an_unreachable_leader_exits_1_with_a_failed_report() {
+    let tmp = scratch();
+    let dir = tmp.path().join("t");
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = unused.local_addr().expect("addr").to_string();
+    drop(unused);
+    let out = rrbench(&[
+        "recover",
+        "--from",
+        &addr,
+        "--dir",
+        dir.to_str().expect("utf-8"),
+        "--max-retries",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["outcome"], "failed");
+    assert_eq!(json["attempts"], 2);
+    assert!(
+        json["failure"]
+            .as_str()
+            .expect("reason")
+            .starts_with("connect"),
+        "{}",
+        json["failure"]
+    );
+}
+
+#[test]
+fn help_teaches_the_elasticsearch_names() {
+    let out = rrbench(&["recover", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for name in [
+        "ccr.indices.recovery.chunk_size",
+        "max_concurrent_file_chunks",
+        "internal_action_timeout",
+        "index.allocation.max_retries",
+    ] {
+        assert!(help.contains(name), "help lacks {name}");
+    }
+}

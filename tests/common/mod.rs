@@ -1,0 +1,189 @@
+//! Helpers shared by the integration tests: scratch directories, an index, a leader on
+//! 127.0.0.1:0, a recovery, and a tiny relay that misbehaves on purpose.
+#![allow(dead_code, missing_docs)]
+
+use std::{
+    fs,
+    net::SocketAddr,
+    path::Path,
+    sync::{Arc, Mutex},
+};
+
+use rrbench::{
+    clock::Clock,
+    follower::{self, FollowerConfig, Progress, RecoveryReport},
+    index::{GenerateSpec, IndexSnapshot, generate},
+    leader::{self, LeaderConfig, LeaderHandle},
+    settings::{LeaderSettings, RecoverySettings},
+    units::ByteSize,
+};
+use tempfile::TempDir;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+
+/// A scratch directory on tmpfs when there is one, so fsync does not dominate timings.
+pub fn scratch() -> TempDir {
+    let shm = Path::new("/dev/shm");
+    let builder = || {
+        let mut b = tempfile::Builder::new();
+        b.prefix("rrbench-test-");
+        b
+    };
+    if shm.is_dir()
+        && let Ok(dir) = builder().tempdir_in(shm)
+    {
+        return dir;
+    }
+    builder().tempdir().expect("temp dir")
+}
+
+/// Generates an index in `root/leader` and loads it.
+pub fn make_index(root: &Path, size: u64, files: u32, seed: u64) -> IndexSnapshot {
+    let dir = root.join("leader");
+    generate(&dir, &GenerateSpec { size, files, seed }, |_| {}).expect("generate");
+    IndexSnapshot::load(&dir).expect("load")
+}
+
+pub fn unlimited_leader() -> LeaderSettings {
+    LeaderSettings {
+        max_bytes_per_sec: ByteSize(0),
+        ..LeaderSettings::default()
+    }
+}
+
+pub fn unlimited_follower() -> RecoverySettings {
+    RecoverySettings {
+        max_bytes_per_sec: ByteSize(0),
+        ..RecoverySettings::default()
+    }
+}
+
+pub async fn start_leader(snapshot: &IndexSnapshot, settings: LeaderSettings) -> LeaderHandle {
+    let config = LeaderConfig {
+        settings,
+        ..LeaderConfig::default()
+    };
+    leader::start("127.0.0.1:0", snapshot.clone(), config, Clock::start())
+        .await
+        .expect("leader starts")
+}
+
+pub async fn recover(
+    addr: SocketAddr,
+    target: &Path,
+    settings: RecoverySettings,
+) -> RecoveryReport {
+    let mut config = FollowerConfig::new(addr.to_string(), target);
+    config.settings = settings;
+    follower::recover(
+        config,
+        Arc::new(Progress::default()),
+        std::future::pending(),
+    )
+    .await
+    .expect("recovery runs")
+}
+
+/// Asserts that every leader file exists in `target` with identical bytes, and nothing else
+/// (but the marker) is there.
+pub fn assert_identical(snapshot: &IndexSnapshot, target: &Path) {
+    for f in snapshot.files().iter() {
+        let want = fs::read(snapshot.dir().join(&f.meta.name)).expect("leader file");
+        let got = fs::read(target.join(&f.meta.name))
+            .unwrap_or_else(|e| panic!("{} missing in target: {e}", f.meta.name));
+        assert!(want == got, "{} differs", f.meta.name);
+    }
+    let names: Vec<String> = fs::read_dir(target)
+        .expect("target")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    assert_eq!(
+        names.len(),
+        snapshot.files().len(),
+        "extra files in target: {names:?}"
+    );
+}
+
+/// What the relay does to one connection's leader → follower bytes.
+#[derive(Clone, Copy, Debug)]
+pub enum Mischief {
+    /// Relay faithfully.
+    Pass,
+    /// After this many bytes, reset the follower's connection (RST via SO_LINGER 0).
+    ResetAfter(u64),
+    /// Flip one byte at this offset.
+    FlipByteAt(u64),
+}
+
+/// A TCP relay in front of `upstream`: connection `i` gets `plan[i]`, later ones `Pass`.
+/// Returns the address to connect to and a log of what each connection did.
+pub async fn relay(
+    upstream: SocketAddr,
+    plan: Vec<Mischief>,
+) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
+    let addr = listener.local_addr().expect("addr");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let log2 = log.clone();
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((client, _)) = listener.accept().await {
+            let mischief = plan.get(n).copied().unwrap_or(Mischief::Pass);
+            n += 1;
+            let log = log2.clone();
+            tokio::spawn(async move {
+                let Ok(server) = TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let what = pipe(client, server, mischief).await;
+                log.lock().expect("log").push(what);
+            });
+        }
+    });
+    (addr, log)
+}
+
+async fn pipe(mut client: TcpStream, mut server: TcpStream, mischief: Mischief) -> String {
+    if let Mischief::ResetAfter(_) = mischief {
+        client.set_zero_linger().expect("linger");
+    }
+    let (mut cr, mut cw) = client.split();
+    let (mut sr, mut sw) = server.split();
+    let up = async {
+        let _ = tokio::io::copy(&mut cr, &mut sw).await;
+        "follower closed".to_string()
+    };
+    let down = async {
+        let mut buf = vec![0u8; 64 << 10];
+        let mut moved = 0u64;
+        loop {
+            let n = match sr.read(&mut buf).await {
+                Ok(0) | Err(_) => return "leader closed".to_string(),
+                Ok(n) => n,
+            };
+            let (start, end) = (moved, moved + n as u64);
+            match mischief {
+                Mischief::ResetAfter(limit) if end >= limit => {
+                    let keep = (limit - start) as usize;
+                    let _ = cw.write_all(&buf[..keep]).await;
+                    return format!("reset after {limit} bytes");
+                }
+                Mischief::FlipByteAt(at) if (start..end).contains(&at) => {
+                    buf[(at - start) as usize] ^= 0xff;
+                }
+                _ => {}
+            }
+            if cw.write_all(&buf[..n]).await.is_err() {
+                return "follower gone".to_string();
+            }
+            moved = end;
+        }
+    };
+    tokio::select! {
+        what = up => what,
+        what = down => what,
+    }
+}

@@ -1,0 +1,326 @@
+//! The leader against bad input and idle sessions, over real sockets: every bad request gets an
+//! `Error` frame, and the leader keeps serving everyone else.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use common::*;
+use rrbench::{
+    clock::Clock,
+    leader::{self, LeaderConfig},
+    protocol::{ErrorCode, HEADER_LEN, Kind, Message, decode_frame},
+    settings::LeaderSettings,
+    transport::{TransportError, tcp::Channel},
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+/// Writes raw bytes and closes the sending side, then reads every frame until the leader closes the connection.
+async fn send_raw(addr: std::net::SocketAddr, bytes: &[u8]) -> Vec<Message> {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(bytes).await.expect("write");
+    // Half-close: the leader sees the end of our bytes, as when a client goes away.
+    stream.shutdown().await.expect("shutdown");
+    let mut buf = BytesMut::new();
+    let mut frames = Vec::new();
+    let read_all = async {
+        loop {
+            if stream.read_buf(&mut buf).await.expect("read") == 0 {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), read_all)
+        .await
+        .expect("leader closes the connection");
+    while let Some(frame) = decode_frame(&mut buf, 1 << 20).expect("leader sends valid frames") {
+        frames.push(frame.message);
+    }
+    frames
+}
+
+fn error_code(m: &Message) -> Option<ErrorCode> {
+    match m {
+        Message::Error { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
+async fn expect_refused(channel: &Channel, message: Message, code: ErrorCode) {
+    match channel.request(&message).await {
+        Err(TransportError::Remote {
+            code: got,
+            message: text,
+        }) => {
+            assert_eq!(got, code, "{message:?}: {text}");
+            assert!(!text.is_empty());
+        }
+        other => panic!("{message:?}: expected {code:?}, got {other:?}"),
+    }
+}
+
+async fn greeted(addr: std::net::SocketAddr) -> Channel {
+    let channel = Channel::connect(&addr.to_string(), 1 << 24)
+        .await
+        .expect("connect");
+    let hello = Message::Hello {
+        version: 1,
+        auth: String::new(),
+    };
+    assert!(matches!(
+        channel.request(&hello).await,
+        Ok(Message::HelloAck { .. })
+    ));
+    channel
+}
+
+async fn open(channel: &Channel) -> (u64, Vec<rrbench::protocol::FileMeta>) {
+    let open = Message::OpenSession {
+        index: "index".into(),
+    };
+    match channel.request(&open).await.expect("open session") {
+        Message::SessionOpened { session, files } => (session, files),
+        other => panic!("expected SessionOpened, got {other:?}"),
+    }
+}
+
+fn chunk(session: u64, file: u32, offset: u64, len: u32) -> Message {
+    Message::GetChunk {
+        session,
+        file,
+        offset,
+        len,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_errors_and_the_leader_keeps_serving() {
+    let tmp = scratch();
+    let snapshot = make_index(tmp.path(), 4 << 20, 5, 11);
+    let leader = start_leader(&snapshot, unlimited_leader()).await;
+    let addr = leader.local_addr();
+
+    // Garbage: an HTTP request is not a frame.
+    let frames = send_raw(addr, b"GET / HTTP/1.1\r\nHost: leader\r\n\r\n").await;
+    assert_eq!(
+        frames.iter().map(error_code).collect::<Vec<_>>(),
+        vec![Some(ErrorCode::Malformed)]
+    );
+
+    // An oversized frame is refused from its header, before any payload arrives.
+    let mut huge = vec![b'R', b'R', 1, Kind::GetChunk as u8];
+    huge.extend_from_slice(&9u64.to_be_bytes());
+    huge.extend_from_slice(&(512u32 << 20).to_be_bytes());
+    assert_eq!(huge.len(), HEADER_LEN);
+    let frames = send_raw(addr, &huge).await;
+    assert_eq!(
+        frames.iter().map(error_code).collect::<Vec<_>>(),
+        vec![Some(ErrorCode::FrameTooLarge)]
+    );
+
+    // A truncated frame followed by a close: nothing to answer, nothing broken.
+    assert!(send_raw(addr, &huge[..7]).await.is_empty());
+
+    // Well-formed but invalid requests: an error each, and the connection stays usable.
+    let channel = Channel::connect(&addr.to_string(), 1 << 24)
+        .await
+        .expect("connect");
+    expect_refused(
+        &channel,
+        Message::OpenSession {
+            index: "index".into(),
+        },
+        ErrorCode::UnexpectedMessage,
+    )
+    .await;
+    drop(channel);
+    let channel = greeted(addr).await;
+    let (session, files) = open(&channel).await;
+    let n = files.len() as u32;
+    let len0 = files[0].len;
+    expect_refused(
+        &channel,
+        Message::OpenSession {
+            index: "nope".into(),
+        },
+        ErrorCode::UnknownIndex,
+    )
+    .await;
+    expect_refused(
+        &channel,
+        chunk(session + 1000, 0, 0, 10),
+        ErrorCode::UnknownSession,
+    )
+    .await;
+    expect_refused(
+        &channel,
+        chunk(session, n, 0, 10),
+        ErrorCode::FileOutOfRange,
+    )
+    .await;
+    expect_refused(
+        &channel,
+        chunk(session, u32::MAX, 0, 10),
+        ErrorCode::FileOutOfRange,
+    )
+    .await;
+    expect_refused(
+        &channel,
+        chunk(session, 0, len0, 1),
+        ErrorCode::OffsetOutOfRange,
+    )
+    .await;
+    expect_refused(
+        &channel,
+        chunk(session, 0, u64::MAX, 1),
+        ErrorCode::OffsetOutOfRange,
+    )
+    .await;
+    expect_refused(
+        &channel,
+        chunk(session, 0, 0, 0),
+        ErrorCode::LengthOutOfRange,
+    )
+    .await;
+    expect_refused(
+        &channel,
+        chunk(session, 0, len0 - 1, 2),
+        ErrorCode::LengthOutOfRange,
+    )
+    .await;
+    expect_refused(
+        &channel,
+        Message::HelloAck { version: 1 },
+        ErrorCode::UnexpectedMessage,
+    )
+    .await;
+    expect_refused(
+        &channel,
+        Message::CloseSession {
+            session: session + 1000,
+        },
+        ErrorCode::UnknownSession,
+    )
+    .await;
+    // ...and a valid request on the same connection still works.
+    match channel
+        .request(&chunk(session, 0, 0, 100))
+        .await
+        .expect("valid chunk")
+    {
+        Message::Chunk { data, .. } => assert_eq!(data.len(), 100),
+        other => panic!("expected a chunk, got {other:?}"),
+    }
+    assert!(matches!(
+        channel.request(&Message::Ping { nonce: 9 }).await,
+        Ok(Message::Pong { nonce: 9 })
+    ));
+    assert!(leader.stats().errors_sent >= 13, "{:?}", leader.stats());
+
+    // After all that, a whole recovery still succeeds.
+    let target = tmp.path().join("follower");
+    let report = recover(addr, &target, unlimited_follower()).await;
+    assert!(report.is_completed(), "{:?}", report.failure);
+    assert_identical(&snapshot, &target);
+    leader.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_session_expires_and_a_busy_one_survives() {
+    let tmp = scratch();
+    let snapshot = make_index(tmp.path(), 1 << 20, 3, 12);
+    let t = Duration::from_millis(300);
+    let settings = LeaderSettings {
+        recovery_activity_timeout: t,
+        ..unlimited_leader()
+    };
+    let leader = start_leader(&snapshot, settings).await;
+    let channel = greeted(leader.local_addr()).await;
+    let (idle, _) = open(&channel).await;
+    let (busy, _) = open(&channel).await;
+    // Keep `busy` active every T/3 for 3.5 T; never touch `idle`.
+    let end = tokio::time::Instant::now() + t * 7 / 2;
+    while tokio::time::Instant::now() < end {
+        assert!(
+            matches!(
+                channel.request(&chunk(busy, 0, 0, 1)).await,
+                Ok(Message::Chunk { .. })
+            ),
+            "busy session survives"
+        );
+        tokio::time::sleep(t / 3).await;
+    }
+    expect_refused(&channel, chunk(idle, 0, 0, 1), ErrorCode::UnknownSession).await;
+    assert!(matches!(
+        channel.request(&chunk(busy, 0, 0, 1)).await,
+        Ok(Message::Chunk { .. })
+    ));
+    assert_eq!(leader.stats().sessions_expired, 1);
+    assert_eq!(leader.open_sessions(), 1);
+    leader.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_lives_at_least_t_after_its_last_request() {
+    let tmp = scratch();
+    let snapshot = make_index(tmp.path(), 1 << 20, 3, 13);
+    let t = Duration::from_millis(400);
+    let leader = start_leader(
+        &snapshot,
+        LeaderSettings {
+            recovery_activity_timeout: t,
+            ..unlimited_leader()
+        },
+    )
+    .await;
+    let channel = greeted(leader.local_addr()).await;
+    let (session, _) = open(&channel).await;
+    tokio::time::sleep(t * 3 / 4).await;
+    assert!(
+        matches!(
+            channel.request(&chunk(session, 0, 0, 1)).await,
+            Ok(Message::Chunk { .. })
+        ),
+        "alive within T"
+    );
+    tokio::time::sleep(t * 5 / 2).await;
+    expect_refused(&channel, chunk(session, 0, 0, 1), ErrorCode::UnknownSession).await;
+    leader.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_auth_token_is_refused() {
+    let tmp = scratch();
+    let snapshot = make_index(tmp.path(), 1 << 20, 3, 14);
+    let config = LeaderConfig {
+        settings: unlimited_leader(),
+        auth_token: Some("s3cret".into()),
+        ..LeaderConfig::default()
+    };
+    let leader = leader::start("127.0.0.1:0", snapshot, config, Clock::start())
+        .await
+        .expect("start");
+    let channel = Channel::connect(&leader.local_addr().to_string(), 1 << 20)
+        .await
+        .expect("connect");
+    let hello = Message::Hello {
+        version: 1,
+        auth: "guess".into(),
+    };
+    expect_refused(&channel, hello, ErrorCode::Unauthorized).await;
+    let channel = Channel::connect(&leader.local_addr().to_string(), 1 << 20)
+        .await
+        .expect("connect");
+    let hello = Message::Hello {
+        version: 1,
+        auth: "s3cret".into(),
+    };
+    assert!(matches!(
+        channel.request(&hello).await,
+        Ok(Message::HelloAck { .. })
+    ));
+}
