@@ -5,6 +5,7 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use rrbench::{
+    chaos::Fault,
     settings::{LeaderSettings, RecoverySettings},
     units::{ByteSize, parse_duration},
 };
@@ -40,6 +41,8 @@ pub enum Command {
     Leader(LeaderArgs),
     /// Recover an index from a leader into a directory, verifying every file.
     Recover(RecoverArgs),
+    /// Relay TCP between follower and leader, injecting faults, until Ctrl-C.
+    Proxy(ProxyArgs),
 }
 
 /// Options of `rrbench demo`.
@@ -179,4 +182,37 @@ impl RecoverArgs {
             max_retries: self.max_retries,
         }
     }
+}
+
+/// Options of `rrbench proxy`.
+///
+/// Faults are `TYPE` or `TYPE:key=value,...`; every fault also takes `direction`
+/// (upstream|downstream|both), `toxicity` (0-1, or 50%: the share of connections affected),
+/// `start` (or `at`), `duration`, `every`, and `name`. Times count from the proxy's start.
+///
+///   latency:delay=50ms,jitter=5ms     bandwidth:rate=10mb        reset:at=10s
+///   reset:after_bytes=16mb            idle_timeout:idle=5s       blackhole:start=5s,duration=10s
+///   stall                             corrupt:probability=1e-6   slow_close:delay=1s
+///   limit_data:bytes=1mb              down:start=10s,duration=5s
+#[derive(Debug, Args)]
+#[command(allow_negative_numbers = true, verbatim_doc_comment)]
+pub struct ProxyArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:19443")]
+    pub listen: String,
+    /// Address to relay to (the leader).
+    #[arg(long)]
+    pub upstream: String,
+    /// A fault to inject (repeatable).
+    #[arg(long = "fault", value_name = "SPEC")]
+    pub faults: Vec<Fault>,
+    /// Seed of every random choice (jitter, corruption, toxicity).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Append every event to this file as JSON lines.
+    #[arg(long)]
+    pub events: Option<PathBuf>,
+    /// Do not print events to stderr.
+    #[arg(long)]
+    pub quiet: bool,
 }

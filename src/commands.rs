@@ -4,6 +4,7 @@ use std::{process::ExitCode, sync::Arc, time::Instant};
 
 use anyhow::Context;
 use rrbench::{
+    chaos::{EventLog, Proxy},
     clock::Clock,
     follower::{self, FollowerConfig, Progress},
     index::{GenerateSpec, IndexSnapshot, generate},
@@ -12,7 +13,7 @@ use rrbench::{
 };
 
 use crate::{
-    cli::{GenIndexArgs, LeaderArgs, RecoverArgs},
+    cli::{GenIndexArgs, LeaderArgs, ProxyArgs, RecoverArgs},
     progress_line::ProgressLine,
 };
 
@@ -125,4 +126,64 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
         (false, true) => ExitCode::from(INTERRUPTED),
         (false, false) => ExitCode::FAILURE,
     })
+}
+
+pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
+    let clock = Clock::start();
+    let events = match &args.events {
+        Some(path) => EventLog::with_file(clock, path)
+            .with_context(|| format!("opening {}", path.display()))?,
+        None => EventLog::new(clock),
+    };
+    let proxy = Proxy {
+        listen: args.listen.clone(),
+        upstream: args.upstream.clone(),
+        faults: args.faults.clone(),
+        seed: args.seed,
+        events: Arc::new(events),
+    }
+    .start()
+    .await?;
+    let faults: Vec<String> = proxy
+        .faults()
+        .iter()
+        .map(|f| serde_json::to_string(f).unwrap_or_default())
+        .collect();
+    eprintln!(
+        "proxy on {} -> {} (seed {}), Ctrl-C to stop\n  faults: {}",
+        proxy.local_addr(),
+        args.upstream,
+        args.seed,
+        if faults.is_empty() {
+            "none".to_string()
+        } else {
+            faults.join("\n          ")
+        }
+    );
+    let mut seen = 0;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            _ = &mut ctrl_c => break,
+            _ = tick.tick() => {}
+        }
+        let new = proxy.events().since(seen);
+        seen += new.len();
+        if !args.quiet {
+            for e in new {
+                eprintln!("{}", serde_json::to_string(&e)?);
+            }
+        }
+    }
+    eprintln!("stopping: closing connections");
+    let log = proxy.events().clone();
+    proxy.shutdown().await;
+    if !args.quiet {
+        for e in log.since(seen) {
+            eprintln!("{}", serde_json::to_string(&e)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -9,7 +9,6 @@
 //! [`leader`] (sessions, reads, rate limit) and [`follower`] (window, verification, attempts) →
 //! [`index`] (files on disk). [`settings`] and [`units`] hold the Elasticsearch-named settings.
 
-pub mod clock;
 pub mod follower;
 pub mod index;
 pub mod leader;
@@ -17,4 +16,11 @@ pub mod protocol;
 pub mod ratelimit;
 pub mod settings;
 pub mod transport;
-pub mod units;
+
+/// Fault injection: the L4 proxy, faults and events (the `rrbench-chaos` crate).
+pub use rrbench_chaos as chaos;
+/// The one clock every engine and chaos event is stamped with (defined by the chaos crate, which
+/// sits below this one).
+pub use rrbench_chaos::clock;
+/// Elasticsearch-style sizes and durations (shared with the chaos crate's fault parameters).
+pub use rrbench_chaos::units;

@@ -11,7 +11,7 @@ mod progress_line;
 use std::process::ExitCode;
 
 use clap::Parser;
-use rrbench::settings::OutOfRange;
+use rrbench::{chaos::FaultError, settings::OutOfRange};
 
 use crate::cli::{Cli, Command};
 
@@ -34,13 +34,17 @@ fn main() -> ExitCode {
             Command::GenIndex(args) => commands::gen_index(args).await,
             Command::Leader(args) => commands::leader(args).await,
             Command::Recover(args) => commands::recover(args).await,
+            Command::Proxy(args) => commands::proxy(args).await,
         }
     });
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.chain().any(|cause| cause.is::<OutOfRange>()) {
+            let bad_input = |c: &(dyn std::error::Error + 'static)| {
+                c.is::<OutOfRange>() || c.is::<FaultError>()
+            };
+            if e.chain().any(bad_input) {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE

@@ -200,6 +200,21 @@ pub mod duration_serde {
     }
 }
 
+/// serde helpers for an optional `Duration` stored as an Elasticsearch duration string.
+pub mod option_duration_serde {
+    use super::format_duration;
+    use serde::Serializer;
+    use std::time::Duration;
+
+    /// Writes `60s`, or null.
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+}
+
 /// Bytes per second in MiB/s; zero when no time has passed.
 pub fn mib_per_sec(bytes: u64, elapsed: Duration) -> f64 {
     let secs = elapsed.as_secs_f64();

@@ -1,0 +1,228 @@
+//! Timestamped events: connections, fault edges and fault effects, on one clock.
+//!
+//! The log keeps every event in memory (tests and campaigns read it back with
+//! [`EventLog::since`]) and, if given a file, appends each as one JSON line, flushed at once so
+//! Ctrl-C loses nothing. Effects (bytes delayed, dropped, corrupted) are summed per connection,
+//! fault and direction and written at most every 100 ms, so a fast link does not flood the log.
+
+use std::{
+    fs::{File, OpenOptions},
+    io::{self, BufWriter, Write},
+    path::Path,
+    sync::Mutex,
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{clock::Clock, fault::Direction};
+
+/// One event.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    /// Seconds since the clock's epoch.
+    pub t: f64,
+    /// Who saw it: `chaos` for the proxy.
+    pub source: &'static str,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The proxy is listening.
+    ProxyStart {
+        /// Listen address.
+        listen: String,
+        /// Upstream address.
+        upstream: String,
+        /// Seed of every random choice.
+        seed: u64,
+    },
+    /// The proxy stopped listening (a `down` fault).
+    ProxyDown {
+        /// The fault.
+        fault: String,
+    },
+    /// The proxy listens again.
+    ProxyUp {
+        /// The fault.
+        fault: String,
+    },
+    /// A connection was accepted and its upstream connection opened.
+    ConnOpen {
+        /// Connection id.
+        conn: u64,
+        /// Client address.
+        peer: String,
+    },
+    /// The upstream could not be reached; the client connection was closed.
+    ConnFailed {
+        /// Connection id.
+        conn: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A connection closed without a fault resetting it.
+    ConnClose {
+        /// Connection id.
+        conn: u64,
+        /// Why (`closed`, `limit_data`, `down`, ...).
+        reason: String,
+        /// Bytes client → server.
+        bytes_up: u64,
+        /// Bytes server → client.
+        bytes_down: u64,
+    },
+    /// A connection was reset (RST both sides).
+    ConnReset {
+        /// Connection id.
+        conn: u64,
+        /// The fault (or `peer` when a side reset first).
+        fault: String,
+        /// Bytes client → server.
+        bytes_up: u64,
+        /// Bytes server → client.
+        bytes_down: u64,
+    },
+    /// A fault turned on (or fired, for an instant).
+    FaultOn {
+        /// Fault name.
+        fault: String,
+        /// Fault type.
+        kind: String,
+    },
+    /// A fault turned off.
+    FaultOff {
+        /// Fault name.
+        fault: String,
+    },
+    /// What a fault did to one connection's bytes since the last report.
+    Effect {
+        /// Connection id.
+        conn: u64,
+        /// Fault name.
+        fault: String,
+        /// Direction of the bytes.
+        direction: Direction,
+        /// `delayed`, `throttled`, `dropped`, `corrupted`, `stalled`, `truncated`.
+        effect: String,
+        /// Bytes affected (for `corrupted`: bytes changed).
+        bytes: u64,
+    },
+}
+
+impl<'de> Deserialize<'de> for Direction {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "upstream" => Ok(Direction::Upstream),
+            "downstream" => Ok(Direction::Downstream),
+            "both" => Ok(Direction::Both),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown direction `{other}`"
+            ))),
+        }
+    }
+}
+
+/// Where events go.
+#[derive(Debug)]
+pub struct EventLog {
+    clock: Clock,
+    events: Mutex<Vec<Event>>,
+    file: Mutex<Option<BufWriter<File>>>,
+}
+
+impl EventLog {
+    /// A log kept in memory, stamped with `clock`.
+    pub fn new(clock: Clock) -> Self {
+        Self {
+            clock,
+            events: Mutex::new(Vec::new()),
+            file: Mutex::new(None),
+        }
+    }
+
+    /// A log that also appends JSON lines to `path`.
+    pub fn with_file(clock: Clock, path: &Path) -> io::Result<Self> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let log = Self::new(clock);
+        *log.file.lock().unwrap_or_else(|p| p.into_inner()) = Some(BufWriter::new(file));
+        Ok(log)
+    }
+
+    /// The clock events are stamped with.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// Records an event now.
+    pub fn record(&self, kind: EventKind) {
+        let event = Event {
+            t: self.clock.elapsed().as_secs_f64(),
+            source: "chaos",
+            kind,
+        };
+        if let Some(file) = self.file.lock().unwrap_or_else(|p| p.into_inner()).as_mut()
+            && let Ok(line) = serde_json::to_string(&event)
+        {
+            // A full disk must not stop the proxy; the in-memory log still has the event.
+            let _ = writeln!(file, "{line}").and_then(|()| file.flush());
+        }
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(event);
+    }
+
+    /// Events from index `from` on (0 for all).
+    pub fn since(&self, from: usize) -> Vec<Event> {
+        let events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        events
+            .get(from..)
+            .map(<[Event]>::to_vec)
+            .unwrap_or_default()
+    }
+
+    /// How many events so far.
+    pub fn len(&self) -> usize {
+        self.events.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_go_to_memory_and_to_json_lines() {
+        let dir = std::env::temp_dir().join(format!("rrbench-events-{}", std::process::id()));
+        let log = EventLog::with_file(Clock::start(), &dir).expect("file");
+        log.record(EventKind::ConnOpen {
+            conn: 1,
+            peer: "127.0.0.1:5".into(),
+        });
+        log.record(EventKind::FaultOn {
+            fault: "wan".into(),
+            kind: "latency".into(),
+        });
+        assert_eq!(log.len(), 2);
+        assert_eq!(log.since(1).len(), 1);
+        let text = std::fs::read_to_string(&dir).expect("read");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        assert_eq!(lines[0]["event"], "conn_open");
+        assert_eq!(lines[1]["fault"], "wan");
+        assert!(lines[1]["t"].as_f64().expect("t") >= lines[0]["t"].as_f64().expect("t"));
+        std::fs::remove_file(&dir).expect("cleanup");
+    }
+}

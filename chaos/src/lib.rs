@@ -1,0 +1,24 @@
+//! rrbench-chaos: the faults real networks and middleboxes cause, injected on purpose.
+//!
+//! A [`proxy::Proxy`] sits between a follower and a leader and applies [`fault::Fault`]s to the
+//! bytes and connections that pass: latency, bandwidth, resets (on connections already open and
+//! idle, too), stunnel-style idle timeouts, blackholes, stalls, corruption, slow close, data
+//! limits and the proxy going down. Faults are data: one serde-read enum, each kind in its own
+//! file under [`fault`], each with a direction, a toxicity (the probability that a connection is
+//! affected), a schedule and a seeded random source, so a trial replays exactly. Every connection,
+//! fault edge and effect is an [`events::Event`] on the same [`clock::Clock`] the engine uses.
+//!
+//! This crate also owns the two leaf modules both crates need: [`clock`] and [`units`].
+
+pub mod clock;
+pub mod events;
+pub mod fault;
+pub mod proxy;
+pub mod rng;
+pub mod schedule;
+pub mod units;
+
+pub use events::{Event, EventKind, EventLog};
+pub use fault::{Direction, Fault, FaultError, FaultKind};
+pub use proxy::{Proxy, ProxyError, ProxyHandle};
+pub use schedule::Schedule;

@@ -1,0 +1,346 @@
+//! The L4 TCP proxy: accepts clients, connects each to the upstream, applies faults.
+//!
+//! Structure (mini-redis style): an accept loop, a task per connection that `select!`s on its
+//! pipes, fault edges, an idle tick and shutdown, and a scheduler task that flips each fault on
+//! and off on time and broadcasts the edges. The data path reads the on/off flags; connection
+//! supervisors react to edges (a reset fires on connections already open, idle or not).
+
+mod connection;
+mod edges;
+mod pipe;
+mod table;
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use tokio::{
+    net::TcpListener,
+    sync::{Notify, broadcast, watch},
+    task::{JoinHandle, JoinSet},
+};
+
+use self::{edges::EdgeClock, table::FaultTable};
+use crate::{
+    events::{EventKind, EventLog},
+    fault::{Fault, FaultError, FaultKind, name_uniquely},
+};
+
+/// A fault turned on or off.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Edge {
+    generation: u64,
+    index: usize,
+    on: bool,
+}
+
+/// The proxy could not start or take new faults.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The faults are not valid together.
+    #[error(transparent)]
+    Fault(#[from] FaultError),
+}
+
+/// What to start.
+#[derive(Clone, Debug)]
+pub struct Proxy {
+    /// Address to listen on (`127.0.0.1:0` picks a port).
+    pub listen: String,
+    /// Address every connection is relayed to.
+    pub upstream: String,
+    /// Faults to apply; times count from the proxy's start.
+    pub faults: Vec<Fault>,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Where events go (its clock stamps them).
+    pub events: Arc<EventLog>,
+}
+
+pub(crate) struct Shared {
+    upstream: String,
+    seed: u64,
+    started: Instant,
+    events: Arc<EventLog>,
+    table: RwLock<Arc<FaultTable>>,
+    table_changed: Notify,
+    edges: broadcast::Sender<Edge>,
+    next_conn: AtomicU64,
+    open: AtomicU64,
+}
+
+impl Shared {
+    fn table(&self) -> Arc<FaultTable> {
+        self.table.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Time since the proxy started: the origin of every schedule.
+    fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Applies every edge due by `now`: flips flags, records events, tells connections.
+    fn fire_edges(&self, table: &FaultTable, clocks: &mut [EdgeClock], now: Duration) {
+        for (index, clock) in clocks.iter_mut().enumerate() {
+            for on in clock.advance(now) {
+                let slot = &table.slots[index];
+                slot.set_on(on);
+                let fault = slot.fault.name.clone();
+                self.events.record(if on {
+                    EventKind::FaultOn {
+                        fault,
+                        kind: slot.fault.kind.type_name().into(),
+                    }
+                } else {
+                    EventKind::FaultOff { fault }
+                });
+                let _ = self.edges.send(Edge {
+                    generation: table.generation,
+                    index,
+                    on,
+                });
+            }
+        }
+    }
+}
+
+/// A running proxy. Dropping it stops the proxy.
+pub struct ProxyHandle {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Binds, turns on the faults due at time zero, and starts serving.
+    pub async fn start(mut self) -> Result<ProxyHandle, ProxyError> {
+        name_uniquely(&mut self.faults)?;
+        let listener =
+            TcpListener::bind(&self.listen)
+                .await
+                .map_err(|source| ProxyError::Bind {
+                    addr: self.listen.clone(),
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| ProxyError::Bind {
+            addr: self.listen.clone(),
+            source,
+        })?;
+        self.events.record(EventKind::ProxyStart {
+            listen: local_addr.to_string(),
+            upstream: self.upstream.clone(),
+            seed: self.seed,
+        });
+        let (edges, _) = broadcast::channel(4096);
+        let shared = Arc::new(Shared {
+            upstream: self.upstream,
+            seed: self.seed,
+            started: Instant::now(),
+            events: self.events,
+            table: RwLock::new(Arc::new(FaultTable::new(0, self.faults))),
+            table_changed: Notify::new(),
+            edges,
+            next_conn: AtomicU64::new(1),
+            open: AtomicU64::new(0),
+        });
+        // Faults due at time zero are on before the first connection is accepted.
+        let table = shared.table();
+        let mut clocks: Vec<EdgeClock> = table
+            .slots
+            .iter()
+            .map(|s| EdgeClock::new(s.fault.schedule, Duration::ZERO))
+            .collect();
+        shared.fire_edges(&table, &mut clocks, Duration::ZERO);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let task = tokio::spawn(run(
+            listener,
+            local_addr,
+            shared.clone(),
+            shutdown_rx,
+            clocks,
+        ));
+        Ok(ProxyHandle {
+            local_addr,
+            shared,
+            shutdown,
+            task,
+        })
+    }
+}
+
+impl ProxyHandle {
+    /// The address clients connect to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The event log.
+    pub fn events(&self) -> &Arc<EventLog> {
+        &self.shared.events
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> u64 {
+        self.shared.open.load(Ordering::Relaxed)
+    }
+
+    /// The faults in force.
+    pub fn faults(&self) -> Vec<Fault> {
+        self.shared
+            .table()
+            .slots
+            .iter()
+            .map(|s| s.fault.clone())
+            .collect()
+    }
+
+    /// Replaces the faults while the proxy runs. Their schedules still count from the proxy's
+    /// start; a window already open turns on at once. Faults that were on turn off.
+    pub fn set_faults(&self, mut faults: Vec<Fault>) -> Result<(), ProxyError> {
+        name_uniquely(&mut faults)?;
+        {
+            let mut table = self.shared.table.write().unwrap_or_else(|p| p.into_inner());
+            let generation = table.generation + 1;
+            *table = Arc::new(FaultTable::new(generation, faults));
+        }
+        self.shared.table_changed.notify_one();
+        Ok(())
+    }
+
+    /// Stops accepting, closes every connection, and waits for them.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}
+
+async fn run(
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+    clocks: Vec<EdgeClock>,
+) {
+    let scheduler = tokio::spawn(schedule(shared.clone(), shutdown.clone(), clocks));
+    accept_loop(listener, local_addr, shared, shutdown).await;
+    let _ = scheduler.await;
+}
+
+/// Flips faults on and off on time; starts over when the faults are replaced.
+async fn schedule(
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+    mut clocks: Vec<EdgeClock>,
+) {
+    let mut table = shared.table();
+    loop {
+        shared.fire_edges(&table, &mut clocks, shared.now());
+        let next = clocks.iter().filter_map(EdgeClock::next_due).min();
+        let wake = async {
+            match next {
+                Some(t) => tokio::time::sleep_until((shared.started + t).into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = shared.table_changed.notified() => {
+                for slot in table.slots.iter().filter(|s| s.is_on()) {
+                    slot.set_on(false);
+                    shared.events.record(EventKind::FaultOff { fault: slot.fault.name.clone() });
+                }
+                table = shared.table();
+                let now = shared.now();
+                clocks = table.slots.iter().map(|s| EdgeClock::new(s.fault.schedule, now)).collect();
+            }
+            _ = wake => {}
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut listener = Some(listener);
+    let mut edges = shared.edges.subscribe();
+    let mut downs = 0usize;
+    let mut connections = JoinSet::new();
+    loop {
+        let accept = async {
+            match &listener {
+                Some(l) => l.accept().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            edge = edges.recv() => {
+                let Ok(edge) = edge else { continue };
+                let table = shared.table();
+                let Some(slot) = table.slots.get(edge.index).filter(|_| edge.generation == table.generation) else { continue };
+                if !matches!(slot.fault.kind, FaultKind::Down) {
+                    continue;
+                }
+                let fault = slot.fault.name.clone();
+                if edge.on {
+                    downs += 1;
+                    if downs == 1 {
+                        listener = None; // closing the socket: connects are refused
+                        shared.events.record(EventKind::ProxyDown { fault });
+                    }
+                } else {
+                    downs = downs.saturating_sub(1);
+                    if downs == 0 {
+                        listener = rebind(local_addr).await;
+                        shared.events.record(EventKind::ProxyUp { fault });
+                    }
+                }
+            }
+            accepted = accept => {
+                let Ok((client, peer)) = accepted else {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                };
+                let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+                connections.spawn(connection::serve(shared.clone(), client, peer, id, shutdown.clone()));
+            }
+        }
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(Duration::from_secs(5), async {
+        while connections.join_next().await.is_some() {}
+    });
+    if drained.await.is_err() {
+        connections.abort_all();
+    }
+}
+
+/// Listens on the same address again after a `down` window.
+async fn rebind(addr: SocketAddr) -> Option<TcpListener> {
+    for _ in 0..100 {
+        if let Ok(l) = TcpListener::bind(addr).await {
+            return Some(l);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}

@@ -1,0 +1,62 @@
+//! The faults a proxy applies right now, with an on/off flag each that the data path reads.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::fault::{Direction, Fault, FaultKind};
+
+/// One fault and whether it is on.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) fault: Fault,
+    on: AtomicBool,
+}
+
+impl Slot {
+    pub(crate) fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_on(&self, on: bool) {
+        self.on.store(on, Ordering::Relaxed);
+    }
+}
+
+/// A generation of faults; replaced whole when the faults change.
+#[derive(Debug)]
+pub(crate) struct FaultTable {
+    pub(crate) generation: u64,
+    pub(crate) slots: Vec<Slot>,
+}
+
+impl FaultTable {
+    pub(crate) fn new(generation: u64, faults: Vec<Fault>) -> Self {
+        let slots = faults
+            .into_iter()
+            .map(|fault| Slot {
+                fault,
+                on: AtomicBool::new(false),
+            })
+            .collect();
+        Self { generation, slots }
+    }
+
+    /// Faults that are on and touch bytes flowing `flow`, with their index.
+    pub(crate) fn active_for(&self, flow: Direction) -> impl Iterator<Item = (usize, &Fault)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(move |(_, s)| s.is_on() && s.fault.covers(flow))
+            .map(|(i, s)| (i, &s.fault))
+    }
+
+    /// The shortest idle timeout among the faults, if any.
+    pub(crate) fn shortest_idle(&self) -> Option<std::time::Duration> {
+        self.slots
+            .iter()
+            .filter_map(|s| match s.fault.kind {
+                FaultKind::IdleTimeout(t) => Some(t.idle),
+                _ => None,
+            })
+            .min()
+    }
+}

@@ -1,0 +1,67 @@
+# Helpers shared by the comparison scripts. Source it; it expects `set -euo pipefail`.
+
+# parse_size_runs DEFAULT_SIZE DEFAULT_RUNS ARGS...: sets $size and $runs from --size and --runs;
+# --help prints the calling script's header comment.
+parse_size_runs() {
+    size=$1
+    runs=$2
+    shift 2
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --size) size=$2; shift 2 ;;
+            --runs) runs=$2; shift 2 ;;
+            -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+            *) echo "unknown option: $1 (try --help)" >&2; exit 2 ;;
+        esac
+    done
+}
+
+# Background processes to stop and a scratch directory to remove on exit.
+pids=()
+work=$(mktemp -d /dev/shm/rrbench-compare.XXXXXX)
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+command -v python3 >/dev/null || { echo "python3 is needed to read JSON" >&2; exit 1; }
+bin=target/release/rrbench
+
+# json FILE EXPR: evaluates EXPR with the parsed FILE as `d`.
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+# free_port: a TCP port nobody listens on right now.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# wait_port PORT: until something accepts on 127.0.0.1:PORT (5 s at most).
+wait_port() {
+    for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
+    echo "nothing listens on port $1" >&2
+    return 1
+}
+
+# median: the median of the numbers on stdin.
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# ratio A B: A / B with two decimals.
+ratio() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
+
+# start_leader SIZE: generates an index of SIZE in $work/leader, serves it unlimited, and sets
+# $leader_addr.
+start_leader() {
+    "$bin" gen-index --dir "$work/leader" --size "$1" --files 40 --seed 7 >/dev/null
+    "$bin" leader --dir "$work/leader" --listen 127.0.0.1:0 --max-bytes-per-sec 0 --quiet 2>"$work/leader.log" &
+    pids+=($!)
+    for _ in $(seq 100); do grep -q '^leader on' "$work/leader.log" && break; sleep 0.1; done
+    leader_addr=$(awk '/^leader on/ {print $3; exit}' "$work/leader.log")
+    [ -n "$leader_addr" ] || { echo "leader did not start:" >&2; cat "$work/leader.log" >&2; exit 1; }
+}
+
+# recover_mib ADDR NAME: one unlimited recovery from ADDR into /dev/shm; prints MiB/s.
+recover_mib() {
+    "$bin" recover --from "$1" --dir "$work/follower" --max-bytes-per-sec 0 --json --no-progress >"$work/$2.json"
+    [ "$(json "$work/$2.json" 'd["outcome"]')" = completed ] || { echo "recovery $2 failed: $(json "$work/$2.json" 'd["failure"]')" >&2; exit 1; }
+    json "$work/$2.json" 'd["throughput_mib_s"]'
+}

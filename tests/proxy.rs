@@ -1,0 +1,103 @@
+//! Recoveries through the chaos proxy, and the `rrbench proxy` command.
+
+mod common;
+
+use std::{process::Command, sync::Arc};
+
+use common::*;
+use rrbench::{
+    chaos::{EventKind, EventLog, Fault, Proxy, ProxyHandle},
+    clock::Clock,
+    follower::{FailureKind, Outcome},
+    settings::RecoverySettings,
+};
+
+async fn proxy_to(upstream: std::net::SocketAddr, faults: &[&str]) -> ProxyHandle {
+    Proxy {
+        listen: "127.0.0.1:0".into(),
+        upstream: upstream.to_string(),
+        faults: faults
+            .iter()
+            .map(|f| f.parse::<Fault>().expect(f))
+            .collect(),
+        seed: 7,
+        events: Arc::new(EventLog::new(Clock::start())),
+    }
+    .start()
+    .await
+    .expect("proxy")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovery_through_the_proxy_without_faults_completes_and_verifies() {
+    let tmp = scratch();
+    let snapshot = make_index(tmp.path(), 24 << 20, 8, 21);
+    let leader = start_leader(&snapshot, unlimited_leader()).await;
+    let proxy = proxy_to(leader.local_addr(), &[]).await;
+    let target = tmp.path().join("follower");
+    let report = recover(proxy.local_addr(), &target, unlimited_follower()).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{:?}", report.failure);
+    assert_identical(&snapshot, &target);
+    let events = proxy.events().since(0);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::ConnOpen { .. }))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_through_the_proxy_fails_the_recovery_naming_the_reset() {
+    let tmp = scratch();
+    let snapshot = make_index(tmp.path(), 16 << 20, 6, 22);
+    let leader = start_leader(&snapshot, unlimited_leader()).await;
+    // Every connection is reset after 4 MiB: each Elasticsearch attempt fails the same way.
+    let proxy = proxy_to(leader.local_addr(), &["reset:after_bytes=4mb"]).await;
+    let settings = RecoverySettings {
+        max_retries: 3,
+        ..unlimited_follower()
+    };
+    let report = recover(proxy.local_addr(), &tmp.path().join("follower"), settings).await;
+    assert_eq!(report.outcome, Outcome::Failed);
+    assert_eq!(report.attempts, 3);
+    assert!(
+        report.failures.iter().all(|f| f.kind == FailureKind::Reset),
+        "{:?}",
+        report.failures
+    );
+    let failure = report.failure.expect("reason");
+    assert!(failure.starts_with("reset: connection reset"), "{failure}");
+    let resets = proxy
+        .events()
+        .since(0)
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::ConnReset { fault, .. } if fault == "reset"))
+        .count();
+    assert_eq!(resets, 3, "one reset per attempt, in the proxy's event log");
+}
+
+#[test]
+fn a_bad_fault_spec_exits_2_naming_the_fault_and_field() {
+    for (spec, named) in [
+        ("latency:dleay=5ms", "dleay"),
+        ("latency:delay=fast", "delay"),
+        ("corrupt:probability=3", "probability"),
+        ("teleport", "teleport"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_rrbench"))
+            .args([
+                "proxy",
+                "--upstream",
+                "127.0.0.1:1",
+                "--listen",
+                "127.0.0.1:0",
+                "--fault",
+                spec,
+            ])
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{spec}: {stderr}");
+        assert!(stderr.contains(named), "{spec}: {stderr}");
+    }
+}
