@@ -4,7 +4,7 @@
 # iperf3 sends one TCP stream for 5 s (rrbench uses one connection, so -P 1 is the same streams).
 # rrbench generates a 1 GiB index in /dev/shm, serves it with the rate limit off and recovers it
 # into /dev/shm (chunk 1mb, 5 in flight, every chunk and file checksummed, every file fsynced),
-# three times; the median counts. Prints both figures and the ratio (target >= 0.6).
+# three times after a discarded warm-up; the median counts. Prints both figures and the ratio (target >= 0.6).
 #
 # Usage: scripts/compare-iperf3.sh [--size 1gb] [--runs 3]
 set -euo pipefail
@@ -28,6 +28,7 @@ printf "iperf3: %.1f MiB/s\n" "$iperf_mib"
 
 echo "== rrbench: $size index into /dev/shm, unlimited, $runs runs"
 start_leader "$size"
+warm_up "$leader_addr"
 results=()
 for i in $(seq "$runs"); do
     mib=$(recover_mib "$leader_addr" "run$i")

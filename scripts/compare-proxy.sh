@@ -2,7 +2,7 @@
 # What an L4 relay costs a recovery, measured in one run: an unlimited recovery of the same index
 # into /dev/shm directly from the leader, through `rrbench proxy` with no faults, and through
 # socat as a plain relay. Runs are interleaved (direct, proxy, socat, direct, ...) so drift on a
-# shared machine hits all three alike; the median of each counts.
+# shared machine hits all three alike; a warm-up run is discarded; the median of each counts.
 # Targets: proxy >= 0.8 x direct and >= 1.0 x socat.
 #
 # Usage: scripts/compare-proxy.sh [--size 1gb] [--runs 5]
@@ -25,7 +25,8 @@ pids+=($!)
 wait_port "$proxy_port"
 wait_port "$socat_port"
 
-echo "== $size index, unlimited, into /dev/shm; $runs runs of each, interleaved"
+echo "== $size index, unlimited, into /dev/shm; a warm-up, then $runs runs of each, interleaved"
+warm_up "$leader_addr"
 direct=() proxied=() socated=()
 for i in $(seq "$runs"); do
     d=$(recover_mib "$leader_addr" "direct$i")

@@ -65,3 +65,7 @@ recover_mib() {
     [ "$(json "$work/$2.json" 'd["outcome"]')" = completed ] || { echo "recovery $2 failed: $(json "$work/$2.json" 'd["failure"]')" >&2; exit 1; }
     json "$work/$2.json" 'd["throughput_mib_s"]'
 }
+
+# warm_up ADDR: one recovery whose figure is thrown away (page cache, allocator, first tmpfs
+# allocation of the target), so the first measured run is not a cold outlier.
+warm_up() { recover_mib "$1" warmup >/dev/null; }

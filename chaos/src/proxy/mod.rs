@@ -8,6 +8,8 @@
 mod connection;
 mod edges;
 mod pipe;
+#[cfg(target_os = "linux")]
+mod splice;
 mod table;
 
 use std::{

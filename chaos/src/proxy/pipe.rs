@@ -3,7 +3,9 @@
 //! A reader and a writer run concurrently, joined by a queue of segments that each carry the
 //! instant they may leave (latency keeps order) and a share of a byte budget that bounds what
 //! the proxy holds per direction. The reader applies stall, blackhole, corrupt, latency,
-//! limit_data and reset-after-bytes; the writer applies bandwidth pacing and slow close.
+//! limit_data and reset-after-bytes; the writer applies bandwidth pacing and slow close. While
+//! no fault touches a direction's bytes and nothing is queued, the reader relays with
+//! `splice(2)` instead (see `splice.rs`), and the writer idles.
 
 use std::{
     collections::HashMap,
@@ -93,6 +95,19 @@ pub(crate) async fn pipe(conn: Arc<Conn>, flow: Direction) {
     );
 }
 
+/// Whether a fault that is on and affects this connection changes or times `flow`'s bytes.
+fn touches_data(conn: &Conn, flow: Direction) -> bool {
+    let table = conn.table();
+    table.active_for(flow).any(|(i, f)| {
+        let data_fault = match f.kind {
+            FaultKind::IdleTimeout(_) | FaultKind::SlowClose(_) | FaultKind::Down => false,
+            FaultKind::Reset(r) => r.after_bytes.is_some(),
+            _ => true,
+        };
+        data_fault && conn.is_toxic(&table, i, f)
+    })
+}
+
 fn classify(e: &io::Error) -> Ending {
     match e.kind() {
         io::ErrorKind::ConnectionReset
@@ -115,6 +130,8 @@ async fn read_side(
     let lane = if flow == Direction::Upstream { 1 } else { 2 };
     let mut previous = Instant::now();
     let mut effects = Effects::new(flow);
+    #[cfg(target_os = "linux")]
+    let mut spliced = super::splice::Pipe::new().ok();
     loop {
         // stall: stop reading while on; the sender's window fills (backpressure).
         loop {
@@ -127,6 +144,36 @@ async fn read_side(
             effects.add(&name, "stalled", 0);
             effects.flush(conn, false);
             tokio::time::sleep(stall::POLL).await;
+        }
+        // Zero copy while no fault touches these bytes and nothing copied is still queued.
+        #[cfg(target_os = "linux")]
+        if let Some(pipe) = spliced.as_ref()
+            && budget.available_permits() == BUDGET
+            && !touches_data(conn, flow)
+        {
+            let (src, dst) = conn.streams(flow);
+            if let Err(e) = src.readable().await {
+                conn.end(classify(&e));
+                break;
+            }
+            // A fault may have turned on while we waited: then these bytes take the copying path.
+            if touches_data(conn, flow) {
+                continue;
+            }
+            match super::splice::relay_ready(pipe, src, dst).await {
+                Ok(0) => break,
+                Ok(n) => {
+                    conn.touch();
+                    conn.add_moved(flow, n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if super::splice::unsupported(&e) => spliced = None,
+                Err(e) => {
+                    conn.end(classify(&e));
+                    break;
+                }
+            }
+            continue;
         }
         if buf.capacity() < READ_SIZE / 4 {
             buf.reserve(READ_SIZE);
