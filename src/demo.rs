@@ -105,6 +105,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         );
         let mut follower_config = FollowerConfig::new(leader.local_addr().to_string(), &target);
         follower_config.settings = settings;
+        follower_config.clock = clock;
         let progress = Arc::new(Progress::default());
         let line = ProgressLine::start(progress.clone(), true);
         let report = follower::recover(follower_config, progress, std::future::pending()).await?;

@@ -24,6 +24,7 @@ use super::{
     window::{ChunkRequest, ChunkWindow},
 };
 use crate::{
+    clock::Clock,
     index::{IndexError, PartFile, TargetDir, is_safe_file_name},
     protocol::{ErrorCode, FileMeta, Message, VERSION},
     ratelimit::NodeRateLimiter,
@@ -47,6 +48,9 @@ pub struct FollowerConfig {
     pub settings: RecoverySettings,
     /// Time-series sampling interval.
     pub sample_interval: Duration,
+    /// The clock every timestamp of the report is read from; share it with a leader or a chaos
+    /// proxy and their events line up with the engine's.
+    pub clock: Clock,
 }
 
 impl FollowerConfig {
@@ -59,6 +63,7 @@ impl FollowerConfig {
             auth_token: None,
             settings: RecoverySettings::default(),
             sample_interval: Duration::from_millis(50),
+            clock: Clock::start(),
         }
     }
 }
@@ -161,10 +166,11 @@ pub async fn recover(
         progress,
     };
     let start = Instant::now();
+    let clock = ctx.config.clock;
     let (stop, stopped) = watch::channel(false);
     let sampler = tokio::spawn(sample(
         ctx.progress.clone(),
-        start,
+        clock,
         ctx.config.sample_interval,
         stopped,
     ));
@@ -189,7 +195,7 @@ pub async fn recover(
                 let fatal = f.fatal;
                 failures.push(FailureRecord {
                     attempt: attempts,
-                    t: start.elapsed().as_secs_f64(),
+                    t: clock.elapsed().as_secs_f64(),
                     kind: f.kind,
                     message: f.message,
                 });
@@ -227,6 +233,7 @@ pub async fn recover(
         },
         failure,
         leader: ctx.config.leader.clone(),
+        started_at: clock.offset(start).as_secs_f64(),
         policy: "elasticsearch".into(),
         bytes,
         bytes_needed: Progress::get(&p.bytes_needed),

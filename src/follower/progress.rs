@@ -5,13 +5,13 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::units::mib_per_sec;
+use crate::{clock::Clock, units::mib_per_sec};
 
 /// Counters the engine updates and the sampler and progress line read.
 #[derive(Debug, Default)]
@@ -70,7 +70,7 @@ impl Progress {
 /// One point of the time series.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
-    /// Seconds since the recovery started.
+    /// Seconds on the run's clock (shared with leader and chaos events).
     pub t: f64,
     /// Chunk bytes received so far, over all attempts.
     pub bytes: u64,
@@ -82,12 +82,12 @@ pub struct Sample {
 /// sample taken at the moment it stopped.
 pub(crate) async fn sample(
     progress: Arc<Progress>,
-    start: Instant,
+    clock: Clock,
     interval: Duration,
     mut stop: watch::Receiver<bool>,
 ) -> Vec<Sample> {
     let take = || Sample {
-        t: start.elapsed().as_secs_f64(),
+        t: clock.elapsed().as_secs_f64(),
         bytes: Progress::get(&progress.bytes_transferred),
         attempt: Progress::get(&progress.attempt),
     };

@@ -59,7 +59,7 @@ impl std::fmt::Display for FailureKind {
 pub struct FailureRecord {
     /// Which attempt, from 1.
     pub attempt: u32,
-    /// Seconds since the recovery started.
+    /// Seconds on the run's clock.
     pub t: f64,
     /// Classification.
     pub kind: FailureKind,
@@ -78,6 +78,9 @@ pub struct RecoveryReport {
     pub failure: Option<String>,
     /// The leader's address.
     pub leader: String,
+    /// When the recovery started, in seconds on the run's clock (the time series and failure
+    /// times use the same clock).
+    pub started_at: f64,
     /// Recovery policy.
     pub policy: String,
     /// Bytes in verified files at the end.
