@@ -211,9 +211,12 @@ async fn reset_after_bytes_cuts_at_the_byte_count() {
         5,
     )
     .await;
-    let mut s = TcpStream::connect(p.local_addr()).await.expect("connect");
+    // On a loaded machine the reset can land before `connect` returns: that is the same reset.
     let mut got = Vec::new();
-    let err = s.read_to_end(&mut got).await.expect_err("reset");
+    let err = match TcpStream::connect(p.local_addr()).await {
+        Ok(mut s) => s.read_to_end(&mut got).await.expect_err("reset"),
+        Err(e) => e,
+    };
     assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
     assert!(
         got.len() <= 100 << 10,
