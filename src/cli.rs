@@ -7,7 +7,8 @@ use clap::{Args, Parser, Subcommand};
 use rrbench::{
     chaos::Fault,
     settings::{LeaderSettings, RecoverySettings},
-    units::{ByteSize, parse_duration},
+    transport::connection::ConnectionProfile,
+    units::{ByteSize, parse_duration, parse_optional_duration},
 };
 
 /// Benchmark and chaos toolkit for remote recovery throughput.
@@ -43,6 +44,15 @@ pub enum Command {
     Recover(RecoverArgs),
     /// Relay TCP between follower and leader, injecting faults, until Ctrl-C.
     Proxy(ProxyArgs),
+}
+
+/// A duration, or `-1` for off (as `transport.ping_schedule: -1`). A newtype, because clap
+/// reads a plain `Option` field as "flag may be absent".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OffOrDuration(pub Option<Duration>);
+
+fn parse_off_or_duration(text: &str) -> Result<OffOrDuration, rrbench::units::UnitError> {
+    parse_optional_duration(text).map(OffOrDuration)
 }
 
 /// Options of `rrbench demo`.
@@ -159,6 +169,33 @@ pub struct RecoverArgs {
     /// opens a new session and starts from an empty target, as Elasticsearch does.
     #[arg(long, default_value_t = 5)]
     pub max_retries: u32,
+    /// Channels to open: remote (6, chunks spread over all) or intra-cluster (13 typed:
+    /// recovery 2, bulk 3, reg 6, state 1, ping 1; chunks ride the recovery channels only).
+    #[arg(long, default_value = "remote")]
+    pub connection_profile: ConnectionProfile,
+    /// When one channel closes, close the whole connection and fail every in-flight request
+    /// (Elasticsearch's behaviour).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub close_all_on_channel_loss: bool,
+    /// network.tcp.keep_alive: TCP keepalive probes on every channel.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub tcp_keep_alive: bool,
+    /// network.tcp.keep_idle: idle time before the first keepalive probe.
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    pub tcp_keep_idle: Duration,
+    /// network.tcp.keep_interval: time between keepalive probes.
+    #[arg(long, default_value = "75s", value_parser = parse_duration)]
+    pub tcp_keep_interval: Duration,
+    /// network.tcp.keep_count: unanswered probes before the connection is dropped.
+    #[arg(long, default_value_t = 9)]
+    pub tcp_keep_count: u32,
+    /// TCP_USER_TIMEOUT: how long sent data may go unacknowledged (-1: the OS default).
+    #[arg(long, default_value = "-1", value_parser = parse_off_or_duration)]
+    pub tcp_user_timeout: OffOrDuration,
+    /// transport.ping_schedule: a ping on every channel this often; -1 is off. Pings move data,
+    /// so they keep idle-timeout middleboxes (stunnel, firewalls) from resetting channels.
+    #[arg(long, default_value = "-1", value_parser = parse_off_or_duration)]
+    pub ping_schedule: OffOrDuration,
     /// Shared secret to send in Hello.
     #[arg(long)]
     pub auth_token: Option<String>,
@@ -180,6 +217,14 @@ impl RecoverArgs {
             chunk_size: self.chunk_size,
             internal_action_timeout: self.internal_action_timeout,
             max_retries: self.max_retries,
+            connection_profile: self.connection_profile,
+            close_all_on_channel_loss: self.close_all_on_channel_loss,
+            tcp_keep_alive: self.tcp_keep_alive,
+            tcp_keep_idle: self.tcp_keep_idle,
+            tcp_keep_interval: self.tcp_keep_interval,
+            tcp_keep_count: self.tcp_keep_count,
+            tcp_user_timeout: self.tcp_user_timeout.0,
+            ping_schedule: self.ping_schedule.0,
         }
     }
 }

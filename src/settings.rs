@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::units::{ByteSize, duration_serde, format_duration};
+use crate::{
+    transport::connection::ConnectionProfile,
+    units::{ByteSize, duration_serde, format_duration, option_duration_serde},
+};
 
 /// A setting outside its range.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -39,9 +42,31 @@ pub struct RecoverySettings {
     pub internal_action_timeout: Duration,
     /// `index.allocation.max_retries`: attempts before the shard stays failed (1–1000).
     pub max_retries: u32,
+    /// Channels to open: `remote` (6) or `intra-cluster` (13 typed).
+    pub connection_profile: ConnectionProfile,
+    /// One channel closing closes the whole connection, as in Elasticsearch.
+    pub close_all_on_channel_loss: bool,
+    /// `network.tcp.keep_alive`.
+    pub tcp_keep_alive: bool,
+    /// `network.tcp.keep_idle`: idle time before the first keepalive probe.
+    #[serde(with = "duration_serde")]
+    pub tcp_keep_idle: Duration,
+    /// `network.tcp.keep_interval`: time between keepalive probes.
+    #[serde(with = "duration_serde")]
+    pub tcp_keep_interval: Duration,
+    /// `network.tcp.keep_count`: unanswered probes before the kernel drops the connection.
+    pub tcp_keep_count: u32,
+    /// `TCP_USER_TIMEOUT`: how long sent data may go unacknowledged; `None` is the OS default.
+    #[serde(with = "option_duration_serde")]
+    pub tcp_user_timeout: Option<Duration>,
+    /// `transport.ping_schedule`: a ping on every channel this often; `None` (`-1`) is off.
+    #[serde(with = "option_duration_serde")]
+    pub ping_schedule: Option<Duration>,
 }
 
 impl Default for RecoverySettings {
+    /// Elasticsearch 8.x: keepalive on, idle and interval lowered to 300 s and 75 s (Linux's
+    /// defaults are 7200 s and 75 s), 9 probes, ping off.
     fn default() -> Self {
         Self {
             max_bytes_per_sec: ByteSize::mib(40),
@@ -49,6 +74,14 @@ impl Default for RecoverySettings {
             chunk_size: ByteSize::mib(1),
             internal_action_timeout: Duration::from_secs(60),
             max_retries: 5,
+            connection_profile: ConnectionProfile::Remote,
+            close_all_on_channel_loss: true,
+            tcp_keep_alive: true,
+            tcp_keep_idle: Duration::from_secs(300),
+            tcp_keep_interval: Duration::from_secs(75),
+            tcp_keep_count: 9,
+            tcp_user_timeout: None,
+            ping_schedule: None,
         }
     }
 }
@@ -81,6 +114,26 @@ impl RecoverySettings {
             "internal-action-timeout",
             self.internal_action_timeout,
         )?;
+        check_positive("network.tcp.keep_idle", "tcp-keep-idle", self.tcp_keep_idle)?;
+        check_positive(
+            "network.tcp.keep_interval",
+            "tcp-keep-interval",
+            self.tcp_keep_interval,
+        )?;
+        if !(1..=255).contains(&self.tcp_keep_count) {
+            return Err(OutOfRange {
+                setting: "network.tcp.keep_count",
+                flag: "tcp-keep-count",
+                value: self.tcp_keep_count.to_string(),
+                range: "must be between 1 and 255",
+            });
+        }
+        if let Some(t) = self.tcp_user_timeout {
+            check_positive("tcp_user_timeout", "tcp-user-timeout", t)?;
+        }
+        if let Some(p) = self.ping_schedule {
+            check_positive("transport.ping_schedule", "ping-schedule", p)?;
+        }
         if !(1..=1000).contains(&self.max_retries) {
             return Err(OutOfRange {
                 setting: "index.allocation.max_retries",

@@ -51,8 +51,9 @@ async fn a_reset_through_the_proxy_fails_the_recovery_naming_the_reset() {
     let tmp = scratch();
     let snapshot = make_index(tmp.path(), 16 << 20, 6, 22);
     let leader = start_leader(&snapshot, unlimited_leader()).await;
-    // Every connection is reset after 4 MiB: each Elasticsearch attempt fails the same way.
-    let proxy = proxy_to(leader.local_addr(), &["reset:after_bytes=4mb"]).await;
+    // Every channel is reset after 1 MiB (chunks are spread over 6 channels): each
+    // Elasticsearch attempt fails the same way.
+    let proxy = proxy_to(leader.local_addr(), &["reset:after_bytes=1mb"]).await;
     let settings = RecoverySettings {
         max_retries: 3,
         ..unlimited_follower()
@@ -73,7 +74,10 @@ async fn a_reset_through_the_proxy_fails_the_recovery_naming_the_reset() {
         .iter()
         .filter(|e| matches!(&e.kind, EventKind::ConnReset { fault, .. } if fault == "reset"))
         .count();
-    assert_eq!(resets, 3, "one reset per attempt, in the proxy's event log");
+    assert!(
+        resets >= 3,
+        "at least one reset per attempt in the proxy's event log ({resets})"
+    );
 }
 
 #[test]

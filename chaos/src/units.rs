@@ -202,8 +202,8 @@ pub mod duration_serde {
 
 /// serde helpers for an optional `Duration` stored as an Elasticsearch duration string.
 pub mod option_duration_serde {
-    use super::format_duration;
-    use serde::Serializer;
+    use super::{format_duration, parse_optional_duration};
+    use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
     /// Writes `60s`, or null.
@@ -213,6 +213,22 @@ pub mod option_duration_serde {
             None => s.serialize_none(),
         }
     }
+
+    /// Reads `60s`, or null / `-1` for none.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(text) => parse_optional_duration(&text).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Parses a duration where `-1` means "off", as in `transport.ping_schedule: -1`.
+pub fn parse_optional_duration(text: &str) -> Result<Option<Duration>, UnitError> {
+    if text.trim() == "-1" {
+        return Ok(None);
+    }
+    parse_duration(text).map(Some)
 }
 
 /// Bytes per second in MiB/s; zero when no time has passed.

@@ -26,10 +26,14 @@ use super::{
 use crate::{
     clock::Clock,
     index::{IndexError, PartFile, TargetDir, is_safe_file_name},
-    protocol::{ErrorCode, FileMeta, Message, VERSION},
+    protocol::{ErrorCode, FileMeta, Message},
     ratelimit::NodeRateLimiter,
     settings::{OutOfRange, RecoverySettings},
-    transport::{TransportError, tcp::Channel},
+    transport::{
+        TransportError,
+        connection::{ConnectOptions, Connection},
+        tcp::{Keepalive, SocketOptions},
+    },
     units::mib_per_sec,
 };
 
@@ -84,6 +88,8 @@ pub enum FollowerError {
 struct Failure {
     kind: FailureKind,
     message: String,
+    /// The channel that failed first, when one did.
+    channel: Option<usize>,
     /// Not worth another attempt (corruption, a broken leader).
     fatal: bool,
 }
@@ -94,6 +100,7 @@ impl Failure {
         Self {
             kind,
             message: message.into(),
+            channel: None,
             fatal,
         }
     }
@@ -103,8 +110,14 @@ impl Failure {
         self
     }
 
-    fn transport(e: TransportError) -> Self {
-        let kind = match &e {
+    /// A request failed on `channel` (if known); a lost connection is blamed on the channel that
+    /// failed first.
+    fn transport(channel: Option<usize>, e: TransportError) -> Self {
+        let channel = match &e {
+            TransportError::ChannelLost { channel, .. } => Some(*channel),
+            _ => channel,
+        };
+        let kind = match e.root() {
             TransportError::Connect { .. } => FailureKind::Connect,
             TransportError::Reset => FailureKind::Reset,
             TransportError::Eof => FailureKind::Eof,
@@ -116,8 +129,12 @@ impl Failure {
                 ..
             } => FailureKind::SessionExpired,
             TransportError::Remote { .. } => FailureKind::Remote,
+            TransportError::PingTimeout(_) => FailureKind::Timeout,
+            TransportError::ChannelLost { .. } => FailureKind::Eof,
         };
-        Self::new(kind, e.to_string())
+        let mut failure = Self::new(kind, e.to_string());
+        failure.channel = channel;
+        failure
     }
 
     fn local(e: IndexError) -> Self {
@@ -176,6 +193,7 @@ pub async fn recover(
     ));
     tokio::pin!(cancel);
 
+    let channel_types = ctx.config.settings.connection_profile.channel_types();
     let mut failures = Vec::new();
     let mut completed = false;
     let mut attempts = 0;
@@ -197,6 +215,8 @@ pub async fn recover(
                     attempt: attempts,
                     t: clock.elapsed().as_secs_f64(),
                     kind: f.kind,
+                    channel: f.channel,
+                    channel_type: f.channel.and_then(|c| channel_types.get(c).copied()),
                     message: f.message,
                 });
                 if fatal {
@@ -249,11 +269,42 @@ pub async fn recover(
     })
 }
 
-/// Sends one request and waits at most `limit` for its response.
-async fn call(channel: &Channel, message: &Message, limit: Duration) -> Result<Message, Failure> {
-    match timeout(limit, channel.request(message)).await {
-        Ok(result) => result.map_err(Failure::transport),
-        Err(_) => Err(Failure::transport(TransportError::Timeout(limit))),
+/// Sends one request on the next data channel and waits at most `limit` for its response.
+async fn call(
+    connection: &Connection,
+    message: &Message,
+    limit: Duration,
+) -> Result<Message, Failure> {
+    match timeout(limit, connection.request(message)).await {
+        Ok(result) => result.map_err(|(channel, e)| Failure::transport(channel, e)),
+        Err(_) => Err(Failure::transport(None, TransportError::Timeout(limit))),
+    }
+}
+
+/// How to open connections for these settings.
+fn connect_options(config: &FollowerConfig, limit: Duration) -> ConnectOptions {
+    let s = &config.settings;
+    // A chunk response is the chunk plus 32 bytes of header and fields; the file list may be
+    // bigger than a small chunk, so allow at least 16 MiB.
+    let max_response = (s.chunk_size.bytes() + 64)
+        .max(16 << 20)
+        .min(u64::from(u32::MAX)) as u32;
+    ConnectOptions {
+        profile: s.connection_profile,
+        close_all_on_channel_loss: s.close_all_on_channel_loss,
+        socket: SocketOptions {
+            keepalive: s.tcp_keep_alive.then_some(Keepalive {
+                idle: s.tcp_keep_idle,
+                interval: s.tcp_keep_interval,
+                count: s.tcp_keep_count,
+            }),
+            user_timeout: s.tcp_user_timeout,
+        },
+        ping_schedule: s.ping_schedule,
+        ping_timeout: None,
+        max_response,
+        auth: config.auth_token.clone().unwrap_or_default(),
+        handshake_timeout: limit,
     }
 }
 
@@ -275,27 +326,14 @@ async fn run_attempt(ctx: &Ctx, attempt: u32) -> Result<(), Failure> {
         ctx.target.clear().map_err(Failure::local)?;
     }
 
-    // A chunk response is the chunk plus 32 bytes of header and fields; the file list may be
-    // bigger than a small chunk, so allow at least 16 MiB.
-    let max_response = (settings.chunk_size.bytes() + 64)
-        .max(16 << 20)
-        .min(u64::from(u32::MAX)) as u32;
-    let channel = match timeout(limit, Channel::connect(&ctx.config.leader, max_response)).await {
-        Ok(c) => Arc::new(c.map_err(Failure::transport)?),
-        Err(_) => return Err(Failure::transport(TransportError::Timeout(limit))),
-    };
-    let hello = Message::Hello {
-        version: u16::from(VERSION),
-        auth: ctx.config.auth_token.clone().unwrap_or_default(),
-    };
-    match call(&channel, &hello, limit).await? {
-        Message::HelloAck { .. } => {}
-        other => return Err(unexpected("HelloAck", &other)),
-    }
+    let connection = Connection::open(&ctx.config.leader, &connect_options(&ctx.config, limit))
+        .await
+        .map_err(|e| Failure::transport(None, e))?;
+    let connection = Arc::new(connection);
     let open = Message::OpenSession {
         index: ctx.config.index.clone(),
     };
-    let (session, files) = match call(&channel, &open, limit).await? {
+    let (session, files) = match call(&connection, &open, limit).await? {
         Message::SessionOpened { session, files } => (session, files),
         other => return Err(unexpected("SessionOpened", &other)),
     };
@@ -305,17 +343,17 @@ async fn run_attempt(ctx: &Ctx, attempt: u32) -> Result<(), Failure> {
     Progress::set(&progress.bytes_needed, files.iter().map(|f| f.len).sum());
     Progress::set(&progress.files_total, files.len() as u64);
 
-    transfer_files(ctx, &channel, session, &files).await?;
+    transfer_files(ctx, &connection, session, &files).await?;
     ctx.target.sync().map_err(Failure::local)?;
     // Closing is a courtesy: the leader would expire the session anyway.
-    let _ = call(&channel, &Message::CloseSession { session }, limit).await;
+    let _ = call(&connection, &Message::CloseSession { session }, limit).await;
     Ok(())
 }
 
 /// Keeps the window full until every file is verified.
 async fn transfer_files(
     ctx: &Ctx,
-    channel: &Arc<Channel>,
+    connection: &Arc<Connection>,
     session: u64,
     files: &[FileMeta],
 ) -> Result<(), Failure> {
@@ -348,7 +386,7 @@ async fn transfer_files(
                 }
             };
             tasks.spawn(fetch_chunk(
-                channel.clone(),
+                connection.clone(),
                 ctx.limiter.clone(),
                 ctx.progress.clone(),
                 session,
@@ -408,7 +446,7 @@ async fn transfer_files(
 
 /// One chunk: request, check, throttle, write.
 async fn fetch_chunk(
-    channel: Arc<Channel>,
+    connection: Arc<Connection>,
     limiter: Arc<NodeRateLimiter>,
     progress: Arc<Progress>,
     session: u64,
@@ -422,7 +460,7 @@ async fn fetch_chunk(
         offset: req.offset,
         len: req.len,
     };
-    let (data, claimed_crc) = match call(&channel, &ask, limit).await? {
+    let (data, claimed_crc) = match call(&connection, &ask, limit).await? {
         Message::Chunk {
             file,
             offset,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::progress::Sample;
-use crate::settings::RecoverySettings;
+use crate::{settings::RecoverySettings, transport::connection::ChannelType};
 
 /// Schema id of [`RecoveryReport`].
 pub const REPORT_SCHEMA: &str = "rrbench.recovery/1";
@@ -63,6 +63,10 @@ pub struct FailureRecord {
     pub t: f64,
     /// Classification.
     pub kind: FailureKind,
+    /// The channel that failed first, when a channel did.
+    pub channel: Option<usize>,
+    /// That channel's type.
+    pub channel_type: Option<ChannelType>,
     /// Detail.
     pub message: String,
 }

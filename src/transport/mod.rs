@@ -4,6 +4,7 @@
 //! TCP connection on which many requests are in flight at once, each matched to its response by
 //! request id. Timeouts are the caller's: a request future may simply be dropped.
 
+pub mod connection;
 pub mod frame_io;
 pub mod tcp;
 
@@ -49,6 +50,27 @@ pub enum TransportError {
     /// The leader answered with a message of the wrong kind.
     #[error("unexpected {0:?} in response")]
     Unexpected(Kind),
+    /// Another channel of the same connection closed, and with it the whole connection.
+    #[error("connection closed because channel {channel} failed: {cause}")]
+    ChannelLost {
+        /// The channel that failed first.
+        channel: usize,
+        /// Why it failed.
+        cause: Box<TransportError>,
+    },
+    /// A ping got no pong in time; the channel was closed.
+    #[error("no pong within {0:?}")]
+    PingTimeout(Duration),
+}
+
+impl TransportError {
+    /// The first failure behind this one (through channel losses).
+    pub fn root(&self) -> &TransportError {
+        match self {
+            Self::ChannelLost { cause, .. } => cause.root(),
+            other => other,
+        }
+    }
 }
 
 impl TransportError {

@@ -19,7 +19,7 @@ use tokio::{
         TcpStream,
         tcp::{OwnedReadHalf, OwnedWriteHalf},
     },
-    sync::{mpsc, oneshot},
+    sync::{mpsc, oneshot, watch},
     task::JoinHandle,
 };
 
@@ -32,10 +32,11 @@ use crate::protocol::{EncodedFrame, Message, encode};
 type Reply = oneshot::Sender<Result<Message, TransportError>>;
 
 /// Requests waiting for a response, or the error that closed the connection.
-#[derive(Default)]
 struct Pending {
     waiting: HashMap<u64, Reply>,
     closed: Option<TransportError>,
+    /// Tells watchers (a multi-channel connection) why this channel closed.
+    on_close: watch::Sender<Option<TransportError>>,
 }
 
 impl Pending {
@@ -43,6 +44,7 @@ impl Pending {
     fn fail_all(&mut self, err: TransportError) {
         if self.closed.is_none() {
             self.closed = Some(err.clone());
+            self.on_close.send_replace(Some(err.clone()));
         }
         for (_, reply) in self.waiting.drain() {
             let _ = reply.send(Err(err.clone()));
@@ -54,6 +56,7 @@ impl Pending {
 pub struct Channel {
     outgoing: mpsc::UnboundedSender<EncodedFrame>,
     pending: Arc<Mutex<Pending>>,
+    closed: watch::Receiver<Option<TransportError>>,
     next_id: AtomicU64,
     tasks: [JoinHandle<()>; 2],
 }
@@ -69,6 +72,15 @@ impl Channel {
     /// Connects (TCP_NODELAY on) and starts the reader and writer tasks. Responses longer than
     /// `max_response` bytes are refused as a protocol error.
     pub async fn connect(addr: &str, max_response: u32) -> Result<Self, TransportError> {
+        Self::connect_with(addr, max_response, &SocketOptions::default()).await
+    }
+
+    /// Connects with TCP keepalive and user-timeout options applied before any data moves.
+    pub async fn connect_with(
+        addr: &str,
+        max_response: u32,
+        options: &SocketOptions,
+    ) -> Result<Self, TransportError> {
         let stream = TcpStream::connect(addr)
             .await
             .map_err(|e| TransportError::Connect {
@@ -78,19 +90,28 @@ impl Channel {
         stream
             .set_nodelay(true)
             .map_err(|e| TransportError::from_io(&e))?;
+        options
+            .apply(&stream)
+            .map_err(|e| TransportError::from_io(&e))?;
         Ok(Self::from_stream(stream, max_response))
     }
 
     /// Wraps an open stream.
     pub fn from_stream(stream: TcpStream, max_response: u32) -> Self {
         let (read, write) = stream.into_split();
-        let pending = Arc::new(Mutex::new(Pending::default()));
+        let (on_close, closed) = watch::channel(None);
+        let pending = Arc::new(Mutex::new(Pending {
+            waiting: HashMap::new(),
+            closed: None,
+            on_close,
+        }));
         let (outgoing, queue) = mpsc::unbounded_channel();
         let reader = tokio::spawn(read_responses(read, max_response, pending.clone()));
         let writer = tokio::spawn(write_requests(write, queue, pending.clone()));
         Self {
             outgoing,
             pending,
+            closed,
             next_id: AtomicU64::new(1),
             tasks: [reader, writer],
         }
@@ -99,6 +120,29 @@ impl Channel {
     /// Whether the connection has broken.
     pub fn is_closed(&self) -> bool {
         lock(&self.pending).closed.is_some()
+    }
+
+    /// Resolves with the error that closed this channel, once it closes.
+    pub fn closed(&self) -> impl std::future::Future<Output = TransportError> + Send + 'static {
+        let mut closed = self.closed.clone();
+        async move {
+            loop {
+                if let Some(err) = closed.borrow_and_update().clone() {
+                    return err;
+                }
+                if closed.changed().await.is_err() {
+                    return TransportError::Eof;
+                }
+            }
+        }
+    }
+
+    /// Closes the socket and fails every waiting request with `err`.
+    pub fn close(&self, err: TransportError) {
+        lock(&self.pending).fail_all(err);
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 
     /// Sends `message` and waits for its response. An `Error` frame becomes
@@ -176,5 +220,44 @@ async fn write_requests(
 ) {
     if let Err(e) = write_queued(write, queue).await {
         lock(&pending).fail_all(TransportError::from_io(&e));
+    }
+}
+
+/// TCP socket options for liveness, set on each channel (socket2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketOptions {
+    /// `network.tcp.keep_alive` with idle, interval and probe count; `None` leaves it off.
+    pub keepalive: Option<Keepalive>,
+    /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged before the kernel gives up
+    /// on the connection.
+    pub user_timeout: Option<std::time::Duration>,
+}
+
+/// TCP keepalive timings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keepalive {
+    /// `network.tcp.keep_idle`: idle time before the first probe.
+    pub idle: std::time::Duration,
+    /// `network.tcp.keep_interval`: time between probes.
+    pub interval: std::time::Duration,
+    /// `network.tcp.keep_count`: unanswered probes before the connection is dropped.
+    pub count: u32,
+}
+
+impl SocketOptions {
+    fn apply(&self, stream: &TcpStream) -> std::io::Result<()> {
+        let socket = socket2::SockRef::from(stream);
+        if let Some(k) = self.keepalive {
+            let params = socket2::TcpKeepalive::new()
+                .with_time(k.idle)
+                .with_interval(k.interval)
+                .with_retries(k.count);
+            socket.set_tcp_keepalive(&params)?;
+        }
+        #[cfg(target_os = "linux")]
+        if let Some(t) = self.user_timeout {
+            socket.set_tcp_user_timeout(Some(t))?;
+        }
+        Ok(())
     }
 }

@@ -1,0 +1,326 @@
+//! A connection to a leader as Elasticsearch opens one: several TCP channels, used as one.
+//!
+//! To a remote cluster Elasticsearch opens 6 channels and spreads every request type over them
+//! (profile [`ConnectionProfile::Remote`]). Inside a cluster it opens 13 typed channels: recovery
+//! 2, bulk 3, reg 6, state 1, ping 1 ([`ConnectionProfile::IntraCluster`]); chunk requests ride
+//! only the recovery channels and the rest sit idle unless pinged, which is exactly what a
+//! middlebox's idle timeout punishes. With `close_all_on_channel_loss` (Elasticsearch's
+//! behaviour) the first channel to close takes the whole connection down and every in-flight
+//! request on every channel fails. A ping schedule sends a `Ping` on *every* channel; with a
+//! ping timeout, a channel whose `Pong` does not come back in time is closed.
+
+use std::{
+    fmt,
+    str::FromStr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use serde::{Deserialize, Serialize};
+use tokio::{
+    sync::watch,
+    task::{JoinHandle, JoinSet},
+    time::timeout,
+};
+
+use super::{
+    TransportError,
+    tcp::{Channel, SocketOptions},
+};
+use crate::protocol::{Message, VERSION};
+
+/// Which channels a connection opens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectionProfile {
+    /// 6 channels, every request type on all of them (a remote cluster connection).
+    #[default]
+    Remote,
+    /// 13 typed channels; chunks ride the 2 recovery channels only.
+    IntraCluster,
+}
+
+impl FromStr for ConnectionProfile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "remote" => Ok(Self::Remote),
+            "intra-cluster" => Ok(Self::IntraCluster),
+            other => Err(format!(
+                "`{other}` is not a connection profile (remote, intra-cluster)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for ConnectionProfile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Remote => "remote",
+            Self::IntraCluster => "intra-cluster",
+        })
+    }
+}
+
+/// What a channel carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelType {
+    /// Every request type (remote profile).
+    Any,
+    /// Recovery requests (file chunks).
+    Recovery,
+    /// Bulk indexing.
+    Bulk,
+    /// Regular requests.
+    Reg,
+    /// Cluster state.
+    State,
+    /// Pings.
+    Ping,
+}
+
+impl ConnectionProfile {
+    /// The channels this profile opens, in order.
+    pub fn channel_types(self) -> Vec<ChannelType> {
+        use ChannelType::*;
+        match self {
+            Self::Remote => vec![Any; 6],
+            Self::IntraCluster => [(Recovery, 2), (Bulk, 3), (Reg, 6), (State, 1), (Ping, 1)]
+                .into_iter()
+                .flat_map(|(t, n)| std::iter::repeat_n(t, n))
+                .collect(),
+        }
+    }
+}
+
+/// How to open a connection.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    /// Which channels.
+    pub profile: ConnectionProfile,
+    /// One channel closing closes them all (Elasticsearch).
+    pub close_all_on_channel_loss: bool,
+    /// Keepalive and user timeout per socket.
+    pub socket: SocketOptions,
+    /// `transport.ping_schedule`: a ping on every channel this often; `None` is off.
+    pub ping_schedule: Option<Duration>,
+    /// Close a channel whose pong is this late; `None`: pings only keep data moving.
+    pub ping_timeout: Option<Duration>,
+    /// Largest response accepted.
+    pub max_response: u32,
+    /// Token sent in `Hello`.
+    pub auth: String,
+    /// Bound on connecting and greeting each channel.
+    pub handshake_timeout: Duration,
+}
+
+/// The first channel lost on a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelLoss {
+    /// Its index.
+    pub channel: usize,
+    /// Its type.
+    pub kind: ChannelType,
+    /// Why it closed.
+    pub error: TransportError,
+}
+
+/// Several channels to one leader, used as one connection.
+pub struct Connection {
+    channels: Vec<Arc<Channel>>,
+    types: Vec<ChannelType>,
+    data: Vec<usize>,
+    next: AtomicUsize,
+    lost: watch::Receiver<Option<ChannelLoss>>,
+    pings_sent: Arc<AtomicU64>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Connection {
+    /// Opens and greets every channel of the profile, then starts the loss watcher and pingers.
+    pub async fn open(addr: &str, options: &ConnectOptions) -> Result<Self, TransportError> {
+        let types = options.profile.channel_types();
+        let mut channels = Vec::with_capacity(types.len());
+        for _ in &types {
+            let connect = Channel::connect_with(addr, options.max_response, &options.socket);
+            let channel = timeout(options.handshake_timeout, connect)
+                .await
+                .map_err(|_| TransportError::Timeout(options.handshake_timeout))??;
+            let hello = Message::Hello {
+                version: u16::from(VERSION),
+                auth: options.auth.clone(),
+            };
+            match timeout(options.handshake_timeout, channel.request(&hello)).await {
+                Err(_) => return Err(TransportError::Timeout(options.handshake_timeout)),
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(Message::HelloAck { .. })) => {}
+                Ok(Ok(other)) => return Err(TransportError::Unexpected(other.kind())),
+            }
+            channels.push(Arc::new(channel));
+        }
+        let data: Vec<usize> = (0..types.len())
+            .filter(|&i| matches!(types[i], ChannelType::Any | ChannelType::Recovery))
+            .collect();
+        let (report, lost) = watch::channel(None);
+        let pings_sent = Arc::new(AtomicU64::new(0));
+        let mut tasks = vec![tokio::spawn(watch_losses(
+            channels.clone(),
+            types.clone(),
+            options.close_all_on_channel_loss,
+            report,
+        ))];
+        if let Some(every) = options.ping_schedule {
+            for ch in &channels {
+                tasks.push(tokio::spawn(ping(
+                    ch.clone(),
+                    every,
+                    options.ping_timeout,
+                    pings_sent.clone(),
+                )));
+            }
+        }
+        Ok(Self {
+            channels,
+            types,
+            data,
+            next: AtomicUsize::new(0),
+            lost,
+            pings_sent,
+            tasks,
+        })
+    }
+
+    /// The next open channel for chunk requests (round robin), with its index; `None` when every
+    /// data channel is closed.
+    pub fn pick(&self) -> Option<(usize, Arc<Channel>)> {
+        for _ in 0..self.data.len() {
+            let i = self.data[self.next.fetch_add(1, Ordering::Relaxed) % self.data.len()];
+            if !self.channels[i].is_closed() {
+                return Some((i, self.channels[i].clone()));
+            }
+        }
+        None
+    }
+
+    /// Sends a request on the next data channel; the error says which channel failed.
+    pub async fn request(
+        &self,
+        message: &Message,
+    ) -> Result<Message, (Option<usize>, TransportError)> {
+        let Some((i, channel)) = self.pick() else {
+            let loss = self.loss();
+            let err = loss
+                .as_ref()
+                .map_or(TransportError::Eof, |l| l.error.clone());
+            return Err((loss.map(|l| l.channel), err));
+        };
+        channel.request(message).await.map_err(|e| (Some(i), e))
+    }
+
+    /// The first channel lost, if any.
+    pub fn loss(&self) -> Option<ChannelLoss> {
+        self.lost.borrow().clone()
+    }
+
+    /// Number of channels.
+    pub fn len(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Whether it has no channel (never: every profile opens some).
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+
+    /// The type of channel `i`.
+    pub fn channel_type(&self, i: usize) -> Option<ChannelType> {
+        self.types.get(i).copied()
+    }
+
+    /// Pings sent so far, over all channels.
+    pub fn pings_sent(&self) -> u64 {
+        self.pings_sent.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Waits for the first channel to close; reports it and, if asked, closes all the others.
+async fn watch_losses(
+    channels: Vec<Arc<Channel>>,
+    types: Vec<ChannelType>,
+    close_all: bool,
+    report: watch::Sender<Option<ChannelLoss>>,
+) {
+    let mut closing = JoinSet::new();
+    for (i, ch) in channels.iter().enumerate() {
+        let closed = ch.closed();
+        closing.spawn(async move { (i, closed.await) });
+    }
+    let Some(Ok((i, error))) = closing.join_next().await else {
+        return;
+    };
+    report.send_replace(Some(ChannelLoss {
+        channel: i,
+        kind: types[i],
+        error: error.clone(),
+    }));
+    if close_all {
+        let cause = TransportError::ChannelLost {
+            channel: i,
+            cause: Box::new(error),
+        };
+        for (j, ch) in channels.iter().enumerate() {
+            if j != i {
+                ch.close(cause.clone());
+            }
+        }
+    }
+}
+
+/// Pings one channel on a schedule. With a timeout, a late pong closes the channel.
+async fn ping(
+    channel: Arc<Channel>,
+    every: Duration,
+    late: Option<Duration>,
+    sent: Arc<AtomicU64>,
+) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.tick().await;
+    for nonce in 0u64.. {
+        ticker.tick().await;
+        if channel.is_closed() {
+            return;
+        }
+        sent.fetch_add(1, Ordering::Relaxed);
+        let ping = Message::Ping { nonce };
+        match late {
+            Some(limit) => match timeout(limit, channel.request(&ping)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    channel.close(TransportError::PingTimeout(limit));
+                    return;
+                }
+            },
+            None => {
+                // Fire and forget, as Elasticsearch's keep-alive pings: what matters is that
+                // bytes move on the channel.
+                let ch = channel.clone();
+                tokio::spawn(async move {
+                    let _ = ch.request(&ping).await;
+                });
+            }
+        }
+    }
+}

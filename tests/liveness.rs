@@ -1,0 +1,138 @@
+//! The connection model and liveness over real sockets: channel counts per profile, and the
+//! stunnel story: an idle-timeout middlebox resets the idle channels of an intra-cluster
+//! connection unless every channel is pinged.
+
+mod common;
+
+use std::{sync::Arc, time::Duration};
+
+use common::*;
+use rrbench::{
+    chaos::{EventKind, EventLog, Fault, Proxy},
+    clock::Clock,
+    follower::{FailureKind, Outcome},
+    settings::{LeaderSettings, RecoverySettings},
+    transport::connection::{ChannelType, ConnectionProfile},
+    units::ByteSize,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_profile_opens_its_channels() {
+    let tmp = scratch();
+    let snapshot = make_index(tmp.path(), 4 << 20, 4, 31);
+    for (profile, channels) in [
+        (ConnectionProfile::Remote, 6),
+        (ConnectionProfile::IntraCluster, 13),
+    ] {
+        let leader = start_leader(&snapshot, unlimited_leader()).await;
+        let settings = RecoverySettings {
+            connection_profile: profile,
+            ..unlimited_follower()
+        };
+        let report = recover(
+            leader.local_addr(),
+            &tmp.path().join(format!("f-{profile}")),
+            settings,
+        )
+        .await;
+        assert!(report.is_completed(), "{:?}", report.failure);
+        assert_eq!(leader.stats().connections_accepted, channels, "{profile}");
+        leader.shutdown().await;
+    }
+}
+
+/// Intra-cluster profile through a proxy with a 1 s idle timeout; the recovery is rate-limited
+/// to last about 3 s, so the 11 channels that carry no chunks sit idle long enough.
+async fn stunnel_story(
+    ping_schedule: Option<Duration>,
+) -> (rrbench::follower::RecoveryReport, Vec<EventKind>) {
+    let tmp = scratch();
+    let snapshot = make_index(tmp.path(), 48 << 20, 8, 32);
+    let leader = start_leader(
+        &snapshot,
+        LeaderSettings {
+            max_bytes_per_sec: ByteSize::mib(16),
+            ..LeaderSettings::default()
+        },
+    )
+    .await;
+    let clock = Clock::start();
+    let proxy = Proxy {
+        listen: "127.0.0.1:0".into(),
+        upstream: leader.local_addr().to_string(),
+        faults: vec!["idle_timeout:idle=1s".parse::<Fault>().expect("fault")],
+        seed: 1,
+        events: Arc::new(EventLog::new(clock)),
+    }
+    .start()
+    .await
+    .expect("proxy");
+    let settings = RecoverySettings {
+        connection_profile: ConnectionProfile::IntraCluster,
+        ping_schedule,
+        max_retries: 2,
+        ..unlimited_follower()
+    };
+    let report = recover(proxy.local_addr(), &tmp.path().join("follower"), settings).await;
+    // Let the proxy see the last closes before reading its log.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events = proxy
+        .events()
+        .since(0)
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    (report, events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_channels_are_reset_without_ping_and_take_the_connection_down() {
+    let (report, events) = stunnel_story(None).await;
+    assert_eq!(
+        report.outcome,
+        Outcome::Failed,
+        "every attempt outlives the idle timeout"
+    );
+    assert_eq!(report.attempts, 2);
+    for f in &report.failures {
+        assert_eq!(f.kind, FailureKind::Reset, "{f:?}");
+        let first = f.channel_type.expect("the failing channel is known");
+        assert_ne!(
+            first,
+            ChannelType::Recovery,
+            "an idle channel failed first: {f:?}"
+        );
+    }
+    // Per attempt, the middlebox resets an idle channel; the follower then closes the other
+    // channels itself (one channel lost closes the connection), so every channel ends.
+    let resets = events
+        .iter()
+        .filter(|e| matches!(e, EventKind::ConnReset { fault, .. } if fault == "idle_timeout"))
+        .count();
+    let closes = events
+        .iter()
+        .filter(|e| matches!(e, EventKind::ConnClose { .. }))
+        .count();
+    assert!(
+        resets >= 2,
+        "at least one idle channel reset per attempt ({resets})"
+    );
+    assert_eq!(
+        resets + closes,
+        2 * 13,
+        "all 13 channels of both attempts went down"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_on_every_channel_keeps_the_middlebox_quiet() {
+    let (report, events) = stunnel_story(Some(Duration::from_millis(300))).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{:?}", report.failure);
+    assert_eq!(report.attempts, 1);
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, EventKind::ConnReset { .. })),
+        "no channel was reset"
+    );
+}
