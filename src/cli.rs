@@ -6,6 +6,7 @@ use std::{path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand};
 use rrbench::{
     chaos::Fault,
+    follower::Policy,
     settings::{LeaderSettings, RecoverySettings},
     transport::connection::ConnectionProfile,
     units::{ByteSize, parse_duration, parse_optional_duration},
@@ -173,10 +174,10 @@ pub struct RecoverArgs {
     /// recovery 2, bulk 3, reg 6, state 1, ping 1; chunks ride the recovery channels only).
     #[arg(long, default_value = "remote")]
     pub connection_profile: ConnectionProfile,
-    /// When one channel closes, close the whole connection and fail every in-flight request
-    /// (Elasticsearch's behaviour).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub close_all_on_channel_loss: bool,
+    /// When one channel closes, close the whole connection and fail every in-flight request.
+    /// Default: true for the elasticsearch and opensearch policies, false for resumable.
+    #[arg(long, action = clap::ArgAction::Set)]
+    pub close_all_on_channel_loss: Option<bool>,
     /// network.tcp.keep_alive: TCP keepalive probes on every channel.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub tcp_keep_alive: bool,
@@ -196,6 +197,22 @@ pub struct RecoverArgs {
     /// so they keep idle-timeout middleboxes (stunnel, firewalls) from resetting channels.
     #[arg(long, default_value = "-1", value_parser = parse_off_or_duration)]
     pub ping_schedule: OffOrDuration,
+    /// What a failure costs. elasticsearch: abort, new session, empty store (up to
+    /// max_retries). opensearch: retry a chunk on connection errors (10/20/40/80 s), then start
+    /// over. resumable: reconnect and fetch only what is missing; survives a restart of this
+    /// process through a journal in --dir.
+    #[arg(long, default_value = "elasticsearch")]
+    pub policy: Policy,
+    /// Multiply the policies' fixed durations (backoffs, restart delays): 0.01 turns
+    /// OpenSearch's 80 s backoff into 0.8 s.
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// Give up after this long, whatever the policy (-1: never).
+    #[arg(long, default_value = "-1", value_parser = parse_off_or_duration)]
+    pub time_limit: OffOrDuration,
+    /// Seed of the resumable policy's backoff jitter.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     /// Shared secret to send in Hello.
     #[arg(long)]
     pub auth_token: Option<String>,
@@ -225,6 +242,8 @@ impl RecoverArgs {
             tcp_keep_count: self.tcp_keep_count,
             tcp_user_timeout: self.tcp_user_timeout.0,
             ping_schedule: self.ping_schedule.0,
+            policy: self.policy,
+            time_scale: self.time_scale,
         }
     }
 }

@@ -98,6 +98,8 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
     config.index = args.index.clone();
     config.auth_token = args.auth_token.clone();
     config.settings = settings;
+    config.time_limit = args.time_limit.0;
+    config.seed = args.seed;
     let progress = Arc::new(Progress::default());
     let line = ProgressLine::start(progress.clone(), !args.no_progress);
     let cancel = async {

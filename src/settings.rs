@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    follower::policy::Policy,
     transport::connection::ConnectionProfile,
     units::{ByteSize, duration_serde, format_duration, option_duration_serde},
 };
@@ -44,8 +45,9 @@ pub struct RecoverySettings {
     pub max_retries: u32,
     /// Channels to open: `remote` (6) or `intra-cluster` (13 typed).
     pub connection_profile: ConnectionProfile,
-    /// One channel closing closes the whole connection, as in Elasticsearch.
-    pub close_all_on_channel_loss: bool,
+    /// One channel closing closes the whole connection; `None` is the policy's default (on for
+    /// elasticsearch and opensearch, off for resumable).
+    pub close_all_on_channel_loss: Option<bool>,
     /// `network.tcp.keep_alive`.
     pub tcp_keep_alive: bool,
     /// `network.tcp.keep_idle`: idle time before the first keepalive probe.
@@ -62,6 +64,11 @@ pub struct RecoverySettings {
     /// `transport.ping_schedule`: a ping on every channel this often; `None` (`-1`) is off.
     #[serde(with = "option_duration_serde")]
     pub ping_schedule: Option<Duration>,
+    /// What to do after a failure: elasticsearch, opensearch or resumable.
+    pub policy: Policy,
+    /// Multiplies the policies' fixed durations (OpenSearch's 10–80 s backoffs, its 1 s restart
+    /// delay, resumable's backoff) so tests can compress hours into seconds.
+    pub time_scale: f64,
 }
 
 impl Default for RecoverySettings {
@@ -75,13 +82,15 @@ impl Default for RecoverySettings {
             internal_action_timeout: Duration::from_secs(60),
             max_retries: 5,
             connection_profile: ConnectionProfile::Remote,
-            close_all_on_channel_loss: true,
+            close_all_on_channel_loss: None,
             tcp_keep_alive: true,
             tcp_keep_idle: Duration::from_secs(300),
             tcp_keep_interval: Duration::from_secs(75),
             tcp_keep_count: 9,
             tcp_user_timeout: None,
             ping_schedule: None,
+            policy: Policy::Elasticsearch,
+            time_scale: 1.0,
         }
     }
 }
@@ -133,6 +142,14 @@ impl RecoverySettings {
         }
         if let Some(p) = self.ping_schedule {
             check_positive("transport.ping_schedule", "ping-schedule", p)?;
+        }
+        if !(self.time_scale > 0.0 && self.time_scale <= 1000.0) {
+            return Err(OutOfRange {
+                setting: "time_scale",
+                flag: "time-scale",
+                value: self.time_scale.to_string(),
+                range: "must be greater than 0 and at most 1000",
+            });
         }
         if !(1..=1000).contains(&self.max_retries) {
             return Err(OutOfRange {

@@ -78,6 +78,22 @@ impl FileAssembler {
         self.contiguous + self.pending.values().map(|(l, _)| l).sum::<u64>()
     }
 
+    /// The byte ranges `[start, end)` not received yet, in order.
+    pub fn missing(&self) -> Vec<(u64, u64)> {
+        let mut gaps = Vec::new();
+        let mut at = self.contiguous;
+        for (&offset, &(len, _)) in &self.pending {
+            if offset > at {
+                gaps.push((at, offset));
+            }
+            at = offset + len;
+        }
+        if at < self.len {
+            gaps.push((at, self.len));
+        }
+        gaps
+    }
+
     /// CRC-32C of the contiguous prefix (the whole file once complete).
     pub fn crc(&self) -> u32 {
         self.crc
@@ -115,5 +131,7 @@ mod tests {
         assert!(a.add(20, 0, 0).is_err(), "empty");
         assert!(a.add(u64::MAX, 2, 0).is_err(), "overflow");
         assert_eq!(a.received(), 20);
+        assert_eq!(a.missing(), vec![(10, 50), (60, 100)]);
+        assert_eq!(FileAssembler::new(0).missing(), vec![]);
     }
 }

@@ -1,12 +1,11 @@
-//! The recovery engine: attempts, the chunk window over a channel, throttling, verification.
+//! The recovery engine: attempts and policies around [`super::transfer`].
 //!
-//! One attempt: empty the target, connect, `Hello`, `OpenSession`, then keep the window full of
-//! `GetChunk` requests. Each request is a task: send, wait at most `internal_action_timeout`,
-//! check the chunk's CRC-32C, throttle on the node limiter (after the response, as Elasticsearch
-//! does), write at its offset. When a file's last chunk lands, its length and combined checksum
-//! are checked against the session's list, then it is fsynced and renamed. Any failure ends the
-//! attempt (Elasticsearch policy); a checksum mismatch ends the recovery (corruption is never
-//! retried).
+//! Each policy decides what a failure costs (see [`super::policy`]). Elasticsearch aborts the
+//! attempt and starts again from an empty store; OpenSearch retries chunks on connection errors
+//! and then starts again from zero; resumable keeps every verified, persisted byte, across
+//! attempts and across process restarts (through its journal). A checksum mismatch ends the
+//! recovery under every policy: corruption is never retried. The report accounts every byte:
+//! needed, transferred, kept, resumed from disk, and wasted.
 
 use std::{
     future::Future,
@@ -15,23 +14,25 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tokio::{sync::watch, task::JoinSet, time::timeout};
+use tokio::sync::watch;
 
 use super::{
-    assembler::FileAssembler,
+    policy::Policy,
     progress::{Progress, sample},
     report::{FailureKind, FailureRecord, Outcome, REPORT_SCHEMA, RecoveryReport},
-    window::{ChunkRequest, ChunkWindow},
+    store::Store,
+    transfer::{Fetcher, Link, run_attempt},
 };
 use crate::{
+    chaos::rng::SeededRng,
     clock::Clock,
-    index::{IndexError, PartFile, TargetDir, is_safe_file_name},
-    protocol::{ErrorCode, FileMeta, Message},
+    index::{IndexError, Journal, TargetDir},
+    protocol::ErrorCode,
     ratelimit::NodeRateLimiter,
     settings::{OutOfRange, RecoverySettings},
     transport::{
         TransportError,
-        connection::{ConnectOptions, Connection},
+        connection::ConnectOptions,
         tcp::{Keepalive, SocketOptions},
     },
     units::mib_per_sec,
@@ -55,6 +56,10 @@ pub struct FollowerConfig {
     /// The clock every timestamp of the report is read from; share it with a leader or a chaos
     /// proxy and their events line up with the engine's.
     pub clock: Clock,
+    /// Stop, whatever the policy says, after this long (a trial's time limit).
+    pub time_limit: Option<Duration>,
+    /// Seed of the resumable policy's backoff jitter.
+    pub seed: u64,
 }
 
 impl FollowerConfig {
@@ -68,6 +73,8 @@ impl FollowerConfig {
             settings: RecoverySettings::default(),
             sample_interval: Duration::from_millis(50),
             clock: Clock::start(),
+            time_limit: None,
+            seed: 0,
         }
     }
 }
@@ -85,34 +92,40 @@ pub enum FollowerError {
 
 /// Why an attempt ended.
 #[derive(Debug)]
-struct Failure {
+pub(crate) struct Failure {
     kind: FailureKind,
     message: String,
     /// The channel that failed first, when one did.
     channel: Option<usize>,
     /// Not worth another attempt (corruption, a broken leader).
     fatal: bool,
+    /// Whether it came from the network (not from the local disk).
+    channel_or_transport: bool,
 }
 
 impl Failure {
-    fn new(kind: FailureKind, message: impl Into<String>) -> Self {
-        let fatal = matches!(kind, FailureKind::Corrupt | FailureKind::Interrupted);
+    pub(crate) fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        let fatal = matches!(
+            kind,
+            FailureKind::Corrupt | FailureKind::Interrupted | FailureKind::TimeLimit
+        );
         Self {
             kind,
             message: message.into(),
             channel: None,
             fatal,
+            channel_or_transport: false,
         }
     }
 
-    fn fatal(mut self) -> Self {
+    pub(crate) fn fatal(mut self) -> Self {
         self.fatal = true;
         self
     }
 
     /// A request failed on `channel` (if known); a lost connection is blamed on the channel that
     /// failed first.
-    fn transport(channel: Option<usize>, e: TransportError) -> Self {
+    pub(crate) fn transport(channel: Option<usize>, e: TransportError) -> Self {
         let channel = match &e {
             TransportError::ChannelLost { channel, .. } => Some(*channel),
             _ => channel,
@@ -134,10 +147,11 @@ impl Failure {
         };
         let mut failure = Self::new(kind, e.to_string());
         failure.channel = channel;
+        failure.channel_or_transport = true;
         failure
     }
 
-    fn local(e: IndexError) -> Self {
+    pub(crate) fn local(e: IndexError) -> Self {
         match e {
             IndexError::ChecksumMismatch { .. } | IndexError::LengthMismatch { .. } => {
                 Self::new(FailureKind::Corrupt, e.to_string())
@@ -146,38 +160,101 @@ impl Failure {
             _ => Self::new(FailureKind::Io, e.to_string()),
         }
     }
-}
 
-/// What a finished task tells the attempt loop.
-enum Step {
-    /// A chunk was received, checked and written.
-    Fetched { req: ChunkRequest, crc: u32 },
-    /// A file was verified, fsynced and renamed.
-    Finalized { seq: u64, len: u64 },
+    /// A broken or unreachable connection: what OpenSearch retries a chunk on.
+    pub(crate) fn is_connection_error(&self) -> bool {
+        matches!(
+            self.kind,
+            FailureKind::Reset
+                | FailureKind::Eof
+                | FailureKind::Connect
+                | FailureKind::Io
+                | FailureKind::Timeout
+        ) && self.channel_or_transport
+    }
 }
 
 /// Everything an attempt needs that outlives it.
-struct Ctx {
-    config: FollowerConfig,
-    target: TargetDir,
-    limiter: Arc<NodeRateLimiter>,
-    progress: Arc<Progress>,
+pub(crate) struct Ctx {
+    pub(crate) config: FollowerConfig,
+    pub(crate) policy: Policy,
+    pub(crate) target: TargetDir,
+    pub(crate) limiter: Arc<NodeRateLimiter>,
+    pub(crate) progress: Arc<Progress>,
+}
+
+impl Ctx {
+    pub(crate) fn connect_options(&self) -> ConnectOptions {
+        connect_options(&self.config, self.policy)
+    }
+
+    pub(crate) fn fetcher(&self, link: Arc<Link>) -> Fetcher {
+        Fetcher {
+            link,
+            limiter: self.limiter.clone(),
+            progress: self.progress.clone(),
+            policy: self.policy,
+            time_scale: self.config.settings.time_scale,
+            limit: self
+                .policy
+                .has_request_timeout()
+                .then_some(self.config.settings.internal_action_timeout),
+        }
+    }
+}
+
+/// Waits `delay` unless stopped first; returns the stop's failure.
+async fn pause(
+    delay: Duration,
+    cancel: &mut (impl Future<Output = ()> + Unpin),
+    time_up: &mut (impl Future<Output = ()> + Unpin),
+    limit: Option<Duration>,
+) -> Option<Failure> {
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => None,
+        _ = cancel => Some(Failure::new(FailureKind::Interrupted, "interrupted")),
+        _ = time_up => Some(time_limit_failure(limit)),
+    }
+}
+
+fn time_limit_failure(limit: Option<Duration>) -> Failure {
+    let limit = limit.map(crate::units::format_duration).unwrap_or_default();
+    Failure::new(
+        FailureKind::TimeLimit,
+        format!("stopped by the time limit of {limit}"),
+    )
 }
 
 /// Recovers the index, attempt after attempt as the policy allows, until it is verified, a
-/// failure is final, or `cancel` completes. Returns the report either way.
+/// failure is final, the time limit passes, or `cancel` completes. Returns the report either way.
 pub async fn recover(
     config: FollowerConfig,
     progress: Arc<Progress>,
     cancel: impl Future<Output = ()>,
 ) -> Result<RecoveryReport, FollowerError> {
     config.settings.validate()?;
+    let policy = config.settings.policy;
     let target = TargetDir::prepare(&config.target)?;
-    // A previous run's files are removed before the clock starts: the first attempt measures
-    // the recovery, not the clean-up. Later attempts clear inside the clock (a restart's cost).
-    target.clear()?;
+    // Before the clock starts: a restarting policy removes a previous run's files (the first
+    // attempt measures the recovery, not the clean-up); the resumable policy re-reads and
+    // re-checks what its journal says is already here.
+    let mut store = match policy {
+        Policy::Resumable => match Journal::read(target.path())? {
+            Some(recorded) => Some(Store::resume(&target, recorded)?),
+            None => {
+                target.clear()?;
+                None
+            }
+        },
+        _ => {
+            target.clear()?;
+            None
+        }
+    };
+    let bytes_resumed = store.as_ref().map_or(0, Store::persisted);
     let ctx = Ctx {
         limiter: Arc::new(NodeRateLimiter::new(config.settings.max_bytes_per_sec)),
+        policy,
         config,
         target,
         progress,
@@ -191,18 +268,39 @@ pub async fn recover(
         ctx.config.sample_interval,
         stopped,
     ));
+    let time_limit = ctx.config.time_limit;
+    let time_up = async move {
+        match time_limit {
+            Some(limit) => tokio::time::sleep(limit).await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::pin!(cancel);
+    tokio::pin!(time_up);
+    let mut jitter = SeededRng::new(ctx.config.seed, 0x5eed);
 
     let channel_types = ctx.config.settings.connection_profile.channel_types();
+    let settings = &ctx.config.settings;
     let mut failures = Vec::new();
     let mut completed = false;
     let mut attempts = 0;
-    while attempts < ctx.config.settings.max_retries {
+    while attempts < settings.max_retries {
         attempts += 1;
         Progress::set(&ctx.progress.attempt, u64::from(attempts));
-        let result = tokio::select! {
-            r = run_attempt(&ctx, attempts) => r,
-            _ = &mut cancel => Err(Failure::new(FailureKind::Interrupted, "interrupted")),
+        let result = match attempts {
+            1 => None,
+            n => {
+                let delay = policy.attempt_delay(n, settings.time_scale, jitter.unit());
+                pause(delay, &mut cancel, &mut time_up, time_limit).await
+            }
+        };
+        let result = match result {
+            Some(stopped) => Err(stopped),
+            None => tokio::select! {
+                r = run_attempt(&ctx, attempts, &mut store) => r,
+                _ = &mut cancel => Err(Failure::new(FailureKind::Interrupted, "interrupted")),
+                _ = &mut time_up => Err(time_limit_failure(time_limit)),
+            },
         };
         match result {
             Ok(()) => {
@@ -230,10 +328,7 @@ pub async fn recover(
     let timeseries = sampler.await.unwrap_or_default();
 
     let failure = (!completed).then(|| match failures.last() {
-        Some(last)
-            if last.attempt == ctx.config.settings.max_retries
-                && !matches!(last.kind, FailureKind::Corrupt | FailureKind::Interrupted) =>
-        {
+        Some(last) if last.attempt == settings.max_retries && !last.kind.is_final() => {
             format!(
                 "{}: {} (gave up after {attempts} attempts)",
                 last.kind, last.message
@@ -244,6 +339,16 @@ pub async fn recover(
     });
     let p = &ctx.progress;
     let bytes = Progress::get(&p.bytes_verified);
+    let transferred = Progress::get(&p.bytes_transferred);
+    // Bytes that ended up in the result: a restarting policy keeps nothing of a failed
+    // recovery (its next try would start from an empty store).
+    let kept = match (completed, policy.restarts_from_zero()) {
+        (true, _) | (false, false) => store
+            .as_ref()
+            .map_or(0, Store::persisted)
+            .saturating_sub(bytes_resumed),
+        (false, true) => 0,
+    };
     Ok(RecoveryReport {
         schema: REPORT_SCHEMA.into(),
         outcome: if completed {
@@ -254,14 +359,17 @@ pub async fn recover(
         failure,
         leader: ctx.config.leader.clone(),
         started_at: clock.offset(start).as_secs_f64(),
-        policy: "elasticsearch".into(),
+        policy: policy.to_string(),
         bytes,
         bytes_needed: Progress::get(&p.bytes_needed),
-        bytes_transferred: Progress::get(&p.bytes_transferred),
+        bytes_transferred: transferred,
+        bytes_resumed,
+        bytes_wasted: transferred.saturating_sub(kept),
+        pings_sent: Progress::get(&p.pings_sent),
         files: Progress::get(&p.files_total),
         files_verified: Progress::get(&p.files_verified),
         duration_s: duration.as_secs_f64(),
-        throughput_mib_s: mib_per_sec(bytes, duration),
+        throughput_mib_s: mib_per_sec(bytes.saturating_sub(bytes_resumed), duration),
         attempts,
         failures,
         settings: ctx.config.settings.clone(),
@@ -269,29 +377,28 @@ pub async fn recover(
     })
 }
 
-/// Sends one request on the next data channel and waits at most `limit` for its response.
-async fn call(
-    connection: &Connection,
-    message: &Message,
-    limit: Duration,
-) -> Result<Message, Failure> {
-    match timeout(limit, connection.request(message)).await {
-        Ok(result) => result.map_err(|(channel, e)| Failure::transport(channel, e)),
-        Err(_) => Err(Failure::transport(None, TransportError::Timeout(limit))),
-    }
-}
-
 /// How to open connections for these settings.
-fn connect_options(config: &FollowerConfig, limit: Duration) -> ConnectOptions {
+fn connect_options(config: &FollowerConfig, policy: Policy) -> ConnectOptions {
     let s = &config.settings;
+    let limit = s.internal_action_timeout;
     // A chunk response is the chunk plus 32 bytes of header and fields; the file list may be
     // bigger than a small chunk, so allow at least 16 MiB.
     let max_response = (s.chunk_size.bytes() + 64)
         .max(16 << 20)
         .min(u64::from(u32::MAX)) as u32;
+    // The resumable policy always pings every channel (1 s unless set): it is how it notices a
+    // blackhole that TCP keepalive cannot see.
+    let ping_schedule = match policy {
+        Policy::Resumable => s.ping_schedule.or(Some(Duration::from_secs(1))),
+        _ => s.ping_schedule,
+    };
     ConnectOptions {
         profile: s.connection_profile,
-        close_all_on_channel_loss: s.close_all_on_channel_loss,
+        // Elasticsearch and OpenSearch close the connection with its first lost channel;
+        // rrbench's resumable policy keeps the others unless told otherwise.
+        close_all_on_channel_loss: s
+            .close_all_on_channel_loss
+            .unwrap_or(policy != Policy::Resumable),
         socket: SocketOptions {
             keepalive: s.tcp_keep_alive.then_some(Keepalive {
                 idle: s.tcp_keep_idle,
@@ -300,208 +407,13 @@ fn connect_options(config: &FollowerConfig, limit: Duration) -> ConnectOptions {
             }),
             user_timeout: s.tcp_user_timeout,
         },
-        ping_schedule: s.ping_schedule,
-        ping_timeout: None,
+        ping_schedule,
+        ping_timeout: policy
+            .pings_detect_dead_channels()
+            .then(|| ping_schedule.map(|p| (p * 3).max(Duration::from_secs(1))))
+            .flatten(),
         max_response,
         auth: config.auth_token.clone().unwrap_or_default(),
         handshake_timeout: limit,
     }
-}
-
-fn unexpected(what: &str, got: &Message) -> Failure {
-    Failure::new(
-        FailureKind::Protocol,
-        format!("expected {what}, got {:?}", got.kind()),
-    )
-}
-
-/// One attempt: an empty target, a new connection, a new session, every chunk.
-async fn run_attempt(ctx: &Ctx, attempt: u32) -> Result<(), Failure> {
-    let settings = &ctx.config.settings;
-    let limit = settings.internal_action_timeout;
-    let progress = &ctx.progress;
-    Progress::set(&progress.bytes_verified, 0);
-    Progress::set(&progress.files_verified, 0);
-    if attempt > 1 {
-        ctx.target.clear().map_err(Failure::local)?;
-    }
-
-    let connection = Connection::open(&ctx.config.leader, &connect_options(&ctx.config, limit))
-        .await
-        .map_err(|e| Failure::transport(None, e))?;
-    let connection = Arc::new(connection);
-    let open = Message::OpenSession {
-        index: ctx.config.index.clone(),
-    };
-    let (session, files) = match call(&connection, &open, limit).await? {
-        Message::SessionOpened { session, files } => (session, files),
-        other => return Err(unexpected("SessionOpened", &other)),
-    };
-    if let Some(bad) = files.iter().find(|f| !is_safe_file_name(&f.name)) {
-        return Err(Failure::local(IndexError::UnsafeName(bad.name.clone())));
-    }
-    Progress::set(&progress.bytes_needed, files.iter().map(|f| f.len).sum());
-    Progress::set(&progress.files_total, files.len() as u64);
-
-    transfer_files(ctx, &connection, session, &files).await?;
-    ctx.target.sync().map_err(Failure::local)?;
-    // Closing is a courtesy: the leader would expire the session anyway.
-    let _ = call(&connection, &Message::CloseSession { session }, limit).await;
-    Ok(())
-}
-
-/// Keeps the window full until every file is verified.
-async fn transfer_files(
-    ctx: &Ctx,
-    connection: &Arc<Connection>,
-    session: u64,
-    files: &[FileMeta],
-) -> Result<(), Failure> {
-    let settings = &ctx.config.settings;
-    let mut parts: Vec<Option<Arc<PartFile>>> = vec![None; files.len()];
-    let mut assemblers: Vec<FileAssembler> =
-        files.iter().map(|f| FileAssembler::new(f.len)).collect();
-    for (i, f) in files.iter().enumerate().filter(|(_, f)| f.len == 0) {
-        let part = ctx.target.create_part(f).map_err(Failure::local)?;
-        part.finish(0, 0).map_err(Failure::local)?;
-        parts[i] = None;
-        Progress::add(&ctx.progress.files_verified, 1);
-    }
-    let mut window = ChunkWindow::new(
-        files.iter().map(|f| f.len).collect(),
-        settings.chunk_size.bytes(),
-        settings.max_concurrent_file_chunks,
-    );
-    // Dropping the set (on any early return) aborts every request still in flight.
-    let mut tasks: JoinSet<Result<Step, Failure>> = JoinSet::new();
-    loop {
-        while let Some(req) = window.next_request() {
-            let i = req.file as usize;
-            let part = match &parts[i] {
-                Some(p) => p.clone(),
-                None => {
-                    let p = Arc::new(ctx.target.create_part(&files[i]).map_err(Failure::local)?);
-                    parts[i] = Some(p.clone());
-                    p
-                }
-            };
-            tasks.spawn(fetch_chunk(
-                connection.clone(),
-                ctx.limiter.clone(),
-                ctx.progress.clone(),
-                session,
-                req,
-                part,
-                settings.internal_action_timeout,
-            ));
-        }
-        if window.is_done() {
-            return Ok(());
-        }
-        let Some(joined) = tasks.join_next().await else {
-            return Err(Failure::new(
-                FailureKind::Io,
-                "internal error: window stalled with nothing in flight",
-            )
-            .fatal());
-        };
-        let step = joined
-            .map_err(|e| Failure::new(FailureKind::Io, format!("chunk task failed: {e}")))??;
-        match step {
-            Step::Fetched { req, crc } => {
-                let i = req.file as usize;
-                assemblers[i]
-                    .add(req.offset, u64::from(req.len), crc)
-                    .map_err(|e| Failure::new(FailureKind::Protocol, e.to_string()))?;
-                if !assemblers[i].is_complete() {
-                    window.mark_processed(req.seq);
-                    continue;
-                }
-                // The file's last chunk holds its window slot until the file is verified and
-                // fsynced, as Elasticsearch's writer does.
-                let Some(part) = parts[i].take() else {
-                    return Err(Failure::new(
-                        FailureKind::Io,
-                        "internal error: file finished twice",
-                    )
-                    .fatal());
-                };
-                let (len, crc) = (files[i].len, assemblers[i].crc());
-                tasks.spawn(async move {
-                    tokio::task::spawn_blocking(move || part.finish(len, crc))
-                        .await
-                        .map_err(|e| Failure::new(FailureKind::Io, e.to_string()))?
-                        .map_err(Failure::local)?;
-                    Ok(Step::Finalized { seq: req.seq, len })
-                });
-            }
-            Step::Finalized { seq, len } => {
-                window.mark_processed(seq);
-                Progress::add(&ctx.progress.files_verified, 1);
-                Progress::add(&ctx.progress.bytes_verified, len);
-            }
-        }
-    }
-}
-
-/// One chunk: request, check, throttle, write.
-async fn fetch_chunk(
-    connection: Arc<Connection>,
-    limiter: Arc<NodeRateLimiter>,
-    progress: Arc<Progress>,
-    session: u64,
-    req: ChunkRequest,
-    part: Arc<PartFile>,
-    limit: Duration,
-) -> Result<Step, Failure> {
-    let ask = Message::GetChunk {
-        session,
-        file: req.file,
-        offset: req.offset,
-        len: req.len,
-    };
-    let (data, claimed_crc) = match call(&connection, &ask, limit).await? {
-        Message::Chunk {
-            file,
-            offset,
-            crc32c,
-            data,
-        } if file == req.file && offset == req.offset && data.len() == req.len as usize => {
-            (data, crc32c)
-        }
-        Message::Chunk {
-            file, offset, data, ..
-        } => {
-            return Err(Failure::new(
-                FailureKind::Protocol,
-                format!(
-                    "asked for file {} offset {} len {}, got file {file} offset {offset} len {}",
-                    req.file,
-                    req.offset,
-                    req.len,
-                    data.len()
-                ),
-            ));
-        }
-        other => return Err(unexpected("Chunk", &other)),
-    };
-    Progress::add(&progress.bytes_transferred, data.len() as u64);
-    limiter.pause(data.len() as u64).await;
-    let crc = tokio::task::spawn_blocking(move || {
-        let crc = crc32c::crc32c(&data);
-        if crc != claimed_crc {
-            return Err(Failure::new(
-                FailureKind::Corrupt,
-                format!(
-                    "chunk of file {} at offset {}: crc32c {crc:08x} but the leader sent {claimed_crc:08x}",
-                    req.file, req.offset
-                ),
-            ));
-        }
-        part.write_at(req.offset, &data).map_err(Failure::local)?;
-        Ok(crc)
-    })
-    .await
-    .map_err(|e| Failure::new(FailureKind::Io, e.to_string()))??;
-    Ok(Step::Fetched { req, crc })
 }

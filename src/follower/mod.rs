@@ -8,10 +8,14 @@
 
 pub mod assembler;
 pub mod engine;
+pub mod policy;
 pub mod progress;
 pub mod report;
+mod store;
+mod transfer;
 pub mod window;
 
 pub use engine::{FollowerConfig, FollowerError, recover};
+pub use policy::Policy;
 pub use progress::{Progress, Sample};
 pub use report::{FailureKind, FailureRecord, Outcome, REPORT_SCHEMA, RecoveryReport};

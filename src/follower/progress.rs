@@ -28,6 +28,10 @@ pub struct Progress {
     pub files_verified: AtomicU64,
     /// Current attempt, from 1.
     pub attempt: AtomicU64,
+    /// Bytes written and verified (finished files and checked chunks of the others).
+    pub bytes_persisted: AtomicU64,
+    /// Pings sent.
+    pub pings_sent: AtomicU64,
 }
 
 impl Progress {

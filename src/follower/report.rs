@@ -42,6 +42,15 @@ pub enum FailureKind {
     Io,
     /// The user stopped the recovery.
     Interrupted,
+    /// The trial's time limit passed first.
+    TimeLimit,
+}
+
+impl FailureKind {
+    /// Failures after which no policy tries again.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Corrupt | Self::Interrupted | Self::TimeLimit)
+    }
 }
 
 impl std::fmt::Display for FailureKind {
@@ -93,13 +102,20 @@ pub struct RecoveryReport {
     pub bytes_needed: u64,
     /// Chunk bytes received over all attempts.
     pub bytes_transferred: u64,
+    /// Bytes found verified on disk at the start (the resumable policy's journal).
+    pub bytes_resumed: u64,
+    /// Bytes transferred but not in the result: thrown away by a restart, lost in flight, or
+    /// (for a failed restarting policy) everything.
+    pub bytes_wasted: u64,
+    /// Pings sent on all channels.
+    pub pings_sent: u64,
     /// Files in the index.
     pub files: u64,
     /// Files verified at the end.
     pub files_verified: u64,
     /// Seconds from start to the end of the last attempt.
     pub duration_s: f64,
-    /// `bytes` / `duration_s`, in MiB/s.
+    /// Bytes verified in this run (not resumed) / `duration_s`, in MiB/s.
     pub throughput_mib_s: f64,
     /// Attempts made.
     pub attempts: u32,

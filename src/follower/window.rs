@@ -25,7 +25,9 @@ pub struct ChunkRequest {
 /// Plans chunk requests over a file list and enforces the window.
 #[derive(Debug)]
 pub struct ChunkWindow {
-    file_lens: Vec<u64>,
+    /// Per file, the byte ranges still to fetch, in order.
+    ranges: Vec<Vec<(u64, u64)>>,
+    next_range: usize,
     chunk_size: u64,
     max_concurrent: u64,
     next_file: usize,
@@ -41,8 +43,16 @@ impl ChunkWindow {
     /// A window over files of these lengths. Zero-length files get no request. `chunk_size` is
     /// at most `u32::MAX` bytes (settings cap it at 1 GiB).
     pub fn new(file_lens: Vec<u64>, chunk_size: u64, max_concurrent: u32) -> Self {
+        let ranges = file_lens.iter().map(|&len| vec![(0, len)]).collect();
+        Self::for_ranges(ranges, chunk_size, max_concurrent)
+    }
+
+    /// A window over only the missing byte ranges `[start, end)` of each file (a resumed
+    /// recovery). Empty ranges are skipped.
+    pub fn for_ranges(ranges: Vec<Vec<(u64, u64)>>, chunk_size: u64, max_concurrent: u32) -> Self {
         let mut w = Self {
-            file_lens,
+            ranges,
+            next_range: 0,
             chunk_size: chunk_size.clamp(1, u64::from(u32::MAX)),
             max_concurrent: u64::from(max_concurrent.max(1)),
             next_file: 0,
@@ -55,12 +65,21 @@ impl ChunkWindow {
         w
     }
 
+    /// Moves the cursor to the next byte still to request.
     fn skip_finished_files(&mut self) {
-        while self.next_file < self.file_lens.len()
-            && self.next_offset >= self.file_lens[self.next_file]
-        {
-            self.next_file += 1;
-            self.next_offset = 0;
+        while self.next_file < self.ranges.len() {
+            match self.ranges[self.next_file].get(self.next_range) {
+                Some(&(start, end)) if self.next_offset.max(start) < end => {
+                    self.next_offset = self.next_offset.max(start);
+                    return;
+                }
+                Some(_) => self.next_range += 1,
+                None => {
+                    self.next_file += 1;
+                    self.next_range = 0;
+                    self.next_offset = 0;
+                }
+            }
         }
     }
 
@@ -71,7 +90,7 @@ impl ChunkWindow {
 
     /// Whether every chunk has been requested.
     pub fn all_requested(&self) -> bool {
-        self.next_file >= self.file_lens.len()
+        self.next_file >= self.ranges.len()
     }
 
     /// Whether every chunk has been requested and processed.
@@ -84,7 +103,8 @@ impl ChunkWindow {
         if self.all_requested() || self.in_window() >= self.max_concurrent {
             return None;
         }
-        let remaining = self.file_lens[self.next_file] - self.next_offset;
+        let end = self.ranges[self.next_file][self.next_range].1;
+        let remaining = end - self.next_offset;
         let len = remaining.min(self.chunk_size);
         let request = ChunkRequest {
             seq: self.next_seq,
@@ -172,6 +192,23 @@ mod tests {
         assert!(w.is_done());
         w.mark_processed(7);
         assert_eq!(w.next_request(), None);
+    }
+
+    #[test]
+    fn only_missing_ranges_are_requested() {
+        let mut w = ChunkWindow::for_ranges(
+            vec![vec![(10, 35)], vec![], vec![(0, 5), (20, 20), (40, 45)]],
+            10,
+            10,
+        );
+        let got: Vec<_> = drain(&mut w)
+            .iter()
+            .map(|r| (r.file, r.offset, r.len))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(0, 10, 10), (0, 20, 10), (0, 30, 5), (2, 0, 5), (2, 40, 5)]
+        );
     }
 
     #[test]

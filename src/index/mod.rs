@@ -7,12 +7,14 @@
 
 mod checksum;
 mod generate;
+mod journal;
 mod names;
 mod snapshot;
 mod target;
 
 pub use checksum::{crc32c_combine, crc32c_file};
 pub use generate::{GenerateSpec, GeneratedFile, generate, plan_files};
+pub use journal::{Entry as JournalEntry, JOURNAL, Journal, Recorded};
 pub use names::is_safe_file_name;
 pub use snapshot::{IndexFile, IndexSnapshot};
 pub use target::{PART_SUFFIX, PartFile, TargetDir};

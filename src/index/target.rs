@@ -73,6 +73,26 @@ impl TargetDir {
 
     /// Creates the temporary file for `meta`, sized to its final length.
     pub fn create_part(&self, meta: &FileMeta) -> Result<PartFile, IndexError> {
+        self.open_part(meta, true)
+    }
+
+    /// Opens the temporary file for `meta` keeping what it holds (a resumed recovery), or
+    /// creates it.
+    pub fn reopen_part(&self, meta: &FileMeta) -> Result<PartFile, IndexError> {
+        self.open_part(meta, false)
+    }
+
+    /// Whether `meta`'s finished file is present with the right length and CRC-32C.
+    pub fn has_verified(&self, meta: &FileMeta) -> bool {
+        if !is_safe_file_name(&meta.name) {
+            return false;
+        }
+        let path = self.path.join(&meta.name);
+        fs::metadata(&path).is_ok_and(|m| m.len() == meta.len)
+            && super::crc32c_file(&path).is_ok_and(|crc| crc == meta.crc32c)
+    }
+
+    fn open_part(&self, meta: &FileMeta, truncate: bool) -> Result<PartFile, IndexError> {
         if !is_safe_file_name(&meta.name) {
             return Err(IndexError::UnsafeName(meta.name.clone()));
         }
@@ -82,7 +102,7 @@ impl TargetDir {
             .read(true)
             .write(true)
             .create(true)
-            .truncate(true)
+            .truncate(truncate)
             .open(&part_path)
             .map_err(IndexError::io(&part_path))?;
         file.set_len(meta.len).map_err(IndexError::io(&part_path))?;
@@ -123,6 +143,14 @@ impl PartFile {
         self.file
             .write_all_at(data, offset)
             .map_err(IndexError::io(&self.part_path))
+    }
+
+    /// Reads `len` bytes at `offset` (to re-verify a journaled chunk).
+    pub fn read_at(&self, offset: u64, len: u64) -> Result<Vec<u8>, IndexError> {
+        let mut buf = vec![0u8; len as usize];
+        std::os::unix::fs::FileExt::read_exact_at(&self.file, &mut buf, offset)
+            .map_err(IndexError::io(&self.part_path))?;
+        Ok(buf)
     }
 
     /// Checks what was received against the metadata, then fsyncs and renames to the real name.

@@ -1,0 +1,309 @@
+//! The three recovery policies under the same faults, through the chaos proxy: what each
+//! costs in bytes and whether it finishes.
+
+mod common;
+
+use std::{sync::Arc, time::Duration};
+
+use common::*;
+use rrbench::{
+    chaos::{EventLog, Fault, Proxy, ProxyHandle},
+    clock::Clock,
+    follower::{self, FailureKind, FollowerConfig, Outcome, Policy, Progress, RecoveryReport},
+    index::IndexSnapshot,
+    leader::LeaderHandle,
+    settings::{LeaderSettings, RecoverySettings},
+    units::ByteSize,
+};
+
+const MIB: u64 = 1 << 20;
+
+struct Rig {
+    _tmp: tempfile::TempDir,
+    root: std::path::PathBuf,
+    snapshot: IndexSnapshot,
+    _leader: LeaderHandle,
+    proxy: ProxyHandle,
+}
+
+/// An index of `size`, a leader limited to `rate` (0 = unlimited), a proxy with `faults`.
+async fn rig(size: u64, rate: ByteSize, faults: &[&str], seed: u64) -> Rig {
+    let tmp = scratch();
+    let root = tmp.path().to_path_buf();
+    let snapshot = make_index(&root, size, 8, seed);
+    let leader = start_leader(
+        &snapshot,
+        LeaderSettings {
+            max_bytes_per_sec: rate,
+            ..LeaderSettings::default()
+        },
+    )
+    .await;
+    let proxy = Proxy {
+        listen: "127.0.0.1:0".into(),
+        upstream: leader.local_addr().to_string(),
+        faults: faults
+            .iter()
+            .map(|f| f.parse::<Fault>().expect(f))
+            .collect(),
+        seed,
+        events: Arc::new(EventLog::new(Clock::start())),
+    }
+    .start()
+    .await
+    .expect("proxy");
+    Rig {
+        _tmp: tmp,
+        root,
+        snapshot,
+        _leader: leader,
+        proxy,
+    }
+}
+
+async fn run(
+    rig: &Rig,
+    name: &str,
+    settings: RecoverySettings,
+    time_limit: Option<Duration>,
+) -> RecoveryReport {
+    let mut config = FollowerConfig::new(rig.proxy.local_addr().to_string(), rig.root.join(name));
+    config.settings = settings;
+    config.time_limit = time_limit;
+    follower::recover(
+        config,
+        Arc::new(Progress::default()),
+        std::future::pending(),
+    )
+    .await
+    .expect("recovery runs")
+}
+
+fn settings(policy: Policy) -> RecoverySettings {
+    RecoverySettings {
+        policy,
+        max_bytes_per_sec: ByteSize(0),
+        time_scale: 0.01,
+        ..RecoverySettings::default()
+    }
+}
+
+/// 32 MiB at 16 MiB/s takes about 2 s; the reset lands at 1.25 s, past half of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_past_half_way_costs_elasticsearch_everything_and_resumable_only_the_window() {
+    let size = 32 * MIB;
+    let es_rig = rig(size, ByteSize::mib(16), &["reset:at=1250ms"], 41).await;
+    let es = run(&es_rig, "es", settings(Policy::Elasticsearch), None).await;
+    assert_eq!(es.outcome, Outcome::Completed, "{:?}", es.failure);
+    assert_eq!(es.attempts, 2);
+    assert_eq!(es.failures[0].kind, FailureKind::Reset);
+    assert!(
+        es.bytes_transferred >= size + size / 2,
+        "re-transferred from zero: {}",
+        es.bytes_transferred
+    );
+    assert!(es.bytes_wasted >= size / 2, "wasted {}", es.bytes_wasted);
+    assert_eq!(es.bytes_wasted, es.bytes_transferred - size);
+    assert_identical(&es_rig.snapshot, &es_rig.root.join("es"));
+
+    let r_rig = rig(size, ByteSize::mib(16), &["reset:at=1250ms"], 41).await;
+    let resumable = run(&r_rig, "resumable", settings(Policy::Resumable), None).await;
+    assert_eq!(
+        resumable.outcome,
+        Outcome::Completed,
+        "{:?}",
+        resumable.failure
+    );
+    assert!(resumable.attempts >= 2, "the reset was felt");
+    let window = 5 * MIB; // max_concurrent_file_chunks x chunk_size
+    assert!(
+        resumable.bytes_wasted <= window,
+        "resumable wasted {} > window x chunk",
+        resumable.bytes_wasted
+    );
+    assert!(resumable.bytes_transferred <= size + window);
+    assert_identical(&r_rig.snapshot, &r_rig.root.join("resumable"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blackhole_times_out_elasticsearch() {
+    let rig = rig(16 * MIB, ByteSize::mib(8), &["blackhole:start=300ms"], 42).await;
+    let s = RecoverySettings {
+        internal_action_timeout: Duration::from_millis(500),
+        max_retries: 2,
+        ..settings(Policy::Elasticsearch)
+    };
+    let report = run(&rig, "es", s, Some(Duration::from_secs(30))).await;
+    assert_eq!(report.outcome, Outcome::Failed);
+    assert!(
+        report
+            .failures
+            .iter()
+            .all(|f| f.kind == FailureKind::Timeout),
+        "{:?}",
+        report.failures
+    );
+    let failure = report.failure.expect("reason");
+    assert!(failure.starts_with("timeout"), "{failure}");
+    assert!(
+        report.duration_s < 30.0,
+        "ended by internal_action_timeout, not by the time limit"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blackhole_holds_opensearch_until_the_time_limit() {
+    let rig = rig(16 * MIB, ByteSize::mib(8), &["blackhole:start=300ms"], 43).await;
+    let limit = Duration::from_secs(3);
+    let report = run(&rig, "os", settings(Policy::Opensearch), Some(limit)).await;
+    assert_eq!(report.outcome, Outcome::Failed);
+    let last = report.failures.last().expect("a failure");
+    assert_eq!(last.kind, FailureKind::TimeLimit, "{:?}", report.failures);
+    assert!(report.failure.expect("reason").contains("time limit"));
+    assert!(
+        report.duration_s >= limit.as_secs_f64(),
+        "only the time limit stopped it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumable_detects_a_blackhole_and_completes_after_it_lifts() {
+    let rig = rig(
+        16 * MIB,
+        ByteSize::mib(8),
+        &["blackhole:start=300ms,duration=1500ms"],
+        44,
+    )
+    .await;
+    let s = RecoverySettings {
+        internal_action_timeout: Duration::from_millis(500),
+        ping_schedule: Some(Duration::from_millis(200)),
+        max_retries: 100,
+        ..settings(Policy::Resumable)
+    };
+    let report = run(&rig, "resumable", s, Some(Duration::from_secs(30))).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{:?}", report.failure);
+    assert!(!report.failures.is_empty(), "the blackhole was detected");
+    assert!(
+        report
+            .failures
+            .iter()
+            .all(|f| f.kind == FailureKind::Timeout),
+        "{:?}",
+        report.failures
+    );
+    assert!(report.pings_sent > 0);
+    assert_identical(&rig.snapshot, &rig.root.join("resumable"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_policy_rejects_corruption() {
+    for (i, policy) in [Policy::Elasticsearch, Policy::Opensearch, Policy::Resumable]
+        .into_iter()
+        .enumerate()
+    {
+        let rig = rig(
+            16 * MIB,
+            ByteSize(0),
+            &["corrupt:probability=1e-6,direction=downstream"],
+            45 + i as u64,
+        )
+        .await;
+        let name = policy.to_string();
+        let report = run(&rig, &name, settings(policy), Some(Duration::from_secs(30))).await;
+        assert_eq!(
+            report.outcome,
+            Outcome::Failed,
+            "{policy}: never a silent success"
+        );
+        let last = report.failures.last().expect("a failure");
+        assert_eq!(
+            last.kind,
+            FailureKind::Corrupt,
+            "{policy}: {:?}",
+            report.failures
+        );
+        // Nothing with a real name differs from the leader.
+        for entry in std::fs::read_dir(rig.root.join(&name)).expect("target") {
+            let file_name = entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
+            if let Some(f) = rig
+                .snapshot
+                .files()
+                .iter()
+                .find(|f| f.meta.name == file_name)
+            {
+                let bytes = std::fs::read(rig.root.join(&name).join(&file_name)).expect("read");
+                assert_eq!(
+                    crc32c::crc32c(&bytes),
+                    f.meta.crc32c,
+                    "{policy}: {file_name} accepted corrupt"
+                );
+            }
+        }
+    }
+}
+
+/// kill -9 of a resumable follower process half-way, then a restart: it completes from its
+/// journal and transfers no more than what was left plus one window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_resumable_follower_resumes_from_its_journal() {
+    let size = 32 * MIB;
+    let rig = rig(size, ByteSize::mib(16), &[], 46).await;
+    let target = rig.root.join("killed");
+    let args = [
+        "recover",
+        "--from",
+        &rig.proxy.local_addr().to_string(),
+        "--dir",
+        target.to_str().expect("utf-8"),
+        "--policy",
+        "resumable",
+        "--max-bytes-per-sec",
+        "0",
+        "--json",
+        "--no-progress",
+    ]
+    .map(String::from);
+    let bin = env!("CARGO_BIN_EXE_rrbench");
+    let mut first = std::process::Command::new(bin)
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // The leader paces at 16 MiB/s: after about a second half the index is on disk.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    first.kill().expect("kill -9");
+    first.wait().expect("reap");
+    let journal = std::fs::read_to_string(target.join(rrbench::index::JOURNAL)).expect("journal");
+    assert!(
+        journal.lines().count() > 2,
+        "chunks were journaled before the kill"
+    );
+
+    let out =
+        tokio::task::spawn_blocking(move || std::process::Command::new(bin).args(&args).output())
+            .await
+            .expect("join")
+            .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: RecoveryReport = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report.outcome, Outcome::Completed);
+    assert!(report.bytes_resumed > 0, "resumed from the journal");
+    assert!(report.bytes_resumed < size, "the kill came before the end");
+    let remaining = size - report.bytes_resumed;
+    assert!(
+        report.bytes_transferred <= remaining + 5 * MIB,
+        "transferred {} for {} remaining",
+        report.bytes_transferred,
+        remaining
+    );
+    assert_identical(&rig.snapshot, &target);
+}
