@@ -9,7 +9,7 @@ use common::*;
 use rrbench::{
     chaos::{EventLog, Fault, Proxy, ProxyHandle},
     clock::Clock,
-    follower::{self, FailureKind, FollowerConfig, Outcome, Policy, Progress, RecoveryReport},
+    follower::{FailureKind, Outcome, Policy, RecoveryReport},
     index::IndexSnapshot,
     leader::LeaderHandle,
     settings::{LeaderSettings, RecoverySettings},
@@ -67,16 +67,13 @@ async fn run(
     settings: RecoverySettings,
     time_limit: Option<Duration>,
 ) -> RecoveryReport {
-    let mut config = FollowerConfig::new(rig.proxy.local_addr().to_string(), rig.root.join(name));
-    config.settings = settings;
-    config.time_limit = time_limit;
-    follower::recover(
-        config,
-        Arc::new(Progress::default()),
-        std::future::pending(),
+    recover_within(
+        rig.proxy.local_addr(),
+        &rig.root.join(name),
+        settings,
+        time_limit,
     )
     .await
-    .expect("recovery runs")
 }
 
 fn settings(policy: Policy) -> RecoverySettings {

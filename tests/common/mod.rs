@@ -75,8 +75,19 @@ pub async fn recover(
     target: &Path,
     settings: RecoverySettings,
 ) -> RecoveryReport {
+    recover_within(addr, target, settings, None).await
+}
+
+/// A recovery that gives up after `time_limit`, whatever its policy says.
+pub async fn recover_within(
+    addr: SocketAddr,
+    target: &Path,
+    settings: RecoverySettings,
+    time_limit: Option<std::time::Duration>,
+) -> RecoveryReport {
     let mut config = FollowerConfig::new(addr.to_string(), target);
     config.settings = settings;
+    config.time_limit = time_limit;
     follower::recover(
         config,
         Arc::new(Progress::default()),
