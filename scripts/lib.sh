@@ -48,11 +48,11 @@ median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # ratio A B: A / B with two decimals.
 ratio() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
 
-# start_leader SIZE: generates an index of SIZE in $work/leader, serves it unlimited, and sets
-# $leader_addr.
+# start_leader SIZE [RATE]: generates an index of SIZE in $work/leader, serves it (unlimited
+# unless RATE is given), and sets $leader_addr.
 start_leader() {
     "$bin" gen-index --dir "$work/leader" --size "$1" --files 40 --seed 7 >/dev/null
-    "$bin" leader --dir "$work/leader" --listen 127.0.0.1:0 --max-bytes-per-sec 0 --quiet 2>"$work/leader.log" &
+    "$bin" leader --dir "$work/leader" --listen 127.0.0.1:0 --max-bytes-per-sec "${2:-0}" --quiet 2>"$work/leader.log" &
     pids+=($!)
     for _ in $(seq 100); do grep -q '^leader on' "$work/leader.log" && break; sleep 0.1; done
     leader_addr=$(awk '/^leader on/ {print $3; exit}' "$work/leader.log")
