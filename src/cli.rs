@@ -213,6 +213,10 @@ pub struct RecoverArgs {
     /// Seed of the resumable policy's backoff jitter.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// An event log written by `rrbench proxy --events` on this machine: the result then gives,
+    /// per fault window, the time to detect it and the time to recover from it.
+    #[arg(long, value_name = "FILE")]
+    pub chaos_events: Option<PathBuf>,
     /// Shared secret to send in Hello.
     #[arg(long)]
     pub auth_token: Option<String>,

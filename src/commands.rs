@@ -105,9 +105,25 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
     let cancel = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    let report = follower::recover(config, progress, cancel)
+    let mut report = follower::recover(config, progress, cancel)
         .await
         .with_context(|| format!("recovering from {} into {}", args.from, args.dir.display()))?;
+    if let Some(path) = &args.chaos_events {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        // The proxy's clock started at another moment: shift its events onto ours.
+        let proxy_epoch = rrbench::chaos::events::read_json_lines(&text, 0.0)
+            .iter()
+            .find_map(|e| match e.kind {
+                rrbench::chaos::EventKind::ProxyStart {
+                    clock_unix_epoch_s, ..
+                } => Some(clock_unix_epoch_s),
+                _ => None,
+            })
+            .unwrap_or(report.clock_unix_epoch_s);
+        let shift = proxy_epoch - report.clock_unix_epoch_s;
+        report.annotate_faults(&rrbench::chaos::events::read_json_lines(&text, shift));
+    }
     drop(line);
     if args.json {
         println!("{}", serde_json::to_string(&report)?);

@@ -268,3 +268,102 @@ fn help_teaches_the_elasticsearch_names() {
         assert!(help.contains(name), "help lacks {name}");
     }
 }
+
+/// Starts `rrbench ARGS` and returns the child and the third word of its first stderr line
+/// (`leader on ADDR ...`, `proxy on ADDR ...`).
+fn spawn_announcing(args: &[&str]) -> (Child, String) {
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_rrbench"))
+            .args(args)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn"),
+    );
+    let mut err = BufReader::new(child.0.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    err.read_line(&mut line).expect("announcement");
+    let addr = line.split_whitespace().nth(2).expect("ADDR").to_string();
+    std::thread::spawn(move || for _ in err.lines() {});
+    (child, addr)
+}
+
+#[test]
+fn recover_measures_detection_and_recovery_from_a_proxy_event_log() {
+    let tmp = scratch();
+    let source = tmp.path().join("leader");
+    let events = tmp.path().join("events.jsonl");
+    let source = source.to_str().expect("utf-8");
+    assert!(
+        rrbench(&[
+            "gen-index",
+            "--dir",
+            source,
+            "--size",
+            "16mb",
+            "--files",
+            "6"
+        ])
+        .status
+        .success()
+    );
+    let (_leader, leader_addr) = spawn_announcing(&[
+        "leader",
+        "--dir",
+        source,
+        "--listen",
+        "127.0.0.1:0",
+        "--max-bytes-per-sec",
+        "8mb",
+    ]);
+    let (_proxy, proxy_addr) = spawn_announcing(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &leader_addr,
+        "--fault",
+        "blackhole:start=700ms,duration=1s",
+        "--events",
+        events.to_str().expect("utf-8"),
+        "--quiet",
+    ]);
+    let target = tmp.path().join("follower");
+    let out = rrbench(&[
+        "recover",
+        "--from",
+        &proxy_addr,
+        "--dir",
+        target.to_str().expect("utf-8"),
+        "--policy",
+        "resumable",
+        "--max-bytes-per-sec",
+        "0",
+        "--chunk-size",
+        "256kb",
+        "--internal-action-timeout",
+        "500ms",
+        "--ping-schedule",
+        "200ms",
+        "--max-retries",
+        "100",
+        "--time-scale",
+        "0.01",
+        "--chaos-events",
+        events.to_str().expect("utf-8"),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["outcome"], "completed");
+    let window = &json["faults"][0];
+    assert_eq!(window["kind"], "blackhole", "{json}");
+    let detect = window["time_to_detect_s"].as_f64().expect("detected");
+    assert!(
+        detect > 0.0 && detect <= 1.0,
+        "detected {detect}s after the blackhole began (timeout 0.5s)"
+    );
+    assert!(
+        window["time_to_recover_s"].as_f64().is_some(),
+        "recovered: {window}"
+    );
+}

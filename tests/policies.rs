@@ -9,7 +9,7 @@ use common::*;
 use rrbench::{
     chaos::{EventLog, Fault, Proxy, ProxyHandle},
     clock::Clock,
-    follower::{FailureKind, Outcome, Policy, RecoveryReport},
+    follower::{self, FailureKind, FollowerConfig, Outcome, Policy, Progress, RecoveryReport},
     index::IndexSnapshot,
     leader::LeaderHandle,
     settings::{LeaderSettings, RecoverySettings},
@@ -24,6 +24,7 @@ struct Rig {
     snapshot: IndexSnapshot,
     _leader: LeaderHandle,
     proxy: ProxyHandle,
+    clock: Clock,
 }
 
 /// An index of `size`, a leader limited to `rate` (0 = unlimited), a proxy with `faults`.
@@ -39,6 +40,7 @@ async fn rig(size: u64, rate: ByteSize, faults: &[&str], seed: u64) -> Rig {
         },
     )
     .await;
+    let clock = Clock::start();
     let proxy = Proxy {
         listen: "127.0.0.1:0".into(),
         upstream: leader.local_addr().to_string(),
@@ -47,12 +49,13 @@ async fn rig(size: u64, rate: ByteSize, faults: &[&str], seed: u64) -> Rig {
             .map(|f| f.parse::<Fault>().expect(f))
             .collect(),
         seed,
-        events: Arc::new(EventLog::new(Clock::start())),
+        events: Arc::new(EventLog::new(clock)),
     }
     .start()
     .await
     .expect("proxy");
     Rig {
+        clock,
         _tmp: tmp,
         root,
         snapshot,
@@ -172,13 +175,29 @@ async fn resumable_detects_a_blackhole_and_completes_after_it_lifts() {
         44,
     )
     .await;
-    let s = RecoverySettings {
-        internal_action_timeout: Duration::from_millis(500),
+    let iat = Duration::from_millis(500);
+    let mut config = FollowerConfig::new(
+        rig.proxy.local_addr().to_string(),
+        rig.root.join("resumable"),
+    );
+    config.settings = RecoverySettings {
+        internal_action_timeout: iat,
+        // 5 x 256 KiB at the leader's 8 MiB/s queue for about 160 ms, well inside the 500 ms
+        // timeout (leader pauses count against it, as in Elasticsearch).
+        chunk_size: ByteSize::kib(256),
         ping_schedule: Some(Duration::from_millis(200)),
         max_retries: 100,
         ..settings(Policy::Resumable)
     };
-    let report = run(&rig, "resumable", s, Some(Duration::from_secs(30))).await;
+    config.time_limit = Some(Duration::from_secs(30));
+    config.clock = rig.clock; // the proxy's clock: fault windows and failures line up
+    let mut report = follower::recover(
+        config,
+        Arc::new(Progress::default()),
+        std::future::pending(),
+    )
+    .await
+    .expect("recovery runs");
     assert_eq!(report.outcome, Outcome::Completed, "{:?}", report.failure);
     assert!(!report.failures.is_empty(), "the blackhole was detected");
     assert!(
@@ -191,6 +210,22 @@ async fn resumable_detects_a_blackhole_and_completes_after_it_lifts() {
     );
     assert!(report.pings_sent > 0);
     assert_identical(&rig.snapshot, &rig.root.join("resumable"));
+
+    report.annotate_faults(&rig.proxy.events().since(0));
+    let window = report
+        .faults
+        .iter()
+        .find(|f| f.kind == "blackhole")
+        .expect("the window");
+    let detect = window.time_to_detect_s.expect("detected");
+    assert!(
+        detect <= 2.0 * iat.as_secs_f64(),
+        "detected {detect:.2}s after the blackhole began"
+    );
+    assert!(
+        window.time_to_recover_s.is_some(),
+        "goodput came back: {window:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

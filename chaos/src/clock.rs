@@ -6,9 +6,13 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A monotonic epoch shared by everything that records events in one run.
+///
+/// It also notes the wall-clock time of its epoch, so logs written by two processes on one
+/// machine (a proxy and a follower) can be put on one time axis.
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
     epoch: Instant,
+    unix_epoch_s: f64,
 }
 
 impl Clock {
@@ -16,7 +20,15 @@ impl Clock {
     pub fn start() -> Self {
         Self {
             epoch: Instant::now(),
+            unix_epoch_s: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
         }
+    }
+
+    /// Wall-clock time of the epoch, in seconds since 1970.
+    pub fn unix_epoch_s(&self) -> f64 {
+        self.unix_epoch_s
     }
 
     /// Time since the epoch.

@@ -40,6 +40,8 @@ pub enum EventKind {
         upstream: String,
         /// Seed of every random choice.
         seed: u64,
+        /// Wall-clock time of the log's clock epoch (to line up logs of other processes).
+        clock_unix_epoch_s: f64,
     },
     /// The proxy stopped listening (a `down` fault).
     ProxyDown {
@@ -125,6 +127,23 @@ impl<'de> Deserialize<'de> for Direction {
             ))),
         }
     }
+}
+
+/// Reads an event log written as JSON lines; `t` is moved by `shift` seconds (to put another
+/// process's events on this process's clock). Lines that are not events are skipped.
+pub fn read_json_lines(text: &str, shift: f64) -> Vec<Event> {
+    text.lines()
+        .filter_map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).ok()?;
+            let t = value.get("t")?.as_f64()? + shift;
+            let kind = serde_json::from_value::<EventKind>(value).ok()?;
+            Some(Event {
+                t,
+                source: "chaos",
+                kind,
+            })
+        })
+        .collect()
 }
 
 /// Where events go.
@@ -223,6 +242,16 @@ mod tests {
         assert_eq!(lines[0]["event"], "conn_open");
         assert_eq!(lines[1]["fault"], "wan");
         assert!(lines[1]["t"].as_f64().expect("t") >= lines[0]["t"].as_f64().expect("t"));
+        let back = read_json_lines(&text, 10.0);
+        assert_eq!(back.len(), 2);
+        assert_eq!(
+            back[1].kind,
+            EventKind::FaultOn {
+                fault: "wan".into(),
+                kind: "latency".into()
+            }
+        );
+        assert!(back[0].t >= 10.0);
         std::fs::remove_file(&dir).expect("cleanup");
     }
 }

@@ -359,6 +359,7 @@ pub async fn recover(
         failure,
         leader: ctx.config.leader.clone(),
         started_at: clock.offset(start).as_secs_f64(),
+        clock_unix_epoch_s: clock.unix_epoch_s(),
         policy: policy.to_string(),
         bytes,
         bytes_needed: Progress::get(&p.bytes_needed),
@@ -374,6 +375,7 @@ pub async fn recover(
         failures,
         settings: ctx.config.settings.clone(),
         timeseries,
+        faults: Vec::new(),
     })
 }
 

@@ -8,6 +8,7 @@
 
 pub mod assembler;
 pub mod engine;
+pub mod fault_times;
 pub mod policy;
 pub mod progress;
 pub mod report;
@@ -16,6 +17,7 @@ mod transfer;
 pub mod window;
 
 pub use engine::{FollowerConfig, FollowerError, recover};
+pub use fault_times::{FaultTimes, fault_times};
 pub use policy::Policy;
 pub use progress::{Progress, Sample};
 pub use report::{FailureKind, FailureRecord, Outcome, REPORT_SCHEMA, RecoveryReport};

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::progress::Sample;
+use super::{fault_times::FaultTimes, progress::Sample};
 use crate::{settings::RecoverySettings, transport::connection::ChannelType};
 
 /// Schema id of [`RecoveryReport`].
@@ -94,6 +94,9 @@ pub struct RecoveryReport {
     /// When the recovery started, in seconds on the run's clock (the time series and failure
     /// times use the same clock).
     pub started_at: f64,
+    /// Wall-clock time of the clock's epoch (seconds since 1970), to align other processes' logs.
+    #[serde(default)]
+    pub clock_unix_epoch_s: f64,
     /// Recovery policy.
     pub policy: String,
     /// Bytes in verified files at the end.
@@ -125,9 +128,19 @@ pub struct RecoveryReport {
     pub settings: RecoverySettings,
     /// Bytes received over time, sampled at least 10 times per second.
     pub timeseries: Vec<Sample>,
+    /// Per fault window: time to detect and time to recover (filled by
+    /// [`RecoveryReport::annotate_faults`] from a chaos event log on the same clock).
+    #[serde(default)]
+    pub faults: Vec<FaultTimes>,
 }
 
 impl RecoveryReport {
+    /// Measures every fault window of `events` (a chaos log on this report's clock) against this
+    /// recovery's failures and time series.
+    pub fn annotate_faults(&mut self, events: &[crate::chaos::Event]) {
+        self.faults = super::fault_times::fault_times(events, &self.failures, &self.timeseries);
+    }
+
     /// Whether every file was verified.
     pub fn is_completed(&self) -> bool {
         self.outcome == Outcome::Completed

@@ -147,6 +147,7 @@ impl Proxy {
             listen: local_addr.to_string(),
             upstream: self.upstream.clone(),
             seed: self.seed,
+            clock_unix_epoch_s: self.events.clock().unix_epoch_s(),
         });
         let (edges, _) = broadcast::channel(4096);
         let shared = Arc::new(Shared {

@@ -1,0 +1,216 @@
+//! Time to detect and time to recover, from a recovery's report and a chaos event log on the
+//! same clock. Pure: no I/O.
+//!
+//! Time to detect: from a fault turning on to the first failure the engine saw after it.
+//! Time to recover: from the fault turning off (for an instant fault, from when it fired) to the
+//! first moment goodput is back above half its median before the fault. Goodput is a rolling
+//! rate over [`WINDOW`]: chunks arrive in bursts, so a 50 ms rate is mostly zeros.
+
+use serde::{Deserialize, Serialize};
+
+use super::{progress::Sample, report::FailureRecord};
+use crate::chaos::{Event, EventKind};
+
+/// One fault window as the engine lived through it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FaultTimes {
+    /// Fault name.
+    pub fault: String,
+    /// Fault type.
+    pub kind: String,
+    /// When it turned on (clock seconds).
+    pub on: f64,
+    /// When it turned off, if it did.
+    pub off: Option<f64>,
+    /// Seconds from `on` to the first failure seen after it; `None` if none was seen.
+    pub time_to_detect_s: Option<f64>,
+    /// Seconds from `off` until goodput is back above half its pre-fault median; `None` if it
+    /// never came back (or there was no goodput before the fault to compare with).
+    pub time_to_recover_s: Option<f64>,
+}
+
+/// The span goodput is averaged over, in seconds.
+pub const WINDOW: f64 = 0.5;
+
+/// Goodput at each sample at least [`WINDOW`] after the first: (time, bytes/s over the window
+/// ending there).
+fn goodput(series: &[Sample]) -> Vec<(f64, f64)> {
+    let mut rates = Vec::new();
+    let mut back = 0;
+    for s in series {
+        while back + 1 < series.len() && series[back + 1].t <= s.t - WINDOW {
+            back += 1;
+        }
+        let from = &series[back];
+        if s.t - from.t >= WINDOW {
+            rates.push((
+                s.t,
+                s.bytes.saturating_sub(from.bytes) as f64 / (s.t - from.t),
+            ));
+        }
+    }
+    rates
+}
+
+/// Average goodput from the first sample to `until` (for faults that start within a window).
+fn average_until(series: &[Sample], until: f64) -> Option<f64> {
+    let first = series.first()?;
+    let last = series.iter().rev().find(|s| s.t <= until)?;
+    (last.t > first.t).then(|| last.bytes.saturating_sub(first.bytes) as f64 / (last.t - first.t))
+}
+
+fn median(mut xs: Vec<f64>) -> Option<f64> {
+    if xs.is_empty() {
+        return None;
+    }
+    xs.sort_by(f64::total_cmp);
+    Some(xs[xs.len() / 2])
+}
+
+/// Pairs each fault's on and off events and measures detection and recovery against the
+/// report's failures and time series.
+pub fn fault_times(
+    events: &[Event],
+    failures: &[FailureRecord],
+    series: &[Sample],
+) -> Vec<FaultTimes> {
+    let rates = goodput(series);
+    let mut windows: Vec<FaultTimes> = Vec::new();
+    for e in events {
+        match &e.kind {
+            EventKind::FaultOn { fault, kind } => windows.push(FaultTimes {
+                fault: fault.clone(),
+                kind: kind.clone(),
+                on: e.t,
+                off: None,
+                time_to_detect_s: None,
+                time_to_recover_s: None,
+            }),
+            EventKind::FaultOff { fault } => {
+                if let Some(w) = windows
+                    .iter_mut()
+                    .rev()
+                    .find(|w| &w.fault == fault && w.off.is_none())
+                {
+                    w.off = Some(e.t);
+                }
+            }
+            _ => {}
+        }
+    }
+    for w in &mut windows {
+        w.time_to_detect_s = failures
+            .iter()
+            .map(|f| f.t)
+            .filter(|&t| t >= w.on)
+            .map(|t| t - w.on)
+            .reduce(f64::min);
+        let before = median(
+            rates
+                .iter()
+                .filter(|(t, _)| *t <= w.on)
+                .map(|(_, r)| *r)
+                .collect(),
+        )
+        .or_else(|| average_until(series, w.on));
+        let after = w.off.unwrap_or(w.on);
+        w.time_to_recover_s = before.filter(|m| *m > 0.0).and_then(|m| {
+            rates
+                .iter()
+                .find(|(t, r)| *t > after && *r >= m / 2.0)
+                .map(|(t, _)| t - after)
+        });
+    }
+    windows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::follower::report::FailureKind;
+
+    fn event(t: f64, kind: EventKind) -> Event {
+        Event {
+            t,
+            source: "chaos",
+            kind,
+        }
+    }
+
+    fn series(points: &[(f64, u64)]) -> Vec<Sample> {
+        points
+            .iter()
+            .map(|&(t, bytes)| Sample {
+                t,
+                bytes,
+                attempt: 1,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn detection_and_recovery_are_measured_from_the_window_edges() {
+        let events = vec![
+            event(
+                1.0,
+                EventKind::FaultOn {
+                    fault: "bh".into(),
+                    kind: "blackhole".into(),
+                },
+            ),
+            event(3.0, EventKind::FaultOff { fault: "bh".into() }),
+        ];
+        let failures = vec![FailureRecord {
+            attempt: 1,
+            t: 1.5,
+            kind: FailureKind::Timeout,
+            channel: None,
+            channel_type: None,
+            message: String::new(),
+        }];
+        // 10 bytes/s until 1 s, nothing during the blackhole, 2/s at 3.5 s, 10/s from 4 s.
+        let s = series(&[
+            (0.0, 0),
+            (0.5, 5),
+            (1.0, 10),
+            (2.0, 10),
+            (3.0, 10),
+            (3.5, 11),
+            (4.0, 16),
+            (4.5, 21),
+        ]);
+        let times = fault_times(&events, &failures, &s);
+        assert_eq!(times.len(), 1);
+        assert_eq!(times[0].off, Some(3.0));
+        assert_eq!(times[0].time_to_detect_s, Some(0.5));
+        assert_eq!(times[0].time_to_recover_s, Some(1.0));
+    }
+
+    #[test]
+    fn bursty_samples_are_smoothed_over_the_window() {
+        // One 1000-byte burst every 0.25 s (4000/s on average), sampled every 50 ms.
+        let points: Vec<(f64, u64)> = (0..=40)
+            .map(|i| (i as f64 * 0.05, 1000 * (i / 5) as u64))
+            .collect();
+        let rates = goodput(&series(&points));
+        assert!(
+            rates.iter().all(|(_, r)| (3000.0..=5000.0).contains(r)),
+            "{rates:?}"
+        );
+        assert_eq!(average_until(&series(&points), 1.0), Some(4000.0));
+    }
+
+    #[test]
+    fn nothing_seen_means_none() {
+        let events = vec![event(
+            1.0,
+            EventKind::FaultOn {
+                fault: "x".into(),
+                kind: "latency".into(),
+            },
+        )];
+        let times = fault_times(&events, &[], &series(&[(0.0, 0), (2.0, 0)]));
+        assert_eq!(times[0].time_to_detect_s, None);
+        assert_eq!(times[0].time_to_recover_s, None);
+    }
+}
