@@ -130,31 +130,15 @@ fn gen_index_leader_and_recover_as_separate_processes() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("wrote 6 files"));
 
-    let mut leader = Child(
-        Command::new(env!("CARGO_BIN_EXE_rrbench"))
-            .args([
-                "leader",
-                "--dir",
-                source,
-                "--listen",
-                "127.0.0.1:0",
-                "--max-bytes-per-sec",
-                "0",
-            ])
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn leader"),
-    );
-    let mut first_line = String::new();
-    let mut err = BufReader::new(leader.0.stderr.take().expect("stderr"));
-    err.read_line(&mut first_line)
-        .expect("leader prints its address");
-    let addr = first_line
-        .split_whitespace()
-        .nth(2)
-        .expect("`leader on ADDR ...`")
-        .to_string();
-    std::thread::spawn(move || for _ in err.lines() {});
+    let (mut leader, addr) = spawn_announcing(&[
+        "leader",
+        "--dir",
+        source,
+        "--listen",
+        "127.0.0.1:0",
+        "--max-bytes-per-sec",
+        "0",
+    ]);
 
     let out = rrbench(&[
         "recover",
