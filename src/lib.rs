@@ -9,6 +9,7 @@
 //! [`leader`] (sessions, reads, rate limit) and [`follower`] (window, verification, attempts) →
 //! [`index`] (files on disk). [`settings`] and [`units`] hold the Elasticsearch-named settings.
 
+pub mod campaign;
 pub mod follower;
 pub mod index;
 pub mod leader;

@@ -28,8 +28,10 @@ pub struct OutOfRange {
     pub range: &'static str,
 }
 
-/// Follower-side settings of one recovery (Elasticsearch 8.x defaults).
+/// Follower-side settings of one recovery (Elasticsearch 8.x defaults). Read from a table, any
+/// setting left out keeps its default and an unknown one is an error.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RecoverySettings {
     /// `ccr.indices.recovery.max_bytes_per_sec`: node-wide rate limit, applied after each chunk
     /// response arrives; `0b` means unlimited.
@@ -163,8 +165,9 @@ impl RecoverySettings {
     }
 }
 
-/// Leader-side settings.
+/// Leader-side settings (defaults for anything left out; unknown settings are errors).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LeaderSettings {
     /// `ccr.indices.recovery.max_bytes_per_sec` on the leader node: applied before each chunk is
     /// read, shared by every session; `0b` means unlimited.

@@ -167,6 +167,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
 /// Prints a duration in the largest Elasticsearch unit that divides it exactly (`60s`, `1500ms`).
 pub fn format_duration(d: Duration) -> String {
     let n = d.as_nanos();
+    if n == 0 {
+        return "0s".into();
+    }
     for (unit, size) in [
         ("d", 86_400_000_000_000u128),
         ("h", 3_600_000_000_000),
@@ -306,7 +309,7 @@ mod tests {
 
     #[test]
     fn durations_print_and_round_trip() {
-        for text in ["1m", "90s", "500ms", "5m", "1h", "1500ms", "7nanos"] {
+        for text in ["0s", "1m", "90s", "500ms", "5m", "1h", "1500ms", "7nanos"] {
             assert_eq!(format_duration(parse_duration(text).expect(text)), text);
         }
     }

@@ -1,0 +1,399 @@
+//! A campaign file: what to recover, with which settings and faults, crossed over a matrix.
+//!
+//! ```toml
+//! name = "wan-latency-sweep"
+//! seed = 7
+//! repetitions = 3
+//! time_limit = "60s"
+//!
+//! [index]
+//! size = "64mb"
+//! files = 12
+//!
+//! [settings]                 # the follower's settings, Elasticsearch names; defaults otherwise
+//! max_bytes_per_sec = "0"
+//!
+//! [faults.wan]
+//! type = "latency"
+//! delay = "25ms"
+//!
+//! [matrix]                   # any setting or fault parameter, by its dotted path
+//! "faults.wan.delay" = ["0ms", "25ms", "50ms"]
+//! "settings.max_concurrent_file_chunks" = [1, 5, 10]
+//! ```
+//!
+//! Parsing checks everything before anything runs: the file itself (errors give the line and
+//! key), every matrix key (it must name a setting, a leader setting or a field of a declared
+//! fault), and every matrix cell applied to the file (errors name the key and the value).
+
+use std::{collections::BTreeMap, time::Duration};
+
+use serde::{Deserialize, Serialize};
+use toml::Value;
+
+use super::matrix::{Trial, expand, set_path};
+use crate::{
+    chaos::{Fault, fault::name_uniquely},
+    settings::{LeaderSettings, OutOfRange, RecoverySettings},
+    units::{ByteSize, duration_serde},
+};
+
+/// A campaign file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CampaignError {
+    /// Not TOML, or a key with a wrong value (the message has the line and the key).
+    #[error("{0}")]
+    Parse(#[from] toml::de::Error),
+    /// A matrix key that names nothing that can vary.
+    #[error("matrix key `{key}`: {problem}")]
+    MatrixKey {
+        /// The key.
+        key: String,
+        /// What is wrong and what was expected.
+        problem: String,
+    },
+    /// A matrix value that does not fit where it goes.
+    #[error("matrix key `{key}` = {value}: {problem}")]
+    MatrixValue {
+        /// The key.
+        key: String,
+        /// The value, as written.
+        value: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A setting out of its range (in the file or in a matrix cell).
+    #[error("{context}{source}")]
+    Settings {
+        /// Where (empty for the file itself, `matrix cell ...: ` for a cell).
+        context: String,
+        /// The setting.
+        source: OutOfRange,
+    },
+}
+
+/// The index a campaign recovers (generated once, cached by size, files and seed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexSpec {
+    /// Total size.
+    pub size: ByteSize,
+    /// Number of files.
+    pub files: u32,
+    /// Seed of sizes and bytes.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// The resolved contents of a campaign file (or of one matrix cell applied to it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignSpec {
+    /// Campaign name (names the results directory).
+    pub name: String,
+    /// What real story it reproduces and what to expect.
+    #[serde(default)]
+    pub description: String,
+    /// Seed of run order and every random choice.
+    #[serde(default)]
+    pub seed: u64,
+    /// Runs of each matrix cell.
+    #[serde(default = "one")]
+    pub repetitions: u32,
+    /// Bound on each trial.
+    #[serde(default = "a_minute", with = "duration_serde")]
+    pub time_limit: Duration,
+    /// The index.
+    pub index: IndexSpec,
+    /// Leader settings.
+    #[serde(default)]
+    pub leader: LeaderSettings,
+    /// Follower settings.
+    #[serde(default)]
+    pub settings: RecoverySettings,
+    /// Faults at the proxy, by name.
+    #[serde(default)]
+    pub faults: BTreeMap<String, Fault>,
+    /// Values to cross, by dotted path.
+    #[serde(default)]
+    pub matrix: BTreeMap<String, Vec<Value>>,
+    /// Expectations, judged per trial (by the runner).
+    #[serde(default)]
+    pub expect: BTreeMap<String, Value>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn a_minute() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// A parsed campaign: the file, and each matrix cell resolved into a full spec.
+#[derive(Clone, Debug)]
+pub struct Campaign {
+    /// The file as written (defaults filled in).
+    pub spec: CampaignSpec,
+    /// One resolved spec per matrix cell, in cell order.
+    pub cells: Vec<CampaignSpec>,
+    /// Every trial, in run order.
+    pub trials: Vec<Trial>,
+}
+
+impl CampaignSpec {
+    /// Faults in a list, each named after its table key unless it has a name of its own.
+    pub fn fault_list(&self) -> Vec<Fault> {
+        self.faults
+            .iter()
+            .map(|(key, f)| {
+                let mut f = f.clone();
+                if f.name == f.kind.type_name() {
+                    f.name = key.clone();
+                }
+                f
+            })
+            .collect()
+    }
+
+    fn validate(&self, context: &str) -> Result<(), CampaignError> {
+        let wrap = |source| CampaignError::Settings {
+            context: context.to_string(),
+            source,
+        };
+        self.settings.validate().map_err(wrap)?;
+        self.leader.validate().map_err(wrap)?;
+        let mut faults = self.fault_list();
+        name_uniquely(&mut faults).map_err(|e| CampaignError::MatrixValue {
+            key: "faults".into(),
+            value: String::new(),
+            problem: e.to_string(),
+        })?;
+        Ok(())
+    }
+}
+
+/// Checks that a matrix key names something that can vary.
+fn check_key(spec: &CampaignSpec, key: &str) -> Result<(), CampaignError> {
+    let bad = |problem: String| CampaignError::MatrixKey {
+        key: key.to_string(),
+        problem,
+    };
+    match key.split('.').collect::<Vec<_>>().as_slice() {
+        ["settings" | "leader" | "index", _] => Ok(()),
+        ["faults", name, _field] if spec.faults.contains_key(*name) => Ok(()),
+        ["faults", name, _] => Err(bad(format!(
+            "no fault `{name}` is declared (declared: {})",
+            spec.faults.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))),
+        _ => Err(bad(
+            "expected settings.NAME, leader.NAME, index.NAME or faults.FAULT.FIELD".into(),
+        )),
+    }
+}
+
+/// A value as written in the file (`"25ms"`, `5`).
+fn show(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| format!("{v:?}"))
+}
+
+/// Finds which of a cell's values breaks the file (trying each alone) and says so.
+fn blame(
+    raw: &toml::Table,
+    params: &[(String, Value)],
+    cell_error: toml::de::Error,
+) -> CampaignError {
+    for (key, value) in params {
+        let mut table = raw.clone();
+        table.remove("matrix");
+        if set_path(&mut table, key, value.clone()).is_err() {
+            continue;
+        }
+        if let Err(e) = CampaignSpec::deserialize(Value::Table(table)) {
+            return CampaignError::MatrixValue {
+                key: key.clone(),
+                value: show(value),
+                problem: e.message().to_string(),
+            };
+        }
+    }
+    CampaignError::MatrixValue {
+        key: params
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect::<Vec<_>>()
+            .join(" + "),
+        value: params
+            .iter()
+            .map(|(_, v)| show(v))
+            .collect::<Vec<_>>()
+            .join(" + "),
+        problem: cell_error.message().to_string(),
+    }
+}
+
+impl Campaign {
+    /// Parses and checks a campaign file; `seed` overrides the file's seed.
+    pub fn parse(text: &str, seed: Option<u64>) -> Result<Self, CampaignError> {
+        let raw: toml::Table = toml::from_str(text)?;
+        let mut spec: CampaignSpec = toml::from_str(text)?;
+        if let Some(seed) = seed {
+            spec.seed = seed;
+        }
+        spec.validate("")?;
+        for key in spec.matrix.keys() {
+            check_key(&spec, key)?;
+        }
+        let trials = expand(&spec.matrix, spec.repetitions.max(1), spec.seed);
+        let mut cells = Vec::new();
+        for params in super::matrix::cells(&spec.matrix) {
+            let mut table = raw.clone();
+            table.remove("matrix");
+            for (key, value) in &params {
+                set_path(&mut table, key, value.clone()).map_err(|problem| {
+                    CampaignError::MatrixKey {
+                        key: key.clone(),
+                        problem,
+                    }
+                })?;
+            }
+            let describe = || {
+                params
+                    .iter()
+                    .map(|(k, v)| format!("{k} = {}", show(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let mut cell: CampaignSpec = Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| blame(&raw, &params, e))?;
+            cell.seed = spec.seed;
+            cell.matrix = BTreeMap::new();
+            cell.validate(&format!("matrix cell {}: ", describe()))?;
+            cells.push(cell);
+        }
+        Ok(Self {
+            spec,
+            cells,
+            trials,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::follower::Policy;
+
+    const WAN: &str = r#"
+name = "wan"
+seed = 7
+repetitions = 2
+
+[index]
+size = "8mb"
+files = 4
+
+[settings]
+max_bytes_per_sec = "0"
+
+[faults.wan]
+type = "latency"
+delay = "25ms"
+
+[matrix]
+"faults.wan.delay" = ["0ms", "25ms", "50ms"]
+"settings.policy" = ["elasticsearch", "resumable"]
+"#;
+
+    #[test]
+    fn a_campaign_expands_into_resolved_cells_and_trials() {
+        let c = Campaign::parse(WAN, None).expect("parses");
+        assert_eq!(c.cells.len(), 6);
+        assert_eq!(c.trials.len(), 12);
+        let policies: Vec<Policy> = c.cells.iter().map(|s| s.settings.policy).collect();
+        assert!(policies.contains(&Policy::Resumable) && policies.contains(&Policy::Elasticsearch));
+        let delays: std::collections::BTreeSet<String> = c
+            .cells
+            .iter()
+            .map(|s| {
+                serde_json::to_value(&s.fault_list()[0]).expect("json")["delay"]
+                    .as_str()
+                    .expect("delay")
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            delays.into_iter().collect::<Vec<_>>(),
+            vec!["0s", "25ms", "50ms"]
+        );
+        assert_eq!(c.cells[0].fault_list()[0].name, "wan");
+        assert_eq!(c.cells[0].settings.max_bytes_per_sec, ByteSize(0));
+        assert_eq!(
+            c.cells[0].settings.chunk_size,
+            ByteSize::mib(1),
+            "defaults fill the rest"
+        );
+    }
+
+    #[test]
+    fn the_seed_option_overrides_the_file() {
+        let a = Campaign::parse(WAN, None).expect("a");
+        let b = Campaign::parse(WAN, Some(8)).expect("b");
+        let order = |c: &Campaign| c.trials.iter().map(|t| t.id.clone()).collect::<Vec<_>>();
+        assert_ne!(order(&a), order(&b));
+        assert_eq!(
+            order(&a),
+            order(&Campaign::parse(WAN, None).expect("again"))
+        );
+    }
+
+    fn error(text: &str) -> String {
+        Campaign::parse(text, None)
+            .expect_err("bad campaign")
+            .to_string()
+    }
+
+    #[test]
+    fn bad_files_name_the_key_and_line() {
+        let typo = WAN.replace("max_bytes_per_sec = \"0\"", "max_bytes_per_secs = \"0\"");
+        let msg = error(&typo);
+        assert!(
+            msg.contains("max_bytes_per_secs") && msg.contains("line"),
+            "{msg}"
+        );
+        let bad_size = WAN.replace("size = \"8mb\"", "size = \"8 parsecs\"");
+        let msg = error(&bad_size);
+        assert!(msg.contains("size") && msg.contains("parsecs"), "{msg}");
+        let msg = error(&WAN.replace("name = \"wan\"\n", ""));
+        assert!(msg.contains("name"), "{msg}");
+    }
+
+    #[test]
+    fn bad_matrix_keys_and_values_are_named() {
+        let msg = error(&WAN.replace("\"faults.wan.delay\"", "\"faults.lan.delay\""));
+        assert!(
+            msg.contains("faults.lan.delay") && msg.contains("no fault `lan`"),
+            "{msg}"
+        );
+        let msg = error(&WAN.replace("\"faults.wan.delay\"", "\"speed\""));
+        assert!(msg.contains("matrix key `speed`"), "{msg}");
+        let msg = error(&WAN.replace("\"50ms\"]", "\"fast\"]"));
+        assert!(
+            msg.contains("faults.wan.delay") && msg.contains("fast"),
+            "{msg}"
+        );
+        let msg = error(&WAN.replace("\"resumable\"]", "\"raft\"]"));
+        assert!(
+            msg.contains("settings.policy") && msg.contains("raft"),
+            "{msg}"
+        );
+        let msg = error(&format!(
+            "{WAN}\"settings.max_concurrent_file_chunks\" = [5, 11]\n"
+        ));
+        assert!(
+            msg.contains("max_concurrent_file_chunks") && msg.contains("1 and 10"),
+            "{msg}"
+        );
+    }
+}
