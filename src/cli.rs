@@ -45,6 +45,37 @@ pub enum Command {
     Recover(RecoverArgs),
     /// Relay TCP between follower and leader, injecting faults, until Ctrl-C.
     Proxy(ProxyArgs),
+    /// Run declarative campaigns: settings x faults x repetitions, with results on disk.
+    #[command(subcommand)]
+    Campaign(CampaignCommand),
+}
+
+/// `rrbench campaign ...`.
+#[derive(Debug, Subcommand)]
+pub enum CampaignCommand {
+    /// Run every trial of a campaign file (see chaos/campaigns/ for examples) and write
+    /// results/<campaign>/<stamp>/: campaign.toml, env.json, trials.jsonl, timeseries/,
+    /// events/, summary.md. Exit 1 if an expectation fails, 2 if the file is invalid.
+    Run(CampaignRunArgs),
+}
+
+/// Options of `rrbench campaign run`.
+#[derive(Debug, Args)]
+pub struct CampaignRunArgs {
+    /// The campaign file (TOML).
+    pub file: PathBuf,
+    /// Results root.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// Continue an interrupted run in this results directory (only unfinished trials run).
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+    /// List the trials in run order and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Override the file's seed (run order and every random choice).
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 /// A duration, or `-1` for off (as `transport.ping_schedule: -1`). A newtype, because clap

@@ -7,8 +7,7 @@
 //! data.
 
 use std::{
-    fs,
-    path::{Path, PathBuf},
+    path::Path,
     process::ExitCode,
     sync::Arc,
     time::{Instant, SystemTime},
@@ -20,6 +19,7 @@ use rrbench::{
     follower::{self, FollowerConfig, Progress, RecoveryReport},
     index::{GenerateSpec, IndexSnapshot, generate},
     leader::{self, LeaderConfig, LeaderStatsSnapshot},
+    results::write_atomic,
     settings::{LeaderSettings, RecoverySettings},
     units::ByteSize,
 };
@@ -131,7 +131,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         runs,
     };
     let path = args.out.join(format!("demo-{}.json", result.created));
-    write_atomic(&path, &serde_json::to_vec_pretty(&result)?)?;
+    write_atomic(&path, &serde_json::to_vec_pretty(&result)?)
+        .with_context(|| format!("writing {}", path.display()))?;
     println!("\nresult: {}", path.display());
     tmp.close().context("removing the temporary data")?;
 
@@ -217,17 +218,4 @@ fn print_table(runs: &[DemoRun], files: usize) {
     for (label, values) in rows {
         println!("{label:<28}{values}");
     }
-}
-
-/// Writes via a temporary file and a rename, so an interrupted run never leaves half a file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = path.with_extension("json.tmp");
-    fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
-    Ok(())
 }

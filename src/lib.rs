@@ -15,6 +15,7 @@ pub mod index;
 pub mod leader;
 pub mod protocol;
 pub mod ratelimit;
+pub mod results;
 pub mod settings;
 pub mod transport;
 

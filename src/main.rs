@@ -3,6 +3,7 @@
 //! Exit codes: 0 success; 1 a recovery that failed or a runtime error; 2 bad input (an unknown
 //! flag, a malformed size, a setting out of range); 130 interrupted by Ctrl-C.
 
+mod campaign_command;
 mod cli;
 mod commands;
 mod demo;
@@ -11,7 +12,7 @@ mod progress_line;
 use std::process::ExitCode;
 
 use clap::Parser;
-use rrbench::{chaos::FaultError, settings::OutOfRange};
+use rrbench::{campaign::CampaignError, chaos::FaultError, settings::OutOfRange};
 
 use crate::cli::{Cli, Command};
 
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
             Command::Leader(args) => commands::leader(args).await,
             Command::Recover(args) => commands::recover(args).await,
             Command::Proxy(args) => commands::proxy(args).await,
+            Command::Campaign(cli::CampaignCommand::Run(args)) => campaign_command::run(args).await,
         }
     });
     match result {
@@ -42,7 +44,7 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             let bad_input = |c: &(dyn std::error::Error + 'static)| {
-                c.is::<OutOfRange>() || c.is::<FaultError>()
+                c.is::<OutOfRange>() || c.is::<FaultError>() || c.is::<CampaignError>()
             };
             if e.chain().any(bad_input) {
                 ExitCode::from(2)

@@ -17,6 +17,11 @@ pub struct ProgressLine {
 impl ProgressLine {
     /// Starts drawing, unless `enabled` is false or stderr is not a terminal.
     pub fn start(progress: Arc<Progress>, enabled: bool) -> Self {
+        Self::with_prefix(progress, enabled, String::new())
+    }
+
+    /// Like [`ProgressLine::start`], with `prefix` before the counters.
+    pub fn with_prefix(progress: Arc<Progress>, enabled: bool, prefix: String) -> Self {
         if !enabled || !std::io::stderr().is_terminal() {
             return Self { task: None };
         }
@@ -25,7 +30,7 @@ impl ProgressLine {
             let mut tick = tokio::time::interval(Duration::from_millis(200));
             loop {
                 tick.tick().await;
-                eprint!("\r\x1b[2K{}", progress.line(start.elapsed()));
+                eprint!("\r\x1b[2K{prefix}{}", progress.line(start.elapsed()));
                 let _ = std::io::stderr().flush();
             }
         });

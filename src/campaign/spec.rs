@@ -31,7 +31,10 @@ use std::{collections::BTreeMap, time::Duration};
 use serde::{Deserialize, Serialize};
 use toml::Value;
 
-use super::matrix::{Trial, expand, set_path};
+use super::{
+    expect::{ExpectWhen, Expectations},
+    matrix::{Trial, expand, set_path},
+};
 use crate::{
     chaos::{Fault, fault::name_uniquely},
     settings::{LeaderSettings, OutOfRange, RecoverySettings},
@@ -117,9 +120,12 @@ pub struct CampaignSpec {
     /// Values to cross, by dotted path.
     #[serde(default)]
     pub matrix: BTreeMap<String, Vec<Value>>,
-    /// Expectations, judged per trial (by the runner).
+    /// What every trial should show.
     #[serde(default)]
-    pub expect: BTreeMap<String, Value>,
+    pub expect: Expectations,
+    /// What the trials of matching cells should show instead.
+    #[serde(default)]
+    pub expect_when: Vec<ExpectWhen>,
 }
 
 fn one() -> u32 {
@@ -304,6 +310,9 @@ delay = "25ms"
 [matrix]
 "faults.wan.delay" = ["0ms", "25ms", "50ms"]
 "settings.policy" = ["elasticsearch", "resumable"]
+
+[expect]
+outcome = "completed"
 "#;
 
     #[test]
@@ -370,6 +379,15 @@ delay = "25ms"
     }
 
     #[test]
+    fn unknown_expectations_are_refused() {
+        let msg = error(&WAN.replace(
+            "outcome = \"completed\"",
+            "outcome = \"completed\"\nmin_speed = 3",
+        ));
+        assert!(msg.contains("min_speed"), "{msg}");
+    }
+
+    #[test]
     fn bad_matrix_keys_and_values_are_named() {
         let msg = error(&WAN.replace("\"faults.wan.delay\"", "\"faults.lan.delay\""));
         assert!(
@@ -388,8 +406,9 @@ delay = "25ms"
             msg.contains("settings.policy") && msg.contains("raft"),
             "{msg}"
         );
-        let msg = error(&format!(
-            "{WAN}\"settings.max_concurrent_file_chunks\" = [5, 11]\n"
+        let msg = error(&WAN.replace(
+            "\"settings.policy\" = [",
+            "\"settings.max_concurrent_file_chunks\" = [5, 11]\n\"settings.policy\" = [",
         ));
         assert!(
             msg.contains("max_concurrent_file_chunks") && msg.contains("1 and 10"),

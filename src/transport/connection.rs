@@ -144,24 +144,19 @@ impl Connection {
     /// Opens and greets every channel of the profile, then starts the loss watcher and pingers.
     pub async fn open(addr: &str, options: &ConnectOptions) -> Result<Self, TransportError> {
         let types = options.profile.channel_types();
-        let mut channels = Vec::with_capacity(types.len());
-        for _ in &types {
-            let connect = Channel::connect_with(addr, options.max_response, &options.socket);
-            let channel = timeout(options.handshake_timeout, connect)
-                .await
-                .map_err(|_| TransportError::Timeout(options.handshake_timeout))??;
-            let hello = Message::Hello {
-                version: u16::from(VERSION),
-                auth: options.auth.clone(),
-            };
-            match timeout(options.handshake_timeout, channel.request(&hello)).await {
-                Err(_) => return Err(TransportError::Timeout(options.handshake_timeout)),
-                Ok(Err(e)) => return Err(e),
-                Ok(Ok(Message::HelloAck { .. })) => {}
-                Ok(Ok(other)) => return Err(TransportError::Unexpected(other.kind())),
-            }
-            channels.push(Arc::new(channel));
+        // All channels at once, as Elasticsearch opens a connection's channels: over a WAN the
+        // handshakes then cost one round trip, not one per channel.
+        let mut opening = JoinSet::new();
+        for i in 0..types.len() {
+            let (addr, options) = (addr.to_string(), options.clone());
+            opening.spawn(async move { (i, open_channel(&addr, &options).await) });
         }
+        let mut slots: Vec<Option<Arc<Channel>>> = vec![None; types.len()];
+        while let Some(joined) = opening.join_next().await {
+            let (i, channel) = joined.map_err(|e| TransportError::Io(e.to_string()))?;
+            slots[i] = Some(Arc::new(channel?));
+        }
+        let channels: Vec<Arc<Channel>> = slots.into_iter().flatten().collect();
         let data: Vec<usize> = (0..types.len())
             .filter(|&i| matches!(types[i], ChannelType::Any | ChannelType::Recovery))
             .collect();
@@ -252,6 +247,24 @@ impl Drop for Connection {
         for task in &self.tasks {
             task.abort();
         }
+    }
+}
+
+/// Connects and greets one channel.
+async fn open_channel(addr: &str, options: &ConnectOptions) -> Result<Channel, TransportError> {
+    let connect = Channel::connect_with(addr, options.max_response, &options.socket);
+    let channel = timeout(options.handshake_timeout, connect)
+        .await
+        .map_err(|_| TransportError::Timeout(options.handshake_timeout))??;
+    let hello = Message::Hello {
+        version: u16::from(VERSION),
+        auth: options.auth.clone(),
+    };
+    match timeout(options.handshake_timeout, channel.request(&hello)).await {
+        Err(_) => Err(TransportError::Timeout(options.handshake_timeout)),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(Message::HelloAck { .. })) => Ok(channel),
+        Ok(Ok(other)) => Err(TransportError::Unexpected(other.kind())),
     }
 }
 

@@ -1,0 +1,337 @@
+//! Running a campaign: each trial starts a leader, a chaos proxy and a follower in-process on
+//! one clock, and its results are written as soon as it ends.
+//!
+//! Layout of a results directory (`results/<campaign>/<stamp>-<seed>/`): `campaign.toml` (the
+//! file as given), `env.json`, `trials.jsonl` (one line per finished trial), `timeseries/<id>.csv`,
+//! `events/<id>.jsonl` (chaos and engine events, one clock) and `summary.md`. A trial interrupted
+//! by Ctrl-C is not written; `--resume` runs only the trials not in `trials.jsonl`. Indexes are
+//! generated once and cached by size, file count and seed under `<out>/.index-cache/`.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    future::Future,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::SystemTime,
+};
+
+use super::{Campaign, CampaignSpec, IndexSpec, Trial, Verdict, model_throughput_mib_s};
+use crate::{
+    chaos::{EventKind, EventLog, Proxy, ProxyError},
+    clock::{Clock, utc_stamp},
+    follower::{self, FollowerConfig, FollowerError, Progress},
+    index::{GenerateSpec, IndexError, IndexSnapshot, generate},
+    leader::{self, LeaderConfig, LeaderError},
+    results::{
+        TRIAL_SCHEMA, TrialRecord, append_line, capture_env, events_jsonl, read_trials,
+        repair_torn_tail, summary_markdown, timeseries_csv, write_atomic,
+    },
+};
+
+/// A campaign could not run (a failed trial is a result, not this error).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Reading or writing results.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The campaign file differs from the one the resumed directory was started with.
+    #[error("{0} was started with a different campaign file; resume with the same file")]
+    ResumeMismatch(PathBuf),
+    /// Generating or loading an index.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// Starting a leader.
+    #[error(transparent)]
+    Leader(#[from] LeaderError),
+    /// Starting a proxy.
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
+    /// Starting a follower.
+    #[error(transparent)]
+    Follower(#[from] FollowerError),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+    move |source| RunError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Where and how to run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Results root (`results/`).
+    pub out: PathBuf,
+    /// Continue this results directory instead of starting a new one.
+    pub resume: Option<PathBuf>,
+}
+
+/// What the runner tells its caller as it goes.
+pub enum RunEvent<'a> {
+    /// The directory results go to, and how many trials will run now out of the total.
+    Started {
+        /// Results directory.
+        dir: &'a Path,
+        /// Trials to run now.
+        to_run: usize,
+        /// Trials in the campaign.
+        total: usize,
+    },
+    /// A trial begins; `progress` updates while it runs.
+    TrialStart {
+        /// 1-based position among the trials run now.
+        k: usize,
+        /// The trial.
+        trial: &'a Trial,
+        /// Live counters.
+        progress: Arc<Progress>,
+    },
+    /// A trial ended and was written.
+    TrialEnd {
+        /// Its record.
+        record: &'a TrialRecord,
+    },
+}
+
+/// How a run ended.
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    /// Results directory.
+    pub dir: PathBuf,
+    /// Every trial recorded in it (including earlier runs when resuming).
+    pub records: Vec<TrialRecord>,
+    /// Stopped by the cancel signal before every trial ran.
+    pub interrupted: bool,
+}
+
+impl RunSummary {
+    /// Trials with at least one failed expectation.
+    pub fn failing(&self) -> Vec<&TrialRecord> {
+        self.records.iter().filter(|r| !r.passed).collect()
+    }
+}
+
+/// Generates (once) and loads the index a cell needs.
+async fn cached_index(root: &Path, spec: &IndexSpec) -> Result<IndexSnapshot, RunError> {
+    let dir = root.join(format!("{}-{}-{}", spec.size, spec.files, spec.seed));
+    let done = dir.join(".complete");
+    if !done.exists() {
+        let building = root.join(format!(
+            ".building-{}-{}-{}",
+            spec.size, spec.files, spec.seed
+        ));
+        let _ = std::fs::remove_dir_all(&building);
+        let shape = GenerateSpec {
+            size: spec.size.bytes(),
+            files: spec.files,
+            seed: spec.seed,
+        };
+        let b = building.clone();
+        tokio::task::spawn_blocking(move || generate(&b, &shape, |_| {}))
+            .await
+            .map_err(|e| io(&building)(std::io::Error::other(e)))??;
+        std::fs::write(building.join(".complete"), b"").map_err(io(&building))?;
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::rename(&building, &dir).map_err(io(&dir))?;
+    }
+    let d = dir.clone();
+    Ok(tokio::task::spawn_blocking(move || IndexSnapshot::load(&d))
+        .await
+        .map_err(|e| io(&dir)(std::io::Error::other(e)))??)
+}
+
+/// Runs one trial and returns its record, time series and events.
+async fn run_trial(
+    campaign: &CampaignSpec,
+    cell: &CampaignSpec,
+    trial: &Trial,
+    snapshot: IndexSnapshot,
+    progress: Arc<Progress>,
+    cancel: impl Future<Output = ()>,
+) -> Result<(TrialRecord, String, String), RunError> {
+    let clock = Clock::start();
+    let leader_config = LeaderConfig {
+        settings: cell.leader.clone(),
+        ..LeaderConfig::default()
+    };
+    let leader = leader::start("127.0.0.1:0", snapshot, leader_config, clock).await?;
+    let events = Arc::new(EventLog::new(clock));
+    let faults = cell.fault_list();
+    let proxy = Proxy {
+        listen: "127.0.0.1:0".into(),
+        upstream: leader.local_addr().to_string(),
+        faults: faults.clone(),
+        seed: trial.seed,
+        events: events.clone(),
+    }
+    .start()
+    .await?;
+    let scratch = if Path::new("/dev/shm").is_dir() {
+        tempfile::Builder::new()
+            .prefix("rrbench-trial-")
+            .tempdir_in("/dev/shm")
+    } else {
+        tempfile::Builder::new().prefix("rrbench-trial-").tempdir()
+    }
+    .map_err(io(Path::new("/dev/shm")))?;
+    let mut config =
+        FollowerConfig::new(proxy.local_addr().to_string(), scratch.path().join("index"));
+    config.settings = cell.settings.clone();
+    config.clock = clock;
+    config.time_limit = Some(cell.time_limit);
+    config.seed = trial.seed;
+    let mut report = follower::recover(config, progress, cancel).await?;
+    proxy.shutdown().await;
+    leader.shutdown().await;
+    let chaos = events.since(0);
+    report.annotate_faults(&chaos);
+
+    let model = model_throughput_mib_s(&cell.settings, &cell.leader, &faults);
+    let expect = cell.expect.for_cell(&campaign.expect_when, &trial.params);
+    let verdicts: Vec<Verdict> = expect.judge(&report, model);
+    let params: BTreeMap<String, serde_json::Value> = trial
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
+        .collect();
+    let record = TrialRecord {
+        schema: TRIAL_SCHEMA.into(),
+        campaign: campaign.name.clone(),
+        trial: trial.id.clone(),
+        cell: trial.cell,
+        repetition: trial.repetition,
+        seed: trial.seed,
+        params,
+        policy: report.policy.clone(),
+        outcome: report.outcome,
+        failure: report.failure.clone(),
+        bytes_needed: report.bytes_needed,
+        bytes_transferred: report.bytes_transferred,
+        bytes_wasted: report.bytes_wasted,
+        duration_s: report.duration_s,
+        throughput_mib_s: report.throughput_mib_s,
+        model_throughput_mib_s: model,
+        throughput_vs_model: model
+            .filter(|m| *m > 0.0)
+            .map(|m| report.throughput_mib_s / m),
+        attempts: report.attempts,
+        failures: report.failures.clone(),
+        faults: report.faults.clone(),
+        connections_reset: chaos
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::ConnReset { .. }))
+            .count() as u64,
+        passed: verdicts.iter().all(|v| v.pass),
+        expectations: verdicts,
+    };
+    Ok((
+        record,
+        timeseries_csv(&report.timeseries),
+        events_jsonl(&chaos, &report.failures),
+    ))
+}
+
+/// Runs every trial not yet recorded, in the campaign's order, until done or `cancel`.
+pub async fn run(
+    campaign: &Campaign,
+    text: &str,
+    options: &RunOptions,
+    cancel: impl Future<Output = ()>,
+    mut observe: impl FnMut(RunEvent<'_>),
+) -> Result<RunSummary, RunError> {
+    let spec = &campaign.spec;
+    let (dir, cache_root) = match &options.resume {
+        Some(dir) => {
+            let original = std::fs::read_to_string(dir.join("campaign.toml")).map_err(io(dir))?;
+            if original != text {
+                return Err(RunError::ResumeMismatch(dir.clone()));
+            }
+            let root = dir
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or(Path::new("."))
+                .join(".index-cache");
+            (dir.clone(), root)
+        }
+        None => {
+            let dir = options.out.join(&spec.name).join(format!(
+                "{}-{:x}",
+                utc_stamp(SystemTime::now()),
+                spec.seed
+            ));
+            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+            write_atomic(&dir.join("campaign.toml"), text.as_bytes()).map_err(io(&dir))?;
+            let env = serde_json::to_vec_pretty(&capture_env()).unwrap_or_default();
+            write_atomic(&dir.join("env.json"), &env).map_err(io(&dir))?;
+            (dir, options.out.join(".index-cache"))
+        }
+    };
+    let trials_path = dir.join("trials.jsonl");
+    repair_torn_tail(&trials_path).map_err(io(&trials_path))?;
+    let done: HashSet<String> = read_trials(&trials_path)
+        .map_err(io(&trials_path))?
+        .into_iter()
+        .map(|r| r.trial)
+        .collect();
+    let pending: Vec<&Trial> = campaign
+        .trials
+        .iter()
+        .filter(|t| !done.contains(&t.id))
+        .collect();
+    observe(RunEvent::Started {
+        dir: &dir,
+        to_run: pending.len(),
+        total: campaign.trials.len(),
+    });
+    tokio::pin!(cancel);
+    let mut interrupted = false;
+    for (k, trial) in pending.iter().enumerate() {
+        let cell = &campaign.cells[trial.cell];
+        let snapshot = cached_index(&cache_root, &cell.index).await?;
+        let progress = Arc::new(Progress::default());
+        observe(RunEvent::TrialStart {
+            k: k + 1,
+            trial,
+            progress: progress.clone(),
+        });
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let trial_cancel = async move {
+            let _ = stop_rx.await;
+        };
+        let run = run_trial(spec, cell, trial, snapshot, progress, trial_cancel);
+        tokio::pin!(run);
+        let result = tokio::select! {
+            r = &mut run => Some(r),
+            _ = &mut cancel => None,
+        };
+        let Some(result) = result else {
+            // Let the follower stop cleanly; the interrupted trial is not recorded.
+            let _ = stop_tx.send(());
+            let _ = run.await;
+            interrupted = true;
+            break;
+        };
+        let (record, csv, events) = result?;
+        let ts = dir.join("timeseries").join(format!("{}.csv", trial.id));
+        write_atomic(&ts, csv.as_bytes()).map_err(io(&ts))?;
+        let ev = dir.join("events").join(format!("{}.jsonl", trial.id));
+        write_atomic(&ev, events.as_bytes()).map_err(io(&ev))?;
+        append_line(&trials_path, &record).map_err(io(&trials_path))?;
+        observe(RunEvent::TrialEnd { record: &record });
+    }
+    let records = read_trials(&trials_path).map_err(io(&trials_path))?;
+    let summary = summary_markdown(&spec.name, &spec.description, &records);
+    write_atomic(&dir.join("summary.md"), summary.as_bytes()).map_err(io(&dir))?;
+    Ok(RunSummary {
+        dir,
+        records,
+        interrupted,
+    })
+}

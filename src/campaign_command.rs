@@ -1,0 +1,130 @@
+//! `rrbench campaign run`: parse, list or run a campaign, with a progress line and an ETA.
+
+use std::{process::ExitCode, time::Instant};
+
+use anyhow::Context;
+use rrbench::campaign::{self, Campaign, RunEvent, RunOptions};
+
+use crate::{cli::CampaignRunArgs, progress_line::ProgressLine};
+
+const INTERRUPTED: u8 = 130;
+
+fn describe(params: &[(String, toml::Value)]) -> String {
+    if params.is_empty() {
+        return "(no matrix)".into();
+    }
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", serde_json::to_string(v).unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub async fn run(args: CampaignRunArgs) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    let parsed = Campaign::parse(&text, args.seed)
+        .with_context(|| format!("campaign {}", args.file.display()))?;
+    if args.dry_run {
+        println!(
+            "campaign {:?}: {} cells x {} repetitions = {} trials (seed {}), in run order:",
+            parsed.spec.name,
+            parsed.cells.len(),
+            parsed.spec.repetitions,
+            parsed.trials.len(),
+            parsed.spec.seed
+        );
+        for t in &parsed.trials {
+            println!(
+                "  {} cell {:>3} rep {} {}",
+                t.id,
+                t.cell,
+                t.repetition,
+                describe(&t.params)
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let options = RunOptions {
+        out: args.out.clone(),
+        resume: args.resume.clone(),
+    };
+    let cancel = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let started = Instant::now();
+    let mut to_run = 0;
+    let mut finished = 0;
+    let mut line: Option<ProgressLine> = None;
+    let summary = campaign::run(&parsed, &text, &options, cancel, |event| match event {
+        RunEvent::Started { dir, to_run: n, total } => {
+            to_run = n;
+            eprintln!("campaign {:?}: {n} of {total} trials to run; results in {}", parsed.spec.name, dir.display());
+        }
+        RunEvent::TrialStart { k, trial, progress } => {
+            let eta = match finished {
+                0 => String::new(),
+                done => {
+                    let per = started.elapsed().as_secs_f64() / done as f64;
+                    format!(" ETA {:.0}s", per * (to_run - done) as f64)
+                }
+            };
+            let prefix = format!("[{k}/{to_run}]{eta} {} | ", trial.id);
+            line = Some(ProgressLine::with_prefix(progress, true, prefix));
+        }
+        RunEvent::TrialEnd { record } => {
+            line = None;
+            finished += 1;
+            let held = record.expectations.iter().filter(|v| v.pass).count();
+            let model = record.model_throughput_mib_s.map_or("-".into(), |m| format!("{m:.1}"));
+            let params: Vec<(String, toml::Value)> = parsed
+                .trials
+                .iter()
+                .find(|t| t.id == record.trial)
+                .map(|t| t.params.clone())
+                .unwrap_or_default();
+            eprintln!(
+                "[{finished}/{to_run}] {} {} | {:?} | {:.1} MiB/s (model {model}) | wasted {:.1} MiB | attempts {} | expectations {held}/{} {}",
+                record.trial,
+                describe(&params),
+                record.outcome,
+                record.throughput_mib_s,
+                record.bytes_wasted as f64 / 1048576.0,
+                record.attempts,
+                record.expectations.len(),
+                if record.passed { "pass" } else { "FAIL" }
+            );
+        }
+    })
+    .await?;
+    drop(line);
+    let failing = summary.failing();
+    println!(
+        "{} trials recorded, {} passed every expectation, {} did not; summary: {}",
+        summary.records.len(),
+        summary.records.len() - failing.len(),
+        failing.len(),
+        summary.dir.join("summary.md").display()
+    );
+    for r in &failing {
+        for v in r.expectations.iter().filter(|v| !v.pass) {
+            println!(
+                "  FAIL {}: {} expected {}, was {}",
+                r.trial, v.name, v.expected, v.actual
+            );
+        }
+    }
+    if summary.interrupted {
+        eprintln!(
+            "interrupted: finished trials are kept; continue with\n  rrbench campaign run {} --resume {}",
+            args.file.display(),
+            summary.dir.display()
+        );
+        return Ok(ExitCode::from(INTERRUPTED));
+    }
+    Ok(if failing.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

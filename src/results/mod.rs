@@ -1,0 +1,77 @@
+//! Results on disk: the trial record schema, writers, and the machine the run was on.
+//!
+//! Everything is written so that Ctrl-C never leaves half a file: whole files go through a
+//! temporary name and a rename ([`write_atomic`]); `trials.jsonl` grows by one complete line per
+//! trial ([`append_line`]), and a reader ignores a torn last line ([`read_trials`]).
+
+mod env;
+mod writers;
+
+pub use env::capture_env;
+pub use writers::{
+    append_line, events_jsonl, read_trials, repair_torn_tail, summary_markdown, timeseries_csv,
+    write_atomic,
+};
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    campaign::Verdict,
+    follower::{FailureRecord, FaultTimes, Outcome},
+};
+
+/// Schema id of [`TrialRecord`].
+pub const TRIAL_SCHEMA: &str = "rrbench.trial/1";
+
+/// One line of `trials.jsonl`: everything about one trial.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrialRecord {
+    /// Always [`TRIAL_SCHEMA`].
+    pub schema: String,
+    /// Campaign name.
+    pub campaign: String,
+    /// Trial id (`t0001`).
+    pub trial: String,
+    /// Matrix cell.
+    pub cell: usize,
+    /// Repetition, from 1.
+    pub repetition: u32,
+    /// Seed of the trial's random choices.
+    pub seed: u64,
+    /// The cell's matrix values.
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// Recovery policy.
+    pub policy: String,
+    /// Completed or failed.
+    pub outcome: Outcome,
+    /// Why it failed.
+    pub failure: Option<String>,
+    /// Bytes in the index.
+    pub bytes_needed: u64,
+    /// Bytes received.
+    pub bytes_transferred: u64,
+    /// Bytes received but thrown away.
+    pub bytes_wasted: u64,
+    /// Seconds.
+    pub duration_s: f64,
+    /// MiB/s.
+    pub throughput_mib_s: f64,
+    /// What the model says it should be, MiB/s (`null` when nothing bounds it).
+    pub model_throughput_mib_s: Option<f64>,
+    /// `throughput_mib_s / model_throughput_mib_s`.
+    pub throughput_vs_model: Option<f64>,
+    /// Attempts.
+    pub attempts: u32,
+    /// Every failed attempt.
+    pub failures: Vec<FailureRecord>,
+    /// Per fault window: time to detect and to recover.
+    pub faults: Vec<FaultTimes>,
+    /// Connections the chaos proxy saw reset.
+    pub connections_reset: u64,
+    /// Judged expectations.
+    pub expectations: Vec<Verdict>,
+    /// Whether every expectation held.
+    pub passed: bool,
+}

@@ -1,0 +1,193 @@
+//! Writing results: atomic files, appended lines, CSV time series, event lines, the summary.
+
+use std::{
+    fmt::Write as _,
+    fs::{self, OpenOptions},
+    io::{self, Write},
+    path::Path,
+};
+
+use super::TrialRecord;
+use crate::{
+    chaos::Event,
+    follower::{FailureRecord, Sample},
+};
+
+/// Writes `bytes` to `path` through a temporary name and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    fs::write(&tmp, bytes)?;
+    fs::rename(&tmp, path)
+}
+
+/// Appends one JSON line in a single write, then syncs it.
+pub fn append_line<T: serde::Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    let mut line = serde_json::to_vec(value).map_err(io::Error::other)?;
+    line.push(b'\n');
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(&line)?;
+    file.sync_data()
+}
+
+/// Cuts a torn last line (a write interrupted by Ctrl-C or a crash) off a JSON-lines file, so
+/// the next appended line starts on a line of its own.
+pub fn repair_torn_tail(path: &Path) -> io::Result<()> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    if whole < bytes.len() {
+        OpenOptions::new()
+            .write(true)
+            .open(path)?
+            .set_len(whole as u64)?;
+    }
+    Ok(())
+}
+
+/// Reads `trials.jsonl`; a torn last line (Ctrl-C mid-write) is ignored.
+pub fn read_trials(path: &Path) -> io::Result<Vec<TrialRecord>> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+/// `t,bytes,attempt` per sample.
+pub fn timeseries_csv(samples: &[Sample]) -> String {
+    let mut out = String::from("t,bytes,attempt\n");
+    for s in samples {
+        let _ = writeln!(out, "{:.4},{},{}", s.t, s.bytes, s.attempt);
+    }
+    out
+}
+
+/// Chaos events and the engine's failures, as JSON lines ordered by time on their shared clock.
+pub fn events_jsonl(chaos: &[Event], failures: &[FailureRecord]) -> String {
+    let mut lines: Vec<(f64, serde_json::Value)> = chaos
+        .iter()
+        .filter_map(|e| serde_json::to_value(e).ok().map(|v| (e.t, v)))
+        .collect();
+    for f in failures {
+        let mut v = serde_json::to_value(f).unwrap_or_default();
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("source".into(), "engine".into());
+            obj.insert("event".into(), "attempt_failed".into());
+        }
+        lines.push((f.t, v));
+    }
+    lines.sort_by(|a, b| a.0.total_cmp(&b.0));
+    lines.into_iter().map(|(_, v)| format!("{v}\n")).collect()
+}
+
+/// A Markdown summary: one row per trial, then each failed expectation.
+pub fn summary_markdown(campaign: &str, description: &str, records: &[TrialRecord]) -> String {
+    let mut out = format!("# Campaign `{campaign}`\n\n{}\n\n", description.trim());
+    let passed = records.iter().filter(|r| r.passed).count();
+    let _ = writeln!(
+        out,
+        "{} trials, {passed} passed every expectation, {} did not.\n",
+        records.len(),
+        records.len() - passed
+    );
+    out.push_str("| trial | params | outcome | MiB/s | model | vs model | wasted MiB | attempts | expectations |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|\n");
+    let mut sorted: Vec<&TrialRecord> = records.iter().collect();
+    sorted.sort_by(|a, b| a.trial.cmp(&b.trial));
+    for r in &sorted {
+        let params = r
+            .params
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let model = r
+            .model_throughput_mib_s
+            .map_or("-".into(), |m| format!("{m:.1}"));
+        let ratio = r
+            .throughput_vs_model
+            .map_or("-".into(), |x| format!("{x:.2}"));
+        let held = r.expectations.iter().filter(|v| v.pass).count();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:?} | {:.1} | {model} | {ratio} | {:.1} | {} | {held}/{} {} |",
+            r.trial,
+            params,
+            r.outcome,
+            r.throughput_mib_s,
+            r.bytes_wasted as f64 / 1048576.0,
+            r.attempts,
+            r.expectations.len(),
+            if r.passed { "pass" } else { "FAIL" }
+        );
+    }
+    let failing: Vec<String> = sorted
+        .iter()
+        .flat_map(|r| {
+            r.expectations.iter().filter(|v| !v.pass).map(move |v| {
+                format!(
+                    "- {}: {} expected {}, was {}",
+                    r.trial, v.name, v.expected, v.actual
+                )
+            })
+        })
+        .collect();
+    if !failing.is_empty() {
+        out.push_str("\n## Failed expectations\n\n");
+        out.push_str(&failing.join("\n"));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_writes_and_torn_lines() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let path = tmp.path().join("a/b.json");
+        write_atomic(&path, b"{}").expect("write");
+        assert_eq!(fs::read(&path).expect("read"), b"{}");
+        let trials = tmp.path().join("trials.jsonl");
+        fs::write(&trials, b"{\"schema\":\"rrbench.trial/1\",\"camp").expect("torn");
+        assert!(
+            read_trials(&trials).expect("read").is_empty(),
+            "a torn line is ignored"
+        );
+        assert!(
+            read_trials(&tmp.path().join("none"))
+                .expect("missing")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn csv_has_a_header_and_a_row_per_sample() {
+        let csv = timeseries_csv(&[
+            Sample {
+                t: 0.0,
+                bytes: 0,
+                attempt: 1,
+            },
+            Sample {
+                t: 0.05,
+                bytes: 10,
+                attempt: 1,
+            },
+        ]);
+        assert_eq!(csv, "t,bytes,attempt\n0.0000,0,1\n0.0500,10,1\n");
+    }
+}

@@ -1,0 +1,236 @@
+//! `rrbench campaign run` end to end with the shipped smoke campaign: results on disk, resume,
+//! failing expectations, malformed files.
+
+mod common;
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use common::scratch;
+
+const SMOKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/chaos/campaigns/smoke.toml");
+
+fn rrbench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rrbench"))
+        .args(args)
+        .output()
+        .expect("run rrbench")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The one results directory under `out/<campaign>/`.
+fn results_dir(out: &Path, campaign: &str) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = fs::read_dir(out.join(campaign))
+        .expect("campaign dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.remove(0)
+}
+
+fn records(dir: &Path) -> Vec<serde_json::Value> {
+    fs::read_to_string(dir.join("trials.jsonl"))
+        .expect("trials.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+#[test]
+fn the_smoke_campaign_writes_every_result_file() {
+    let tmp = scratch();
+    let out = tmp.path().join("results");
+    let run = rrbench(&[
+        "campaign",
+        "run",
+        SMOKE,
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}{}",
+        text(&run.stdout),
+        text(&run.stderr)
+    );
+    let dir = results_dir(&out, "smoke");
+    assert_eq!(
+        fs::read_to_string(dir.join("campaign.toml")).expect("copy"),
+        fs::read_to_string(SMOKE).expect("smoke")
+    );
+    let env: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("env.json")).expect("env")).expect("json");
+    assert!(env["cores"].as_u64().is_some() && env["rrbench_version"].is_string());
+
+    let trials = records(&dir);
+    assert_eq!(trials.len(), 4);
+    let mut ids: Vec<&str> = trials
+        .iter()
+        .map(|t| t["trial"].as_str().expect("id"))
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["t0001", "t0002", "t0003", "t0004"]);
+    for t in &trials {
+        assert_eq!(t["schema"], "rrbench.trial/1");
+        assert_eq!(t["outcome"], "completed");
+        assert_eq!(t["passed"], true);
+        assert!(t["params"]["settings.policy"].is_string());
+        assert!(t["bytes_needed"].as_u64() == Some(8 << 20));
+        for key in [
+            "bytes_transferred",
+            "bytes_wasted",
+            "duration_s",
+            "throughput_mib_s",
+            "attempts",
+            "expectations",
+            "faults",
+        ] {
+            assert!(!t[key].is_null(), "{key} missing");
+        }
+        let id = t["trial"].as_str().expect("id");
+        let csv =
+            fs::read_to_string(dir.join("timeseries").join(format!("{id}.csv"))).expect("csv");
+        assert!(
+            csv.starts_with("t,bytes,attempt\n") && csv.lines().count() >= 3,
+            "{csv}"
+        );
+        let events =
+            fs::read_to_string(dir.join("events").join(format!("{id}.jsonl"))).expect("events");
+        let kinds: Vec<String> = events
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).expect("event")["event"]
+                    .as_str()
+                    .expect("kind")
+                    .to_string()
+            })
+            .collect();
+        assert!(
+            kinds.contains(&"proxy_start".to_string()) && kinds.contains(&"conn_open".to_string()),
+            "{kinds:?}"
+        );
+    }
+    let with_latency = trials
+        .iter()
+        .find(|t| t["params"]["faults.wan.delay"] == "5ms")
+        .expect("5 ms cell");
+    assert_eq!(
+        with_latency["model_throughput_mib_s"], 500.0,
+        "5 x 1 MiB per 10 ms round trip"
+    );
+    let summary = fs::read_to_string(dir.join("summary.md")).expect("summary");
+    assert!(summary.contains("4 trials, 4 passed"), "{summary}");
+}
+
+#[test]
+fn resume_runs_only_the_unfinished_trials() {
+    let tmp = scratch();
+    let out = tmp.path().join("results");
+    let out_arg = out.to_str().expect("utf-8");
+    assert!(
+        rrbench(&["campaign", "run", SMOKE, "--out", out_arg])
+            .status
+            .success()
+    );
+    let dir = results_dir(&out, "smoke");
+    // As if Ctrl-C came during the last trial's line: one complete line lost, half a line left.
+    let lines: Vec<String> = fs::read_to_string(dir.join("trials.jsonl"))
+        .expect("read")
+        .lines()
+        .map(String::from)
+        .collect();
+    let kept = format!("{}\n{{\"schema\":\"rrbench.tri", lines[..3].join("\n"));
+    fs::write(dir.join("trials.jsonl"), kept).expect("truncate");
+    let resumed = rrbench(&[
+        "campaign",
+        "run",
+        SMOKE,
+        "--resume",
+        dir.to_str().expect("utf-8"),
+    ]);
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    assert!(
+        text(&resumed.stderr).contains("1 of 4 trials to run"),
+        "{}",
+        text(&resumed.stderr)
+    );
+    let ids: std::collections::BTreeSet<String> = records(&dir)
+        .iter()
+        .map(|t| t["trial"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(ids.len(), 4, "every trial recorded once");
+}
+
+#[test]
+fn a_failing_expectation_exits_1_and_names_the_trials() {
+    let tmp = scratch();
+    let file = tmp.path().join("strict.toml");
+    let strict = fs::read_to_string(SMOKE).expect("smoke").replace(
+        "max_attempts = 1",
+        "max_attempts = 1\nmax_bytes_wasted = \"0b\"\nmin_throughput_vs_model = 100.0",
+    );
+    fs::write(&file, strict).expect("write");
+    let out = tmp.path().join("results");
+    let run = rrbench(&[
+        "campaign",
+        "run",
+        file.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run.stderr));
+    let stdout = text(&run.stdout);
+    assert!(
+        stdout.contains("FAIL t0003: min_throughput_vs_model") && stdout.contains("FAIL t0004"),
+        "{stdout}"
+    );
+    let summary =
+        fs::read_to_string(results_dir(&out, "smoke").join("summary.md")).expect("summary");
+    assert!(
+        summary.contains("## Failed expectations")
+            && summary.contains("t0003: min_throughput_vs_model"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_malformed_campaign_exits_2_naming_the_key() {
+    let tmp = scratch();
+    let file = tmp.path().join("bad.toml");
+    fs::write(
+        &file,
+        fs::read_to_string(SMOKE)
+            .expect("smoke")
+            .replace("internal_action_timeout", "internal_action_timout"),
+    )
+    .expect("write");
+    let run = rrbench(&[
+        "campaign",
+        "run",
+        file.to_str().expect("utf-8"),
+        "--out",
+        tmp.path().to_str().expect("utf-8"),
+    ]);
+    assert_eq!(run.status.code(), Some(2));
+    let err = text(&run.stderr);
+    assert!(
+        err.contains("internal_action_timout") && err.contains("line"),
+        "{err}"
+    );
+}
+
+#[test]
+fn dry_run_lists_the_trials_in_seeded_order() {
+    let listing = |seed: &str| {
+        text(&rrbench(&["campaign", "run", SMOKE, "--dry-run", "--seed", seed]).stdout)
+    };
+    let a = listing("1");
+    assert!(a.contains("4 trials") && a.contains("t0004"), "{a}");
+    assert_eq!(a, listing("1"));
+}
