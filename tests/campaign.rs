@@ -234,3 +234,83 @@ fn dry_run_lists_the_trials_in_seeded_order() {
     assert!(a.contains("4 trials") && a.contains("t0004"), "{a}");
     assert_eq!(a, listing("1"));
 }
+
+/// Ctrl-C (SIGINT) mid-campaign: exit 130, every finished trial kept, and `--resume` runs only
+/// the rest.
+#[test]
+fn ctrl_c_keeps_finished_trials_and_resume_runs_the_rest() {
+    let tmp = scratch();
+    let file = tmp.path().join("slow.toml");
+    // 8 trials of about half a second each: 8 MiB through a leader held at 16 MiB/s.
+    let slow = fs::read_to_string(SMOKE)
+        .expect("smoke")
+        .replace(
+            "[leader]\nmax_bytes_per_sec = \"0\"",
+            "[leader]\nmax_bytes_per_sec = \"16mb\"",
+        )
+        .replace("repetitions = 1", "repetitions = 2");
+    fs::write(&file, slow).expect("write");
+    let out = tmp.path().join("results");
+    let child = Command::new(env!("CARGO_BIN_EXE_rrbench"))
+        .args([
+            "campaign",
+            "run",
+            file.to_str().expect("utf-8"),
+            "--out",
+            out.to_str().expect("utf-8"),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Wait for the first finished trial, then interrupt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let trials = loop {
+        let found = fs::read_dir(out.join("smoke"))
+            .ok()
+            .and_then(|mut d| d.next())
+            .map(|e| e.expect("entry").path().join("trials.jsonl"))
+            .filter(|p| fs::read_to_string(p).is_ok_and(|t| t.lines().count() >= 1));
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(std::time::Instant::now() < deadline, "no trial finished");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("--resume"),
+        "{}",
+        text(&output.stderr)
+    );
+    let dir = trials.parent().expect("dir").to_path_buf();
+    let kept = records(&dir).len();
+    assert!((1..8).contains(&kept), "{kept} trials kept");
+
+    let resumed = rrbench(&[
+        "campaign",
+        "run",
+        file.to_str().expect("utf-8"),
+        "--resume",
+        dir.to_str().expect("utf-8"),
+    ]);
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    assert!(
+        text(&resumed.stderr).contains(&format!("{} of 8 trials to run", 8 - kept)),
+        "{}",
+        text(&resumed.stderr)
+    );
+    let ids: std::collections::BTreeSet<String> = records(&dir)
+        .iter()
+        .map(|t| t["trial"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(ids.len(), 8);
+}

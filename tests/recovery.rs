@@ -157,8 +157,8 @@ async fn a_reset_restarts_the_recovery_from_zero() {
     let tmp = scratch();
     let snapshot = make_index(tmp.path(), 32 * MIB, 8, 7);
     let leader = start_leader(&snapshot, unlimited_leader()).await;
-    // The first channel carries a sixth of the chunks: it is reset a few MiB in.
-    let (addr, log) = relay(leader.local_addr(), vec![Mischief::ResetAfter(2 * MIB)]).await;
+    // One reset, on whichever channel carries the 16th MiB; later connections pass.
+    let addr = reset_relay(leader.local_addr(), 16 * MIB).await;
     let target = tmp.path().join("follower");
     let report = recover(addr, &target, unlimited_follower()).await;
     assert_eq!(report.outcome, Outcome::Completed, "{:?}", report.failure);
@@ -182,7 +182,6 @@ async fn a_reset_restarts_the_recovery_from_zero() {
         2,
         "each attempt opens a new session"
     );
-    assert!(log.lock().expect("log")[0].starts_with("reset"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,11 +212,22 @@ async fn a_corrupted_chunk_fails_the_recovery_without_retry() {
     let tmp = scratch();
     let snapshot = make_index(tmp.path(), 8 * MIB, 4, 9);
     let leader = start_leader(&snapshot, unlimited_leader()).await;
-    let (addr, _) = relay(
-        leader.local_addr(),
-        vec![Mischief::FlipByteAt(512 * 1024 + 4321)],
-    )
-    .await;
+    // The chaos proxy changes about 80 of the 8 MiB on their way to the follower.
+    let proxy = rrbench::chaos::Proxy {
+        listen: "127.0.0.1:0".into(),
+        upstream: leader.local_addr().to_string(),
+        faults: vec![
+            "corrupt:probability=1e-5,direction=downstream"
+                .parse()
+                .expect("fault"),
+        ],
+        seed: 9,
+        events: std::sync::Arc::new(rrbench::chaos::EventLog::new(rrbench::clock::Clock::start())),
+    }
+    .start()
+    .await
+    .expect("proxy");
+    let addr = proxy.local_addr();
     let target = tmp.path().join("follower");
     let report = recover(addr, &target, unlimited_follower()).await;
     assert_eq!(report.outcome, Outcome::Failed);

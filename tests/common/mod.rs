@@ -6,7 +6,10 @@ use std::{
     fs,
     net::SocketAddr,
     path::Path,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
 };
 
 use rrbench::{
@@ -125,8 +128,26 @@ pub enum Mischief {
     Pass,
     /// After this many bytes, reset the follower's connection (RST via SO_LINGER 0).
     ResetAfter(u64),
-    /// Flip one byte at this offset.
-    FlipByteAt(u64),
+}
+
+/// A reset that fires once, on whichever connection carries the byte that brings the total over
+/// all connections (leader → follower) to `at`.
+#[derive(Clone, Debug)]
+pub struct ResetAtTotal {
+    at: u64,
+    total: Arc<AtomicU64>,
+    fired: Arc<AtomicBool>,
+}
+
+/// A relay in front of `upstream` that resets once, when `at` bytes have passed in total, and
+/// relays everything else faithfully.
+pub async fn reset_relay(upstream: SocketAddr, at: u64) -> SocketAddr {
+    let global = ResetAtTotal {
+        at,
+        total: Arc::new(AtomicU64::new(0)),
+        fired: Arc::new(AtomicBool::new(false)),
+    };
+    relay_with(upstream, vec![], Some(global)).await.0
 }
 
 /// A TCP relay in front of `upstream`: connection `i` gets `plan[i]`, later ones `Pass`.
@@ -134,6 +155,14 @@ pub enum Mischief {
 pub async fn relay(
     upstream: SocketAddr,
     plan: Vec<Mischief>,
+) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    relay_with(upstream, plan, None).await
+}
+
+async fn relay_with(
+    upstream: SocketAddr,
+    plan: Vec<Mischief>,
+    global: Option<ResetAtTotal>,
 ) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
     let addr = listener.local_addr().expect("addr");
@@ -145,11 +174,12 @@ pub async fn relay(
             let mischief = plan.get(n).copied().unwrap_or(Mischief::Pass);
             n += 1;
             let log = log2.clone();
+            let global = global.clone();
             tokio::spawn(async move {
                 let Ok(server) = TcpStream::connect(upstream).await else {
                     return;
                 };
-                let what = pipe(client, server, mischief).await;
+                let what = pipe(client, server, mischief, global).await;
                 log.lock().expect("log").push(what);
             });
         }
@@ -157,8 +187,13 @@ pub async fn relay(
     (addr, log)
 }
 
-async fn pipe(mut client: TcpStream, mut server: TcpStream, mischief: Mischief) -> String {
-    if let Mischief::ResetAfter(_) = mischief {
+async fn pipe(
+    mut client: TcpStream,
+    mut server: TcpStream,
+    mischief: Mischief,
+    global: Option<ResetAtTotal>,
+) -> String {
+    if matches!(mischief, Mischief::ResetAfter(_)) || global.is_some() {
         client.set_zero_linger().expect("linger");
     }
     let (mut cr, mut cw) = client.split();
@@ -176,14 +211,19 @@ async fn pipe(mut client: TcpStream, mut server: TcpStream, mischief: Mischief) 
                 Ok(n) => n,
             };
             let (start, end) = (moved, moved + n as u64);
+            if let Some(g) = &global {
+                let before = g.total.fetch_add(n as u64, Ordering::SeqCst);
+                if before + n as u64 >= g.at && !g.fired.swap(true, Ordering::SeqCst) {
+                    let keep = g.at.saturating_sub(before) as usize;
+                    let _ = cw.write_all(&buf[..keep.min(n)]).await;
+                    return format!("reset at {} bytes in total", g.at);
+                }
+            }
             match mischief {
                 Mischief::ResetAfter(limit) if end >= limit => {
                     let keep = (limit - start) as usize;
                     let _ = cw.write_all(&buf[..keep]).await;
                     return format!("reset after {limit} bytes");
-                }
-                Mischief::FlipByteAt(at) if (start..end).contains(&at) => {
-                    buf[(at - start) as usize] ^= 0xff;
                 }
                 _ => {}
             }
