@@ -74,8 +74,12 @@ async fn stunnel_story(
         ..unlimited_follower()
     };
     let report = recover(proxy.local_addr(), &tmp.path().join("follower"), settings).await;
-    // Let the proxy see the last closes before reading its log.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Wait until the proxy has seen every connection end (each end is logged before the count
+    // of open connections drops), so the log is complete; bounded, for a loaded machine.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while proxy.open_connections() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let events = proxy
         .events()
         .since(0)

@@ -394,6 +394,19 @@ async fn toxicity_picks_connections_from_the_seed() {
     assert_eq!(a, reset_victims(42).await, "same seed, same victims");
 }
 
+/// Waits (at most 10 s) until the proxy has logged an event `matches` accepts: the scheduler
+/// applies new faults on its own task, so a loaded machine may take a moment.
+async fn wait_for_event(p: &ProxyHandle, matches: impl Fn(&EventKind) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !p.events().since(0).iter().any(|e| matches(&e.kind)) {
+        assert!(
+            Instant::now() < deadline,
+            "the proxy never logged the expected event"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_change_while_the_proxy_runs() {
     let p = proxy(echo_server().await, &[], 13).await;
@@ -401,7 +414,11 @@ async fn faults_change_while_the_proxy_runs() {
     round_trip(&mut s, b"1").await.expect("no faults");
     p.set_faults(vec!["blackhole".parse().expect("fault")])
         .expect("set");
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    wait_for_event(
+        &p,
+        |k| matches!(k, EventKind::FaultOn { fault, .. } if fault == "blackhole"),
+    )
+    .await;
     s.write_all(b"2").await.expect("write");
     let mut buf = [0u8; 1];
     assert!(
@@ -411,7 +428,11 @@ async fn faults_change_while_the_proxy_runs() {
         "swallowed"
     );
     p.set_faults(vec![]).expect("clear");
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    wait_for_event(
+        &p,
+        |k| matches!(k, EventKind::FaultOff { fault } if fault == "blackhole"),
+    )
+    .await;
     assert_eq!(round_trip(&mut s, b"3").await.expect("back"), b"3");
     let kinds: Vec<String> = p
         .events()
