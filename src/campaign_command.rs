@@ -77,16 +77,11 @@ pub async fn run(args: CampaignRunArgs) -> anyhow::Result<ExitCode> {
             finished += 1;
             let held = record.expectations.iter().filter(|v| v.pass).count();
             let model = record.model_throughput_mib_s.map_or("-".into(), |m| format!("{m:.1}"));
-            let params: Vec<(String, toml::Value)> = parsed
-                .trials
-                .iter()
-                .find(|t| t.id == record.trial)
-                .map(|t| t.params.clone())
-                .unwrap_or_default();
+            let params: Vec<String> = record.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
             eprintln!(
                 "[{finished}/{to_run}] {} {} | {:?} | {:.1} MiB/s (model {model}) | wasted {:.1} MiB | attempts {} | expectations {held}/{} {}",
                 record.trial,
-                describe(&params),
+                params.join(" "),
                 record.outcome,
                 record.throughput_mib_s,
                 record.bytes_wasted as f64 / 1048576.0,

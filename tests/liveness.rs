@@ -4,11 +4,11 @@
 
 mod common;
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use common::*;
 use rrbench::{
-    chaos::{EventKind, EventLog, Fault, Proxy},
+    chaos::EventKind,
     clock::Clock,
     follower::{FailureKind, Outcome},
     settings::{LeaderSettings, RecoverySettings},
@@ -57,16 +57,7 @@ async fn stunnel_story(
     )
     .await;
     let clock = Clock::start();
-    let proxy = Proxy {
-        listen: "127.0.0.1:0".into(),
-        upstream: leader.local_addr().to_string(),
-        faults: vec!["idle_timeout:idle=1s".parse::<Fault>().expect("fault")],
-        seed: 1,
-        events: Arc::new(EventLog::new(clock)),
-    }
-    .start()
-    .await
-    .expect("proxy");
+    let proxy = start_proxy(leader.local_addr(), &["idle_timeout:idle=1s"], 1, clock).await;
     let settings = RecoverySettings {
         connection_profile: ConnectionProfile::IntraCluster,
         ping_schedule,

@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 
 use common::*;
 use rrbench::{
-    chaos::{EventLog, Fault, Proxy, ProxyHandle},
+    chaos::ProxyHandle,
     clock::Clock,
     follower::{self, FailureKind, FollowerConfig, Outcome, Policy, Progress, RecoveryReport},
     index::IndexSnapshot,
@@ -41,19 +41,7 @@ async fn rig(size: u64, rate: ByteSize, faults: &[&str], seed: u64) -> Rig {
     )
     .await;
     let clock = Clock::start();
-    let proxy = Proxy {
-        listen: "127.0.0.1:0".into(),
-        upstream: leader.local_addr().to_string(),
-        faults: faults
-            .iter()
-            .map(|f| f.parse::<Fault>().expect(f))
-            .collect(),
-        seed,
-        events: Arc::new(EventLog::new(clock)),
-    }
-    .start()
-    .await
-    .expect("proxy");
+    let proxy = start_proxy(leader.local_addr(), faults, seed, clock).await;
     Rig {
         clock,
         _tmp: tmp,

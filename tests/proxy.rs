@@ -2,30 +2,18 @@
 
 mod common;
 
-use std::{process::Command, sync::Arc};
+use std::process::Command;
 
 use common::*;
 use rrbench::{
-    chaos::{EventKind, EventLog, Fault, Proxy, ProxyHandle},
+    chaos::{EventKind, ProxyHandle},
     clock::Clock,
     follower::{FailureKind, Outcome},
     settings::RecoverySettings,
 };
 
 async fn proxy_to(upstream: std::net::SocketAddr, faults: &[&str]) -> ProxyHandle {
-    Proxy {
-        listen: "127.0.0.1:0".into(),
-        upstream: upstream.to_string(),
-        faults: faults
-            .iter()
-            .map(|f| f.parse::<Fault>().expect(f))
-            .collect(),
-        seed: 7,
-        events: Arc::new(EventLog::new(Clock::start())),
-    }
-    .start()
-    .await
-    .expect("proxy")
+    start_proxy(upstream, faults, 7, Clock::start()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -213,20 +213,13 @@ async fn a_corrupted_chunk_fails_the_recovery_without_retry() {
     let snapshot = make_index(tmp.path(), 8 * MIB, 4, 9);
     let leader = start_leader(&snapshot, unlimited_leader()).await;
     // The chaos proxy changes about 80 of the 8 MiB on their way to the follower.
-    let proxy = rrbench::chaos::Proxy {
-        listen: "127.0.0.1:0".into(),
-        upstream: leader.local_addr().to_string(),
-        faults: vec![
-            "corrupt:probability=1e-5,direction=downstream"
-                .parse()
-                .expect("fault"),
-        ],
-        seed: 9,
-        events: std::sync::Arc::new(rrbench::chaos::EventLog::new(rrbench::clock::Clock::start())),
-    }
-    .start()
-    .await
-    .expect("proxy");
+    let proxy = start_proxy(
+        leader.local_addr(),
+        &["corrupt:probability=1e-5,direction=downstream"],
+        9,
+        rrbench::clock::Clock::start(),
+    )
+    .await;
     let addr = proxy.local_addr();
     let target = tmp.path().join("follower");
     let report = recover(addr, &target, unlimited_follower()).await;

@@ -13,6 +13,7 @@ use std::{
 };
 
 use rrbench::{
+    chaos::{EventLog, Fault, Proxy, ProxyHandle},
     clock::Clock,
     follower::{self, FollowerConfig, Progress, RecoveryReport},
     index::{GenerateSpec, IndexSnapshot, generate},
@@ -98,6 +99,29 @@ pub async fn recover_within(
     )
     .await
     .expect("recovery runs")
+}
+
+/// A chaos proxy on 127.0.0.1:0 in front of `upstream`, with faults written as specs
+/// (`"latency:delay=5ms"`), a seed, and events stamped on `clock`.
+pub async fn start_proxy(
+    upstream: SocketAddr,
+    faults: &[&str],
+    seed: u64,
+    clock: Clock,
+) -> ProxyHandle {
+    Proxy {
+        listen: "127.0.0.1:0".into(),
+        upstream: upstream.to_string(),
+        faults: faults
+            .iter()
+            .map(|f| f.parse::<Fault>().expect(f))
+            .collect(),
+        seed,
+        events: Arc::new(EventLog::new(clock)),
+    }
+    .start()
+    .await
+    .expect("proxy starts")
 }
 
 /// Asserts that every leader file exists in `target` with identical bytes, and nothing else
