@@ -23,8 +23,14 @@ fn describe(params: &[(String, toml::Value)]) -> String {
 pub async fn run(args: CampaignRunArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
-    let parsed = Campaign::parse(&text, args.seed)
+    let parsed = Campaign::parse_with(&text, args.seed, &args.overrides)
         .with_context(|| format!("campaign {}", args.file.display()))?;
+    // The results keep the file as given plus the overrides as comments, so `--resume` with
+    // other overrides is refused like a changed file.
+    let mut text = text;
+    for o in &args.overrides {
+        text.push_str(&format!("\n# rrbench campaign run --set {o}"));
+    }
     if args.dry_run {
         println!(
             "campaign {:?}: {} cells x {} repetitions = {} trials (seed {}), in run order:",
@@ -109,6 +115,30 @@ pub async fn run(args: CampaignRunArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    let report_failed = !args.no_report
+        && !summary.records.is_empty()
+        && {
+            match rrbench::report::write_report(&summary.dir) {
+                Ok(files) => {
+                    println!(
+                        "report: {} and {} ({} plots in {})",
+                        files.markdown.display(),
+                        files.html.display(),
+                        files.plots.len(),
+                        summary.dir.join("plots").display()
+                    );
+                    false
+                }
+                Err(e) => {
+                    // The trials are on disk already; say so and keep going to the exit code.
+                    eprintln!(
+                        "error: the report failed ({e}); results are intact, retry with\n  rrbench report {}",
+                        summary.dir.display()
+                    );
+                    true
+                }
+            }
+        };
     if summary.interrupted {
         eprintln!(
             "interrupted: finished trials are kept; continue with\n  rrbench campaign run {} --resume {}",
@@ -117,7 +147,7 @@ pub async fn run(args: CampaignRunArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(INTERRUPTED));
     }
-    Ok(if failing.is_empty() {
+    Ok(if failing.is_empty() && !report_failed {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -48,6 +48,61 @@ pub enum Command {
     /// Run declarative campaigns: settings x faults x repetitions, with results on disk.
     #[command(subcommand)]
     Campaign(CampaignCommand),
+    /// Plot a campaign's results: writes plots/*.svg and *.png, report.md and a self-contained
+    /// report.html (plots embedded; opens without network) into the results directory.
+    Report(ReportArgs),
+    /// Compare a baseline results directory with a contender, condition by condition: medians,
+    /// difference, 95% bootstrap interval, Mann-Whitney p and a verdict per metric.
+    Compare(CompareArgs),
+}
+
+/// Options of `rrbench report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A results directory written by `rrbench campaign run` (results/<campaign>/<stamp>-<seed>).
+    pub dir: PathBuf,
+}
+
+/// Options of `rrbench compare`.
+///
+/// Trials are matched by their matrix values; different repetition counts are fine and a
+/// condition run on one side only is listed as such. Verdicts: "no change" when the
+/// Mann-Whitney p is at or above --significance; "within noise" when the interval of the
+/// difference reaches into +-noise-threshold of the baseline median; otherwise "improved" or
+/// "regressed", by which way the metric is better. With fewer than 4 repetitions per side no
+/// difference can reach p < 0.05: run 5 or more.
+///
+/// Exit codes: 0 compared (whatever the verdicts); 3 a confident regression with
+/// --fail-on-regression; 2 bad input (not a results directory, unknown metric).
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct CompareArgs {
+    /// The reference results directory.
+    pub baseline: PathBuf,
+    /// The results directory to judge against it.
+    pub contender: PathBuf,
+    /// Metric to compare (repeatable): throughput_mib_s, duration_s, bytes_wasted, attempts,
+    /// throughput_vs_model, time_to_recover_s. Default: throughput_mib_s and duration_s.
+    #[arg(long = "metric", value_name = "NAME")]
+    pub metrics: Vec<String>,
+    /// Exit 3 if any metric regressed with confidence.
+    #[arg(long)]
+    pub fail_on_regression: bool,
+    /// Where compare.md and plots/compare-*.svg|png go (default: CONTENDER/compare).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// p-value below which a difference counts as significant.
+    #[arg(long, default_value_t = 0.05)]
+    pub significance: f64,
+    /// Relative change below which a significant difference is called noise (0.02 = 2%).
+    #[arg(long, default_value_t = 0.02)]
+    pub noise_threshold: f64,
+    /// Bootstrap resamples.
+    #[arg(long, default_value_t = 10_000)]
+    pub resamples: usize,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// `rrbench campaign ...`.
@@ -55,7 +110,7 @@ pub enum Command {
 pub enum CampaignCommand {
     /// Run every trial of a campaign file (see chaos/campaigns/ for examples) and write
     /// results/<campaign>/<stamp>/: campaign.toml, env.json, trials.jsonl, timeseries/,
-    /// events/, summary.md. Exit 1 if an expectation fails, 2 if the file is invalid.
+    /// events/, summary.md, and a report (plots/, report.md, report.html). Exit 1 if an expectation fails, 2 if the file is invalid.
     Run(CampaignRunArgs),
 }
 
@@ -76,6 +131,14 @@ pub struct CampaignRunArgs {
     /// Override the file's seed (run order and every random choice).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Override a value of the file, e.g. --set settings.max_concurrent_file_chunks=1 or
+    /// --set repetitions=5 (repeatable). Runs differing only in --set compare with
+    /// `rrbench compare`; --resume needs the same --set flags.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Do not write plots and report.md/report.html at the end (run `rrbench report DIR` later).
+    #[arg(long)]
+    pub no_report: bool,
 }
 
 /// A duration, or `-1` for off (as `transport.ping_schedule: -1`). A newtype, because clap

@@ -10,11 +10,14 @@
 //! [`index`] (files on disk). [`settings`] and [`units`] hold the Elasticsearch-named settings.
 
 pub mod campaign;
+pub mod compare;
 pub mod follower;
 pub mod index;
 pub mod leader;
+pub mod plot;
 pub mod protocol;
 pub mod ratelimit;
+pub mod report;
 pub mod results;
 pub mod settings;
 pub mod transport;

@@ -1,18 +1,23 @@
 //! The `rrbench` command: parses options, runs a subcommand, maps errors to exit codes.
 //!
 //! Exit codes: 0 success; 1 a recovery that failed or a runtime error; 2 bad input (an unknown
-//! flag, a malformed size, a setting out of range); 130 interrupted by Ctrl-C.
+//! flag, a malformed size, a setting out of range, not a results directory); 3 a confident
+//! regression found by `compare --fail-on-regression`; 130 interrupted by Ctrl-C.
 
 mod campaign_command;
 mod cli;
 mod commands;
 mod demo;
 mod progress_line;
+mod report_command;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use rrbench::{campaign::CampaignError, chaos::FaultError, settings::OutOfRange};
+use rrbench::{
+    campaign::CampaignError, chaos::FaultError, compare::CompareError, report::ReportError,
+    results::LoadError, settings::OutOfRange,
+};
 
 use crate::cli::{Cli, Command};
 
@@ -37,6 +42,8 @@ fn main() -> ExitCode {
             Command::Recover(args) => commands::recover(args).await,
             Command::Proxy(args) => commands::proxy(args).await,
             Command::Campaign(cli::CampaignCommand::Run(args)) => campaign_command::run(args).await,
+            Command::Report(args) => report_command::report(args),
+            Command::Compare(args) => report_command::compare(args),
         }
     });
     match result {
@@ -44,7 +51,15 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             let bad_input = |c: &(dyn std::error::Error + 'static)| {
-                c.is::<OutOfRange>() || c.is::<FaultError>() || c.is::<CampaignError>()
+                c.is::<OutOfRange>()
+                    || c.is::<FaultError>()
+                    || c.is::<CampaignError>()
+                    || c.downcast_ref::<CompareError>()
+                        .is_some_and(CompareError::is_bad_input)
+                    || c.downcast_ref::<LoadError>()
+                        .is_some_and(LoadError::is_bad_input)
+                    || c.downcast_ref::<ReportError>()
+                        .is_some_and(ReportError::is_bad_input)
             };
             if e.chain().any(bad_input) {
                 ExitCode::from(2)

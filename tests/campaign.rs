@@ -6,23 +6,12 @@ mod common;
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::Command,
 };
 
-use common::scratch;
+use common::{rrbench, scratch, text};
 
 const SMOKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/chaos/campaigns/smoke.toml");
-
-fn rrbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rrbench"))
-        .args(args)
-        .output()
-        .expect("run rrbench")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// The one results directory under `out/<campaign>/`.
 fn results_dir(out: &Path, campaign: &str) -> PathBuf {

@@ -9,14 +9,7 @@ use std::{
     time::Duration,
 };
 
-use common::scratch;
-
-fn rrbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rrbench"))
-        .args(args)
-        .output()
-        .expect("run rrbench")
-}
+use common::{rrbench, scratch};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

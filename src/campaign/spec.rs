@@ -65,6 +65,14 @@ pub enum CampaignError {
         /// What is wrong.
         problem: String,
     },
+    /// A `--set KEY=VALUE` that cannot apply.
+    #[error("--set {text}: {problem}")]
+    Override {
+        /// The override as given.
+        text: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// A setting out of its range (in the file or in a matrix cell).
     #[error("{context}{source}")]
     Settings {
@@ -198,6 +206,47 @@ fn check_key(spec: &CampaignSpec, key: &str) -> Result<(), CampaignError> {
     }
 }
 
+/// Sets one `KEY=VALUE` override in the file's table.
+fn apply_override(raw: &mut toml::Table, text: &str) -> Result<(), CampaignError> {
+    let bad = |problem: String| CampaignError::Override {
+        text: text.to_string(),
+        problem,
+    };
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| bad("expected KEY=VALUE".into()))?;
+    let key = key.trim();
+    let top = ["name", "description", "seed", "repetitions", "time_limit"];
+    let shape_ok = match key.split('.').collect::<Vec<_>>().as_slice() {
+        [one] => top.contains(one),
+        ["settings" | "leader" | "index" | "expect", _] => true,
+        ["faults", name, _] => raw.get("faults").and_then(|f| f.get(*name)).is_some(),
+        _ => false,
+    };
+    if !shape_ok {
+        return Err(bad(format!(
+            "expected {}, settings.NAME, leader.NAME, index.NAME, expect.NAME or \
+             faults.FAULT.FIELD of a declared fault",
+            top.join(", ")
+        )));
+    }
+    if raw
+        .get("matrix")
+        .and_then(|m| m.as_table())
+        .is_some_and(|m| m.contains_key(key))
+    {
+        return Err(bad(format!(
+            "`{key}` is a matrix axis; its values come from [matrix]"
+        )));
+    }
+    let value = value.trim();
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| Value::String(value.to_string()));
+    super::matrix::set_path(raw, key, parsed).map_err(bad)
+}
+
 /// A value as written in the file (`"25ms"`, `5`).
 fn show(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| format!("{v:?}"))
@@ -241,8 +290,27 @@ fn blame(
 impl Campaign {
     /// Parses and checks a campaign file; `seed` overrides the file's seed.
     pub fn parse(text: &str, seed: Option<u64>) -> Result<Self, CampaignError> {
-        let raw: toml::Table = toml::from_str(text)?;
-        let mut spec: CampaignSpec = toml::from_str(text)?;
+        Self::parse_with(text, seed, &[])
+    }
+
+    /// Like [`Campaign::parse`], with `KEY=VALUE` overrides applied to the file first
+    /// (`settings.max_concurrent_file_chunks=1`, `faults.wan.delay=25ms`, `repetitions=5`). A
+    /// value is read as TOML when it is one (`1`, `true`, `"x"`) and as a string otherwise.
+    pub fn parse_with(
+        text: &str,
+        seed: Option<u64>,
+        overrides: &[String],
+    ) -> Result<Self, CampaignError> {
+        let mut raw: toml::Table = toml::from_str(text)?;
+        for o in overrides {
+            apply_override(&mut raw, o)?;
+        }
+        // From the text when nothing is overridden: its errors carry line numbers.
+        let mut spec: CampaignSpec = if overrides.is_empty() {
+            toml::from_str(text)?
+        } else {
+            Value::Table(raw.clone()).try_into()?
+        };
         if let Some(seed) = seed {
             spec.seed = seed;
         }
@@ -314,6 +382,37 @@ delay = "25ms"
 [expect]
 outcome = "completed"
 "#;
+
+    #[test]
+    fn overrides_set_values_and_refuse_what_they_cannot_set() {
+        let sets = |o: &[&str]| {
+            let o: Vec<String> = o.iter().map(|s| s.to_string()).collect();
+            Campaign::parse_with(WAN, None, &o)
+        };
+        let c = sets(&["settings.max_concurrent_file_chunks=1", "repetitions=3"]).expect("ok");
+        assert_eq!(c.spec.repetitions, 3);
+        assert!(
+            c.cells
+                .iter()
+                .all(|cell| cell.settings.max_concurrent_file_chunks == 1)
+        );
+        assert_eq!(c.trials.len(), 18);
+        let c = sets(&["settings.chunk_size=512kb"]).expect("a string value");
+        assert_eq!(c.cells[0].settings.chunk_size.bytes(), 512 << 10);
+        for (bad, says) in [
+            ("settings.max_concurrent_file_chunks", "KEY=VALUE"),
+            ("faults.wan.delay=1ms", "matrix axis"),
+            ("faults.lan.delay=1ms", "declared fault"),
+            ("settings.bogus=1", "bogus"),
+            (
+                "settings.max_concurrent_file_chunks=0",
+                "max_concurrent_file_chunks",
+            ),
+        ] {
+            let e = sets(&[bad]).expect_err(bad).to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn a_campaign_expands_into_resolved_cells_and_trials() {

@@ -34,15 +34,21 @@ pub const WINDOW: f64 = 0.5;
 
 /// Goodput at each sample at least [`WINDOW`] after the first: (time, bytes/s over the window
 /// ending there).
-fn goodput(series: &[Sample]) -> Vec<(f64, f64)> {
+pub fn goodput(series: &[Sample]) -> Vec<(f64, f64)> {
+    goodput_over(series, WINDOW)
+}
+
+/// Goodput over a `window` of seconds ending at each sample that has one behind it (a report
+/// uses a shorter window for recoveries shorter than a few [`WINDOW`]s).
+pub fn goodput_over(series: &[Sample], window: f64) -> Vec<(f64, f64)> {
     let mut rates = Vec::new();
     let mut back = 0;
     for s in series {
-        while back + 1 < series.len() && series[back + 1].t <= s.t - WINDOW {
+        while back + 1 < series.len() && series[back + 1].t <= s.t - window {
             back += 1;
         }
         let from = &series[back];
-        if s.t - from.t >= WINDOW {
+        if s.t - from.t >= window && s.t > from.t {
             rates.push((
                 s.t,
                 s.bytes.saturating_sub(from.bytes) as f64 / (s.t - from.t),

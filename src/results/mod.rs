@@ -5,9 +5,11 @@
 //! trial ([`append_line`]), and a reader ignores a torn last line ([`read_trials`]).
 
 mod env;
+mod load;
 mod writers;
 
 pub use env::capture_env;
+pub use load::{Condition, LoadError, LoadedTrial, ResultsDir, short_key};
 pub use writers::{
     append_line, events_jsonl, read_trials, repair_torn_tail, summary_markdown, timeseries_csv,
     write_atomic,

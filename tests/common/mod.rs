@@ -262,3 +262,16 @@ async fn pipe(
         what = down => what,
     }
 }
+
+/// Runs the `rrbench` binary built for these tests and waits for it.
+pub fn rrbench(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_rrbench"))
+        .args(args)
+        .output()
+        .expect("run rrbench")
+}
+
+/// A process's output as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}

@@ -1,0 +1,63 @@
+//! Writing a comparison: one distribution plot per metric and `compare.md`.
+
+use std::path::{Path, PathBuf};
+
+use super::{CompareError, Comparison, Metric, markdown};
+use crate::{
+    plot::{self, Distribution, DistributionGroup},
+    results::write_atomic,
+};
+
+/// Tick labels longer than this become `#k` (the Markdown table names every condition).
+const LONG_LABEL: usize = 28;
+
+/// What [`write`] wrote.
+#[derive(Clone, Debug)]
+pub struct CompareFiles {
+    /// `compare.md`.
+    pub markdown: PathBuf,
+    /// One SVG per metric (a PNG sits next to each).
+    pub plots: Vec<PathBuf>,
+}
+
+/// Writes `<out>/plots/compare-<metric>.{svg,png}` and `<out>/compare.md`.
+pub fn write(c: &Comparison, out: &Path, names: [String; 2]) -> Result<CompareFiles, CompareError> {
+    let mut plots = Vec::new();
+    let mut links: Vec<(Metric, String)> = Vec::new();
+    for &metric in &c.options.metrics {
+        let rows: Vec<_> = c.rows.iter().filter(|r| r.metric == metric).collect();
+        let long = rows.len() > 6 || rows.iter().any(|r| r.condition.label().len() > LONG_LABEL);
+        let groups = rows
+            .iter()
+            .enumerate()
+            .map(|(k, r)| DistributionGroup {
+                label: if long {
+                    format!("#{}", k + 1)
+                } else {
+                    r.condition.label()
+                },
+                baseline: r.baseline.clone(),
+                contender: r.contender.clone(),
+            })
+            .collect();
+        let figure = Distribution {
+            title: format!("{metric}: {} vs {}", names[0], names[1]),
+            y_label: metric.axis().to_string(),
+            names: names.clone(),
+            groups,
+        };
+        let name = format!("compare-{metric}");
+        let r = plot::render(&figure, &out.join("plots"), &name)?;
+        links.push((metric, format!("plots/{name}.svg")));
+        plots.push(r.svg);
+    }
+    let path = out.join("compare.md");
+    write_atomic(&path, markdown(c, &links).as_bytes()).map_err(|source| CompareError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(CompareFiles {
+        markdown: path,
+        plots,
+    })
+}
