@@ -94,7 +94,7 @@ pub fn terminal_table(c: &Comparison) -> String {
 }
 
 /// `compare.md`: the runs, the method, the table, and where the plots are.
-pub fn markdown(c: &Comparison, plots: &[(Metric, String)]) -> String {
+pub fn markdown(c: &Comparison, plots: &[(Metric, String)], ticks: &[String]) -> String {
     let o = &c.options;
     let mut out = String::from("# rrbench compare\n\n");
     let _ = writeln!(out, "- baseline: {}", c.baseline);
@@ -121,6 +121,13 @@ pub fn markdown(c: &Comparison, plots: &[(Metric, String)]) -> String {
     }
     if !plots.is_empty() {
         out.push_str("\n## Distributions\n\n");
+        if !ticks.is_empty() {
+            out.push_str("Conditions on the x axis:\n\n");
+            for t in ticks {
+                let _ = writeln!(out, "- {t}");
+            }
+            out.push('\n');
+        }
         for (m, file) in plots {
             let _ = writeln!(out, "![{m}]({file})\n");
         }

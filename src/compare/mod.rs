@@ -267,6 +267,8 @@ pub struct Row {
 /// Everything `compare` found.
 #[derive(Clone, Debug)]
 pub struct Comparison {
+    /// The baseline's campaign name (for titles).
+    pub campaign: String,
     /// Baseline campaign and directory.
     pub baseline: String,
     /// Contender campaign and directory.
@@ -332,6 +334,7 @@ pub fn compare(
         ));
     }
     Comparison {
+        campaign: baseline.campaign.clone(),
         baseline: format!("{} ({})", baseline.campaign, baseline.dir.display()),
         contender: format!("{} ({})", contender.campaign, contender.dir.display()),
         rows,

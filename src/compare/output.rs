@@ -24,9 +24,17 @@ pub struct CompareFiles {
 pub fn write(c: &Comparison, out: &Path, names: [String; 2]) -> Result<CompareFiles, CompareError> {
     let mut plots = Vec::new();
     let mut links: Vec<(Metric, String)> = Vec::new();
+    let mut ticks: Vec<String> = Vec::new();
     for &metric in &c.options.metrics {
         let rows: Vec<_> = c.rows.iter().filter(|r| r.metric == metric).collect();
         let long = rows.len() > 6 || rows.iter().any(|r| r.condition.label().len() > LONG_LABEL);
+        if long && ticks.is_empty() {
+            ticks = rows
+                .iter()
+                .enumerate()
+                .map(|(k, r)| format!("#{} = {}", k + 1, r.condition.label()))
+                .collect();
+        }
         let groups = rows
             .iter()
             .enumerate()
@@ -41,7 +49,7 @@ pub fn write(c: &Comparison, out: &Path, names: [String; 2]) -> Result<CompareFi
             })
             .collect();
         let figure = Distribution {
-            title: format!("{metric}: {} vs {}", names[0], names[1]),
+            title: format!("{}: {metric}, {} vs {}", c.campaign, names[0], names[1]),
             y_label: metric.axis().to_string(),
             names: names.clone(),
             groups,
@@ -52,9 +60,11 @@ pub fn write(c: &Comparison, out: &Path, names: [String; 2]) -> Result<CompareFi
         plots.push(r.svg);
     }
     let path = out.join("compare.md");
-    write_atomic(&path, markdown(c, &links).as_bytes()).map_err(|source| CompareError::Io {
-        path: path.clone(),
-        source,
+    write_atomic(&path, markdown(c, &links, &ticks).as_bytes()).map_err(|source| {
+        CompareError::Io {
+            path: path.clone(),
+            source,
+        }
     })?;
     Ok(CompareFiles {
         markdown: path,
