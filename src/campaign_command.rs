@@ -32,8 +32,8 @@ pub async fn run(args: CampaignRunArgs) -> anyhow::Result<ExitCode> {
         text.push_str(&format!("\n# rrbench campaign run --set {o}"));
     }
     if args.dry_run {
-        println!(
-            "campaign {:?}: {} cells x {} repetitions = {} trials (seed {}), in run order:",
+        let mut listing = format!(
+            "campaign {:?}: {} cells x {} repetitions = {} trials (seed {}), in run order:\n",
             parsed.spec.name,
             parsed.cells.len(),
             parsed.spec.repetitions,
@@ -41,14 +41,15 @@ pub async fn run(args: CampaignRunArgs) -> anyhow::Result<ExitCode> {
             parsed.spec.seed
         );
         for t in &parsed.trials {
-            println!(
-                "  {} cell {:>3} rep {} {}",
+            listing.push_str(&format!(
+                "  {} cell {:>3} rep {} {}\n",
                 t.id,
                 t.cell,
                 t.repetition,
                 describe(&t.params)
-            );
+            ));
         }
+        crate::progress_line::print_stdout(&listing)?;
         return Ok(ExitCode::SUCCESS);
     }
     let options = RunOptions {
@@ -78,6 +79,10 @@ pub async fn run(args: CampaignRunArgs) -> anyhow::Result<ExitCode> {
             let prefix = format!("[{k}/{to_run}]{eta} {} | ", trial.id);
             line = Some(ProgressLine::with_prefix(progress, true, prefix));
         }
+        RunEvent::Skipped { trial, reason } => {
+            finished += 1;
+            eprintln!("[{finished}/{to_run}] {} {} | skipped: {reason}", trial.id, describe(&trial.params));
+        }
         RunEvent::TrialEnd { record } => {
             line = None;
             finished += 1;
@@ -99,6 +104,18 @@ pub async fn run(args: CampaignRunArgs) -> anyhow::Result<ExitCode> {
     })
     .await?;
     drop(line);
+    if !summary.skipped.is_empty() {
+        println!(
+            "{} trials skipped (a fault that cannot act on their transport): {}",
+            summary.skipped.len(),
+            summary
+                .skipped
+                .iter()
+                .map(|(id, _)| id.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     let failing = summary.failing();
     println!(
         "{} trials recorded, {} passed every expectation, {} did not; summary: {}",

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use rrbench::{
     chaos::Fault,
     follower::Policy,
-    settings::{LeaderSettings, RecoverySettings},
+    settings::{LeaderSettings, RecoverySettings, Transport},
     transport::connection::ConnectionProfile,
     units::{ByteSize, parse_duration, parse_optional_duration},
 };
@@ -219,6 +219,41 @@ pub struct LeaderArgs {
     /// Do not log sessions and refused requests.
     #[arg(long)]
     pub quiet: bool,
+    /// tcp, or quic (UDP, TLS 1.3; one connection, a stream per channel).
+    #[arg(long, default_value = "tcp")]
+    pub transport: Transport,
+    /// QUIC: the certificate chain to present (PEM). Without --cert/--key a self-signed
+    /// certificate for the listen address and localhost is generated and its path printed.
+    #[arg(long, value_name = "PEM", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// QUIC: the certificate's private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// QUIC liveness of every connection.
+    #[command(flatten)]
+    pub quic: QuicLivenessArgs,
+}
+
+/// QUIC's own liveness settings.
+#[derive(Debug, Args)]
+pub struct QuicLivenessArgs {
+    /// QUIC: close a connection that hears nothing from its peer for this long.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub quic_idle_timeout: Duration,
+    /// QUIC: send a PING frame this often when idle (-1: off). Counts as traffic for the
+    /// peer's idle timeout, unlike TCP keepalives for a middlebox.
+    #[arg(long, default_value = "-1", value_parser = parse_off_or_duration)]
+    pub quic_keep_alive: OffOrDuration,
+}
+
+impl QuicLivenessArgs {
+    /// The liveness these options describe.
+    pub fn liveness(&self) -> rrbench::transport::quic::QuicLiveness {
+        rrbench::transport::quic::QuicLiveness {
+            idle_timeout: self.quic_idle_timeout,
+            keep_alive: self.quic_keep_alive.0,
+        }
+    }
 }
 
 impl LeaderArgs {
@@ -321,6 +356,19 @@ pub struct RecoverArgs {
     /// Do not draw the progress line, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
+    /// tcp, or quic (needs --ca).
+    #[arg(long, default_value = "tcp")]
+    pub transport: Transport,
+    /// QUIC: trust this certificate or CA (PEM), e.g. the one `rrbench leader --transport quic`
+    /// printed.
+    #[arg(long, value_name = "PEM", required_if_eq("transport", "quic"))]
+    pub ca: Option<PathBuf>,
+    /// QUIC: the name the leader's certificate must carry (default: the host of --from).
+    #[arg(long)]
+    pub server_name: Option<String>,
+    /// QUIC liveness of the connection.
+    #[command(flatten)]
+    pub quic: QuicLivenessArgs,
 }
 
 impl RecoverArgs {
@@ -342,6 +390,9 @@ impl RecoverArgs {
             ping_schedule: self.ping_schedule.0,
             policy: self.policy,
             time_scale: self.time_scale,
+            transport: self.transport,
+            quic_idle_timeout: self.quic.quic_idle_timeout,
+            quic_keep_alive: self.quic.quic_keep_alive.0,
         }
     }
 }
@@ -356,6 +407,12 @@ impl RecoverArgs {
 ///   reset:after_bytes=16mb            idle_timeout:idle=5s       blackhole:start=5s,duration=10s
 ///   stall                             corrupt:probability=1e-6   slow_close:delay=1s
 ///   limit_data:bytes=1mb              down:start=10s,duration=5s
+///
+/// With --udp (for QUIC) it relays datagrams, a flow per client address, and takes datagram
+/// faults (corrupt changes one byte of a datagram with `probability`):
+///   delay:delay=25ms,jitter=5ms       rate:rate=10mb             loss:probability=1%
+///   loss:p=1%,r=30%  (Gilbert-Elliott bursts; bad_loss, good_loss)  duplicate:probability=1%
+///   reorder:probability=2%,gap=5ms    corrupt:probability=1%     blackhole:start=5s,duration=3s
 #[derive(Debug, Args)]
 #[command(allow_negative_numbers = true, verbatim_doc_comment)]
 pub struct ProxyArgs {
@@ -377,4 +434,7 @@ pub struct ProxyArgs {
     /// Do not print events to stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Relay UDP datagrams (QUIC) instead of TCP connections.
+    #[arg(long)]
+    pub udp: bool,
 }

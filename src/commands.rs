@@ -4,11 +4,13 @@ use std::{process::ExitCode, sync::Arc, time::Instant};
 
 use anyhow::Context;
 use rrbench::{
-    chaos::{EventLog, Proxy},
+    chaos::{EventLog, Proxy, UdpProxy},
     clock::Clock,
     follower::{self, FollowerConfig, Progress},
     index::{GenerateSpec, IndexSnapshot, generate},
-    leader::{self, LeaderConfig},
+    leader::{self, LeaderConfig, QuicServer},
+    settings::Transport,
+    transport::quic::{CertificatePaths, QuicClient, generate_self_signed},
     units::mib_per_sec,
 };
 
@@ -61,11 +63,19 @@ pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
         .await?
         .with_context(|| format!("loading the index in {}", args.dir.display()))?;
     let (files, bytes) = (snapshot.files().len(), snapshot.total_bytes());
+    let quic = match args.transport {
+        Transport::Tcp => None,
+        Transport::Quic => Some(QuicServer {
+            certificate: leader_certificate(&args)?,
+            liveness: args.quic.liveness(),
+        }),
+    };
     let config = LeaderConfig {
         settings: settings.clone(),
         index_name: args.index_name.clone(),
         auth_token: args.auth_token.clone(),
         log: !args.quiet,
+        quic,
     };
     let handle = leader::start(&args.listen, snapshot, config, Clock::start()).await?;
     eprintln!(
@@ -91,6 +101,42 @@ pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The leader's QUIC certificate: the one given, or a self-signed one written to a fresh
+/// directory whose path is printed for the follower's `--ca`.
+fn leader_certificate(args: &LeaderArgs) -> anyhow::Result<CertificatePaths> {
+    if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+        return Ok(CertificatePaths {
+            cert: cert.clone(),
+            key: key.clone(),
+        });
+    }
+    let host = args
+        .listen
+        .rsplit_once(':')
+        .map_or(args.listen.as_str(), |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+    if !["0.0.0.0", "::", ""].contains(&host.as_str()) && !names.contains(&host) {
+        names.push(host);
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("rrbench-leader-cert-")
+        .tempdir()
+        .context("creating a directory for the certificate")?
+        .keep();
+    let paths = generate_self_signed(&dir, &names)?;
+    eprintln!(
+        "QUIC: generated a self-signed certificate for {}: {}
+  followers: --transport quic --ca {}",
+        names.join(", "),
+        paths.cert.display(),
+        paths.cert.display()
+    );
+    Ok(paths)
+}
+
 pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
     let settings = args.settings();
     settings.validate()?;
@@ -100,6 +146,13 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
     config.settings = settings;
     config.time_limit = args.time_limit.0;
     config.seed = args.seed;
+    if let (Transport::Quic, Some(ca)) = (args.transport, &args.ca) {
+        config.quic = Some(QuicClient {
+            ca: ca.clone(),
+            server_name: args.server_name.clone(),
+            liveness: args.quic.liveness(),
+        });
+    }
     let progress = Arc::new(Progress::default());
     let line = ProgressLine::start(progress.clone(), !args.no_progress);
     let cancel = async {
@@ -153,6 +206,9 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("opening {}", path.display()))?,
         None => EventLog::new(clock),
     };
+    if args.udp {
+        return udp_proxy(args, Arc::new(events)).await;
+    }
     let proxy = Proxy {
         listen: args.listen.clone(),
         upstream: args.upstream.clone(),
@@ -178,25 +234,9 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             faults.join("\n          ")
         }
     );
-    let mut seen = 0;
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    loop {
-        tokio::select! {
-            _ = &mut ctrl_c => break,
-            _ = tick.tick() => {}
-        }
-        let new = proxy.events().since(seen);
-        seen += new.len();
-        if !args.quiet {
-            for e in new {
-                eprintln!("{}", serde_json::to_string(&e)?);
-            }
-        }
-    }
-    eprintln!("stopping: closing connections");
     let log = proxy.events().clone();
+    let seen = print_events_until_ctrl_c(&log, args.quiet).await?;
+    eprintln!("stopping: closing connections");
     proxy.shutdown().await;
     if !args.quiet {
         for e in log.since(seen) {
@@ -204,4 +244,54 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `rrbench proxy --udp`: the datagram proxy, events to stderr until Ctrl-C.
+async fn udp_proxy(args: ProxyArgs, events: Arc<EventLog>) -> anyhow::Result<ExitCode> {
+    let proxy = UdpProxy {
+        listen: args.listen.clone(),
+        upstream: args.upstream.clone(),
+        faults: args.faults.clone(),
+        seed: args.seed,
+        events: events.clone(),
+    }
+    .start()
+    .await?;
+    eprintln!(
+        "UDP proxy on {} -> {} (seed {}), {} fault(s), Ctrl-C to stop",
+        proxy.local_addr(),
+        args.upstream,
+        args.seed,
+        args.faults.len()
+    );
+    let seen = print_events_until_ctrl_c(&events, args.quiet).await?;
+    proxy.shutdown().await;
+    if !args.quiet {
+        for e in events.since(seen) {
+            eprintln!("{}", serde_json::to_string(&e)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a proxy's events to stderr as they come (unless `quiet`) until Ctrl-C; returns how
+/// many were printed.
+async fn print_events_until_ctrl_c(events: &EventLog, quiet: bool) -> anyhow::Result<usize> {
+    let mut seen = 0;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            _ = &mut ctrl_c => return Ok(seen),
+            _ = tick.tick() => {}
+        }
+        let new = events.since(seen);
+        seen += new.len();
+        if !quiet {
+            for e in new {
+                eprintln!("{}", serde_json::to_string(&e)?);
+            }
+        }
+    }
 }

@@ -46,3 +46,13 @@ impl Drop for ProgressLine {
         }
     }
 }
+
+/// Writes `text` to stdout; a reader that went away (`rrbench ... | head`) is not an error.
+pub fn print_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}

@@ -47,7 +47,7 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let baseline = ResultsDir::open(&args.baseline).context("baseline")?;
     let contender = ResultsDir::open(&args.contender).context("contender")?;
     let comparison = compare::compare(&baseline, &contender, &options);
-    print!("{}", compare::terminal_table(&comparison));
+    crate::progress_line::print_stdout(&compare::terminal_table(&comparison))?;
     for note in &comparison.notes {
         eprintln!("note: {note}");
     }

@@ -71,6 +71,45 @@ pub struct RecoverySettings {
     /// Multiplies the policies' fixed durations (OpenSearch's 10–80 s backoffs, its 1 s restart
     /// delay, resumable's backoff) so tests can compress hours into seconds.
     pub time_scale: f64,
+    /// `tcp` (Elasticsearch's channels) or `quic` (one QUIC connection, a stream per channel).
+    pub transport: Transport,
+    /// QUIC: the connection closes after this long without a packet from the peer.
+    #[serde(with = "duration_serde")]
+    pub quic_idle_timeout: Duration,
+    /// QUIC: a PING frame this often when idle; `None` (`-1`) is off.
+    #[serde(with = "option_duration_serde")]
+    pub quic_keep_alive: Option<Duration>,
+}
+
+/// The transport between follower and leader.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// TCP channels, as Elasticsearch.
+    #[default]
+    Tcp,
+    /// QUIC (quinn): one connection, one bidirectional stream per channel.
+    Quic,
+}
+
+impl std::str::FromStr for Transport {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "tcp" => Ok(Self::Tcp),
+            "quic" => Ok(Self::Quic),
+            other => Err(format!("`{other}` is not a transport (tcp, quic)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Tcp => "tcp",
+            Self::Quic => "quic",
+        })
+    }
 }
 
 impl Default for RecoverySettings {
@@ -93,6 +132,9 @@ impl Default for RecoverySettings {
             ping_schedule: None,
             policy: Policy::Elasticsearch,
             time_scale: 1.0,
+            transport: Transport::Tcp,
+            quic_idle_timeout: Duration::from_secs(30),
+            quic_keep_alive: None,
         }
     }
 }

@@ -16,9 +16,11 @@ pub mod fault;
 pub mod proxy;
 pub mod rng;
 pub mod schedule;
+pub mod udp;
 pub mod units;
 
 pub use events::{Event, EventKind, EventLog};
 pub use fault::{Direction, Fault, FaultError, FaultKind};
 pub use proxy::{Proxy, ProxyError, ProxyHandle};
 pub use schedule::Schedule;
+pub use udp::{UdpProxy, UdpProxyHandle};

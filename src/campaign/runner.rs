@@ -17,15 +17,17 @@ use std::{
 
 use super::{Campaign, CampaignSpec, IndexSpec, Trial, Verdict, model_throughput_mib_s};
 use crate::{
-    chaos::{EventKind, EventLog, Proxy, ProxyError},
+    chaos::{EventKind, EventLog, Proxy, ProxyError, UdpProxy, UdpProxyHandle},
     clock::{Clock, utc_stamp},
     follower::{self, FollowerConfig, FollowerError, Progress},
     index::{GenerateSpec, IndexError, IndexSnapshot, generate},
-    leader::{self, LeaderConfig, LeaderError},
+    leader::{self, LeaderConfig, LeaderError, QuicServer},
     results::{
         TRIAL_SCHEMA, TrialRecord, append_line, capture_env, events_jsonl, read_trials,
         repair_torn_tail, summary_markdown, timeseries_csv, write_atomic,
     },
+    settings::Transport,
+    transport::quic::{QuicClient, QuicError, QuicLiveness, generate_self_signed},
 };
 
 /// A campaign could not run (a failed trial is a result, not this error).
@@ -55,6 +57,9 @@ pub enum RunError {
     /// Starting a follower.
     #[error(transparent)]
     Follower(#[from] FollowerError),
+    /// Making a QUIC certificate.
+    #[error(transparent)]
+    Quic(#[from] QuicError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
@@ -98,6 +103,14 @@ pub enum RunEvent<'a> {
         /// Its record.
         record: &'a TrialRecord,
     },
+    /// A trial was not run: a fault cannot act on its transport (loss on TCP needs an L3
+    /// injector). Nothing is written for it.
+    Skipped {
+        /// The trial.
+        trial: &'a Trial,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// How a run ended.
@@ -109,6 +122,8 @@ pub struct RunSummary {
     pub records: Vec<TrialRecord>,
     /// Stopped by the cancel signal before every trial ran.
     pub interrupted: bool,
+    /// Trials not run, with why.
+    pub skipped: Vec<(String, String)>,
 }
 
 impl RunSummary {
@@ -147,6 +162,28 @@ async fn cached_index(root: &Path, spec: &IndexSpec) -> Result<IndexSnapshot, Ru
         .map_err(|e| io(&dir)(std::io::Error::other(e)))??)
 }
 
+/// The chaos proxy of a trial: TCP, or UDP for QUIC.
+enum AnyProxy {
+    Tcp(crate::chaos::ProxyHandle),
+    Udp(UdpProxyHandle),
+}
+
+impl AnyProxy {
+    fn local_addr(&self) -> std::net::SocketAddr {
+        match self {
+            AnyProxy::Tcp(p) => p.local_addr(),
+            AnyProxy::Udp(p) => p.local_addr(),
+        }
+    }
+
+    async fn shutdown(self) {
+        match self {
+            AnyProxy::Tcp(p) => p.shutdown().await,
+            AnyProxy::Udp(p) => p.shutdown().await,
+        }
+    }
+}
+
 /// Runs one trial and returns its record, time series and events.
 async fn run_trial(
     campaign: &CampaignSpec,
@@ -157,22 +194,6 @@ async fn run_trial(
     cancel: impl Future<Output = ()>,
 ) -> Result<(TrialRecord, String, String), RunError> {
     let clock = Clock::start();
-    let leader_config = LeaderConfig {
-        settings: cell.leader.clone(),
-        ..LeaderConfig::default()
-    };
-    let leader = leader::start("127.0.0.1:0", snapshot, leader_config, clock).await?;
-    let events = Arc::new(EventLog::new(clock));
-    let faults = cell.fault_list();
-    let proxy = Proxy {
-        listen: "127.0.0.1:0".into(),
-        upstream: leader.local_addr().to_string(),
-        faults: faults.clone(),
-        seed: trial.seed,
-        events: events.clone(),
-    }
-    .start()
-    .await?;
     let scratch = if Path::new("/dev/shm").is_dir() {
         tempfile::Builder::new()
             .prefix("rrbench-trial-")
@@ -181,8 +202,57 @@ async fn run_trial(
         tempfile::Builder::new().prefix("rrbench-trial-").tempdir()
     }
     .map_err(io(Path::new("/dev/shm")))?;
+    let quic = cell.settings.transport == Transport::Quic;
+    let liveness = QuicLiveness {
+        idle_timeout: cell.settings.quic_idle_timeout,
+        keep_alive: cell.settings.quic_keep_alive,
+    };
+    let certificate = if quic {
+        Some(generate_self_signed(
+            scratch.path(),
+            &["localhost".into(), "127.0.0.1".into()],
+        )?)
+    } else {
+        None
+    };
+    let leader_config = LeaderConfig {
+        settings: cell.leader.clone(),
+        quic: certificate.clone().map(|certificate| QuicServer {
+            certificate,
+            liveness,
+        }),
+        ..LeaderConfig::default()
+    };
+    let leader = leader::start("127.0.0.1:0", snapshot, leader_config, clock).await?;
+    let events = Arc::new(EventLog::new(clock));
+    let faults = cell.fault_list();
+    // QUIC rides UDP, so its faults go through the datagram proxy.
+    let tcp = Proxy {
+        listen: "127.0.0.1:0".into(),
+        upstream: leader.local_addr().to_string(),
+        faults: faults.clone(),
+        seed: trial.seed,
+        events: events.clone(),
+    };
+    let proxy = if quic {
+        let udp = UdpProxy {
+            listen: tcp.listen,
+            upstream: tcp.upstream,
+            faults: tcp.faults,
+            seed: tcp.seed,
+            events: tcp.events,
+        };
+        AnyProxy::Udp(udp.start().await?)
+    } else {
+        AnyProxy::Tcp(tcp.start().await?)
+    };
     let mut config =
         FollowerConfig::new(proxy.local_addr().to_string(), scratch.path().join("index"));
+    config.quic = certificate.map(|c| QuicClient {
+        ca: c.cert,
+        server_name: None,
+        liveness,
+    });
     config.settings = cell.settings.clone();
     config.clock = clock;
     config.time_limit = Some(cell.time_limit);
@@ -292,8 +362,19 @@ pub async fn run(
     });
     tokio::pin!(cancel);
     let mut interrupted = false;
+    let mut skipped = Vec::new();
     for (k, trial) in pending.iter().enumerate() {
         let cell = &campaign.cells[trial.cell];
+        let datagrams = cell.settings.transport == Transport::Quic;
+        if let Err(e) = crate::chaos::fault::check_medium(&cell.fault_list(), datagrams) {
+            let reason = format!("{e} (on {})", cell.settings.transport);
+            observe(RunEvent::Skipped {
+                trial,
+                reason: reason.clone(),
+            });
+            skipped.push((trial.id.clone(), reason));
+            continue;
+        }
         let snapshot = cached_index(&cache_root, &cell.index).await?;
         let progress = Arc::new(Progress::default());
         observe(RunEvent::TrialStart {
@@ -327,11 +408,18 @@ pub async fn run(
         observe(RunEvent::TrialEnd { record: &record });
     }
     let records = read_trials(&trials_path).map_err(io(&trials_path))?;
-    let summary = summary_markdown(&spec.name, &spec.description, &records);
+    let mut summary = summary_markdown(&spec.name, &spec.description, &records);
+    if !skipped.is_empty() {
+        summary.push_str("\n## Skipped trials\n\n");
+        for (id, reason) in &skipped {
+            summary.push_str(&format!("- {id}: {reason}\n"));
+        }
+    }
     write_atomic(&dir.join("summary.md"), summary.as_bytes()).map_err(io(&dir))?;
     Ok(RunSummary {
         dir,
         records,
         interrupted,
+        skipped,
     })
 }

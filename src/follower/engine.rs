@@ -29,10 +29,11 @@ use crate::{
     index::{IndexError, Journal, TargetDir},
     protocol::ErrorCode,
     ratelimit::NodeRateLimiter,
-    settings::{OutOfRange, RecoverySettings},
+    settings::{OutOfRange, RecoverySettings, Transport},
     transport::{
         TransportError,
         connection::ConnectOptions,
+        quic::QuicClient,
         tcp::{Keepalive, SocketOptions},
     },
     units::mib_per_sec,
@@ -60,6 +61,8 @@ pub struct FollowerConfig {
     pub time_limit: Option<Duration>,
     /// Seed of the resumable policy's backoff jitter.
     pub seed: u64,
+    /// Reach the leader over QUIC (one connection, a stream per channel) instead of TCP.
+    pub quic: Option<QuicClient>,
 }
 
 impl FollowerConfig {
@@ -75,6 +78,7 @@ impl FollowerConfig {
             clock: Clock::start(),
             time_limit: None,
             seed: 0,
+            quic: None,
         }
     }
 }
@@ -410,12 +414,15 @@ fn connect_options(config: &FollowerConfig, policy: Policy) -> ConnectOptions {
             user_timeout: s.tcp_user_timeout,
         },
         ping_schedule,
-        ping_timeout: policy
-            .pings_detect_dead_channels()
+        // Over QUIC a pong waits behind the chunk bytes queued on its stream, so under loss a
+        // late pong says nothing about the path; QUIC's idle timeout is the dead-path detector
+        // there, and pings only keep packets flowing.
+        ping_timeout: (policy.pings_detect_dead_channels() && s.transport == Transport::Tcp)
             .then(|| ping_schedule.map(|p| (p * 3).max(Duration::from_secs(1))))
             .flatten(),
         max_response,
         auth: config.auth_token.clone().unwrap_or_default(),
         handshake_timeout: limit,
+        quic: config.quic.clone(),
     }
 }

@@ -13,7 +13,7 @@ use std::{net::SocketAddr, os::unix::fs::FileExt, sync::Arc};
 
 use bytes::Bytes;
 use tokio::{
-    io::BufReader,
+    io::{AsyncRead, AsyncWrite, BufReader},
     net::TcpStream,
     sync::{mpsc, watch},
     task::JoinSet,
@@ -91,15 +91,26 @@ struct Connection {
     greeted: bool,
 }
 
-/// Serves one connection until the follower leaves, the stream breaks, or shutdown.
+/// Serves one TCP connection until the follower leaves, the stream breaks, or shutdown.
 pub(crate) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
     let (read, write) = stream.into_split();
+    serve_halves(read, write, peer, shared, shutdown).await;
+}
+
+/// Serves one byte stream (a TCP connection, or one QUIC stream of a connection).
+pub(crate) async fn serve_halves(
+    read: impl AsyncRead + Unpin,
+    write: impl AsyncWrite + Unpin + Send + 'static,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut read = BufReader::with_capacity(64 << 10, read);
     let (responses, queue) = mpsc::unbounded_channel();
     let writer = tokio::spawn(write_queued(write, queue));

@@ -1,4 +1,4 @@
-//! The leader: serves an index directory to followers over TCP.
+//! The leader: serves an index directory to followers over TCP or QUIC.
 //!
 //! It owns sessions (each pins the file list and expires after `recovery_activity_timeout` of
 //! inactivity), chunk reads, and the node-wide rate limiter applied before each read. It does
@@ -31,6 +31,7 @@ use crate::{
     index::{IndexFile, IndexSnapshot},
     ratelimit::NodeRateLimiter,
     settings::{LeaderSettings, OutOfRange},
+    transport::quic::{CertificatePaths, QuicError, QuicLiveness, server_endpoint},
 };
 
 /// How a leader is set up.
@@ -44,6 +45,17 @@ pub struct LeaderConfig {
     pub auth_token: Option<String>,
     /// Log sessions and refused requests to stderr.
     pub log: bool,
+    /// Serve QUIC on UDP instead of TCP, with this certificate.
+    pub quic: Option<QuicServer>,
+}
+
+/// A QUIC leader's certificate and liveness.
+#[derive(Clone, Debug)]
+pub struct QuicServer {
+    /// Certificate and key (PEM).
+    pub certificate: CertificatePaths,
+    /// Idle timeout and keep-alive.
+    pub liveness: QuicLiveness,
 }
 
 impl Default for LeaderConfig {
@@ -53,6 +65,7 @@ impl Default for LeaderConfig {
             index_name: "index".into(),
             auth_token: None,
             log: false,
+            quic: None,
         }
     }
 }
@@ -63,6 +76,9 @@ pub enum LeaderError {
     /// A setting is out of range.
     #[error(transparent)]
     Settings(#[from] OutOfRange),
+    /// The QUIC endpoint could not be set up.
+    #[error(transparent)]
+    Quic(#[from] QuicError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -142,6 +158,9 @@ pub async fn start(
     clock: Clock,
 ) -> Result<LeaderHandle, LeaderError> {
     config.settings.validate()?;
+    if let Some(quic) = config.quic.clone() {
+        return start_quic(listen, snapshot, config, clock, &quic).await;
+    }
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|source| LeaderError::Bind {
@@ -152,14 +171,7 @@ pub async fn start(
         addr: listen.to_string(),
         source,
     })?;
-    let shared = Arc::new(Shared {
-        snapshot,
-        sessions: Mutex::new(SessionTable::new(config.settings.recovery_activity_timeout)),
-        limiter: NodeRateLimiter::new(config.settings.max_bytes_per_sec),
-        stats: LeaderStats::default(),
-        config,
-        clock,
-    });
+    let shared = Shared::new(snapshot, config, clock);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let task = tokio::spawn(run(listener, shared.clone(), shutdown_rx));
     Ok(LeaderHandle {
@@ -168,6 +180,126 @@ pub async fn start(
         shutdown,
         task,
     })
+}
+
+impl Shared {
+    fn new(snapshot: IndexSnapshot, config: LeaderConfig, clock: Clock) -> Arc<Self> {
+        Arc::new(Shared {
+            snapshot,
+            sessions: Mutex::new(SessionTable::new(config.settings.recovery_activity_timeout)),
+            limiter: NodeRateLimiter::new(config.settings.max_bytes_per_sec),
+            stats: LeaderStats::default(),
+            config,
+            clock,
+        })
+    }
+}
+
+/// Binds a QUIC endpoint on `listen` (UDP) and serves every stream of every connection as a
+/// channel.
+async fn start_quic(
+    listen: &str,
+    snapshot: IndexSnapshot,
+    config: LeaderConfig,
+    clock: Clock,
+    quic: &QuicServer,
+) -> Result<LeaderHandle, LeaderError> {
+    let bind_err = |source: std::io::Error| LeaderError::Bind {
+        addr: listen.to_string(),
+        source,
+    };
+    let addr = tokio::net::lookup_host(listen)
+        .await
+        .map_err(bind_err)?
+        .next()
+        .ok_or_else(|| bind_err(std::io::Error::other("no address")))?;
+    let endpoint = server_endpoint(addr, &quic.certificate, &quic.liveness)?;
+    let local_addr = endpoint.local_addr().map_err(bind_err)?;
+    let shared = Shared::new(snapshot, config, clock);
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let task = tokio::spawn(run_quic(endpoint, shared.clone(), shutdown_rx));
+    Ok(LeaderHandle {
+        local_addr,
+        shared,
+        shutdown,
+        task,
+    })
+}
+
+async fn run_quic(
+    endpoint: quinn::Endpoint,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let reaper = tokio::spawn(reap_sessions(shared.clone(), shutdown.clone()));
+    let mut connections = JoinSet::new();
+    loop {
+        let incoming = tokio::select! {
+            _ = shutdown.changed() => break,
+            incoming = endpoint.accept() => match incoming {
+                Some(i) => i,
+                None => break,
+            },
+        };
+        let (shared, shutdown) = (shared.clone(), shutdown.clone());
+        connections.spawn(async move {
+            let peer = incoming.remote_address();
+            let connection = match incoming.await {
+                Ok(c) => c,
+                Err(e) => {
+                    shared.log(format!("{peer}: QUIC handshake failed: {e}"));
+                    return;
+                }
+            };
+            LeaderStats::add(&shared.stats.connections_accepted, 1);
+            LeaderStats::add(&shared.stats.connections_open, 1);
+            serve_quic_connection(connection, peer, shared.clone(), shutdown).await;
+            shared
+                .stats
+                .connections_open
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    endpoint.close(0u32.into(), b"leader shutting down");
+    let drained = tokio::time::timeout(Duration::from_secs(5), async {
+        while connections.join_next().await.is_some() {}
+    });
+    if drained.await.is_err() {
+        connections.abort_all();
+    }
+    let _ = reaper.await;
+}
+
+/// Every bidirectional stream the follower opens is one channel.
+async fn serve_quic_connection(
+    connection: quinn::Connection,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut streams = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = connection.accept_bi() => accepted,
+        };
+        match accepted {
+            Ok((send, recv)) => {
+                let (shared, shutdown) = (shared.clone(), shutdown.clone());
+                streams.spawn(connection::serve_halves(recv, send, peer, shared, shutdown));
+            }
+            Err(e) => {
+                shared.log(format!("{peer}: QUIC connection ended: {e}"));
+                break;
+            }
+        }
+        while streams.try_join_next().is_some() {}
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while streams.join_next().await.is_some() {}
+    })
+    .await;
 }
 
 async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {

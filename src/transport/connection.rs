@@ -28,6 +28,7 @@ use tokio::{
 
 use super::{
     TransportError,
+    quic::{self, QuicClient},
     tcp::{Channel, SocketOptions},
 };
 use crate::protocol::{Message, VERSION};
@@ -116,6 +117,8 @@ pub struct ConnectOptions {
     pub auth: String,
     /// Bound on connecting and greeting each channel.
     pub handshake_timeout: Duration,
+    /// Over QUIC instead of TCP: one QUIC connection, one stream per channel.
+    pub quic: Option<QuicClient>,
 }
 
 /// The first channel lost on a connection.
@@ -138,18 +141,29 @@ pub struct Connection {
     lost: watch::Receiver<Option<ChannelLoss>>,
     pings_sent: Arc<AtomicU64>,
     tasks: Vec<JoinHandle<()>>,
+    /// The QUIC endpoint and connection the channels are streams of.
+    quic: Option<(quinn::Endpoint, quinn::Connection)>,
 }
 
 impl Connection {
     /// Opens and greets every channel of the profile, then starts the loss watcher and pingers.
     pub async fn open(addr: &str, options: &ConnectOptions) -> Result<Self, TransportError> {
         let types = options.profile.channel_types();
+        let quic = match &options.quic {
+            Some(client) => Some(
+                timeout(options.handshake_timeout, open_quic(addr, client))
+                    .await
+                    .map_err(|_| TransportError::Timeout(options.handshake_timeout))??,
+            ),
+            None => None,
+        };
         // All channels at once, as Elasticsearch opens a connection's channels: over a WAN the
         // handshakes then cost one round trip, not one per channel.
         let mut opening = JoinSet::new();
         for i in 0..types.len() {
             let (addr, options) = (addr.to_string(), options.clone());
-            opening.spawn(async move { (i, open_channel(&addr, &options).await) });
+            let quic = quic.as_ref().map(|(_, c)| c.clone());
+            opening.spawn(async move { (i, open_channel(&addr, quic, &options).await) });
         }
         let mut slots: Vec<Option<Arc<Channel>>> = vec![None; types.len()];
         while let Some(joined) = opening.join_next().await {
@@ -186,6 +200,7 @@ impl Connection {
             lost,
             pings_sent,
             tasks,
+            quic,
         })
     }
 
@@ -247,15 +262,52 @@ impl Drop for Connection {
         for task in &self.tasks {
             task.abort();
         }
+        if let Some((_, connection)) = &self.quic {
+            connection.close(0u32.into(), b"done");
+        }
     }
 }
 
-/// Connects and greets one channel.
-async fn open_channel(addr: &str, options: &ConnectOptions) -> Result<Channel, TransportError> {
-    let connect = Channel::connect_with(addr, options.max_response, &options.socket);
-    let channel = timeout(options.handshake_timeout, connect)
+/// A client endpoint and a handshaken QUIC connection to `addr`.
+async fn open_quic(
+    addr: &str,
+    client: &QuicClient,
+) -> Result<(quinn::Endpoint, quinn::Connection), TransportError> {
+    let connect_err = |message: String| TransportError::Connect {
+        addr: addr.to_string(),
+        message,
+    };
+    let peer = tokio::net::lookup_host(addr)
         .await
-        .map_err(|_| TransportError::Timeout(options.handshake_timeout))??;
+        .map_err(|e| connect_err(e.to_string()))?
+        .next()
+        .ok_or_else(|| connect_err("no address".into()))?;
+    let endpoint = quic::client_endpoint(client, peer).map_err(|e| connect_err(e.to_string()))?;
+    let connection = quic::connect(&endpoint, peer, addr, client).await?;
+    Ok((endpoint, connection))
+}
+
+/// Connects (a TCP socket, or a stream of `quic`) and greets one channel.
+async fn open_channel(
+    addr: &str,
+    quic: Option<quinn::Connection>,
+    options: &ConnectOptions,
+) -> Result<Channel, TransportError> {
+    let channel = match quic {
+        None => {
+            let connect = Channel::connect_with(addr, options.max_response, &options.socket);
+            timeout(options.handshake_timeout, connect)
+                .await
+                .map_err(|_| TransportError::Timeout(options.handshake_timeout))??
+        }
+        Some(connection) => {
+            let (send, recv) = timeout(options.handshake_timeout, connection.open_bi())
+                .await
+                .map_err(|_| TransportError::Timeout(options.handshake_timeout))?
+                .map_err(|e| TransportError::Io(e.to_string()))?;
+            Channel::from_halves(recv, send, options.max_response)
+        }
+    };
     let hello = Message::Hello {
         version: u16::from(VERSION),
         auth: options.auth.clone(),

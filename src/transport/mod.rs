@@ -6,6 +6,7 @@
 
 pub mod connection;
 pub mod frame_io;
+pub mod quic;
 pub mod tcp;
 
 use std::{io, time::Duration};

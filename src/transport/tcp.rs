@@ -1,4 +1,5 @@
-//! The follower's side of one TCP connection: many requests in flight, matched by request id.
+//! The follower's side of one channel (a TCP connection or a QUIC stream): many requests in
+//! flight, matched by request id.
 //!
 //! A writer task drains an outgoing queue into a buffered socket and flushes whenever the queue
 //! runs dry, so small requests are batched without adding latency. A reader task routes each
@@ -14,11 +15,8 @@ use std::{
 };
 
 use tokio::{
-    io::BufReader,
-    net::{
-        TcpStream,
-        tcp::{OwnedReadHalf, OwnedWriteHalf},
-    },
+    io::{AsyncRead, AsyncWrite, BufReader},
+    net::TcpStream,
     sync::{mpsc, oneshot, watch},
     task::JoinHandle,
 };
@@ -99,6 +97,15 @@ impl Channel {
     /// Wraps an open stream.
     pub fn from_stream(stream: TcpStream, max_response: u32) -> Self {
         let (read, write) = stream.into_split();
+        Self::from_halves(read, write, max_response)
+    }
+
+    /// Wraps the two halves of any byte stream (a TCP socket, a QUIC bidirectional stream).
+    pub fn from_halves(
+        read: impl AsyncRead + Unpin + Send + 'static,
+        write: impl AsyncWrite + Unpin + Send + 'static,
+        max_response: u32,
+    ) -> Self {
         let (on_close, closed) = watch::channel(None);
         let pending = Arc::new(Mutex::new(Pending {
             waiting: HashMap::new(),
@@ -195,7 +202,11 @@ impl Drop for Forget<'_> {
     }
 }
 
-async fn read_responses(read: OwnedReadHalf, max_response: u32, pending: Arc<Mutex<Pending>>) {
+async fn read_responses(
+    read: impl AsyncRead + Unpin,
+    max_response: u32,
+    pending: Arc<Mutex<Pending>>,
+) {
     let mut read = BufReader::with_capacity(64 << 10, read);
     let err = loop {
         match read_frame(&mut read, max_response).await {
@@ -214,7 +225,7 @@ async fn read_responses(read: OwnedReadHalf, max_response: u32, pending: Arc<Mut
 }
 
 async fn write_requests(
-    write: OwnedWriteHalf,
+    write: impl AsyncWrite + Unpin,
     queue: mpsc::UnboundedReceiver<EncodedFrame>,
     pending: Arc<Mutex<Pending>>,
 ) {

@@ -10,9 +10,12 @@ pub mod bandwidth;
 pub mod blackhole;
 pub mod corrupt;
 pub mod down;
+pub mod duplicate;
 pub mod idle_timeout;
 pub mod latency;
 pub mod limit_data;
+pub mod loss;
+pub mod reorder;
 pub mod reset;
 pub mod slow_close;
 pub mod stall;
@@ -71,6 +74,12 @@ pub enum FaultKind {
     LimitData(limit_data::LimitData),
     /// Refuse and close everything.
     Down,
+    /// Drop datagrams (UDP only).
+    Loss(loss::Loss),
+    /// Send datagrams twice (UDP only).
+    Duplicate(duplicate::Duplicate),
+    /// Hold datagrams back so later ones overtake them (UDP only).
+    Reorder(reorder::Reorder),
 }
 
 /// Every fault type name, as written in specs and campaigns.
@@ -85,7 +94,23 @@ pub const FAULT_TYPES: &[&str] = &[
     "slow_close",
     "limit_data",
     "down",
+    "loss",
+    "duplicate",
+    "reorder",
 ];
+
+/// Fault types that act on a TCP byte stream only.
+pub const STREAM_ONLY: &[&str] = &[
+    "reset",
+    "idle_timeout",
+    "stall",
+    "slow_close",
+    "limit_data",
+    "down",
+];
+
+/// Fault types that act on datagrams only.
+pub const DATAGRAM_ONLY: &[&str] = &["loss", "duplicate", "reorder"];
 
 const COMMON_FIELDS: &[&str] = &[
     "name",
@@ -111,6 +136,9 @@ impl FaultKind {
             Self::SlowClose(_) => "slow_close",
             Self::LimitData(_) => "limit_data",
             Self::Down => "down",
+            Self::Loss(_) => "loss",
+            Self::Duplicate(_) => "duplicate",
+            Self::Reorder(_) => "reorder",
         }
     }
 
@@ -123,6 +151,9 @@ impl FaultKind {
             "corrupt" => &["probability"],
             "slow_close" => &["delay"],
             "limit_data" => &["bytes"],
+            "loss" => &["probability", "p", "r", "bad_loss", "good_loss"],
+            "duplicate" => &["probability"],
+            "reorder" => &["probability", "gap"],
             _ => &[],
         }
     }
@@ -187,6 +218,42 @@ pub enum FaultError {
     /// Two faults share a name.
     #[error("two faults are named `{0}`: give one a name=... of its own")]
     DuplicateName(String),
+    /// A stream fault given to the UDP proxy, or a datagram fault to the TCP proxy.
+    #[error("fault `{fault}` ({type_name}) acts on {acts_on}; {hint}")]
+    WrongMedium {
+        /// Fault name.
+        fault: String,
+        /// Its type.
+        type_name: &'static str,
+        /// `TCP byte streams` or `datagrams`.
+        acts_on: &'static str,
+        /// What to do instead.
+        hint: &'static str,
+    },
+}
+
+/// Refuses faults that cannot act on this proxy's traffic (`datagrams`: the UDP proxy).
+pub fn check_medium(faults: &[Fault], datagrams: bool) -> Result<(), FaultError> {
+    for f in faults {
+        let t = f.kind.type_name();
+        if datagrams && STREAM_ONLY.contains(&t) {
+            return Err(FaultError::WrongMedium {
+                fault: f.name.clone(),
+                type_name: t,
+                acts_on: "TCP byte streams",
+                hint: "the UDP proxy takes delay, rate, loss, duplicate, reorder, corrupt and blackhole",
+            });
+        }
+        if !datagrams && DATAGRAM_ONLY.contains(&t) && !f.is_noop() {
+            return Err(FaultError::WrongMedium {
+                fault: f.name.clone(),
+                type_name: t,
+                acts_on: "datagrams",
+                hint: "use it with the UDP proxy (`rrbench proxy --udp`, or a QUIC campaign)",
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Reads the fields of one fault, remembering which were used.
@@ -265,6 +332,13 @@ impl Fields<'_> {
 impl Fault {
     /// Builds a fault of type `type_name` from named fields (strings or numbers).
     pub fn from_fields(type_name: &str, map: BTreeMap<String, Value>) -> Result<Self, FaultError> {
+        // The datagram faults' names for two stream faults: `delay` is `latency`, `rate` is
+        // `bandwidth`.
+        let type_name = match type_name {
+            "delay" => "latency",
+            "rate" => "bandwidth",
+            other => other,
+        };
         if !FAULT_TYPES.contains(&type_name) {
             return Err(FaultError::UnknownType(type_name.to_string()));
         }
@@ -314,6 +388,35 @@ impl Fault {
             "limit_data" => FaultKind::LimitData(limit_data::LimitData {
                 bytes: f.required("bytes", f.size("bytes")?)?,
             }),
+            "loss" => {
+                let probability = f.probability("probability")?;
+                let p = f.probability("p")?;
+                match (probability, p) {
+                    (Some(probability), None) => {
+                        FaultKind::Loss(loss::Loss::Bernoulli { probability })
+                    }
+                    (None, Some(p)) => FaultKind::Loss(loss::Loss::GilbertElliott {
+                        p,
+                        r: f.required("r", f.probability("r")?)?,
+                        bad_loss: f.probability("bad_loss")?.unwrap_or(1.0),
+                        good_loss: f.probability("good_loss")?.unwrap_or(0.0),
+                    }),
+                    _ => {
+                        return Err(f.bad(
+                            "probability",
+                            "give `probability` (independent loss) or `p` and `r` \
+                             (Gilbert-Elliott bursts), not both",
+                        ));
+                    }
+                }
+            }
+            "duplicate" => FaultKind::Duplicate(duplicate::Duplicate {
+                probability: f.required("probability", f.probability("probability")?)?,
+            }),
+            "reorder" => FaultKind::Reorder(reorder::Reorder {
+                probability: f.required("probability", f.probability("probability")?)?,
+                gap: f.duration("gap")?.unwrap_or(Duration::from_millis(5)),
+            }),
             _ => FaultKind::Down,
         };
         let direction = match f.text("direction")?.as_deref() {
@@ -354,6 +457,17 @@ impl Fault {
             toxicity: f.probability("toxicity")?.unwrap_or(1.0),
             schedule,
         })
+    }
+
+    /// Whether this fault can do nothing at all (a loss, duplicate or reorder probability of 0):
+    /// such a fault is accepted by either proxy, so a matrix can include a 0 % point.
+    pub fn is_noop(&self) -> bool {
+        match &self.kind {
+            FaultKind::Loss(l) => l.mean_loss() == 0.0,
+            FaultKind::Duplicate(d) => d.probability == 0.0,
+            FaultKind::Reorder(r) => r.probability == 0.0,
+            _ => false,
+        }
     }
 
     /// Whether this fault touches bytes flowing `flow`.

@@ -6,7 +6,7 @@
 //! supervisors react to edges (a reset fires on connections already open, idle or not).
 
 mod connection;
-mod edges;
+pub(crate) mod edges;
 mod pipe;
 #[cfg(target_os = "linux")]
 mod splice;
@@ -132,6 +132,7 @@ impl Proxy {
     /// Binds, turns on the faults due at time zero, and starts serving.
     pub async fn start(mut self) -> Result<ProxyHandle, ProxyError> {
         name_uniquely(&mut self.faults)?;
+        crate::fault::check_medium(&self.faults, false)?;
         let listener =
             TcpListener::bind(&self.listen)
                 .await
@@ -216,6 +217,7 @@ impl ProxyHandle {
     /// start; a window already open turns on at once. Faults that were on turn off.
     pub fn set_faults(&self, mut faults: Vec<Fault>) -> Result<(), ProxyError> {
         name_uniquely(&mut faults)?;
+        crate::fault::check_medium(&faults, false)?;
         {
             let mut table = self.shared.table.write().unwrap_or_else(|p| p.into_inner());
             let generation = table.generation + 1;

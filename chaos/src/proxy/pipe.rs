@@ -101,6 +101,8 @@ fn touches_data(conn: &Conn, flow: Direction) -> bool {
     table.active_for(flow).any(|(i, f)| {
         let data_fault = match f.kind {
             FaultKind::IdleTimeout(_) | FaultKind::SlowClose(_) | FaultKind::Down => false,
+            // Datagram faults reach a TCP proxy only as no-ops (probability 0).
+            FaultKind::Loss(_) | FaultKind::Duplicate(_) | FaultKind::Reorder(_) => false,
             FaultKind::Reset(r) => r.after_bytes.is_some(),
             _ => true,
         };

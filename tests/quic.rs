@@ -1,0 +1,394 @@
+//! Recovery over QUIC: byte-identical results, certificates that are refused with a flag to fix
+//! them, and the datagram chaos proxy (loss, a blackhole longer than the idle timeout,
+//! corruption) between follower and leader.
+
+mod common;
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use common::{assert_identical, make_index, rrbench, scratch, text, unlimited_follower};
+use rrbench::{
+    chaos::{EventKind, EventLog, Fault, UdpProxy, UdpProxyHandle},
+    clock::Clock,
+    follower::{self, FailureKind, FollowerConfig, Outcome, Policy, Progress, RecoveryReport},
+    index::IndexSnapshot,
+    leader::{self, LeaderConfig, LeaderHandle, QuicServer},
+    settings::{LeaderSettings, RecoverySettings, Transport},
+    transport::quic::{CertificatePaths, QuicClient, QuicLiveness, generate_self_signed},
+    units::ByteSize,
+};
+
+const MIB: u64 = 1 << 20;
+
+fn liveness(idle: Duration) -> QuicLiveness {
+    QuicLiveness {
+        idle_timeout: idle,
+        keep_alive: None,
+    }
+}
+
+async fn quic_leader(
+    snapshot: &IndexSnapshot,
+    certificate: &CertificatePaths,
+    rate: ByteSize,
+    idle: Duration,
+) -> LeaderHandle {
+    let config = LeaderConfig {
+        settings: LeaderSettings {
+            max_bytes_per_sec: rate,
+            ..LeaderSettings::default()
+        },
+        quic: Some(QuicServer {
+            certificate: certificate.clone(),
+            liveness: liveness(idle),
+        }),
+        ..LeaderConfig::default()
+    };
+    leader::start("127.0.0.1:0", snapshot.clone(), config, Clock::start())
+        .await
+        .expect("QUIC leader starts")
+}
+
+async fn quic_recover(
+    addr: &str,
+    target: &Path,
+    ca: &Path,
+    server_name: Option<&str>,
+    settings: RecoverySettings,
+) -> RecoveryReport {
+    let mut config = FollowerConfig::new(addr, target);
+    config.quic = Some(QuicClient {
+        ca: ca.to_path_buf(),
+        server_name: server_name.map(str::to_owned),
+        liveness: liveness(settings.quic_idle_timeout),
+    });
+    config.settings = settings;
+    config.time_limit = Some(Duration::from_secs(120));
+    follower::recover(
+        config,
+        Arc::new(Progress::default()),
+        std::future::pending(),
+    )
+    .await
+    .expect("recovery runs")
+}
+
+fn quic_settings() -> RecoverySettings {
+    RecoverySettings {
+        transport: Transport::Quic,
+        ..unlimited_follower()
+    }
+}
+
+async fn udp_proxy(
+    upstream: &LeaderHandle,
+    faults: &[&str],
+    events: Arc<EventLog>,
+) -> UdpProxyHandle {
+    UdpProxy {
+        listen: "127.0.0.1:0".into(),
+        upstream: upstream.local_addr().to_string(),
+        faults: faults
+            .iter()
+            .map(|f| f.parse::<Fault>().expect(f))
+            .collect(),
+        seed: 5,
+        events,
+    }
+    .start()
+    .await
+    .expect("UDP proxy starts")
+}
+
+/// A QUIC leader with a fresh certificate behind the UDP proxy with `faults`.
+struct Rig {
+    tmp: tempfile::TempDir,
+    snapshot: IndexSnapshot,
+    cert: CertificatePaths,
+    leader: LeaderHandle,
+    events: Arc<EventLog>,
+    proxy: UdpProxyHandle,
+}
+
+impl Rig {
+    async fn start(size: u64, seed: u64, faults: &[&str], rate: ByteSize, idle: Duration) -> Self {
+        let tmp = scratch();
+        let snapshot = make_index(tmp.path(), size, 6, seed);
+        let cert = certificate(&tmp.path().join("cert"), &["localhost", "127.0.0.1"]);
+        let leader = quic_leader(&snapshot, &cert, rate, idle).await;
+        let events = Arc::new(EventLog::new(Clock::start()));
+        let proxy = udp_proxy(&leader, faults, events.clone()).await;
+        Self {
+            tmp,
+            snapshot,
+            cert,
+            leader,
+            events,
+            proxy,
+        }
+    }
+
+    /// Recovers through the proxy and checks the files are the leader's.
+    async fn recover_identical(&self, settings: RecoverySettings) -> RecoveryReport {
+        let target = self.tmp.path().join("follower");
+        let addr = self.proxy.local_addr().to_string();
+        let report = quic_recover(&addr, &target, &self.cert.cert, None, settings).await;
+        assert_eq!(report.outcome, Outcome::Completed, "{:?}", report.failure);
+        assert_identical(&self.snapshot, &target);
+        report
+    }
+
+    async fn stop(self) {
+        self.proxy.shutdown().await;
+        self.leader.shutdown().await;
+    }
+}
+
+/// Bytes of datagrams a fault did `effect` to, from the proxy's log.
+fn effect_bytes(events: &EventLog, effect: &str) -> u64 {
+    events
+        .since(0)
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Effect {
+                effect: what,
+                bytes,
+                ..
+            } if what == effect => Some(*bytes),
+            _ => None,
+        })
+        .sum()
+}
+
+fn certificate(dir: &Path, names: &[&str]) -> CertificatePaths {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    generate_self_signed(dir, &names).expect("certificate")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_64_mib_quic_recovery_is_byte_identical() {
+    let tmp = scratch();
+    let snapshot = make_index(tmp.path(), 64 * MIB, 12, 3);
+    let cert = certificate(&tmp.path().join("cert"), &["localhost", "127.0.0.1"]);
+    let leader = quic_leader(&snapshot, &cert, ByteSize(0), Duration::from_secs(10)).await;
+    let target = tmp.path().join("follower");
+    let report = quic_recover(
+        &leader.local_addr().to_string(),
+        &target,
+        &cert.cert,
+        None,
+        quic_settings(),
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::Completed, "{:?}", report.failure);
+    assert_eq!((report.attempts, report.bytes), (1, 64 * MIB));
+    assert_identical(&snapshot, &target);
+    assert_eq!(report.settings.transport, Transport::Quic);
+    leader.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_certificate_or_name_is_refused_naming_the_flag() {
+    let tmp = scratch();
+    let snapshot = make_index(tmp.path(), MIB, 2, 3);
+    let real = certificate(&tmp.path().join("real"), &["leader.example"]);
+    let other = certificate(&tmp.path().join("other"), &["leader.example"]);
+    let leader = quic_leader(&snapshot, &real, ByteSize(0), Duration::from_secs(10)).await;
+    let addr = leader.local_addr().to_string();
+    let settings = RecoverySettings {
+        max_retries: 1,
+        ..quic_settings()
+    };
+
+    let wrong_ca = quic_recover(
+        &addr,
+        &tmp.path().join("a"),
+        &other.cert,
+        Some("leader.example"),
+        settings.clone(),
+    )
+    .await;
+    assert_eq!(wrong_ca.outcome, Outcome::Failed);
+    let why = wrong_ca.failure.unwrap_or_default();
+    assert!(why.contains("not trusted") && why.contains("--ca"), "{why}");
+
+    let wrong_name = quic_recover(
+        &addr,
+        &tmp.path().join("b"),
+        &real.cert,
+        None,
+        settings.clone(),
+    )
+    .await;
+    assert_eq!(wrong_name.outcome, Outcome::Failed);
+    let why = wrong_name.failure.unwrap_or_default();
+    assert!(why.contains("--server-name"), "{why}");
+
+    let right = quic_recover(
+        &addr,
+        &tmp.path().join("c"),
+        &real.cert,
+        Some("leader.example"),
+        settings,
+    )
+    .await;
+    assert_eq!(right.outcome, Outcome::Completed, "{:?}", right.failure);
+    assert_identical(&snapshot, &tmp.path().join("c"));
+    leader.shutdown().await;
+
+    let r = rrbench(&[
+        "recover",
+        "--from",
+        "127.0.0.1:1",
+        "--dir",
+        "/nonexistent",
+        "--transport",
+        "quic",
+    ]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(text(&r.stderr).contains("--ca"), "{}", text(&r.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_completes_through_five_percent_datagram_loss() {
+    let idle = Duration::from_secs(10);
+    let rig = Rig::start(16 * MIB, 4, &["loss:probability=5%"], ByteSize(0), idle).await;
+    rig.recover_identical(quic_settings()).await;
+    assert!(
+        effect_bytes(&rig.events, "dropped") > 0,
+        "the proxy dropped nothing"
+    );
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blackhole_longer_than_the_idle_timeout_ends_the_connection_and_resumable_completes() {
+    let idle = Duration::from_millis(800);
+    // 8 MiB/s: the recovery needs 3 s, so the blackhole from 1 s to 3.5 s falls inside it.
+    let hole = ["blackhole:start=1s,duration=2500ms"];
+    let rig = Rig::start(24 * MIB, 5, &hole, ByteSize::mib(8), idle).await;
+    let settings = RecoverySettings {
+        policy: Policy::Resumable,
+        quic_idle_timeout: idle,
+        max_retries: 50,
+        time_scale: 0.01,
+        ..quic_settings()
+    };
+    let report = rig.recover_identical(settings).await;
+    assert!(
+        report.attempts >= 2,
+        "the blackhole ended no attempt: {:?}",
+        report.failures
+    );
+    assert!(
+        report
+            .failures
+            .iter()
+            .all(|f| f.kind != FailureKind::Corrupt),
+        "{:?}",
+        report.failures
+    );
+    assert!(report.bytes_wasted < 24 * MIB, "resumable kept its bytes");
+    let kinds: Vec<String> = rig
+        .events
+        .since(0)
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::FaultOn { kind, .. } => Some(format!("on {kind}")),
+            EventKind::FaultOff { .. } => Some("off".into()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds, ["on blackhole", "off"]);
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_datagrams_never_make_a_corrupt_file() {
+    let idle = Duration::from_secs(10);
+    let rig = Rig::start(16 * MIB, 6, &["corrupt:probability=3%"], ByteSize(0), idle).await;
+    let report = rig.recover_identical(quic_settings()).await;
+    assert!(
+        report
+            .failures
+            .iter()
+            .all(|f| f.kind != FailureKind::Corrupt),
+        "QUIC's AEAD drops a corrupt packet before the engine sees it: {:?}",
+        report.failures
+    );
+    assert!(
+        effect_bytes(&rig.events, "corrupted") > 0,
+        "the proxy corrupted nothing"
+    );
+    rig.stop().await;
+}
+
+#[test]
+fn a_campaign_runs_quic_through_the_udp_proxy_and_skips_tcp_loss() {
+    let tmp = scratch();
+    let file = tmp.path().join("mini.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "mini-quic"
+seed = 2
+time_limit = "30s"
+[index]
+size = "2mb"
+files = 2
+[leader]
+max_bytes_per_sec = "0"
+[settings]
+max_bytes_per_sec = "0"
+[faults.loss]
+type = "loss"
+probability = "0%"
+[matrix]
+"settings.transport" = ["tcp", "quic"]
+"faults.loss.probability" = ["0%", "2%"]
+[expect]
+outcome = "completed"
+"#,
+    )
+    .expect("campaign");
+    let out = tmp.path().join("results");
+    let run = rrbench(&[
+        "campaign",
+        "run",
+        file.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--no-report",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}{}",
+        text(&run.stdout),
+        text(&run.stderr)
+    );
+    assert!(
+        text(&run.stdout).contains("1 trials skipped"),
+        "{}",
+        text(&run.stdout)
+    );
+    let dir = std::fs::read_dir(out.join("mini-quic"))
+        .expect("dir")
+        .next()
+        .expect("one run")
+        .expect("entry")
+        .path();
+    let trials = std::fs::read_to_string(dir.join("trials.jsonl")).expect("trials");
+    let records: Vec<serde_json::Value> = trials
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(records.len(), 3, "tcp 0 %, quic 0 % and quic 2 %");
+    assert!(records.iter().all(|r| r["outcome"] == "completed"));
+    let quic = records
+        .iter()
+        .filter(|r| r["params"]["settings.transport"] == "quic")
+        .count();
+    assert_eq!(quic, 2);
+    let summary = std::fs::read_to_string(dir.join("summary.md")).expect("summary");
+    assert!(summary.contains("Skipped trials") && summary.contains("acts on datagrams"));
+}
