@@ -10,7 +10,7 @@ use rrbench::{
     index::{GenerateSpec, IndexSnapshot, generate},
     leader::{self, LeaderConfig, QuicServer},
     settings::Transport,
-    transport::quic::{CertificatePaths, QuicClient, generate_self_signed},
+    transport::quic::{CertificatePaths, QuicClient, generate_self_signed, host_of},
     units::mib_per_sec,
 };
 
@@ -110,13 +110,7 @@ fn leader_certificate(args: &LeaderArgs) -> anyhow::Result<CertificatePaths> {
             key: key.clone(),
         });
     }
-    let host = args
-        .listen
-        .rsplit_once(':')
-        .map_or(args.listen.as_str(), |(h, _)| h)
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
+    let host = host_of(&args.listen);
     let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
     if !["0.0.0.0", "::", ""].contains(&host.as_str()) && !names.contains(&host) {
         names.push(host);
@@ -150,7 +144,6 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
         config.quic = Some(QuicClient {
             ca: ca.clone(),
             server_name: args.server_name.clone(),
-            liveness: args.quic.liveness(),
         });
     }
     let progress = Arc::new(Progress::default());

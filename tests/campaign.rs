@@ -9,7 +9,7 @@ use std::{
     process::Command,
 };
 
-use common::{rrbench, scratch, text};
+use common::{campaign_run, scratch, text};
 
 const SMOKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/chaos/campaigns/smoke.toml");
 
@@ -21,6 +21,14 @@ fn results_dir(out: &Path, campaign: &str) -> PathBuf {
         .collect();
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     dirs.remove(0)
+}
+
+/// The distinct trial ids recorded in `dir`.
+fn trial_ids(dir: &Path) -> std::collections::BTreeSet<String> {
+    records(dir)
+        .iter()
+        .map(|t| t["trial"].as_str().expect("id").to_string())
+        .collect()
 }
 
 fn records(dir: &Path) -> Vec<serde_json::Value> {
@@ -35,13 +43,7 @@ fn records(dir: &Path) -> Vec<serde_json::Value> {
 fn the_smoke_campaign_writes_every_result_file() {
     let tmp = scratch();
     let out = tmp.path().join("results");
-    let run = rrbench(&[
-        "campaign",
-        "run",
-        SMOKE,
-        "--out",
-        out.to_str().expect("utf-8"),
-    ]);
+    let run = campaign_run(&[SMOKE, "--out", out.to_str().expect("utf-8")]);
     assert!(
         run.status.success(),
         "{}{}",
@@ -122,11 +124,7 @@ fn resume_runs_only_the_unfinished_trials() {
     let tmp = scratch();
     let out = tmp.path().join("results");
     let out_arg = out.to_str().expect("utf-8");
-    assert!(
-        rrbench(&["campaign", "run", SMOKE, "--out", out_arg])
-            .status
-            .success()
-    );
+    assert!(campaign_run(&[SMOKE, "--out", out_arg]).status.success());
     let dir = results_dir(&out, "smoke");
     // As if Ctrl-C came during the last trial's line: one complete line lost, half a line left.
     let lines: Vec<String> = fs::read_to_string(dir.join("trials.jsonl"))
@@ -136,23 +134,14 @@ fn resume_runs_only_the_unfinished_trials() {
         .collect();
     let kept = format!("{}\n{{\"schema\":\"rrbench.tri", lines[..3].join("\n"));
     fs::write(dir.join("trials.jsonl"), kept).expect("truncate");
-    let resumed = rrbench(&[
-        "campaign",
-        "run",
-        SMOKE,
-        "--resume",
-        dir.to_str().expect("utf-8"),
-    ]);
+    let resumed = campaign_run(&[SMOKE, "--resume", dir.to_str().expect("utf-8")]);
     assert!(resumed.status.success(), "{}", text(&resumed.stderr));
     assert!(
         text(&resumed.stderr).contains("1 of 4 trials to run"),
         "{}",
         text(&resumed.stderr)
     );
-    let ids: std::collections::BTreeSet<String> = records(&dir)
-        .iter()
-        .map(|t| t["trial"].as_str().expect("id").to_string())
-        .collect();
+    let ids = trial_ids(&dir);
     assert_eq!(ids.len(), 4, "every trial recorded once");
 }
 
@@ -166,9 +155,7 @@ fn a_failing_expectation_exits_1_and_names_the_trials() {
     );
     fs::write(&file, strict).expect("write");
     let out = tmp.path().join("results");
-    let run = rrbench(&[
-        "campaign",
-        "run",
+    let run = campaign_run(&[
         file.to_str().expect("utf-8"),
         "--out",
         out.to_str().expect("utf-8"),
@@ -199,9 +186,7 @@ fn a_malformed_campaign_exits_2_naming_the_key() {
             .replace("internal_action_timeout", "internal_action_timout"),
     )
     .expect("write");
-    let run = rrbench(&[
-        "campaign",
-        "run",
+    let run = campaign_run(&[
         file.to_str().expect("utf-8"),
         "--out",
         tmp.path().to_str().expect("utf-8"),
@@ -216,9 +201,7 @@ fn a_malformed_campaign_exits_2_naming_the_key() {
 
 #[test]
 fn dry_run_lists_the_trials_in_seeded_order() {
-    let listing = |seed: &str| {
-        text(&rrbench(&["campaign", "run", SMOKE, "--dry-run", "--seed", seed]).stdout)
-    };
+    let listing = |seed: &str| text(&campaign_run(&[SMOKE, "--dry-run", "--seed", seed]).stdout);
     let a = listing("1");
     assert!(a.contains("4 trials") && a.contains("t0004"), "{a}");
     assert_eq!(a, listing("1"));
@@ -284,9 +267,7 @@ fn ctrl_c_keeps_finished_trials_and_resume_runs_the_rest() {
     let kept = records(&dir).len();
     assert!((1..8).contains(&kept), "{kept} trials kept");
 
-    let resumed = rrbench(&[
-        "campaign",
-        "run",
+    let resumed = campaign_run(&[
         file.to_str().expect("utf-8"),
         "--resume",
         dir.to_str().expect("utf-8"),
@@ -297,9 +278,6 @@ fn ctrl_c_keeps_finished_trials_and_resume_runs_the_rest() {
         "{}",
         text(&resumed.stderr)
     );
-    let ids: std::collections::BTreeSet<String> = records(&dir)
-        .iter()
-        .map(|t| t["trial"].as_str().expect("id").to_string())
-        .collect();
+    let ids = trial_ids(&dir);
     assert_eq!(ids.len(), 8);
 }

@@ -6,7 +6,9 @@ mod common;
 
 use std::{path::Path, sync::Arc, time::Duration};
 
-use common::{assert_identical, make_index, rrbench, scratch, text, unlimited_follower};
+use common::{
+    assert_identical, campaign_run, make_index, rrbench, scratch, text, unlimited_follower,
+};
 use rrbench::{
     chaos::{EventKind, EventLog, Fault, UdpProxy, UdpProxyHandle},
     clock::Clock,
@@ -60,7 +62,6 @@ async fn quic_recover(
     config.quic = Some(QuicClient {
         ca: ca.to_path_buf(),
         server_name: server_name.map(str::to_owned),
-        liveness: liveness(settings.quic_idle_timeout),
     });
     config.settings = settings;
     config.time_limit = Some(Duration::from_secs(120));
@@ -352,9 +353,7 @@ outcome = "completed"
     )
     .expect("campaign");
     let out = tmp.path().join("results");
-    let run = rrbench(&[
-        "campaign",
-        "run",
+    let run = campaign_run(&[
         file.to_str().expect("utf-8"),
         "--out",
         out.to_str().expect("utf-8"),

@@ -8,7 +8,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use common::{rrbench, scratch, text};
+use common::{campaign_run, rrbench, scratch, text};
 
 const SMOKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/chaos/campaigns/smoke.toml");
 
@@ -61,7 +61,7 @@ fn the_smoke_campaign_report_has_every_plot_and_a_standalone_html() {
     let tmp = scratch();
     let out = tmp.path().join("results");
     let out_arg = out.to_str().expect("utf-8");
-    let run = rrbench(&["campaign", "run", SMOKE, "--out", out_arg, "--no-report"]);
+    let run = campaign_run(&[SMOKE, "--out", out_arg, "--no-report"]);
     assert!(run.status.success(), "{}", text(&run.stderr));
     let dir = only_dir(&out.join("smoke"));
     assert!(
@@ -149,13 +149,7 @@ fn the_smoke_campaign_report_has_every_plot_and_a_standalone_html() {
 fn campaign_run_writes_the_report_at_the_end() {
     let tmp = scratch();
     let out = tmp.path().join("results");
-    let run = rrbench(&[
-        "campaign",
-        "run",
-        SMOKE,
-        "--out",
-        out.to_str().expect("utf-8"),
-    ]);
+    let run = campaign_run(&[SMOKE, "--out", out.to_str().expect("utf-8")]);
     assert!(run.status.success(), "{}", text(&run.stderr));
     assert!(
         text(&run.stdout).contains("report.html"),

@@ -251,7 +251,6 @@ async fn run_trial(
     config.quic = certificate.map(|c| QuicClient {
         ca: c.cert,
         server_name: None,
-        liveness,
     });
     config.settings = cell.settings.clone();
     config.clock = clock;

@@ -17,7 +17,7 @@ pub use output::{CompareFiles, write};
 
 use std::{fmt, path::PathBuf};
 
-use crate::results::{Condition, ResultsDir, TrialRecord};
+use crate::results::{Condition, LoadedTrial, ResultsDir, TrialRecord};
 use stats::{Interval, bootstrap_median_diff, mann_whitney, median};
 
 /// A bad `--metric` or option.
@@ -298,32 +298,27 @@ pub fn compare(
     contender: &ResultsDir,
     options: &CompareOptions,
 ) -> Comparison {
-    let mut conditions: Vec<Condition> = Vec::new();
-    for c in baseline
-        .by_condition()
-        .into_iter()
-        .chain(contender.by_condition())
-        .map(|(c, _)| c)
-    {
+    // Each side grouped once; conditions in the baseline's order, then the contender's new ones.
+    let base_groups = baseline.by_condition();
+    let cont_groups = contender.by_condition();
+    let mut conditions: Vec<&Condition> = Vec::new();
+    for (c, _) in base_groups.iter().chain(&cont_groups) {
         if !conditions.contains(&c) {
             conditions.push(c);
         }
     }
-    let samples = |dir: &ResultsDir, c: &Condition, m: Metric| -> Option<Vec<f64>> {
-        let trials: Vec<&TrialRecord> = dir
-            .trials
+    let samples = |groups: &[(Condition, Vec<&LoadedTrial>)], c: &Condition, m: Metric| {
+        groups
             .iter()
-            .map(|t| &t.record)
-            .filter(|r| Condition::of(r) == *c)
-            .collect();
-        (!trials.is_empty()).then(|| trials.iter().filter_map(|r| m.of(r)).collect())
+            .find(|(k, _)| k == c)
+            .map(|(_, trials)| trials.iter().filter_map(|t| m.of(&t.record)).collect())
     };
     let mut rows = Vec::new();
     for &metric in &options.metrics {
         for (k, condition) in conditions.iter().enumerate() {
-            let a = samples(baseline, condition, metric);
-            let b = samples(contender, condition, metric);
-            rows.push(row(metric, condition.clone(), a, b, options, k as u64));
+            let a = samples(&base_groups, condition, metric);
+            let b = samples(&cont_groups, condition, metric);
+            rows.push(row(metric, (*condition).clone(), a, b, options, k as u64));
         }
     }
     let mut notes = Vec::new();

@@ -33,7 +33,7 @@ use crate::{
     transport::{
         TransportError,
         connection::ConnectOptions,
-        quic::QuicClient,
+        quic::{QuicClient, QuicLiveness},
         tcp::{Keepalive, SocketOptions},
     },
     units::mib_per_sec,
@@ -61,7 +61,8 @@ pub struct FollowerConfig {
     pub time_limit: Option<Duration>,
     /// Seed of the resumable policy's backoff jitter.
     pub seed: u64,
-    /// Reach the leader over QUIC (one connection, a stream per channel) instead of TCP.
+    /// Reach the leader over QUIC (one connection, a stream per channel) instead of TCP; its
+    /// liveness comes from `settings` (`quic_idle_timeout`, `quic_keep_alive`).
     pub quic: Option<QuicClient>,
 }
 
@@ -424,5 +425,9 @@ fn connect_options(config: &FollowerConfig, policy: Policy) -> ConnectOptions {
         auth: config.auth_token.clone().unwrap_or_default(),
         handshake_timeout: limit,
         quic: config.quic.clone(),
+        quic_liveness: QuicLiveness {
+            idle_timeout: s.quic_idle_timeout,
+            keep_alive: s.quic_keep_alive,
+        },
     }
 }

@@ -4,7 +4,7 @@
 
 use plotters::{coord::Shift, prelude::*};
 
-use super::{DrawError, FONT, Figure, colour, draw_legend, headroom};
+use super::{DrawError, FONT, Figure, cartesian, category_at, colour, draw_legend, headroom};
 use crate::compare::stats::quantile;
 
 /// One condition's two samples.
@@ -48,20 +48,10 @@ impl Figure for Distribution {
                 .fold(0.0, f64::max),
         );
         let n = self.groups.len().max(1);
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, (FONT, 17))
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(70)
-            .build_cartesian_2d(-0.5f64..n as f64 - 0.5, 0f64..y_top)?;
+        let x = -0.5f64..n as f64 - 0.5;
+        let mut chart = cartesian(root, &self.title, 17, 70, x, 0f64..y_top)?;
         let labels: Vec<String> = self.groups.iter().map(|g| g.label.clone()).collect();
-        let format_x = move |x: &f64| {
-            if (x - x.round()).abs() < 1e-6 && x.round() >= 0.0 {
-                labels.get(x.round() as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        };
+        let format_x = move |x: &f64| category_at(&labels, *x);
         chart
             .configure_mesh()
             .x_desc("condition")

@@ -16,13 +16,19 @@ pub use outcomes::{OutcomeCell, OutcomeMatrix};
 pub use sweep::{Sweep, SweepSeries};
 pub use timeseries::{Marker, MarkerKind, Run, Throughput, Window};
 
-use std::path::{Path, PathBuf};
+use std::{
+    ops::Range,
+    path::{Path, PathBuf},
+};
 
 use plotters::{
-    coord::{CoordTranslate, Shift, cartesian::Cartesian2d, ranged1d::Ranged},
+    coord::{
+        CoordTranslate, Shift, cartesian::Cartesian2d, ranged1d::Ranged, types::RangedCoordf64,
+    },
     prelude::{
-        BitMapBackend, ChartContext, Color, DrawingArea, DrawingBackend, IntoDrawingArea,
-        LineSeries, PathElement, SVGBackend, SeriesLabelPosition, ShapeStyle, WHITE,
+        BitMapBackend, ChartBuilder, ChartContext, Color, DrawingArea, DrawingBackend,
+        IntoDrawingArea, LineSeries, PathElement, SVGBackend, SeriesLabelPosition, ShapeStyle,
+        WHITE,
     },
     style::RGBColor,
 };
@@ -173,6 +179,37 @@ pub fn colour(i: usize) -> RGBColor {
 /// Red of fault windows and failure markers.
 pub const FAULT: RGBColor = RGBColor(204, 37, 41);
 
+/// A chart with the house layout: a title of `title_size`, 12 px margins, room for tick labels
+/// (`y_area` px on the left), linear axes over `x` and `y`.
+pub(crate) fn cartesian<'a, DB>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    title_size: u32,
+    y_area: u32,
+    x: Range<f64>,
+    y: Range<f64>,
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, DrawError>
+where
+    DB: DrawingBackend,
+    DB::ErrorType: 'static,
+{
+    Ok(ChartBuilder::on(root)
+        .caption(title, (FONT, title_size))
+        .margin(12)
+        .x_label_area_size(42)
+        .y_label_area_size(y_area)
+        .build_cartesian_2d(x, y)?)
+}
+
+/// The label of the category at tick `x` (categories sit at 0, 1, 2...); empty between them.
+pub(crate) fn category_at(labels: &[String], x: f64) -> String {
+    if (x - x.round()).abs() < 1e-6 && x.round() >= 0.0 {
+        labels.get(x.round() as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
 /// A legend swatch: a short line in `style`.
 pub(crate) fn line_swatch(style: ShapeStyle) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
     move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style)
@@ -230,7 +267,6 @@ pub(crate) fn headroom(max: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use plotters::prelude::*;
 
     struct Square;
 

@@ -3,7 +3,10 @@
 
 use plotters::{coord::Shift, prelude::*};
 
-use super::{DrawError, FONT, Figure, colour, draw_legend, headroom, labelled_line, line_swatch};
+use super::{
+    DrawError, FONT, Figure, cartesian, category_at, colour, draw_legend, headroom, labelled_line,
+    line_swatch,
+};
 
 /// One series (one combination of the other axes).
 #[derive(Clone, Debug)]
@@ -64,18 +67,10 @@ impl Figure for Sweep {
                 .flat_map(|s| s.points.iter().chain(&s.model).map(|p| p.1))
                 .fold(0.0, f64::max),
         );
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, (FONT, 18))
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(64)
-            .build_cartesian_2d(x_min..x_max, 0f64..y_top)?;
+        let mut chart = cartesian(root, &self.title, 18, 64, x_min..x_max, 0f64..y_top)?;
         let categories = self.categories.clone();
         let format_x = move |x: &f64| match &categories {
-            Some(c) if (x - x.round()).abs() < 1e-6 && x.round() >= 0.0 => {
-                c.get(x.round() as usize).cloned().unwrap_or_default()
-            }
-            Some(_) => String::new(),
+            Some(c) => category_at(c, *x),
             None => format!("{x}"),
         };
         let mut mesh = chart.configure_mesh();

@@ -5,7 +5,8 @@
 use plotters::{coord::Shift, prelude::*};
 
 use super::{
-    DrawError, FAULT, FONT, Figure, colour, draw_legend, headroom, labelled_line, line_swatch,
+    DrawError, FAULT, FONT, Figure, cartesian, colour, draw_legend, headroom, labelled_line,
+    line_swatch,
 };
 
 /// One repetition's goodput curve.
@@ -84,12 +85,7 @@ impl Figure for Throughput {
                 .chain(self.model)
                 .fold(0.0, f64::max),
         );
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, (FONT, 18))
-            .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0f64..t_end, 0f64..y_top)?;
+        let mut chart = cartesian(root, &self.title, 18, 64, 0f64..t_end, 0f64..y_top)?;
         chart
             .configure_mesh()
             .x_desc("time since trial start (s)")

@@ -64,8 +64,9 @@ pub fn write_report(dir: &Path) -> Result<ReportFiles, ReportError> {
     let results = ResultsDir::open(dir)?;
     let plots_dir = dir.join("plots");
     let mut rendered = Vec::new();
+    let groups = results.by_condition();
     let mut blocks = vec![Block::Paragraph(results.description.trim().to_string())];
-    blocks.push(Block::List(overview(&results, dir)));
+    blocks.push(Block::List(overview(&results, groups.len(), dir)));
 
     let figure = |r: &Rendered, caption: String| Block::Figure {
         caption,
@@ -97,9 +98,9 @@ pub fn write_report(dir: &Path) -> Result<ReportFiles, ReportError> {
     rendered.push(r);
 
     blocks.push(Block::Heading("Throughput over time".into()));
-    for (condition, trials) in results.by_condition() {
+    for (condition, trials) in &groups {
         let cell = trials.first().map_or(0, |t| t.record.cell);
-        let fig = figures::throughput(&results.campaign, &condition, &trials);
+        let fig = figures::throughput(&results.campaign, condition, trials);
         let r = plot::render(&fig, &plots_dir, &format!("throughput-c{cell:03}"))?;
         blocks.push(figure(
             &r,
@@ -158,14 +159,14 @@ fn write_doc(dir: &Path, exporter: &impl Exporter, doc: &Document) -> Result<Pat
     Ok(path)
 }
 
-fn overview(results: &ResultsDir, dir: &Path) -> Vec<String> {
+fn overview(results: &ResultsDir, conditions: usize, dir: &Path) -> Vec<String> {
     let passed = results.trials.iter().filter(|t| t.record.passed).count();
     let mut items = vec![
         format!("results: {}", dir.display()),
         format!(
             "{} trials in {} conditions; {passed} met every expectation, {} did not",
             results.trials.len(),
-            results.by_condition().len(),
+            conditions,
             results.trials.len() - passed
         ),
     ];

@@ -8,7 +8,10 @@ use std::{
 };
 
 use super::{TrialRecord, read_trials};
-use crate::follower::Sample;
+use crate::{
+    chaos::{EventKind, events::read_json_lines},
+    follower::Sample,
+};
 
 /// A results directory could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -206,14 +209,12 @@ fn parse_timeseries(text: &str) -> Vec<Sample> {
         .collect()
 }
 
+/// Reset times from an events file (the engine's lines, which are not chaos events, are skipped).
 fn reset_times(text: &str) -> Vec<f64> {
-    text.lines()
-        .filter_map(|line| {
-            let v: serde_json::Value = serde_json::from_str(line).ok()?;
-            (v.get("event")?.as_str()? == "conn_reset")
-                .then(|| v.get("t")?.as_f64())
-                .flatten()
-        })
+    read_json_lines(text, 0.0)
+        .into_iter()
+        .filter(|e| matches!(e.kind, EventKind::ConnReset { .. }))
+        .map(|e| e.t)
         .collect()
 }
 
@@ -226,9 +227,15 @@ mod tests {
         let s = parse_timeseries("t,bytes,attempt\n0.1000,5,1\nbad\n0.2000,9,2\n");
         assert_eq!(s.len(), 2);
         assert_eq!((s[1].bytes, s[1].attempt), (9, 2));
-        let r = reset_times(
-            "{\"t\":1.5,\"event\":\"conn_reset\",\"conn\":1}\n{\"t\":2.0,\"event\":\"conn_open\"}\n",
-        );
+        // As the proxy and the engine write them: a reset, an open, an engine failure.
+        let r = reset_times(concat!(
+            r#"{"t":1.5,"source":"chaos","event":"conn_reset","conn":1,"fault":"flap","bytes_up":10,"bytes_down":20}"#,
+            "\n",
+            r#"{"t":2.0,"source":"chaos","event":"conn_open","conn":2,"peer":"127.0.0.1:1"}"#,
+            "\n",
+            r#"{"t":2.1,"source":"engine","event":"attempt_failed","attempt":1,"kind":"reset"}"#,
+            "\n",
+        ));
         assert_eq!(r, vec![1.5]);
     }
 

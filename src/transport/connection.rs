@@ -28,7 +28,7 @@ use tokio::{
 
 use super::{
     TransportError,
-    quic::{self, QuicClient},
+    quic::{self, QuicClient, QuicLiveness},
     tcp::{Channel, SocketOptions},
 };
 use crate::protocol::{Message, VERSION};
@@ -119,6 +119,8 @@ pub struct ConnectOptions {
     pub handshake_timeout: Duration,
     /// Over QUIC instead of TCP: one QUIC connection, one stream per channel.
     pub quic: Option<QuicClient>,
+    /// The QUIC connection's idle timeout and keep-alive (unused over TCP).
+    pub quic_liveness: QuicLiveness,
 }
 
 /// The first channel lost on a connection.
@@ -151,9 +153,12 @@ impl Connection {
         let types = options.profile.channel_types();
         let quic = match &options.quic {
             Some(client) => Some(
-                timeout(options.handshake_timeout, open_quic(addr, client))
-                    .await
-                    .map_err(|_| TransportError::Timeout(options.handshake_timeout))??,
+                timeout(
+                    options.handshake_timeout,
+                    open_quic(addr, client, &options.quic_liveness),
+                )
+                .await
+                .map_err(|_| TransportError::Timeout(options.handshake_timeout))??,
             ),
             None => None,
         };
@@ -272,6 +277,7 @@ impl Drop for Connection {
 async fn open_quic(
     addr: &str,
     client: &QuicClient,
+    liveness: &QuicLiveness,
 ) -> Result<(quinn::Endpoint, quinn::Connection), TransportError> {
     let connect_err = |message: String| TransportError::Connect {
         addr: addr.to_string(),
@@ -282,7 +288,8 @@ async fn open_quic(
         .map_err(|e| connect_err(e.to_string()))?
         .next()
         .ok_or_else(|| connect_err("no address".into()))?;
-    let endpoint = quic::client_endpoint(client, peer).map_err(|e| connect_err(e.to_string()))?;
+    let endpoint =
+        quic::client_endpoint(client, liveness, peer).map_err(|e| connect_err(e.to_string()))?;
     let connection = quic::connect(&endpoint, peer, addr, client).await?;
     Ok((endpoint, connection))
 }

@@ -172,12 +172,14 @@ pub struct QuicClient {
     pub ca: PathBuf,
     /// The name to verify; default: the host of the address dialled.
     pub server_name: Option<String>,
-    /// Idle timeout and keep-alive.
-    pub liveness: QuicLiveness,
 }
 
 /// A client endpoint and its configuration, trusting only `client.ca`.
-pub fn client_endpoint(client: &QuicClient, peer: SocketAddr) -> Result<Endpoint, QuicError> {
+pub fn client_endpoint(
+    client: &QuicClient,
+    liveness: &QuicLiveness,
+    peer: SocketAddr,
+) -> Result<Endpoint, QuicError> {
     let mut roots = quinn::rustls::RootCertStore::empty();
     for cert in read_certificates(&client.ca)? {
         roots.add(cert).map_err(|e| QuicError::Pem {
@@ -192,7 +194,7 @@ pub fn client_endpoint(client: &QuicClient, peer: SocketAddr) -> Result<Endpoint
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
         .map_err(|e| QuicError::Tls(e.to_string()))?;
     let mut config = ClientConfig::new(Arc::new(crypto));
-    config.transport_config(Arc::new(transport(&client.liveness)?));
+    config.transport_config(Arc::new(transport(liveness)?));
     let local: SocketAddr = if peer.is_ipv4() {
         SocketAddr::from(([0, 0, 0, 0], 0))
     } else {
@@ -241,26 +243,11 @@ pub async fn connect(
 }
 
 /// `host` of `host:port` (brackets of an IPv6 literal removed).
-fn host_of(addr: &str) -> String {
+pub fn host_of(addr: &str) -> String {
     let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
     host.trim_start_matches('[')
         .trim_end_matches(']')
         .to_string()
-}
-
-/// A QUIC connection error as the engine classifies failures: an idle timeout is a timeout,
-/// a reset stream or closed connection a reset, a clean close an EOF.
-pub fn classify(e: &quinn::ConnectionError, idle: Duration) -> TransportError {
-    match e {
-        quinn::ConnectionError::TimedOut => TransportError::Timeout(idle),
-        quinn::ConnectionError::Reset | quinn::ConnectionError::ConnectionClosed(_) => {
-            TransportError::Reset
-        }
-        quinn::ConnectionError::ApplicationClosed(_) | quinn::ConnectionError::LocallyClosed => {
-            TransportError::Eof
-        }
-        other => TransportError::Io(other.to_string()),
-    }
 }
 
 #[cfg(test)]

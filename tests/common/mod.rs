@@ -271,6 +271,13 @@ pub fn rrbench(args: &[&str]) -> std::process::Output {
         .expect("run rrbench")
 }
 
+/// Runs `rrbench campaign run ARGS...` and waits for it.
+pub fn campaign_run(args: &[&str]) -> std::process::Output {
+    let mut all = vec!["campaign", "run"];
+    all.extend_from_slice(args);
+    rrbench(&all)
+}
+
 /// A process's output as text.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

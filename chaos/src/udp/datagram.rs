@@ -114,12 +114,14 @@ impl Lane {
             }
         }
         let at = paced_at + delay;
-        let sends = (0..copies)
+        let mut sends: Vec<Send> = (1..copies)
             .map(|_| Send {
                 at,
                 bytes: bytes.clone(),
             })
             .collect();
+        // The last (usually the only) copy takes the buffer itself.
+        sends.push(Send { at, bytes });
         (sends, effects)
     }
 }

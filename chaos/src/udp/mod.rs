@@ -61,12 +61,13 @@ struct Shared {
 }
 
 impl Shared {
-    fn active(
-        &self,
+    /// The faults on now that touch `flow` and this flow (`toxic`), without allocating: this
+    /// runs once per datagram.
+    fn active<'a>(
+        &'a self,
         flow: Direction,
-        toxic: &[bool],
-    ) -> impl Iterator<Item = (usize, &Fault)> + '_ {
-        let toxic = toxic.to_vec();
+        toxic: &'a [bool],
+    ) -> impl Iterator<Item = (usize, &'a Fault)> + 'a {
         self.faults.iter().enumerate().filter(move |(i, f)| {
             self.on[*i].load(Ordering::Relaxed) && f.covers(flow) && toxic[*i]
         })
