@@ -5,7 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # procps: `kill`, used to send Ctrl-C (SIGINT) to a leader process in tests/cli.rs.
-scripts/ensure-packages.sh procps
+# iproute2: `ip`, which makes the L3 link's network namespace (tests/l3.rs, chaos/tests/l3_link.rs).
+scripts/ensure-packages.sh procps iproute2
+
+# As root the L3 link can run, so its tests must run rather than skip (they skip elsewhere).
+if [ "$(id -u)" -eq 0 ]; then
+    export RRBENCH_REQUIRE_L3=1
+fi
 
 for component in rustfmt clippy; do
     if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then

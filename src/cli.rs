@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use rrbench::{
     chaos::Fault,
     follower::Policy,
-    settings::{LeaderSettings, RecoverySettings, Transport},
+    settings::{CongestionControl, LeaderSettings, RecoverySettings, Transport},
     transport::connection::ConnectionProfile,
     units::{ByteSize, parse_duration, parse_optional_duration},
 };
@@ -45,6 +45,9 @@ pub enum Command {
     Recover(RecoverArgs),
     /// Relay TCP between follower and leader, injecting faults, until Ctrl-C.
     Proxy(ProxyArgs),
+    /// Join a network namespace for the leader to this host through a packet pump that injects
+    /// faults on every IP packet (needs root), until Ctrl-C.
+    Link(LinkArgs),
     /// Run declarative campaigns: settings x faults x repetitions, with results on disk.
     #[command(subcommand)]
     Campaign(CampaignCommand),
@@ -232,6 +235,15 @@ pub struct LeaderArgs {
     /// QUIC liveness of every connection.
     #[command(flatten)]
     pub quic: QuicLivenessArgs,
+    /// Congestion control for the chunks it sends: system (TCP: the kernel's
+    /// net.ipv4.tcp_congestion_control; QUIC: quinn's CUBIC), cubic, bbr or reno. Set it when
+    /// comparing transports: the two defaults may differ.
+    #[arg(long, default_value = "system")]
+    pub congestion_control: CongestionControl,
+    /// Listen inside this network namespace (a name from `ip netns list`, such as the one
+    /// `rrbench link` prints, or a path like /run/netns/NAME).
+    #[arg(long, value_name = "NAME")]
+    pub netns: Option<String>,
 }
 
 /// QUIC's own liveness settings.
@@ -264,6 +276,7 @@ impl LeaderArgs {
             recovery_activity_timeout: self.recovery_activity_timeout,
             max_connections: self.max_connections,
             max_chunk_size: self.max_chunk_size,
+            congestion_control: self.congestion_control,
         }
     }
 }
@@ -397,6 +410,48 @@ impl RecoverArgs {
     }
 }
 
+/// Options of `rrbench link`.
+///
+/// Makes a network namespace for the leader and joins it to this host with two TUN devices and a
+/// packet pump that applies faults to every IP packet, so the real kernel TCP (or QUIC's UDP)
+/// sees real RTT, loss, queueing and silence: congestion control, retransmission timeouts,
+/// keepalive probes that go unanswered. rrbench's netem. Needs root and iproute2.
+///
+/// It prints the namespace and the leader's address; then, for example:
+///   rrbench leader --netns NAME --listen LEADER_IP:9443 --dir DIR
+///   rrbench recover --from LEADER_IP:9443 --dir TARGET
+///   ip netns exec NAME iperf3 -s          and   iperf3 -c LEADER_IP
+///
+/// Faults (each also takes direction, toxicity, start, duration, every, name; see `proxy`):
+///   delay:delay=25ms,jitter=5ms       rate:rate=10mb             loss:probability=1%
+///   loss:p=1%,r=30%  (Gilbert-Elliott bursts)                    duplicate:probability=1%
+///   reorder:probability=2%,gap=5ms    corrupt:probability=0.1%   blackhole:start=5s,duration=3s
+/// `delay` in the direction `both` (the default) delays each way: 25ms gives a 50 ms RTT.
+#[derive(Debug, Args)]
+#[command(allow_negative_numbers = true, verbatim_doc_comment)]
+pub struct LinkArgs {
+    /// Faults, seed and event log.
+    #[command(flatten)]
+    pub injector: InjectorArgs,
+}
+
+/// What every fault injector (`proxy`, `proxy --udp`, `link`) takes.
+#[derive(Debug, Args)]
+pub struct InjectorArgs {
+    /// A fault to inject (repeatable).
+    #[arg(long = "fault", value_name = "SPEC")]
+    pub faults: Vec<Fault>,
+    /// Seed of every random choice (jitter, loss, corruption, toxicity).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Append every event to this file as JSON lines.
+    #[arg(long)]
+    pub events: Option<PathBuf>,
+    /// Do not print events to stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
 /// Options of `rrbench proxy`.
 ///
 /// Faults are `TYPE` or `TYPE:key=value,...`; every fault also takes `direction`
@@ -422,18 +477,9 @@ pub struct ProxyArgs {
     /// Address to relay to (the leader).
     #[arg(long)]
     pub upstream: String,
-    /// A fault to inject (repeatable).
-    #[arg(long = "fault", value_name = "SPEC")]
-    pub faults: Vec<Fault>,
-    /// Seed of every random choice (jitter, corruption, toxicity).
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Append every event to this file as JSON lines.
-    #[arg(long)]
-    pub events: Option<PathBuf>,
-    /// Do not print events to stderr.
-    #[arg(long)]
-    pub quiet: bool,
+    /// Faults, seed and event log.
+    #[command(flatten)]
+    pub injector: InjectorArgs,
     /// Relay UDP datagrams (QUIC) instead of TCP connections.
     #[arg(long)]
     pub udp: bool,

@@ -1,10 +1,19 @@
 //! `gen-index`, `leader` and `recover`: thin wrappers that print what the library did.
 
-use std::{process::ExitCode, sync::Arc, time::Instant};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+    time::Instant,
+};
 
 use anyhow::Context;
 use rrbench::{
-    chaos::{EventLog, Proxy, UdpProxy},
+    chaos::{
+        EventLog, Link, LinkError, Proxy, UdpProxy,
+        fault::{Medium, check_medium, name_uniquely},
+        link::netns::NETNS_DIR,
+    },
     clock::Clock,
     follower::{self, FollowerConfig, Progress},
     index::{GenerateSpec, IndexSnapshot, generate},
@@ -15,7 +24,7 @@ use rrbench::{
 };
 
 use crate::{
-    cli::{GenIndexArgs, LeaderArgs, ProxyArgs, RecoverArgs},
+    cli::{GenIndexArgs, InjectorArgs, LeaderArgs, LinkArgs, ProxyArgs, RecoverArgs},
     progress_line::ProgressLine,
 };
 
@@ -76,6 +85,7 @@ pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
         auth_token: args.auth_token.clone(),
         log: !args.quiet,
         quic,
+        netns: args.netns.as_deref().map(netns_path),
     };
     let handle = leader::start(&args.listen, snapshot, config, Clock::start()).await?;
     eprintln!(
@@ -192,22 +202,30 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+impl InjectorArgs {
+    /// The event log, appending to `--events` when given.
+    fn event_log(&self) -> anyhow::Result<Arc<EventLog>> {
+        let clock = Clock::start();
+        Ok(Arc::new(match &self.events {
+            Some(path) => EventLog::with_file(clock, path)
+                .with_context(|| format!("opening {}", path.display()))?,
+            None => EventLog::new(clock),
+        }))
+    }
+}
+
 pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
-    let clock = Clock::start();
-    let events = match &args.events {
-        Some(path) => EventLog::with_file(clock, path)
-            .with_context(|| format!("opening {}", path.display()))?,
-        None => EventLog::new(clock),
-    };
+    let injector = &args.injector;
+    let events = injector.event_log()?;
     if args.udp {
-        return udp_proxy(args, Arc::new(events)).await;
+        return udp_proxy(&args, events).await;
     }
     let proxy = Proxy {
         listen: args.listen.clone(),
         upstream: args.upstream.clone(),
-        faults: args.faults.clone(),
-        seed: args.seed,
-        events: Arc::new(events),
+        faults: injector.faults.clone(),
+        seed: injector.seed,
+        events: events.clone(),
     }
     .start()
     .await?;
@@ -220,32 +238,70 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         "proxy on {} -> {} (seed {}), Ctrl-C to stop\n  faults: {}",
         proxy.local_addr(),
         args.upstream,
-        args.seed,
+        injector.seed,
         if faults.is_empty() {
             "none".to_string()
         } else {
             faults.join("\n          ")
         }
     );
-    let log = proxy.events().clone();
-    let seen = print_events_until_ctrl_c(&log, args.quiet).await?;
-    eprintln!("stopping: closing connections");
-    proxy.shutdown().await;
-    if !args.quiet {
-        for e in log.since(seen) {
-            eprintln!("{}", serde_json::to_string(&e)?);
-        }
+    serve_until_ctrl_c(&events, injector.quiet, async {
+        eprintln!("stopping: closing connections");
+        proxy.shutdown().await;
+    })
+    .await
+}
+
+/// A namespace name as `ip netns` knows it, or a path.
+fn netns_path(name: &str) -> PathBuf {
+    if name.contains('/') {
+        PathBuf::from(name)
+    } else {
+        Path::new(NETNS_DIR).join(name)
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+/// `rrbench link`: the L3 link, events to stderr until Ctrl-C.
+pub async fn link(args: LinkArgs) -> anyhow::Result<ExitCode> {
+    let injector = &args.injector;
+    // Bad faults are bad input wherever this runs; privileges come second.
+    let mut faults = injector.faults.clone();
+    name_uniquely(&mut faults).map_err(LinkError::Fault)?;
+    check_medium(&faults, Medium::Packets).map_err(LinkError::Fault)?;
+    if let Some(why) = rrbench::chaos::link::unavailable() {
+        anyhow::bail!("{why}; the L4 proxies (`rrbench proxy`, `proxy --udp`) need no privileges");
+    }
+    let events = injector.event_log()?;
+    let link = Link {
+        faults: injector.faults.clone(),
+        seed: injector.seed,
+        events: events.clone(),
+    }
+    .start()
+    .await?;
+    let (ns, ip) = (link.netns_name().to_string(), link.leader_ip());
+    eprintln!(
+        "L3 link up (seed {}): this host {} on {} <-> namespace {ns}, {ip}; {} fault(s)\n  \
+         leader:   rrbench leader --netns {ns} --listen {ip}:9443 --dir DIR\n  \
+         follower: rrbench recover --from {ip}:9443 --dir TARGET\n  \
+         any tool: ip netns exec {ns} iperf3 -s   and   iperf3 -c {ip}\n  \
+         Ctrl-C removes the namespace and the devices",
+        injector.seed,
+        link.follower_ip(),
+        link.follower_dev(),
+        injector.faults.len(),
+    );
+    serve_until_ctrl_c(&events, injector.quiet, link.shutdown()).await
 }
 
 /// `rrbench proxy --udp`: the datagram proxy, events to stderr until Ctrl-C.
-async fn udp_proxy(args: ProxyArgs, events: Arc<EventLog>) -> anyhow::Result<ExitCode> {
+async fn udp_proxy(args: &ProxyArgs, events: Arc<EventLog>) -> anyhow::Result<ExitCode> {
+    let injector = &args.injector;
     let proxy = UdpProxy {
         listen: args.listen.clone(),
         upstream: args.upstream.clone(),
-        faults: args.faults.clone(),
-        seed: args.seed,
+        faults: injector.faults.clone(),
+        seed: injector.seed,
         events: events.clone(),
     }
     .start()
@@ -254,37 +310,40 @@ async fn udp_proxy(args: ProxyArgs, events: Arc<EventLog>) -> anyhow::Result<Exi
         "UDP proxy on {} -> {} (seed {}), {} fault(s), Ctrl-C to stop",
         proxy.local_addr(),
         args.upstream,
-        args.seed,
-        args.faults.len()
+        injector.seed,
+        injector.faults.len()
     );
-    let seen = print_events_until_ctrl_c(&events, args.quiet).await?;
-    proxy.shutdown().await;
-    if !args.quiet {
-        for e in events.since(seen) {
-            eprintln!("{}", serde_json::to_string(&e)?);
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    serve_until_ctrl_c(&events, injector.quiet, proxy.shutdown()).await
 }
 
-/// Prints a proxy's events to stderr as they come (unless `quiet`) until Ctrl-C; returns how
-/// many were printed.
-async fn print_events_until_ctrl_c(events: &EventLog, quiet: bool) -> anyhow::Result<usize> {
+/// Prints an injector's events to stderr as they come (unless `quiet`) until Ctrl-C, then
+/// runs `stop` and prints the events stopping caused.
+async fn serve_until_ctrl_c(
+    events: &EventLog,
+    quiet: bool,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<ExitCode> {
+    let print = |from: usize| -> anyhow::Result<usize> {
+        let new = events.since(from);
+        if !quiet {
+            for e in &new {
+                eprintln!("{}", serde_json::to_string(e)?);
+            }
+        }
+        Ok(from + new.len())
+    };
     let mut seen = 0;
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
-            _ = &mut ctrl_c => return Ok(seen),
+            _ = &mut ctrl_c => break,
             _ = tick.tick() => {}
         }
-        let new = events.since(seen);
-        seen += new.len();
-        if !quiet {
-            for e in new {
-                eprintln!("{}", serde_json::to_string(&e)?);
-            }
-        }
+        seen = print(seen)?;
     }
+    stop.await;
+    print(seen)?;
+    Ok(ExitCode::SUCCESS)
 }

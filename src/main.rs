@@ -15,8 +15,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use rrbench::{
-    campaign::CampaignError, chaos::FaultError, compare::CompareError, report::ReportError,
-    results::LoadError, settings::OutOfRange,
+    campaign::CampaignError,
+    chaos::{FaultError, LinkError, ProxyError},
+    compare::CompareError,
+    report::ReportError,
+    results::LoadError,
+    settings::OutOfRange,
 };
 
 use crate::cli::{Cli, Command};
@@ -41,6 +45,7 @@ fn main() -> ExitCode {
             Command::Leader(args) => commands::leader(args).await,
             Command::Recover(args) => commands::recover(args).await,
             Command::Proxy(args) => commands::proxy(args).await,
+            Command::Link(args) => commands::link(args).await,
             Command::Campaign(cli::CampaignCommand::Run(args)) => campaign_command::run(args).await,
             Command::Report(args) => report_command::report(args),
             Command::Compare(args) => report_command::compare(args),
@@ -53,6 +58,10 @@ fn main() -> ExitCode {
             let bad_input = |c: &(dyn std::error::Error + 'static)| {
                 c.is::<OutOfRange>()
                     || c.is::<FaultError>()
+                    || c.downcast_ref::<ProxyError>()
+                        .is_some_and(|e| matches!(e, ProxyError::Fault(_)))
+                    || c.downcast_ref::<LinkError>()
+                        .is_some_and(|e| matches!(e, LinkError::Fault(_)))
                     || c.is::<CampaignError>()
                     || c.downcast_ref::<CompareError>()
                         .is_some_and(CompareError::is_bad_input)

@@ -222,6 +222,59 @@ pub struct LeaderSettings {
     pub max_connections: u32,
     /// Largest chunk a follower may ask for in one request.
     pub max_chunk_size: ByteSize,
+    /// The congestion controller the leader sends chunks with (the sender's decides): over TCP
+    /// `TCP_CONGESTION` on every connection, over QUIC quinn's controller. `system` is the
+    /// kernel's `net.ipv4.tcp_congestion_control` for TCP and quinn's default (CUBIC) for QUIC,
+    /// which may differ: set it to compare transports fairly.
+    pub congestion_control: CongestionControl,
+}
+
+/// A congestion control algorithm, for both transports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CongestionControl {
+    /// Each transport's default.
+    #[default]
+    System,
+    /// CUBIC (RFC 9438): loss-based, Linux's long-time default.
+    Cubic,
+    /// BBR: model-based; random loss barely slows it.
+    Bbr,
+    /// Reno / NewReno: loss-based, the Mathis bound's model.
+    Reno,
+}
+
+impl CongestionControl {
+    /// The Linux name for `TCP_CONGESTION`; `None` leaves the kernel's default.
+    pub fn tcp_name(self) -> Option<&'static str> {
+        match self {
+            Self::System => None,
+            Self::Cubic => Some("cubic"),
+            Self::Bbr => Some("bbr"),
+            Self::Reno => Some("reno"),
+        }
+    }
+}
+
+impl std::str::FromStr for CongestionControl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "system" => Ok(Self::System),
+            "cubic" => Ok(Self::Cubic),
+            "bbr" => Ok(Self::Bbr),
+            "reno" => Ok(Self::Reno),
+            other => Err(format!(
+                "`{other}` is not a congestion controller (system, cubic, bbr, reno)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for CongestionControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.tcp_name().unwrap_or("system"))
+    }
 }
 
 impl Default for LeaderSettings {
@@ -231,6 +284,7 @@ impl Default for LeaderSettings {
             recovery_activity_timeout: Duration::from_secs(60),
             max_connections: 1024,
             max_chunk_size: ByteSize::gib(1),
+            congestion_control: CongestionControl::System,
         }
     }
 }

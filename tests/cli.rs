@@ -2,14 +2,9 @@
 
 mod common;
 
-use std::{
-    io::{BufRead, BufReader},
-    path::Path,
-    process::{Command, Output, Stdio},
-    time::Duration,
-};
+use std::{path::Path, process::Output};
 
-use common::{rrbench, scratch};
+use common::{interrupt, rrbench, scratch, spawn_announcing};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -90,16 +85,6 @@ fn a_foreign_target_directory_is_refused_and_left_alone() {
     assert!(tmp.path().join("precious.txt").exists());
 }
 
-/// Kills the child on drop, so a failing test never leaves a leader running.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn gen_index_leader_and_recover_as_separate_processes() {
     let tmp = scratch();
@@ -178,25 +163,7 @@ fn gen_index_leader_and_recover_as_separate_processes() {
     }
 
     // Ctrl-C stops the leader cleanly.
-    let pid = leader.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = leader.0.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "leader did not stop on SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = interrupt(&mut leader);
     assert!(status.success(), "leader exit {status:?}");
 }
 
@@ -244,24 +211,6 @@ fn help_teaches_the_elasticsearch_names() {
     ] {
         assert!(help.contains(name), "help lacks {name}");
     }
-}
-
-/// Starts `rrbench ARGS` and returns the child and the third word of its first stderr line
-/// (`leader on ADDR ...`, `proxy on ADDR ...`).
-fn spawn_announcing(args: &[&str]) -> (Child, String) {
-    let mut child = Child(
-        Command::new(env!("CARGO_BIN_EXE_rrbench"))
-            .args(args)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn"),
-    );
-    let mut err = BufReader::new(child.0.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    err.read_line(&mut line).expect("announcement");
-    let addr = line.split_whitespace().nth(2).expect("ADDR").to_string();
-    std::thread::spawn(move || for _ in err.lines() {});
-    (child, addr)
 }
 
 #[test]
@@ -343,4 +292,45 @@ fn recover_measures_detection_and_recovery_from_a_proxy_event_log() {
         window["time_to_recover_s"].as_f64().is_some(),
         "recovered: {window}"
     );
+}
+
+#[test]
+fn faults_an_injector_cannot_carry_exit_2_naming_the_fault() {
+    for (args, named) in [
+        (
+            &["link", "--fault", "idle_timeout:idle=1s"][..],
+            "idle_timeout",
+        ),
+        (
+            &[
+                "proxy",
+                "--udp",
+                "--upstream",
+                "127.0.0.1:1",
+                "--fault",
+                "reset:at=1s",
+            ][..],
+            "reset",
+        ),
+        (
+            &[
+                "proxy",
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+                "127.0.0.1:1",
+                "--fault",
+                "loss:probability=1%",
+            ][..],
+            "loss",
+        ),
+    ] {
+        let out = rrbench(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("fault `{named}`")),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
 }

@@ -7,7 +7,7 @@ mod common;
 use std::{path::Path, sync::Arc, time::Duration};
 
 use common::{
-    assert_identical, campaign_run, make_index, rrbench, scratch, text, unlimited_follower,
+    assert_identical, make_index, rrbench, run_campaign_text, scratch, text, unlimited_follower,
 };
 use rrbench::{
     chaos::{EventKind, EventLog, Fault, UdpProxy, UdpProxyHandle},
@@ -326,10 +326,8 @@ async fn corrupt_datagrams_never_make_a_corrupt_file() {
 
 #[test]
 fn a_campaign_runs_quic_through_the_udp_proxy_and_skips_tcp_loss() {
-    let tmp = scratch();
-    let file = tmp.path().join("mini.toml");
-    std::fs::write(
-        &file,
+    let run = run_campaign_text(
+        "mini-quic",
         r#"
 name = "mini-quic"
 seed = 2
@@ -350,37 +348,9 @@ probability = "0%"
 [expect]
 outcome = "completed"
 "#,
-    )
-    .expect("campaign");
-    let out = tmp.path().join("results");
-    let run = campaign_run(&[
-        file.to_str().expect("utf-8"),
-        "--out",
-        out.to_str().expect("utf-8"),
-        "--no-report",
-    ]);
-    assert!(
-        run.status.success(),
-        "{}{}",
-        text(&run.stdout),
-        text(&run.stderr)
     );
-    assert!(
-        text(&run.stdout).contains("1 trials skipped"),
-        "{}",
-        text(&run.stdout)
-    );
-    let dir = std::fs::read_dir(out.join("mini-quic"))
-        .expect("dir")
-        .next()
-        .expect("one run")
-        .expect("entry")
-        .path();
-    let trials = std::fs::read_to_string(dir.join("trials.jsonl")).expect("trials");
-    let records: Vec<serde_json::Value> = trials
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
+    assert!(run.stdout.contains("1 trials skipped"), "{}", run.stdout);
+    let records = &run.records;
     assert_eq!(records.len(), 3, "tcp 0 %, quic 0 % and quic 2 %");
     assert!(records.iter().all(|r| r["outcome"] == "completed"));
     let quic = records
@@ -388,6 +358,6 @@ outcome = "completed"
         .filter(|r| r["params"]["settings.transport"] == "quic")
         .count();
     assert_eq!(quic, 2);
-    let summary = std::fs::read_to_string(dir.join("summary.md")).expect("summary");
-    assert!(summary.contains("Skipped trials") && summary.contains("acts on datagrams"));
+    let summary = std::fs::read_to_string(run.dir.join("summary.md")).expect("summary");
+    assert!(summary.contains("Skipped trials") && summary.contains("acts on packets"));
 }

@@ -13,6 +13,7 @@
 pub mod clock;
 pub mod events;
 pub mod fault;
+pub mod link;
 pub mod proxy;
 pub mod rng;
 pub mod schedule;
@@ -21,6 +22,7 @@ pub mod units;
 
 pub use events::{Event, EventKind, EventLog};
 pub use fault::{Direction, Fault, FaultError, FaultKind};
+pub use link::{Link, LinkError, LinkHandle};
 pub use proxy::{Proxy, ProxyError, ProxyHandle};
 pub use schedule::Schedule;
 pub use udp::{UdpProxy, UdpProxyHandle};

@@ -189,5 +189,8 @@ async fn stream_and_datagram_faults_are_refused_on_the_wrong_proxy() {
     let Err(e) = tcp else {
         panic!("the TCP proxy took a datagram fault")
     };
-    assert!(e.to_string().contains("--udp"), "{e}");
+    assert!(
+        e.to_string().contains("--udp") && e.to_string().contains("L3 link"),
+        "{e}"
+    );
 }

@@ -15,9 +15,15 @@ use std::{
     time::SystemTime,
 };
 
-use super::{Campaign, CampaignSpec, IndexSpec, Trial, Verdict, model_throughput_mib_s};
+use super::{
+    Campaign, CampaignSpec, IndexSpec, Trial, Verdict, model_throughput_mib_s, spec::ChaosLayer,
+};
 use crate::{
-    chaos::{EventKind, EventLog, Proxy, ProxyError, UdpProxy, UdpProxyHandle},
+    chaos::{
+        EventKind, EventLog, Link, LinkError, LinkHandle, Proxy, ProxyError, UdpProxy,
+        UdpProxyHandle,
+        fault::{Medium, check_medium},
+    },
     clock::{Clock, utc_stamp},
     follower::{self, FollowerConfig, FollowerError, Progress},
     index::{GenerateSpec, IndexError, IndexSnapshot, generate},
@@ -60,6 +66,12 @@ pub enum RunError {
     /// Making a QUIC certificate.
     #[error(transparent)]
     Quic(#[from] QuicError),
+    /// Setting up the L3 link.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// The campaign asks for the L3 link where it cannot run.
+    #[error("[chaos] layer = \"l3\": {0}; run as root, or use layer \"l4\"")]
+    L3Unavailable(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
@@ -103,8 +115,8 @@ pub enum RunEvent<'a> {
         /// Its record.
         record: &'a TrialRecord,
     },
-    /// A trial was not run: a fault cannot act on its transport (loss on TCP needs an L3
-    /// injector). Nothing is written for it.
+    /// A trial was not run: a fault cannot act on its injector (loss on TCP at L4, a reset at
+    /// L3). Nothing is written for it.
     Skipped {
         /// The trial.
         trial: &'a Trial,
@@ -162,25 +174,29 @@ async fn cached_index(root: &Path, spec: &IndexSpec) -> Result<IndexSnapshot, Ru
         .map_err(|e| io(&dir)(std::io::Error::other(e)))??)
 }
 
-/// The chaos proxy of a trial: TCP, or UDP for QUIC.
-enum AnyProxy {
+/// What carries a trial's faults: an L4 proxy (TCP, or UDP for QUIC) or the L3 link.
+enum Injector {
     Tcp(crate::chaos::ProxyHandle),
     Udp(UdpProxyHandle),
+    Link(LinkHandle),
 }
 
-impl AnyProxy {
-    fn local_addr(&self) -> std::net::SocketAddr {
-        match self {
-            AnyProxy::Tcp(p) => p.local_addr(),
-            AnyProxy::Udp(p) => p.local_addr(),
-        }
-    }
-
+impl Injector {
     async fn shutdown(self) {
         match self {
-            AnyProxy::Tcp(p) => p.shutdown().await,
-            AnyProxy::Udp(p) => p.shutdown().await,
+            Injector::Tcp(p) => p.shutdown().await,
+            Injector::Udp(p) => p.shutdown().await,
+            Injector::Link(l) => l.shutdown().await,
         }
+    }
+}
+
+/// What a cell's faults act on.
+fn medium(cell: &CampaignSpec) -> Medium {
+    match (cell.chaos.layer, cell.settings.transport) {
+        (ChaosLayer::L3, _) => Medium::Packets,
+        (ChaosLayer::L4, Transport::Quic) => Medium::Datagrams,
+        (ChaosLayer::L4, Transport::Tcp) => Medium::Stream,
     }
 }
 
@@ -207,10 +223,28 @@ async fn run_trial(
         idle_timeout: cell.settings.quic_idle_timeout,
         keep_alive: cell.settings.quic_keep_alive,
     };
+    let events = Arc::new(EventLog::new(clock));
+    let faults = cell.fault_list();
+    // At L3 the link comes first: the leader listens inside its namespace.
+    let link = match cell.chaos.layer {
+        ChaosLayer::L3 => Some(
+            Link {
+                faults: faults.clone(),
+                seed: trial.seed,
+                events: events.clone(),
+            }
+            .start()
+            .await?,
+        ),
+        ChaosLayer::L4 => None,
+    };
+    let leader_ip = link
+        .as_ref()
+        .map_or_else(|| "127.0.0.1".to_string(), |l| l.leader_ip().to_string());
     let certificate = if quic {
         Some(generate_self_signed(
             scratch.path(),
-            &["localhost".into(), "127.0.0.1".into()],
+            &["localhost".into(), leader_ip.clone()],
         )?)
     } else {
         None
@@ -221,33 +255,43 @@ async fn run_trial(
             certificate,
             liveness,
         }),
+        netns: link.as_ref().map(LinkHandle::netns_path),
         ..LeaderConfig::default()
     };
-    let leader = leader::start("127.0.0.1:0", snapshot, leader_config, clock).await?;
-    let events = Arc::new(EventLog::new(clock));
-    let faults = cell.fault_list();
-    // QUIC rides UDP, so its faults go through the datagram proxy.
-    let tcp = Proxy {
-        listen: "127.0.0.1:0".into(),
-        upstream: leader.local_addr().to_string(),
-        faults: faults.clone(),
-        seed: trial.seed,
-        events: events.clone(),
+    let listen = format!("{leader_ip}:0");
+    let leader = leader::start(&listen, snapshot, leader_config, clock).await?;
+    let (injector, dial) = match link {
+        // The host routes the leader's address through the link.
+        Some(link) => (Injector::Link(link), leader.local_addr()),
+        None => {
+            let tcp = Proxy {
+                listen: "127.0.0.1:0".into(),
+                upstream: leader.local_addr().to_string(),
+                faults: faults.clone(),
+                seed: trial.seed,
+                events: events.clone(),
+            };
+            // QUIC rides UDP, so its faults go through the datagram proxy.
+            if quic {
+                let udp = UdpProxy {
+                    listen: tcp.listen,
+                    upstream: tcp.upstream,
+                    faults: tcp.faults,
+                    seed: tcp.seed,
+                    events: tcp.events,
+                }
+                .start()
+                .await?;
+                let at = udp.local_addr();
+                (Injector::Udp(udp), at)
+            } else {
+                let proxy = tcp.start().await?;
+                let at = proxy.local_addr();
+                (Injector::Tcp(proxy), at)
+            }
+        }
     };
-    let proxy = if quic {
-        let udp = UdpProxy {
-            listen: tcp.listen,
-            upstream: tcp.upstream,
-            faults: tcp.faults,
-            seed: tcp.seed,
-            events: tcp.events,
-        };
-        AnyProxy::Udp(udp.start().await?)
-    } else {
-        AnyProxy::Tcp(tcp.start().await?)
-    };
-    let mut config =
-        FollowerConfig::new(proxy.local_addr().to_string(), scratch.path().join("index"));
+    let mut config = FollowerConfig::new(dial.to_string(), scratch.path().join("index"));
     config.quic = certificate.map(|c| QuicClient {
         ca: c.cert,
         server_name: None,
@@ -257,8 +301,8 @@ async fn run_trial(
     config.time_limit = Some(cell.time_limit);
     config.seed = trial.seed;
     let mut report = follower::recover(config, progress, cancel).await?;
-    proxy.shutdown().await;
     leader.shutdown().await;
+    injector.shutdown().await;
     let chaos = events.since(0);
     report.annotate_faults(&chaos);
 
@@ -359,14 +403,22 @@ pub async fn run(
         to_run: pending.len(),
         total: campaign.trials.len(),
     });
+    let needs_l3 = pending
+        .iter()
+        .any(|t| campaign.cells[t.cell].chaos.layer == ChaosLayer::L3);
+    if let Some(why) = needs_l3.then(crate::chaos::link::unavailable).flatten() {
+        return Err(RunError::L3Unavailable(why));
+    }
     tokio::pin!(cancel);
     let mut interrupted = false;
     let mut skipped = Vec::new();
     for (k, trial) in pending.iter().enumerate() {
         let cell = &campaign.cells[trial.cell];
-        let datagrams = cell.settings.transport == Transport::Quic;
-        if let Err(e) = crate::chaos::fault::check_medium(&cell.fault_list(), datagrams) {
-            let reason = format!("{e} (on {})", cell.settings.transport);
+        if let Err(e) = check_medium(&cell.fault_list(), medium(cell)) {
+            let reason = format!(
+                "{e} (on {} at {})",
+                cell.settings.transport, cell.chaos.layer
+            );
             observe(RunEvent::Skipped {
                 trial,
                 reason: reason.clone(),

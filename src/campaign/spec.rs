@@ -13,6 +13,9 @@
 //! [settings]                 # the follower's settings, Elasticsearch names; defaults otherwise
 //! max_bytes_per_sec = "0"
 //!
+//! [chaos]                    # where faults act: l4 proxies (default) or the l3 link (root)
+//! layer = "l4"
+//!
 //! [faults.wan]
 //! type = "latency"
 //! delay = "25ms"
@@ -96,6 +99,37 @@ pub struct IndexSpec {
     pub seed: u64,
 }
 
+/// Which injector carries a campaign's faults.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChaosLayer {
+    /// The L4 proxies: TCP for TCP channels (connection faults), UDP for QUIC (datagram faults).
+    /// No privileges.
+    #[default]
+    L4,
+    /// The L3 link: the leader in a network namespace, packet faults on every IP packet, for both
+    /// transports. Needs root.
+    L3,
+}
+
+impl std::fmt::Display for ChaosLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ChaosLayer::L4 => "l4",
+            ChaosLayer::L3 => "l3",
+        })
+    }
+}
+
+/// Where the faults are injected.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChaosSpec {
+    /// `l4` (default) or `l3`.
+    #[serde(default)]
+    pub layer: ChaosLayer,
+}
+
 /// The resolved contents of a campaign file (or of one matrix cell applied to it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -122,7 +156,10 @@ pub struct CampaignSpec {
     /// Follower settings.
     #[serde(default)]
     pub settings: RecoverySettings,
-    /// Faults at the proxy, by name.
+    /// Which injector carries the faults.
+    #[serde(default)]
+    pub chaos: ChaosSpec,
+    /// Faults at the proxy (or on the link), by name.
     #[serde(default)]
     pub faults: BTreeMap<String, Fault>,
     /// Values to cross, by dotted path.
@@ -194,14 +231,15 @@ fn check_key(spec: &CampaignSpec, key: &str) -> Result<(), CampaignError> {
         problem,
     };
     match key.split('.').collect::<Vec<_>>().as_slice() {
-        ["settings" | "leader" | "index", _] => Ok(()),
+        ["settings" | "leader" | "index" | "chaos", _] => Ok(()),
         ["faults", name, _field] if spec.faults.contains_key(*name) => Ok(()),
         ["faults", name, _] => Err(bad(format!(
             "no fault `{name}` is declared (declared: {})",
             spec.faults.keys().cloned().collect::<Vec<_>>().join(", ")
         ))),
         _ => Err(bad(
-            "expected settings.NAME, leader.NAME, index.NAME or faults.FAULT.FIELD".into(),
+            "expected settings.NAME, leader.NAME, index.NAME, chaos.layer or faults.FAULT.FIELD"
+                .into(),
         )),
     }
 }
@@ -219,14 +257,14 @@ fn apply_override(raw: &mut toml::Table, text: &str) -> Result<(), CampaignError
     let top = ["name", "description", "seed", "repetitions", "time_limit"];
     let shape_ok = match key.split('.').collect::<Vec<_>>().as_slice() {
         [one] => top.contains(one),
-        ["settings" | "leader" | "index" | "expect", _] => true,
+        ["settings" | "leader" | "index" | "expect" | "chaos", _] => true,
         ["faults", name, _] => raw.get("faults").and_then(|f| f.get(*name)).is_some(),
         _ => false,
     };
     if !shape_ok {
         return Err(bad(format!(
-            "expected {}, settings.NAME, leader.NAME, index.NAME, expect.NAME or \
-             faults.FAULT.FIELD of a declared fault",
+            "expected {}, settings.NAME, leader.NAME, index.NAME, expect.NAME, chaos.layer \
+             or faults.FAULT.FIELD of a declared fault",
             top.join(", ")
         )));
     }
@@ -412,6 +450,34 @@ outcome = "completed"
             let e = sets(&[bad]).expect_err(bad).to_string();
             assert!(e.contains(says), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn the_chaos_layer_defaults_to_l4_and_can_be_set_varied_or_overridden() {
+        let c = Campaign::parse(WAN, None).expect("parses");
+        assert!(
+            c.cells
+                .iter()
+                .all(|cell| cell.chaos.layer == ChaosLayer::L4)
+        );
+        let file = WAN.replace("[faults.wan]", "[chaos]\nlayer = \"l3\"\n\n[faults.wan]");
+        let c = Campaign::parse(&file, None).expect("l3");
+        assert!(
+            c.cells
+                .iter()
+                .all(|cell| cell.chaos.layer == ChaosLayer::L3)
+        );
+        let c = Campaign::parse_with(WAN, None, &["chaos.layer=l3".to_string()]).expect("--set");
+        assert!(
+            c.cells
+                .iter()
+                .all(|cell| cell.chaos.layer == ChaosLayer::L3)
+        );
+        let both = WAN.replace("[matrix]", "[matrix]\n\"chaos.layer\" = [\"l4\", \"l3\"]");
+        let c = Campaign::parse(&both, None).expect("an axis");
+        assert_eq!(c.cells.len(), 12);
+        let e = error(&WAN.replace("[faults.wan]", "[chaos]\nlayer = \"l2\"\n\n[faults.wan]"));
+        assert!(e.contains("l2") && e.contains("l3"), "{e}");
     }
 
     #[test]

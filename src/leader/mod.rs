@@ -16,10 +16,12 @@ pub use stats::{LeaderStats, LeaderStatsSnapshot};
 
 use std::{
     net::SocketAddr,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex, MutexGuard},
     time::{Duration, Instant},
 };
 
+use socket2::SockRef;
 use tokio::{
     net::TcpListener,
     sync::{Semaphore, watch},
@@ -27,6 +29,7 @@ use tokio::{
 };
 
 use crate::{
+    chaos::link::netns::in_netns,
     clock::Clock,
     index::{IndexFile, IndexSnapshot},
     ratelimit::NodeRateLimiter,
@@ -47,6 +50,9 @@ pub struct LeaderConfig {
     pub log: bool,
     /// Serve QUIC on UDP instead of TCP, with this certificate.
     pub quic: Option<QuicServer>,
+    /// Listen inside this network namespace (`/run/netns/NAME`): the leader's end of the L3
+    /// link.
+    pub netns: Option<PathBuf>,
 }
 
 /// A QUIC leader's certificate and liveness.
@@ -66,6 +72,7 @@ impl Default for LeaderConfig {
             auth_token: None,
             log: false,
             quic: None,
+            netns: None,
         }
     }
 }
@@ -79,6 +86,20 @@ pub enum LeaderError {
     /// The QUIC endpoint could not be set up.
     #[error(transparent)]
     Quic(#[from] QuicError),
+    /// The kernel refused the congestion controller.
+    #[error(
+        "leader congestion_control `{name}`: {source} (this kernel has: {available}; as root \
+         `modprobe tcp_{name}` may add it)"
+    )]
+    CongestionControl {
+        /// The algorithm.
+        name: String,
+        /// `/proc/sys/net/ipv4/tcp_available_congestion_control`.
+        available: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -161,12 +182,31 @@ pub async fn start(
     if let Some(quic) = config.quic.clone() {
         return start_quic(listen, snapshot, config, clock, &quic).await;
     }
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|source| LeaderError::Bind {
-            addr: listen.to_string(),
-            source,
-        })?;
+    let listener = bind(listen, config.netns.as_deref(), |addr| {
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        Ok(listener)
+    })?;
+    if let Some(name) = config.settings.congestion_control.tcp_name() {
+        // Accepted connections inherit it; setting it here finds an unknown one at start.
+        SockRef::from(&listener)
+            .set_tcp_congestion(name.as_bytes())
+            .map_err(|source| LeaderError::CongestionControl {
+                name: name.to_string(),
+                available: std::fs::read_to_string(
+                    "/proc/sys/net/ipv4/tcp_available_congestion_control",
+                )
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+                source,
+            })?;
+    }
+    // Registered with the runtime here, not on the namespace thread (which has none).
+    let listener = TcpListener::from_std(listener).map_err(|source| LeaderError::Bind {
+        addr: listen.to_string(),
+        source,
+    })?;
     let local_addr = listener.local_addr().map_err(|source| LeaderError::Bind {
         addr: listen.to_string(),
         source,
@@ -179,6 +219,26 @@ pub async fn start(
         shared,
         shutdown,
         task,
+    })
+}
+
+/// Binds `listen` with `make`, inside `netns` when given (a socket stays in the namespace it
+/// was created in).
+fn bind<T: Send>(
+    listen: &str,
+    netns: Option<&Path>,
+    make: impl FnOnce(&str) -> std::io::Result<T> + Send,
+) -> Result<T, LeaderError> {
+    match netns {
+        Some(netns) => in_netns(netns, || make(listen)),
+        None => make(listen),
+    }
+    .map_err(|source| LeaderError::Bind {
+        addr: match netns {
+            Some(netns) => format!("{listen} in {}", netns.display()),
+            None => listen.to_string(),
+        },
+        source,
     })
 }
 
@@ -204,17 +264,19 @@ async fn start_quic(
     clock: Clock,
     quic: &QuicServer,
 ) -> Result<LeaderHandle, LeaderError> {
-    let bind_err = |source: std::io::Error| LeaderError::Bind {
+    let socket = bind(listen, config.netns.as_deref(), |addr| {
+        std::net::UdpSocket::bind(addr)
+    })?;
+    let endpoint = server_endpoint(
+        socket,
+        &quic.certificate,
+        &quic.liveness,
+        config.settings.congestion_control,
+    )?;
+    let local_addr = endpoint.local_addr().map_err(|source| LeaderError::Bind {
         addr: listen.to_string(),
         source,
-    };
-    let addr = tokio::net::lookup_host(listen)
-        .await
-        .map_err(bind_err)?
-        .next()
-        .ok_or_else(|| bind_err(std::io::Error::other("no address")))?;
-    let endpoint = server_endpoint(addr, &quic.certificate, &quic.liveness)?;
-    let local_addr = endpoint.local_addr().map_err(bind_err)?;
+    })?;
     let shared = Shared::new(snapshot, config, clock);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let task = tokio::spawn(run_quic(endpoint, shared.clone(), shutdown_rx));

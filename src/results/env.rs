@@ -30,6 +30,8 @@ pub fn capture_env() -> Value {
         "os": std::env::consts::OS,
         "arch": std::env::consts::ARCH,
         "hostname": fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|s| s.trim().to_string()),
+        // What `congestion_control = "system"` means for TCP on this machine.
+        "tcp_congestion_control": fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control").ok().map(|s| s.trim().to_string()),
         "rrbench_version": env!("CARGO_PKG_VERSION"),
         "git_revision": git,
     })

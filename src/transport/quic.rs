@@ -18,11 +18,12 @@ use std::{
 };
 
 use quinn::{
-    ClientConfig, Endpoint, IdleTimeout, ServerConfig, TransportConfig, VarInt,
+    ClientConfig, Endpoint, IdleTimeout, ServerConfig, TransportConfig, VarInt, congestion,
     rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
 };
 
 use super::TransportError;
+use crate::settings::CongestionControl;
 
 /// ALPN protocol id of rrbench's recovery protocol.
 const ALPN: &[u8] = b"rrbench/1";
@@ -73,8 +74,24 @@ pub enum QuicError {
     IdleTimeout(Duration),
 }
 
-fn transport(liveness: &QuicLiveness) -> Result<TransportConfig, QuicError> {
+fn transport(
+    liveness: &QuicLiveness,
+    congestion: CongestionControl,
+) -> Result<TransportConfig, QuicError> {
     let mut t = TransportConfig::default();
+    match congestion {
+        // quinn's default is CUBIC.
+        CongestionControl::System => {}
+        CongestionControl::Cubic => {
+            t.congestion_controller_factory(Arc::new(congestion::CubicConfig::default()));
+        }
+        CongestionControl::Bbr => {
+            t.congestion_controller_factory(Arc::new(congestion::BbrConfig::default()));
+        }
+        CongestionControl::Reno => {
+            t.congestion_controller_factory(Arc::new(congestion::NewRenoConfig::default()));
+        }
+    }
     t.max_idle_timeout(Some(
         IdleTimeout::try_from(liveness.idle_timeout)
             .map_err(|_| QuicError::IdleTimeout(liveness.idle_timeout))?,
@@ -144,10 +161,15 @@ pub fn generate_self_signed(dir: &Path, names: &[String]) -> Result<CertificateP
 
 /// A leader's QUIC endpoint on `listen` with the given certificate.
 pub fn server_endpoint(
-    listen: SocketAddr,
+    socket: std::net::UdpSocket,
     certificate: &CertificatePaths,
     liveness: &QuicLiveness,
+    congestion: CongestionControl,
 ) -> Result<Endpoint, QuicError> {
+    let listen = socket.local_addr().map_err(|source| QuicError::Bind {
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        source,
+    })?;
     let chain = read_certificates(&certificate.cert)?;
     let key = read_key(&certificate.key)?;
     let mut tls = quinn::rustls::ServerConfig::builder()
@@ -158,11 +180,19 @@ pub fn server_endpoint(
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
         .map_err(|e| QuicError::Tls(e.to_string()))?;
     let mut config = ServerConfig::with_crypto(Arc::new(crypto));
-    config.transport_config(Arc::new(transport(liveness)?));
-    Endpoint::server(config, listen).map_err(|source| QuicError::Bind {
+    config.transport_config(Arc::new(transport(liveness, congestion)?));
+    let bind_err = |source| QuicError::Bind {
         addr: listen,
         source,
-    })
+    };
+    socket.set_nonblocking(true).map_err(bind_err)?;
+    Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(config),
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )
+    .map_err(bind_err)
 }
 
 /// How a follower reaches a QUIC leader.
@@ -194,7 +224,7 @@ pub fn client_endpoint(
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
         .map_err(|e| QuicError::Tls(e.to_string()))?;
     let mut config = ClientConfig::new(Arc::new(crypto));
-    config.transport_config(Arc::new(transport(liveness)?));
+    config.transport_config(Arc::new(transport(liveness, CongestionControl::System)?));
     let local: SocketAddr = if peer.is_ipv4() {
         SocketAddr::from(([0, 0, 0, 0], 0))
     } else {

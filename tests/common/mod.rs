@@ -282,3 +282,108 @@ pub fn campaign_run(args: &[&str]) -> std::process::Output {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// Kills the child on drop, so a failing test never leaves a process running.
+pub struct Child(pub std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `rrbench ARGS` and returns the child and its first stderr line (the rest of stderr is
+/// drained in the background).
+pub fn spawn_announcing_line(args: &[&str]) -> (Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_rrbench"))
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn"),
+    );
+    let mut err = BufReader::new(child.0.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    err.read_line(&mut line).expect("announcement");
+    std::thread::spawn(move || for _ in err.lines() {});
+    (child, line)
+}
+
+/// Starts `rrbench ARGS` and returns the child and the third word of its first stderr line
+/// (`leader on ADDR ...`, `proxy on ADDR ...`).
+pub fn spawn_announcing(args: &[&str]) -> (Child, String) {
+    let (child, line) = spawn_announcing_line(args);
+    let addr = line.split_whitespace().nth(2).expect("ADDR").to_string();
+    (child, addr)
+}
+
+/// Sends SIGINT (Ctrl-C) to `child` and waits, at most 10 s, for it to exit.
+pub fn interrupt(child: &mut Child) -> std::process::ExitStatus {
+    let pid = child.0.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.0.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process did not stop on SIGINT"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A campaign run by [`run_campaign_text`].
+pub struct CampaignRun {
+    /// Holds the campaign file and the results.
+    pub tmp: TempDir,
+    /// What `campaign run` printed.
+    pub stdout: String,
+    /// The results directory.
+    pub dir: std::path::PathBuf,
+    /// `trials.jsonl`, parsed.
+    pub records: Vec<serde_json::Value>,
+}
+
+/// Writes `toml` (a campaign named `name`) to a scratch directory, runs it without a report,
+/// asserts it succeeded, and reads back its trials.
+pub fn run_campaign_text(name: &str, toml: &str) -> CampaignRun {
+    let tmp = scratch();
+    let file = tmp.path().join(format!("{name}.toml"));
+    fs::write(&file, toml).expect("campaign");
+    let out = tmp.path().join("results");
+    let run = campaign_run(&[
+        file.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--no-report",
+    ]);
+    let stdout = text(&run.stdout);
+    assert!(run.status.success(), "{stdout}{}", text(&run.stderr));
+    let dir = fs::read_dir(out.join(name))
+        .expect("campaign directory")
+        .next()
+        .expect("one run")
+        .expect("entry")
+        .path();
+    let records = fs::read_to_string(dir.join("trials.jsonl"))
+        .expect("trials")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    CampaignRun {
+        tmp,
+        stdout,
+        dir,
+        records,
+    }
+}

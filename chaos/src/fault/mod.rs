@@ -232,24 +232,54 @@ pub enum FaultError {
     },
 }
 
-/// Refuses faults that cannot act on this proxy's traffic (`datagrams`: the UDP proxy).
-pub fn check_medium(faults: &[Fault], datagrams: bool) -> Result<(), FaultError> {
+/// What an injector's faults act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Medium {
+    /// The bytes of a TCP connection (the L4 TCP proxy).
+    Stream,
+    /// UDP datagrams (the L4 UDP proxy).
+    Datagrams,
+    /// IP packets between network namespaces (the L3 link).
+    Packets,
+}
+
+impl Medium {
+    /// Where the faults this medium cannot carry do act.
+    fn hint(self) -> &'static str {
+        match self {
+            Medium::Stream => {
+                "use it on the L3 link (`rrbench link`, `[chaos] layer = \"l3\"` in a campaign), \
+                 which drops real packets, or with the UDP proxy (`rrbench proxy --udp`) for QUIC"
+            }
+            Medium::Datagrams => {
+                "the UDP proxy takes delay, rate, loss, duplicate, reorder, corrupt and blackhole"
+            }
+            Medium::Packets => {
+                "the L3 link takes delay, rate, loss, duplicate, reorder, corrupt and blackhole; \
+                 connection faults need the L4 TCP proxy (`[chaos] layer = \"l4\"`)"
+            }
+        }
+    }
+}
+
+/// Refuses faults that cannot act on this injector's medium.
+pub fn check_medium(faults: &[Fault], medium: Medium) -> Result<(), FaultError> {
     for f in faults {
         let t = f.kind.type_name();
-        if datagrams && STREAM_ONLY.contains(&t) {
+        if medium != Medium::Stream && STREAM_ONLY.contains(&t) {
             return Err(FaultError::WrongMedium {
                 fault: f.name.clone(),
                 type_name: t,
                 acts_on: "TCP byte streams",
-                hint: "the UDP proxy takes delay, rate, loss, duplicate, reorder, corrupt and blackhole",
+                hint: medium.hint(),
             });
         }
-        if !datagrams && DATAGRAM_ONLY.contains(&t) && !f.is_noop() {
+        if medium == Medium::Stream && DATAGRAM_ONLY.contains(&t) && !f.is_noop() {
             return Err(FaultError::WrongMedium {
                 fault: f.name.clone(),
                 type_name: t,
-                acts_on: "datagrams",
-                hint: "use it with the UDP proxy (`rrbench proxy --udp`, or a QUIC campaign)",
+                acts_on: "packets",
+                hint: medium.hint(),
             });
         }
     }

@@ -132,7 +132,7 @@ impl Proxy {
     /// Binds, turns on the faults due at time zero, and starts serving.
     pub async fn start(mut self) -> Result<ProxyHandle, ProxyError> {
         name_uniquely(&mut self.faults)?;
-        crate::fault::check_medium(&self.faults, false)?;
+        crate::fault::check_medium(&self.faults, crate::fault::Medium::Stream)?;
         let listener =
             TcpListener::bind(&self.listen)
                 .await
@@ -217,7 +217,7 @@ impl ProxyHandle {
     /// start; a window already open turns on at once. Faults that were on turn off.
     pub fn set_faults(&self, mut faults: Vec<Fault>) -> Result<(), ProxyError> {
         name_uniquely(&mut faults)?;
-        crate::fault::check_medium(&faults, false)?;
+        crate::fault::check_medium(&faults, crate::fault::Medium::Stream)?;
         {
             let mut table = self.shared.table.write().unwrap_or_else(|p| p.into_inner());
             let generation = table.generation + 1;

@@ -29,7 +29,8 @@ use tokio::{
 use self::datagram::{Effect, Lane, Send};
 use crate::{
     events::{EventKind, EventLog},
-    fault::{Direction, Fault, check_medium, name_uniquely},
+    fault::{Direction, Fault, Medium, check_medium, name_uniquely},
+    link::tun::Tun,
     proxy::{ProxyError, edges::EdgeClock},
     rng::SeededRng,
 };
@@ -52,7 +53,7 @@ pub struct UdpProxy {
     pub events: Arc<EventLog>,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     faults: Vec<Fault>,
     on: Vec<AtomicBool>,
     seed: u64,
@@ -61,6 +62,37 @@ struct Shared {
 }
 
 impl Shared {
+    pub(crate) fn new(faults: Vec<Fault>, seed: u64, events: Arc<EventLog>) -> Self {
+        Self {
+            on: faults.iter().map(|_| AtomicBool::new(false)).collect(),
+            faults,
+            seed,
+            events,
+            flows: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn events(&self) -> &EventLog {
+        &self.events
+    }
+
+    /// The next connection (flow, link) number.
+    pub(crate) fn next_conn(&self) -> u64 {
+        self.flows.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Turns on the faults due at time zero and starts the task that flips the rest on time.
+    pub(crate) fn start_schedule(self: Arc<Self>, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+        let started = Instant::now();
+        let mut clocks: Vec<EdgeClock> = self
+            .faults
+            .iter()
+            .map(|f| EdgeClock::new(f.schedule, Duration::ZERO))
+            .collect();
+        fire_edges(&self, &mut clocks, Duration::ZERO);
+        tokio::spawn(schedule(self, clocks, started, stop))
+    }
+
     /// The faults on now that touch `flow` and this flow (`toxic`), without allocating: this
     /// runs once per datagram.
     fn active<'a>(
@@ -119,7 +151,7 @@ impl UdpProxy {
     /// Binds, turns on the faults due at time zero, and starts relaying.
     pub async fn start(mut self) -> Result<UdpProxyHandle, ProxyError> {
         name_uniquely(&mut self.faults)?;
-        check_medium(&self.faults, true)?;
+        check_medium(&self.faults, Medium::Datagrams)?;
         let front = Arc::new(
             UdpSocket::bind(&self.listen)
                 .await
@@ -137,23 +169,10 @@ impl UdpProxy {
             seed: self.seed,
             clock_unix_epoch_s: self.events.clock().unix_epoch_s(),
         });
-        let shared = Arc::new(Shared {
-            on: self.faults.iter().map(|_| AtomicBool::new(false)).collect(),
-            faults: self.faults,
-            seed: self.seed,
-            events: self.events,
-            flows: AtomicU64::new(0),
-        });
-        let started = Instant::now();
-        let mut clocks: Vec<EdgeClock> = shared
-            .faults
-            .iter()
-            .map(|f| EdgeClock::new(f.schedule, Duration::ZERO))
-            .collect();
-        fire_edges(&shared, &mut clocks, Duration::ZERO);
+        let shared = Arc::new(Shared::new(self.faults, self.seed, self.events));
         let (shutdown, stop) = watch::channel(false);
         let tasks = vec![
-            tokio::spawn(schedule(shared.clone(), clocks, started, stop.clone())),
+            shared.clone().start_schedule(stop.clone()),
             tokio::spawn(relay(front, upstream, shared.clone(), stop)),
         ];
         Ok(UdpProxyHandle {
@@ -203,11 +222,13 @@ async fn schedule(
 
 /// Where a delay line sends.
 #[derive(Clone)]
-enum Target {
+pub(crate) enum Target {
     /// The upstream socket (connected to the server).
     Upstream(Arc<UdpSocket>),
     /// The front socket, to one client.
     Client(Arc<UdpSocket>, SocketAddr),
+    /// A TUN device: the packet enters that side's kernel (the L3 link).
+    Tun(Arc<Tun>),
 }
 
 impl Target {
@@ -216,12 +237,13 @@ impl Target {
         let _ = match self {
             Target::Upstream(s) => s.send(bytes).await,
             Target::Client(s, to) => s.send_to(bytes, *to).await,
+            Target::Tun(t) => t.send(bytes).await,
         };
     }
 }
 
 /// One direction of a flow: faults applied, effects counted, late datagrams queued.
-struct Path {
+pub(crate) struct Path {
     conn: u64,
     direction: Direction,
     lane: Lane,
@@ -233,7 +255,12 @@ struct Path {
 }
 
 impl Path {
-    fn new(shared: &Shared, conn: u64, direction: Direction, target: Target) -> (Self, DelayLine) {
+    pub(crate) fn new(
+        shared: &Shared,
+        conn: u64,
+        direction: Direction,
+        target: Target,
+    ) -> (Self, DelayLine) {
         let lane_id = if direction == Direction::Upstream {
             0
         } else {
@@ -262,7 +289,7 @@ impl Path {
         (path, DelayLine { queue, target })
     }
 
-    async fn carry(&mut self, shared: &Shared, bytes: &[u8]) {
+    pub(crate) async fn carry(&mut self, shared: &Shared, bytes: &[u8]) {
         let now = Instant::now();
         let active = shared.active(self.direction, &self.toxic);
         let (sends, effects) = self.lane.apply(active, bytes.to_vec(), now);
@@ -281,7 +308,7 @@ impl Path {
         }
     }
 
-    fn report(&mut self, shared: &Shared) {
+    pub(crate) fn report(&mut self, shared: &Shared) {
         for ((fault, effect), bytes) in self.pending.drain() {
             shared.events.record(EventKind::Effect {
                 conn: self.conn,
@@ -296,13 +323,13 @@ impl Path {
 }
 
 /// Releases queued datagrams in time order.
-struct DelayLine {
+pub(crate) struct DelayLine {
     queue: mpsc::UnboundedReceiver<Send>,
     target: Target,
 }
 
 impl DelayLine {
-    async fn run(mut self) {
+    pub(crate) async fn run(mut self) {
         let mut heap: BinaryHeap<Reverse<(Instant, u64, Vec<u8>)>> = BinaryHeap::new();
         let mut seq = 0u64;
         loop {
@@ -386,7 +413,7 @@ async fn open_flow(
     let socket = UdpSocket::bind(local).await.ok()?;
     socket.connect(upstream).await.ok()?;
     let socket = Arc::new(socket);
-    let conn = shared.flows.fetch_add(1, Ordering::Relaxed) + 1;
+    let conn = shared.next_conn();
     shared.events.record(EventKind::ConnOpen {
         conn,
         peer: client.to_string(),

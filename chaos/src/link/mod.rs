@@ -1,0 +1,324 @@
+//! The L3 link: the leader's end in a network namespace of its own, joined to the host by two
+//! TUN devices and a packet pump that applies the datagram faults (`delay`, `rate`, `loss`,
+//! `duplicate`, `reorder`, `corrupt`, `blackhole`) to every IP packet. The real kernel TCP (or
+//! QUIC's UDP) stack on both ends then sees real RTT, loss, queueing and silence: congestion
+//! control, retransmission timeouts, keepalive probes that go unanswered. The kernel here has
+//! no netem; this is rrbench's.
+//!
+//! ```text
+//!  host namespace                        namespace rrbench-PID-N
+//!  follower ── 100.64.x.1 ─ tun rrbXf    tun rrbXl ─ 100.64.x.2 ── leader
+//!                              │              ▲
+//!                              └─► pump ──────┘  (and back), faults per packet
+//! ```
+//!
+//! The follower's end stays in the host namespace, so the follower, `iperf3 -c` or `socat` reach
+//! the leader at [`LinkHandle::leader_ip`] unchanged; the leader's sockets are created inside the
+//! namespace ([`netns::in_netns`], `ip netns exec`). Root (CAP_NET_ADMIN) and iproute2 are needed.
+//! What a fault does to one packet is [`crate::udp::datagram`], shared with the UDP proxy.
+
+pub mod netns;
+pub mod tun;
+
+use std::{
+    net::Ipv4Addr,
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+};
+
+use tokio::{sync::watch, task::JoinHandle};
+
+use self::{
+    netns::{Netns, ip},
+    tun::Tun,
+};
+use crate::{
+    events::{EventKind, EventLog},
+    fault::{Direction, Fault, FaultError, Medium, check_medium, name_uniquely},
+    udp::{Path, Shared, Target},
+};
+
+/// Prefix of the namespaces a link makes (`rrbench-PID-N`).
+pub const NETNS_PREFIX: &str = "rrbench-";
+
+/// The largest packet a TUN device hands over (its MTU is 1500; this leaves room).
+const PACKET_MAX: usize = 65_536;
+
+/// The link could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// iproute2 is missing.
+    #[error("the L3 link needs iproute2's `ip` command (apt-get install iproute2)")]
+    NoIp,
+    /// An `ip` command failed.
+    #[error(
+        "`{command}` failed: {output} (the L3 link needs root, i.e. CAP_NET_ADMIN and \
+         CAP_SYS_ADMIN; without it use the L4 proxies)"
+    )]
+    Command {
+        /// The command line.
+        command: String,
+        /// What it printed.
+        output: String,
+    },
+    /// Creating or using a TUN device failed.
+    #[error("TUN device {name}: {source} (the L3 link needs root and /dev/net/tun)")]
+    Tun {
+        /// The interface.
+        name: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The faults are not valid on packets.
+    #[error(transparent)]
+    Fault(#[from] FaultError),
+}
+
+/// What to start.
+#[derive(Clone, Debug)]
+pub struct Link {
+    /// Packet faults; times count from the link's start.
+    pub faults: Vec<Fault>,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Where events go (its clock stamps them).
+    pub events: Arc<EventLog>,
+}
+
+/// A running link. Dropping it stops the pump and removes the namespace and both devices.
+pub struct LinkHandle {
+    follower_ip: Ipv4Addr,
+    leader_ip: Ipv4Addr,
+    follower_dev: String,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    // Last: the namespace goes after the pump has let go of its device.
+    netns: Netns,
+}
+
+impl LinkHandle {
+    /// The follower's address (host namespace).
+    pub fn follower_ip(&self) -> Ipv4Addr {
+        self.follower_ip
+    }
+
+    /// The leader's address (inside [`LinkHandle::netns_name`]); the host routes it through the
+    /// link.
+    pub fn leader_ip(&self) -> Ipv4Addr {
+        self.leader_ip
+    }
+
+    /// The leader's namespace, for `ip netns exec NAME ...`.
+    pub fn netns_name(&self) -> &str {
+        self.netns.name()
+    }
+
+    /// The file holding the leader's namespace, for [`netns::in_netns`].
+    pub fn netns_path(&self) -> PathBuf {
+        self.netns.path()
+    }
+
+    /// The host-side TUN device.
+    pub fn follower_dev(&self) -> &str {
+        &self.follower_dev
+    }
+
+    /// Stops the pump (packets in flight are dropped) and removes the link.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for LinkHandle {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Why the L3 link cannot run on this machine, if it cannot (not root, no TUN, no `ip`).
+pub fn unavailable() -> Option<String> {
+    #[allow(unsafe_code)]
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        return Some("the L3 link needs root (CAP_NET_ADMIN)".into());
+    }
+    if !std::path::Path::new("/dev/net/tun").exists() {
+        return Some("the L3 link needs /dev/net/tun (the tun kernel module)".into());
+    }
+    match std::process::Command::new("ip").arg("-V").output() {
+        Ok(out) if out.status.success() => None,
+        _ => Some(LinkError::NoIp.to_string()),
+    }
+}
+
+/// For tests that need the link: true where it can run; where it cannot, says why on stderr and
+/// returns false, unless `RRBENCH_REQUIRE_L3` is set (scripts/test.sh sets it as root), which
+/// turns the skip into a failure.
+pub fn usable_in_tests() -> bool {
+    match unavailable() {
+        None => true,
+        Some(why) if std::env::var_os("RRBENCH_REQUIRE_L3").is_some() => {
+            panic!("RRBENCH_REQUIRE_L3 is set, but {why}")
+        }
+        Some(why) => {
+            eprintln!("skipped: {why}");
+            false
+        }
+    }
+}
+
+/// A /30 of 100.64.0.0/10 (shared address space, never routed to the internet) and device
+/// names for the `n`th link of this process.
+fn plan(n: u32) -> (u32, Ipv4Addr, Ipv4Addr) {
+    let pid = std::process::id();
+    let mut block = (pid.wrapping_mul(64).wrapping_add(n)) % (1 << 20);
+    // Another process's link with the same block would share its device names: move on.
+    while std::path::Path::new("/sys/class/net")
+        .join(format!("rrb{block:05x}f"))
+        .exists()
+    {
+        block = (block + 1) % (1 << 20);
+    }
+    let base = u32::from(Ipv4Addr::new(100, 64, 0, 0)) + block * 4;
+    (block, Ipv4Addr::from(base + 1), Ipv4Addr::from(base + 2))
+}
+
+fn tun(name: &str) -> Result<Tun, LinkError> {
+    Tun::create(name).map_err(|source| LinkError::Tun {
+        name: name.to_string(),
+        source,
+    })
+}
+
+/// Turns IPv6 off on a device, so router solicitations and the like don't cross the link
+/// (best effort; the pump carries them anyway).
+fn quiet_ipv6(dev: &str) {
+    let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{dev}/disable_ipv6"), "1");
+}
+
+impl Link {
+    /// Makes the namespace and both devices, turns on the faults due at time zero, and starts
+    /// pumping packets.
+    pub async fn start(mut self) -> Result<LinkHandle, LinkError> {
+        static LINKS: AtomicU32 = AtomicU32::new(0);
+        name_uniquely(&mut self.faults)?;
+        check_medium(&self.faults, Medium::Packets)?;
+        netns::remove_stale(NETNS_PREFIX);
+        let n = LINKS.fetch_add(1, Ordering::Relaxed);
+        let netns = Netns::create(&format!("{NETNS_PREFIX}{}-{n}", std::process::id()))?;
+        let (block, follower_ip, leader_ip) = plan(n);
+        let (near_dev, far_dev) = (format!("rrb{block:05x}f"), format!("rrb{block:05x}l"));
+        let near = Arc::new(tun(&near_dev)?);
+        let far = Arc::new(tun(&far_dev)?);
+        let ns = netns.name().to_string();
+        let (f, l) = (follower_ip.to_string(), leader_ip.to_string());
+        quiet_ipv6(&near_dev);
+        ip(&["addr", "add", &f, "peer", &l, "dev", &near_dev])?;
+        ip(&["link", "set", &near_dev, "up"])?;
+        ip(&["link", "set", &far_dev, "netns", &ns])?;
+        let far_path = netns.path();
+        let dev = far_dev.clone();
+        let _ = netns::in_netns(&far_path, move || {
+            quiet_ipv6(&dev);
+            Ok(())
+        });
+        ip(&["-n", &ns, "addr", "add", &l, "peer", &f, "dev", &far_dev])?;
+        ip(&["-n", &ns, "link", "set", &far_dev, "up"])?;
+        ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+
+        let shared = Arc::new(Shared::new(self.faults, self.seed, self.events));
+        let events = shared.events();
+        events.record(EventKind::ProxyStart {
+            listen: format!("{f} on {near_dev} (L3 link)"),
+            upstream: format!("{l} on {far_dev} in netns {ns}"),
+            seed: self.seed,
+            clock_unix_epoch_s: events.clock().unix_epoch_s(),
+        });
+        let conn = shared.next_conn();
+        events.record(EventKind::ConnOpen {
+            conn,
+            peer: format!("{f} <-> {l}"),
+        });
+        let (shutdown, stop) = watch::channel(false);
+        let mut tasks = vec![shared.clone().start_schedule(stop.clone())];
+        let (up, up_line) = Path::new(&shared, conn, Direction::Upstream, Target::Tun(far.clone()));
+        let (down, down_line) = Path::new(
+            &shared,
+            conn,
+            Direction::Downstream,
+            Target::Tun(near.clone()),
+        );
+        tasks.push(tokio::spawn(up_line.run()));
+        tasks.push(tokio::spawn(down_line.run()));
+        tasks.push(tokio::spawn(pump(near, up, shared.clone(), stop.clone())));
+        tasks.push(tokio::spawn(pump(far, down, shared, stop)));
+        Ok(LinkHandle {
+            follower_ip,
+            leader_ip,
+            follower_dev: near_dev,
+            shutdown,
+            tasks,
+            netns,
+        })
+    }
+}
+
+/// Carries every packet the kernel routes into `from` along `path` until stopped.
+async fn pump(
+    from: Arc<Tun>,
+    mut path: Path,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; PACKET_MAX];
+    loop {
+        let received = tokio::select! {
+            _ = stop.changed() => break,
+            r = from.recv(&mut buf) => r,
+        };
+        match received {
+            Ok(n) => path.carry(&shared, &buf[..n]).await,
+            // The device went away (the link is being removed).
+            Err(_) => break,
+        }
+    }
+    path.report(&shared);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_link_gets_a_slash_30_of_the_shared_address_space() {
+        let shared = (u32::from(Ipv4Addr::new(100, 64, 0, 0)), 1u32 << 22);
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..64 {
+            let (block, follower, leader) = plan(n);
+            let (f, l) = (u32::from(follower), u32::from(leader));
+            assert!(
+                f >= shared.0 && l < shared.0 + shared.1,
+                "{follower} {leader}"
+            );
+            assert_eq!(f & !3, l & !3, "one /30");
+            assert_eq!(
+                (f & 3, l & 3),
+                (1, 2),
+                "neither network nor broadcast address"
+            );
+            assert!(format!("rrb{block:05x}f").len() < libc::IFNAMSIZ);
+            assert!(seen.insert(block), "link {n} reuses block {block}");
+        }
+    }
+}
