@@ -2,10 +2,11 @@
 # The L3 link against references measured in the same run (needs root):
 #   1. iperf3 (1 stream, 5 s) on loopback, and across `rrbench link` with no fault: the ratio is
 #      what the packet pump (TUN devices, userspace, every packet) costs;
-#   2. iperf3 across the link with 25 ms each way and 1 % loss, 1 stream and 5 streams, against
-#      the Mathis bound (MSS / RTT x 1.22 / sqrt(p)) of one flow: what several TCP windows buy
-#      (Elasticsearch spreads its 5 in-flight chunks over several channels; QUIC has one
-#      congestion window);
+#   2. iperf3 across the link with 25 ms each way and 1 % loss, 1 stream and 5 streams, with
+#      CUBIC and with BBR, against the Mathis bound (MSS / RTT x 1.22 / sqrt(p)) of one
+#      loss-based flow: what several TCP windows buy (Elasticsearch spreads its 5 in-flight
+#      chunks over several channels; QUIC has one congestion window), and what a controller
+#      that ignores random loss buys;
 #   3. an unlimited rrbench recovery direct on loopback and across the link with no fault.
 #
 # Usage: scripts/compare-link.sh [--size 256mb] [--runs 3]
@@ -33,16 +34,17 @@ link() {
     [ -n "$ns" ] && [ -n "$ip" ] || { echo "link did not start:" >&2; cat "$work/$name.log" >&2; exit 1; }
 }
 
-# iperf_mib HOST PORT STREAMS [NETNS]: MiB/s received by an iperf3 server on HOST:PORT (run in
-# NETNS when given) from a 5 s client with STREAMS streams.
+# iperf_mib HOST PORT STREAMS [NETNS [CLIENT_ARGS...]]: MiB/s received by an iperf3 server on
+# HOST:PORT (run in NETNS when given) from a 5 s client with STREAMS streams.
 iperf_mib() {
-    local run=()
+    local host=$1 port=$2 streams=$3 run=()
     [ -n "${4:-}" ] && run=(ip netns exec "$4")
-    "${run[@]}" iperf3 -s -1 -B "$1" -p "$2" >/dev/null 2>&1 &
+    shift $(( $# < 4 ? $# : 4 ))
+    "${run[@]}" iperf3 -s -1 -B "$host" -p "$port" >/dev/null 2>&1 &
     sleep 0.5
-    iperf3 -c "$1" -p "$2" -t 5 -P "$3" -J >"$work/iperf-$2-$3.json"
+    iperf3 -c "$host" -p "$port" -t 5 -P "$streams" -J "$@" >"$work/iperf-$port-$streams.json"
     wait $! 2>/dev/null || true
-    json "$work/iperf-$2-$3.json" 'd["end"]["sum_received"]["bits_per_second"]/8/1048576'
+    json "$work/iperf-$port-$streams.json" 'd["end"]["sum_received"]["bits_per_second"]/8/1048576'
 }
 
 echo "== 1. iperf3, 1 stream, 5 s: loopback, then across the link (no fault)"
@@ -54,13 +56,18 @@ printf "%-36s %9.1f MiB/s\n" "loopback" "$loop" "across the link" "$across"
 printf "%-36s %9s\n" "link / loopback" "$(ratio "$across" "$loop")"
 
 echo
-echo "== 2. iperf3 across the link, 25 ms each way (50 ms RTT), 1 % loss"
+echo "== 2. iperf3 across the link, 25 ms each way (50 ms RTT), 1 % loss, by congestion controller"
 link lossy delay:delay=25ms loss:probability=1%
-one=$(iperf_mib "$ip" 5201 1 "$ns")
-five=$(iperf_mib "$ip" 5202 5 "$ns")
 mathis=$(python3 -c 'print(1448 / 0.050 * 1.22 / 0.01 ** 0.5 / 1048576)')
-printf "%-36s %9.2f MiB/s\n" "Mathis bound, one flow" "$mathis" "1 stream" "$one" "5 streams" "$five"
-printf "%-36s %9s\n" "1 stream / Mathis" "$(ratio "$one" "$mathis")" "5 streams / 1 stream" "$(ratio "$five" "$one")"
+printf "%-36s %9.2f MiB/s\n" "Mathis bound, one loss-based flow" "$mathis"
+port=5201
+for cc in cubic bbr; do
+    one=$(iperf_mib "$ip" "$port" 1 "$ns" -C "$cc")
+    five=$(iperf_mib "$ip" $((port + 1)) 5 "$ns" -C "$cc")
+    port=$((port + 2))
+    printf "%-36s %9.2f MiB/s\n" "$cc, 1 stream" "$one" "$cc, 5 streams" "$five"
+    printf "%-36s %9s\n" "$cc: 1 stream / Mathis" "$(ratio "$one" "$mathis")" "$cc: 5 streams / 1 stream" "$(ratio "$five" "$one")"
+done
 
 echo
 echo "== 3. rrbench, $size index, unlimited, into /dev/shm: direct, then across the link (no fault)"

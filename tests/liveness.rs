@@ -131,3 +131,36 @@ async fn a_ping_on_every_channel_keeps_the_middlebox_quiet() {
         "no channel was reset"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pong_queued_behind_a_slow_chunk_does_not_kill_a_live_channel() {
+    // 4 MiB chunks through a 1 MiB/s path: every pong waits ~4 s behind a chunk, four times the
+    // 1 s deadline, while bytes keep arriving. A pong-only deadline closed the channel on every
+    // attempt; counting bytes as life lets the recovery run through.
+    let tmp = scratch();
+    let snapshot = make_index(tmp.path(), 8 << 20, 2, 33);
+    let leader = start_leader(&snapshot, unlimited_leader()).await;
+    let proxy = start_proxy(
+        leader.local_addr(),
+        &["bandwidth:rate=1mb,direction=downstream"],
+        4,
+        Clock::start(),
+    )
+    .await;
+    let settings = RecoverySettings {
+        policy: rrbench::follower::Policy::Resumable,
+        ping_schedule: Some(Duration::from_millis(200)),
+        chunk_size: ByteSize::mib(4),
+        max_concurrent_file_chunks: 1,
+        max_retries: 1,
+        ..unlimited_follower()
+    };
+    let target = tmp.path().join("f");
+    let report = recover(proxy.local_addr(), &target, settings).await;
+    assert!(report.is_completed(), "{:?}", report.failures);
+    assert_eq!(report.attempts, 1, "{:?}", report.failures);
+    assert!(report.pings_sent > 0, "no ping was sent");
+    assert_identical(&snapshot, &target);
+    proxy.shutdown().await;
+    leader.shutdown().await;
+}

@@ -191,6 +191,30 @@ impl Injector {
     }
 }
 
+/// Starts the L4 proxy a transport needs (QUIC rides UDP, so its faults go through the
+/// datagram proxy); returns it and the address the follower dials.
+async fn start_l4_proxy(
+    proxy: Proxy,
+    quic: bool,
+) -> Result<(Injector, std::net::SocketAddr), RunError> {
+    if !quic {
+        let tcp = proxy.start().await?;
+        let at = tcp.local_addr();
+        return Ok((Injector::Tcp(tcp), at));
+    }
+    let udp = UdpProxy {
+        listen: proxy.listen,
+        upstream: proxy.upstream,
+        faults: proxy.faults,
+        seed: proxy.seed,
+        events: proxy.events,
+    }
+    .start()
+    .await?;
+    let at = udp.local_addr();
+    Ok((Injector::Udp(udp), at))
+}
+
 /// What a cell's faults act on.
 fn medium(cell: &CampaignSpec) -> Medium {
     match (cell.chaos.layer, cell.settings.transport) {
@@ -264,31 +288,14 @@ async fn run_trial(
         // The host routes the leader's address through the link.
         Some(link) => (Injector::Link(link), leader.local_addr()),
         None => {
-            let tcp = Proxy {
+            let proxy = Proxy {
                 listen: "127.0.0.1:0".into(),
                 upstream: leader.local_addr().to_string(),
                 faults: faults.clone(),
                 seed: trial.seed,
                 events: events.clone(),
             };
-            // QUIC rides UDP, so its faults go through the datagram proxy.
-            if quic {
-                let udp = UdpProxy {
-                    listen: tcp.listen,
-                    upstream: tcp.upstream,
-                    faults: tcp.faults,
-                    seed: tcp.seed,
-                    events: tcp.events,
-                }
-                .start()
-                .await?;
-                let at = udp.local_addr();
-                (Injector::Udp(udp), at)
-            } else {
-                let proxy = tcp.start().await?;
-                let at = proxy.local_addr();
-                (Injector::Tcp(proxy), at)
-            }
+            start_l4_proxy(proxy, quic).await?
         }
     };
     let mut config = FollowerConfig::new(dial.to_string(), scratch.path().join("index"));
@@ -360,6 +367,14 @@ pub async fn run(
     mut observe: impl FnMut(RunEvent<'_>),
 ) -> Result<RunSummary, RunError> {
     let spec = &campaign.spec;
+    // Before anything is written: a campaign that cannot run here leaves no directory behind.
+    let needs_l3 = campaign
+        .cells
+        .iter()
+        .any(|cell| cell.chaos.layer == ChaosLayer::L3);
+    if let Some(why) = needs_l3.then(crate::chaos::link::unavailable).flatten() {
+        return Err(RunError::L3Unavailable(why));
+    }
     let (dir, cache_root) = match &options.resume {
         Some(dir) => {
             let original = std::fs::read_to_string(dir.join("campaign.toml")).map_err(io(dir))?;
@@ -403,12 +418,6 @@ pub async fn run(
         to_run: pending.len(),
         total: campaign.trials.len(),
     });
-    let needs_l3 = pending
-        .iter()
-        .any(|t| campaign.cells[t.cell].chaos.layer == ChaosLayer::L3);
-    if let Some(why) = needs_l3.then(crate::chaos::link::unavailable).flatten() {
-        return Err(RunError::L3Unavailable(why));
-    }
     tokio::pin!(cancel);
     let mut interrupted = false;
     let mut skipped = Vec::new();

@@ -361,6 +361,38 @@ async fn watch_losses(
 }
 
 /// Pings one channel on a schedule. With a timeout, a late pong closes the channel.
+/// How a ping with a deadline ended.
+enum PingOutcome {
+    /// The pong came.
+    Pong,
+    /// The request failed (the channel closed): the loss watcher reports why.
+    Failed,
+    /// Neither the pong nor a single byte arrived for the whole deadline: the path is dead.
+    Silent,
+}
+
+/// Waits for the pong to `ping`. Bytes arriving mean the path is alive and the pong waits
+/// behind them (1 MiB chunks on a slow, lossy path), so waiting goes on while they do; only
+/// `limit` without any byte at all is [`PingOutcome::Silent`].
+async fn pong_or_progress(channel: &Channel, ping: &Message, limit: Duration) -> PingOutcome {
+    let reply = channel.request(ping);
+    tokio::pin!(reply);
+    let mut seen = channel.bytes_received();
+    loop {
+        match timeout(limit, &mut reply).await {
+            Ok(Ok(_)) => return PingOutcome::Pong,
+            Ok(Err(_)) => return PingOutcome::Failed,
+            Err(_) => {
+                let now = channel.bytes_received();
+                if now == seen {
+                    return PingOutcome::Silent;
+                }
+                seen = now;
+            }
+        }
+    }
+}
+
 async fn ping(
     channel: Arc<Channel>,
     every: Duration,
@@ -377,10 +409,10 @@ async fn ping(
         sent.fetch_add(1, Ordering::Relaxed);
         let ping = Message::Ping { nonce };
         match late {
-            Some(limit) => match timeout(limit, channel.request(&ping)).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(_)) => return,
-                Err(_) => {
+            Some(limit) => match pong_or_progress(&channel, &ping, limit).await {
+                PingOutcome::Pong => {}
+                PingOutcome::Failed => return,
+                PingOutcome::Silent => {
                     channel.close(TransportError::PingTimeout(limit));
                     return;
                 }

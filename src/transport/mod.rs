@@ -59,8 +59,8 @@ pub enum TransportError {
         /// Why it failed.
         cause: Box<TransportError>,
     },
-    /// A ping got no pong in time; the channel was closed.
-    #[error("no pong within {0:?}")]
+    /// A ping got no pong, and the channel not a single byte, in time; it was closed.
+    #[error("no pong (and no byte) within {0:?}")]
     PingTimeout(Duration),
 }
 

@@ -8,14 +8,16 @@
 
 use std::{
     collections::HashMap,
+    pin::Pin,
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
+    task::{Context, Poll},
 };
 
 use tokio::{
-    io::{AsyncRead, AsyncWrite, BufReader},
+    io::{AsyncRead, AsyncWrite, BufReader, ReadBuf},
     net::TcpStream,
     sync::{mpsc, oneshot, watch},
     task::JoinHandle,
@@ -56,6 +58,7 @@ pub struct Channel {
     pending: Arc<Mutex<Pending>>,
     closed: watch::Receiver<Option<TransportError>>,
     next_id: AtomicU64,
+    received: Arc<AtomicU64>,
     tasks: [JoinHandle<()>; 2],
 }
 
@@ -113,6 +116,11 @@ impl Channel {
             on_close,
         }));
         let (outgoing, queue) = mpsc::unbounded_channel();
+        let received = Arc::new(AtomicU64::new(0));
+        let read = Counting {
+            inner: read,
+            count: received.clone(),
+        };
         let reader = tokio::spawn(read_responses(read, max_response, pending.clone()));
         let writer = tokio::spawn(write_requests(write, queue, pending.clone()));
         Self {
@@ -120,8 +128,15 @@ impl Channel {
             pending,
             closed,
             next_id: AtomicU64::new(1),
+            received,
             tasks: [reader, writer],
         }
+    }
+
+    /// Bytes received so far: evidence that the path is alive even while a response waits
+    /// behind others (a pong queued after a 1 MiB chunk on a slow, lossy path).
+    pub fn bytes_received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
     }
 
     /// Whether the connection has broken.
@@ -187,6 +202,26 @@ impl Drop for Channel {
         for task in &self.tasks {
             task.abort();
         }
+    }
+}
+
+/// Counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Counting<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        self.count.fetch_add(read as u64, Ordering::Relaxed);
+        polled
     }
 }
 
