@@ -26,9 +26,9 @@ use plotters::{
         CoordTranslate, Shift, cartesian::Cartesian2d, ranged1d::Ranged, types::RangedCoordf64,
     },
     prelude::{
-        BitMapBackend, ChartBuilder, ChartContext, Color, DrawingArea, DrawingBackend,
-        IntoDrawingArea, LineSeries, PathElement, SVGBackend, SeriesLabelPosition, ShapeStyle,
-        WHITE,
+        BitMapBackend, ChartBuilder, ChartContext, Circle, Color, DrawingArea, DrawingBackend,
+        EmptyElement, IntoDrawingArea, LineSeries, PathElement, SVGBackend, SeriesLabelPosition,
+        ShapeStyle, TriangleMarker, WHITE,
     },
     style::RGBColor,
 };
@@ -176,6 +176,49 @@ pub fn colour(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
+/// The shape of a series' points: the palette has 8 colours, so series 8–15 repeat them
+/// with triangles instead of circles (and 16–23 with circles again).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PointShape {
+    /// Series 0–7, 16–23, ...
+    Circle,
+    /// Series 8–15, 24–31, ...
+    Triangle,
+}
+
+/// The point shape of series `i`.
+pub fn point_shape(i: usize) -> PointShape {
+    if (i / PALETTE.len()) % 2 == 0 {
+        PointShape::Circle
+    } else {
+        PointShape::Triangle
+    }
+}
+
+/// Draws `points` as `shape`s in `style`.
+pub(crate) fn draw_points<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    points: &[(f64, f64)],
+    shape: PointShape,
+    style: ShapeStyle,
+) -> Result<(), DrawError>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    match shape {
+        PointShape::Circle => {
+            chart.draw_series(points.iter().map(|p| Circle::new(*p, 3, style)))?;
+        }
+        PointShape::Triangle => {
+            chart.draw_series(points.iter().map(|p| TriangleMarker::new(*p, 4, style)))?;
+        }
+    }
+    Ok(())
+}
+
 /// Red of fault windows and failure markers.
 pub const FAULT: RGBColor = RGBColor(204, 37, 41);
 
@@ -215,12 +258,14 @@ pub(crate) fn line_swatch(style: ShapeStyle) -> impl Fn((i32, i32)) -> PathEleme
     move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style)
 }
 
-/// Draws a 2 px line in colour `c` with a legend entry.
+/// Draws a 2 px line in colour `c` with a legend entry; with `shape`, the entry shows the
+/// series' point shape on its swatch, so series that share a colour stay apart.
 pub(crate) fn labelled_line<'a, DB, X, Y>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
     points: &[(f64, f64)],
     c: RGBColor,
     label: &str,
+    shape: Option<PointShape>,
 ) -> Result<(), DrawError>
 where
     DB: DrawingBackend + 'a,
@@ -228,10 +273,22 @@ where
     X: Ranged<ValueType = f64>,
     Y: Ranged<ValueType = f64>,
 {
-    chart
-        .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))?
-        .label(label)
-        .legend(line_swatch(c.stroke_width(2)));
+    let style = c.stroke_width(2);
+    let line = chart
+        .draw_series(LineSeries::new(points.iter().copied(), style))?
+        .label(label);
+    let swatch = move |(x, y): (i32, i32)| {
+        EmptyElement::at((x, y)) + PathElement::new(vec![(0, 0), (18, 0)], style)
+    };
+    match shape {
+        None => line.legend(line_swatch(style)),
+        Some(PointShape::Circle) => {
+            line.legend(move |at| swatch(at) + Circle::new((9, 0), 3, c.stroke_width(1)))
+        }
+        Some(PointShape::Triangle) => {
+            line.legend(move |at| swatch(at) + TriangleMarker::new((9, 0), 4, c.stroke_width(1)))
+        }
+    };
     Ok(())
 }
 
@@ -267,6 +324,21 @@ pub(crate) fn headroom(max: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn series_that_share_a_colour_differ_in_shape() {
+        let style = |i| (colour(i), point_shape(i));
+        for i in 0..24 {
+            for j in (i + 1)..24 {
+                if j - i == 16 {
+                    continue; // 24 series would need a third shape; 16 apart repeat.
+                }
+                assert_ne!(style(i), style(j), "series {i} and {j}");
+            }
+        }
+        assert_eq!(point_shape(7), PointShape::Circle);
+        assert_eq!(point_shape(8), PointShape::Triangle);
+    }
 
     struct Square;
 

@@ -4,8 +4,8 @@
 use plotters::{coord::Shift, prelude::*};
 
 use super::{
-    DrawError, FONT, Figure, cartesian, category_at, colour, draw_legend, headroom, labelled_line,
-    line_swatch,
+    DrawError, FONT, Figure, cartesian, category_at, colour, draw_legend, draw_points, headroom,
+    labelled_line, line_swatch, point_shape,
 };
 
 /// One series (one combination of the other axes).
@@ -87,13 +87,9 @@ impl Figure for Sweep {
 
         let mut model_labelled = false;
         for (i, s) in self.series.iter().enumerate() {
-            let c = colour(i);
-            labelled_line(&mut chart, &s.medians, c, &s.label)?;
-            chart.draw_series(
-                s.points
-                    .iter()
-                    .map(|p| Circle::new(*p, 3, c.mix(0.7).stroke_width(1))),
-            )?;
+            let (c, shape) = (colour(i), point_shape(i));
+            labelled_line(&mut chart, &s.medians, c, &s.label, Some(shape))?;
+            draw_points(&mut chart, &s.points, shape, c.mix(0.7).stroke_width(1))?;
             if s.model.len() > 1 {
                 let drawn = chart.draw_series(DashedLineSeries::new(
                     s.model.iter().copied(),

@@ -118,7 +118,7 @@ impl Figure for Throughput {
 
         for (i, run) in self.runs.iter().enumerate() {
             let c = colour(i);
-            labelled_line(&mut chart, &run.points, c, &run.label)?;
+            labelled_line(&mut chart, &run.points, c, &run.label, None)?;
         }
 
         if let Some(model) = self.model {
