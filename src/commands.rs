@@ -1,18 +1,13 @@
 //! `gen-index`, `leader` and `recover`: thin wrappers that print what the library did.
 
-use std::{
-    path::{Path, PathBuf},
-    process::ExitCode,
-    sync::Arc,
-    time::Instant,
-};
+use std::{process::ExitCode, sync::Arc, time::Instant};
 
 use anyhow::Context;
 use rrbench::{
     chaos::{
-        EventLog, Link, LinkError, Proxy, UdpProxy,
+        EventLog, Link, LinkError, Proxy,
         fault::{Medium, check_medium, name_uniquely},
-        link::netns::NETNS_DIR,
+        link::netns,
     },
     clock::Clock,
     follower::{self, FollowerConfig, Progress},
@@ -85,7 +80,7 @@ pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
         auth_token: args.auth_token.clone(),
         log: !args.quiet,
         quic,
-        netns: args.netns.as_deref().map(netns_path),
+        netns: args.netns.as_deref().map(netns::path_of),
     };
     let handle = leader::start(&args.listen, snapshot, config, Clock::start()).await?;
     eprintln!(
@@ -217,18 +212,17 @@ impl InjectorArgs {
 pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let injector = &args.injector;
     let events = injector.event_log()?;
-    if args.udp {
-        return udp_proxy(&args, events).await;
-    }
     let proxy = Proxy {
         listen: args.listen.clone(),
         upstream: args.upstream.clone(),
         faults: injector.faults.clone(),
         seed: injector.seed,
         events: events.clone(),
+    };
+    if args.udp {
+        return udp_proxy(proxy, events, injector.quiet).await;
     }
-    .start()
-    .await?;
+    let proxy = proxy.start().await?;
     let faults: Vec<String> = proxy
         .faults()
         .iter()
@@ -250,15 +244,6 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         proxy.shutdown().await;
     })
     .await
-}
-
-/// A namespace name as `ip netns` knows it, or a path.
-fn netns_path(name: &str) -> PathBuf {
-    if name.contains('/') {
-        PathBuf::from(name)
-    } else {
-        Path::new(NETNS_DIR).join(name)
-    }
 }
 
 /// `rrbench link`: the L3 link, events to stderr until Ctrl-C.
@@ -295,25 +280,14 @@ pub async fn link(args: LinkArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `rrbench proxy --udp`: the datagram proxy, events to stderr until Ctrl-C.
-async fn udp_proxy(args: &ProxyArgs, events: Arc<EventLog>) -> anyhow::Result<ExitCode> {
-    let injector = &args.injector;
-    let proxy = UdpProxy {
-        listen: args.listen.clone(),
-        upstream: args.upstream.clone(),
-        faults: injector.faults.clone(),
-        seed: injector.seed,
-        events: events.clone(),
-    }
-    .start()
-    .await?;
+async fn udp_proxy(proxy: Proxy, events: Arc<EventLog>, quiet: bool) -> anyhow::Result<ExitCode> {
+    let (upstream, seed, faults) = (proxy.upstream.clone(), proxy.seed, proxy.faults.len());
+    let proxy = proxy.start_udp().await?;
     eprintln!(
-        "UDP proxy on {} -> {} (seed {}), {} fault(s), Ctrl-C to stop",
+        "UDP proxy on {} -> {upstream} (seed {seed}), {faults} fault(s), Ctrl-C to stop",
         proxy.local_addr(),
-        args.upstream,
-        injector.seed,
-        injector.faults.len()
     );
-    serve_until_ctrl_c(&events, injector.quiet, proxy.shutdown()).await
+    serve_until_ctrl_c(&events, quiet, proxy.shutdown()).await
 }
 
 /// Prints an injector's events to stderr as they come (unless `quiet`) until Ctrl-C, then

@@ -13,7 +13,7 @@ use common::{
     unlimited_leader,
 };
 use rrbench::{
-    chaos::{EventKind, EventLog, Fault, Link, LinkHandle, link::usable_in_tests},
+    chaos::{EventLog, Fault, Link, LinkHandle, link::usable_in_tests},
     clock::Clock,
     follower::{self, FollowerConfig, Outcome, Policy, Progress, RecoveryReport},
     index::IndexSnapshot,
@@ -108,19 +108,7 @@ impl Rig {
     }
 
     fn dropped(&self, fault: &str) -> u64 {
-        self.events
-            .since(0)
-            .iter()
-            .filter_map(|e| match &e.kind {
-                EventKind::Effect {
-                    fault: f,
-                    effect,
-                    bytes,
-                    ..
-                } if f == fault && effect == "dropped" => Some(*bytes),
-                _ => None,
-            })
-            .sum()
+        self.events.effect_bytes(Some(fault), "dropped")
     }
 
     async fn stop(self) {

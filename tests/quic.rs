@@ -10,7 +10,7 @@ use common::{
     assert_identical, make_index, rrbench, run_campaign_text, scratch, text, unlimited_follower,
 };
 use rrbench::{
-    chaos::{EventKind, EventLog, Fault, UdpProxy, UdpProxyHandle},
+    chaos::{EventKind, EventLog, Fault, Proxy, UdpProxyHandle},
     clock::Clock,
     follower::{self, FailureKind, FollowerConfig, Outcome, Policy, Progress, RecoveryReport},
     index::IndexSnapshot,
@@ -86,7 +86,7 @@ async fn udp_proxy(
     faults: &[&str],
     events: Arc<EventLog>,
 ) -> UdpProxyHandle {
-    UdpProxy {
+    Proxy {
         listen: "127.0.0.1:0".into(),
         upstream: upstream.local_addr().to_string(),
         faults: faults
@@ -96,7 +96,7 @@ async fn udp_proxy(
         seed: 5,
         events,
     }
-    .start()
+    .start_udp()
     .await
     .expect("UDP proxy starts")
 }
@@ -143,22 +143,6 @@ impl Rig {
         self.proxy.shutdown().await;
         self.leader.shutdown().await;
     }
-}
-
-/// Bytes of datagrams a fault did `effect` to, from the proxy's log.
-fn effect_bytes(events: &EventLog, effect: &str) -> u64 {
-    events
-        .since(0)
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Effect {
-                effect: what,
-                bytes,
-                ..
-            } if what == effect => Some(*bytes),
-            _ => None,
-        })
-        .sum()
 }
 
 fn certificate(dir: &Path, names: &[&str]) -> CertificatePaths {
@@ -256,7 +240,7 @@ async fn quic_completes_through_five_percent_datagram_loss() {
     let rig = Rig::start(16 * MIB, 4, &["loss:probability=5%"], ByteSize(0), idle).await;
     rig.recover_identical(quic_settings()).await;
     assert!(
-        effect_bytes(&rig.events, "dropped") > 0,
+        rig.events.effect_bytes(None, "dropped") > 0,
         "the proxy dropped nothing"
     );
     rig.stop().await;
@@ -318,7 +302,7 @@ async fn corrupt_datagrams_never_make_a_corrupt_file() {
         report.failures
     );
     assert!(
-        effect_bytes(&rig.events, "corrupted") > 0,
+        rig.events.effect_bytes(None, "corrupted") > 0,
         "the proxy corrupted nothing"
     );
     rig.stop().await;

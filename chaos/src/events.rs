@@ -214,6 +214,24 @@ impl EventLog {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Bytes that `fault` (any fault for `None`) did `effect` to (`dropped`, `corrupted`, ...),
+    /// summed over every effect event so far.
+    pub fn effect_bytes(&self, fault: Option<&str>, effect: &str) -> u64 {
+        let events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Effect {
+                    fault: f,
+                    effect: x,
+                    bytes,
+                    ..
+                } if x == effect && fault.is_none_or(|name| name == f) => Some(*bytes),
+                _ => None,
+            })
+            .sum()
+    }
 }
 
 #[cfg(test)]
@@ -253,5 +271,28 @@ mod tests {
         );
         assert!(back[0].t >= 10.0);
         std::fs::remove_file(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn effect_bytes_sum_by_fault_and_effect() {
+        let log = EventLog::new(Clock::start());
+        for (fault, effect, bytes) in [
+            ("loss", "dropped", 100),
+            ("hole", "dropped", 40),
+            ("loss", "dropped", 5),
+            ("bad", "corrupted", 3),
+        ] {
+            log.record(EventKind::Effect {
+                conn: 1,
+                fault: fault.into(),
+                direction: crate::Direction::Downstream,
+                effect: effect.into(),
+                bytes,
+            });
+        }
+        assert_eq!(log.effect_bytes(Some("loss"), "dropped"), 105);
+        assert_eq!(log.effect_bytes(None, "dropped"), 145);
+        assert_eq!(log.effect_bytes(None, "corrupted"), 3);
+        assert_eq!(log.effect_bytes(Some("loss"), "corrupted"), 0);
     }
 }

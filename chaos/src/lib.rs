@@ -25,4 +25,4 @@ pub use fault::{Direction, Fault, FaultError, FaultKind};
 pub use link::{Link, LinkError, LinkHandle};
 pub use proxy::{Proxy, ProxyError, ProxyHandle};
 pub use schedule::Schedule;
-pub use udp::{UdpProxy, UdpProxyHandle};
+pub use udp::UdpProxyHandle;

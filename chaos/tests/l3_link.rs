@@ -68,22 +68,6 @@ async fn round_trip(link: &LinkHandle, port: u16, len: usize) -> (Vec<u8>, Vec<u
     (sent, got)
 }
 
-fn effect_bytes(events: &EventLog, fault: &str, effect: &str) -> u64 {
-    events
-        .since(0)
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Effect {
-                fault: f,
-                effect: x,
-                bytes,
-                ..
-            } if f == fault && x == effect => Some(*bytes),
-            _ => None,
-        })
-        .sum()
-}
-
 #[tokio::test]
 async fn bytes_cross_the_link_and_the_namespace_is_removed_after() {
     if !usable_in_tests() {
@@ -122,8 +106,8 @@ async fn tcp_recovers_from_packet_loss_and_corruption_with_identical_bytes() {
     let (sent, got) = round_trip(&link, port, 4 << 20).await;
     assert_eq!(got, sent, "kernel TCP retransmits what the link dropped");
     link.shutdown().await;
-    assert!(effect_bytes(&events, "loss", "dropped") > 0);
-    assert!(effect_bytes(&events, "corrupt", "corrupted") > 0);
+    assert!(events.effect_bytes(Some("loss"), "dropped") > 0);
+    assert!(events.effect_bytes(Some("corrupt"), "corrupted") > 0);
 }
 
 #[tokio::test]
@@ -160,7 +144,7 @@ async fn a_blackhole_silences_the_path_until_it_lifts() {
         .iter()
         .find(|e| matches!(&e.kind, EventKind::FaultOff { fault } if fault == "blackhole"))
         .expect("the blackhole lifted");
-    assert!(effect_bytes(&events, "blackhole", "dropped") > 0);
+    assert!(events.effect_bytes(Some("blackhole"), "dropped") > 0);
     assert!(off.t >= 1.5, "lifted at {}", off.t);
 }
 

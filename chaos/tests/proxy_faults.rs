@@ -271,15 +271,7 @@ async fn blackhole_shows_neither_data_nor_error_for_its_window() {
         round_trip(&mut s, b"back").await.expect("after the window"),
         b"back"
     );
-    let dropped: u64 = p
-        .events()
-        .since(0)
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Effect { effect, bytes, .. } if effect == "dropped" => Some(*bytes),
-            _ => None,
-        })
-        .sum();
+    let dropped = p.events().effect_bytes(None, "dropped");
     assert_eq!(dropped, 13, "the swallowed bytes are in the event log");
 }
 

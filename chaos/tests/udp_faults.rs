@@ -3,8 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use rrbench_chaos::{
-    EventKind, EventLog, Fault, FaultError, Proxy, ProxyError, UdpProxy, UdpProxyHandle,
-    clock::Clock,
+    EventKind, EventLog, Fault, FaultError, Proxy, ProxyError, UdpProxyHandle, clock::Clock,
 };
 use tokio::{net::UdpSocket, time::timeout};
 
@@ -22,7 +21,7 @@ async fn echo() -> std::net::SocketAddr {
 }
 
 async fn proxy(faults: &[&str], events: Arc<EventLog>) -> UdpProxyHandle {
-    UdpProxy {
+    Proxy {
         listen: "127.0.0.1:0".into(),
         upstream: echo().await.to_string(),
         faults: faults
@@ -32,7 +31,7 @@ async fn proxy(faults: &[&str], events: Arc<EventLog>) -> UdpProxyHandle {
         seed: 3,
         events,
     }
-    .start()
+    .start_udp()
     .await
     .expect("start")
 }
@@ -164,14 +163,14 @@ async fn scheduled_faults_turn_on_and_off_in_the_log() {
 
 #[tokio::test]
 async fn stream_and_datagram_faults_are_refused_on_the_wrong_proxy() {
-    let udp = UdpProxy {
+    let udp = Proxy {
         listen: "127.0.0.1:0".into(),
         upstream: "127.0.0.1:9".into(),
         faults: vec!["reset:at=1s".parse().expect("fault")],
         seed: 1,
         events: log(),
     }
-    .start()
+    .start_udp()
     .await;
     assert!(matches!(
         udp,

@@ -20,8 +20,7 @@ use super::{
 };
 use crate::{
     chaos::{
-        EventKind, EventLog, Link, LinkError, LinkHandle, Proxy, ProxyError, UdpProxy,
-        UdpProxyHandle,
+        EventKind, EventLog, Link, LinkError, LinkHandle, Proxy, ProxyError, UdpProxyHandle,
         fault::{Medium, check_medium},
     },
     clock::{Clock, utc_stamp},
@@ -197,22 +196,15 @@ async fn start_l4_proxy(
     proxy: Proxy,
     quic: bool,
 ) -> Result<(Injector, std::net::SocketAddr), RunError> {
-    if !quic {
+    Ok(if quic {
+        let udp = proxy.start_udp().await?;
+        let at = udp.local_addr();
+        (Injector::Udp(udp), at)
+    } else {
         let tcp = proxy.start().await?;
         let at = tcp.local_addr();
-        return Ok((Injector::Tcp(tcp), at));
-    }
-    let udp = UdpProxy {
-        listen: proxy.listen,
-        upstream: proxy.upstream,
-        faults: proxy.faults,
-        seed: proxy.seed,
-        events: proxy.events,
-    }
-    .start()
-    .await?;
-    let at = udp.local_addr();
-    Ok((Injector::Udp(udp), at))
+        (Injector::Tcp(tcp), at)
+    })
 }
 
 /// What a cell's faults act on.

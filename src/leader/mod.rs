@@ -33,7 +33,7 @@ use crate::{
     clock::Clock,
     index::{IndexFile, IndexSnapshot},
     ratelimit::NodeRateLimiter,
-    settings::{LeaderSettings, OutOfRange},
+    settings::{CongestionControl, LeaderSettings, OutOfRange},
     transport::quic::{CertificatePaths, QuicError, QuicLiveness, server_endpoint},
 };
 
@@ -187,39 +187,22 @@ pub async fn start(
         listener.set_nonblocking(true)?;
         Ok(listener)
     })?;
-    if let Some(name) = config.settings.congestion_control.tcp_name() {
-        // Accepted connections inherit it; setting it here finds an unknown one at start.
-        SockRef::from(&listener)
-            .set_tcp_congestion(name.as_bytes())
-            .map_err(|source| LeaderError::CongestionControl {
-                name: name.to_string(),
-                available: std::fs::read_to_string(
-                    "/proc/sys/net/ipv4/tcp_available_congestion_control",
-                )
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
-                source,
-            })?;
-    }
+    set_congestion_control(&listener, config.settings.congestion_control)?;
     // Registered with the runtime here, not on the namespace thread (which has none).
-    let listener = TcpListener::from_std(listener).map_err(|source| LeaderError::Bind {
-        addr: listen.to_string(),
-        source,
-    })?;
-    let local_addr = listener.local_addr().map_err(|source| LeaderError::Bind {
-        addr: listen.to_string(),
-        source,
-    })?;
-    let shared = Shared::new(snapshot, config, clock);
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let task = tokio::spawn(run(listener, shared.clone(), shutdown_rx));
-    Ok(LeaderHandle {
+    let listener = TcpListener::from_std(listener).map_err(bind_error(listen))?;
+    let local_addr = listener.local_addr().map_err(bind_error(listen))?;
+    Ok(LeaderHandle::spawn(
         local_addr,
-        shared,
-        shutdown,
-        task,
-    })
+        Shared::new(snapshot, config, clock),
+        |shared, shutdown| run(listener, shared, shutdown),
+    ))
+}
+
+fn bind_error(listen: &str) -> impl Fn(std::io::Error) -> LeaderError + '_ {
+    move |source| LeaderError::Bind {
+        addr: listen.to_string(),
+        source,
+    }
 }
 
 /// Binds `listen` with `make`, inside `netns` when given (a socket stays in the namespace it
@@ -240,6 +223,50 @@ fn bind<T: Send>(
         },
         source,
     })
+}
+
+/// Sets the congestion controller on the listener; accepted connections inherit it, and an
+/// algorithm the kernel lacks is found at start.
+fn set_congestion_control(
+    listener: &std::net::TcpListener,
+    congestion: CongestionControl,
+) -> Result<(), LeaderError> {
+    let Some(name) = congestion.tcp_name() else {
+        return Ok(());
+    };
+    SockRef::from(listener)
+        .set_tcp_congestion(name.as_bytes())
+        .map_err(|source| LeaderError::CongestionControl {
+            name: name.to_string(),
+            available: std::fs::read_to_string(
+                "/proc/sys/net/ipv4/tcp_available_congestion_control",
+            )
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+            source,
+        })
+}
+
+impl LeaderHandle {
+    /// Starts `serve` (the accept loop) with a fresh shutdown signal.
+    fn spawn<F>(
+        local_addr: SocketAddr,
+        shared: Arc<Shared>,
+        serve: impl FnOnce(Arc<Shared>, watch::Receiver<bool>) -> F,
+    ) -> Self
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let task = tokio::spawn(serve(shared.clone(), shutdown_rx));
+        Self {
+            local_addr,
+            shared,
+            shutdown,
+            task,
+        }
+    }
 }
 
 impl Shared {
@@ -273,19 +300,12 @@ async fn start_quic(
         &quic.liveness,
         config.settings.congestion_control,
     )?;
-    let local_addr = endpoint.local_addr().map_err(|source| LeaderError::Bind {
-        addr: listen.to_string(),
-        source,
-    })?;
-    let shared = Shared::new(snapshot, config, clock);
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let task = tokio::spawn(run_quic(endpoint, shared.clone(), shutdown_rx));
-    Ok(LeaderHandle {
+    let local_addr = endpoint.local_addr().map_err(bind_error(listen))?;
+    Ok(LeaderHandle::spawn(
         local_addr,
-        shared,
-        shutdown,
-        task,
-    })
+        Shared::new(snapshot, config, clock),
+        |shared, shutdown| run_quic(endpoint, shared, shutdown),
+    ))
 }
 
 async fn run_quic(

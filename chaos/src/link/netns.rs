@@ -24,7 +24,7 @@ pub struct Netns {
 impl Netns {
     /// Creates the namespace `name` (replacing a leftover one of that name).
     pub fn create(name: &str) -> Result<Self, LinkError> {
-        if Path::new(NETNS_DIR).join(name).exists() {
+        if path_of(name).exists() {
             let _ = ip(&["netns", "del", name]);
         }
         ip(&["netns", "add", name])?;
@@ -40,7 +40,16 @@ impl Netns {
 
     /// The file that holds it open (for [`in_netns`], `nsenter --net=`).
     pub fn path(&self) -> PathBuf {
-        Path::new(NETNS_DIR).join(&self.name)
+        path_of(&self.name)
+    }
+}
+
+/// The file of a namespace given as `ip netns` names it, or as a path (anything with a `/`).
+pub fn path_of(name: &str) -> PathBuf {
+    if name.contains('/') {
+        PathBuf::from(name)
+    } else {
+        Path::new(NETNS_DIR).join(name)
     }
 }
 

@@ -1,7 +1,7 @@
-//! The L4 chaos proxy for datagrams (QUIC's UDP): one front socket, a flow per client address
-//! with its own upstream socket, and per-datagram faults (`delay`, `rate`, `loss` with
-//! Gilbert–Elliott bursts, `duplicate`, `reorder`, `corrupt`, `blackhole`) on the same schedules,
-//! directions, seed and event log as the TCP proxy's faults.
+//! The L4 chaos proxy for datagrams (QUIC's UDP), started by [`Proxy::start_udp`]: one front
+//! socket, a flow per client address with its own upstream socket, and per-datagram faults
+//! (`delay`, `rate`, `loss` with Gilbert–Elliott bursts, `duplicate`, `reorder`, `corrupt`,
+//! `blackhole`) on the same schedules, directions, seed and event log as the TCP proxy's faults.
 //!
 //! What a fault does to one datagram is [`datagram`] (pure). Datagrams that must wait (delay,
 //! reorder, rate) go through a per-direction delay line that releases them in time order, so a
@@ -31,27 +31,12 @@ use crate::{
     events::{EventKind, EventLog},
     fault::{Direction, Fault, Medium, check_medium, name_uniquely},
     link::tun::Tun,
-    proxy::{ProxyError, edges::EdgeClock},
+    proxy::{Proxy, ProxyError, edges::EdgeClock},
     rng::SeededRng,
 };
 
 /// How often a flow reports what faults did to it.
 const EFFECT_REPORT: Duration = Duration::from_millis(100);
-
-/// What to start.
-#[derive(Clone, Debug)]
-pub struct UdpProxy {
-    /// Address to listen on (`127.0.0.1:0` picks a port).
-    pub listen: String,
-    /// Address every flow is relayed to.
-    pub upstream: String,
-    /// Datagram faults; times count from the proxy's start.
-    pub faults: Vec<Fault>,
-    /// Seed of every random choice.
-    pub seed: u64,
-    /// Where events go (its clock stamps them).
-    pub events: Arc<EventLog>,
-}
 
 pub(crate) struct Shared {
     faults: Vec<Fault>,
@@ -147,9 +132,10 @@ fn bind_err(addr: &str) -> impl FnOnce(std::io::Error) -> ProxyError + '_ {
     }
 }
 
-impl UdpProxy {
-    /// Binds, turns on the faults due at time zero, and starts relaying.
-    pub async fn start(mut self) -> Result<UdpProxyHandle, ProxyError> {
+impl Proxy {
+    /// Binds a UDP socket, turns on the faults due at time zero, and relays datagrams: a flow
+    /// per client address, each to `upstream`. Takes datagram faults only.
+    pub async fn start_udp(mut self) -> Result<UdpProxyHandle, ProxyError> {
         name_uniquely(&mut self.faults)?;
         check_medium(&self.faults, Medium::Datagrams)?;
         let front = Arc::new(
