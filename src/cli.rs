@@ -382,6 +382,14 @@ pub struct RecoverArgs {
     /// QUIC liveness of the connection.
     #[command(flatten)]
     pub quic: QuicLivenessArgs,
+    /// Refuse a leader that lists more files than this in a session (a guard against a broken
+    /// or hostile leader, checked before any file is created).
+    #[arg(long, default_value_t = 10_000)]
+    pub max_files: u32,
+    /// Refuse a leader that declares a file larger than this (Elasticsearch advises shards of
+    /// at most 50gb).
+    #[arg(long, default_value = "64gb")]
+    pub max_file_size: ByteSize,
 }
 
 impl RecoverArgs {
@@ -406,6 +414,8 @@ impl RecoverArgs {
             transport: self.transport,
             quic_idle_timeout: self.quic.quic_idle_timeout,
             quic_keep_alive: self.quic.quic_keep_alive.0,
+            max_files: self.max_files,
+            max_file_size: self.max_file_size,
         }
     }
 }

@@ -79,6 +79,22 @@ pub struct RecoverySettings {
     /// QUIC: a PING frame this often when idle; `None` (`-1`) is off.
     #[serde(with = "option_duration_serde")]
     pub quic_keep_alive: Option<Duration>,
+    /// The most files a leader may list in a session (rrbench's guard, not an Elasticsearch
+    /// setting): a list longer than this is refused before any file is created.
+    pub max_files: u32,
+    /// The largest file a leader may declare (rrbench's guard): Elasticsearch advises shards of
+    /// at most 50gb, so a larger single file is far more likely a broken or hostile leader.
+    pub max_file_size: ByteSize,
+}
+
+impl RecoverySettings {
+    /// What the follower accepts as a leader's file list.
+    pub fn listing_limits(&self) -> crate::index::ListingLimits {
+        crate::index::ListingLimits {
+            max_files: self.max_files,
+            max_file_size: self.max_file_size,
+        }
+    }
 }
 
 /// The transport between follower and leader.
@@ -135,6 +151,8 @@ impl Default for RecoverySettings {
             transport: Transport::Tcp,
             quic_idle_timeout: Duration::from_secs(30),
             quic_keep_alive: None,
+            max_files: 10_000,
+            max_file_size: ByteSize::gib(64),
         }
     }
 }
@@ -193,6 +211,22 @@ impl RecoverySettings {
                 flag: "time-scale",
                 value: self.time_scale.to_string(),
                 range: "must be greater than 0 and at most 1000",
+            });
+        }
+        if self.max_files == 0 {
+            return Err(OutOfRange {
+                setting: "max_files",
+                flag: "max-files",
+                value: self.max_files.to_string(),
+                range: "must be at least 1",
+            });
+        }
+        if self.max_file_size.bytes() == 0 {
+            return Err(OutOfRange {
+                setting: "max_file_size",
+                flag: "max-file-size",
+                value: self.max_file_size.to_string(),
+                range: "must be at least 1b",
             });
         }
         if !(1..=1000).contains(&self.max_retries) {

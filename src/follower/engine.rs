@@ -161,7 +161,13 @@ impl Failure {
             IndexError::ChecksumMismatch { .. } | IndexError::LengthMismatch { .. } => {
                 Self::new(FailureKind::Corrupt, e.to_string())
             }
-            IndexError::UnsafeName(_) => Self::new(FailureKind::Protocol, e.to_string()).fatal(),
+            // A leader that lists a bad name twice will list it again: not worth retrying.
+            IndexError::UnsafeName(_)
+            | IndexError::DuplicateName(_)
+            | IndexError::TooManyFiles { .. }
+            | IndexError::FileTooLarge { .. } => {
+                Self::new(FailureKind::Protocol, e.to_string()).fatal()
+            }
             _ => Self::new(FailureKind::Io, e.to_string()),
         }
     }
@@ -314,6 +320,11 @@ pub async fn recover(
             }
             Err(f) => {
                 let fatal = f.fatal;
+                // Nothing of a failed attempt is reused by a restarting policy: its part files
+                // (sized to the lengths the leader declared) go now, not at the next attempt.
+                if policy.restarts_from_zero() {
+                    let _ = ctx.target.remove_parts();
+                }
                 failures.push(FailureRecord {
                     attempt: attempts,
                     t: clock.elapsed().as_secs_f64(),

@@ -90,7 +90,7 @@ impl Store {
         if let Some(p) = &self.parts[i] {
             return Ok(p.clone());
         }
-        let p = Arc::new(target.reopen_part(&self.files[i])?);
+        let p = Arc::new(target.reopen_part(i, &self.files[i])?);
         self.parts[i] = Some(p.clone());
         Ok(p)
     }

@@ -19,7 +19,7 @@ use super::{
     window::{ChunkRequest, ChunkWindow},
 };
 use crate::{
-    index::{IndexError, JournalEntry, PartFile, is_safe_file_name},
+    index::{JournalEntry, PartFile, check_listing},
     protocol::Message,
     ratelimit::NodeRateLimiter,
     transport::{
@@ -111,9 +111,7 @@ pub(crate) async fn run_attempt(
         Message::SessionOpened { session, files } => (session, files),
         other => return Err(unexpected("SessionOpened", &other)),
     };
-    if let Some(bad) = files.iter().find(|f| !is_safe_file_name(&f.name)) {
-        return Err(Failure::local(IndexError::UnsafeName(bad.name.clone())));
-    }
+    check_listing(&files, settings.listing_limits()).map_err(Failure::local)?;
     let journaled = !ctx.policy.restarts_from_zero();
     let current = match store.take() {
         Some(s) if s.files == files => s,
@@ -139,6 +137,7 @@ pub(crate) async fn run_attempt(
     let result = transfer_files(ctx, &link, session, store).await;
     Progress::add(&ctx.progress.pings_sent, link.pings_sent().await);
     result?;
+    ctx.target.remove_parts().map_err(Failure::local)?;
     ctx.target.sync().map_err(Failure::local)?;
     // Closing is a courtesy: the leader would expire the session anyway.
     let _ = call(&link, &Message::CloseSession { session }, Some(limit)).await;

@@ -8,6 +8,7 @@
 mod checksum;
 mod generate;
 mod journal;
+mod listing;
 mod names;
 mod snapshot;
 mod target;
@@ -15,11 +16,14 @@ mod target;
 pub use checksum::{crc32c_combine, crc32c_file};
 pub use generate::{GenerateSpec, GeneratedFile, generate, plan_files};
 pub use journal::{Entry as JournalEntry, JOURNAL, Journal, Recorded};
+pub use listing::{ListingLimits, check_listing};
 pub use names::is_safe_file_name;
 pub use snapshot::{IndexFile, IndexSnapshot};
-pub use target::{PART_SUFFIX, PartFile, TargetDir};
+pub use target::{PARTS, PartFile, TargetDir};
 
 use std::{io, path::PathBuf};
+
+use crate::units::ByteSize;
 
 /// Errors reading, generating or writing an index.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +61,37 @@ pub enum IndexError {
     /// A file name that is not a plain name inside the directory.
     #[error("unsafe file name {0:?}: only plain names inside the target directory are allowed")]
     UnsafeName(String),
+    /// The file under a verified file's real name is not the one that was written (something
+    /// moved another file there).
+    #[error("{0}: the file under this name is not the one written and verified")]
+    Replaced(PathBuf),
+    /// The leader's file list names the same file twice.
+    #[error("the file list names {0:?} more than once")]
+    DuplicateName(String),
+    /// The leader's file list has more files than the follower accepts.
+    #[error(
+        "the leader lists {files} files, more than max_files (--max-files) = {max}; raise it if \
+         the index really has that many"
+    )]
+    TooManyFiles {
+        /// Files listed.
+        files: usize,
+        /// The limit.
+        max: u32,
+    },
+    /// The leader declared a file larger than the follower accepts.
+    #[error(
+        "the leader lists {name} at {len} bytes, more than max_file_size (--max-file-size) = \
+         {max}; raise it if the index really has such files"
+    )]
+    FileTooLarge {
+        /// File name.
+        name: String,
+        /// Length declared.
+        len: u64,
+        /// The limit.
+        max: ByteSize,
+    },
     /// A written file's length differs from the session's metadata.
     #[error("{name}: length {actual} does not match the expected {expected}")]
     LengthMismatch {

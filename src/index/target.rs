@@ -1,13 +1,18 @@
 //! The follower's target directory: verified writes, temporary names, fsync, rename.
 //!
-//! A file is written under `NAME.rrbench-part` and renamed to `NAME` only after its length and
-//! CRC-32C match the session's metadata and it has been fsynced, so a crash or a failed attempt
-//! never leaves a file that looks complete but is not. Names come from the network, so each is
-//! checked with [`is_safe_file_name`] and joined to the target directory, never used as a path.
+//! File number `i` of the session is written as `.rrbench-parts/i.part` and renamed to its real
+//! name only after its length and CRC-32C match the session's metadata and it has been fsynced,
+//! so a crash or a failed attempt never leaves a file that looks complete but is not. The parts
+//! live in a hidden directory and are named by position, not by name: no name a leader can list
+//! (hidden names are refused) can be another file's temporary name, so one file's rename can
+//! never move or replace another's bytes. After the rename, the file under the real name is
+//! checked to be the very inode that was written and checksummed, with the expected length: that
+//! is what "verified" means. Names come from the network, so each is checked with
+//! [`is_safe_file_name`] and joined to the target directory, never used as a path.
 
 use std::{
     fs::{self, File, OpenOptions},
-    os::unix::fs::FileExt,
+    os::unix::fs::{FileExt, MetadataExt},
     path::{Path, PathBuf},
     sync::Mutex,
 };
@@ -18,8 +23,8 @@ use crate::protocol::FileMeta;
 /// A file rrbench puts in every target directory it owns; without it, rrbench will not delete
 /// anything there.
 pub const MARKER: &str = ".rrbench-target";
-/// Suffix of files still being written.
-pub const PART_SUFFIX: &str = ".rrbench-part";
+/// The directory, inside the target, of files still being written (`PARTS/<i>.part`).
+pub const PARTS: &str = ".rrbench-parts";
 
 /// A directory the follower recovers into.
 #[derive(Clone, Debug)]
@@ -55,8 +60,10 @@ impl TargetDir {
         &self.path
     }
 
-    /// Deletes every file but the marker: an Elasticsearch attempt starts from an empty store.
+    /// Deletes every file but the marker, and every part file: an Elasticsearch attempt starts
+    /// from an empty store.
     pub fn clear(&self) -> Result<(), IndexError> {
+        self.remove_parts()?;
         for entry in fs::read_dir(&self.path).map_err(IndexError::io(&self.path))? {
             let entry = entry.map_err(IndexError::io(&self.path))?;
             if entry.file_name() == MARKER {
@@ -71,15 +78,29 @@ impl TargetDir {
         Ok(())
     }
 
-    /// Creates the temporary file for `meta`, sized to its final length.
-    pub fn create_part(&self, meta: &FileMeta) -> Result<PartFile, IndexError> {
-        self.open_part(meta, true)
+    /// Deletes the files still being written (after a failed attempt of a policy that will not
+    /// reuse them: a part file is sized to its final length, so a leader that declared a huge
+    /// file must not leave a huge sparse file behind).
+    pub fn remove_parts(&self) -> Result<(), IndexError> {
+        let parts = self.path.join(PARTS);
+        match fs::remove_dir_all(&parts) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(IndexError::Io {
+                path: parts,
+                source: e,
+            }),
+            _ => Ok(()),
+        }
     }
 
-    /// Opens the temporary file for `meta` keeping what it holds (a resumed recovery), or
-    /// creates it.
-    pub fn reopen_part(&self, meta: &FileMeta) -> Result<PartFile, IndexError> {
-        self.open_part(meta, false)
+    /// Creates the temporary file of file number `index`, `meta`, sized to its final length.
+    pub fn create_part(&self, index: usize, meta: &FileMeta) -> Result<PartFile, IndexError> {
+        self.open_part(index, meta, true)
+    }
+
+    /// Opens the temporary file of file number `index` keeping what it holds (a resumed
+    /// recovery), or creates it.
+    pub fn reopen_part(&self, index: usize, meta: &FileMeta) -> Result<PartFile, IndexError> {
+        self.open_part(index, meta, false)
     }
 
     /// Whether `meta`'s finished file is present with the right length and CRC-32C.
@@ -92,12 +113,19 @@ impl TargetDir {
             && super::crc32c_file(&path).is_ok_and(|crc| crc == meta.crc32c)
     }
 
-    fn open_part(&self, meta: &FileMeta, truncate: bool) -> Result<PartFile, IndexError> {
+    fn open_part(
+        &self,
+        index: usize,
+        meta: &FileMeta,
+        truncate: bool,
+    ) -> Result<PartFile, IndexError> {
         if !is_safe_file_name(&meta.name) {
             return Err(IndexError::UnsafeName(meta.name.clone()));
         }
         let final_path = self.path.join(&meta.name);
-        let part_path = self.path.join(format!("{}{PART_SUFFIX}", meta.name));
+        let parts = self.path.join(PARTS);
+        fs::create_dir_all(&parts).map_err(IndexError::io(&parts))?;
+        let part_path = parts.join(format!("{index}.part"));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -172,7 +200,30 @@ impl PartFile {
         self.file
             .sync_all()
             .map_err(IndexError::io(&self.part_path))?;
-        fs::rename(&self.part_path, &self.final_path).map_err(IndexError::io(&self.final_path))
+        fs::rename(&self.part_path, &self.final_path).map_err(IndexError::io(&self.final_path))?;
+        self.check_in_place()
+    }
+
+    /// Proves that the file now under the real name is the inode this part wrote and
+    /// checksummed, with the expected length (not some other file moved there by path).
+    fn check_in_place(&self) -> Result<(), IndexError> {
+        let written = self
+            .file
+            .metadata()
+            .map_err(IndexError::io(&self.part_path))?;
+        let in_place =
+            fs::symlink_metadata(&self.final_path).map_err(IndexError::io(&self.final_path))?;
+        if (in_place.dev(), in_place.ino()) != (written.dev(), written.ino()) {
+            return Err(IndexError::Replaced(self.final_path.clone()));
+        }
+        if in_place.len() != self.meta.len {
+            return Err(IndexError::LengthMismatch {
+                name: self.meta.name.clone(),
+                expected: self.meta.len,
+                actual: in_place.len(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -193,20 +244,20 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tmp");
         let target = TargetDir::prepare(&tmp.path().join("out")).expect("prepare");
         let data = b"hello, remote recovery";
-        let part = target.create_part(&meta("_0.fdt", data)).expect("part");
+        let part = target.create_part(0, &meta("_0.fdt", data)).expect("part");
         part.write_at(7, &data[7..]).expect("tail");
         part.write_at(0, &data[..7]).expect("head");
         part.finish(data.len() as u64, crc32c::crc32c(data))
             .expect("finish");
         assert_eq!(fs::read(target.path().join("_0.fdt")).expect("read"), data);
-        assert!(!target.path().join(format!("_0.fdt{PART_SUFFIX}")).exists());
+        assert!(!target.path().join(PARTS).join("0.part").exists());
     }
 
     #[test]
     fn a_wrong_checksum_or_length_never_gets_the_real_name() {
         let tmp = tempfile::tempdir().expect("tmp");
         let target = TargetDir::prepare(tmp.path()).expect("prepare");
-        let part = target.create_part(&meta("a", b"abc")).expect("part");
+        let part = target.create_part(0, &meta("a", b"abc")).expect("part");
         part.write_at(0, b"abd").expect("write");
         let err = part.finish(3, crc32c::crc32c(b"abd")).expect_err("corrupt");
         assert!(matches!(err, IndexError::ChecksumMismatch { .. }), "{err}");
@@ -223,7 +274,7 @@ mod tests {
         let target = TargetDir::prepare(&tmp.path().join("t")).expect("prepare");
         for bad in ["../escape", "/etc/passwd", ".rrbench-target", ""] {
             assert!(matches!(
-                target.create_part(&meta(bad, b"x")),
+                target.create_part(0, &meta(bad, b"x")),
                 Err(IndexError::UnsafeName(_))
             ));
         }

@@ -2,6 +2,8 @@
 //! 127.0.0.1:0, a recovery, and a tiny relay that misbehaves on purpose.
 #![allow(dead_code, missing_docs)]
 
+pub mod fake_leader;
+
 use std::{
     fs,
     net::SocketAddr,
