@@ -13,6 +13,7 @@ pub mod campaign;
 pub mod compare;
 pub mod follower;
 pub mod index;
+pub mod jsonl;
 pub mod leader;
 pub mod plot;
 pub mod protocol;

@@ -164,7 +164,12 @@ async fn a_blackhole_holds_opensearch_until_the_time_limit() {
     assert_eq!(report.outcome, Outcome::Failed);
     let last = report.failures.last().expect("a failure");
     assert_eq!(last.kind, FailureKind::TimeLimit, "{:?}", report.failures);
-    assert!(report.failure.expect("reason").contains("time limit"));
+    let failure = report.failure.expect("reason");
+    assert!(failure.contains("time limit"), "{failure}");
+    assert!(
+        failure.contains("no per-request timeout"),
+        "the summary says why only the time limit ends it: {failure}"
+    );
     assert!(
         report.duration_s >= limit.as_secs_f64(),
         "only the time limit stopped it"
@@ -343,4 +348,39 @@ async fn a_killed_resumable_follower_resumes_from_its_journal() {
         remaining
     );
     assert_identical(&rig.snapshot, &target);
+}
+
+/// kill -9 can tear the journal's last line. The next run must not glue its entries to the torn
+/// bytes: once it did, and the run after it re-fetched all 64 MiB although 41.9 MB of finished
+/// files were on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_journal_line_loses_nothing_recorded_after_it() {
+    let size = 32 * MIB;
+    let rig = rig(size, ByteSize::mib(16), &[], 47).await;
+    let resumable = || settings(Policy::Resumable);
+    let slice = Some(Duration::from_millis(700));
+    let first = run(&rig, "torn", resumable(), slice).await;
+    assert_eq!(first.outcome, Outcome::Failed, "the time limit came first");
+    let journal = rig.root.join("torn").join(rrbench::index::JOURNAL);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, br#"{"entry":"chunk","fi"#))
+        .expect("tear the last line");
+
+    let second = run(&rig, "torn", resumable(), slice).await;
+    assert_eq!(second.outcome, Outcome::Failed, "the time limit came first");
+    let kept_by_second = second.bytes_transferred - second.bytes_wasted;
+    assert!(kept_by_second > 0, "the second run made progress");
+
+    let third = run(&rig, "torn", resumable(), None).await;
+    assert_eq!(third.outcome, Outcome::Completed, "{:?}", third.failure);
+    assert!(
+        third.bytes_resumed >= second.bytes_resumed + kept_by_second,
+        "resumed {} but the runs before had kept {} + {}",
+        third.bytes_resumed,
+        second.bytes_resumed,
+        kept_by_second
+    );
+    assert_identical(&rig.snapshot, &rig.root.join("torn"));
 }

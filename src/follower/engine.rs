@@ -216,6 +216,7 @@ impl Ctx {
 
 /// Waits `delay` unless stopped first; returns the stop's failure.
 async fn pause(
+    policy: Policy,
     delay: Duration,
     cancel: &mut (impl Future<Output = ()> + Unpin),
     time_up: &mut (impl Future<Output = ()> + Unpin),
@@ -224,15 +225,25 @@ async fn pause(
     tokio::select! {
         _ = tokio::time::sleep(delay) => None,
         _ = cancel => Some(Failure::new(FailureKind::Interrupted, "interrupted")),
-        _ = time_up => Some(time_limit_failure(limit)),
+        _ = time_up => Some(time_limit_failure(limit, policy)),
     }
 }
 
-fn time_limit_failure(limit: Option<Duration>) -> Failure {
+/// The time limit stopped the recovery. Under a policy without a per-request timeout (the
+/// OpenSearch plugin's), that is the only thing that ends a wait on a silent leader: say so.
+fn time_limit_failure(limit: Option<Duration>, policy: Policy) -> Failure {
     let limit = limit.map(crate::units::format_duration).unwrap_or_default();
+    let why = if policy.has_request_timeout() {
+        String::new()
+    } else {
+        format!(
+            " (the {policy} policy has no per-request timeout: a leader that stops answering is \
+             waited on until the time limit, as the real one waits forever)"
+        )
+    };
     Failure::new(
         FailureKind::TimeLimit,
-        format!("stopped by the time limit of {limit}"),
+        format!("stopped by the time limit of {limit}{why}"),
     )
 }
 
@@ -302,7 +313,7 @@ pub async fn recover(
             1 => None,
             n => {
                 let delay = policy.attempt_delay(n, settings.time_scale, jitter.unit());
-                pause(delay, &mut cancel, &mut time_up, time_limit).await
+                pause(policy, delay, &mut cancel, &mut time_up, time_limit).await
             }
         };
         let result = match result {
@@ -310,7 +321,7 @@ pub async fn recover(
             None => tokio::select! {
                 r = run_attempt(&ctx, attempts, &mut store) => r,
                 _ = &mut cancel => Err(Failure::new(FailureKind::Interrupted, "interrupted")),
-                _ = &mut time_up => Err(time_limit_failure(time_limit)),
+                _ = &mut time_up => Err(time_limit_failure(time_limit, policy)),
             },
         };
         match result {

@@ -46,12 +46,10 @@ impl Store {
     /// are read back and kept only if their CRC-32C still matches.
     pub(crate) fn resume(target: &TargetDir, recorded: Recorded) -> Result<Self, IndexError> {
         let mut store = Self::fresh_without_journal(recorded.files);
-        for &i in &recorded.done {
-            if let Some(meta) = store.files.get(i as usize)
-                && target.has_verified(meta)
-            {
-                store.done[i as usize] = true;
-            }
+        // A file may be finished on disk although its `Done` line was lost (killed between the
+        // rename and the append): anything under its real name that verifies is kept.
+        for (i, meta) in store.files.iter().enumerate() {
+            store.done[i] = target.has_verified(meta);
         }
         for &(file, offset, len, crc) in &recorded.chunks {
             let i = file as usize;

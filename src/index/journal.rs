@@ -78,9 +78,12 @@ impl Journal {
         Ok(journal)
     }
 
-    /// Continues an existing journal.
+    /// Continues an existing journal. A torn last line (the process was killed mid-append) is
+    /// cut off first: appended to, it would glue the next entry to the torn bytes and make it
+    /// unreadable too.
     pub fn reopen(dir: &Path) -> Result<Self, IndexError> {
         let path = dir.join(JOURNAL);
+        crate::jsonl::repair_torn_tail(&path).map_err(IndexError::io(&path))?;
         let file = OpenOptions::new()
             .append(true)
             .open(&path)
@@ -100,7 +103,9 @@ impl Journal {
             .map_err(IndexError::io(&self.path))
     }
 
-    /// Reads the journal in `dir`, if there is one. A torn last line is ignored.
+    /// Reads the journal in `dir`, if there is one. A line that does not parse (a torn write)
+    /// is skipped, not taken as the end: every entry is re-checked against the disk on resume,
+    /// so reading past a bad line can only find more bytes to keep, never trust wrong ones.
     pub fn read(dir: &Path) -> Result<Option<Recorded>, IndexError> {
         let path = dir.join(JOURNAL);
         let file = match File::open(&path) {
@@ -113,7 +118,7 @@ impl Journal {
         for line in BufReader::new(file).lines() {
             let line = line.map_err(IndexError::io(&path))?;
             let Ok(entry) = serde_json::from_str::<Entry>(&line) else {
-                break; // a torn write at the end: what follows is not trusted
+                continue;
             };
             match entry {
                 Entry::Files { files } => {
@@ -165,6 +170,35 @@ mod tests {
         let r = Journal::read(tmp.path()).expect("read").expect("recorded");
         assert_eq!(r.files, files);
         assert_eq!(r.chunks, vec![(0, 0, 5, 7)]);
+        assert_eq!(r.done, vec![0]);
+    }
+
+    /// kill -9 mid-append, then a run that appends more: its entries must stay readable.
+    #[test]
+    fn entries_appended_after_a_torn_tail_are_kept() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let files = vec![FileMeta {
+            name: "_0.fdt".into(),
+            len: 10,
+            crc32c: 1,
+        }];
+        drop(Journal::create(tmp.path(), &files).expect("create"));
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(tmp.path().join(JOURNAL))
+            .and_then(|mut f| f.write_all(br#"{"entry":"chu"#))
+            .expect("torn");
+        let mut j = Journal::reopen(tmp.path()).expect("reopen");
+        let chunk = Entry::Chunk {
+            file: 0,
+            offset: 0,
+            len: 10,
+            crc: 9,
+        };
+        j.append(&chunk).expect("chunk");
+        j.append(&Entry::Done { file: 0 }).expect("done");
+        let r = Journal::read(tmp.path()).expect("read").expect("recorded");
+        assert_eq!(r.chunks, vec![(0, 0, 10, 9)]);
         assert_eq!(r.done, vec![0]);
     }
 }

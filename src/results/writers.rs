@@ -33,23 +33,7 @@ pub fn append_line<T: serde::Serialize>(path: &Path, value: &T) -> io::Result<()
     file.sync_data()
 }
 
-/// Cuts a torn last line (a write interrupted by Ctrl-C or a crash) off a JSON-lines file, so
-/// the next appended line starts on a line of its own.
-pub fn repair_torn_tail(path: &Path) -> io::Result<()> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    if whole < bytes.len() {
-        OpenOptions::new()
-            .write(true)
-            .open(path)?
-            .set_len(whole as u64)?;
-    }
-    Ok(())
-}
+pub use crate::jsonl::repair_torn_tail;
 
 /// Reads `trials.jsonl`; a torn last line (Ctrl-C mid-write) is ignored.
 pub fn read_trials(path: &Path) -> io::Result<Vec<TrialRecord>> {
