@@ -226,12 +226,17 @@ pub struct LeaderArgs {
     #[arg(long, default_value = "tcp")]
     pub transport: Transport,
     /// QUIC: the certificate chain to present (PEM). Without --cert/--key a self-signed
-    /// certificate for the listen address and localhost is generated and its path printed.
+    /// certificate for the listen address and localhost is generated into a private directory
+    /// (0700, key 0600) under the temporary directory and its path printed.
     #[arg(long, value_name = "PEM", requires = "key")]
     pub cert: Option<PathBuf>,
     /// QUIC: the certificate's private key (PEM).
     #[arg(long, value_name = "PEM", requires = "cert")]
     pub key: Option<PathBuf>,
+    /// QUIC: keep the directory of the generated certificate and key when the leader stops. By
+    /// default it is removed on Ctrl-C; its path is printed either way.
+    #[arg(long, conflicts_with = "cert")]
+    pub keep_cert: bool,
     /// QUIC liveness of every connection.
     #[command(flatten)]
     pub quic: QuicLivenessArgs,

@@ -2,9 +2,13 @@
 
 mod common;
 
-use std::{path::Path, process::Output};
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::Output,
+};
 
-use common::{interrupt, rrbench, scratch, spawn_announcing};
+use common::{interrupt, rrbench, scratch, spawn_announcing, spawn_until_line};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -333,4 +337,54 @@ fn faults_an_injector_cannot_carry_exit_2_naming_the_fault() {
             stderr(&out)
         );
     }
+}
+
+/// Starts a QUIC leader with a generated certificate (plus `extra` flags) and returns it with
+/// the certificate path it printed for followers' `--ca`.
+fn quic_leader_with_generated_cert(index: &str, extra: &[&str]) -> (common::Child, PathBuf) {
+    let mut args = vec![
+        "leader",
+        "--dir",
+        index,
+        "--listen",
+        "127.0.0.1:0",
+        "--transport",
+        "quic",
+    ];
+    args.extend_from_slice(extra);
+    let (leader, lines) = spawn_until_line(&args, "leader on");
+    let cert = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("followers: --transport quic --ca "))
+        .unwrap_or_else(|| panic!("no certificate path in {lines:?}"));
+    (leader, PathBuf::from(cert))
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn a_generated_quic_key_is_private_and_removed_on_ctrl_c_unless_kept() {
+    let tmp = scratch();
+    let index = tmp.path().join("leader");
+    let index = index.to_str().expect("utf-8");
+    let out = rrbench(&["gen-index", "--dir", index, "--size", "1mb", "--files", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let (mut leader, cert) = quic_leader_with_generated_cert(index, &[]);
+    let dir = cert.parent().expect("certificate directory").to_path_buf();
+    assert_eq!(mode(&dir.join("leader.key.pem")), 0o600, "key");
+    assert_eq!(mode(&dir), 0o700, "directory");
+    assert!(interrupt(&mut leader).success());
+    assert!(!dir.exists(), "{} is left behind", dir.display());
+
+    let (mut leader, cert) = quic_leader_with_generated_cert(index, &["--keep-cert"]);
+    assert!(interrupt(&mut leader).success());
+    assert!(cert.exists(), "--keep-cert keeps {}", cert.display());
+    std::fs::remove_dir_all(cert.parent().expect("directory")).expect("clean up");
 }

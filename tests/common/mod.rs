@@ -311,6 +311,35 @@ pub fn spawn_announcing_line(args: &[&str]) -> (Child, String) {
     (child, line)
 }
 
+/// Starts `rrbench ARGS` and returns the child and its stderr lines up to and including the
+/// first that starts with `last` (the rest of stderr is drained in the background).
+pub fn spawn_until_line(args: &[&str], last: &str) -> (Child, Vec<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_rrbench"))
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn"),
+    );
+    let mut lines = BufReader::new(child.0.stderr.take().expect("stderr")).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("stderr line");
+        let done = line.starts_with(last);
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        seen.last().is_some_and(|l| l.starts_with(last)),
+        "no line starting with {last:?} in {seen:?}"
+    );
+    std::thread::spawn(move || for _ in lines {});
+    (child, seen)
+}
+
 /// Starts `rrbench ARGS` and returns the child and the third word of its first stderr line
 /// (`leader on ADDR ...`, `proxy on ADDR ...`).
 pub fn spawn_announcing(args: &[&str]) -> (Child, String) {
