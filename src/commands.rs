@@ -70,6 +70,7 @@ pub async fn gen_index(args: GenIndexArgs) -> anyhow::Result<ExitCode> {
 pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
     let settings = args.settings();
     settings.validate()?;
+    let auth_token = args.auth.token()?;
     // Before anything is announced: a Ctrl-C right after the announcement must still stop the
     // leader cleanly (and remove a generated certificate), not kill it.
     let mut interrupt = signal(SignalKind::interrupt()).context("listening for Ctrl-C")?;
@@ -93,7 +94,7 @@ pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
     let config = LeaderConfig {
         settings: settings.clone(),
         index_name: args.index_name.clone(),
-        auth_token: args.auth_token.clone(),
+        auth_token,
         log: !args.quiet,
         quic,
         netns: args.netns.as_deref().map(netns::path_of),
@@ -200,7 +201,7 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
     settings.validate()?;
     let mut config = FollowerConfig::new(&args.from, &args.dir);
     config.index = args.index.clone();
-    config.auth_token = args.auth_token.clone();
+    config.auth_token = args.auth.token()?;
     config.settings = settings;
     config.time_limit = args.time_limit.0;
     config.seed = args.seed;

@@ -8,7 +8,9 @@ use std::{
     process::Output,
 };
 
-use common::{interrupt, rrbench, scratch, spawn_announcing, spawn_until_line};
+use common::{
+    AUTH_TOKEN_ENV, interrupt, rrbench, rrbench_within, scratch, spawn_announcing, spawn_until_line,
+};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -387,4 +389,148 @@ fn a_generated_quic_key_is_private_and_removed_on_ctrl_c_unless_kept() {
     assert!(interrupt(&mut leader).success());
     assert!(cert.exists(), "--keep-cert keeps {}", cert.display());
     std::fs::remove_dir_all(cert.parent().expect("directory")).expect("clean up");
+}
+
+const SECRET: &str = "correct horse battery staple";
+
+/// Generates a small index in `root/leader` and returns its path.
+fn small_index(root: &Path) -> String {
+    let index = root.join("leader");
+    let index = index.to_str().expect("utf-8").to_string();
+    let out = rrbench(&[
+        "gen-index",
+        "--dir",
+        &index,
+        "--size",
+        "1mb",
+        "--files",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    index
+}
+
+/// Starts a TCP leader on 127.0.0.1:0 with `extra` flags; returns it and its address.
+fn leader_with(index: &str, extra: &[&str]) -> (common::Child, String) {
+    let mut args = vec!["leader", "--dir", index, "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let (leader, lines) = spawn_until_line(&args, "leader on");
+    let addr = lines
+        .last()
+        .and_then(|l| l.split_whitespace().nth(2))
+        .expect("ADDR")
+        .to_string();
+    (leader, addr)
+}
+
+/// `rrbench recover --from ADDR --dir TARGET --json ARGS` with `envs`, within 60 s.
+fn recover_json(addr: &str, target: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut args = vec![
+        "recover",
+        "--from",
+        addr,
+        "--dir",
+        target.to_str().expect("utf-8"),
+        "--max-bytes-per-sec",
+        "0",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    rrbench_within(&args, envs, std::time::Duration::from_secs(60))
+}
+
+#[test]
+fn an_auth_token_from_a_file_and_from_the_environment_match() {
+    let tmp = scratch();
+    let index = small_index(tmp.path());
+    let file = tmp.path().join("token");
+    std::fs::write(&file, format!("{SECRET}\n")).expect("token file");
+    let file = file.to_str().expect("utf-8");
+    let (mut leader, addr) = leader_with(&index, &["--auth-token-file", file]);
+
+    let out = recover_json(
+        &addr,
+        &tmp.path().join("f"),
+        &[],
+        &[(AUTH_TOKEN_ENV, SECRET)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["outcome"], "completed");
+    assert!(interrupt(&mut leader).success());
+}
+
+#[test]
+fn empty_or_conflicting_auth_tokens_exit_2_before_anything_runs() {
+    let tmp = scratch();
+    let index = small_index(tmp.path());
+    let empty = tmp.path().join("empty-token");
+    std::fs::write(&empty, "\n").expect("empty token file");
+    let full = tmp.path().join("token");
+    std::fs::write(&full, SECRET).expect("token file");
+    let (empty, full) = (
+        empty.to_str().expect("utf-8"),
+        full.to_str().expect("utf-8"),
+    );
+    let target = tmp.path().join("never-created");
+    let target = target.to_str().expect("utf-8");
+    let leader = ["leader", "--dir", &index, "--listen", "127.0.0.1:0"];
+    let recover = ["recover", "--from", "127.0.0.1:1", "--dir", target];
+    let with = |command: &[&str], flags: &[&str]| -> Vec<String> {
+        command.iter().chain(flags).map(|a| a.to_string()).collect()
+    };
+    let refused = |args: Vec<String>, env: Option<&str>, says: &str| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let envs: Vec<(&str, &str)> = env.map(|v| (AUTH_TOKEN_ENV, v)).into_iter().collect();
+        let out = rrbench_within(&args, &envs, std::time::Duration::from_secs(10));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {envs:?}: {err}");
+        assert!(
+            err.contains(says),
+            "{args:?} {envs:?}: does not say {says:?}: {err}"
+        );
+        assert!(
+            !err.contains(SECRET),
+            "{args:?}: the token is printed: {err}"
+        );
+    };
+    for command in [&leader[..], &recover[..]] {
+        refused(with(command, &["--auth-token", ""]), None, "is empty");
+        refused(
+            with(command, &["--auth-token-file", empty]),
+            None,
+            "is empty",
+        );
+        refused(with(command, &[]), Some(""), "is empty");
+    }
+    let both = ["--auth-token", SECRET, "--auth-token-file", full];
+    refused(with(&leader, &both), None, "cannot be used with");
+    let file = ["--auth-token-file", full];
+    refused(with(&recover, &file), Some(SECRET), AUTH_TOKEN_ENV);
+    let missing = "/nonexistent/token";
+    refused(
+        with(&leader, &["--auth-token-file", missing]),
+        None,
+        missing,
+    );
+    assert!(
+        !Path::new(target).exists(),
+        "nothing is created before the token is valid"
+    );
+}
+
+#[test]
+fn auth_token_help_warns_that_argv_is_visible() {
+    for command in ["leader", "recover"] {
+        let out = rrbench(&[command, "--help"]);
+        assert!(out.status.success());
+        let help = common::text(&out.stdout);
+        for named in [
+            "--auth-token-file",
+            AUTH_TOKEN_ENV,
+            "visible to other users",
+        ] {
+            assert!(help.contains(named), "{command} --help lacks {named:?}");
+        }
+    }
 }

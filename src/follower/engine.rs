@@ -24,6 +24,7 @@ use super::{
     transfer::{Fetcher, Link, run_attempt},
 };
 use crate::{
+    auth::AuthToken,
     chaos::rng::SeededRng,
     clock::Clock,
     index::{IndexError, Journal, TargetDir},
@@ -49,7 +50,7 @@ pub struct FollowerConfig {
     /// Index name to ask the leader for.
     pub index: String,
     /// Shared secret for `Hello`.
-    pub auth_token: Option<String>,
+    pub auth_token: Option<AuthToken>,
     /// Elasticsearch-named settings.
     pub settings: RecoverySettings,
     /// Time-series sampling interval.
@@ -422,7 +423,7 @@ fn connect_options(config: &FollowerConfig, policy: Policy) -> ConnectOptions {
             .then(|| ping_schedule.map(|p| (p * 3).max(Duration::from_secs(1))))
             .flatten(),
         max_response,
-        auth: config.auth_token.clone().unwrap_or_default(),
+        auth: config.auth_token.clone(),
         handshake_timeout: limit,
         quic: config.quic.clone(),
         quic_liveness: QuicLiveness {

@@ -271,6 +271,35 @@ pub fn rrbench(args: &[&str]) -> std::process::Output {
         .expect("run rrbench")
 }
 
+/// The environment variable the leader and the follower read an auth token from.
+pub const AUTH_TOKEN_ENV: &str = "RRBENCH_AUTH_TOKEN";
+
+/// Runs `rrbench ARGS` with `envs` (and no inherited auth token) and waits at most `limit`,
+/// killing it then: a command that should have refused to start fails the test, not hangs it.
+pub fn rrbench_within(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    limit: std::time::Duration,
+) -> std::process::Output {
+    use std::process::Stdio;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rrbench"));
+    command
+        .args(args)
+        .env_remove(AUTH_TOKEN_ENV)
+        .envs(envs.iter().copied());
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    child.wait_with_output().expect("output")
+}
+
 /// Runs `rrbench campaign run ARGS...` and waits for it.
 pub fn campaign_run(args: &[&str]) -> std::process::Output {
     let mut all = vec!["campaign", "run"];
@@ -318,6 +347,7 @@ pub fn spawn_until_line(args: &[&str], last: &str) -> (Child, Vec<String>) {
     let mut child = Child(
         std::process::Command::new(env!("CARGO_BIN_EXE_rrbench"))
             .args(args)
+            .env_remove(AUTH_TOKEN_ENV)
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn"),
