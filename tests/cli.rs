@@ -461,6 +461,36 @@ fn an_auth_token_from_a_file_and_from_the_environment_match() {
 }
 
 #[test]
+fn a_wrong_or_missing_auth_token_fails_once_naming_the_cause() {
+    let tmp = scratch();
+    let index = small_index(tmp.path());
+    let (_leader, addr) = leader_with(&index, &["--auth-token", SECRET]);
+    let cases: [(&str, &[&str]); 2] = [("wrong", &["--auth-token", "guess"]), ("missing", &[])];
+    for (case, token) in cases {
+        let mut extra = vec!["--max-retries", "3"];
+        extra.extend_from_slice(token);
+        let out = recover_json(&addr, &tmp.path().join(case), &extra, &[]);
+        assert_eq!(out.status.code(), Some(1), "{case}: {}", stderr(&out));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let failure = json["failure"].as_str().expect("failure");
+        assert!(failure.starts_with("unauthorized"), "{case}: {failure}");
+        assert!(
+            failure.contains("missing or differs from the leader's"),
+            "{case}: names the likely cause: {failure}"
+        );
+        assert_eq!(
+            json["attempts"], 1,
+            "{case}: retrying cannot help: {failure}"
+        );
+        let all = format!("{}{}", common::text(&out.stdout), stderr(&out));
+        assert!(
+            !all.contains(SECRET),
+            "{case}: the leader's token is printed"
+        );
+    }
+}
+
+#[test]
 fn empty_or_conflicting_auth_tokens_exit_2_before_anything_runs() {
     let tmp = scratch();
     let index = small_index(tmp.path());
