@@ -5,6 +5,7 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use rrbench::{
+    auth::{AUTH_TOKEN_ENV, AuthToken, AuthTokenError, TokenSource},
     chaos::Fault,
     follower::Policy,
     settings::{CongestionControl, LeaderSettings, RecoverySettings, Transport},
@@ -216,9 +217,9 @@ pub struct LeaderArgs {
     /// Index name followers must ask for.
     #[arg(long, default_value = "index")]
     pub index_name: String,
-    /// Shared secret every follower must send in Hello.
-    #[arg(long)]
-    pub auth_token: Option<String>,
+    /// The shared secret every follower must send.
+    #[command(flatten)]
+    pub auth: AuthTokenArgs,
     /// Do not log sessions and refused requests.
     #[arg(long)]
     pub quiet: bool,
@@ -226,12 +227,17 @@ pub struct LeaderArgs {
     #[arg(long, default_value = "tcp")]
     pub transport: Transport,
     /// QUIC: the certificate chain to present (PEM). Without --cert/--key a self-signed
-    /// certificate for the listen address and localhost is generated and its path printed.
+    /// certificate for the listen address and localhost is generated into a private directory
+    /// (0700, key 0600) under the temporary directory and its path printed.
     #[arg(long, value_name = "PEM", requires = "key")]
     pub cert: Option<PathBuf>,
     /// QUIC: the certificate's private key (PEM).
     #[arg(long, value_name = "PEM", requires = "cert")]
     pub key: Option<PathBuf>,
+    /// QUIC: keep the directory of the generated certificate and key when the leader stops. By
+    /// default it is removed on Ctrl-C; its path is printed either way.
+    #[arg(long, conflicts_with = "cert")]
+    pub keep_cert: bool,
     /// QUIC liveness of every connection.
     #[command(flatten)]
     pub quic: QuicLivenessArgs,
@@ -244,6 +250,47 @@ pub struct LeaderArgs {
     /// `rrbench link` prints, or a path like /run/netns/NAME).
     #[arg(long, value_name = "NAME")]
     pub netns: Option<String>,
+}
+
+/// The shared secret a leader requires in every follower's Hello, and a follower sends: from a
+/// flag, a file or the environment, at most one of them.
+#[derive(Args)]
+pub struct AuthTokenArgs {
+    /// Shared secret: a leader with one serves only followers that send the same. Command-line
+    /// arguments are visible to other users of the machine (ps, /proc): prefer --auth-token-file
+    /// or the environment variable RRBENCH_AUTH_TOKEN. Give at most one of the three; an empty
+    /// token is refused.
+    #[arg(long, value_name = "TOKEN", conflicts_with = "auth_token_file")]
+    pub auth_token: Option<String>,
+    /// Read the shared secret from this file (line breaks at its end are trimmed). Or set it in
+    /// the environment variable RRBENCH_AUTH_TOKEN.
+    #[arg(long, value_name = "PATH")]
+    pub auth_token_file: Option<PathBuf>,
+}
+
+impl AuthTokenArgs {
+    /// The token of whichever source is given: a flag or [`AUTH_TOKEN_ENV`].
+    pub fn token(&self) -> Result<Option<AuthToken>, AuthTokenError> {
+        let sources = [
+            self.auth_token.clone().map(TokenSource::Argument),
+            self.auth_token_file.clone().map(TokenSource::File),
+            std::env::var_os(AUTH_TOKEN_ENV).map(TokenSource::Environment),
+        ];
+        AuthToken::from_sources(sources.into_iter().flatten())
+    }
+}
+
+/// Never shows the secret.
+impl std::fmt::Debug for AuthTokenArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthTokenArgs")
+            .field(
+                "auth_token",
+                &self.auth_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("auth_token_file", &self.auth_token_file)
+            .finish()
+    }
 }
 
 /// QUIC's own liveness settings.
@@ -359,9 +406,9 @@ pub struct RecoverArgs {
     /// per fault window, the time to detect it and the time to recover from it.
     #[arg(long, value_name = "FILE")]
     pub chaos_events: Option<PathBuf>,
-    /// Shared secret to send in Hello.
-    #[arg(long)]
-    pub auth_token: Option<String>,
+    /// The shared secret to send.
+    #[command(flatten)]
+    pub auth: AuthTokenArgs,
     /// Print one JSON object (outcome, bytes, duration, settings, time series) instead of the
     /// summary.
     #[arg(long)]

@@ -1,6 +1,12 @@
 //! `gen-index`, `leader` and `recover`: thin wrappers that print what the library did.
 
-use std::{process::ExitCode, sync::Arc, time::Instant};
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+    time::Instant,
+};
 
 use anyhow::Context;
 use rrbench::{
@@ -17,6 +23,8 @@ use rrbench::{
     transport::quic::{CertificatePaths, QuicClient, generate_self_signed, host_of},
     units::mib_per_sec,
 };
+use tempfile::TempDir;
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     cli::{GenIndexArgs, InjectorArgs, LeaderArgs, LinkArgs, ProxyArgs, RecoverArgs},
@@ -62,22 +70,31 @@ pub async fn gen_index(args: GenIndexArgs) -> anyhow::Result<ExitCode> {
 pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
     let settings = args.settings();
     settings.validate()?;
+    let auth_token = args.auth.token()?;
+    // Before anything is announced: a Ctrl-C right after the announcement must still stop the
+    // leader cleanly (and remove a generated certificate), not kill it.
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for Ctrl-C")?;
     let dir = args.dir.clone();
     let snapshot = tokio::task::spawn_blocking(move || IndexSnapshot::load(&dir))
         .await?
         .with_context(|| format!("loading the index in {}", args.dir.display()))?;
     let (files, bytes) = (snapshot.files().len(), snapshot.total_bytes());
-    let quic = match args.transport {
-        Transport::Tcp => None,
-        Transport::Quic => Some(QuicServer {
-            certificate: leader_certificate(&args)?,
-            liveness: args.quic.liveness(),
-        }),
+    let (quic, generated) = match args.transport {
+        Transport::Tcp => (None, None),
+        Transport::Quic => {
+            let (certificate, generated) = leader_certificate(&args)?;
+            let liveness = args.quic.liveness();
+            let server = QuicServer {
+                certificate,
+                liveness,
+            };
+            (Some(server), generated)
+        }
     };
     let config = LeaderConfig {
         settings: settings.clone(),
         index_name: args.index_name.clone(),
-        auth_token: args.auth_token.clone(),
+        auth_token,
         log: !args.quiet,
         quic,
         netns: args.netns.as_deref().map(netns::path_of),
@@ -96,24 +113,62 @@ pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
         },
         rrbench::units::format_duration(settings.recovery_activity_timeout),
     );
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    interrupt.recv().await;
     eprintln!("stopping: draining connections");
     let stats = handle.stats();
     handle.shutdown().await;
     eprintln!("{}", serde_json::to_string(&stats)?);
+    if let Some(generated) = generated {
+        generated.finish()?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
+/// The directory of a certificate the leader generated.
+enum GeneratedCertDir {
+    /// Removed when the leader stops (or when this is dropped, on an early error).
+    Temporary(TempDir),
+    /// Left in place (`--keep-cert`).
+    Kept(PathBuf),
+}
+
+impl GeneratedCertDir {
+    fn path(&self) -> &Path {
+        match self {
+            Self::Temporary(dir) => dir.path(),
+            Self::Kept(path) => path,
+        }
+    }
+
+    /// Removes the directory unless it is kept, and says which.
+    fn finish(self) -> anyhow::Result<()> {
+        match self {
+            Self::Temporary(dir) => {
+                let path = dir.path().display().to_string();
+                dir.close()
+                    .with_context(|| format!("removing the generated certificate in {path}"))?;
+                eprintln!("removed the generated certificate in {path}");
+            }
+            Self::Kept(path) => {
+                eprintln!("kept the generated certificate in {}", path.display());
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The leader's QUIC certificate: the one given, or a self-signed one written to a fresh
-/// directory whose path is printed for the follower's `--ca`.
-fn leader_certificate(args: &LeaderArgs) -> anyhow::Result<CertificatePaths> {
+/// private directory whose path is printed for the follower's `--ca`. The directory is returned
+/// too, to be removed when the leader stops (unless `--keep-cert`).
+fn leader_certificate(
+    args: &LeaderArgs,
+) -> anyhow::Result<(CertificatePaths, Option<GeneratedCertDir>)> {
     if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
-        return Ok(CertificatePaths {
+        let paths = CertificatePaths {
             cert: cert.clone(),
             key: key.clone(),
-        });
+        };
+        return Ok((paths, None));
     }
     let host = host_of(&args.listen);
     let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
@@ -122,18 +177,23 @@ fn leader_certificate(args: &LeaderArgs) -> anyhow::Result<CertificatePaths> {
     }
     let dir = tempfile::Builder::new()
         .prefix("rrbench-leader-cert-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir()
-        .context("creating a directory for the certificate")?
-        .keep();
-    let paths = generate_self_signed(&dir, &names)?;
+        .context("creating a directory for the certificate")?;
+    let dir = match args.keep_cert {
+        true => GeneratedCertDir::Kept(dir.keep()),
+        false => GeneratedCertDir::Temporary(dir),
+    };
+    let paths = generate_self_signed(dir.path(), &names)?;
     eprintln!(
-        "QUIC: generated a self-signed certificate for {}: {}
+        "QUIC: generated a self-signed certificate for {}: {} ({} on exit)
   followers: --transport quic --ca {}",
         names.join(", "),
         paths.cert.display(),
+        if args.keep_cert { "kept" } else { "removed" },
         paths.cert.display()
     );
-    Ok(paths)
+    Ok((paths, Some(dir)))
 }
 
 pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
@@ -141,7 +201,7 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
     settings.validate()?;
     let mut config = FollowerConfig::new(&args.from, &args.dir);
     config.index = args.index.clone();
-    config.auth_token = args.auth_token.clone();
+    config.auth_token = args.auth.token()?;
     config.settings = settings;
     config.time_limit = args.time_limit.0;
     config.seed = args.seed;

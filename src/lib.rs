@@ -9,6 +9,7 @@
 //! [`leader`] (sessions, reads, rate limit) and [`follower`] (window, verification, attempts) →
 //! [`index`] (files on disk). [`settings`] and [`units`] hold the Elasticsearch-named settings.
 
+pub mod auth;
 pub mod campaign;
 pub mod compare;
 pub mod follower;

@@ -1,7 +1,8 @@
 //! The `rrbench` command: parses options, runs a subcommand, maps errors to exit codes.
 //!
 //! Exit codes: 0 success; 1 a recovery that failed or a runtime error; 2 bad input (an unknown
-//! flag, a malformed size, a setting out of range, not a results directory); 3 a confident
+//! flag, a malformed size, a setting out of range, an empty or twice-given auth token, not a
+//! results directory); 3 a confident
 //! regression found by `compare --fail-on-regression`; 130 interrupted by Ctrl-C.
 
 mod campaign_command;
@@ -15,6 +16,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use rrbench::{
+    auth::AuthTokenError,
     campaign::CampaignError,
     chaos::{FaultError, LinkError, ProxyError},
     compare::CompareError,
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             let bad_input = |c: &(dyn std::error::Error + 'static)| {
                 c.is::<OutOfRange>()
+                    || c.is::<AuthTokenError>()
                     || c.is::<FaultError>()
                     || c.downcast_ref::<ProxyError>()
                         .is_some_and(|e| matches!(e, ProxyError::Fault(_)))

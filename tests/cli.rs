@@ -2,9 +2,15 @@
 
 mod common;
 
-use std::{path::Path, process::Output};
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::Output,
+};
 
-use common::{interrupt, rrbench, scratch, spawn_announcing};
+use common::{
+    AUTH_TOKEN_ENV, interrupt, rrbench, rrbench_within, scratch, spawn_announcing, spawn_until_line,
+};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -332,5 +338,229 @@ fn faults_an_injector_cannot_carry_exit_2_naming_the_fault() {
             "{args:?}: {}",
             stderr(&out)
         );
+    }
+}
+
+/// Starts a QUIC leader with a generated certificate (plus `extra` flags) and returns it with
+/// the certificate path it printed for followers' `--ca`.
+fn quic_leader_with_generated_cert(index: &str, extra: &[&str]) -> (common::Child, PathBuf) {
+    let mut args = vec![
+        "leader",
+        "--dir",
+        index,
+        "--listen",
+        "127.0.0.1:0",
+        "--transport",
+        "quic",
+    ];
+    args.extend_from_slice(extra);
+    let (leader, lines) = spawn_until_line(&args, "leader on");
+    let cert = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("followers: --transport quic --ca "))
+        .unwrap_or_else(|| panic!("no certificate path in {lines:?}"));
+    (leader, PathBuf::from(cert))
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn a_generated_quic_key_is_private_and_removed_on_ctrl_c_unless_kept() {
+    let tmp = scratch();
+    let index = tmp.path().join("leader");
+    let index = index.to_str().expect("utf-8");
+    let out = rrbench(&["gen-index", "--dir", index, "--size", "1mb", "--files", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let (mut leader, cert) = quic_leader_with_generated_cert(index, &[]);
+    let dir = cert.parent().expect("certificate directory").to_path_buf();
+    assert_eq!(mode(&dir.join("leader.key.pem")), 0o600, "key");
+    assert_eq!(mode(&dir), 0o700, "directory");
+    assert!(interrupt(&mut leader).success());
+    assert!(!dir.exists(), "{} is left behind", dir.display());
+
+    let (mut leader, cert) = quic_leader_with_generated_cert(index, &["--keep-cert"]);
+    assert!(interrupt(&mut leader).success());
+    assert!(cert.exists(), "--keep-cert keeps {}", cert.display());
+    std::fs::remove_dir_all(cert.parent().expect("directory")).expect("clean up");
+}
+
+const SECRET: &str = "correct horse battery staple";
+
+/// Generates a small index in `root/leader` and returns its path.
+fn small_index(root: &Path) -> String {
+    let index = root.join("leader");
+    let index = index.to_str().expect("utf-8").to_string();
+    let out = rrbench(&[
+        "gen-index",
+        "--dir",
+        &index,
+        "--size",
+        "1mb",
+        "--files",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    index
+}
+
+/// Starts a TCP leader on 127.0.0.1:0 with `extra` flags; returns it and its address.
+fn leader_with(index: &str, extra: &[&str]) -> (common::Child, String) {
+    let mut args = vec!["leader", "--dir", index, "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let (leader, lines) = spawn_until_line(&args, "leader on");
+    let addr = lines
+        .last()
+        .and_then(|l| l.split_whitespace().nth(2))
+        .expect("ADDR")
+        .to_string();
+    (leader, addr)
+}
+
+/// `rrbench recover --from ADDR --dir TARGET --json ARGS` with `envs`, within 60 s.
+fn recover_json(addr: &str, target: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut args = vec![
+        "recover",
+        "--from",
+        addr,
+        "--dir",
+        target.to_str().expect("utf-8"),
+        "--max-bytes-per-sec",
+        "0",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    rrbench_within(&args, envs, std::time::Duration::from_secs(60))
+}
+
+#[test]
+fn an_auth_token_from_a_file_and_from_the_environment_match() {
+    let tmp = scratch();
+    let index = small_index(tmp.path());
+    let file = tmp.path().join("token");
+    std::fs::write(&file, format!("{SECRET}\n")).expect("token file");
+    let file = file.to_str().expect("utf-8");
+    let (mut leader, addr) = leader_with(&index, &["--auth-token-file", file]);
+
+    let out = recover_json(
+        &addr,
+        &tmp.path().join("f"),
+        &[],
+        &[(AUTH_TOKEN_ENV, SECRET)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["outcome"], "completed");
+    assert!(interrupt(&mut leader).success());
+}
+
+#[test]
+fn a_wrong_or_missing_auth_token_fails_once_naming_the_cause() {
+    let tmp = scratch();
+    let index = small_index(tmp.path());
+    let (_leader, addr) = leader_with(&index, &["--auth-token", SECRET]);
+    let cases: [(&str, &[&str]); 2] = [("wrong", &["--auth-token", "guess"]), ("missing", &[])];
+    for (case, token) in cases {
+        let mut extra = vec!["--max-retries", "3"];
+        extra.extend_from_slice(token);
+        let out = recover_json(&addr, &tmp.path().join(case), &extra, &[]);
+        assert_eq!(out.status.code(), Some(1), "{case}: {}", stderr(&out));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let failure = json["failure"].as_str().expect("failure");
+        assert!(failure.starts_with("unauthorized"), "{case}: {failure}");
+        assert!(
+            failure.contains("missing or differs from the leader's"),
+            "{case}: names the likely cause: {failure}"
+        );
+        assert_eq!(
+            json["attempts"], 1,
+            "{case}: retrying cannot help: {failure}"
+        );
+        let all = format!("{}{}", common::text(&out.stdout), stderr(&out));
+        assert!(
+            !all.contains(SECRET),
+            "{case}: the leader's token is printed"
+        );
+    }
+}
+
+#[test]
+fn empty_or_conflicting_auth_tokens_exit_2_before_anything_runs() {
+    let tmp = scratch();
+    let index = small_index(tmp.path());
+    let empty = tmp.path().join("empty-token");
+    std::fs::write(&empty, "\n").expect("empty token file");
+    let full = tmp.path().join("token");
+    std::fs::write(&full, SECRET).expect("token file");
+    let (empty, full) = (
+        empty.to_str().expect("utf-8"),
+        full.to_str().expect("utf-8"),
+    );
+    let target = tmp.path().join("never-created");
+    let target = target.to_str().expect("utf-8");
+    let leader = ["leader", "--dir", &index, "--listen", "127.0.0.1:0"];
+    let recover = ["recover", "--from", "127.0.0.1:1", "--dir", target];
+    let with = |command: &[&str], flags: &[&str]| -> Vec<String> {
+        command.iter().chain(flags).map(|a| a.to_string()).collect()
+    };
+    let refused = |args: Vec<String>, env: Option<&str>, says: &str| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let envs: Vec<(&str, &str)> = env.map(|v| (AUTH_TOKEN_ENV, v)).into_iter().collect();
+        let out = rrbench_within(&args, &envs, std::time::Duration::from_secs(10));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {envs:?}: {err}");
+        assert!(
+            err.contains(says),
+            "{args:?} {envs:?}: does not say {says:?}: {err}"
+        );
+        assert!(
+            !err.contains(SECRET),
+            "{args:?}: the token is printed: {err}"
+        );
+    };
+    for command in [&leader[..], &recover[..]] {
+        refused(with(command, &["--auth-token", ""]), None, "is empty");
+        refused(
+            with(command, &["--auth-token-file", empty]),
+            None,
+            "is empty",
+        );
+        refused(with(command, &[]), Some(""), "is empty");
+    }
+    let both = ["--auth-token", SECRET, "--auth-token-file", full];
+    refused(with(&leader, &both), None, "cannot be used with");
+    let file = ["--auth-token-file", full];
+    refused(with(&recover, &file), Some(SECRET), AUTH_TOKEN_ENV);
+    let missing = "/nonexistent/token";
+    refused(
+        with(&leader, &["--auth-token-file", missing]),
+        None,
+        missing,
+    );
+    assert!(
+        !Path::new(target).exists(),
+        "nothing is created before the token is valid"
+    );
+}
+
+#[test]
+fn auth_token_help_warns_that_argv_is_visible() {
+    for command in ["leader", "recover"] {
+        let out = rrbench(&[command, "--help"]);
+        assert!(out.status.success());
+        let help = common::text(&out.stdout);
+        for named in [
+            "--auth-token-file",
+            AUTH_TOKEN_ENV,
+            "visible to other users",
+        ] {
+            assert!(help.contains(named), "{command} --help lacks {named:?}");
+        }
     }
 }

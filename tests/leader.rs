@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use common::*;
 use rrbench::{
+    auth::AuthToken,
     clock::Clock,
     leader::{self, LeaderConfig},
     protocol::{ErrorCode, HEADER_LEN, Kind, Message, decode_frame},
@@ -298,7 +299,7 @@ async fn a_wrong_auth_token_is_refused() {
     let snapshot = make_index(tmp.path(), 1 << 20, 3, 14);
     let config = LeaderConfig {
         settings: unlimited_leader(),
-        auth_token: Some("s3cret".into()),
+        auth_token: Some(AuthToken::new("s3cret").expect("token")),
         ..LeaderConfig::default()
     };
     let leader = leader::start("127.0.0.1:0", snapshot, config, Clock::start())

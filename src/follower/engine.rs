@@ -24,6 +24,7 @@ use super::{
     transfer::{Fetcher, Link, run_attempt},
 };
 use crate::{
+    auth::{AUTH_TOKEN_ENV, AuthToken},
     chaos::rng::SeededRng,
     clock::Clock,
     index::{IndexError, Journal, TargetDir},
@@ -49,7 +50,7 @@ pub struct FollowerConfig {
     /// Index name to ask the leader for.
     pub index: String,
     /// Shared secret for `Hello`.
-    pub auth_token: Option<String>,
+    pub auth_token: Option<AuthToken>,
     /// Elasticsearch-named settings.
     pub settings: RecoverySettings,
     /// Time-series sampling interval.
@@ -110,10 +111,7 @@ pub(crate) struct Failure {
 
 impl Failure {
     pub(crate) fn new(kind: FailureKind, message: impl Into<String>) -> Self {
-        let fatal = matches!(
-            kind,
-            FailureKind::Corrupt | FailureKind::Interrupted | FailureKind::TimeLimit
-        );
+        let fatal = kind.is_final();
         Self {
             kind,
             message: message.into(),
@@ -146,11 +144,22 @@ impl Failure {
                 code: ErrorCode::UnknownSession,
                 ..
             } => FailureKind::SessionExpired,
+            TransportError::Remote {
+                code: ErrorCode::Unauthorized,
+                ..
+            } => FailureKind::Unauthorized,
             TransportError::Remote { .. } => FailureKind::Remote,
             TransportError::PingTimeout(_) => FailureKind::Timeout,
             TransportError::ChannelLost { .. } => FailureKind::Eof,
         };
-        let mut failure = Self::new(kind, e.to_string());
+        let message = match e.root() {
+            TransportError::Remote {
+                code: ErrorCode::Unauthorized,
+                message,
+            } => unauthorized(message),
+            _ => e.to_string(),
+        };
+        let mut failure = Self::new(kind, message);
         failure.channel = channel;
         failure.channel_or_transport = true;
         failure
@@ -183,6 +192,15 @@ impl Failure {
                 | FailureKind::Timeout
         ) && self.channel_or_transport
     }
+}
+
+/// What a refused token means, for a user: the likely cause and the fix.
+fn unauthorized(leader_said: &str) -> String {
+    format!(
+        "the leader refused the auth token ({leader_said}): this follower's token is missing or \
+         differs from the leader's; give both the same one (--auth-token-file or \
+         {AUTH_TOKEN_ENV})"
+    )
 }
 
 /// Everything an attempt needs that outlives it.
@@ -444,7 +462,7 @@ fn connect_options(config: &FollowerConfig, policy: Policy) -> ConnectOptions {
             .then(|| ping_schedule.map(|p| (p * 3).max(Duration::from_secs(1))))
             .flatten(),
         max_response,
-        auth: config.auth_token.clone().unwrap_or_default(),
+        auth: config.auth_token.clone(),
         handshake_timeout: limit,
         quic: config.quic.clone(),
         quic_liveness: QuicLiveness {

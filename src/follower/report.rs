@@ -38,6 +38,8 @@ pub enum FailureKind {
     Protocol,
     /// The leader refused a request.
     Remote,
+    /// The leader refused the auth token: never retried.
+    Unauthorized,
     /// A local I/O error (the target directory).
     Io,
     /// The user stopped the recovery.
@@ -49,7 +51,10 @@ pub enum FailureKind {
 impl FailureKind {
     /// Failures after which no policy tries again.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Corrupt | Self::Interrupted | Self::TimeLimit)
+        matches!(
+            self,
+            Self::Corrupt | Self::Unauthorized | Self::Interrupted | Self::TimeLimit
+        )
     }
 }
 

@@ -12,6 +12,7 @@
 use std::{net::SocketAddr, os::unix::fs::FileExt, sync::Arc};
 
 use bytes::Bytes;
+use subtle::ConstantTimeEq;
 use tokio::{
     io::{AsyncRead, AsyncWrite, BufReader},
     net::TcpStream,
@@ -22,6 +23,7 @@ use tokio::{
 
 use super::{Shared, stats::LeaderStats};
 use crate::{
+    auth::AuthToken,
     index::IndexFile,
     protocol::{EncodedFrame, ErrorCode, Message, VERSION, encode},
     transport::frame_io::{ReadError, read_frame, write_queued},
@@ -74,13 +76,13 @@ pub(crate) fn check_chunk(
     Ok(f)
 }
 
-/// Compares secrets without an early exit on the first differing byte.
-fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+/// Whether a follower `offered` the leader's token, in a time that tells nothing about the
+/// token: both sides are hashed to fixed-size SHA-256 digests (so neither a differing byte nor
+/// a differing length ends the comparison early), compared in constant time by `subtle`.
+fn same_secret(expected: &AuthToken, offered: &str) -> bool {
+    let digest = |text: &str| ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    let (expected, offered) = (digest(expected.expose()), digest(offered));
+    expected.as_ref().ct_eq(offered.as_ref()).into()
 }
 
 struct Connection {
@@ -346,8 +348,12 @@ mod tests {
 
     #[test]
     fn secrets_compare_exactly() {
-        assert!(same_secret("abc", "abc"));
-        assert!(!same_secret("abc", "abd"));
-        assert!(!same_secret("abc", "ab"));
+        let token = AuthToken::new("abc").expect("token");
+        assert!(same_secret(&token, "abc"));
+        assert!(!same_secret(&token, "abd"), "unequal");
+        assert!(!same_secret(&token, "ab"), "shorter");
+        assert!(!same_secret(&token, "abcd"), "longer");
+        assert!(!same_secret(&token, ""), "none offered");
+        assert!(AuthToken::new("").is_err(), "an empty secret admits no one");
     }
 }

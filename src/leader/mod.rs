@@ -29,6 +29,7 @@ use tokio::{
 };
 
 use crate::{
+    auth::AuthToken,
     chaos::link::netns::in_netns,
     clock::Clock,
     index::{IndexFile, IndexSnapshot},
@@ -45,7 +46,7 @@ pub struct LeaderConfig {
     /// The index name followers must ask for in `OpenSession`.
     pub index_name: String,
     /// Shared secret every `Hello` must carry, if set.
-    pub auth_token: Option<String>,
+    pub auth_token: Option<AuthToken>,
     /// Log sessions and refused requests to stderr.
     pub log: bool,
     /// Serve QUIC on UDP instead of TCP, with this certificate.

@@ -31,7 +31,10 @@ use super::{
     quic::{self, QuicClient, QuicLiveness},
     tcp::{Channel, SocketOptions},
 };
-use crate::protocol::{Message, VERSION};
+use crate::{
+    auth::AuthToken,
+    protocol::{Message, VERSION},
+};
 
 /// Which channels a connection opens.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,8 +116,8 @@ pub struct ConnectOptions {
     pub ping_timeout: Option<Duration>,
     /// Largest response accepted.
     pub max_response: u32,
-    /// Token sent in `Hello`.
-    pub auth: String,
+    /// Token sent in `Hello` (an empty one without).
+    pub auth: Option<AuthToken>,
     /// Bound on connecting and greeting each channel.
     pub handshake_timeout: Duration,
     /// Over QUIC instead of TCP: one QUIC connection, one stream per channel.
@@ -317,7 +320,10 @@ async fn open_channel(
     };
     let hello = Message::Hello {
         version: u16::from(VERSION),
-        auth: options.auth.clone(),
+        auth: options
+            .auth
+            .as_ref()
+            .map_or_else(String::new, |t| t.expose().to_owned()),
     };
     match timeout(options.handshake_timeout, channel.request(&hello)).await {
         Err(_) => Err(TransportError::Timeout(options.handshake_timeout)),

@@ -11,7 +11,9 @@
 
 use std::{
     fs,
+    io::Write,
     net::SocketAddr,
+    os::unix::fs::{DirBuilderExt, OpenOptionsExt},
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
@@ -56,6 +58,15 @@ pub enum QuicError {
         path: PathBuf,
         /// What is wrong.
         problem: String,
+    },
+    /// A generated certificate or key could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
     },
     /// TLS rejected the configuration (a key that does not match its certificate...).
     #[error("TLS configuration: {0}")]
@@ -139,6 +150,9 @@ pub struct CertificatePaths {
 
 /// Writes a self-signed certificate for `names` (DNS names or IP addresses) into `dir` as
 /// `leader.crt.pem` and `leader.key.pem`; a follower trusts it with `--ca dir/leader.crt.pem`.
+///
+/// The key is created readable by its owner only (0600), and `dir`, when this creates it, is
+/// 0700; a directory that already exists keeps its mode.
 pub fn generate_self_signed(dir: &Path, names: &[String]) -> Result<CertificatePaths, QuicError> {
     let certified = rcgen::generate_simple_self_signed(names.to_vec())
         .map_err(|e| QuicError::Tls(e.to_string()))?;
@@ -146,17 +160,35 @@ pub fn generate_self_signed(dir: &Path, names: &[String]) -> Result<CertificateP
         cert: dir.join("leader.crt.pem"),
         key: dir.join("leader.key.pem"),
     };
-    let write = |path: &Path, text: String| {
-        fs::create_dir_all(dir)
-            .and_then(|()| fs::write(path, text))
-            .map_err(|e| QuicError::Pem {
-                path: path.to_path_buf(),
-                problem: e.to_string(),
-            })
+    let failed = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| QuicError::Write { path, source }
     };
-    write(&paths.cert, certified.cert.pem())?;
-    write(&paths.key, certified.signing_key.serialize_pem())?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(failed(dir))?;
+    fs::write(&paths.cert, certified.cert.pem()).map_err(failed(&paths.cert))?;
+    write_private(&paths.key, certified.signing_key.serialize_pem().as_bytes())
+        .map_err(failed(&paths.key))?;
     Ok(paths)
+}
+
+/// Writes `bytes` to a new file at `path` that only its owner can read, replacing any file
+/// there. The mode is given at creation, so the key is never readable by others, not even
+/// between a write and a chmod; `create_new` also refuses a symlink planted at `path`.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(bytes)
 }
 
 /// A leader's QUIC endpoint on `listen` with the given certificate.
@@ -301,5 +333,16 @@ mod tests {
         fs::write(&junk, "not pem").expect("write");
         let e = read_certificates(&junk).expect_err("junk").to_string();
         assert!(e.contains("junk.pem"), "{e}");
+    }
+
+    #[test]
+    fn a_generated_key_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("cert");
+        let paths = generate_self_signed(&dir, &["localhost".into()]).expect("gen");
+        let mode = |p: &Path| fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode(&paths.key), 0o600, "key");
+        assert_eq!(mode(&dir), 0o700, "directory");
     }
 }

@@ -273,6 +273,35 @@ pub fn rrbench(args: &[&str]) -> std::process::Output {
         .expect("run rrbench")
 }
 
+/// The environment variable the leader and the follower read an auth token from.
+pub const AUTH_TOKEN_ENV: &str = "RRBENCH_AUTH_TOKEN";
+
+/// Runs `rrbench ARGS` with `envs` (and no inherited auth token) and waits at most `limit`,
+/// killing it then: a command that should have refused to start fails the test, not hangs it.
+pub fn rrbench_within(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    limit: std::time::Duration,
+) -> std::process::Output {
+    use std::process::Stdio;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rrbench"));
+    command
+        .args(args)
+        .env_remove(AUTH_TOKEN_ENV)
+        .envs(envs.iter().copied());
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    child.wait_with_output().expect("output")
+}
+
 /// Runs `rrbench campaign run ARGS...` and waits for it.
 pub fn campaign_run(args: &[&str]) -> std::process::Output {
     let mut all = vec!["campaign", "run"];
@@ -311,6 +340,36 @@ pub fn spawn_announcing_line(args: &[&str]) -> (Child, String) {
     err.read_line(&mut line).expect("announcement");
     std::thread::spawn(move || for _ in err.lines() {});
     (child, line)
+}
+
+/// Starts `rrbench ARGS` and returns the child and its stderr lines up to and including the
+/// first that starts with `last` (the rest of stderr is drained in the background).
+pub fn spawn_until_line(args: &[&str], last: &str) -> (Child, Vec<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_rrbench"))
+            .args(args)
+            .env_remove(AUTH_TOKEN_ENV)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn"),
+    );
+    let mut lines = BufReader::new(child.0.stderr.take().expect("stderr")).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("stderr line");
+        let done = line.starts_with(last);
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        seen.last().is_some_and(|l| l.starts_with(last)),
+        "no line starting with {last:?} in {seen:?}"
+    );
+    std::thread::spawn(move || for _ in lines {});
+    (child, seen)
 }
 
 /// Starts `rrbench ARGS` and returns the child and the third word of its first stderr line
