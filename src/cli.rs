@@ -208,12 +208,32 @@ pub struct LeaderArgs {
     /// long is closed at the next tick (it dies between T and 2T).
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub recovery_activity_timeout: Duration,
-    /// Connections served at once; more wait in the accept queue.
+    /// Connections served at once, TCP and QUIC alike; more TCP ones wait in the accept
+    /// queue, more QUIC ones are refused.
     #[arg(long, default_value_t = 1024)]
     pub max_connections: u32,
-    /// Largest chunk a follower may request.
-    #[arg(long, default_value = "1gb")]
+    /// Largest chunk a follower may request (1kb-1gb). A connection buffers at most two of
+    /// them, so this bounds its memory; OpenSearch's chunk_size is 10mb by default.
+    #[arg(long, default_value = "64mb")]
     pub max_chunk_size: ByteSize,
+    /// Sessions open at once over all followers; more are refused with an error.
+    #[arg(long, default_value_t = 1024)]
+    pub max_sessions: u32,
+    /// Sessions open at once that one connection opened.
+    #[arg(long, default_value_t = 16)]
+    pub max_sessions_per_connection: u32,
+    /// Chunk requests in flight at once on one session; more are refused with an error
+    /// (Elasticsearch's follower keeps at most max_concurrent_file_chunks, 1-10).
+    #[arg(long, default_value_t = 32)]
+    pub max_requests_per_session: u32,
+    /// A new connection must send its Hello within this, and a request, once begun, must
+    /// arrive whole within it; slower peers are disconnected.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+    /// When every connection slot is taken, a connection that sent nothing for this long and
+    /// owns no session is closed to make room (idle channels are otherwise left alone).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub idle_connection_timeout: Duration,
     /// Index name followers must ask for.
     #[arg(long, default_value = "index")]
     pub index_name: String,
@@ -323,6 +343,11 @@ impl LeaderArgs {
             recovery_activity_timeout: self.recovery_activity_timeout,
             max_connections: self.max_connections,
             max_chunk_size: self.max_chunk_size,
+            max_sessions: self.max_sessions,
+            max_sessions_per_connection: self.max_sessions_per_connection,
+            max_requests_per_session: self.max_requests_per_session,
+            handshake_timeout: self.handshake_timeout,
+            idle_connection_timeout: self.idle_connection_timeout,
             congestion_control: self.congestion_control,
         }
     }

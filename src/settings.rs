@@ -252,10 +252,29 @@ pub struct LeaderSettings {
     /// long is closed at the next tick, so it dies between T and 2T after its last request.
     #[serde(with = "duration_serde")]
     pub recovery_activity_timeout: Duration,
-    /// Connections served at once; further ones wait in the accept queue.
+    /// Connections served at once, over TCP and QUIC alike (a QUIC connection counts once,
+    /// whatever its streams); further TCP ones wait in the accept queue, QUIC ones are refused.
     pub max_connections: u32,
-    /// Largest chunk a follower may ask for in one request.
+    /// Largest chunk a follower may ask for in one request. Each connection buffers at most two
+    /// of these (requests read but not yet answered), so this also bounds a connection's memory.
     pub max_chunk_size: ByteSize,
+    /// Sessions open at once over all followers; more are refused with an error.
+    pub max_sessions: u32,
+    /// Sessions open at once that one connection opened.
+    pub max_sessions_per_connection: u32,
+    /// Chunk requests in flight at once on one session; more are refused with an error
+    /// (Elasticsearch's follower keeps at most `max_concurrent_file_chunks`, 1–10).
+    pub max_requests_per_session: u32,
+    /// A new connection must complete its `Hello` within this, and a request frame, once its
+    /// first byte arrived, must arrive whole within it: a peer that sends nothing, or one byte
+    /// a second, holds a connection slot no longer.
+    #[serde(with = "duration_serde")]
+    pub handshake_timeout: Duration,
+    /// A connection that sent nothing for this long and owns no open session may be closed
+    /// when the leader needs its slot for a new connection (only then: idle channels are
+    /// normal, and the intra-cluster profile has eleven of them).
+    #[serde(with = "duration_serde")]
+    pub idle_connection_timeout: Duration,
     /// The congestion controller the leader sends chunks with (the sender's decides): over TCP
     /// `TCP_CONGESTION` on every connection, over QUIC quinn's controller. `system` is the
     /// kernel's `net.ipv4.tcp_congestion_control` for TCP and quinn's default (CUBIC) for QUIC,
@@ -317,13 +336,27 @@ impl Default for LeaderSettings {
             max_bytes_per_sec: ByteSize::mib(40),
             recovery_activity_timeout: Duration::from_secs(60),
             max_connections: 1024,
-            max_chunk_size: ByteSize::gib(1),
+            max_chunk_size: ByteSize::mib(64),
+            max_sessions: 1024,
+            max_sessions_per_connection: 16,
+            max_requests_per_session: 32,
+            handshake_timeout: Duration::from_secs(10),
+            idle_connection_timeout: Duration::from_secs(60),
             congestion_control: CongestionControl::System,
         }
     }
 }
 
 impl LeaderSettings {
+    /// The session table's caps.
+    pub fn session_limits(&self) -> crate::leader::SessionLimits {
+        crate::leader::SessionLimits {
+            max_sessions: self.max_sessions,
+            max_sessions_per_connection: self.max_sessions_per_connection,
+            max_requests_per_session: self.max_requests_per_session,
+        }
+    }
+
     /// Checks every setting against its range.
     pub fn validate(&self) -> Result<(), OutOfRange> {
         check_rate(self.max_bytes_per_sec)?;
@@ -348,6 +381,38 @@ impl LeaderSettings {
                 range: "must be between 1kb and 1gb",
             });
         }
+        for (setting, flag, value) in [
+            ("max_sessions", "max-sessions", self.max_sessions),
+            (
+                "max_sessions_per_connection",
+                "max-sessions-per-connection",
+                self.max_sessions_per_connection,
+            ),
+            (
+                "max_requests_per_session",
+                "max-requests-per-session",
+                self.max_requests_per_session,
+            ),
+        ] {
+            if value == 0 {
+                return Err(OutOfRange {
+                    setting,
+                    flag,
+                    value: "0".into(),
+                    range: "must be at least 1",
+                });
+            }
+        }
+        check_positive(
+            "handshake_timeout",
+            "handshake-timeout",
+            self.handshake_timeout,
+        )?;
+        check_positive(
+            "idle_connection_timeout",
+            "idle-connection-timeout",
+            self.idle_connection_timeout,
+        )?;
         Ok(())
     }
 }

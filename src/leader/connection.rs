@@ -1,13 +1,21 @@
 //! One follower connection on the leader: read requests, answer each, never let bad input
-//! take down anything but (at worst) this connection.
+//! take down anything but (at worst) this connection, and never let one connection hold more
+//! than its share of memory, sessions or a connection slot.
 //!
 //! Chunk requests are served concurrently: each is a task that waits on the node rate limiter
-//! (before the read, as Elasticsearch does), reads with `pread`, checksums, and queues its
-//! response for the writer task. The session's in-flight count drops *before* the response is
-//! queued, so the leader can never count a request that the follower already considers done.
-//! Any malformed frame gets an `Error` frame and closes this connection (its framing is lost);
-//! a well-formed but invalid request (unknown session, out-of-range file, offset or length) gets
-//! an `Error` frame and the connection carries on.
+//! (before the read, as Elasticsearch does; fair between sessions), reads with `pread`,
+//! checksums, and queues its response for the writer task. The session's in-flight count drops
+//! *before* the response is queued, so the leader can never count a request that the follower
+//! already considers done. Any malformed frame gets an `Error` frame and closes this connection
+//! (its framing is lost); a well-formed but invalid request (unknown session, out-of-range file,
+//! offset or length, a limit reached) gets an `Error` frame and the connection carries on.
+//!
+//! Memory is bounded by backpressure, not by queues: a chunk request first reserves its length
+//! from the connection's buffer budget (two `max_chunk_size`), and the reservation is returned
+//! only when the response has been written to the socket. A follower that stops reading its
+//! responses therefore stops the leader reading its requests, and TCP pushes back on it. Slow
+//! or silent peers are bounded in time: `Hello` within `handshake_timeout` of the accept, every
+//! frame whole within `handshake_timeout` of its first byte.
 
 use std::{net::SocketAddr, os::unix::fs::FileExt, sync::Arc};
 
@@ -16,17 +24,17 @@ use subtle::ConstantTimeEq;
 use tokio::{
     io::{AsyncRead, AsyncWrite, BufReader},
     net::TcpStream,
-    sync::{mpsc, watch},
+    sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch},
     task::JoinSet,
-    time::{Duration, timeout},
+    time::{Duration, Instant, timeout},
 };
 
-use super::{Shared, stats::LeaderStats};
+use super::{Shared, session::SessionRefused, slots::Activity, stats::LeaderStats};
 use crate::{
     auth::AuthToken,
     index::IndexFile,
     protocol::{EncodedFrame, ErrorCode, Message, VERSION, encode},
-    transport::frame_io::{ReadError, read_frame, write_queued},
+    transport::frame_io::{ReadError, read_frame_within, write_queued},
 };
 
 /// Largest request payload accepted: requests are small (ids, offsets, an index name, a token).
@@ -85,10 +93,29 @@ fn same_secret(expected: &AuthToken, offered: &str) -> bool {
     expected.as_ref().ct_eq(offered.as_ref()).into()
 }
 
+/// A response on its way to the socket, holding the buffer budget its bytes use until written.
+pub(crate) struct Response {
+    frame: EncodedFrame,
+    _budget: Option<OwnedSemaphorePermit>,
+}
+
+impl AsRef<EncodedFrame> for Response {
+    fn as_ref(&self) -> &EncodedFrame {
+        &self.frame
+    }
+}
+
+/// Small responses (acks, errors, pongs, file lists) queued at most per connection; beyond,
+/// the reader waits, which stops it reading requests.
+const RESPONSE_QUEUE: usize = 64;
+
 struct Connection {
+    id: u64,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    responses: mpsc::UnboundedSender<EncodedFrame>,
+    responses: mpsc::Sender<Response>,
+    /// Bytes of chunk responses this connection may have read but not yet written.
+    budget: Arc<Semaphore>,
     chunks: JoinSet<()>,
     greeted: bool,
 }
@@ -98,11 +125,12 @@ pub(crate) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
+    activity: Arc<Activity>,
     shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
     let (read, write) = stream.into_split();
-    serve_halves(read, write, peer, shared, shutdown).await;
+    serve_halves(read, write, peer, shared, activity, shutdown).await;
 }
 
 /// Serves one byte stream (a TCP connection, or one QUIC stream of a connection).
@@ -111,29 +139,55 @@ pub(crate) async fn serve_halves(
     write: impl AsyncWrite + Unpin + Send + 'static,
     peer: SocketAddr,
     shared: Arc<Shared>,
+    activity: Arc<Activity>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let within = shared.config.settings.handshake_timeout;
+    let hello_by = Instant::now() + within;
     let mut read = BufReader::with_capacity(64 << 10, read);
-    let (responses, queue) = mpsc::unbounded_channel();
+    let (responses, queue) = mpsc::channel(RESPONSE_QUEUE);
     let writer = tokio::spawn(write_queued(write, queue));
+    // Two of the largest chunks: a follower's window spread over its channels fits, and a
+    // connection that pipelines more waits for its responses to be read.
+    let budget = 2 * shared.config.settings.max_chunk_size.bytes();
     let mut conn = Connection {
+        id: activity.id,
         peer,
         shared,
         responses,
+        budget: Arc::new(Semaphore::new(budget as usize)),
         chunks: JoinSet::new(),
         greeted: false,
     };
     loop {
-        // Only the shutdown branch can interrupt a half-read frame, and then we stop anyway.
+        // Only these branches can interrupt a half-read frame, and then we stop anyway.
         let frame = tokio::select! {
             _ = shutdown.changed() => break,
-            frame = read_frame(&mut read, MAX_REQUEST_PAYLOAD) => frame,
+            _ = activity.shed.notified() => {
+                conn.closing("idle with no session, and its slot is needed (idle_connection_timeout)");
+                break;
+            }
+            _ = tokio::time::sleep_until(hello_by), if !conn.greeted => {
+                conn.closing(&format!("no Hello within handshake_timeout {within:?}"));
+                break;
+            }
+            frame = read_frame_within(&mut read, MAX_REQUEST_PAYLOAD, within) => frame,
         };
+        activity.touch();
         let flow = match frame {
-            Ok(Some(frame)) => conn.handle(frame.request_id, frame.message),
+            Ok(Some(frame)) => tokio::select! {
+                _ = shutdown.changed() => break,
+                _ = activity.shed.notified() => break,
+                flow = conn.handle(frame.request_id, frame.message) => flow,
+            },
             Ok(None) => Flow::Close,
             Err(ReadError::Protocol(e)) => {
-                conn.refuse(0, e.code(), format!("{e}; closing the connection"));
+                conn.refuse(0, e.code(), format!("{e}; closing the connection"))
+                    .await;
+                Flow::Close
+            }
+            Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                conn.closing(&format!("{e} (handshake_timeout)"));
                 Flow::Close
             }
             Err(ReadError::Io(e)) => {
@@ -152,11 +206,23 @@ pub(crate) async fn serve_halves(
     let _ = timeout(Duration::from_secs(5), writer).await;
 }
 
+/// The wire code for a request the session table refused.
+fn refused_code(refused: &SessionRefused) -> ErrorCode {
+    match refused {
+        SessionRefused::Unknown(_) => ErrorCode::UnknownSession,
+        _ => ErrorCode::LimitExceeded,
+    }
+}
+
 impl Connection {
-    fn send(&self, request_id: u64, message: &Message) {
+    async fn send(&self, request_id: u64, message: &Message) {
         match encode(request_id, message) {
             Ok(frame) => {
-                let _ = self.responses.send(frame);
+                let response = Response {
+                    frame,
+                    _budget: None,
+                };
+                let _ = self.responses.send(response).await;
             }
             Err(e) => self
                 .shared
@@ -164,106 +230,129 @@ impl Connection {
         }
     }
 
-    fn refuse(&self, request_id: u64, code: ErrorCode, message: String) {
+    async fn refuse(&self, request_id: u64, code: ErrorCode, message: String) {
         self.shared
             .log(format!("{}: refused ({code:?}): {message}", self.peer));
         LeaderStats::add(&self.shared.stats.errors_sent, 1);
-        self.send(request_id, &Message::Error { code, message });
+        self.send(request_id, &Message::Error { code, message })
+            .await;
     }
 
-    fn handle(&mut self, id: u64, message: Message) -> Flow {
+    /// The leader closes this connection for being too slow or too idle.
+    fn closing(&self, why: &str) {
+        LeaderStats::add(&self.shared.stats.connections_closed_by_leader, 1);
+        self.shared
+            .log(format!("{}: closing the connection: {why}", self.peer));
+    }
+
+    async fn handle(&mut self, id: u64, message: Message) -> Flow {
         let kind = message.kind();
         match message {
             Message::Hello { version, auth } => {
                 if version != u16::from(VERSION) {
                     let msg = format!("protocol version {version} is not {VERSION}");
-                    self.refuse(id, ErrorCode::UnsupportedVersion, msg);
+                    self.refuse(id, ErrorCode::UnsupportedVersion, msg).await;
                     return Flow::Close;
                 }
                 if let Some(token) = &self.shared.config.auth_token
                     && !same_secret(token, &auth)
                 {
-                    self.refuse(id, ErrorCode::Unauthorized, "wrong auth token".into());
+                    self.refuse(id, ErrorCode::Unauthorized, "wrong auth token".into())
+                        .await;
                     return Flow::Close;
                 }
                 self.greeted = true;
                 let version = u16::from(VERSION);
-                self.send(id, &Message::HelloAck { version });
+                self.send(id, &Message::HelloAck { version }).await;
             }
             _ if !kind.is_request() => {
                 let msg = format!("{kind:?} is a response, not a request");
-                self.refuse(id, ErrorCode::UnexpectedMessage, msg);
+                self.refuse(id, ErrorCode::UnexpectedMessage, msg).await;
             }
             _ if !self.greeted => {
                 let msg = format!("{kind:?} before Hello: send Hello first");
-                self.refuse(id, ErrorCode::UnexpectedMessage, msg);
+                self.refuse(id, ErrorCode::UnexpectedMessage, msg).await;
             }
-            Message::OpenSession { index } => self.open_session(id, &index),
+            Message::OpenSession { index } => self.open_session(id, &index).await,
             Message::GetChunk {
                 session,
                 file,
                 offset,
                 len,
-            } => self.get_chunk(id, session, file, offset, len),
+            } => self.get_chunk(id, session, file, offset, len).await,
             Message::CloseSession { session } => {
-                if self.shared.sessions().close(session) {
-                    self.send(id, &Message::SessionClosed { session });
+                let closed = self.shared.sessions().close(session);
+                if closed {
+                    self.send(id, &Message::SessionClosed { session }).await;
                 } else {
                     let msg = format!("no session {session}");
-                    self.refuse(id, ErrorCode::UnknownSession, msg);
+                    self.refuse(id, ErrorCode::UnknownSession, msg).await;
                 }
             }
-            Message::Ping { nonce } => self.send(id, &Message::Pong { nonce }),
+            Message::Ping { nonce } => self.send(id, &Message::Pong { nonce }).await,
             _ => unreachable!("every request kind is handled above"),
         }
         Flow::Continue
     }
 
-    fn open_session(&self, id: u64, index: &str) {
+    async fn open_session(&self, id: u64, index: &str) {
         let shared = &self.shared;
         if index != shared.config.index_name {
             let msg = format!(
                 "no index {index:?}; this leader serves {:?}",
                 shared.config.index_name
             );
-            self.refuse(id, ErrorCode::UnknownIndex, msg);
+            self.refuse(id, ErrorCode::UnknownIndex, msg).await;
             return;
         }
         let files = shared.snapshot.files().clone();
-        let session = shared.sessions().open(files, std::time::Instant::now());
+        let opened = shared
+            .sessions()
+            .open(files, self.id, std::time::Instant::now());
+        let session = match opened {
+            Ok(session) => session,
+            Err(refused) => {
+                self.refuse(id, refused_code(&refused), refused.to_string())
+                    .await;
+                return;
+            }
+        };
         LeaderStats::add(&shared.stats.sessions_opened, 1);
         shared.log(format!("{}: session {session} opened", self.peer));
         let files = shared.snapshot.metas();
-        self.send(id, &Message::SessionOpened { session, files });
+        self.send(id, &Message::SessionOpened { session, files })
+            .await;
     }
 
-    fn get_chunk(&mut self, id: u64, session: u64, file: u32, offset: u64, len: u32) {
+    async fn get_chunk(&mut self, id: u64, session: u64, file: u32, offset: u64, len: u32) {
         let shared = self.shared.clone();
         let max_chunk = shared.config.settings.max_chunk_size.bytes();
-        let target = {
-            let mut sessions = shared.sessions();
-            let Some(files) = sessions.get(session).cloned() else {
-                drop(sessions);
-                let msg = format!("no session {session} (never opened, closed or expired)");
-                self.refuse(id, ErrorCode::UnknownSession, msg);
-                return;
-            };
-            match check_chunk(&files, file, offset, len, max_chunk) {
-                Ok(f) => {
-                    sessions.begin_chunk(session);
-                    f.clone()
-                }
-                Err((code, msg)) => {
-                    drop(sessions);
-                    self.refuse(id, code, msg);
-                    return;
-                }
-            }
+        let checked = match shared.sessions().get(session) {
+            None => Err((
+                ErrorCode::UnknownSession,
+                SessionRefused::Unknown(session).to_string(),
+            )),
+            Some(files) => check_chunk(files, file, offset, len, max_chunk).cloned(),
         };
+        let target = match checked {
+            Ok(target) => target,
+            Err((code, msg)) => return self.refuse(id, code, msg).await,
+        };
+        // Backpressure: room in this connection's buffers first (no more requests are read
+        // meanwhile), then the request counts as in flight on its session.
+        let Ok(budget) = self.budget.clone().acquire_many_owned(len).await else {
+            return;
+        };
+        let begun = shared.sessions().begin_chunk(session);
+        if let Err(refused) = begun {
+            return self
+                .refuse(id, refused_code(&refused), refused.to_string())
+                .await;
+        }
         let responses = self.responses.clone();
         let peer = self.peer;
         self.chunks.spawn(async move {
-            let waited = shared.limiter.pause(u64::from(len)).await;
+            let waited = shared.limiter.pause(session, u64::from(len)).await;
             LeaderStats::add(&shared.stats.throttle_nanos, waited.as_nanos() as u64);
             let handle = target.file.clone();
             let read = tokio::task::spawn_blocking(move || {
@@ -301,7 +390,11 @@ impl Connection {
                 }
             };
             if let Ok(frame) = encode(id, &message) {
-                let _ = responses.send(frame);
+                let response = Response {
+                    frame,
+                    _budget: Some(budget),
+                };
+                let _ = responses.send(response).await;
             }
         });
     }

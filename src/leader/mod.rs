@@ -8,10 +8,11 @@
 
 mod connection;
 mod session;
+mod slots;
 mod stats;
 
 pub use connection::MAX_REQUEST_PAYLOAD;
-pub use session::SessionTable;
+pub use session::{SessionLimits, SessionRefused, SessionTable, random_ids};
 pub use stats::{LeaderStats, LeaderStatsSnapshot};
 
 use std::{
@@ -24,7 +25,7 @@ use std::{
 use socket2::SockRef;
 use tokio::{
     net::TcpListener,
-    sync::{Semaphore, watch},
+    sync::watch,
     task::{JoinHandle, JoinSet},
 };
 
@@ -33,7 +34,7 @@ use crate::{
     chaos::link::netns::in_netns,
     clock::Clock,
     index::{IndexFile, IndexSnapshot},
-    ratelimit::NodeRateLimiter,
+    ratelimit::FairRateLimiter,
     settings::{CongestionControl, LeaderSettings, OutOfRange},
     transport::quic::{CertificatePaths, QuicError, QuicLiveness, server_endpoint},
 };
@@ -118,7 +119,8 @@ type Files = Arc<Vec<IndexFile>>;
 pub(crate) struct Shared {
     snapshot: IndexSnapshot,
     sessions: Mutex<SessionTable<Files>>,
-    limiter: NodeRateLimiter,
+    limiter: FairRateLimiter,
+    slots: slots::Slots,
     stats: LeaderStats,
     config: LeaderConfig,
     clock: Clock,
@@ -274,8 +276,13 @@ impl Shared {
     fn new(snapshot: IndexSnapshot, config: LeaderConfig, clock: Clock) -> Arc<Self> {
         Arc::new(Shared {
             snapshot,
-            sessions: Mutex::new(SessionTable::new(config.settings.recovery_activity_timeout)),
-            limiter: NodeRateLimiter::new(config.settings.max_bytes_per_sec),
+            sessions: Mutex::new(SessionTable::new(
+                config.settings.recovery_activity_timeout,
+                config.settings.session_limits(),
+                random_ids(),
+            )),
+            limiter: FairRateLimiter::new(config.settings.max_bytes_per_sec),
+            slots: slots::Slots::new(config.settings.max_connections),
             stats: LeaderStats::default(),
             config,
             clock,
@@ -316,6 +323,7 @@ async fn run_quic(
 ) {
     let reaper = tokio::spawn(reap_sessions(shared.clone(), shutdown.clone()));
     let mut connections = JoinSet::new();
+    let mut refusals = EveryFewSeconds::default();
     loop {
         let incoming = tokio::select! {
             _ = shutdown.changed() => break,
@@ -324,13 +332,34 @@ async fn run_quic(
                 None => break,
             },
         };
+        // A handshake holds a slot from its first packet: half-open handshakes count against
+        // max_connections like open connections, so a flood of them cannot grow memory.
+        let Some(permit) = shared.slots.try_take() else {
+            LeaderStats::add(&shared.stats.connections_refused, 1);
+            if let Some(n) = refusals.due() {
+                shared.log(format!(
+                    "{} QUIC connection(s) refused: at max_connections {}",
+                    n, shared.config.settings.max_connections
+                ));
+            }
+            incoming.refuse();
+            continue;
+        };
         let (shared, shutdown) = (shared.clone(), shutdown.clone());
         connections.spawn(async move {
             let peer = incoming.remote_address();
-            let connection = match incoming.await {
-                Ok(c) => c,
-                Err(e) => {
+            let handshake = shared.config.settings.handshake_timeout;
+            let connection = match tokio::time::timeout(handshake, incoming).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => {
                     shared.log(format!("{peer}: QUIC handshake failed: {e}"));
+                    return;
+                }
+                Err(_) => {
+                    LeaderStats::add(&shared.stats.connections_closed_by_leader, 1);
+                    shared.log(format!(
+                        "{peer}: QUIC handshake not done within handshake_timeout {handshake:?}"
+                    ));
                     return;
                 }
             };
@@ -341,17 +370,47 @@ async fn run_quic(
                 .stats
                 .connections_open
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            drop(permit);
         });
         while connections.try_join_next().is_some() {}
     }
     endpoint.close(0u32.into(), b"leader shutting down");
+    drain(connections).await;
+    let _ = reaper.await;
+}
+
+/// Waits (at most 5 s) for `tasks` to finish, then aborts the rest.
+async fn drain(mut tasks: JoinSet<()>) {
     let drained = tokio::time::timeout(Duration::from_secs(5), async {
-        while connections.join_next().await.is_some() {}
+        while tasks.join_next().await.is_some() {}
     });
     if drained.await.is_err() {
-        connections.abort_all();
+        tasks.abort_all();
     }
-    let _ = reaper.await;
+}
+
+/// Says at most once every few seconds that something happened, and how often since: a flood
+/// of refused connections or failing accepts must not become a flood of log lines.
+#[derive(Default)]
+struct EveryFewSeconds {
+    last: Option<Instant>,
+    count: u64,
+}
+
+impl EveryFewSeconds {
+    /// Counts one event; returns the count to report when a line is due.
+    fn due(&mut self) -> Option<u64> {
+        self.count += 1;
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.count))
+    }
 }
 
 /// Every bidirectional stream the follower opens is one channel.
@@ -370,7 +429,11 @@ async fn serve_quic_connection(
         match accepted {
             Ok((send, recv)) => {
                 let (shared, shutdown) = (shared.clone(), shutdown.clone());
-                streams.spawn(connection::serve_halves(recv, send, peer, shared, shutdown));
+                // The connection holds the slot; its streams are never shed on their own.
+                let activity = shared.slots.unlisted();
+                streams.spawn(connection::serve_halves(
+                    recv, send, peer, shared, activity, shutdown,
+                ));
             }
             Err(e) => {
                 shared.log(format!("{peer}: QUIC connection ended: {e}"));
@@ -396,18 +459,10 @@ async fn accept_loop(
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let limit = Arc::new(Semaphore::new(
-        shared.config.settings.max_connections as usize,
-    ));
     let mut connections = JoinSet::new();
+    let mut accept_errors = EveryFewSeconds::default();
+    let mut refusals = EveryFewSeconds::default();
     loop {
-        let permit = tokio::select! {
-            _ = shutdown.changed() => break,
-            permit = limit.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
         let accepted = tokio::select! {
             _ = shutdown.changed() => break,
             accepted = listener.accept() => accepted,
@@ -415,17 +470,39 @@ async fn accept_loop(
         let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                shared.log(format!("accept failed: {e}"));
+                // Out of file descriptors and the like: back off instead of spinning, and say
+                // so once a second, not once per attempt.
+                if let Some(n) = accept_errors.due() {
+                    shared.log(format!(
+                        "accept failed ({n} time(s) since the last line): {e}"
+                    ));
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
+        };
+        let permit = tokio::select! {
+            _ = shutdown.changed() => break,
+            permit = slot_for_new_connection(&shared) => permit,
+        };
+        let Some(permit) = permit else {
+            LeaderStats::add(&shared.stats.connections_refused, 1);
+            if let Some(n) = refusals.due() {
+                shared.log(format!(
+                    "{n} connection(s) closed unserved: every one of max_connections {} is busy",
+                    shared.config.settings.max_connections
+                ));
+            }
+            continue;
         };
         LeaderStats::add(&shared.stats.connections_accepted, 1);
         LeaderStats::add(&shared.stats.connections_open, 1);
         let (shared, shutdown) = (shared.clone(), shutdown.clone());
         connections.spawn(async move {
-            connection::serve(stream, peer, shared.clone(), shutdown).await;
+            let activity = shared.slots.list();
+            let id = activity.id;
+            connection::serve(stream, peer, shared.clone(), activity, shutdown).await;
+            shared.slots.unlist(id);
             shared
                 .stats
                 .connections_open
@@ -434,12 +511,31 @@ async fn accept_loop(
         });
         while connections.try_join_next().is_some() {}
     }
-    let drained = tokio::time::timeout(Duration::from_secs(5), async {
-        while connections.join_next().await.is_some() {}
-    });
-    if drained.await.is_err() {
-        connections.abort_all();
+    drain(connections).await;
+}
+
+/// A slot for a connection just accepted. When every slot is taken, the connection idle
+/// longest with no session gives its slot up; if there is none, this waits up to
+/// `handshake_timeout` for one to free (silent peers are closed by then), else gives up.
+async fn slot_for_new_connection(shared: &Shared) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    if let Some(permit) = shared.slots.try_take() {
+        return Some(permit);
     }
+    let settings = &shared.config.settings;
+    let owns = |id| shared.sessions().owned_by(id) > 0;
+    if let Some(id) = shared
+        .slots
+        .shed_one(settings.idle_connection_timeout, owns)
+    {
+        shared.log(format!(
+            "connection {id} shed: idle {:?} with no session, and a new connection needs its slot",
+            settings.idle_connection_timeout
+        ));
+    }
+    tokio::time::timeout(settings.handshake_timeout, shared.slots.take())
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Runs the expiry ticks often enough that a session dies within a tenth of T of its due tick.

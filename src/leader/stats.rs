@@ -21,6 +21,11 @@ pub struct LeaderStats {
     pub errors_sent: AtomicU64,
     /// Nanoseconds spent waiting on the node rate limiter.
     pub throttle_nanos: AtomicU64,
+    /// Connections the leader closed: no `Hello` in time, a frame too slow, or shed when idle
+    /// and their slot was needed.
+    pub connections_closed_by_leader: AtomicU64,
+    /// Connections refused at `max_connections` (QUIC; a TCP one that waited in vain).
+    pub connections_refused: AtomicU64,
 }
 
 /// A point-in-time copy of [`LeaderStats`], plus the session table's high-water mark.
@@ -42,6 +47,10 @@ pub struct LeaderStatsSnapshot {
     pub errors_sent: u64,
     /// Nanoseconds spent waiting on the node rate limiter.
     pub throttle_nanos: u64,
+    /// Connections the leader closed for being too slow or idle when a slot was needed.
+    pub connections_closed_by_leader: u64,
+    /// Connections refused at `max_connections`.
+    pub connections_refused: u64,
     /// Most chunk requests ever outstanding at once on one session, as the leader saw them.
     pub max_in_flight_per_session: u32,
 }
@@ -62,6 +71,8 @@ impl LeaderStats {
             bytes_sent: get(&self.bytes_sent),
             errors_sent: get(&self.errors_sent),
             throttle_nanos: get(&self.throttle_nanos),
+            connections_closed_by_leader: get(&self.connections_closed_by_leader),
+            connections_refused: get(&self.connections_refused),
             max_in_flight_per_session,
         }
     }

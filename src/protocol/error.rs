@@ -84,6 +84,9 @@ pub enum ErrorCode {
     UnexpectedMessage,
     /// The leader failed to serve a valid request (for example an I/O error).
     Internal,
+    /// The request would go past one of the leader's limits (sessions open, requests in flight
+    /// on a session); the message names the limit.
+    LimitExceeded,
     /// A code this build does not know.
     Other(u16),
 }
@@ -103,6 +106,7 @@ impl ErrorCode {
             Self::LengthOutOfRange => 9,
             Self::UnexpectedMessage => 10,
             Self::Internal => 11,
+            Self::LimitExceeded => 12,
             Self::Other(n) => n,
         }
     }
@@ -121,6 +125,7 @@ impl ErrorCode {
             9 => Self::LengthOutOfRange,
             10 => Self::UnexpectedMessage,
             11 => Self::Internal,
+            12 => Self::LimitExceeded,
             n => Self::Other(n),
         }
     }

@@ -41,6 +41,12 @@ pub struct EncodedFrame {
     pub data: Bytes,
 }
 
+impl AsRef<EncodedFrame> for EncodedFrame {
+    fn as_ref(&self) -> &EncodedFrame {
+        self
+    }
+}
+
 impl EncodedFrame {
     /// Total bytes on the wire.
     pub fn len(&self) -> usize {

@@ -1,11 +1,21 @@
 //! The node-wide byte rate limiter (`ccr.indices.recovery.max_bytes_per_sec`).
 //!
+//! Two kinds: [`NodeRateLimiter`] (first come, first served, as Elasticsearch's) for the
+//! follower, and [`FairRateLimiter`] for the leader, which shares the rate evenly between
+//! sessions so that one follower pipelining huge requests cannot starve the others.
+//!
 //! Elasticsearch keeps one limiter per node, shared by every recovery, and throttles a chunk on
 //! the leader before reading it *and* on the follower after receiving it. Both sides use this
 //! type, so it lives here rather than under `leader/` (a small departure from the design's
 //! layout). It wraps a governor GCRA limiter counting KiB, with a burst of 20 ms worth of
 //! bytes: small enough that the rate holds within a few percent over seconds, large enough that
 //! a 1 MiB chunk at 40 MiB/s costs a handful of waits, not hundreds.
+
+mod fair;
+mod fair_share;
+
+pub use fair::FairRateLimiter;
+pub use fair_share::{FairShare, Grants, Ticket};
 
 use std::{num::NonZeroU32, time::Duration};
 

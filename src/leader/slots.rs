@@ -1,0 +1,139 @@
+//! Connection slots: the one `max_connections` limit for TCP and QUIC, and which connection to
+//! close when every slot is taken and a new follower knocks.
+//!
+//! Idle channels are normal (the intra-cluster profile keeps eleven of its thirteen idle, and
+//! Elasticsearch never closes them), so the leader does not reap them on a timer. Only when a
+//! new connection finds every slot taken does it close one that has sent nothing for
+//! `idle_connection_timeout` and owns no open session: thousands of connections that connect and
+//! sit can then no longer lock a real follower out.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+
+/// What the leader knows of one connection's liveness.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    /// Identifies the connection (and owns its sessions).
+    pub(crate) id: u64,
+    base: Instant,
+    /// Milliseconds after `base` of the last whole frame received (or of the accept).
+    last_frame_ms: AtomicU64,
+    /// Notified when the connection must close to free its slot.
+    pub(crate) shed: Notify,
+}
+
+impl Activity {
+    /// A frame arrived.
+    pub(crate) fn touch(&self) {
+        let ms = self.base.elapsed().as_millis() as u64;
+        self.last_frame_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn idle_for(&self, now: Instant) -> Duration {
+        let last = self.base + Duration::from_millis(self.last_frame_ms.load(Ordering::Relaxed));
+        now.saturating_duration_since(last)
+    }
+}
+
+/// Connection slots and the connections holding them.
+#[derive(Debug)]
+pub(crate) struct Slots {
+    permits: Arc<Semaphore>,
+    open: Mutex<HashMap<u64, Arc<Activity>>>,
+    next_id: AtomicU64,
+}
+
+impl Slots {
+    pub(crate) fn new(max_connections: u32) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(max_connections as usize)),
+            open: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    fn open(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Activity>>> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A slot if one is free now.
+    pub(crate) fn try_take(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
+    /// Waits for a slot.
+    pub(crate) async fn take(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().acquire_owned().await.ok()
+    }
+
+    /// A fresh activity record for a connection that is not a slot holder of its own (a QUIC
+    /// stream: its connection holds the slot).
+    pub(crate) fn unlisted(&self) -> Arc<Activity> {
+        Arc::new(Activity {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            base: Instant::now(),
+            last_frame_ms: AtomicU64::new(0),
+            shed: Notify::new(),
+        })
+    }
+
+    /// Lists a new connection as a candidate for shedding.
+    pub(crate) fn list(&self) -> Arc<Activity> {
+        let activity = self.unlisted();
+        self.open().insert(activity.id, activity.clone());
+        activity
+    }
+
+    /// The connection has closed.
+    pub(crate) fn unlist(&self, id: u64) {
+        self.open().remove(&id);
+    }
+
+    /// Asks the connection idle longest, if idle at least `idle`, and owning no session, to
+    /// close. Returns its id.
+    pub(crate) fn shed_one(
+        &self,
+        idle: Duration,
+        owns_session: impl Fn(u64) -> bool,
+    ) -> Option<u64> {
+        let now = Instant::now();
+        let mut open = self.open();
+        let (id, _) = open
+            .iter()
+            .map(|(&id, a)| (id, a.idle_for(now)))
+            .filter(|&(id, idle_for)| idle_for >= idle && !owns_session(id))
+            .max_by_key(|&(_, idle_for)| idle_for)?;
+        let victim = open.remove(&id)?;
+        victim.shed.notify_one();
+        Some(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_idle_connection_without_a_session_is_shed() {
+        let slots = Slots::new(3);
+        let (old, owner, fresh) = (slots.list(), slots.list(), slots.list());
+        std::thread::sleep(Duration::from_millis(30));
+        fresh.touch();
+        let shed = slots.shed_one(Duration::from_millis(20), |id| id == owner.id);
+        assert_eq!(shed, Some(old.id), "idle and owning nothing");
+        assert_eq!(
+            slots.shed_one(Duration::from_millis(20), |id| id == owner.id),
+            None,
+            "the owner and the fresh one stay"
+        );
+        assert!(slots.shed_one(Duration::from_millis(20), |_| false) == Some(owner.id));
+    }
+}
