@@ -1,7 +1,8 @@
 //! Running a campaign: each trial starts a leader, a chaos proxy and a follower in-process on
 //! one clock, and its results are written as soon as it ends.
 //!
-//! Layout of a results directory (`results/<campaign>/<stamp>-<seed>/`): `campaign.toml` (the
+//! Layout of a results directory (`results/<campaign>/<stamp>-<seed>/`, with `-2`, `-3`, ...
+//! for runs started in the same second, so no two runs share one): `campaign.toml` (the
 //! file as given), `env.json`, `trials.jsonl` (one line per finished trial), `timeseries/<id>.csv`,
 //! `events/<id>.jsonl` (chaos and engine events, one clock) and `summary.md`. A trial interrupted
 //! by Ctrl-C is not written; `--resume` runs only the trials not in `trials.jsonl`. Indexes are
@@ -28,8 +29,8 @@ use crate::{
     index::{GenerateSpec, IndexError, IndexSnapshot, generate},
     leader::{self, LeaderConfig, LeaderError, QuicServer},
     results::{
-        TRIAL_SCHEMA, TrialRecord, append_line, capture_env, events_jsonl, read_trials,
-        repair_torn_tail, summary_markdown, timeseries_csv, write_atomic,
+        TRIAL_SCHEMA, TrialRecord, append_line, capture_env, create_run_dir, events_jsonl,
+        read_trials, repair_torn_tail, summary_markdown, timeseries_csv, write_atomic,
     },
     settings::Transport,
     transport::quic::{QuicClient, QuicError, QuicLiveness, generate_self_signed},
@@ -381,12 +382,9 @@ pub async fn run(
             (dir.clone(), root)
         }
         None => {
-            let dir = options.out.join(&spec.name).join(format!(
-                "{}-{:x}",
-                utc_stamp(SystemTime::now()),
-                spec.seed
-            ));
-            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+            let parent = options.out.join(&spec.name);
+            let dir = create_run_dir(&parent, &utc_stamp(SystemTime::now()), spec.seed)
+                .map_err(io(&parent))?;
             write_atomic(&dir.join("campaign.toml"), text.as_bytes()).map_err(io(&dir))?;
             let env = serde_json::to_vec_pretty(&capture_env()).unwrap_or_default();
             write_atomic(&dir.join("env.json"), &env).map_err(io(&dir))?;

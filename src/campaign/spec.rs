@@ -674,16 +674,17 @@ outcome = "completed"
         for (from, to, key) in [
             ("files = 4", "files = 0", "index.files"),
             ("repetitions = 2", "repetitions = 0", "repetitions"),
-            ("repetitions = 2", "repetitions = 2\ntime_limit = \"0s\"", "time_limit"),
+            (
+                "repetitions = 2",
+                "repetitions = 2\ntime_limit = \"0s\"",
+                "time_limit",
+            ),
             ("size = \"8mb\"", "size = \"3b\"", "index.size"),
         ] {
             let msg = error(&WAN.replace(from, to));
             assert!(msg.contains(key), "{to}: {msg}");
         }
-        let msg = error(&WAN.replace(
-            "[matrix]",
-            "[matrix]\n\"index.files\" = [4, 0]",
-        ));
+        let msg = error(&WAN.replace("[matrix]", "[matrix]\n\"index.files\" = [4, 0]"));
         assert!(
             msg.contains("index.files") && msg.contains("matrix cell"),
             "{msg}"
