@@ -17,7 +17,8 @@ use std::{
 };
 
 use super::{
-    Campaign, CampaignSpec, IndexSpec, Trial, Verdict, model_throughput_mib_s, spec::ChaosLayer,
+    Campaign, CampaignSpec, IndexSpec, Trial, Verdict, model_throughput_mib_s, scratch,
+    spec::ChaosLayer,
 };
 use crate::{
     chaos::{
@@ -227,14 +228,8 @@ async fn run_trial(
     cancel: impl Future<Output = ()>,
 ) -> Result<(TrialRecord, String, String), RunError> {
     let clock = Clock::start();
-    let scratch = if Path::new("/dev/shm").is_dir() {
-        tempfile::Builder::new()
-            .prefix("rrbench-trial-")
-            .tempdir_in("/dev/shm")
-    } else {
-        tempfile::Builder::new().prefix("rrbench-trial-").tempdir()
-    }
-    .map_err(io(Path::new("/dev/shm")))?;
+    let root = scratch::scratch_root();
+    let scratch = scratch::trial_dir(&root).map_err(io(&root))?;
     let quic = cell.settings.transport == Transport::Quic;
     let liveness = QuicLiveness {
         idle_timeout: cell.settings.quic_idle_timeout,
@@ -368,6 +363,8 @@ pub async fn run(
     if let Some(why) = needs_l3.then(crate::chaos::link::unavailable).flatten() {
         return Err(RunError::L3Unavailable(why));
     }
+    // Scratch of runs killed before they could clean up (SIGKILL) holds tmpfs memory.
+    scratch::remove_stale(&scratch::scratch_root());
     let (dir, cache_root) = match &options.resume {
         Some(dir) => {
             let original = std::fs::read_to_string(dir.join("campaign.toml")).map_err(io(dir))?;
