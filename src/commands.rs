@@ -4,7 +4,10 @@ use std::{
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     process::ExitCode,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Instant,
 };
 
@@ -17,7 +20,7 @@ use rrbench::{
     },
     clock::Clock,
     follower::{self, FollowerConfig, Progress},
-    index::{GenerateSpec, IndexSnapshot, generate},
+    index::{GenerateSpec, IndexError, IndexSnapshot, generate_cancellable},
     leader::{self, LeaderConfig, QuicServer},
     settings::Transport,
     transport::quic::{CertificatePaths, QuicClient, generate_self_signed, host_of},
@@ -40,11 +43,34 @@ pub async fn gen_index(args: GenIndexArgs) -> anyhow::Result<ExitCode> {
         files: args.files,
         seed: args.seed,
     };
+    // Listening before the first byte is written: Ctrl-C always stops the generator, which
+    // removes what it wrote, instead of killing the process mid-file.
+    let mut ctrl_c =
+        tokio::signal::unix::signal(SignalKind::interrupt()).context("listening for Ctrl-C")?;
+    let cancel = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
-    let dir = args.dir.clone();
-    let metas = tokio::task::spawn_blocking(move || generate(&dir, &spec, |_| {}))
-        .await?
-        .with_context(|| format!("generating an index in {}", args.dir.display()))?;
+    let (dir, flag) = (args.dir.clone(), cancel.clone());
+    let mut task =
+        tokio::task::spawn_blocking(move || generate_cancellable(&dir, &spec, &flag, |_| {}));
+    let generated = tokio::select! {
+        r = &mut task => r,
+        _ = ctrl_c.recv() => {
+            cancel.store(true, Ordering::Relaxed);
+            task.await
+        }
+    }?;
+    let metas = match generated {
+        Err(IndexError::Cancelled) => {
+            eprintln!(
+                "interrupted: stopped generating; the partial index in {} was removed",
+                args.dir.display()
+            );
+            return Ok(ExitCode::from(INTERRUPTED));
+        }
+        generated => {
+            generated.with_context(|| format!("generating an index in {}", args.dir.display()))?
+        }
+    };
     let elapsed = start.elapsed();
     println!("{:<28} {:>14} {:>10}", "file", "bytes", "crc32c");
     for m in &metas {

@@ -1,8 +1,8 @@
 //! The `rrbench` command: parses options, runs a subcommand, maps errors to exit codes.
 //!
 //! Exit codes: 0 success; 1 a recovery that failed or a runtime error; 2 bad input (an unknown
-//! flag, a malformed size, a setting out of range, an empty or twice-given auth token, not a
-//! results directory); 3 a confident
+//! flag, a malformed size, a setting out of range, an empty or twice-given auth token, an
+//! index that does not fit, not a results directory); 3 a confident
 //! regression found by `compare --fail-on-regression`; 130 interrupted by Ctrl-C.
 
 mod campaign_command;
@@ -17,9 +17,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use rrbench::{
     auth::AuthTokenError,
-    campaign::CampaignError,
+    campaign::{CampaignError, RunError},
     chaos::{FaultError, LinkError, ProxyError},
     compare::CompareError,
+    index::IndexError,
     report::ReportError,
     results::LoadError,
     settings::OutOfRange,
@@ -66,6 +67,10 @@ fn main() -> ExitCode {
                     || c.downcast_ref::<LinkError>()
                         .is_some_and(|e| matches!(e, LinkError::Fault(_)))
                     || c.is::<CampaignError>()
+                    || c.downcast_ref::<RunError>()
+                        .is_some_and(RunError::is_bad_input)
+                    || c.downcast_ref::<IndexError>()
+                        .is_some_and(IndexError::is_bad_input)
                     || c.downcast_ref::<CompareError>()
                         .is_some_and(CompareError::is_bad_input)
                     || c.downcast_ref::<LoadError>()

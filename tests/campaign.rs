@@ -281,3 +281,77 @@ fn ctrl_c_keeps_finished_trials_and_resume_runs_the_rest() {
     let ids = trial_ids(&dir);
     assert_eq!(ids.len(), 8);
 }
+
+/// An index that cannot fit is refused before any results directory or index is written.
+#[test]
+fn an_index_larger_than_free_space_exits_2_and_writes_nothing() {
+    let tmp = scratch();
+    let out = tmp.path().join("results");
+    let run = campaign_run(&[
+        SMOKE,
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--set",
+        "index.size=1024pb",
+    ]);
+    let err = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("1.0 EiB") && err.contains("free") && err.contains("index.size"),
+        "{err}"
+    );
+    assert!(!out.join("smoke").exists(), "no results directory");
+    assert!(
+        fs::read_dir(out.join(".index-cache")).map_or(true, |mut d| d.next().is_none()),
+        "no index"
+    );
+}
+
+/// Ctrl-C while the campaign's index is being generated stops the generator too: exit 130 soon
+/// after, and no partial index is left in the cache.
+#[test]
+fn ctrl_c_during_index_generation_exits_130_and_leaves_no_partial_index() {
+    // On disk, not tmpfs: 4 GiB fits (the free-space check lets it start) and takes seconds.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("results");
+    let child = Command::new(env!("CARGO_BIN_EXE_rrbench"))
+        .args([
+            "campaign",
+            "run",
+            SMOKE,
+            "--out",
+            out.to_str().expect("utf-8"),
+        ])
+        .args(["--set", "index.size=4gb"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut child = common::Child(child);
+    let cache = out.join(".index-cache");
+    let building = || {
+        fs::read_dir(&cache).ok().and_then(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .find(|p| fs::read_dir(p).is_ok_and(|mut files| files.next().is_some()))
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while building().is_none() {
+        assert!(
+            child.0.try_wait().expect("wait").is_none(),
+            "the run ended before generating"
+        );
+        assert!(std::time::Instant::now() < deadline, "no index generated");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let status = common::interrupt(&mut child);
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(130), "{err}");
+    let left: Vec<_> = fs::read_dir(&cache)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "partial index left: {left:?}");
+}

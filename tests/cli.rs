@@ -564,3 +564,62 @@ fn auth_token_help_warns_that_argv_is_visible() {
         }
     }
 }
+
+/// Ctrl-C (SIGINT) during `gen-index`: it stops between writes, removes what it wrote and
+/// exits 130, long before 8 GiB are written.
+#[test]
+fn ctrl_c_stops_gen_index_and_removes_the_partial_index() {
+    // On disk, not tmpfs: 8 GiB fits the disk's free space (so the free-space check lets it
+    // start) and takes seconds to write.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("index");
+    let mut child = common::Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_rrbench"))
+            .args(["gen-index", "--dir", dir.to_str().expect("utf-8")])
+            .args(["--size", "8gb", "--files", "4"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn"),
+    );
+    // The first file appears once the Ctrl-C handler is in place.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
+        if let Some(status) = child.0.try_wait().expect("wait") {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.0.stderr.take().expect("stderr"), &mut err)
+                .expect("stderr");
+            panic!("gen-index ended before writing ({status:?}): {err}");
+        }
+        assert!(std::time::Instant::now() < deadline, "no file written");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let status = interrupt(&mut child);
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(130), "{status:?}: {err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(!dir.exists(), "the partial index is removed");
+}
+
+/// An index larger than the free space is refused before anything is written.
+#[test]
+fn gen_index_refuses_a_size_beyond_free_space_exit_2() {
+    let tmp = scratch();
+    let dir = tmp.path().join("index");
+    let out = rrbench(&[
+        "gen-index",
+        "--dir",
+        dir.to_str().expect("utf-8"),
+        "--size",
+        "1024pb",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("1.0 EiB") && err.contains("free") && err.contains("--size"),
+        "{err}"
+    );
+    assert!(!dir.exists(), "nothing is created");
+}

@@ -9,6 +9,7 @@ pub mod expect;
 pub mod matrix;
 pub mod model;
 pub mod runner;
+mod scratch;
 pub mod spec;
 
 pub use expect::{ExpectWhen, Expectations, Verdict};

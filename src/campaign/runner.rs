@@ -1,7 +1,8 @@
 //! Running a campaign: each trial starts a leader, a chaos proxy and a follower in-process on
 //! one clock, and its results are written as soon as it ends.
 //!
-//! Layout of a results directory (`results/<campaign>/<stamp>-<seed>/`): `campaign.toml` (the
+//! Layout of a results directory (`results/<campaign>/<stamp>-<seed>/`, with `-2`, `-3`, ...
+//! for runs started in the same second, so no two runs share one): `campaign.toml` (the
 //! file as given), `env.json`, `trials.jsonl` (one line per finished trial), `timeseries/<id>.csv`,
 //! `events/<id>.jsonl` (chaos and engine events, one clock) and `summary.md`. A trial interrupted
 //! by Ctrl-C is not written; `--resume` runs only the trials not in `trials.jsonl`. Indexes are
@@ -11,12 +12,17 @@ use std::{
     collections::{BTreeMap, HashSet},
     future::Future,
     path::{Path, PathBuf},
-    sync::Arc,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::SystemTime,
 };
 
 use super::{
-    Campaign, CampaignSpec, IndexSpec, Trial, Verdict, model_throughput_mib_s, spec::ChaosLayer,
+    Campaign, CampaignSpec, IndexSpec, Trial, Verdict, model_throughput_mib_s, scratch,
+    spec::ChaosLayer,
 };
 use crate::{
     chaos::{
@@ -25,11 +31,14 @@ use crate::{
     },
     clock::{Clock, utc_stamp},
     follower::{self, FollowerConfig, FollowerError, Progress},
-    index::{GenerateSpec, IndexError, IndexSnapshot, generate},
+    index::{
+        GenerateSpec, IndexError, IndexSnapshot, ensure_room, generate_cancellable, human,
+        same_filesystem,
+    },
     leader::{self, LeaderConfig, LeaderError, QuicServer},
     results::{
-        TRIAL_SCHEMA, TrialRecord, append_line, capture_env, events_jsonl, read_trials,
-        repair_torn_tail, summary_markdown, timeseries_csv, write_atomic,
+        TRIAL_SCHEMA, TrialRecord, append_line, capture_env, create_run_dir, events_jsonl,
+        read_trials, repair_torn_tail, summary_markdown, timeseries_csv, write_atomic,
     },
     settings::Transport,
     transport::quic::{QuicClient, QuicError, QuicLiveness, generate_self_signed},
@@ -50,6 +59,21 @@ pub enum RunError {
     /// The campaign file differs from the one the resumed directory was started with.
     #[error("{0} was started with a different campaign file; resume with the same file")]
     ResumeMismatch(PathBuf),
+    /// The campaign's indexes do not fit where they are generated and copied.
+    #[error(
+        "index.size: this campaign writes {} of indexes not generated yet and {} for each \
+         trial's copy",
+        human(*.generate), human(*.copy)
+    )]
+    NoRoom {
+        /// Bytes of indexes to generate.
+        generate: u64,
+        /// Bytes of the largest index, which each trial recovers a copy of.
+        copy: u64,
+        /// Where it does not fit.
+        #[source]
+        source: IndexError,
+    },
     /// Generating or loading an index.
     #[error(transparent)]
     Index(#[from] IndexError),
@@ -71,6 +95,18 @@ pub enum RunError {
     /// The campaign asks for the L3 link where it cannot run.
     #[error("[chaos] layer = \"l3\": {0}; run as root, or use layer \"l4\"")]
     L3Unavailable(String),
+}
+
+impl RunError {
+    /// Whether the error is the caller's input (exit code 2): an index that cannot be
+    /// generated or does not fit.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            RunError::NoRoom { .. } => true,
+            RunError::Index(e) => e.is_bad_input(),
+            _ => false,
+        }
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
@@ -144,33 +180,91 @@ impl RunSummary {
     }
 }
 
-/// Generates (once) and loads the index a cell needs.
-async fn cached_index(root: &Path, spec: &IndexSpec) -> Result<IndexSnapshot, RunError> {
-    let dir = root.join(format!("{}-{}-{}", spec.size, spec.files, spec.seed));
-    let done = dir.join(".complete");
-    if !done.exists() {
-        let building = root.join(format!(
-            ".building-{}-{}-{}",
-            spec.size, spec.files, spec.seed
-        ));
-        let _ = std::fs::remove_dir_all(&building);
-        let shape = GenerateSpec {
-            size: spec.size.bytes(),
-            files: spec.files,
-            seed: spec.seed,
-        };
-        let b = building.clone();
-        tokio::task::spawn_blocking(move || generate(&b, &shape, |_| {}))
-            .await
-            .map_err(|e| io(&building)(std::io::Error::other(e)))??;
-        std::fs::write(building.join(".complete"), b"").map_err(io(&building))?;
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::rename(&building, &dir).map_err(io(&dir))?;
+/// Where the index of `spec` is cached under `root`.
+fn cache_dir(root: &Path, spec: &IndexSpec) -> PathBuf {
+    root.join(format!("{}-{}-{}", spec.size, spec.files, spec.seed))
+}
+
+/// Generates (once) and loads the index a cell needs; `None` when `cancel` came first.
+async fn cached_index(
+    root: &Path,
+    spec: &IndexSpec,
+    cancel: Pin<&mut impl Future<Output = ()>>,
+) -> Result<Option<IndexSnapshot>, RunError> {
+    let dir = cache_dir(root, spec);
+    if !dir.join(".complete").exists() && !build_index(root, spec, &dir, cancel).await? {
+        return Ok(None);
     }
     let d = dir.clone();
-    Ok(tokio::task::spawn_blocking(move || IndexSnapshot::load(&d))
-        .await
-        .map_err(|e| io(&dir)(std::io::Error::other(e)))??)
+    Ok(Some(
+        tokio::task::spawn_blocking(move || IndexSnapshot::load(&d))
+            .await
+            .map_err(|e| io(&dir)(std::io::Error::other(e)))??,
+    ))
+}
+
+/// Generates `spec` under a temporary name in `root` and renames it to `dir` when complete;
+/// `false` when `cancel` stopped it (the generator removes what it wrote).
+async fn build_index(
+    root: &Path,
+    spec: &IndexSpec,
+    dir: &Path,
+    cancel: Pin<&mut impl Future<Output = ()>>,
+) -> Result<bool, RunError> {
+    let building = root.join(format!(
+        ".building-{}-{}-{}",
+        spec.size, spec.files, spec.seed
+    ));
+    let _ = std::fs::remove_dir_all(&building);
+    let shape = GenerateSpec {
+        size: spec.size.bytes(),
+        files: spec.files,
+        seed: spec.seed,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let (b, s) = (building.clone(), stop.clone());
+    let mut task =
+        tokio::task::spawn_blocking(move || generate_cancellable(&b, &shape, &s, |_| {}));
+    let joined = tokio::select! {
+        r = &mut task => r,
+        () = cancel => {
+            stop.store(true, Ordering::Relaxed);
+            task.await
+        }
+    };
+    match joined.map_err(|e| io(&building)(std::io::Error::other(e)))? {
+        Err(IndexError::Cancelled) => return Ok(false),
+        generated => generated?,
+    };
+    std::fs::write(building.join(".complete"), b"").map_err(io(&building))?;
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::rename(&building, dir).map_err(io(dir))?;
+    Ok(true)
+}
+
+/// Refuses, before anything is written, a campaign whose indexes cannot fit: those not cached
+/// yet are generated under `cache_root`, and each trial recovers a copy into `scratch_root`
+/// (one trial at a time, so the largest counts). On one filesystem both must fit together.
+fn check_room(campaign: &Campaign, cache_root: &Path, scratch_root: &Path) -> Result<(), RunError> {
+    let mut specs: Vec<&IndexSpec> = campaign.cells.iter().map(|c| &c.index).collect();
+    specs.sort_by_key(|s| (s.size.bytes(), s.files, s.seed));
+    specs.dedup();
+    let to_generate: u64 = specs
+        .iter()
+        .filter(|s| !cache_dir(cache_root, s).join(".complete").exists())
+        .map(|s| s.size.bytes())
+        .fold(0, u64::saturating_add);
+    let copy = specs.iter().map(|s| s.size.bytes()).max().unwrap_or(0);
+    let fits = if same_filesystem(cache_root, scratch_root).map_err(io(cache_root))? {
+        ensure_room(cache_root, to_generate.saturating_add(copy))
+    } else {
+        ensure_room(cache_root, to_generate).and_then(|()| ensure_room(scratch_root, copy))
+    };
+    fits.map_err(|source| RunError::NoRoom {
+        generate: to_generate,
+        copy,
+        source,
+    })
 }
 
 /// What carries a trial's faults: an L4 proxy (TCP, or UDP for QUIC) or the L3 link.
@@ -226,14 +320,8 @@ async fn run_trial(
     cancel: impl Future<Output = ()>,
 ) -> Result<(TrialRecord, String, String), RunError> {
     let clock = Clock::start();
-    let scratch = if Path::new("/dev/shm").is_dir() {
-        tempfile::Builder::new()
-            .prefix("rrbench-trial-")
-            .tempdir_in("/dev/shm")
-    } else {
-        tempfile::Builder::new().prefix("rrbench-trial-").tempdir()
-    }
-    .map_err(io(Path::new("/dev/shm")))?;
+    let root = scratch::scratch_root();
+    let scratch = scratch::trial_dir(&root).map_err(io(&root))?;
     let quic = cell.settings.transport == Transport::Quic;
     let liveness = QuicLiveness {
         idle_timeout: cell.settings.quic_idle_timeout,
@@ -350,6 +438,35 @@ async fn run_trial(
     ))
 }
 
+/// The index cache of a resumed results directory, `<out>/<campaign>/<run>/`: `<out>/.index-cache`.
+fn resumed_cache_root(dir: &Path) -> PathBuf {
+    dir.parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."))
+        .join(".index-cache")
+}
+
+/// Refuses to resume `dir` with a campaign file other than the one it was started with.
+fn check_resumable(dir: &Path, text: &str) -> Result<(), RunError> {
+    let original = std::fs::read_to_string(dir.join("campaign.toml")).map_err(io(dir))?;
+    if original != text {
+        return Err(RunError::ResumeMismatch(dir.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// Creates a new results directory under `out` and writes the campaign file and the
+/// environment into it.
+fn start_run_dir(out: &Path, spec: &CampaignSpec, text: &str) -> Result<PathBuf, RunError> {
+    let parent = out.join(&spec.name);
+    let dir =
+        create_run_dir(&parent, &utc_stamp(SystemTime::now()), spec.seed).map_err(io(&parent))?;
+    write_atomic(&dir.join("campaign.toml"), text.as_bytes()).map_err(io(&dir))?;
+    let env = serde_json::to_vec_pretty(&capture_env()).unwrap_or_default();
+    write_atomic(&dir.join("env.json"), &env).map_err(io(&dir))?;
+    Ok(dir)
+}
+
 /// Runs every trial not yet recorded, in the campaign's order, until done or `cancel`.
 pub async fn run(
     campaign: &Campaign,
@@ -367,31 +484,21 @@ pub async fn run(
     if let Some(why) = needs_l3.then(crate::chaos::link::unavailable).flatten() {
         return Err(RunError::L3Unavailable(why));
     }
-    let (dir, cache_root) = match &options.resume {
+    let cache_root = match &options.resume {
         Some(dir) => {
-            let original = std::fs::read_to_string(dir.join("campaign.toml")).map_err(io(dir))?;
-            if original != text {
-                return Err(RunError::ResumeMismatch(dir.clone()));
-            }
-            let root = dir
-                .parent()
-                .and_then(Path::parent)
-                .unwrap_or(Path::new("."))
-                .join(".index-cache");
-            (dir.clone(), root)
+            check_resumable(dir, text)?;
+            resumed_cache_root(dir)
         }
-        None => {
-            let dir = options.out.join(&spec.name).join(format!(
-                "{}-{:x}",
-                utc_stamp(SystemTime::now()),
-                spec.seed
-            ));
-            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-            write_atomic(&dir.join("campaign.toml"), text.as_bytes()).map_err(io(&dir))?;
-            let env = serde_json::to_vec_pretty(&capture_env()).unwrap_or_default();
-            write_atomic(&dir.join("env.json"), &env).map_err(io(&dir))?;
-            (dir, options.out.join(".index-cache"))
-        }
+        None => options.out.join(".index-cache"),
+    };
+    // Scratch of runs killed before they could clean up (SIGKILL) holds tmpfs memory, and
+    // counts against the room the trials need.
+    let scratch_root = scratch::scratch_root();
+    scratch::remove_stale(&scratch_root);
+    check_room(campaign, &cache_root, &scratch_root)?;
+    let dir = match &options.resume {
+        Some(dir) => dir.clone(),
+        None => start_run_dir(&options.out, spec, text)?,
     };
     let trials_path = dir.join("trials.jsonl");
     repair_torn_tail(&trials_path).map_err(io(&trials_path))?;
@@ -427,7 +534,10 @@ pub async fn run(
             skipped.push((trial.id.clone(), reason));
             continue;
         }
-        let snapshot = cached_index(&cache_root, &cell.index).await?;
+        let Some(snapshot) = cached_index(&cache_root, &cell.index, cancel.as_mut()).await? else {
+            interrupted = true;
+            break;
+        };
         let progress = Arc::new(Progress::default());
         observe(RunEvent::TrialStart {
             k: k + 1,

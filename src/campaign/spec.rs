@@ -76,6 +76,29 @@ pub enum CampaignError {
         /// What is wrong.
         problem: String,
     },
+    /// A campaign name that cannot name a results directory (`<out>/<name>/`).
+    #[error(
+        "name = {name:?} {problem}: the name becomes the results directory <out>/<name>/, so \
+         use 1 to {MAX_NAME_LEN} of A-Z a-z 0-9 . _ - and do not start with `.`"
+    )]
+    Name {
+        /// The name as written.
+        name: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A value that parses but leaves nothing to run (zero files, repetitions or time).
+    #[error("{context}{key} = {value}: {problem}")]
+    Value {
+        /// Where (empty for the file itself, `matrix cell ...: ` for a cell).
+        context: String,
+        /// The key.
+        key: &'static str,
+        /// The value, as read.
+        value: String,
+        /// What is wrong and what would work.
+        problem: String,
+    },
     /// A setting out of its range (in the file or in a matrix cell).
     #[error("{context}{source}")]
     Settings {
@@ -173,6 +196,35 @@ pub struct CampaignSpec {
     pub expect_when: Vec<ExpectWhen>,
 }
 
+/// Longest campaign name: it is one path component, and stays readable in listings.
+pub const MAX_NAME_LEN: usize = 100;
+
+/// Checks that a campaign name is one plain path component: `[A-Za-z0-9._-]{1,100}`, not
+/// starting with `.` (no `..`, no hidden directories, no `.index-cache`).
+fn check_name(name: &str) -> Result<(), CampaignError> {
+    let problem = if name.is_empty() {
+        Some("is empty".to_string())
+    } else if name.chars().count() > MAX_NAME_LEN {
+        Some(format!("is {} characters long", name.chars().count()))
+    } else if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        Some(format!("contains {c:?}"))
+    } else if name.starts_with('.') {
+        Some("starts with `.`".to_string())
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(CampaignError::Name {
+            name: name.to_string(),
+            problem,
+        }),
+        None => Ok(()),
+    }
+}
+
 fn one() -> u32 {
     1
 }
@@ -212,6 +264,7 @@ impl CampaignSpec {
             context: context.to_string(),
             source,
         };
+        self.check_runnable(context)?;
         self.settings.validate().map_err(wrap)?;
         self.leader.validate().map_err(wrap)?;
         let mut faults = self.fault_list();
@@ -220,6 +273,49 @@ impl CampaignSpec {
             value: String::new(),
             problem: e.to_string(),
         })?;
+        Ok(())
+    }
+
+    /// Refuses values that parse but leave nothing to run: zero files (or fewer bytes than
+    /// files), a zero time limit, zero repetitions.
+    fn check_runnable(&self, context: &str) -> Result<(), CampaignError> {
+        let bad = |key, value: String, problem: &str| CampaignError::Value {
+            context: context.to_string(),
+            key,
+            value,
+            problem: problem.to_string(),
+        };
+        if self.index.files == 0 {
+            return Err(bad(
+                "index.files",
+                "0".into(),
+                "an index needs at least one file",
+            ));
+        }
+        if self.index.size.bytes() < u64::from(self.index.files) {
+            return Err(bad(
+                "index.size",
+                format!("{:?}", self.index.size.to_string()),
+                &format!(
+                    "smaller than index.files = {}: every file needs at least one byte",
+                    self.index.files
+                ),
+            ));
+        }
+        if self.time_limit.is_zero() {
+            return Err(bad(
+                "time_limit",
+                "\"0s\"".into(),
+                "a trial needs time to run (e.g. \"60s\")",
+            ));
+        }
+        if self.repetitions == 0 {
+            return Err(bad(
+                "repetitions",
+                "0".into(),
+                "every matrix cell needs at least one run",
+            ));
+        }
         Ok(())
     }
 }
@@ -352,11 +448,12 @@ impl Campaign {
         if let Some(seed) = seed {
             spec.seed = seed;
         }
+        check_name(&spec.name)?;
         spec.validate("")?;
         for key in spec.matrix.keys() {
             check_key(&spec, key)?;
         }
-        let trials = expand(&spec.matrix, spec.repetitions.max(1), spec.seed);
+        let trials = expand(&spec.matrix, spec.repetitions, spec.seed);
         let mut cells = Vec::new();
         for params in super::matrix::cells(&spec.matrix) {
             let mut table = raw.clone();
@@ -541,6 +638,61 @@ outcome = "completed"
         assert!(msg.contains("size") && msg.contains("parsecs"), "{msg}");
         let msg = error(&WAN.replace("name = \"wan\"\n", ""));
         assert!(msg.contains("name"), "{msg}");
+    }
+
+    #[test]
+    fn names_that_are_not_a_plain_directory_name_are_refused() {
+        for bad in [
+            "../../../escape",
+            "/abs",
+            "a/b",
+            "",
+            ".hidden",
+            "..",
+            "tab\there",
+            &"x".repeat(101),
+        ] {
+            let file = WAN.replace("name = \"wan\"", &format!("name = {bad:?}"));
+            let msg = error(&file);
+            assert!(
+                msg.contains("name") && msg.contains(&format!("{bad:?}")),
+                "{bad:?}: {msg}"
+            );
+            let set = Campaign::parse_with(WAN, None, &[format!("name={bad:?}")])
+                .expect_err(bad)
+                .to_string();
+            assert!(set.contains("name"), "--set name={bad:?}: {set}");
+        }
+        for good in ["wan", "wan-latency_sweep.v2", "A1", &"x".repeat(100)] {
+            let file = WAN.replace("name = \"wan\"", &format!("name = {good:?}"));
+            assert!(Campaign::parse(&file, None).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn zero_files_time_limit_or_repetitions_are_refused_naming_the_key() {
+        for (from, to, key) in [
+            ("files = 4", "files = 0", "index.files"),
+            ("repetitions = 2", "repetitions = 0", "repetitions"),
+            (
+                "repetitions = 2",
+                "repetitions = 2\ntime_limit = \"0s\"",
+                "time_limit",
+            ),
+            ("size = \"8mb\"", "size = \"3b\"", "index.size"),
+        ] {
+            let msg = error(&WAN.replace(from, to));
+            assert!(msg.contains(key), "{to}: {msg}");
+        }
+        let msg = error(&WAN.replace("[matrix]", "[matrix]\n\"index.files\" = [4, 0]"));
+        assert!(
+            msg.contains("index.files") && msg.contains("matrix cell"),
+            "{msg}"
+        );
+        let set = Campaign::parse_with(WAN, None, &["repetitions=0".to_string()])
+            .expect_err("--set repetitions=0")
+            .to_string();
+        assert!(set.contains("repetitions"), "{set}");
     }
 
     #[test]

@@ -7,11 +7,15 @@
 //! share by extension, and a `segments_N` commit file closes the list. Contents come from ChaCha8,
 //! one stream per file, so the same seed always gives the same bytes and the data cannot be
 //! compressed away by a link or a filesystem.
+//!
+//! Before writing, the generator checks that the index fits (with headroom) on the target's
+//! filesystem; it can be cancelled between 1 MiB blocks, and never leaves a partial index.
 
 use std::{
     fs::{self, File},
     io::{BufWriter, Write},
     path::Path,
+    sync::atomic::{AtomicBool, Ordering},
 };
 
 use rand_chacha::{
@@ -131,13 +135,32 @@ pub fn plan_files(spec: &GenerateSpec) -> Result<Vec<GeneratedFile>, IndexError>
 }
 
 /// Writes the planned files into `dir` (created if missing, must be empty) and returns their
-/// metadata. `progress` is called with the bytes written so far.
+/// metadata. `progress` is called with the bytes written so far. Cannot be cancelled: see
+/// [`generate_cancellable`], which this is with a flag never set.
 pub fn generate(
     dir: &Path,
     spec: &GenerateSpec,
+    progress: impl FnMut(u64),
+) -> Result<Vec<FileMeta>, IndexError> {
+    generate_cancellable(dir, spec, &AtomicBool::new(false), progress)
+}
+
+/// Like [`generate`], stopping with [`IndexError::Cancelled`] when `cancel` is set (checked
+/// before each 1 MiB block).
+///
+/// Refuses with [`IndexError::NoSpace`] before creating anything when `spec.size`, with
+/// headroom, does not fit on `dir`'s filesystem. When it fails after writing began (cancelled,
+/// or an I/O error), the files it wrote are removed, and `dir` too if this call created it: a
+/// partial index is never left behind.
+pub fn generate_cancellable(
+    dir: &Path,
+    spec: &GenerateSpec,
+    cancel: &AtomicBool,
     mut progress: impl FnMut(u64),
 ) -> Result<Vec<FileMeta>, IndexError> {
     let plan = plan_files(spec)?;
+    super::space::ensure_room(dir, spec.size)?;
+    let created = !dir.exists();
     fs::create_dir_all(dir).map_err(IndexError::io(dir))?;
     if fs::read_dir(dir)
         .map_err(IndexError::io(dir))?
@@ -146,17 +169,35 @@ pub fn generate(
     {
         return Err(IndexError::NotEmpty(dir.to_path_buf()));
     }
+    let written = write_plan(dir, spec.seed, &plan, cancel, &mut progress);
+    if written.is_err() {
+        remove_partial(dir, &plan, created);
+    }
+    written
+}
+
+/// Writes every planned file into `dir`, each from its own ChaCha8 stream.
+fn write_plan(
+    dir: &Path,
+    seed: u64,
+    plan: &[GeneratedFile],
+    cancel: &AtomicBool,
+    progress: &mut impl FnMut(u64),
+) -> Result<Vec<FileMeta>, IndexError> {
     let mut buf = vec![0u8; 1 << 20];
     let mut written = 0;
     let mut metas = Vec::with_capacity(plan.len());
     for (stream, file) in plan.iter().enumerate() {
         let path = dir.join(&file.name);
-        let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(stream as u64 + 1);
         let mut out = BufWriter::new(File::create(&path).map_err(IndexError::io(&path))?);
         let mut crc = 0;
         let mut left = file.len;
         while left > 0 {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(IndexError::Cancelled);
+            }
             let n = left.min(buf.len() as u64) as usize;
             rng.fill_bytes(&mut buf[..n]);
             crc = crc32c::crc32c_append(crc, &buf[..n]);
@@ -179,6 +220,17 @@ pub fn generate(
         });
     }
     Ok(metas)
+}
+
+/// Removes what a failed [`write_plan`] may have written: the planned names (the directory was
+/// empty before), and the directory when it did not exist before. Best effort.
+fn remove_partial(dir: &Path, plan: &[GeneratedFile], created: bool) {
+    for file in plan {
+        let _ = fs::remove_file(dir.join(&file.name));
+    }
+    if created {
+        let _ = fs::remove_dir(dir);
+    }
 }
 
 #[cfg(test)]
@@ -253,6 +305,51 @@ mod tests {
         assert_eq!(segment_name(0), "_0");
         assert_eq!(segment_name(10), "_a");
         assert_eq!(segment_name(36), "_10");
+    }
+
+    #[test]
+    fn generation_refuses_a_size_larger_than_free_space() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("index");
+        let exbibyte = 1 << 60;
+        let e = generate(&dir, &spec(exbibyte, 4, 1), |_| {}).expect_err("1 EiB does not fit");
+        let IndexError::NoSpace { needed, free, .. } = &e else {
+            panic!("{e}");
+        };
+        assert!(*needed > exbibyte && free < needed, "{e}");
+        let msg = e.to_string();
+        assert!(msg.contains("1.0 EiB") && msg.contains("free"), "{msg}");
+        assert!(!dir.exists(), "nothing is created before the check");
+    }
+
+    #[test]
+    fn a_cancelled_generation_stops_early_and_leaves_no_partial_index() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("index");
+        let s = spec(64 << 20, 6, 3);
+        let first = plan_files(&s).expect("plan")[0].len;
+        let cancel = AtomicBool::new(false);
+        let mut last = 0;
+        let result = generate_cancellable(&dir, &s, &cancel, |written| {
+            last = written;
+            if written >= first {
+                cancel.store(true, Ordering::Relaxed);
+            }
+        });
+        assert!(matches!(result, Err(IndexError::Cancelled)), "{result:?}");
+        assert!(last < s.size, "stopped early: {last} of {} bytes", s.size);
+        assert!(!dir.exists(), "the directory it created is removed");
+
+        // A directory that existed (empty) is kept, emptied of what was written.
+        fs::create_dir(&dir).expect("mkdir");
+        cancel.store(false, Ordering::Relaxed);
+        let result = generate_cancellable(&dir, &s, &cancel, |written| {
+            if written >= first {
+                cancel.store(true, Ordering::Relaxed);
+            }
+        });
+        assert!(matches!(result, Err(IndexError::Cancelled)), "{result:?}");
+        assert_eq!(fs::read_dir(&dir).expect("dir").count(), 0);
     }
 
     #[test]

@@ -11,14 +11,17 @@ mod journal;
 mod listing;
 mod names;
 mod snapshot;
+mod space;
 mod target;
 
 pub use checksum::{crc32c_combine, crc32c_file};
-pub use generate::{GenerateSpec, GeneratedFile, generate, plan_files};
+pub use generate::{GenerateSpec, GeneratedFile, generate, generate_cancellable, plan_files};
 pub use journal::{Entry as JournalEntry, JOURNAL, Journal, Recorded};
 pub use listing::{ListingLimits, check_listing};
 pub use names::is_safe_file_name;
 pub use snapshot::{IndexFile, IndexSnapshot};
+pub(crate) use space::human;
+pub use space::{ensure_room, free_bytes, same_filesystem, with_headroom};
 pub use target::{PARTS, PartFile, TargetDir};
 
 use std::{io, path::PathBuf};
@@ -48,6 +51,25 @@ pub enum IndexError {
     /// The file count is zero.
     #[error("an index needs at least one file")]
     NoFiles,
+    /// Too little free space for what is to be written; checked before writing any of it.
+    #[error(
+        "{} has {} free, but writing {} needs {} with headroom (5% + 64 MiB): choose a smaller \
+         index (--size, or index.size in a campaign) or free some space",
+        .dir.display(), space::human(*.free), space::human(*.size), space::human(*.needed)
+    )]
+    NoSpace {
+        /// Where it would go.
+        dir: PathBuf,
+        /// Bytes to write.
+        size: u64,
+        /// Bytes to write with headroom.
+        needed: u64,
+        /// Bytes free there.
+        free: u64,
+    },
+    /// Generation stopped on request (Ctrl-C); the files it had written are removed.
+    #[error("index generation was cancelled; the partial files were removed")]
+    Cancelled,
     /// The generator's directory already holds files.
     #[error("{0} is not empty; give an empty or new directory")]
     NotEmpty(PathBuf),
@@ -115,6 +137,15 @@ pub enum IndexError {
 }
 
 impl IndexError {
+    /// Whether the error is the caller's input (exit code 2): a shape that cannot be generated,
+    /// or one that does not fit.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            Self::NoSpace { .. } | Self::TooSmall { .. } | Self::NoFiles
+        )
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
         let path = path.into();
         move |source| Self::Io { path, source }

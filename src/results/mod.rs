@@ -11,8 +11,8 @@ mod writers;
 pub use env::capture_env;
 pub use load::{Condition, LoadError, LoadedTrial, ResultsDir, short_key};
 pub use writers::{
-    append_line, events_jsonl, read_trials, repair_torn_tail, summary_markdown, timeseries_csv,
-    write_atomic,
+    append_line, create_run_dir, events_jsonl, read_trials, repair_torn_tail, summary_markdown,
+    timeseries_csv, write_atomic,
 };
 
 use std::collections::BTreeMap;

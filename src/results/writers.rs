@@ -4,7 +4,7 @@ use std::{
     fmt::Write as _,
     fs::{self, OpenOptions},
     io::{self, Write},
-    path::Path,
+    path::{Path, PathBuf},
 };
 
 use super::TrialRecord;
@@ -12,6 +12,38 @@ use crate::{
     chaos::Event,
     follower::{FailureRecord, Sample},
 };
+
+/// How many runs of one campaign and seed may start in the same second.
+const SAME_SECOND_RUNS: u32 = 1000;
+
+/// Creates the directory of a new run of a campaign, `campaign_dir/<stamp>-<seed>/`, or
+/// `<stamp>-<seed>-2/`, `-3/`, ... when runs started in the same second have taken the others.
+///
+/// The last component is made with `create_dir`, which fails when it exists, so two runs can
+/// never share a directory even when they race.
+pub fn create_run_dir(campaign_dir: &Path, stamp: &str, seed: u64) -> io::Result<PathBuf> {
+    fs::create_dir_all(campaign_dir)?;
+    let base = format!("{stamp}-{seed:x}");
+    for n in 1..=SAME_SECOND_RUNS {
+        let name = match n {
+            1 => base.clone(),
+            n => format!("{base}-{n}"),
+        };
+        let dir = campaign_dir.join(name);
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "{base} and {SAME_SECOND_RUNS} suffixed directories exist: too many runs started in \
+             one second; to continue one of them, give --resume DIR"
+        ),
+    ))
+}
 
 /// Writes `bytes` to `path` through a temporary name and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -156,6 +188,21 @@ mod tests {
                 .expect("missing")
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn runs_started_in_the_same_second_get_their_own_directories() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let campaign = tmp.path().join("smoke");
+        let stamp = "20260101T000000Z";
+        let dirs: Vec<PathBuf> = (0..3)
+            .map(|_| create_run_dir(&campaign, stamp, 7).expect("create"))
+            .collect();
+        assert_eq!(dirs[0], campaign.join("20260101T000000Z-7"));
+        assert_eq!(dirs[1], campaign.join("20260101T000000Z-7-2"));
+        let distinct: std::collections::BTreeSet<_> = dirs.iter().collect();
+        assert_eq!(distinct.len(), 3, "{dirs:?}");
+        assert!(dirs.iter().all(|d| d.is_dir()));
     }
 
     #[test]
