@@ -122,3 +122,31 @@ async fn a_list_longer_than_max_files_is_refused() {
     assert_refused(&report, "max_files");
     assert!(listed(&target).is_empty());
 }
+
+/// A listing that fits max_file_size but not the target's filesystem is refused up front, not
+/// discovered as a write error half-way (nor left behind as sparse part files).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_larger_than_the_free_space_is_refused_before_any_part_file() {
+    let tmp = scratch();
+    let free = rrbench::index::free_bytes(tmp.path()).expect("statvfs");
+    let index = FakeIndex {
+        listed: (0..4)
+            .map(|i| FileMeta {
+                name: format!("_{i}"),
+                len: free / 2,
+                crc32c: 0,
+            })
+            .collect(),
+        contents: vec![],
+    };
+    let addr = fake_leader::start(index).await;
+    let target = tmp.path().join("follower");
+    let mut settings = unlimited_follower();
+    settings.max_file_size = rrbench::units::ByteSize(u64::MAX);
+    let report = recover(addr, &target, settings).await;
+    assert_eq!(report.outcome, Outcome::Failed);
+    assert_eq!(report.attempts, 1, "a full disk is not retried");
+    let why = report.failure.as_deref().unwrap_or_default();
+    assert!(why.contains("free") && why.contains("--dir"), "{why}");
+    assert!(!target.join(PARTS).exists());
+}

@@ -177,6 +177,7 @@ impl Failure {
             | IndexError::FileTooLarge { .. } => {
                 Self::new(FailureKind::Protocol, e.to_string()).fatal()
             }
+            IndexError::TargetFull { .. } => Self::new(FailureKind::Io, e.to_string()).fatal(),
             _ => Self::new(FailureKind::Io, e.to_string()),
         }
     }

@@ -123,6 +123,10 @@ pub(crate) async fn run_attempt(
         None => Store::fresh(&ctx.target, files, journaled).map_err(Failure::local)?,
     };
     let store = store.insert(current);
+    let total: u64 = store.files.iter().map(|f| f.len).sum();
+    ctx.target
+        .ensure_room_for(total - store.persisted())
+        .map_err(Failure::local)?;
     let progress = &ctx.progress;
     let (done_bytes, done_files) = store.finished();
     Progress::set(

@@ -67,6 +67,22 @@ pub enum IndexError {
         /// Bytes free there.
         free: u64,
     },
+    /// The follower's target cannot hold what the leader lists.
+    #[error(
+        "{} has {} free, but the leader lists {} still to recover ({} with headroom): free \
+         some space or recover into a larger filesystem (--dir)",
+        .dir.display(), space::human(*.free), space::human(*.size), space::human(*.needed)
+    )]
+    TargetFull {
+        /// The target directory.
+        dir: PathBuf,
+        /// Bytes still to write.
+        size: u64,
+        /// Bytes with headroom.
+        needed: u64,
+        /// Bytes free there.
+        free: u64,
+    },
     /// Generation stopped on request (Ctrl-C); the files it had written are removed.
     #[error("index generation was cancelled; the partial files were removed")]
     Cancelled,

@@ -143,6 +143,23 @@ impl TargetDir {
         })
     }
 
+    /// Refuses to start writing `bytes` more than the filesystem can hold (part files are
+    /// sized to their final length up front, so a full disk would otherwise surface as a
+    /// confusing write error half-way).
+    pub fn ensure_room_for(&self, bytes: u64) -> Result<(), IndexError> {
+        let free = super::free_bytes(&self.path).map_err(IndexError::io(&self.path))?;
+        let needed = super::with_headroom(bytes);
+        if needed > free {
+            return Err(IndexError::TargetFull {
+                dir: self.path.clone(),
+                size: bytes,
+                needed,
+                free,
+            });
+        }
+        Ok(())
+    }
+
     /// Fsyncs the directory so renames are durable.
     pub fn sync(&self) -> Result<(), IndexError> {
         File::open(&self.path)
