@@ -45,8 +45,7 @@ pub async fn gen_index(args: GenIndexArgs) -> anyhow::Result<ExitCode> {
     };
     // Listening before the first byte is written: Ctrl-C always stops the generator, which
     // removes what it wrote, instead of killing the process mid-file.
-    let mut ctrl_c =
-        tokio::signal::unix::signal(SignalKind::interrupt()).context("listening for Ctrl-C")?;
+    let mut ctrl_c = signal(SignalKind::interrupt()).context("listening for Ctrl-C")?;
     let cancel = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let (dir, flag) = (args.dir.clone(), cancel.clone());

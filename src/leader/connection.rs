@@ -110,7 +110,7 @@ impl AsRef<EncodedFrame> for Response {
 const RESPONSE_QUEUE: usize = 64;
 
 struct Connection {
-    id: u64,
+    activity: Arc<Activity>,
     peer: SocketAddr,
     shared: Arc<Shared>,
     responses: mpsc::Sender<Response>,
@@ -151,7 +151,7 @@ pub(crate) async fn serve_halves(
     // connection that pipelines more waits for its responses to be read.
     let budget = 2 * shared.config.settings.max_chunk_size.bytes();
     let mut conn = Connection {
-        id: activity.id,
+        activity: activity.clone(),
         peer,
         shared,
         responses,
@@ -164,7 +164,7 @@ pub(crate) async fn serve_halves(
         let frame = tokio::select! {
             _ = shutdown.changed() => break,
             _ = activity.shed.notified() => {
-                conn.closing("idle with no session, and its slot is needed (idle_connection_timeout)");
+                conn.closing("silent or idle with no session, and its slot is needed");
                 break;
             }
             _ = tokio::time::sleep_until(hello_by), if !conn.greeted => {
@@ -262,6 +262,7 @@ impl Connection {
                     return Flow::Close;
                 }
                 self.greeted = true;
+                self.activity.greet();
                 let version = u16::from(VERSION);
                 self.send(id, &Message::HelloAck { version }).await;
             }
@@ -308,7 +309,7 @@ impl Connection {
         let files = shared.snapshot.files().clone();
         let opened = shared
             .sessions()
-            .open(files, self.id, std::time::Instant::now());
+            .open(files, self.activity.id, std::time::Instant::now());
         let session = match opened {
             Ok(session) => session,
             Err(refused) => {

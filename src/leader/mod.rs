@@ -514,28 +514,37 @@ async fn accept_loop(
     drain(connections).await;
 }
 
-/// A slot for a connection just accepted. When every slot is taken, the connection idle
-/// longest with no session gives its slot up; if there is none, this waits up to
-/// `handshake_timeout` for one to free (silent peers are closed by then), else gives up.
+/// A slot for a connection just accepted. While every slot is taken, it asks a connection that
+/// may give its slot up (silent since its accept, or idle with no session: see [`slots`]) to
+/// close, and waits; after `handshake_timeout` without a slot it gives up.
 async fn slot_for_new_connection(shared: &Shared) -> Option<tokio::sync::OwnedSemaphorePermit> {
-    if let Some(permit) = shared.slots.try_take() {
-        return Some(permit);
-    }
     let settings = &shared.config.settings;
-    let owns = |id| shared.sessions().owned_by(id) > 0;
-    if let Some(id) = shared
-        .slots
-        .shed_one(settings.idle_connection_timeout, owns)
-    {
-        shared.log(format!(
-            "connection {id} shed: idle {:?} with no session, and a new connection needs its slot",
-            settings.idle_connection_timeout
-        ));
+    let silent = settings.handshake_timeout / 10;
+    let give_up = Instant::now() + settings.handshake_timeout;
+    loop {
+        if let Some(permit) = shared.slots.try_take() {
+            return Some(permit);
+        }
+        let owns = |id| shared.sessions().owned_by(id) > 0;
+        if let Some(id) = shared
+            .slots
+            .shed_one(silent, settings.idle_connection_timeout, owns)
+        {
+            shared.log(format!(
+                "connection {id} shed: silent or idle with no session, and a new connection needs \
+                 its slot"
+            ));
+        }
+        let wait = (silent / 4).max(Duration::from_millis(5));
+        let now = Instant::now();
+        if now >= give_up {
+            return None;
+        }
+        let until = (now + wait).min(give_up);
+        if let Ok(permit) = tokio::time::timeout_at(until.into(), shared.slots.take()).await {
+            return permit;
+        }
     }
-    tokio::time::timeout(settings.handshake_timeout, shared.slots.take())
-        .await
-        .ok()
-        .flatten()
 }
 
 /// Runs the expiry ticks often enough that a session dies within a tenth of T of its due tick.

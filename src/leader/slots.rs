@@ -3,15 +3,17 @@
 //!
 //! Idle channels are normal (the intra-cluster profile keeps eleven of its thirteen idle, and
 //! Elasticsearch never closes them), so the leader does not reap them on a timer. Only when a
-//! new connection finds every slot taken does it close one that has sent nothing for
-//! `idle_connection_timeout` and owns no open session: thousands of connections that connect and
-//! sit can then no longer lock a real follower out.
+//! new connection finds every slot taken does it close, to make room, the connection idle
+//! longest among those that either never said `Hello` and have been silent for a tenth of
+//! `handshake_timeout` (a follower greets as soon as it connects), or said it, have sent nothing
+//! for `idle_connection_timeout` and own no open session. Thousands of connections that connect
+//! and sit can then no longer lock a real follower out.
 
 use std::{
     collections::HashMap,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -26,11 +28,17 @@ pub(crate) struct Activity {
     base: Instant,
     /// Milliseconds after `base` of the last whole frame received (or of the accept).
     last_frame_ms: AtomicU64,
+    greeted: AtomicBool,
     /// Notified when the connection must close to free its slot.
     pub(crate) shed: Notify,
 }
 
 impl Activity {
+    /// The peer said a valid `Hello`.
+    pub(crate) fn greet(&self) {
+        self.greeted.store(true, Ordering::Relaxed);
+    }
+
     /// A frame arrived.
     pub(crate) fn touch(&self) {
         let ms = self.base.elapsed().as_millis() as u64;
@@ -81,6 +89,7 @@ impl Slots {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             base: Instant::now(),
             last_frame_ms: AtomicU64::new(0),
+            greeted: AtomicBool::new(false),
             shed: Notify::new(),
         })
     }
@@ -97,10 +106,12 @@ impl Slots {
         self.open().remove(&id);
     }
 
-    /// Asks the connection idle longest, if idle at least `idle`, and owning no session, to
-    /// close. Returns its id.
+    /// Asks the connection idle longest among those that may give their slot up to close:
+    /// never greeted and silent for `silent`, or greeted, idle for `idle` and owning no session.
+    /// Returns its id.
     pub(crate) fn shed_one(
         &self,
+        silent: Duration,
         idle: Duration,
         owns_session: impl Fn(u64) -> bool,
     ) -> Option<u64> {
@@ -108,8 +119,15 @@ impl Slots {
         let mut open = self.open();
         let (id, _) = open
             .iter()
-            .map(|(&id, a)| (id, a.idle_for(now)))
-            .filter(|&(id, idle_for)| idle_for >= idle && !owns_session(id))
+            .map(|(&id, a)| (id, a, a.idle_for(now)))
+            .filter(|&(id, a, idle_for)| {
+                if a.greeted.load(Ordering::Relaxed) {
+                    idle_for >= idle && !owns_session(id)
+                } else {
+                    idle_for >= silent
+                }
+            })
+            .map(|(id, _, idle_for)| (id, idle_for))
             .max_by_key(|&(_, idle_for)| idle_for)?;
         let victim = open.remove(&id)?;
         victim.shed.notify_one();
@@ -125,15 +143,32 @@ mod tests {
     fn the_longest_idle_connection_without_a_session_is_shed() {
         let slots = Slots::new(3);
         let (old, owner, fresh) = (slots.list(), slots.list(), slots.list());
+        for a in [&old, &owner, &fresh] {
+            a.greet();
+        }
         std::thread::sleep(Duration::from_millis(30));
         fresh.touch();
-        let shed = slots.shed_one(Duration::from_millis(20), |id| id == owner.id);
+        let never = Duration::from_secs(3600);
+        let idle = Duration::from_millis(20);
+        let shed = slots.shed_one(never, idle, |id| id == owner.id);
         assert_eq!(shed, Some(old.id), "idle and owning nothing");
         assert_eq!(
-            slots.shed_one(Duration::from_millis(20), |id| id == owner.id),
+            slots.shed_one(never, idle, |id| id == owner.id),
             None,
             "the owner and the fresh one stay"
         );
-        assert!(slots.shed_one(Duration::from_millis(20), |_| false) == Some(owner.id));
+        assert!(slots.shed_one(never, idle, |_| false) == Some(owner.id));
+    }
+
+    #[test]
+    fn a_silent_connection_goes_long_before_an_idle_greeted_one() {
+        let slots = Slots::new(2);
+        let greeted = slots.list();
+        greeted.greet();
+        let silent = slots.list();
+        std::thread::sleep(Duration::from_millis(30));
+        let (short, long) = (Duration::from_millis(20), Duration::from_secs(3600));
+        assert_eq!(slots.shed_one(short, long, |_| false), Some(silent.id));
+        assert_eq!(slots.shed_one(short, long, |_| false), None);
     }
 }
