@@ -353,8 +353,11 @@ async fn run_trial(
     } else {
         None
     };
+    // The leader serves the chunk size the cell asks for, even past its default guard.
+    let mut leader_settings = cell.leader.clone();
+    leader_settings.max_chunk_size = leader_settings.max_chunk_size.max(cell.settings.chunk_size);
     let leader_config = LeaderConfig {
-        settings: cell.leader.clone(),
+        settings: leader_settings,
         quic: certificate.clone().map(|certificate| QuicServer {
             certificate,
             liveness,

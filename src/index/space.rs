@@ -45,15 +45,25 @@ pub fn same_filesystem(a: &Path, b: &Path) -> io::Result<bool> {
 /// Refuses with [`IndexError::NoSpace`] when `bytes`, with headroom, do not fit where `dir` is
 /// (or would be).
 pub fn ensure_room(dir: &Path, bytes: u64) -> Result<(), IndexError> {
+    room_for(dir, bytes, |dir, size, needed, free| IndexError::NoSpace {
+        dir,
+        size,
+        needed,
+        free,
+    })
+}
+
+/// Checks that `bytes` with headroom fit where `dir` is; else the error `full` makes of the
+/// directory, the bytes, the bytes with headroom and the free bytes.
+pub(crate) fn room_for(
+    dir: &Path,
+    bytes: u64,
+    full: impl FnOnce(std::path::PathBuf, u64, u64, u64) -> IndexError,
+) -> Result<(), IndexError> {
     let free = free_bytes(dir).map_err(IndexError::io(dir))?;
     let needed = with_headroom(bytes);
     if needed > free {
-        return Err(IndexError::NoSpace {
-            dir: dir.to_path_buf(),
-            size: bytes,
-            needed,
-            free,
-        });
+        return Err(full(dir.to_path_buf(), bytes, needed, free));
     }
     Ok(())
 }

@@ -147,17 +147,14 @@ impl TargetDir {
     /// sized to their final length up front, so a full disk would otherwise surface as a
     /// confusing write error half-way).
     pub fn ensure_room_for(&self, bytes: u64) -> Result<(), IndexError> {
-        let free = super::free_bytes(&self.path).map_err(IndexError::io(&self.path))?;
-        let needed = super::with_headroom(bytes);
-        if needed > free {
-            return Err(IndexError::TargetFull {
-                dir: self.path.clone(),
-                size: bytes,
+        super::space::room_for(&self.path, bytes, |dir, size, needed, free| {
+            IndexError::TargetFull {
+                dir,
+                size,
                 needed,
                 free,
-            });
-        }
-        Ok(())
+            }
+        })
     }
 
     /// Fsyncs the directory so renames are durable.
@@ -283,6 +280,23 @@ mod tests {
             Err(IndexError::LengthMismatch { .. })
         ));
         assert!(!target.path().join("a").exists());
+    }
+
+    /// What "verified" rests on: the file under the real name is the inode that was written.
+    #[test]
+    fn another_file_under_the_real_name_is_not_verified() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let target = TargetDir::prepare(tmp.path()).expect("prepare");
+        let data = b"the leader's bytes";
+        let part = target.create_part(0, &meta("a", data)).expect("part");
+        part.write_at(0, data).expect("write");
+        let impostor = tmp.path().join("impostor");
+        fs::write(&impostor, b"someone else's bytes").expect("impostor");
+        fs::rename(&impostor, target.path().join("a")).expect("swap in");
+        assert!(matches!(
+            part.check_in_place(),
+            Err(IndexError::Replaced(_))
+        ));
     }
 
     #[test]

@@ -120,6 +120,14 @@ struct Connection {
     greeted: bool,
 }
 
+/// Bytes of chunk responses one connection may have read but not yet written: two of the
+/// largest chunks, so a follower's window spread over its channels fits, and a connection that
+/// pipelines more waits for its responses to be read. A QUIC connection's streams share one.
+pub(crate) fn buffer_budget(shared: &Shared) -> Arc<Semaphore> {
+    let bytes = 2 * shared.config.settings.max_chunk_size.bytes();
+    Arc::new(Semaphore::new(bytes as usize))
+}
+
 /// Serves one TCP connection until the follower leaves, the stream breaks, or shutdown.
 pub(crate) async fn serve(
     stream: TcpStream,
@@ -130,7 +138,8 @@ pub(crate) async fn serve(
 ) {
     let _ = stream.set_nodelay(true);
     let (read, write) = stream.into_split();
-    serve_halves(read, write, peer, shared, activity, shutdown).await;
+    let budget = buffer_budget(&shared);
+    serve_halves(read, write, peer, shared, activity, budget, shutdown).await;
 }
 
 /// Serves one byte stream (a TCP connection, or one QUIC stream of a connection).
@@ -140,6 +149,7 @@ pub(crate) async fn serve_halves(
     peer: SocketAddr,
     shared: Arc<Shared>,
     activity: Arc<Activity>,
+    budget: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let within = shared.config.settings.handshake_timeout;
@@ -147,15 +157,12 @@ pub(crate) async fn serve_halves(
     let mut read = BufReader::with_capacity(64 << 10, read);
     let (responses, queue) = mpsc::channel(RESPONSE_QUEUE);
     let writer = tokio::spawn(write_queued(write, queue));
-    // Two of the largest chunks: a follower's window spread over its channels fits, and a
-    // connection that pipelines more waits for its responses to be read.
-    let budget = 2 * shared.config.settings.max_chunk_size.bytes();
     let mut conn = Connection {
         activity: activity.clone(),
         peer,
         shared,
         responses,
-        budget: Arc::new(Semaphore::new(budget as usize)),
+        budget,
         chunks: JoinSet::new(),
         greeted: false,
     };
@@ -177,7 +184,10 @@ pub(crate) async fn serve_halves(
         let flow = match frame {
             Ok(Some(frame)) => tokio::select! {
                 _ = shutdown.changed() => break,
-                _ = activity.shed.notified() => break,
+                _ = activity.shed.notified() => {
+                    conn.closing("idle with no session, and its slot is needed");
+                    break;
+                }
                 flow = conn.handle(frame.request_id, frame.message) => flow,
             },
             Ok(None) => Flow::Close,
@@ -204,6 +214,19 @@ pub(crate) async fn serve_halves(
     drop(conn);
     // Let queued responses (an Error frame, say) reach the peer before the socket closes.
     let _ = timeout(Duration::from_secs(5), writer).await;
+}
+
+/// A chunk request counted in flight on its session until dropped: when the response is ready,
+/// or when the task is aborted (its connection closed) while it waited on the limiter.
+struct InFlight {
+    shared: Arc<Shared>,
+    session: u64,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.shared.sessions().end_chunk(self.session);
+    }
 }
 
 /// The wire code for a request the session table refused.
@@ -350,6 +373,10 @@ impl Connection {
                 .refuse(id, refused_code(&refused), refused.to_string())
                 .await;
         }
+        let in_flight = InFlight {
+            shared: shared.clone(),
+            session,
+        };
         let responses = self.responses.clone();
         let peer = self.peer;
         self.chunks.spawn(async move {
@@ -363,7 +390,7 @@ impl Connection {
                 Ok::<_, std::io::Error>((Bytes::from(buf), crc))
             })
             .await;
-            shared.sessions().end_chunk(session);
+            drop(in_flight);
             let message = match read {
                 Ok(Ok((data, crc32c))) => {
                     LeaderStats::add(&shared.stats.chunks_served, 1);

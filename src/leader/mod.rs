@@ -421,6 +421,10 @@ async fn serve_quic_connection(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut streams = JoinSet::new();
+    // The connection holds the slot, owns the sessions and has the buffer budget; its streams
+    // share them and are never shed on their own.
+    let activity = shared.slots.unlisted();
+    let budget = connection::buffer_budget(&shared);
     loop {
         let accepted = tokio::select! {
             _ = shutdown.changed() => break,
@@ -429,10 +433,9 @@ async fn serve_quic_connection(
         match accepted {
             Ok((send, recv)) => {
                 let (shared, shutdown) = (shared.clone(), shutdown.clone());
-                // The connection holds the slot; its streams are never shed on their own.
-                let activity = shared.slots.unlisted();
+                let (activity, budget) = (activity.clone(), budget.clone());
                 streams.spawn(connection::serve_halves(
-                    recv, send, peer, shared, activity, shutdown,
+                    recv, send, peer, shared, activity, budget, shutdown,
                 ));
             }
             Err(e) => {
@@ -442,10 +445,7 @@ async fn serve_quic_connection(
         }
         while streams.try_join_next().is_some() {}
     }
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while streams.join_next().await.is_some() {}
-    })
-    .await;
+    drain(streams).await;
 }
 
 async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {

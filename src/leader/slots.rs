@@ -117,18 +117,20 @@ impl Slots {
     ) -> Option<u64> {
         let now = Instant::now();
         let mut open = self.open();
+        // Silent ones first, however long a greeted one has been idle: a follower's idle
+        // channels (which Elasticsearch keeps) go only when no silent socket is left.
         let (id, _) = open
             .iter()
-            .map(|(&id, a)| (id, a, a.idle_for(now)))
-            .filter(|&(id, a, idle_for)| {
-                if a.greeted.load(Ordering::Relaxed) {
+            .map(|(&id, a)| (id, a.greeted.load(Ordering::Relaxed), a.idle_for(now)))
+            .filter(|&(id, greeted, idle_for)| {
+                if greeted {
                     idle_for >= idle && !owns_session(id)
                 } else {
                     idle_for >= silent
                 }
             })
-            .map(|(id, _, idle_for)| (id, idle_for))
-            .max_by_key(|&(_, idle_for)| idle_for)?;
+            .map(|(id, greeted, idle_for)| (id, (!greeted, idle_for)))
+            .max_by_key(|&(_, rank)| rank)?;
         let victim = open.remove(&id)?;
         victim.shed.notify_one();
         Some(id)
@@ -170,5 +172,12 @@ mod tests {
         let (short, long) = (Duration::from_millis(20), Duration::from_secs(3600));
         assert_eq!(slots.shed_one(short, long, |_| false), Some(silent.id));
         assert_eq!(slots.shed_one(short, long, |_| false), None);
+        let silent = slots.list();
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(
+            slots.shed_one(short, Duration::ZERO, |_| false),
+            Some(silent.id),
+            "a silent one goes before a greeted one idle longer"
+        );
     }
 }
