@@ -316,6 +316,20 @@ async fn a_wrong_auth_token_is_refused() {
     let channel = Channel::connect(&leader.local_addr().to_string(), 1 << 20)
         .await
         .expect("connect");
+    let none = Message::Hello {
+        version: 1,
+        auth: String::new(),
+    };
+    match channel.request(&none).await {
+        Err(TransportError::Remote { code, message }) => {
+            assert_eq!(code, ErrorCode::Unauthorized);
+            assert!(message.contains("no auth token sent"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let channel = Channel::connect(&leader.local_addr().to_string(), 1 << 20)
+        .await
+        .expect("connect");
     let hello = Message::Hello {
         version: 1,
         auth: "s3cret".into(),

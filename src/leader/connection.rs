@@ -280,8 +280,12 @@ impl Connection {
                 if let Some(token) = &self.shared.config.auth_token
                     && !same_secret(token, &auth)
                 {
-                    self.refuse(id, ErrorCode::Unauthorized, "wrong auth token".into())
-                        .await;
+                    let why = if auth.is_empty() {
+                        "no auth token sent; this leader requires one"
+                    } else {
+                        "wrong auth token"
+                    };
+                    self.refuse(id, ErrorCode::Unauthorized, why.into()).await;
                     return Flow::Close;
                 }
                 self.greeted = true;
