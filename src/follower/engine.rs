@@ -1,43 +1,43 @@
-//! The recovery engine: attempts and policies around [`super::transfer`].
+//! The driver of a recovery: performs a [`Recovery`]'s actions on sockets and files and feeds back
+//! what happened.
 //!
-//! Each policy decides what a failure costs (see [`super::policy`]). Elasticsearch aborts the
-//! attempt and starts again from an empty store; OpenSearch retries chunks on connection errors
-//! and then starts again from zero; resumable keeps every verified, persisted byte, across
-//! attempts and across process restarts (through its journal). A checksum mismatch ends the
-//! recovery under every policy: corruption is never retried. The report accounts every byte:
-//! needed, transferred, kept, resumed from disk, and wasted.
+//! Every decision (which chunk, which timeout, retry or abort, what the target keeps, the byte
+//! accounting) is the state machine's, in [`super::recovery`]; this file only does the I/O: it
+//! opens connections through a [`Dialer`], sends requests, computes checksums, throttles on the
+//! node's rate limiter, writes part files, finalizes and journals, and sleeps until the machine's
+//! next timer, all on tokio's time (so a paused runtime drives a whole recovery in simulated
+//! time). Requests and writes run as tasks of one attempt; aborting the attempt drops them all.
 
-use std::{
-    future::Future,
-    path::PathBuf,
-    sync::Arc,
-    time::{Duration, Instant},
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use tokio::{
+    sync::watch,
+    task::JoinSet,
+    time::{Instant, sleep_until, timeout},
 };
-
-use tokio::sync::watch;
 
 use super::{
+    failure::Failure,
     policy::Policy,
     progress::{Progress, sample},
-    report::{FailureKind, FailureRecord, Outcome, REPORT_SCHEMA, RecoveryReport},
+    recovery::{Action, ChunkReply, Event, Recovery, StorePlan},
+    report::{FailureKind, RecoveryReport},
     store::Store,
-    transfer::{Fetcher, Link, run_attempt},
+    window::ChunkRequest,
 };
 use crate::{
-    auth::{AUTH_TOKEN_ENV, AuthToken},
-    chaos::rng::SeededRng,
+    auth::AuthToken,
     clock::Clock,
-    index::{IndexError, Journal, TargetDir},
-    protocol::ErrorCode,
+    index::{IndexError, Journal, JournalEntry, PartFile, TargetDir},
+    protocol::Message,
     ratelimit::NodeRateLimiter,
     settings::{OutOfRange, RecoverySettings, Transport},
     transport::{
-        TransportError,
-        connection::ConnectOptions,
+        connection::{ConnectOptions, Connection},
+        dial::{Dialer, QuicDialer, TcpDialer},
         quic::{QuicClient, QuicLiveness},
         tcp::{Keepalive, SocketOptions},
     },
-    units::mib_per_sec,
 };
 
 /// What to recover, from where, into where, and how.
@@ -65,6 +65,9 @@ pub struct FollowerConfig {
     /// Reach the leader over QUIC (one connection, a stream per channel) instead of TCP; its
     /// liveness comes from `settings` (`quic_idle_timeout`, `quic_keep_alive`).
     pub quic: Option<QuicClient>,
+    /// Reach the leader through this instead of TCP or QUIC to `leader` (an in-memory leader,
+    /// a simulated network); `leader` then only names it in the report.
+    pub dialer: Option<Arc<dyn Dialer>>,
 }
 
 impl FollowerConfig {
@@ -81,6 +84,7 @@ impl FollowerConfig {
             time_limit: None,
             seed: 0,
             quic: None,
+            dialer: None,
         }
     }
 }
@@ -96,182 +100,12 @@ pub enum FollowerError {
     Target(#[from] IndexError),
 }
 
-/// Why an attempt ended.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    kind: FailureKind,
-    message: String,
-    /// The channel that failed first, when one did.
-    channel: Option<usize>,
-    /// Not worth another attempt (corruption, a broken leader).
-    fatal: bool,
-    /// Whether it came from the network (not from the local disk).
-    channel_or_transport: bool,
-}
-
-impl Failure {
-    pub(crate) fn new(kind: FailureKind, message: impl Into<String>) -> Self {
-        let fatal = kind.is_final();
-        Self {
-            kind,
-            message: message.into(),
-            channel: None,
-            fatal,
-            channel_or_transport: false,
-        }
-    }
-
-    pub(crate) fn fatal(mut self) -> Self {
-        self.fatal = true;
-        self
-    }
-
-    /// A request failed on `channel` (if known); a lost connection is blamed on the channel that
-    /// failed first.
-    pub(crate) fn transport(channel: Option<usize>, e: TransportError) -> Self {
-        let channel = match &e {
-            TransportError::ChannelLost { channel, .. } => Some(*channel),
-            _ => channel,
-        };
-        let kind = match e.root() {
-            TransportError::Connect { .. } => FailureKind::Connect,
-            TransportError::Reset => FailureKind::Reset,
-            TransportError::Eof => FailureKind::Eof,
-            TransportError::Timeout(_) => FailureKind::Timeout,
-            TransportError::Io(_) => FailureKind::Io,
-            TransportError::Protocol(_) | TransportError::Unexpected(_) => FailureKind::Protocol,
-            TransportError::Remote {
-                code: ErrorCode::UnknownSession,
-                ..
-            } => FailureKind::SessionExpired,
-            TransportError::Remote {
-                code: ErrorCode::Unauthorized,
-                ..
-            } => FailureKind::Unauthorized,
-            TransportError::Remote { .. } => FailureKind::Remote,
-            TransportError::PingTimeout(_) => FailureKind::Timeout,
-            TransportError::ChannelLost { .. } => FailureKind::Eof,
-        };
-        let message = match e.root() {
-            TransportError::Remote {
-                code: ErrorCode::Unauthorized,
-                message,
-            } => unauthorized(message),
-            _ => e.to_string(),
-        };
-        let mut failure = Self::new(kind, message);
-        failure.channel = channel;
-        failure.channel_or_transport = true;
-        failure
-    }
-
-    pub(crate) fn local(e: IndexError) -> Self {
-        match e {
-            IndexError::ChecksumMismatch { .. } | IndexError::LengthMismatch { .. } => {
-                Self::new(FailureKind::Corrupt, e.to_string())
-            }
-            // A leader that lists a bad name twice will list it again: not worth retrying.
-            IndexError::UnsafeName(_)
-            | IndexError::DuplicateName(_)
-            | IndexError::TooManyFiles { .. }
-            | IndexError::FileTooLarge { .. } => {
-                Self::new(FailureKind::Protocol, e.to_string()).fatal()
-            }
-            IndexError::TargetFull { .. } => Self::new(FailureKind::Io, e.to_string()).fatal(),
-            _ => Self::new(FailureKind::Io, e.to_string()),
-        }
-    }
-
-    /// A broken or unreachable connection: what OpenSearch retries a chunk on.
-    pub(crate) fn is_connection_error(&self) -> bool {
-        matches!(
-            self.kind,
-            FailureKind::Reset
-                | FailureKind::Eof
-                | FailureKind::Connect
-                | FailureKind::Io
-                | FailureKind::Timeout
-        ) && self.channel_or_transport
-    }
-}
-
-/// What a refused token means, for a user: the likely cause and the fix.
-fn unauthorized(leader_said: &str) -> String {
-    format!(
-        "the leader refused the auth token ({leader_said}): this follower's token is missing or \
-         differs from the leader's; give both the same one (--auth-token-file or \
-         {AUTH_TOKEN_ENV})"
-    )
-}
-
-/// Everything an attempt needs that outlives it.
-pub(crate) struct Ctx {
-    pub(crate) config: FollowerConfig,
-    pub(crate) policy: Policy,
-    pub(crate) target: TargetDir,
-    pub(crate) limiter: Arc<NodeRateLimiter>,
-    pub(crate) progress: Arc<Progress>,
-}
-
-impl Ctx {
-    pub(crate) fn connect_options(&self) -> ConnectOptions {
-        connect_options(&self.config, self.policy)
-    }
-
-    pub(crate) fn fetcher(&self, link: Arc<Link>) -> Fetcher {
-        Fetcher {
-            link,
-            limiter: self.limiter.clone(),
-            progress: self.progress.clone(),
-            policy: self.policy,
-            time_scale: self.config.settings.time_scale,
-            limit: self
-                .policy
-                .has_request_timeout()
-                .then_some(self.config.settings.internal_action_timeout),
-        }
-    }
-}
-
-/// Waits `delay` unless stopped first; returns the stop's failure.
-async fn pause(
-    policy: Policy,
-    delay: Duration,
-    cancel: &mut (impl Future<Output = ()> + Unpin),
-    time_up: &mut (impl Future<Output = ()> + Unpin),
-    limit: Option<Duration>,
-) -> Option<Failure> {
-    tokio::select! {
-        _ = tokio::time::sleep(delay) => None,
-        _ = cancel => Some(Failure::new(FailureKind::Interrupted, "interrupted")),
-        _ = time_up => Some(time_limit_failure(limit, policy)),
-    }
-}
-
-/// The time limit stopped the recovery. Under a policy without a per-request timeout (the
-/// OpenSearch plugin's), that is the only thing that ends a wait on a silent leader: say so.
-fn time_limit_failure(limit: Option<Duration>, policy: Policy) -> Failure {
-    let limit = limit.map(crate::units::format_duration).unwrap_or_default();
-    let why = if policy.has_request_timeout() {
-        String::new()
-    } else {
-        format!(
-            " (the {policy} policy has no per-request timeout: a leader that stops answering is \
-             waited on until the time limit, as the real one waits forever)"
-        )
-    };
-    Failure::new(
-        FailureKind::TimeLimit,
-        format!("stopped by the time limit of {limit}{why}"),
-    )
-}
-
 /// Recovers the index, attempt after attempt as the policy allows, until it is verified, a
 /// failure is final, the time limit passes, or `cancel` completes. Returns the report either way.
 pub async fn recover(
     config: FollowerConfig,
     progress: Arc<Progress>,
-    cancel: impl Future<Output = ()>,
+    cancel: impl std::future::Future<Output = ()>,
 ) -> Result<RecoveryReport, FollowerError> {
     config.settings.validate()?;
     let policy = config.settings.policy;
@@ -279,150 +113,416 @@ pub async fn recover(
     // Before the clock starts: a restarting policy removes a previous run's files (the first
     // attempt measures the recovery, not the clean-up); the resumable policy re-reads and
     // re-checks what its journal says is already here.
-    let mut store = match policy {
+    let (store, resumed) = match policy {
         Policy::Resumable => match Journal::read(target.path())? {
-            Some(recorded) => Some(Store::resume(&target, recorded)?),
+            Some(recorded) => {
+                let (store, ledger) = Store::resume(&target, recorded)?;
+                (Some(store), Some(ledger))
+            }
             None => {
                 target.clear()?;
-                None
+                (None, None)
             }
         },
         _ => {
             target.clear()?;
-            None
+            (None, None)
         }
     };
-    let bytes_resumed = store.as_ref().map_or(0, Store::persisted);
-    let ctx = Ctx {
-        limiter: Arc::new(NodeRateLimiter::new(config.settings.max_bytes_per_sec)),
-        policy,
-        config,
-        target,
-        progress,
-    };
-    let start = Instant::now();
-    let clock = ctx.config.clock;
+    let clock = config.clock;
     let (stop, stopped) = watch::channel(false);
     let sampler = tokio::spawn(sample(
-        ctx.progress.clone(),
+        progress.clone(),
         clock,
-        ctx.config.sample_interval,
+        config.sample_interval,
         stopped,
     ));
-    let time_limit = ctx.config.time_limit;
-    let time_up = async move {
-        match time_limit {
-            Some(limit) => tokio::time::sleep(limit).await,
-            None => std::future::pending().await,
-        }
-    };
+    let mut recovery = Recovery::new(
+        config.settings.clone(),
+        clock,
+        config.time_limit,
+        config.seed,
+        resumed,
+        Instant::now(),
+    );
+    let mut driver = Driver::new(config, target, store, progress);
     tokio::pin!(cancel);
-    tokio::pin!(time_up);
-    let mut jitter = SeededRng::new(ctx.config.seed, 0x5eed);
+    loop {
+        if driver.perform_all(&mut recovery).await {
+            break;
+        }
+        let wake = recovery.poll_timeout();
+        let lost = driver.connection.as_ref().filter(|_| !driver.loss_reported).map(|c| c.lost());
+        tokio::select! {
+            Some(joined) = driver.tasks.join_next(), if !driver.tasks.is_empty() => {
+                let event = match joined {
+                    Ok(done) => driver.complete(done),
+                    Err(e) => Event::LocalFailed(Failure::new(
+                        FailureKind::Io,
+                        format!("internal error: a task failed: {e}"),
+                    ).fatal()),
+                };
+                recovery.handle(event, Instant::now());
+            }
+            _ = sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {
+                recovery.handle_timeout(Instant::now());
+            }
+            loss = async { lost.expect("guarded").await }, if lost.is_some() => {
+                driver.loss_reported = true;
+                recovery.handle(Event::ChannelLost { channel: loss.channel }, Instant::now());
+            }
+            _ = &mut cancel => recovery.handle(Event::Cancelled, Instant::now()),
+        }
+        driver.mirror(&recovery);
+    }
+    driver.mirror(&recovery);
+    driver.drop_connection();
+    let _ = stop.send(true);
+    let timeseries = sampler.await.unwrap_or_default();
+    let pings = Progress::get(&driver.progress.pings_sent);
+    Ok(recovery.report(driver.config.leader.clone(), pings, timeseries))
+}
 
-    let channel_types = ctx.config.settings.connection_profile.channel_types();
-    let settings = &ctx.config.settings;
-    let mut failures = Vec::new();
-    let mut completed = false;
-    let mut attempts = 0;
-    while attempts < settings.max_retries {
-        attempts += 1;
-        Progress::set(&ctx.progress.attempt, u64::from(attempts));
-        let result = match attempts {
-            1 => None,
-            n => {
-                let delay = policy.attempt_delay(n, settings.time_scale, jitter.unit());
-                pause(policy, delay, &mut cancel, &mut time_up, time_limit).await
-            }
+/// What a task of the attempt ended with.
+enum Done {
+    /// Feed this to the machine as it is.
+    Event(Event),
+    /// The connection is open.
+    Connected(Connection),
+    /// A chunk is throttled and written: journal it, then tell the machine.
+    Written { seq: u64, entry: JournalEntry },
+    /// A file is verified, fsynced and renamed: journal it, then tell the machine.
+    Finalized { file: usize },
+}
+
+/// The I/O side of one recovery.
+struct Driver {
+    config: FollowerConfig,
+    dialer: Arc<dyn Dialer>,
+    options: ConnectOptions,
+    target: TargetDir,
+    store: Option<Store>,
+    limiter: Arc<NodeRateLimiter>,
+    progress: Arc<Progress>,
+    /// The attempt's connection (requests in flight keep their own handle to it).
+    connection: Option<Arc<Connection>>,
+    /// Whether its lost channel was told to the machine.
+    loss_reported: bool,
+    /// The attempt's requests, writes and finalizations; dropping the set aborts them.
+    tasks: JoinSet<Done>,
+}
+
+impl Driver {
+    fn new(
+        config: FollowerConfig,
+        target: TargetDir,
+        store: Option<Store>,
+        progress: Arc<Progress>,
+    ) -> Self {
+        let dialer: Arc<dyn Dialer> = match (&config.dialer, &config.quic) {
+            (Some(dialer), _) => dialer.clone(),
+            (None, Some(client)) => Arc::new(QuicDialer {
+                addr: config.leader.clone(),
+                client: client.clone(),
+            }),
+            (None, None) => Arc::new(TcpDialer {
+                addr: config.leader.clone(),
+            }),
         };
-        let result = match result {
-            Some(stopped) => Err(stopped),
-            None => tokio::select! {
-                r = run_attempt(&ctx, attempts, &mut store) => r,
-                _ = &mut cancel => Err(Failure::new(FailureKind::Interrupted, "interrupted")),
-                _ = &mut time_up => Err(time_limit_failure(time_limit, policy)),
-            },
-        };
-        match result {
-            Ok(()) => {
-                completed = true;
-                break;
+        Self {
+            options: connect_options(&config, config.settings.policy),
+            limiter: Arc::new(NodeRateLimiter::new(config.settings.max_bytes_per_sec)),
+            dialer,
+            config,
+            target,
+            store,
+            progress,
+            connection: None,
+            loss_reported: false,
+            tasks: JoinSet::new(),
+        }
+    }
+
+    /// Performs every action the machine has, feeding back the results of those done at once;
+    /// returns whether the recovery is over.
+    async fn perform_all(&mut self, recovery: &mut Recovery) -> bool {
+        loop {
+            // A channel lost while actions were decided: tell the machine before sending more
+            // on it (it holds the requests for a new connection).
+            if !self.loss_reported
+                && let Some(loss) = self.connection.as_ref().and_then(|c| c.loss())
+            {
+                self.loss_reported = true;
+                recovery.handle(Event::ChannelLost { channel: loss.channel }, Instant::now());
             }
-            Err(f) => {
-                let fatal = f.fatal;
+            let Some(action) = recovery.poll_action() else {
+                return false;
+            };
+            if action == Action::Finish {
+                return true;
+            }
+            if let Some(event) = self.perform(action).await {
+                recovery.handle(event, Instant::now());
+            }
+        }
+    }
+
+    /// Starts `action`; returns its event when it is done at once.
+    async fn perform(&mut self, action: Action) -> Option<Event> {
+        match action {
+            Action::ClearTarget => {
+                self.store = None;
+                self.target.clear().err().map(local)
+            }
+            Action::Connect => {
+                let (dialer, options) = (self.dialer.clone(), self.options.clone());
+                self.tasks.spawn(async move {
+                    match Connection::open(dialer.as_ref(), &options).await {
+                        Ok(c) => Done::Connected(c),
+                        Err(e) => Done::Event(Event::ConnectFailed(Failure::transport(None, e))),
+                    }
+                });
+                None
+            }
+            Action::OpenSession => {
+                let connection = self.connection.clone();
+                let open = Message::OpenSession {
+                    index: self.config.index.clone(),
+                };
+                self.tasks.spawn(async move {
+                    Done::Event(match request(connection, &open).await {
+                        Ok(Message::SessionOpened { session, files }) => {
+                            Event::SessionOpened { session, files }
+                        }
+                        Ok(other) => Event::OpenSessionFailed(Failure::unexpected(
+                            "SessionOpened",
+                            other.kind(),
+                        )),
+                        Err(f) => Event::OpenSessionFailed(f),
+                    })
+                });
+                None
+            }
+            Action::PrepareStore {
+                files,
+                plan,
+                room_needed,
+            } => Some(self.prepare_store(files, plan, room_needed)),
+            Action::RequestChunk { session, request } => {
+                self.tasks
+                    .spawn(fetch(self.connection.clone(), session, request));
+                None
+            }
+            Action::WriteChunk {
+                seq,
+                file,
+                offset,
+                data,
+                crc,
+            } => {
+                let part = match self.part(file) {
+                    Ok(p) => p,
+                    Err(e) => return Some(local(e)),
+                };
+                let limiter = self.limiter.clone();
+                self.tasks.spawn(async move {
+                    // After the response, before the write, as Elasticsearch throttles.
+                    limiter.pause(data.len() as u64).await;
+                    let len = data.len() as u64;
+                    let written =
+                        tokio::task::spawn_blocking(move || part.write_at(offset, &data)).await;
+                    match written {
+                        Ok(Ok(())) => Done::Written {
+                            seq,
+                            entry: JournalEntry::Chunk {
+                                file: file as u32,
+                                offset,
+                                len,
+                                crc,
+                            },
+                        },
+                        Ok(Err(e)) => Done::Event(local(e)),
+                        Err(e) => Done::Event(Event::LocalFailed(Failure::new(
+                            FailureKind::Io,
+                            e.to_string(),
+                        ))),
+                    }
+                });
+                None
+            }
+            Action::FinalizeFile { file, len, crc } => {
+                let part = match self.part(file) {
+                    Ok(p) => p,
+                    Err(e) => return Some(local(e)),
+                };
+                self.tasks.spawn(finalize(part, file, len, crc));
+                None
+            }
+            Action::FinishAttempt { session } => Some(self.finish_attempt(session).await),
+            Action::AbortAttempt { remove_parts } => {
+                self.tasks = JoinSet::new();
+                self.drop_connection();
                 // Nothing of a failed attempt is reused by a restarting policy: its part files
                 // (sized to the lengths the leader declared) go now, not at the next attempt.
-                if policy.restarts_from_zero() {
-                    let _ = ctx.target.remove_parts();
+                if remove_parts {
+                    let _ = self.target.remove_parts();
                 }
-                failures.push(FailureRecord {
-                    attempt: attempts,
-                    t: clock.elapsed().as_secs_f64(),
-                    kind: f.kind,
-                    channel: f.channel,
-                    channel_type: f.channel.and_then(|c| channel_types.get(c).copied()),
-                    message: f.message,
-                });
-                if fatal {
-                    break;
+                None
+            }
+            Action::Finish => None,
+        }
+    }
+
+    /// What a finished task means for the machine (journaling what it wrote first).
+    fn complete(&mut self, done: Done) -> Event {
+        match done {
+            Done::Event(event) => event,
+            Done::Connected(connection) => {
+                self.drop_connection();
+                self.connection = Some(Arc::new(connection));
+                self.loss_reported = false;
+                Event::Connected
+            }
+            Done::Written { seq, entry } => match self.journal(&entry) {
+                Ok(()) => Event::ChunkWritten { seq },
+                Err(e) => local(e),
+            },
+            Done::Finalized { file } => {
+                if let Some(store) = &mut self.store {
+                    store.close_part(file);
+                }
+                match self.journal(&JournalEntry::Done { file: file as u32 }) {
+                    Ok(()) => Event::FileFinalized { file },
+                    Err(e) => local(e),
                 }
             }
         }
     }
-    let duration = start.elapsed();
-    let _ = stop.send(true);
-    let timeseries = sampler.await.unwrap_or_default();
 
-    let failure = (!completed).then(|| match failures.last() {
-        Some(last) if last.attempt == settings.max_retries && !last.kind.is_final() => {
-            format!(
-                "{}: {} (gave up after {attempts} attempts)",
-                last.kind, last.message
-            )
+    fn prepare_store(&mut self, files: Vec<crate::protocol::FileMeta>, plan: StorePlan, room: u64) -> Event {
+        let prepared = (|| {
+            if let StorePlan::Fresh {
+                clear_first,
+                journaled,
+            } = plan
+            {
+                if clear_first {
+                    self.target.clear()?;
+                }
+                self.store = Some(Store::fresh(&self.target, files, journaled)?);
+            }
+            self.target.ensure_room_for(room)
+        })();
+        match prepared {
+            Ok(()) => Event::StoreReady,
+            Err(e) => local(e),
         }
-        Some(last) => format!("{}: {}", last.kind, last.message),
-        None => "no attempt was made".to_string(),
-    });
-    let p = &ctx.progress;
-    let bytes = Progress::get(&p.bytes_verified);
-    let transferred = Progress::get(&p.bytes_transferred);
-    // Bytes that ended up in the result: a restarting policy keeps nothing of a failed
-    // recovery (its next try would start from an empty store).
-    let kept = match (completed, policy.restarts_from_zero()) {
-        (true, _) | (false, false) => store
-            .as_ref()
-            .map_or(0, Store::persisted)
-            .saturating_sub(bytes_resumed),
-        (false, true) => 0,
+    }
+
+    async fn finish_attempt(&mut self, session: u64) -> Event {
+        let synced = self
+            .target
+            .remove_parts()
+            .and_then(|()| self.target.sync());
+        if let Err(e) = synced {
+            return local(e);
+        }
+        // Closing is a courtesy: the leader would expire the session anyway.
+        let close = Message::CloseSession { session };
+        let limit = self.config.settings.internal_action_timeout;
+        let _ = timeout(limit, request(self.connection.clone(), &close)).await;
+        self.drop_connection();
+        Event::AttemptFinished
+    }
+
+    fn part(&mut self, file: usize) -> Result<Arc<PartFile>, IndexError> {
+        match &mut self.store {
+            Some(store) => store.part(&self.target, file),
+            None => Err(IndexError::UnsafeName(format!("file #{file} (no store)"))),
+        }
+    }
+
+    fn journal(&mut self, entry: &JournalEntry) -> Result<(), IndexError> {
+        match &mut self.store {
+            Some(store) => store.journal(entry),
+            None => Ok(()),
+        }
+    }
+
+    /// Closes the attempt's connection, counting its pings.
+    fn drop_connection(&mut self) {
+        if let Some(c) = self.connection.take() {
+            Progress::add(&self.progress.pings_sent, c.pings_sent());
+        }
+    }
+
+    /// Mirrors the machine's counters into the live progress.
+    fn mirror(&self, recovery: &Recovery) {
+        let c = recovery.counters();
+        let p = &self.progress;
+        Progress::set(&p.attempt, u64::from(c.attempt));
+        Progress::set(&p.bytes_transferred, c.bytes_transferred);
+        Progress::set(&p.bytes_needed, c.bytes_needed);
+        Progress::set(&p.files_total, c.files_total);
+        Progress::set(&p.bytes_verified, c.bytes_verified);
+        Progress::set(&p.files_verified, c.files_verified);
+        Progress::set(&p.bytes_persisted, c.bytes_persisted);
+    }
+}
+
+fn local(e: IndexError) -> Event {
+    Event::LocalFailed(Failure::local(e))
+}
+
+/// Sends one request on the attempt's connection.
+async fn request(connection: Option<Arc<Connection>>, message: &Message) -> Result<Message, Failure> {
+    let Some(connection) = connection else {
+        return Err(Failure::transport(None, crate::transport::TransportError::Eof));
     };
-    Ok(RecoveryReport {
-        schema: REPORT_SCHEMA.into(),
-        outcome: if completed {
-            Outcome::Completed
-        } else {
-            Outcome::Failed
+    connection
+        .request(message)
+        .await
+        .map_err(|(channel, e)| Failure::transport(channel, e))
+}
+
+/// One chunk request: send, wait, checksum what came back.
+async fn fetch(connection: Option<Arc<Connection>>, session: u64, req: ChunkRequest) -> Done {
+    let ask = Message::GetChunk {
+        session,
+        file: req.file,
+        offset: req.offset,
+        len: req.len,
+    };
+    let seq = req.seq;
+    Done::Event(match request(connection, &ask).await {
+        Ok(Message::Chunk {
+            file,
+            offset,
+            crc32c,
+            data,
+        }) => {
+            let reply = tokio::task::spawn_blocking(move || ChunkReply::of(file, offset, data, crc32c))
+                .await;
+            match reply {
+                Ok(reply) => Event::ChunkArrived { seq, reply },
+                Err(e) => Event::LocalFailed(Failure::new(FailureKind::Io, e.to_string())),
+            }
+        }
+        Ok(other) => Event::ChunkFailed {
+            seq,
+            failure: Failure::unexpected("Chunk", other.kind()),
         },
-        failure,
-        leader: ctx.config.leader.clone(),
-        started_at: clock.offset(start).as_secs_f64(),
-        clock_unix_epoch_s: clock.unix_epoch_s(),
-        policy: policy.to_string(),
-        bytes,
-        bytes_needed: Progress::get(&p.bytes_needed),
-        bytes_transferred: transferred,
-        bytes_resumed,
-        bytes_wasted: transferred.saturating_sub(kept),
-        pings_sent: Progress::get(&p.pings_sent),
-        files: Progress::get(&p.files_total),
-        files_verified: Progress::get(&p.files_verified),
-        duration_s: duration.as_secs_f64(),
-        throughput_mib_s: mib_per_sec(bytes.saturating_sub(bytes_resumed), duration),
-        attempts,
-        failures,
-        settings: ctx.config.settings.clone(),
-        timeseries,
-        faults: Vec::new(),
+        Err(failure) => Event::ChunkFailed { seq, failure },
     })
+}
+
+/// Verifies, fsyncs and renames a finished file (off the async threads).
+async fn finalize(part: Arc<PartFile>, file: usize, len: u64, crc: u32) -> Done {
+    match tokio::task::spawn_blocking(move || part.finish(len, crc)).await {
+        Ok(Ok(())) => Done::Finalized { file },
+        Ok(Err(e)) => Done::Event(local(e)),
+        Err(e) => Done::Event(Event::LocalFailed(Failure::new(FailureKind::Io, e.to_string()))),
+    }
 }
 
 /// How to open connections for these settings.
@@ -465,7 +565,6 @@ fn connect_options(config: &FollowerConfig, policy: Policy) -> ConnectOptions {
         max_response,
         auth: config.auth_token.clone(),
         handshake_timeout: limit,
-        quic: config.quic.clone(),
         quic_liveness: QuicLiveness {
             idle_timeout: s.quic_idle_timeout,
             keep_alive: s.quic_keep_alive,

@@ -1,23 +1,29 @@
 //! The follower: recovers a leader's index into a local directory.
 //!
-//! [`window`] and [`assembler`] are the pure logic (which chunk next, when a file is whole);
-//! [`engine`] drives them over a [`crate::transport::tcp::Channel`], throttles, writes, verifies
-//! and retries per policy; [`progress`] and [`report`] are what it tells the user. The only
-//! policy so far is Elasticsearch's: any failed chunk request aborts the attempt, and the next
-//! attempt opens a new session on an emptied target.
+//! [`recovery`] is the whole recovery as a pure state machine (attempts, retries, timeouts, byte
+//! accounting; every policy's decisions), built on [`window`] (which chunk next), [`ledger`] (how
+//! far each file has come, with [`assembler`] folding checksums) and [`failure`] (what an error
+//! means). [`engine`] is its driver over sockets and files: it performs the machine's actions
+//! through a [`crate::transport::dial::Dialer`] and the target directory ([`store`]) and feeds
+//! back what happened. [`progress`] and [`report`] are what it tells the user; [`policy`] holds
+//! the policies' numbers (backoffs, timeouts).
 
 pub mod assembler;
 pub mod engine;
+pub mod failure;
 pub mod fault_times;
+pub mod ledger;
 pub mod policy;
 pub mod progress;
+pub mod recovery;
 pub mod report;
 mod store;
-mod transfer;
 pub mod window;
 
 pub use engine::{FollowerConfig, FollowerError, recover};
+pub use failure::Failure;
 pub use fault_times::{FaultTimes, fault_times};
 pub use policy::Policy;
 pub use progress::{Progress, Sample};
+pub use recovery::Recovery;
 pub use report::{FailureKind, FailureRecord, Outcome, REPORT_SCHEMA, RecoveryReport};

@@ -1,25 +1,25 @@
-//! What the target directory holds for one recovery: per file, done or the chunks received,
-//! the open part files, and (for the resumable policy) the journal.
+//! What the target directory holds for one recovery, as files: the open part files and (for the
+//! resumable policy) the journal. How far each file has come is the [`Ledger`]'s business; this
+//! is only the I/O behind it.
 //!
 //! The Elasticsearch and OpenSearch policies build a fresh store for every attempt on an
-//! emptied target. The resumable policy keeps its store across attempts and rebuilds it from the
-//! journal after a process restart, re-reading and re-checking every journaled chunk.
+//! emptied target. The resumable policy keeps its store across attempts and rebuilds it, with its
+//! ledger, from the journal after a process restart, re-reading and re-checking every journaled
+//! chunk.
 
 use std::sync::Arc;
 
-use super::assembler::FileAssembler;
+use super::ledger::Ledger;
 use crate::{
     index::{IndexError, Journal, JournalEntry, PartFile, Recorded, TargetDir},
     protocol::FileMeta,
 };
 
-/// The recovery's files and how far each has come.
+/// The recovery's part files and journal.
 #[derive(Debug)]
 pub(crate) struct Store {
-    pub(crate) files: Vec<FileMeta>,
-    pub(crate) parts: Vec<Option<Arc<PartFile>>>,
-    pub(crate) assemblers: Vec<FileAssembler>,
-    pub(crate) done: Vec<bool>,
+    files: Vec<FileMeta>,
+    parts: Vec<Option<Arc<PartFile>>>,
     journal: Option<Journal>,
 }
 
@@ -35,25 +35,33 @@ impl Store {
             .transpose()?;
         Ok(Self {
             parts: vec![None; files.len()],
-            assemblers: files.iter().map(|f| FileAssembler::new(f.len)).collect(),
-            done: vec![false; files.len()],
             files,
             journal,
         })
     }
 
-    /// Rebuilds the store from a journal: finished files are re-verified whole, journaled chunks
-    /// are read back and kept only if their CRC-32C still matches.
-    pub(crate) fn resume(target: &TargetDir, recorded: Recorded) -> Result<Self, IndexError> {
-        let mut store = Self::fresh_without_journal(recorded.files);
+    /// Rebuilds the store and its ledger from a journal: finished files are re-verified whole,
+    /// journaled chunks are read back and kept only if their CRC-32C still matches.
+    pub(crate) fn resume(
+        target: &TargetDir,
+        recorded: Recorded,
+    ) -> Result<(Self, Ledger), IndexError> {
+        let mut ledger = Ledger::new(recorded.files.clone());
+        let mut store = Self {
+            parts: vec![None; recorded.files.len()],
+            files: recorded.files,
+            journal: None,
+        };
         // A file may be finished on disk although its `Done` line was lost (killed between the
         // rename and the append): anything under its real name that verifies is kept.
         for (i, meta) in store.files.iter().enumerate() {
-            store.done[i] = target.has_verified(meta);
+            if target.has_verified(meta) {
+                ledger.mark_done(i);
+            }
         }
         for &(file, offset, len, crc) in &recorded.chunks {
             let i = file as usize;
-            if i >= store.files.len() || store.done[i] {
+            if i >= store.files.len() || ledger.is_done(i) {
                 continue;
             }
             let part = store.part(target, i)?;
@@ -62,21 +70,11 @@ impl Store {
                 .is_ok_and(|bytes| crc32c::crc32c(&bytes) == crc);
             if intact {
                 // A chunk that overlaps one already kept is simply not kept twice.
-                let _ = store.assemblers[i].add(offset, len, crc);
+                let _ = ledger.add_chunk(i, offset, len, crc);
             }
         }
         store.journal = Some(Journal::reopen(target.path())?);
-        Ok(store)
-    }
-
-    fn fresh_without_journal(files: Vec<FileMeta>) -> Self {
-        Self {
-            parts: vec![None; files.len()],
-            assemblers: files.iter().map(|f| FileAssembler::new(f.len)).collect(),
-            done: vec![false; files.len()],
-            files,
-            journal: None,
-        }
+        Ok((store, ledger))
     }
 
     /// The part file of file `i`, opened (keeping its contents) on first use.
@@ -85,40 +83,22 @@ impl Store {
         target: &TargetDir,
         i: usize,
     ) -> Result<Arc<PartFile>, IndexError> {
-        if let Some(p) = &self.parts[i] {
+        let (Some(slot), Some(meta)) = (self.parts.get_mut(i), self.files.get(i)) else {
+            return Err(IndexError::UnsafeName(format!("file #{i}")));
+        };
+        if let Some(p) = slot {
             return Ok(p.clone());
         }
-        let p = Arc::new(target.reopen_part(i, &self.files[i])?);
-        self.parts[i] = Some(p.clone());
+        let p = Arc::new(target.reopen_part(i, meta)?);
+        *slot = Some(p.clone());
         Ok(p)
     }
 
-    /// Per file, the byte ranges still to fetch.
-    pub(crate) fn missing_ranges(&self) -> Vec<Vec<(u64, u64)>> {
-        self.assemblers
-            .iter()
-            .zip(&self.done)
-            .map(|(a, &done)| if done { Vec::new() } else { a.missing() })
-            .collect()
-    }
-
-    /// Bytes on disk and verified: finished files plus checked chunks of the others.
-    pub(crate) fn persisted(&self) -> u64 {
-        self.files
-            .iter()
-            .zip(&self.done)
-            .zip(&self.assemblers)
-            .map(|((f, &done), a)| if done { f.len } else { a.received() })
-            .sum()
-    }
-
-    /// Bytes and count of finished files.
-    pub(crate) fn finished(&self) -> (u64, u64) {
-        self.files
-            .iter()
-            .zip(&self.done)
-            .filter(|(_, d)| **d)
-            .fold((0, 0), |(b, n), (f, _)| (b + f.len, n + 1))
+    /// File `i` is finished: its part file is no longer needed open.
+    pub(crate) fn close_part(&mut self, i: usize) {
+        if let Some(slot) = self.parts.get_mut(i) {
+            *slot = None;
+        }
     }
 
     /// Records a journal entry, if this store keeps a journal.

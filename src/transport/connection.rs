@@ -11,6 +11,7 @@
 
 use std::{
     fmt,
+    future::Future,
     str::FromStr,
     sync::{
         Arc,
@@ -28,7 +29,8 @@ use tokio::{
 
 use super::{
     TransportError,
-    quic::{self, QuicClient, QuicLiveness},
+    dial::{Dialer, Streams},
+    quic::QuicLiveness,
     tcp::{Channel, SocketOptions},
 };
 use crate::{
@@ -120,8 +122,6 @@ pub struct ConnectOptions {
     pub auth: Option<AuthToken>,
     /// Bound on connecting and greeting each channel.
     pub handshake_timeout: Duration,
-    /// Over QUIC instead of TCP: one QUIC connection, one stream per channel.
-    pub quic: Option<QuicClient>,
     /// The QUIC connection's idle timeout and keep-alive (unused over TCP).
     pub quic_liveness: QuicLiveness,
 }
@@ -146,32 +146,26 @@ pub struct Connection {
     lost: watch::Receiver<Option<ChannelLoss>>,
     pings_sent: Arc<AtomicU64>,
     tasks: Vec<JoinHandle<()>>,
-    /// The QUIC endpoint and connection the channels are streams of.
-    quic: Option<(quinn::Endpoint, quinn::Connection)>,
+    /// What opened the channels (a QUIC connection closes when it is dropped).
+    _streams: Arc<dyn Streams>,
 }
 
 impl Connection {
-    /// Opens and greets every channel of the profile, then starts the loss watcher and pingers.
-    pub async fn open(addr: &str, options: &ConnectOptions) -> Result<Self, TransportError> {
+    /// Opens and greets every channel of the profile through `dialer`, then starts the loss
+    /// watcher and pingers.
+    pub async fn open(dialer: &dyn Dialer, options: &ConnectOptions) -> Result<Self, TransportError> {
         let types = options.profile.channel_types();
-        let quic = match &options.quic {
-            Some(client) => Some(
-                timeout(
-                    options.handshake_timeout,
-                    open_quic(addr, client, &options.quic_liveness),
-                )
+        let streams: Arc<dyn Streams> = Arc::from(
+            timeout(options.handshake_timeout, dialer.connect(options))
                 .await
                 .map_err(|_| TransportError::Timeout(options.handshake_timeout))??,
-            ),
-            None => None,
-        };
+        );
         // All channels at once, as Elasticsearch opens a connection's channels: over a WAN the
         // handshakes then cost one round trip, not one per channel.
         let mut opening = JoinSet::new();
         for i in 0..types.len() {
-            let (addr, options) = (addr.to_string(), options.clone());
-            let quic = quic.as_ref().map(|(_, c)| c.clone());
-            opening.spawn(async move { (i, open_channel(&addr, quic, &options).await) });
+            let (streams, options) = (streams.clone(), options.clone());
+            opening.spawn(async move { (i, open_channel(streams.as_ref(), &options).await) });
         }
         let mut slots: Vec<Option<Arc<Channel>>> = vec![None; types.len()];
         while let Some(joined) = opening.join_next().await {
@@ -208,7 +202,7 @@ impl Connection {
             lost,
             pings_sent,
             tasks,
-            quic,
+            _streams: streams,
         })
     }
 
@@ -244,6 +238,22 @@ impl Connection {
         self.lost.borrow().clone()
     }
 
+    /// Waits until a channel is lost (at once if one already is).
+    pub fn lost(&self) -> impl Future<Output = ChannelLoss> + Send + 'static {
+        let mut lost = self.lost.clone();
+        async move {
+            loop {
+                if let Some(loss) = lost.borrow_and_update().clone() {
+                    return loss;
+                }
+                if lost.changed().await.is_err() {
+                    // The connection is gone: nothing will be reported any more.
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+
     /// Number of channels.
     pub fn len(&self) -> usize {
         self.channels.len()
@@ -270,54 +280,14 @@ impl Drop for Connection {
         for task in &self.tasks {
             task.abort();
         }
-        if let Some((_, connection)) = &self.quic {
-            connection.close(0u32.into(), b"done");
-        }
     }
 }
 
-/// A client endpoint and a handshaken QUIC connection to `addr`.
-async fn open_quic(
-    addr: &str,
-    client: &QuicClient,
-    liveness: &QuicLiveness,
-) -> Result<(quinn::Endpoint, quinn::Connection), TransportError> {
-    let connect_err = |message: String| TransportError::Connect {
-        addr: addr.to_string(),
-        message,
-    };
-    let peer = tokio::net::lookup_host(addr)
+/// Opens and greets one channel.
+async fn open_channel(streams: &dyn Streams, options: &ConnectOptions) -> Result<Channel, TransportError> {
+    let channel = timeout(options.handshake_timeout, streams.open())
         .await
-        .map_err(|e| connect_err(e.to_string()))?
-        .next()
-        .ok_or_else(|| connect_err("no address".into()))?;
-    let endpoint =
-        quic::client_endpoint(client, liveness, peer).map_err(|e| connect_err(e.to_string()))?;
-    let connection = quic::connect(&endpoint, peer, addr, client).await?;
-    Ok((endpoint, connection))
-}
-
-/// Connects (a TCP socket, or a stream of `quic`) and greets one channel.
-async fn open_channel(
-    addr: &str,
-    quic: Option<quinn::Connection>,
-    options: &ConnectOptions,
-) -> Result<Channel, TransportError> {
-    let channel = match quic {
-        None => {
-            let connect = Channel::connect_with(addr, options.max_response, &options.socket);
-            timeout(options.handshake_timeout, connect)
-                .await
-                .map_err(|_| TransportError::Timeout(options.handshake_timeout))??
-        }
-        Some(connection) => {
-            let (send, recv) = timeout(options.handshake_timeout, connection.open_bi())
-                .await
-                .map_err(|_| TransportError::Timeout(options.handshake_timeout))?
-                .map_err(|e| TransportError::Io(e.to_string()))?;
-            Channel::from_halves(recv, send, options.max_response)
-        }
-    };
+        .map_err(|_| TransportError::Timeout(options.handshake_timeout))??;
     let hello = Message::Hello {
         version: u16::from(VERSION),
         auth: options

@@ -5,6 +5,7 @@
 //! request id. Timeouts are the caller's: a request future may simply be dropped.
 
 pub mod connection;
+pub mod dial;
 pub mod frame_io;
 pub mod quic;
 pub mod tcp;
