@@ -152,7 +152,11 @@ pub async fn recover(
             break;
         }
         let wake = recovery.poll_timeout();
-        let lost = driver.connection.as_ref().filter(|_| !driver.loss_reported).map(|c| c.lost());
+        let lost = driver
+            .connection
+            .as_ref()
+            .filter(|_| !driver.loss_reported)
+            .map(|c| c.lost());
         tokio::select! {
             Some(joined) = driver.tasks.join_next(), if !driver.tasks.is_empty() => {
                 let event = match joined {
@@ -253,7 +257,12 @@ impl Driver {
                 && let Some(loss) = self.connection.as_ref().and_then(|c| c.loss())
             {
                 self.loss_reported = true;
-                recovery.handle(Event::ChannelLost { channel: loss.channel }, Instant::now());
+                recovery.handle(
+                    Event::ChannelLost {
+                        channel: loss.channel,
+                    },
+                    Instant::now(),
+                );
             }
             let Some(action) = recovery.poll_action() else {
                 return false;
@@ -399,7 +408,12 @@ impl Driver {
         }
     }
 
-    fn prepare_store(&mut self, files: Vec<crate::protocol::FileMeta>, plan: StorePlan, room: u64) -> Event {
+    fn prepare_store(
+        &mut self,
+        files: Vec<crate::protocol::FileMeta>,
+        plan: StorePlan,
+        room: u64,
+    ) -> Event {
         let prepared = (|| {
             if let StorePlan::Fresh {
                 clear_first,
@@ -420,10 +434,7 @@ impl Driver {
     }
 
     async fn finish_attempt(&mut self, session: u64) -> Event {
-        let synced = self
-            .target
-            .remove_parts()
-            .and_then(|()| self.target.sync());
+        let synced = self.target.remove_parts().and_then(|()| self.target.sync());
         if let Err(e) = synced {
             return local(e);
         }
@@ -475,9 +486,15 @@ fn local(e: IndexError) -> Event {
 }
 
 /// Sends one request on the attempt's connection.
-async fn request(connection: Option<Arc<Connection>>, message: &Message) -> Result<Message, Failure> {
+async fn request(
+    connection: Option<Arc<Connection>>,
+    message: &Message,
+) -> Result<Message, Failure> {
     let Some(connection) = connection else {
-        return Err(Failure::transport(None, crate::transport::TransportError::Eof));
+        return Err(Failure::transport(
+            None,
+            crate::transport::TransportError::Eof,
+        ));
     };
     connection
         .request(message)
@@ -501,8 +518,9 @@ async fn fetch(connection: Option<Arc<Connection>>, session: u64, req: ChunkRequ
             crc32c,
             data,
         }) => {
-            let reply = tokio::task::spawn_blocking(move || ChunkReply::of(file, offset, data, crc32c))
-                .await;
+            let reply =
+                tokio::task::spawn_blocking(move || ChunkReply::of(file, offset, data, crc32c))
+                    .await;
             match reply {
                 Ok(reply) => Event::ChunkArrived { seq, reply },
                 Err(e) => Event::LocalFailed(Failure::new(FailureKind::Io, e.to_string())),
@@ -521,7 +539,10 @@ async fn finalize(part: Arc<PartFile>, file: usize, len: u64, crc: u32) -> Done 
     match tokio::task::spawn_blocking(move || part.finish(len, crc)).await {
         Ok(Ok(())) => Done::Finalized { file },
         Ok(Err(e)) => Done::Event(local(e)),
-        Err(e) => Done::Event(Event::LocalFailed(Failure::new(FailureKind::Io, e.to_string()))),
+        Err(e) => Done::Event(Event::LocalFailed(Failure::new(
+            FailureKind::Io,
+            e.to_string(),
+        ))),
     }
 }
 

@@ -3,7 +3,9 @@
 //! [`Failure`]s, which [`super::recovery::Recovery`] decides on.
 
 use super::report::FailureKind;
-use crate::{auth::AUTH_TOKEN_ENV, index::IndexError, protocol::ErrorCode, transport::TransportError};
+use crate::{
+    auth::AUTH_TOKEN_ENV, index::IndexError, protocol::ErrorCode, transport::TransportError,
+};
 
 /// Why a request, a write or an attempt failed.
 #[derive(Clone, Debug, PartialEq)]

@@ -57,7 +57,9 @@ impl Ledger {
 
     /// Whether every byte of file `i` has arrived.
     pub fn is_complete(&self, i: usize) -> bool {
-        self.assemblers.get(i).is_some_and(FileAssembler::is_complete)
+        self.assemblers
+            .get(i)
+            .is_some_and(FileAssembler::is_complete)
     }
 
     /// CRC-32C of what arrived of file `i` (the whole file's once complete).
@@ -122,13 +124,20 @@ mod tests {
     #[test]
     fn accounts_finished_files_and_received_chunks() {
         let mut l = Ledger::new(vec![meta("a", 10), meta("b", 0), meta("c", 30)]);
-        assert_eq!(l.complete_but_not_done(), vec![1], "the empty file is complete at once");
+        assert_eq!(
+            l.complete_but_not_done(),
+            vec![1],
+            "the empty file is complete at once"
+        );
         l.add_chunk(0, 0, 10, 0).expect("fits");
         l.mark_done(0);
         l.add_chunk(2, 10, 10, 0).expect("fits");
         assert_eq!(l.persisted(), 20);
         assert_eq!(l.finished(), (10, 1));
-        assert_eq!(l.missing_ranges(), vec![vec![], vec![], vec![(0, 10), (20, 30)]]);
+        assert_eq!(
+            l.missing_ranges(),
+            vec![vec![], vec![], vec![(0, 10), (20, 30)]]
+        );
         assert!(l.add_chunk(7, 0, 1, 0).is_err(), "no such file");
         assert_eq!(l.total(), 40);
     }

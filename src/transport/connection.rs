@@ -153,7 +153,10 @@ pub struct Connection {
 impl Connection {
     /// Opens and greets every channel of the profile through `dialer`, then starts the loss
     /// watcher and pingers.
-    pub async fn open(dialer: &dyn Dialer, options: &ConnectOptions) -> Result<Self, TransportError> {
+    pub async fn open(
+        dialer: &dyn Dialer,
+        options: &ConnectOptions,
+    ) -> Result<Self, TransportError> {
         let types = options.profile.channel_types();
         let streams: Arc<dyn Streams> = Arc::from(
             timeout(options.handshake_timeout, dialer.connect(options))
@@ -284,7 +287,10 @@ impl Drop for Connection {
 }
 
 /// Opens and greets one channel.
-async fn open_channel(streams: &dyn Streams, options: &ConnectOptions) -> Result<Channel, TransportError> {
+async fn open_channel(
+    streams: &dyn Streams,
+    options: &ConnectOptions,
+) -> Result<Channel, TransportError> {
     let channel = timeout(options.handshake_timeout, streams.open())
         .await
         .map_err(|_| TransportError::Timeout(options.handshake_timeout))??;

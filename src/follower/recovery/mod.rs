@@ -23,6 +23,8 @@
 
 pub mod event;
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod tests;
 
 use std::{
@@ -237,16 +239,18 @@ impl Recovery {
                 self.fail_attempt(Failure::timeout(limit), now)
             }
             Phase::Transferring(t) => {
-                let timed_out = t.chunks.values().any(|c| {
-                    matches!(c.state, ChunkState::InFlight { deadline: Some(d) } if now >= d)
-                });
+                let timed_out = t.chunks.values().any(
+                    |c| matches!(c.state, ChunkState::InFlight { deadline: Some(d) } if now >= d),
+                );
                 if timed_out {
                     return self.fail_attempt(Failure::timeout(limit), now);
                 }
                 let due: Vec<u64> = t
                     .chunks
                     .iter()
-                    .filter(|(_, c)| matches!(c.state, ChunkState::Backoff { until } if now >= until))
+                    .filter(
+                        |(_, c)| matches!(c.state, ChunkState::Backoff { until } if now >= until),
+                    )
                     .map(|(&seq, _)| seq)
                     .collect();
                 for seq in due {
@@ -295,7 +299,12 @@ impl Recovery {
     }
 
     /// The report, once over. `timeseries` and `pings_sent` are the driver's; `leader` names it.
-    pub fn report(&self, leader: String, pings_sent: u64, timeseries: Vec<Sample>) -> RecoveryReport {
+    pub fn report(
+        &self,
+        leader: String,
+        pings_sent: u64,
+        timeseries: Vec<Sample>,
+    ) -> RecoveryReport {
         let ended = self.ended.unwrap_or(self.started);
         let duration = ended.saturating_duration_since(self.started);
         let max_retries = self.settings.max_retries;
@@ -339,7 +348,10 @@ impl Recovery {
             files: c.files_total,
             files_verified: c.files_verified,
             duration_s: duration.as_secs_f64(),
-            throughput_mib_s: mib_per_sec(c.bytes_verified.saturating_sub(self.bytes_resumed), duration),
+            throughput_mib_s: mib_per_sec(
+                c.bytes_verified.saturating_sub(self.bytes_resumed),
+                duration,
+            ),
             attempts: self.attempt,
             failures: self.failures.clone(),
             settings: self.settings.clone(),
@@ -352,6 +364,9 @@ impl Recovery {
         self.counters.attempt = self.attempt;
         if self.policy.restarts_from_zero() && self.attempt > 1 {
             self.ledger = None;
+            self.counters.bytes_persisted = 0;
+            self.counters.bytes_verified = 0;
+            self.counters.files_verified = 0;
             self.actions.push_back(Action::ClearTarget);
         }
         self.phase = Phase::Connecting;
@@ -439,7 +454,12 @@ impl Recovery {
         }
     }
 
-    fn session_opened(&mut self, session: u64, files: Vec<crate::protocol::FileMeta>, now: Instant) {
+    fn session_opened(
+        &mut self,
+        session: u64,
+        files: Vec<crate::protocol::FileMeta>,
+        now: Instant,
+    ) {
         if !matches!(self.phase, Phase::OpeningSession { .. }) {
             return;
         }
@@ -579,7 +599,9 @@ impl Recovery {
             return;
         }
         let req = chunk.request;
-        if reply.file != req.file || reply.offset != req.offset || reply.data.len() != req.len as usize
+        if reply.file != req.file
+            || reply.offset != req.offset
+            || reply.data.len() != req.len as usize
         {
             let message = format!(
                 "asked for file {} offset {} len {}, got file {} offset {} len {}",
@@ -719,9 +741,9 @@ impl Recovery {
         }
         self.attempt += 1;
         self.counters.attempt = self.attempt;
-        let delay = self
-            .policy
-            .attempt_delay(self.attempt, self.settings.time_scale, self.jitter.unit());
+        let delay =
+            self.policy
+                .attempt_delay(self.attempt, self.settings.time_scale, self.jitter.unit());
         if delay.is_zero() {
             self.begin_attempt(now);
         } else {

@@ -137,10 +137,21 @@ fn one_clean_attempt_requests_every_chunk_through_the_window_and_finishes() {
     assert_eq!(b.r.counters().bytes_needed, 10);
     let next = requests(&b.deliver(first[0]));
     assert_eq!(next.len(), 1);
-    assert_eq!((next[0].offset, next[0].len), (8, 2), "the short last chunk");
+    assert_eq!(
+        (next[0].offset, next[0].len),
+        (8, 2),
+        "the short last chunk"
+    );
     assert!(requests(&b.deliver(first[1])).is_empty());
     let finalize = b.deliver(next[0]);
-    assert!(matches!(finalize.as_slice(), [Action::FinalizeFile { file: 0, len: 10, .. }]));
+    assert!(matches!(
+        finalize.as_slice(),
+        [Action::FinalizeFile {
+            file: 0,
+            len: 10,
+            ..
+        }]
+    ));
     assert!(b.on(Event::FileFinalized { file: 1 }).is_empty());
     assert_eq!(
         b.on(Event::FileFinalized { file: 0 }),
@@ -150,7 +161,10 @@ fn one_clean_attempt_requests_every_chunk_through_the_window_and_finishes() {
     assert!(b.r.is_over() && b.r.is_completed());
     let report = b.r.report("leader".into(), 0, Vec::new());
     assert_eq!(report.outcome, Outcome::Completed);
-    assert_eq!((report.bytes, report.bytes_transferred, report.bytes_wasted), (10, 10, 0));
+    assert_eq!(
+        (report.bytes, report.bytes_transferred, report.bytes_wasted),
+        (10, 10, 0)
+    );
     assert_eq!((report.files_verified, report.attempts), (2, 1));
 }
 
@@ -176,9 +190,21 @@ fn elasticsearch_aborts_on_a_chunk_failure_and_restarts_from_an_empty_target() {
     );
     assert_eq!(b.r.counters().attempt, 2);
     let plan = b.open(&[meta("a", 16)]);
-    assert!(matches!(plan, Action::PrepareStore { room_needed: 16, .. }), "{plan:?}");
+    assert!(
+        matches!(
+            plan,
+            Action::PrepareStore {
+                room_needed: 16,
+                ..
+            }
+        ),
+        "{plan:?}"
+    );
     let record = &b.r.failures()[0];
-    assert_eq!((record.attempt, record.kind, record.channel), (1, FailureKind::Reset, Some(0)));
+    assert_eq!(
+        (record.attempt, record.kind, record.channel),
+        (1, FailureKind::Reset, Some(0))
+    );
 }
 
 #[test]
@@ -202,15 +228,33 @@ fn opensearch_retries_a_chunk_after_its_backoffs_reconnecting_then_gives_the_att
     b.actions();
     b.open(&[meta("a", 4)]);
     let sent = requests(&b.on(Event::StoreReady));
-    assert_eq!(b.r.poll_timeout(), None, "no per-request timeout under opensearch");
+    assert_eq!(
+        b.r.poll_timeout(),
+        None,
+        "no per-request timeout under opensearch"
+    );
     let mut waited = Vec::new();
     for _ in 0..4 {
         assert!(b.on(Event::ChannelLost { channel: 0 }).is_empty());
-        assert!(b.on(Event::ChunkFailed { seq: sent[0].seq, failure: reset() }).is_empty());
+        assert!(
+            b.on(Event::ChunkFailed {
+                seq: sent[0].seq,
+                failure: reset()
+            })
+            .is_empty()
+        );
         let t0 = b.now;
-        assert_eq!(b.wait(), vec![Action::Connect], "the retry reopens the connection");
+        assert_eq!(
+            b.wait(),
+            vec![Action::Connect],
+            "the retry reopens the connection"
+        );
         waited.push(b.now - t0);
-        assert_eq!(requests(&b.on(Event::Connected)), vec![sent[0]], "the same chunk");
+        assert_eq!(
+            requests(&b.on(Event::Connected)),
+            vec![sent[0]],
+            "the same chunk"
+        );
     }
     assert_eq!(
         waited,
@@ -224,7 +268,11 @@ fn opensearch_retries_a_chunk_after_its_backoffs_reconnecting_then_gives_the_att
     assert_eq!(gave_up, vec![Action::AbortAttempt { remove_parts: true }]);
     let t0 = b.now;
     assert_eq!(b.wait(), vec![Action::ClearTarget, Action::Connect]);
-    assert_eq!(b.now - t0, Duration::from_millis(1), "1 s restart delay, scaled");
+    assert_eq!(
+        b.now - t0,
+        Duration::from_millis(1),
+        "1 s restart delay, scaled"
+    );
 }
 
 #[test]
@@ -299,10 +347,30 @@ fn a_resumed_ledger_is_not_fetched_again_and_a_complete_file_is_finalized_first(
     let mut b = Bench::resuming(settings(Policy::Resumable), Some(ledger));
     b.actions();
     let plan = b.open(&[meta("a", 8), meta("b", 4)]);
-    assert!(matches!(plan, Action::PrepareStore { plan: StorePlan::Keep, room_needed: 4, .. }));
+    assert!(matches!(
+        plan,
+        Action::PrepareStore {
+            plan: StorePlan::Keep,
+            room_needed: 4,
+            ..
+        }
+    ));
     let start = b.on(Event::StoreReady);
-    assert!(matches!(start[0], Action::FinalizeFile { file: 1, len: 4, crc: 2 }));
-    assert_eq!(requests(&start).iter().map(|r| (r.file, r.offset)).collect::<Vec<_>>(), vec![(0, 4)]);
+    assert!(matches!(
+        start[0],
+        Action::FinalizeFile {
+            file: 1,
+            len: 4,
+            crc: 2
+        }
+    ));
+    assert_eq!(
+        requests(&start)
+            .iter()
+            .map(|r| (r.file, r.offset))
+            .collect::<Vec<_>>(),
+        vec![(0, 4)]
+    );
     let report = b.r.report("leader".into(), 0, Vec::new());
     assert_eq!(report.bytes_resumed, 8);
 }
@@ -316,7 +384,10 @@ fn a_changed_file_list_clears_what_a_resumed_ledger_had() {
     assert!(matches!(
         plan,
         Action::PrepareStore {
-            plan: StorePlan::Fresh { clear_first: true, journaled: true },
+            plan: StorePlan::Fresh {
+                clear_first: true,
+                journaled: true
+            },
             room_needed: 9,
             ..
         }
@@ -351,7 +422,11 @@ fn a_reply_for_another_range_is_a_protocol_failure() {
         reply: ChunkReply::of(0, 4, Bytes::from_static(b"abcd"), 0),
     });
     assert_eq!(b.r.failures()[0].kind, FailureKind::Protocol);
-    assert!(b.r.failures()[0].message.contains("asked for file 0 offset 0"));
+    assert!(
+        b.r.failures()[0]
+            .message
+            .contains("asked for file 0 offset 0")
+    );
 }
 
 #[test]
@@ -371,7 +446,10 @@ fn after_max_retries_the_report_says_it_gave_up() {
     let report = b.r.report("x".into(), 0, Vec::new());
     assert_eq!(report.attempts, 3);
     let why = report.failure.expect("failed");
-    assert!(why.starts_with("connect:") && why.ends_with("(gave up after 3 attempts)"), "{why}");
+    assert!(
+        why.starts_with("connect:") && why.ends_with("(gave up after 3 attempts)"),
+        "{why}"
+    );
 }
 
 #[test]
@@ -435,7 +513,13 @@ fn stale_and_duplicate_events_change_nothing() {
     b.open(&[meta("a", 8)]);
     let sent = requests(&b.on(Event::StoreReady));
     b.deliver(sent[0]);
-    assert!(b.on(Event::ChunkWritten { seq: sent[0].seq }).is_empty(), "twice");
-    assert!(b.on(Event::FileFinalized { file: 0 }).is_empty(), "not complete");
+    assert!(
+        b.on(Event::ChunkWritten { seq: sent[0].seq }).is_empty(),
+        "twice"
+    );
+    assert!(
+        b.on(Event::FileFinalized { file: 0 }).is_empty(),
+        "not complete"
+    );
     assert_eq!(b.r.counters().bytes_transferred, 4);
 }
