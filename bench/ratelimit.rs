@@ -1,5 +1,6 @@
-//! What the node rate limiter costs per chunk when it does not need to wait (its highest rate,
-//! about 4 TiB/s, lets a 64 KiB chunk through every 15 ns: far below the bookkeeping measured), with 1, 5 and 10 takers sharing it as a node's recoveries do.
+//! What the node rate limiter costs per chunk when it does not need to wait (at its highest
+//! rate, `u64::MAX` bytes a second, a 64 KiB chunk costs a nanosecond: far below the bookkeeping
+//! measured), with 1, 5 and 10 takers sharing it as a node's recoveries do.
 //! Each taker pauses for 100 chunks per iteration, so task start-up is amortised: time per
 //! iteration / (takers x 100) is the cost of one chunk.
 #![allow(missing_docs)]

@@ -151,6 +151,47 @@ mod tests {
         assert!((18.0..=21.0).contains(&rate), "{rate:.2} MiB/s of 40");
     }
 
+    /// The leader's limiter keeps simulated time too: 10 MiB at 10 MiB/s, shared by two
+    /// sessions, take a simulated second (less the 20 ms burst) and next to no real time.
+    #[tokio::test(start_paused = true)]
+    async fn ten_mib_at_ten_mib_a_second_take_a_simulated_second() {
+        let wall = std::time::Instant::now();
+        let l = Arc::new(FairRateLimiter::new("10mb".parse().expect("a size")));
+        let start = Instant::now();
+        let mut set = tokio::task::JoinSet::new();
+        for session in 0..2 {
+            let l = l.clone();
+            set.spawn(async move {
+                for _ in 0..80 {
+                    l.pause(session, 64 << 10).await;
+                }
+                start.elapsed()
+            });
+        }
+        let mut finished = Vec::new();
+        while let Some(took) = set.join_next().await {
+            finished.push(took.expect("session"));
+        }
+        let took = start.elapsed();
+        assert!(
+            (Duration::from_millis(960)..=Duration::from_millis(1_010)).contains(&took),
+            "{took:?}"
+        );
+        // Shared evenly, the two finish together, but for the full bucket's 20 ms and a slice
+        // that the session polled first takes before the other has asked.
+        assert!(
+            finished
+                .iter()
+                .all(|t| took - *t <= Duration::from_millis(30)),
+            "{finished:?}"
+        );
+        assert!(
+            wall.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            wall.elapsed()
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_dropped_waiter_gives_its_place_back() {
         let l = FairRateLimiter::new(ByteSize::mib(1));

@@ -5,7 +5,7 @@
 //! oldest request, then sends it to the back of the line. Requests are thus paid for slice by
 //! slice, interleaved across keys, so every key with work waiting gets the same bytes per second
 //! whatever its chunk size or the number of requests it queued. A plain first-come limiter
-//! (governor's, Lucene's) would hand a follower that pipelined a hundred 22 MiB requests a
+//! (the follower's [`super::TokenBucket`], Lucene's) would hand a follower that pipelined a hundred 22 MiB requests a
 //! hundred times the share of one that keeps five 1 MiB requests in flight.
 
 use std::{
