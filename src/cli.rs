@@ -7,9 +7,8 @@ use clap::{Args, Parser, Subcommand};
 use rrbench::{
     auth::{AUTH_TOKEN_ENV, AuthToken, AuthTokenError, TokenSource},
     chaos::Fault,
-    follower::Policy,
-    settings::{CongestionControl, LeaderSettings, RecoverySettings, Transport},
-    transport::connection::ConnectionProfile,
+    settings::{LeaderSettings, RecoverySettings},
+    vocabulary::{CongestionControl, ConnectionProfile, Policy, Transport},
     units::{ByteSize, parse_duration, parse_optional_duration},
 };
 

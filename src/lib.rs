@@ -23,6 +23,7 @@ pub mod report;
 pub mod results;
 pub mod settings;
 pub mod transport;
+pub mod vocabulary;
 
 /// Fault injection: the L4 proxy, faults and events (the `rrbench-chaos` crate).
 pub use rrbench_chaos as chaos;

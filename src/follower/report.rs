@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{fault_times::FaultTimes, progress::Sample};
-use crate::{settings::RecoverySettings, transport::connection::ChannelType};
+use crate::{settings::RecoverySettings, vocabulary::ChannelType};
 
 /// Schema id of [`RecoveryReport`].
 pub const REPORT_SCHEMA: &str = "rrbench.recovery/1";

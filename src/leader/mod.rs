@@ -35,8 +35,9 @@ use crate::{
     clock::Clock,
     index::{IndexFile, IndexSnapshot},
     ratelimit::FairRateLimiter,
-    settings::{CongestionControl, LeaderSettings, OutOfRange},
+    settings::{LeaderSettings, OutOfRange},
     transport::quic::{CertificatePaths, QuicError, QuicLiveness, server_endpoint},
+    vocabulary::CongestionControl,
 };
 
 /// How a leader is set up.

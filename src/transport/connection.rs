@@ -10,8 +10,6 @@
 //! ping timeout, a channel whose `Pong` does not come back in time is closed.
 
 use std::{
-    fmt,
-    str::FromStr,
     sync::{
         Arc,
         atomic::{AtomicU64, AtomicUsize, Ordering},
@@ -19,7 +17,6 @@ use std::{
     time::Duration,
 };
 
-use serde::{Deserialize, Serialize};
 use tokio::{
     sync::watch,
     task::{JoinHandle, JoinSet},
@@ -31,75 +28,13 @@ use super::{
     quic::{self, QuicClient, QuicLiveness},
     tcp::{Channel, SocketOptions},
 };
+// The words are in `crate::vocabulary`; re-exported so `transport::connection::ChannelType`
+// and `::ConnectionProfile` keep working for the follower's code.
+pub use crate::vocabulary::{ChannelType, ConnectionProfile};
 use crate::{
     auth::AuthToken,
     protocol::{Message, VERSION},
 };
-
-/// Which channels a connection opens.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ConnectionProfile {
-    /// 6 channels, every request type on all of them (a remote cluster connection).
-    #[default]
-    Remote,
-    /// 13 typed channels; chunks ride the 2 recovery channels only.
-    IntraCluster,
-}
-
-impl FromStr for ConnectionProfile {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "remote" => Ok(Self::Remote),
-            "intra-cluster" => Ok(Self::IntraCluster),
-            other => Err(format!(
-                "`{other}` is not a connection profile (remote, intra-cluster)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for ConnectionProfile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Remote => "remote",
-            Self::IntraCluster => "intra-cluster",
-        })
-    }
-}
-
-/// What a channel carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChannelType {
-    /// Every request type (remote profile).
-    Any,
-    /// Recovery requests (file chunks).
-    Recovery,
-    /// Bulk indexing.
-    Bulk,
-    /// Regular requests.
-    Reg,
-    /// Cluster state.
-    State,
-    /// Pings.
-    Ping,
-}
-
-impl ConnectionProfile {
-    /// The channels this profile opens, in order.
-    pub fn channel_types(self) -> Vec<ChannelType> {
-        use ChannelType::*;
-        match self {
-            Self::Remote => vec![Any; 6],
-            Self::IntraCluster => [(Recovery, 2), (Bulk, 3), (Reg, 6), (State, 1), (Ping, 1)]
-                .into_iter()
-                .flat_map(|(t, n)| std::iter::repeat_n(t, n))
-                .collect(),
-        }
-    }
-}
 
 /// How to open a connection.
 #[derive(Clone, Debug)]
