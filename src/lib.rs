@@ -22,6 +22,7 @@ pub mod ratelimit;
 pub mod report;
 pub mod results;
 pub mod settings;
+pub mod stats;
 pub mod transport;
 pub mod vocabulary;
 

@@ -19,10 +19,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    campaign::Verdict,
-    follower::{FailureRecord, FaultTimes, Outcome},
-};
+use crate::follower::{FailureRecord, FaultTimes, Outcome};
 
 /// Schema id of [`TrialRecord`].
 pub const TRIAL_SCHEMA: &str = "rrbench.trial/1";
@@ -76,4 +73,17 @@ pub struct TrialRecord {
     pub expectations: Vec<Verdict>,
     /// Whether every expectation held.
     pub passed: bool,
+}
+
+/// One judged expectation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The expectation's key.
+    pub name: String,
+    /// What was expected.
+    pub expected: String,
+    /// What was measured.
+    pub actual: String,
+    /// Whether it held.
+    pub pass: bool,
 }
