@@ -8,8 +8,8 @@ use rrbench::{
     auth::{AUTH_TOKEN_ENV, AuthToken, AuthTokenError, TokenSource},
     chaos::Fault,
     settings::{LeaderSettings, RecoverySettings},
-    vocabulary::{CongestionControl, ConnectionProfile, Policy, Transport},
     units::{ByteSize, parse_duration, parse_optional_duration},
+    vocabulary::{CongestionControl, ConnectionProfile, Policy, Transport},
 };
 
 /// Benchmark and chaos toolkit for remote recovery throughput.

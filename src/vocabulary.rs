@@ -282,7 +282,10 @@ mod tests {
     #[test]
     fn unknown_words_are_refused_with_the_choices() {
         let err = "raft".parse::<Policy>().expect_err("not a policy");
-        assert!(err.contains("elasticsearch, opensearch, resumable"), "{err}");
+        assert!(
+            err.contains("elasticsearch, opensearch, resumable"),
+            "{err}"
+        );
         assert!("udp".parse::<Transport>().is_err());
         assert!("vegas".parse::<CongestionControl>().is_err());
         assert!("local".parse::<ConnectionProfile>().is_err());

@@ -19,9 +19,9 @@ use rrbench::{
     index::IndexSnapshot,
     leader::{self, LeaderConfig, LeaderHandle, QuicServer},
     settings::{LeaderSettings, RecoverySettings},
-    vocabulary::{CongestionControl, Policy, Transport},
     transport::quic::{QuicClient, QuicLiveness, generate_self_signed},
     units::ByteSize,
+    vocabulary::{CongestionControl, Policy, Transport},
 };
 
 const MIB: u64 = 1 << 20;

@@ -170,10 +170,7 @@ fn a_cycle_is_found_and_named() {
 
 /// Follows `path` through the `pub use` re-exports of the modules it passes (a parent's
 /// `pub use engine::recover` sends `follower::recover` to `follower::engine::recover`).
-fn resolve(
-    path: &ModPath,
-    reexports: &BTreeMap<ModPath, &BTreeMap<String, ModPath>>,
-) -> ModPath {
+fn resolve(path: &ModPath, reexports: &BTreeMap<ModPath, &BTreeMap<String, ModPath>>) -> ModPath {
     let mut path = path.clone();
     for _ in 0..8 {
         // The longest prefix that is a file's module, and the item right after it.
@@ -212,10 +209,7 @@ fn library_files() -> Vec<SourceFile> {
             top.push(w[1].text.clone());
         }
     }
-    assert!(
-        top.len() > 5,
-        "found only {top:?} as modules in src/lib.rs"
-    );
+    assert!(top.len() > 5, "found only {top:?} as modules in src/lib.rs");
     let mut files = Vec::new();
     for name in top {
         let single = src.join(format!("{name}.rs"));
@@ -313,7 +307,10 @@ fn parse(source: &str, module: &ModPath) -> (Vec<Reference>, BTreeMap<String, Mo
         let is_use_of_child = i >= 1
             && tokens[i - 1].text == "use"
             && is_ident(t)
-            && !matches!(t.as_str(), "crate" | "super" | "self" | "std" | "core" | "alloc")
+            && !matches!(
+                t.as_str(),
+                "crate" | "super" | "self" | "std" | "core" | "alloc"
+            )
             && tokens.get(i + 1).is_some_and(|t| t.text == "::");
         if !(is_start || is_use_of_child) {
             i += 1;

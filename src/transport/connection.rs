@@ -25,8 +25,9 @@ use tokio::{
 
 use super::{
     TransportError,
+    channel::Channel,
     quic::{self, QuicClient, QuicLiveness},
-    tcp::{Channel, SocketOptions},
+    socket::SocketOptions,
 };
 // The words are in `crate::vocabulary`; re-exported so `transport::connection::ChannelType`
 // and `::ConnectionProfile` keep working for the follower's code.
