@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod campaign;
 pub mod compare;
+pub mod export;
 pub mod follower;
 pub mod index;
 pub mod jsonl;

@@ -10,7 +10,7 @@
 mod markdown;
 mod output;
 
-pub use markdown::{markdown, terminal_table};
+pub use markdown::{CompareMarkdown, terminal_table};
 pub use output::{CompareFiles, write};
 
 use std::{fmt, path::PathBuf};

@@ -11,9 +11,13 @@ mod writers;
 pub use env::capture_env;
 pub use load::{Condition, LoadError, LoadedTrial, ResultsDir, short_key};
 pub use writers::{
-    append_line, create_run_dir, events_jsonl, read_trials, repair_torn_tail, summary_markdown,
-    timeseries_csv, write_atomic,
+    SummaryMarkdown, append_line, create_run_dir, events_jsonl, read_trials, repair_torn_tail,
+    summary_markdown, timeseries_csv,
 };
+
+// Moved to `crate::export`, which every writer of documents uses; kept here for the campaign
+// runner and the binary.
+pub use crate::export::write_atomic;
 
 use std::collections::BTreeMap;
 
