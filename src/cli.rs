@@ -1,5 +1,7 @@
 //! Command-line definitions (clap derive). Each subcommand's options map onto the library's
-//! settings structs; ranges are checked there, so the CLI, the demo and (later) campaigns agree.
+//! settings structs; ranges are checked there, so the CLI, the demo and campaign files agree.
+//! Values that name a choice (`--policy`, `--transport`, ...) parse as the words of
+//! [`rrbench::vocabulary`].
 
 use std::{path::PathBuf, time::Duration};
 

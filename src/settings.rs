@@ -1,8 +1,11 @@
 //! Recovery and leader settings, named as Elasticsearch names them, with their ranges.
 //!
-//! The CLI and (later) campaign files parse values into these structs; [`RecoverySettings::validate`]
+//! The CLI and campaign files parse values into these structs; [`RecoverySettings::validate`]
 //! and [`LeaderSettings::validate`] check ranges before anything runs, so a bad value is reported
 //! with its Elasticsearch name and its range instead of failing half-way through a recovery.
+//! Settings that name a choice (policy, profile, transport, congestion controller) take the
+//! words of [`crate::vocabulary`]; what the follower and the leader make of the settings is
+//! theirs (this module imports neither).
 
 use std::time::Duration;
 

@@ -5,11 +5,11 @@
 //! sessions so that one follower pipelining huge requests cannot starve the others.
 //!
 //! Elasticsearch keeps one limiter per node, shared by every recovery, and throttles a chunk on
-//! the leader before reading it *and* on the follower after receiving it. Both sides use this
-//! type, so it lives here rather than under `leader/` (a small departure from the design's
-//! layout). It wraps a governor GCRA limiter counting KiB, with a burst of 20 ms worth of
-//! bytes: small enough that the rate holds within a few percent over seconds, large enough that
-//! a 1 MiB chunk at 40 MiB/s costs a handful of waits, not hundreds.
+//! the leader before reading it *and* on the follower after receiving it. Both sides throttle,
+//! so the limiters live here rather than under `leader/` or `follower/` (a small departure from
+//! the design's layout). [`NodeRateLimiter`] wraps a governor GCRA limiter counting KiB, with a
+//! burst of 20 ms worth of bytes: small enough that the rate holds within a few percent over
+//! seconds, large enough that a 1 MiB chunk at 40 MiB/s costs a handful of waits, not hundreds.
 
 mod fair;
 mod fair_share;

@@ -1,5 +1,6 @@
-//! A report as data (headings, text, figures, tables) and the exporters that write it: Markdown
-//! that links the plot files, and HTML with every plot embedded so the file stands alone.
+//! A report as data (headings, text, figures, tables) and the two [`Exporter`]s that write it:
+//! Markdown that links the plot files, and HTML with every plot embedded so the file stands
+//! alone.
 
 use std::fmt::Write as _;
 

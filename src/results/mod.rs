@@ -1,8 +1,12 @@
-//! Results on disk: the trial record schema, writers, and the machine the run was on.
+//! Results on disk: the trial record schema ([`TrialRecord`], with its [`Verdict`]s), writing a
+//! run's files ([`SummaryMarkdown`] among them), reading a results directory back
+//! ([`ResultsDir`]), and the machine the run was on.
 //!
 //! Everything is written so that Ctrl-C never leaves half a file: whole files go through a
 //! temporary name and a rename ([`write_atomic`]); `trials.jsonl` grows by one complete line per
-//! trial ([`append_line`]), and a reader ignores a torn last line ([`read_trials`]).
+//! trial ([`append_line`]), and a reader ignores a torn last line ([`read_trials`]). What goes
+//! into a campaign's results is the runner's ([`crate::campaign`]); plots and reports are made
+//! from them by [`crate::report`] and [`crate::compare`].
 
 mod env;
 mod load;

@@ -1,4 +1,5 @@
-//! Writing results: atomic files, appended lines, CSV time series, event lines, the summary.
+//! Writing results: run directories, appended lines, CSV time series, event lines, and
+//! `summary.md` ([`SummaryMarkdown`]). Whole files go through [`crate::export::write_atomic`].
 
 use std::{
     fmt::Write as _,

@@ -1,4 +1,5 @@
-//! A connection to a leader as Elasticsearch opens one: several TCP channels, used as one.
+//! A connection to a leader as Elasticsearch opens one: several channels, used as one. Over TCP
+//! each channel is its own socket; over QUIC each is a stream of one QUIC connection.
 //!
 //! To a remote cluster Elasticsearch opens 6 channels and spreads every request type over them
 //! (profile [`ConnectionProfile::Remote`]). Inside a cluster it opens 13 typed channels: recovery
