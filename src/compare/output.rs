@@ -11,7 +11,7 @@ use crate::{
 /// Tick labels longer than this become `#k` (the Markdown table names every condition).
 const LONG_LABEL: usize = 28;
 
-/// What [`write`] wrote.
+/// What [`write()`] wrote.
 #[derive(Clone, Debug)]
 pub struct CompareFiles {
     /// `compare.md`.
