@@ -13,8 +13,8 @@
 //!   from. The parent's `mod.rs` itself is not a node: it declares and re-exports its children
 //!   and holds what they share, which in Rust always points both ways.
 //!
-//! On a cycle it fails naming the cycle, with a line that makes each of its edges, and prints
-//! the whole graph. It only reads files: a parse of the source, not of the compiled crate, so a
+//! On a cycle it fails naming the cycle and every edge among the modules on it, each with the
+//! lines that make it (the edges to cut), and prints the whole graph. It only reads files: a parse of the source, not of the compiled crate, so a
 //! path spelled through a `use` alias (`use crate::follower as f; f::…`) is not followed.
 
 use std::{
@@ -59,9 +59,28 @@ fn top_level_modules_have_no_cycle() {
             }
         }
     }
+    // A rename must not make the check vacuous.
+    for expected in [
+        "follower",
+        "transport",
+        "settings",
+        "protocol",
+        "results",
+        "campaign",
+        "plot",
+        "compare",
+        "report",
+        "index",
+        "leader",
+        "vocabulary",
+    ] {
+        assert!(graph.nodes.contains(expected), "no module {expected}");
+    }
     graph.assert_acyclic("top-level modules");
 }
 
+/// Fails while `follower::engine` and `follower::transfer` import each other (`Ctx`, `Failure`
+/// one way, `Fetcher`, `Link`, `run_attempt` the other); the follower's rewrite removes that.
 #[test]
 fn submodules_of_follower_have_no_cycle() {
     submodule_graph("follower").assert_acyclic("submodules of follower");
@@ -110,6 +129,7 @@ fn submodule_graph(parent: &str) -> Graph {
             }
         }
     }
+    assert!(graph.nodes.len() > 2, "{parent} has too few submodules");
     graph
 }
 
@@ -201,7 +221,7 @@ fn library_files() -> Vec<SourceFile> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let src = root.join("src");
     let lib = fs::read_to_string(src.join("lib.rs")).expect("src/lib.rs");
-    let (code, _) = strip(&lib);
+    let code = strip(&lib);
     let tokens = tokenize(&code);
     let mut top = Vec::new();
     for w in tokens.windows(3) {
@@ -274,7 +294,7 @@ fn module_of(src: &Path, path: &Path) -> ModPath {
 /// Every `crate::`, `super::` and `self::` path in `source` (a file of `module`), made absolute,
 /// and the file's `pub use` re-exports (item name, or its `as` name, to its absolute path).
 fn parse(source: &str, module: &ModPath) -> (Vec<Reference>, BTreeMap<String, ModPath>) {
-    let (code, _) = strip(source);
+    let code = strip(source);
     let tokens = tokenize(&code);
     let mut references = Vec::new();
     let mut reexports = BTreeMap::new();
@@ -476,11 +496,10 @@ fn tokenize(code: &str) -> Vec<Token> {
 }
 
 /// Blanks out comments, string and character literals (keeping line breaks, so line numbers
-/// stay right). Returns the code and the number of literals blanked.
-fn strip(source: &str) -> (String, usize) {
+/// stay right).
+fn strip(source: &str) -> String {
     let s: Vec<char> = source.chars().collect();
     let mut out = String::with_capacity(source.len());
-    let mut literals = 0;
     let mut i = 0;
     let blank = |c: char, out: &mut String| out.push(if c == '\n' { '\n' } else { ' ' });
     while i < s.len() {
@@ -531,7 +550,6 @@ fn strip(source: &str) -> (String, usize) {
                 out.push(' ');
             }
             i += closing.len();
-            literals += 1;
         } else if c == '"' {
             out.push(' ');
             i += 1;
@@ -547,7 +565,6 @@ fn strip(source: &str) -> (String, usize) {
             }
             out.push(' ');
             i += 1;
-            literals += 1;
         } else if c == '\'' && next == Some('\\') {
             // '\n', '\'', '\u{1F600}'
             out.push_str("  ");
@@ -558,17 +575,15 @@ fn strip(source: &str) -> (String, usize) {
             }
             out.push(' ');
             i += 1;
-            literals += 1;
         } else if c == '\'' && s.get(i + 2) == Some(&'\'') {
             out.push_str("   ");
             i += 3;
-            literals += 1;
         } else {
             out.push(c); // a lifetime's quote stays: it is no identifier
             i += 1;
         }
     }
-    (out, literals)
+    out
 }
 
 /// For a raw string starting at `i` (`r"`, `r#"`, `br##"`): the index of its opening quote and
