@@ -1,5 +1,7 @@
 //! Command-line definitions (clap derive). Each subcommand's options map onto the library's
-//! settings structs; ranges are checked there, so the CLI, the demo and (later) campaigns agree.
+//! settings structs; ranges are checked there, so the CLI, the demo and campaign files agree.
+//! Values that name a choice (`--policy`, `--transport`, ...) parse as the words of
+//! [`rrbench::vocabulary`].
 
 use std::{path::PathBuf, time::Duration};
 
@@ -7,10 +9,9 @@ use clap::{Args, Parser, Subcommand};
 use rrbench::{
     auth::{AUTH_TOKEN_ENV, AuthToken, AuthTokenError, TokenSource},
     chaos::Fault,
-    follower::Policy,
-    settings::{CongestionControl, LeaderSettings, RecoverySettings, Transport},
-    transport::connection::ConnectionProfile,
+    settings::{LeaderSettings, RecoverySettings},
     units::{ByteSize, parse_duration, parse_optional_duration},
+    vocabulary::{CongestionControl, ConnectionProfile, Policy, Transport},
 };
 
 /// Benchmark and chaos toolkit for remote recovery throughput.

@@ -5,13 +5,21 @@
 //! rate-limited chunk requests. rrbench reproduces that engine over real sockets so its
 //! throughput and failure modes can be measured.
 //!
-//! The modules follow the data's path: [`protocol`] (frames, no I/O) → [`transport`] (sockets) →
-//! [`leader`] (sessions, reads, rate limit) and [`follower`] (window, verification, attempts) →
-//! [`index`] (files on disk). [`settings`] and [`units`] hold the Elasticsearch-named settings.
+//! The engine's modules follow the data's path: [`protocol`] (frames, no I/O) → [`transport`]
+//! (channels over TCP or QUIC) → [`leader`] (sessions, reads, rate limit) and [`follower`]
+//! (window, verification, attempts) → [`index`] (files on disk). [`settings`] holds the
+//! Elasticsearch-named settings, written in [`units`] and in the words of [`vocabulary`];
+//! [`ratelimit`] and [`auth`] serve both sides. Around the engine, [`campaign`] runs matrices of
+//! settings × faults ([`chaos`]) and writes [`results`]; [`report`], [`compare`] and [`plot`]
+//! turn results into documents and figures, with [`stats`] and the one [`export::Exporter`].
+//!
+//! Imports go one way, from the campaign and the documents down to the protocol, the vocabulary
+//! and the units: no module imports one that imports it back (`tests/module_graph.rs`).
 
 pub mod auth;
 pub mod campaign;
 pub mod compare;
+pub mod export;
 pub mod follower;
 pub mod index;
 pub mod jsonl;
@@ -22,7 +30,9 @@ pub mod ratelimit;
 pub mod report;
 pub mod results;
 pub mod settings;
+pub mod stats;
 pub mod transport;
+pub mod vocabulary;
 
 /// Fault injection: the L4 proxy, faults and events (the `rrbench-chaos` crate).
 pub use rrbench_chaos as chaos;

@@ -1,18 +1,24 @@
 //! Recovery and leader settings, named as Elasticsearch names them, with their ranges.
 //!
-//! The CLI and (later) campaign files parse values into these structs; [`RecoverySettings::validate`]
+//! The CLI and campaign files parse values into these structs; [`RecoverySettings::validate`]
 //! and [`LeaderSettings::validate`] check ranges before anything runs, so a bad value is reported
 //! with its Elasticsearch name and its range instead of failing half-way through a recovery.
+//! Settings that name a choice (policy, profile, transport, congestion controller) take the
+//! words of [`crate::vocabulary`]; what the follower and the leader make of the settings is
+//! theirs (this module imports neither).
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    follower::policy::Policy,
-    transport::connection::ConnectionProfile,
     units::{ByteSize, duration_serde, format_duration, option_duration_serde},
+    vocabulary::{CongestionControl, ConnectionProfile, Policy},
 };
+
+// The old path of a word now in `crate::vocabulary`, still used by the follower's code (and
+// by the campaign runner and the binary).
+pub use crate::vocabulary::Transport;
 
 /// A setting outside its range.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -94,37 +100,6 @@ impl RecoverySettings {
             max_files: self.max_files,
             max_file_size: self.max_file_size,
         }
-    }
-}
-
-/// The transport between follower and leader.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Transport {
-    /// TCP channels, as Elasticsearch.
-    #[default]
-    Tcp,
-    /// QUIC (quinn): one connection, one bidirectional stream per channel.
-    Quic,
-}
-
-impl std::str::FromStr for Transport {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "tcp" => Ok(Self::Tcp),
-            "quic" => Ok(Self::Quic),
-            other => Err(format!("`{other}` is not a transport (tcp, quic)")),
-        }
-    }
-}
-
-impl std::fmt::Display for Transport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Tcp => "tcp",
-            Self::Quic => "quic",
-        })
     }
 }
 
@@ -282,54 +257,6 @@ pub struct LeaderSettings {
     pub congestion_control: CongestionControl,
 }
 
-/// A congestion control algorithm, for both transports.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CongestionControl {
-    /// Each transport's default.
-    #[default]
-    System,
-    /// CUBIC (RFC 9438): loss-based, Linux's long-time default.
-    Cubic,
-    /// BBR: model-based; random loss barely slows it.
-    Bbr,
-    /// Reno / NewReno: loss-based, the Mathis bound's model.
-    Reno,
-}
-
-impl CongestionControl {
-    /// The Linux name for `TCP_CONGESTION`; `None` leaves the kernel's default.
-    pub fn tcp_name(self) -> Option<&'static str> {
-        match self {
-            Self::System => None,
-            Self::Cubic => Some("cubic"),
-            Self::Bbr => Some("bbr"),
-            Self::Reno => Some("reno"),
-        }
-    }
-}
-
-impl std::str::FromStr for CongestionControl {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "system" => Ok(Self::System),
-            "cubic" => Ok(Self::Cubic),
-            "bbr" => Ok(Self::Bbr),
-            "reno" => Ok(Self::Reno),
-            other => Err(format!(
-                "`{other}` is not a congestion controller (system, cubic, bbr, reno)"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for CongestionControl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.tcp_name().unwrap_or("system"))
-    }
-}
-
 impl Default for LeaderSettings {
     fn default() -> Self {
         Self {
@@ -348,15 +275,6 @@ impl Default for LeaderSettings {
 }
 
 impl LeaderSettings {
-    /// The session table's caps.
-    pub fn session_limits(&self) -> crate::leader::SessionLimits {
-        crate::leader::SessionLimits {
-            max_sessions: self.max_sessions,
-            max_sessions_per_connection: self.max_sessions_per_connection,
-            max_requests_per_session: self.max_requests_per_session,
-        }
-    }
-
     /// Checks every setting against its range.
     pub fn validate(&self) -> Result<(), OutOfRange> {
         check_rate(self.max_bytes_per_sec)?;

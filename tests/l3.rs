@@ -15,12 +15,13 @@ use common::{
 use rrbench::{
     chaos::{EventLog, Fault, Link, LinkHandle, link::usable_in_tests},
     clock::Clock,
-    follower::{self, FollowerConfig, Outcome, Policy, Progress, RecoveryReport},
+    follower::{self, FollowerConfig, Outcome, Progress, RecoveryReport},
     index::IndexSnapshot,
     leader::{self, LeaderConfig, LeaderHandle, QuicServer},
-    settings::{CongestionControl, LeaderSettings, RecoverySettings, Transport},
+    settings::{LeaderSettings, RecoverySettings},
     transport::quic::{QuicClient, QuicLiveness, generate_self_signed},
     units::ByteSize,
+    vocabulary::{CongestionControl, Policy, Transport},
 };
 
 const MIB: u64 = 1 << 20;

@@ -13,7 +13,7 @@ use rrbench::{
     leader::{self, LeaderConfig},
     protocol::{ErrorCode, HEADER_LEN, Kind, Message, decode_frame},
     settings::LeaderSettings,
-    transport::{TransportError, tcp::Channel},
+    transport::{TransportError, channel::Channel},
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},

@@ -19,8 +19,8 @@ use rrbench::{
     settings::LeaderSettings,
     transport::{
         TransportError,
+        channel::Channel,
         quic::{QuicClient, QuicLiveness, client_endpoint, connect, generate_self_signed},
-        tcp::Channel,
     },
     units::ByteSize,
 };

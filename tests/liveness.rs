@@ -12,8 +12,8 @@ use rrbench::{
     clock::Clock,
     follower::{FailureKind, Outcome},
     settings::{LeaderSettings, RecoverySettings},
-    transport::connection::{ChannelType, ConnectionProfile},
     units::ByteSize,
+    vocabulary::{ChannelType, ConnectionProfile, Policy},
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,7 +148,7 @@ async fn a_pong_queued_behind_a_slow_chunk_does_not_kill_a_live_channel() {
     )
     .await;
     let settings = RecoverySettings {
-        policy: rrbench::follower::Policy::Resumable,
+        policy: Policy::Resumable,
         ping_schedule: Some(Duration::from_millis(200)),
         chunk_size: ByteSize::mib(4),
         max_concurrent_file_chunks: 1,

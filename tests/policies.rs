@@ -9,11 +9,12 @@ use common::*;
 use rrbench::{
     chaos::ProxyHandle,
     clock::Clock,
-    follower::{self, FailureKind, FollowerConfig, Outcome, Policy, Progress, RecoveryReport},
+    follower::{self, FailureKind, FollowerConfig, Outcome, Progress, RecoveryReport},
     index::IndexSnapshot,
     leader::LeaderHandle,
     settings::{LeaderSettings, RecoverySettings},
     units::ByteSize,
+    vocabulary::Policy,
 };
 
 const MIB: u64 = 1 << 20;

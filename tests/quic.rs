@@ -12,12 +12,13 @@ use common::{
 use rrbench::{
     chaos::{EventKind, EventLog, Fault, Proxy, UdpProxyHandle},
     clock::Clock,
-    follower::{self, FailureKind, FollowerConfig, Outcome, Policy, Progress, RecoveryReport},
+    follower::{self, FailureKind, FollowerConfig, Outcome, Progress, RecoveryReport},
     index::IndexSnapshot,
     leader::{self, LeaderConfig, LeaderHandle, QuicServer},
-    settings::{LeaderSettings, RecoverySettings, Transport},
+    settings::{LeaderSettings, RecoverySettings},
     transport::quic::{CertificatePaths, QuicClient, QuicLiveness, generate_self_signed},
     units::ByteSize,
+    vocabulary::{Policy, Transport},
 };
 
 const MIB: u64 = 1 << 20;

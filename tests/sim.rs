@@ -15,12 +15,13 @@ use std::{
 use rrbench::{
     chaos::{EventLog, rng::SeededRng, sim::SimNetwork},
     clock::Clock,
-    follower::{self, FailureKind, FollowerConfig, Policy, Progress, RecoveryReport},
+    follower::{self, FailureKind, FollowerConfig, Progress, RecoveryReport},
     index::{GenerateSpec, IndexSnapshot, generate},
     leader::{self, LeaderConfig},
     settings::{LeaderSettings, RecoverySettings},
     transport::dial::{ByteStream, MemoryDialer},
     units::ByteSize,
+    vocabulary::Policy,
 };
 
 /// Bytes of the simulated index: small, so a thousand trials fit in seconds.

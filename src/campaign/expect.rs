@@ -19,6 +19,7 @@ use toml::Value;
 
 use crate::{
     follower::{Outcome, RecoveryReport},
+    results::Verdict,
     units::{ByteSize, format_duration, option_duration_serde},
 };
 
@@ -48,19 +49,6 @@ pub struct ExpectWhen {
     pub when: BTreeMap<String, Value>,
     /// What those trials should show.
     pub expect: Expectations,
-}
-
-/// One judged expectation.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
-    /// The expectation's key.
-    pub name: String,
-    /// What was expected.
-    pub expected: String,
-    /// What was measured.
-    pub actual: String,
-    /// Whether it held.
-    pub pass: bool,
 }
 
 impl Expectations {

@@ -44,6 +44,9 @@ use crate::{
     units::{ByteSize, duration_serde},
 };
 
+// The word is in `crate::vocabulary`; re-exported for the campaign runner.
+pub use crate::vocabulary::ChaosLayer;
+
 /// A campaign file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CampaignError {
@@ -120,28 +123,6 @@ pub struct IndexSpec {
     /// Seed of sizes and bytes.
     #[serde(default)]
     pub seed: u64,
-}
-
-/// Which injector carries a campaign's faults.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChaosLayer {
-    /// The L4 proxies: TCP for TCP channels (connection faults), UDP for QUIC (datagram faults).
-    /// No privileges.
-    #[default]
-    L4,
-    /// The L3 link: the leader in a network namespace, packet faults on every IP packet, for both
-    /// transports. Needs root.
-    L3,
-}
-
-impl std::fmt::Display for ChaosLayer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ChaosLayer::L4 => "l4",
-            ChaosLayer::L3 => "l3",
-        })
-    }
 }
 
 /// Where the faults are injected.
@@ -492,7 +473,7 @@ impl Campaign {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::follower::Policy;
+    use crate::vocabulary::Policy;
 
     const WAN: &str = r#"
 name = "wan"

@@ -7,18 +7,18 @@
 //! change whose bootstrap interval (relative to the baseline median) reaches into the noise band
 //! is "within noise"; otherwise improved or regressed, by which way the metric is better.
 
-pub mod stats;
-
 mod markdown;
 mod output;
 
-pub use markdown::{markdown, terminal_table};
+pub use markdown::{CompareMarkdown, terminal_table};
 pub use output::{CompareFiles, write};
 
 use std::{fmt, path::PathBuf};
 
-use crate::results::{Condition, LoadedTrial, ResultsDir, TrialRecord};
-use stats::{Interval, bootstrap_median_diff, mann_whitney, median};
+use crate::{
+    results::{Condition, LoadedTrial, ResultsDir, TrialRecord},
+    stats::{Interval, bootstrap_median_diff, mann_whitney, median},
+};
 
 /// A bad `--metric` or option.
 #[derive(Debug, thiserror::Error)]

@@ -2,16 +2,16 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{CompareError, Comparison, Metric, markdown};
+use super::{CompareError, CompareMarkdown, Comparison, Metric};
 use crate::{
+    export::{self, Exporter},
     plot::{self, Distribution, DistributionGroup},
-    results::write_atomic,
 };
 
 /// Tick labels longer than this become `#k` (the Markdown table names every condition).
 const LONG_LABEL: usize = 28;
 
-/// What [`write`] wrote.
+/// What [`write()`] wrote.
 #[derive(Clone, Debug)]
 pub struct CompareFiles {
     /// `compare.md`.
@@ -59,15 +59,13 @@ pub fn write(c: &Comparison, out: &Path, names: [String; 2]) -> Result<CompareFi
         links.push((metric, format!("plots/{name}.svg")));
         plots.push(r.svg);
     }
-    let path = out.join("compare.md");
-    write_atomic(&path, markdown(c, &links, &ticks).as_bytes()).map_err(|source| {
-        CompareError::Io {
-            path: path.clone(),
-            source,
-        }
+    let exporter = CompareMarkdown {
+        plots: &links,
+        ticks: &ticks,
+    };
+    let markdown = export::write(out, &exporter, c).map_err(|source| CompareError::Io {
+        path: out.join(exporter.file_name()),
+        source,
     })?;
-    Ok(CompareFiles {
-        markdown: path,
-        plots,
-    })
+    Ok(CompareFiles { markdown, plots })
 }

@@ -18,7 +18,6 @@ use tokio::{
 
 use super::{
     failure::Failure,
-    policy::Policy,
     progress::{Progress, sample},
     recovery::{Action, ChunkReply, Event, Recovery, StorePlan},
     report::{FailureKind, RecoveryReport},
@@ -31,13 +30,14 @@ use crate::{
     index::{IndexError, Journal, JournalEntry, PartFile, TargetDir},
     protocol::Message,
     ratelimit::NodeRateLimiter,
-    settings::{OutOfRange, RecoverySettings, Transport},
+    settings::{OutOfRange, RecoverySettings},
     transport::{
         connection::{ConnectOptions, Connection},
         dial::{Dialer, QuicDialer, TcpDialer},
         quic::{QuicClient, QuicLiveness},
-        tcp::{Keepalive, SocketOptions},
+        socket::{Keepalive, SocketOptions},
     },
+    vocabulary::{Policy, Transport},
 };
 
 /// What to recover, from where, into where, and how.

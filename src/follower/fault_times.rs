@@ -6,28 +6,13 @@
 //! first moment goodput is back above half its median before the fault. Goodput is a rolling
 //! rate over [`WINDOW`]: chunks arrive in bursts, so a 50 ms rate is mostly zeros.
 
-use serde::{Deserialize, Serialize};
-
-use super::{progress::Sample, report::FailureRecord};
+// The record is part of the report; re-exported so `fault_times::FaultTimes` keeps its path.
+pub use super::report::FaultTimes;
+use super::{
+    progress::Sample,
+    report::{FailureRecord, RecoveryReport},
+};
 use crate::chaos::{Event, EventKind};
-
-/// One fault window as the engine lived through it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FaultTimes {
-    /// Fault name.
-    pub fault: String,
-    /// Fault type.
-    pub kind: String,
-    /// When it turned on (clock seconds).
-    pub on: f64,
-    /// When it turned off, if it did.
-    pub off: Option<f64>,
-    /// Seconds from `on` to the first failure seen after it; `None` if none was seen.
-    pub time_to_detect_s: Option<f64>,
-    /// Seconds from `off` until goodput is back above half its pre-fault median; `None` if it
-    /// never came back (or there was no goodput before the fault to compare with).
-    pub time_to_recover_s: Option<f64>,
-}
 
 /// The span goodput is averaged over, in seconds.
 pub const WINDOW: f64 = 0.5;
@@ -128,6 +113,14 @@ pub fn fault_times(
         });
     }
     windows
+}
+
+impl RecoveryReport {
+    /// Measures every fault window of `events` (a chaos log on this report's clock) against this
+    /// recovery's failures and time series.
+    pub fn annotate_faults(&mut self, events: &[Event]) {
+        self.faults = fault_times(events, &self.failures, &self.timeseries);
+    }
 }
 
 #[cfg(test)]

@@ -23,7 +23,6 @@ pub mod window;
 pub use engine::{FollowerConfig, FollowerError, recover};
 pub use failure::Failure;
 pub use fault_times::{FaultTimes, fault_times};
-pub use policy::Policy;
 pub use progress::{Progress, Sample};
 pub use recovery::Recovery;
 pub use report::{FailureKind, FailureRecord, Outcome, REPORT_SCHEMA, RecoveryReport};

@@ -11,46 +11,10 @@
 //! 10–80 s backoffs into milliseconds. The resumable policy retries the attempt rather than
 //! the single chunk: a failure costs at most the chunks in flight (window × chunk size).
 
-use std::{fmt, str::FromStr, time::Duration};
+use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-/// Which recovery strategy to run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Policy {
-    /// Elasticsearch 8.x CCR: any failure aborts, the next attempt starts from zero.
-    #[default]
-    Elasticsearch,
-    /// OpenSearch CCR plugin: chunk retries on connection errors, then a restart from zero.
-    Opensearch,
-    /// rrbench's own: never re-transfer a verified, persisted byte; resume after restarts.
-    Resumable,
-}
-
-impl FromStr for Policy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "elasticsearch" => Ok(Self::Elasticsearch),
-            "opensearch" => Ok(Self::Opensearch),
-            "resumable" => Ok(Self::Resumable),
-            other => Err(format!(
-                "`{other}` is not a policy (elasticsearch, opensearch, resumable)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Policy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Elasticsearch => "elasticsearch",
-            Self::Opensearch => "opensearch",
-            Self::Resumable => "resumable",
-        })
-    }
-}
+// The enum and its names are in `crate::vocabulary`; this module holds what each policy decides.
+use crate::vocabulary::Policy;
 
 /// OpenSearch's chunk retry backoffs, before `time_scale`.
 const OPENSEARCH_BACKOFF: [Duration; 4] = [

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{fault_times::FaultTimes, progress::Sample};
-use crate::{settings::RecoverySettings, transport::connection::ChannelType};
+use super::progress::Sample;
+use crate::{settings::RecoverySettings, vocabulary::ChannelType};
 
 /// Schema id of [`RecoveryReport`].
 pub const REPORT_SCHEMA: &str = "rrbench.recovery/1";
@@ -139,13 +139,26 @@ pub struct RecoveryReport {
     pub faults: Vec<FaultTimes>,
 }
 
-impl RecoveryReport {
-    /// Measures every fault window of `events` (a chaos log on this report's clock) against this
-    /// recovery's failures and time series.
-    pub fn annotate_faults(&mut self, events: &[crate::chaos::Event]) {
-        self.faults = super::fault_times::fault_times(events, &self.failures, &self.timeseries);
-    }
+/// One fault window as the engine lived through it (measured by
+/// [`super::fault_times::fault_times`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FaultTimes {
+    /// Fault name.
+    pub fault: String,
+    /// Fault type.
+    pub kind: String,
+    /// When it turned on (clock seconds).
+    pub on: f64,
+    /// When it turned off, if it did.
+    pub off: Option<f64>,
+    /// Seconds from `on` to the first failure seen after it; `None` if none was seen.
+    pub time_to_detect_s: Option<f64>,
+    /// Seconds from `off` until goodput is back above half its pre-fault median; `None` if it
+    /// never came back (or there was no goodput before the fault to compare with).
+    pub time_to_recover_s: Option<f64>,
+}
 
+impl RecoveryReport {
     /// Whether every file was verified.
     pub fn is_completed(&self) -> bool {
         self.outcome == Outcome::Completed

@@ -3,7 +3,10 @@
 //! [`generate`] writes a deterministic, incompressible file set shaped like a Lucene index;
 //! [`IndexSnapshot`] is the leader's pinned view of a directory (name, length, CRC-32C per file);
 //! [`TargetDir`] and [`PartFile`] are the follower's side: positional writes into a temporary
-//! name, then length and checksum verification, fsync and rename. Nothing here touches the network.
+//! name, then length and checksum verification, fsync and rename. Around them: the checks a
+//! leader's file list must pass before any file is created ([`check_listing`],
+//! [`is_safe_file_name`]), free space ([`ensure_room`]), CRC-32C of files and chunks, and the
+//! resumable policy's [`Journal`]. Nothing here touches the network.
 
 mod checksum;
 mod generate;

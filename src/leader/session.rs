@@ -15,6 +15,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::settings::LeaderSettings;
+
 /// One open session.
 #[derive(Debug)]
 struct Session<T> {
@@ -36,6 +38,17 @@ pub struct SessionLimits {
     pub max_sessions_per_connection: u32,
     /// Chunk requests in flight at once on one session.
     pub max_requests_per_session: u32,
+}
+
+impl LeaderSettings {
+    /// The session table's caps.
+    pub fn session_limits(&self) -> SessionLimits {
+        SessionLimits {
+            max_sessions: self.max_sessions,
+            max_sessions_per_connection: self.max_sessions_per_connection,
+            max_requests_per_session: self.max_requests_per_session,
+        }
+    }
 }
 
 /// A session could not be opened or used.

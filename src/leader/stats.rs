@@ -1,4 +1,5 @@
-//! Counters a running leader exposes to tests, the CLI and (later) campaign results.
+//! Counters a running leader exposes: to tests, to `rrbench leader` (printed as JSON when it
+//! stops) and to the demo's side-by-side table. Campaign results do not record them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -5,7 +5,7 @@
 use plotters::{coord::Shift, prelude::*};
 
 use super::{DrawError, FONT, Figure, cartesian, category_at, colour, draw_legend, headroom};
-use crate::compare::stats::quantile;
+use crate::stats::quantile;
 
 /// One condition's two samples.
 #[derive(Clone, Debug)]

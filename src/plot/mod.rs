@@ -33,7 +33,7 @@ use plotters::{
     style::RGBColor,
 };
 
-use crate::results::write_atomic;
+use crate::export::write_atomic;
 
 /// The family every figure's text uses; the embedded font is registered under it.
 pub const FONT: &str = "sans-serif";

@@ -1,7 +1,10 @@
-//! A report as data (headings, text, figures, tables) and the exporters that write it: Markdown
-//! that links the plot files, and HTML with every plot embedded so the file stands alone.
+//! A report as data (headings, text, figures, tables) and the two [`Exporter`]s that write it:
+//! Markdown that links the plot files, and HTML with every plot embedded so the file stands
+//! alone.
 
 use std::fmt::Write as _;
+
+use crate::export::Exporter;
 
 /// One piece of a report.
 #[derive(Clone, Debug)]
@@ -41,14 +44,6 @@ pub struct Document {
     pub blocks: Vec<Block>,
 }
 
-/// Writes a [`Document`] in one format.
-pub trait Exporter {
-    /// File name the output goes to.
-    fn file_name(&self) -> &'static str;
-    /// The document in this format.
-    fn export(&self, doc: &Document) -> String;
-}
-
 /// `report.md`: plots linked by relative path.
 pub struct Markdown;
 
@@ -60,6 +55,8 @@ fn md_cell(text: &str) -> String {
 }
 
 impl Exporter for Markdown {
+    type Input = Document;
+
     fn file_name(&self) -> &'static str {
         "report.md"
     }
@@ -133,6 +130,8 @@ img{max-width:100%;border:1px solid #eee}figcaption{font-size:13px;color:#555}\
 td.fail{background:#fde0dc}td.pass{background:#e3f4e1}";
 
 impl Exporter for Html {
+    type Input = Document;
+
     fn file_name(&self) -> &'static str {
         "report.html"
     }
@@ -225,6 +224,38 @@ mod tests {
         assert!(md.starts_with("# smoke <1>\n"));
         assert!(md.contains("| a\\|b | verdict |"));
         assert!(md.contains("![goodput](plots/g.svg)"));
+    }
+
+    #[test]
+    fn markdown_of_every_block() {
+        let mut doc = doc();
+        doc.blocks.splice(
+            0..0,
+            [
+                Block::Paragraph("two runs".into()),
+                Block::List(vec!["one".into(), "two".into()]),
+            ],
+        );
+        assert_eq!(Markdown.file_name(), "report.md");
+        assert_eq!(
+            Markdown.export(&doc),
+            "# smoke <1>\n\
+             \n\
+             two runs\n\
+             \n\
+             - one\n\
+             - two\n\
+             \n\
+             ## Trials\n\
+             \n\
+             | a\\|b | verdict |\n\
+             |---|---|\n\
+             | x | 1/1 pass |\n\
+             \n\
+             ![goodput](plots/g.svg)\n\
+             \n\
+             *goodput* ([PNG](plots/g.png))\n"
+        );
     }
 
     #[test]

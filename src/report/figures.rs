@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use crate::{
-    compare::stats::median,
     follower::{
         Outcome, Sample,
         fault_times::{WINDOW, goodput_over},
@@ -12,6 +11,7 @@ use crate::{
         Marker, MarkerKind, OutcomeCell, OutcomeMatrix, Run, Sweep, SweepSeries, Throughput, Window,
     },
     results::{Condition, LoadedTrial, ResultsDir, short_key},
+    stats::median,
     units::{ByteSize, parse_duration},
 };
 

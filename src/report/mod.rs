@@ -11,14 +11,18 @@ mod base64;
 mod document;
 pub mod figures;
 
+/// The trait [`Markdown`] and [`Html`] implement (with the comparison's and the summary's
+/// Markdown).
+pub use crate::export::Exporter;
 pub use base64::encode as base64_encode;
-pub use document::{Block, Document, Exporter, Html, Markdown, escape};
+pub use document::{Block, Document, Html, Markdown, escape};
 
 use std::path::{Path, PathBuf};
 
 use crate::{
+    export,
     plot::{self, PlotError, Rendered},
-    results::{LoadError, ResultsDir, write_atomic},
+    results::{LoadError, ResultsDir},
 };
 
 /// A report could not be written.
@@ -150,13 +154,15 @@ pub fn write_report(dir: &Path) -> Result<ReportFiles, ReportError> {
     })
 }
 
-fn write_doc(dir: &Path, exporter: &impl Exporter, doc: &Document) -> Result<PathBuf, ReportError> {
-    let path = dir.join(exporter.file_name());
-    write_atomic(&path, exporter.export(doc).as_bytes()).map_err(|source| ReportError::Io {
-        path: path.clone(),
+fn write_doc(
+    dir: &Path,
+    exporter: &impl Exporter<Input = Document>,
+    doc: &Document,
+) -> Result<PathBuf, ReportError> {
+    export::write(dir, exporter, doc).map_err(|source| ReportError::Io {
+        path: dir.join(exporter.file_name()),
         source,
-    })?;
-    Ok(path)
+    })
 }
 
 fn overview(results: &ResultsDir, conditions: usize, dir: &Path) -> Vec<String> {

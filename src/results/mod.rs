@@ -1,8 +1,12 @@
-//! Results on disk: the trial record schema, writers, and the machine the run was on.
+//! Results on disk: the trial record schema ([`TrialRecord`], with its [`Verdict`]s), writing a
+//! run's files ([`SummaryMarkdown`] among them), reading a results directory back
+//! ([`ResultsDir`]), and the machine the run was on.
 //!
 //! Everything is written so that Ctrl-C never leaves half a file: whole files go through a
 //! temporary name and a rename ([`write_atomic`]); `trials.jsonl` grows by one complete line per
-//! trial ([`append_line`]), and a reader ignores a torn last line ([`read_trials`]).
+//! trial ([`append_line`]), and a reader ignores a torn last line ([`read_trials`]). What goes
+//! into a campaign's results is the runner's ([`crate::campaign`]); plots and reports are made
+//! from them by [`crate::report`] and [`crate::compare`].
 
 mod env;
 mod load;
@@ -11,18 +15,19 @@ mod writers;
 pub use env::capture_env;
 pub use load::{Condition, LoadError, LoadedTrial, ResultsDir, short_key};
 pub use writers::{
-    append_line, create_run_dir, events_jsonl, read_trials, repair_torn_tail, summary_markdown,
-    timeseries_csv, write_atomic,
+    SummaryMarkdown, append_line, create_run_dir, events_jsonl, read_trials, repair_torn_tail,
+    summary_markdown, timeseries_csv,
 };
+
+// Moved to `crate::export`, which every writer of documents uses; kept here for the campaign
+// runner and the binary.
+pub use crate::export::write_atomic;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    campaign::Verdict,
-    follower::{FailureRecord, FaultTimes, Outcome},
-};
+use crate::follower::{FailureRecord, FaultTimes, Outcome};
 
 /// Schema id of [`TrialRecord`].
 pub const TRIAL_SCHEMA: &str = "rrbench.trial/1";
@@ -76,4 +81,17 @@ pub struct TrialRecord {
     pub expectations: Vec<Verdict>,
     /// Whether every expectation held.
     pub passed: bool,
+}
+
+/// One judged expectation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The expectation's key.
+    pub name: String,
+    /// What was expected.
+    pub expected: String,
+    /// What was measured.
+    pub actual: String,
+    /// Whether it held.
+    pub pass: bool,
 }

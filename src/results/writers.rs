@@ -1,4 +1,5 @@
-//! Writing results: atomic files, appended lines, CSV time series, event lines, the summary.
+//! Writing results: run directories, appended lines, CSV time series, event lines, and
+//! `summary.md` ([`SummaryMarkdown`]). Whole files go through [`crate::export::write_atomic`].
 
 use std::{
     fmt::Write as _,
@@ -10,6 +11,7 @@ use std::{
 use super::TrialRecord;
 use crate::{
     chaos::Event,
+    export::Exporter,
     follower::{FailureRecord, Sample},
 };
 
@@ -43,17 +45,6 @@ pub fn create_run_dir(campaign_dir: &Path, stamp: &str, seed: u64) -> io::Result
              one second; to continue one of them, give --resume DIR"
         ),
     ))
-}
-
-/// Writes `bytes` to `path` through a temporary name and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    fs::write(&tmp, bytes)?;
-    fs::rename(&tmp, path)
 }
 
 /// Appends one JSON line in a single write, then syncs it.
@@ -107,69 +98,97 @@ pub fn events_jsonl(chaos: &[Event], failures: &[FailureRecord]) -> String {
     lines.into_iter().map(|(_, v)| format!("{v}\n")).collect()
 }
 
-/// A Markdown summary: one row per trial, then each failed expectation.
+/// `summary.md`, a campaign run's summary in Markdown: one row per trial, then each failed
+/// expectation.
+#[derive(Clone, Copy, Debug)]
+pub struct SummaryMarkdown<'a> {
+    /// The campaign's name (the title).
+    pub campaign: &'a str,
+    /// What the campaign reproduces (the first paragraph).
+    pub description: &'a str,
+}
+
+/// [`SummaryMarkdown`]'s export of `records` (the campaign runner appends its skipped trials).
 pub fn summary_markdown(campaign: &str, description: &str, records: &[TrialRecord]) -> String {
-    let mut out = format!("# Campaign `{campaign}`\n\n{}\n\n", description.trim());
-    let passed = records.iter().filter(|r| r.passed).count();
-    let _ = writeln!(
-        out,
-        "{} trials, {passed} passed every expectation, {} did not.\n",
-        records.len(),
-        records.len() - passed
-    );
-    out.push_str("| trial | params | outcome | MiB/s | model | vs model | wasted MiB | attempts | expectations |\n");
-    out.push_str("|---|---|---|---|---|---|---|---|---|\n");
-    let mut sorted: Vec<&TrialRecord> = records.iter().collect();
-    sorted.sort_by(|a, b| a.trial.cmp(&b.trial));
-    for r in &sorted {
-        let params = r
-            .params
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let model = r
-            .model_throughput_mib_s
-            .map_or("-".into(), |m| format!("{m:.1}"));
-        let ratio = r
-            .throughput_vs_model
-            .map_or("-".into(), |x| format!("{x:.2}"));
-        let held = r.expectations.iter().filter(|v| v.pass).count();
+    SummaryMarkdown {
+        campaign,
+        description,
+    }
+    .export(records)
+}
+
+impl Exporter for SummaryMarkdown<'_> {
+    type Input = [TrialRecord];
+
+    fn file_name(&self) -> &'static str {
+        "summary.md"
+    }
+
+    fn export(&self, records: &[TrialRecord]) -> String {
+        let (campaign, description) = (self.campaign, self.description);
+        let mut out = format!("# Campaign `{campaign}`\n\n{}\n\n", description.trim());
+        let passed = records.iter().filter(|r| r.passed).count();
         let _ = writeln!(
             out,
-            "| {} | {} | {:?} | {:.1} | {model} | {ratio} | {:.1} | {} | {held}/{} {} |",
-            r.trial,
-            params,
-            r.outcome,
-            r.throughput_mib_s,
-            r.bytes_wasted as f64 / 1048576.0,
-            r.attempts,
-            r.expectations.len(),
-            if r.passed { "pass" } else { "FAIL" }
+            "{} trials, {passed} passed every expectation, {} did not.\n",
+            records.len(),
+            records.len() - passed
         );
-    }
-    let failing: Vec<String> = sorted
-        .iter()
-        .flat_map(|r| {
-            r.expectations.iter().filter(|v| !v.pass).map(move |v| {
-                format!(
-                    "- {}: {} expected {}, was {}",
-                    r.trial, v.name, v.expected, v.actual
-                )
+        out.push_str("| trial | params | outcome | MiB/s | model | vs model | wasted MiB | attempts | expectations |\n");
+        out.push_str("|---|---|---|---|---|---|---|---|---|\n");
+        let mut sorted: Vec<&TrialRecord> = records.iter().collect();
+        sorted.sort_by(|a, b| a.trial.cmp(&b.trial));
+        for r in &sorted {
+            let params = r
+                .params
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let model = r
+                .model_throughput_mib_s
+                .map_or("-".into(), |m| format!("{m:.1}"));
+            let ratio = r
+                .throughput_vs_model
+                .map_or("-".into(), |x| format!("{x:.2}"));
+            let held = r.expectations.iter().filter(|v| v.pass).count();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:?} | {:.1} | {model} | {ratio} | {:.1} | {} | {held}/{} {} |",
+                r.trial,
+                params,
+                r.outcome,
+                r.throughput_mib_s,
+                r.bytes_wasted as f64 / 1048576.0,
+                r.attempts,
+                r.expectations.len(),
+                if r.passed { "pass" } else { "FAIL" }
+            );
+        }
+        let failing: Vec<String> = sorted
+            .iter()
+            .flat_map(|r| {
+                r.expectations.iter().filter(|v| !v.pass).map(move |v| {
+                    format!(
+                        "- {}: {} expected {}, was {}",
+                        r.trial, v.name, v.expected, v.actual
+                    )
+                })
             })
-        })
-        .collect();
-    if !failing.is_empty() {
-        out.push_str("\n## Failed expectations\n\n");
-        out.push_str(&failing.join("\n"));
-        out.push('\n');
+            .collect();
+        if !failing.is_empty() {
+            out.push_str("\n## Failed expectations\n\n");
+            out.push_str(&failing.join("\n"));
+            out.push('\n');
+        }
+        out
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::write_atomic;
 
     #[test]
     fn atomic_writes_and_torn_lines() {
@@ -203,6 +222,73 @@ mod tests {
         let distinct: std::collections::BTreeSet<_> = dirs.iter().collect();
         assert_eq!(distinct.len(), 3, "{dirs:?}");
         assert!(dirs.iter().all(|d| d.is_dir()));
+    }
+
+    fn record(trial: &str, delay: &str, passed: bool) -> TrialRecord {
+        TrialRecord {
+            schema: super::super::TRIAL_SCHEMA.into(),
+            campaign: "smoke".into(),
+            trial: trial.into(),
+            cell: 0,
+            repetition: 1,
+            seed: 7,
+            params: [("faults.wan.delay".to_string(), delay.into())].into(),
+            policy: "elasticsearch".into(),
+            outcome: if passed {
+                crate::follower::Outcome::Completed
+            } else {
+                crate::follower::Outcome::Failed
+            },
+            failure: None,
+            bytes_needed: 1 << 20,
+            bytes_transferred: 1 << 20,
+            bytes_wasted: if passed { 0 } else { 3 << 19 },
+            duration_s: 1.0,
+            throughput_mib_s: if passed { 95.0 } else { 1.3 },
+            model_throughput_mib_s: (!passed).then_some(10.0),
+            throughput_vs_model: (!passed).then_some(0.13),
+            attempts: if passed { 1 } else { 2 },
+            failures: Vec::new(),
+            faults: Vec::new(),
+            connections_reset: 0,
+            expectations: vec![super::super::Verdict {
+                name: "outcome".into(),
+                expected: "completed".into(),
+                actual: if passed { "completed" } else { "failed" }.into(),
+                pass: passed,
+            }],
+            passed,
+        }
+    }
+
+    #[test]
+    fn summary_md_has_a_row_per_trial_in_trial_order_then_the_failures() {
+        let records = [record("t0002", "5ms", false), record("t0001", "0ms", true)];
+        let summary = SummaryMarkdown {
+            campaign: "smoke",
+            description: "  Two trials.\n",
+        };
+        assert_eq!(summary.file_name(), "summary.md");
+        let expected = "# Campaign `smoke`\n\
+             \n\
+             Two trials.\n\
+             \n\
+             2 trials, 1 passed every expectation, 1 did not.\n\
+             \n\
+             | trial | params | outcome | MiB/s | model | vs model | wasted MiB | attempts | \
+             expectations |\n\
+             |---|---|---|---|---|---|---|---|---|\n\
+             | t0001 | faults.wan.delay=\"0ms\" | Completed | 95.0 | - | - | 0.0 | 1 | 1/1 pass |\n\
+             | t0002 | faults.wan.delay=\"5ms\" | Failed | 1.3 | 10.0 | 0.13 | 1.5 | 2 | 0/1 FAIL |\n\
+             \n\
+             ## Failed expectations\n\
+             \n\
+             - t0002: outcome expected completed, was failed\n";
+        assert_eq!(summary.export(&records), expected);
+        assert_eq!(
+            summary_markdown("smoke", "  Two trials.\n", &records),
+            expected
+        );
     }
 
     #[test]

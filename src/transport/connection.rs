@@ -1,4 +1,5 @@
-//! A connection to a leader as Elasticsearch opens one: several TCP channels, used as one.
+//! A connection to a leader as Elasticsearch opens one: several channels, used as one. Over TCP
+//! each channel is its own socket; over QUIC each is a stream of one QUIC connection.
 //!
 //! To a remote cluster Elasticsearch opens 6 channels and spreads every request type over them
 //! (profile [`ConnectionProfile::Remote`]). Inside a cluster it opens 13 typed channels: recovery
@@ -10,9 +11,7 @@
 //! ping timeout, a channel whose `Pong` does not come back in time is closed.
 
 use std::{
-    fmt,
     future::Future,
-    str::FromStr,
     sync::{
         Arc,
         atomic::{AtomicU64, AtomicUsize, Ordering},
@@ -20,7 +19,6 @@ use std::{
     time::Duration,
 };
 
-use serde::{Deserialize, Serialize};
 use tokio::{
     sync::watch,
     task::{JoinHandle, JoinSet},
@@ -29,79 +27,16 @@ use tokio::{
 
 use super::{
     TransportError,
-    dial::{Dialer, Streams},
+    channel::Channel,
+    dial::{DialOptions, Dialer, Streams},
     quic::QuicLiveness,
-    tcp::{Channel, SocketOptions},
+    socket::SocketOptions,
 };
 use crate::{
+    vocabulary::{ChannelType, ConnectionProfile},
     auth::AuthToken,
     protocol::{Message, VERSION},
 };
-
-/// Which channels a connection opens.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ConnectionProfile {
-    /// 6 channels, every request type on all of them (a remote cluster connection).
-    #[default]
-    Remote,
-    /// 13 typed channels; chunks ride the 2 recovery channels only.
-    IntraCluster,
-}
-
-impl FromStr for ConnectionProfile {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "remote" => Ok(Self::Remote),
-            "intra-cluster" => Ok(Self::IntraCluster),
-            other => Err(format!(
-                "`{other}` is not a connection profile (remote, intra-cluster)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for ConnectionProfile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Remote => "remote",
-            Self::IntraCluster => "intra-cluster",
-        })
-    }
-}
-
-/// What a channel carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChannelType {
-    /// Every request type (remote profile).
-    Any,
-    /// Recovery requests (file chunks).
-    Recovery,
-    /// Bulk indexing.
-    Bulk,
-    /// Regular requests.
-    Reg,
-    /// Cluster state.
-    State,
-    /// Pings.
-    Ping,
-}
-
-impl ConnectionProfile {
-    /// The channels this profile opens, in order.
-    pub fn channel_types(self) -> Vec<ChannelType> {
-        use ChannelType::*;
-        match self {
-            Self::Remote => vec![Any; 6],
-            Self::IntraCluster => [(Recovery, 2), (Bulk, 3), (Reg, 6), (State, 1), (Ping, 1)]
-                .into_iter()
-                .flat_map(|(t, n)| std::iter::repeat_n(t, n))
-                .collect(),
-        }
-    }
-}
 
 /// How to open a connection.
 #[derive(Clone, Debug)]
@@ -124,6 +59,17 @@ pub struct ConnectOptions {
     pub handshake_timeout: Duration,
     /// The QUIC connection's idle timeout and keep-alive (unused over TCP).
     pub quic_liveness: QuicLiveness,
+}
+
+impl ConnectOptions {
+    /// What the dialer needs of these options.
+    pub fn dial(&self) -> DialOptions {
+        DialOptions {
+            max_response: self.max_response,
+            socket: self.socket,
+            quic_liveness: self.quic_liveness,
+        }
+    }
 }
 
 /// The first channel lost on a connection.
@@ -159,7 +105,7 @@ impl Connection {
     ) -> Result<Self, TransportError> {
         let types = options.profile.channel_types();
         let streams: Arc<dyn Streams> = Arc::from(
-            timeout(options.handshake_timeout, dialer.connect(options))
+            timeout(options.handshake_timeout, dialer.connect(&options.dial()))
                 .await
                 .map_err(|_| TransportError::Timeout(options.handshake_timeout))??,
         );

@@ -13,10 +13,21 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{
     TransportError,
-    connection::ConnectOptions,
-    quic::{self, QuicClient},
-    tcp::Channel,
+    channel::Channel,
+    quic::{self, QuicClient, QuicLiveness},
+    socket::SocketOptions,
 };
+
+/// What every channel's stream is opened with.
+#[derive(Clone, Debug, Default)]
+pub struct DialOptions {
+    /// Largest response accepted on a channel.
+    pub max_response: u32,
+    /// Keepalive and user timeout per TCP socket.
+    pub socket: SocketOptions,
+    /// The QUIC connection's idle timeout and keep-alive (QUIC only).
+    pub quic_liveness: QuicLiveness,
+}
 
 /// A boxed, sendable future (the traits here are used as `dyn`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -26,7 +37,7 @@ pub trait Dialer: Send + Sync + fmt::Debug {
     /// Prepares one connection with `options` (a QUIC handshake; nothing for TCP or memory).
     fn connect<'a>(
         &'a self,
-        options: &'a ConnectOptions,
+        options: &'a DialOptions,
     ) -> BoxFuture<'a, Result<Box<dyn Streams>, TransportError>>;
 
     /// The leader's address as a user knows it (for messages and reports).
@@ -48,13 +59,13 @@ pub struct TcpDialer {
 
 struct TcpStreams {
     addr: String,
-    options: ConnectOptions,
+    options: DialOptions,
 }
 
 impl Dialer for TcpDialer {
     fn connect<'a>(
         &'a self,
-        options: &'a ConnectOptions,
+        options: &'a DialOptions,
     ) -> BoxFuture<'a, Result<Box<dyn Streams>, TransportError>> {
         let streams = TcpStreams {
             addr: self.addr.clone(),
@@ -96,7 +107,7 @@ struct QuicStreams {
 impl Dialer for QuicDialer {
     fn connect<'a>(
         &'a self,
-        options: &'a ConnectOptions,
+        options: &'a DialOptions,
     ) -> BoxFuture<'a, Result<Box<dyn Streams>, TransportError>> {
         Box::pin(async move {
             let connect_err = |message: String| TransportError::Connect {
@@ -187,7 +198,7 @@ struct MemoryStreams {
 impl Dialer for MemoryDialer {
     fn connect<'a>(
         &'a self,
-        options: &'a ConnectOptions,
+        options: &'a DialOptions,
     ) -> BoxFuture<'a, Result<Box<dyn Streams>, TransportError>> {
         let streams = MemoryStreams {
             dialer: self.clone(),

@@ -1,15 +1,24 @@
-//! Sockets: reading and writing frames, and the follower's multiplexed TCP channel.
+//! Moving frames between follower and leader, over TCP or QUIC.
 //!
-//! [`frame_io`] moves [`crate::protocol`] frames over any async stream; [`tcp::Channel`] is one
-//! TCP connection on which many requests are in flight at once, each matched to its response by
-//! request id. Timeouts are the caller's: a request future may simply be dropped.
+//! [`frame_io`] reads and writes [`crate::protocol`] frames on any async byte stream, for both
+//! sides. The rest is the follower's: a [`channel::Channel`] is one TCP connection or one QUIC
+//! stream on which many requests are in flight at once, each matched to its response by request
+//! id; a [`connection::Connection`] is the channels of a connection profile used as one, with
+//! its pings and its reaction to a lost channel; [`socket`] holds the TCP liveness options and
+//! [`quic`] the QUIC endpoints and certificates (for the leader too). Timeouts are the caller's:
+//! a request future may simply be dropped. Serving requests is the leader's
+//! ([`crate::leader`]); what a frame means is the protocol's.
 
+pub mod channel;
 pub mod connection;
 pub mod dial;
 pub mod frame_io;
 pub mod quic;
-pub mod tcp;
+pub mod socket;
 
+/// The old path of the channel and its socket options (this module was `tcp.rs`, though its
+/// channels also ride QUIC streams). Kept for the follower's code; use [`channel`] and
+/// [`socket`].
 use std::{io, time::Duration};
 
 use crate::protocol::{ErrorCode, Kind, ProtocolError};

@@ -25,7 +25,7 @@ use quinn::{
 };
 
 use super::TransportError;
-use crate::settings::CongestionControl;
+use crate::vocabulary::CongestionControl;
 
 /// ALPN protocol id of rrbench's recovery protocol.
 const ALPN: &[u8] = b"rrbench/1";

@@ -45,11 +45,10 @@ use super::{
 use crate::{
     chaos::rng::SeededRng,
     clock::Clock,
-    follower::Policy,
     index::check_listing,
     settings::RecoverySettings,
-    transport::connection::ChannelType,
     units::{format_duration, mib_per_sec},
+    vocabulary::{ChannelType, Policy},
 };
 
 /// Where a recovery stands.

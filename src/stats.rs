@@ -1,5 +1,7 @@
-//! The statistics `rrbench compare` reports: medians, a percentile bootstrap confidence interval
-//! of the difference of medians, and the Mann–Whitney U test. Pure: no I/O, seeded.
+//! Statistics over a handful of samples: medians and quantiles, a percentile bootstrap
+//! confidence interval of the difference of medians, and the Mann–Whitney U test. Pure: no I/O,
+//! seeded. [`crate::compare`] judges changes with them, [`crate::report`] takes medians and
+//! [`crate::plot`] draws quartiles; it depends on none of them.
 //!
 //! Campaigns run few repetitions (3–10), so the U test's p-value is computed exactly (by
 //! counting rank sums over every split of the pooled sample, ties kept as mid-ranks) whenever

@@ -1,19 +1,22 @@
-//! One follower connection on the leader: read requests, answer each, never let bad input
-//! take down anything but (at worst) this connection, and never let one connection hold more
-//! than its share of memory, sessions or a connection slot.
+//! The leader's handler of one byte stream from a follower (a TCP connection, or one stream of
+//! a QUIC connection): read requests, answer each, never let bad input take down anything but
+//! (at worst) this stream, and never let one connection hold more than its share of memory,
+//! sessions or a connection slot (a QUIC connection's streams share one budget and one slot).
+//! Accepting connections and streams, and the state they share, are the parent module's.
 //!
 //! Chunk requests are served concurrently: each is a task that waits on the node rate limiter
 //! (before the read, as Elasticsearch does; fair between sessions), reads with `pread`,
 //! checksums, and queues its response for the writer task. The session's in-flight count drops
 //! *before* the response is queued, so the leader can never count a request that the follower
-//! already considers done. Any malformed frame gets an `Error` frame and closes this connection
-//! (its framing is lost); a well-formed but invalid request (unknown session, out-of-range file,
-//! offset or length, a limit reached) gets an `Error` frame and the connection carries on.
+//! already considers done. Any malformed frame gets an `Error` frame and closes this stream (its
+//! framing is lost); a well-formed but invalid request (unknown session, out-of-range file,
+//! offset or length, a limit reached) gets an `Error` frame and the stream carries on.
 //!
 //! Memory is bounded by backpressure, not by queues: a chunk request first reserves its length
 //! from the connection's buffer budget (two `max_chunk_size`), and the reservation is returned
 //! only when the response has been written to the socket. A follower that stops reading its
-//! responses therefore stops the leader reading its requests, and TCP pushes back on it. Slow
+//! responses therefore stops the leader reading its requests, and TCP (or QUIC's flow control)
+//! pushes back on it. Slow
 //! or silent peers are bounded in time: `Hello` within `handshake_timeout` of the accept, every
 //! frame whole within `handshake_timeout` of its first byte.
 
@@ -109,7 +112,8 @@ impl AsRef<EncodedFrame> for Response {
 /// the reader waits, which stops it reading requests.
 const RESPONSE_QUEUE: usize = 64;
 
-struct Connection {
+/// What the handler of one stream holds while it serves it.
+struct Handler {
     activity: Arc<Activity>,
     peer: SocketAddr,
     shared: Arc<Shared>,
@@ -157,7 +161,7 @@ pub(crate) async fn serve_halves(
     let mut read = BufReader::with_capacity(64 << 10, read);
     let (responses, queue) = mpsc::channel(RESPONSE_QUEUE);
     let writer = tokio::spawn(write_queued(write, queue));
-    let mut conn = Connection {
+    let mut conn = Handler {
         activity: activity.clone(),
         peer,
         shared,
@@ -237,7 +241,7 @@ fn refused_code(refused: &SessionRefused) -> ErrorCode {
     }
 }
 
-impl Connection {
+impl Handler {
     async fn send(&self, request_id: u64, message: &Message) {
         match encode(request_id, message) {
             Ok(frame) => {

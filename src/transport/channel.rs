@@ -26,6 +26,7 @@ use tokio::{
 use super::{
     TransportError,
     frame_io::{ReadError, read_frame, write_queued},
+    socket::SocketOptions,
 };
 use crate::protocol::{EncodedFrame, Message, encode};
 
@@ -52,7 +53,8 @@ impl Pending {
     }
 }
 
-/// One TCP connection to a leader, shared by many concurrent requests.
+/// One channel to a leader (a TCP connection or a QUIC stream), shared by many concurrent
+/// requests.
 pub struct Channel {
     outgoing: mpsc::UnboundedSender<EncodedFrame>,
     pending: Arc<Mutex<Pending>>,
@@ -266,44 +268,5 @@ async fn write_requests(
 ) {
     if let Err(e) = write_queued(write, queue).await {
         lock(&pending).fail_all(TransportError::from_io(&e));
-    }
-}
-
-/// TCP socket options for liveness, set on each channel (socket2).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SocketOptions {
-    /// `network.tcp.keep_alive` with idle, interval and probe count; `None` leaves it off.
-    pub keepalive: Option<Keepalive>,
-    /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged before the kernel gives up
-    /// on the connection.
-    pub user_timeout: Option<std::time::Duration>,
-}
-
-/// TCP keepalive timings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Keepalive {
-    /// `network.tcp.keep_idle`: idle time before the first probe.
-    pub idle: std::time::Duration,
-    /// `network.tcp.keep_interval`: time between probes.
-    pub interval: std::time::Duration,
-    /// `network.tcp.keep_count`: unanswered probes before the connection is dropped.
-    pub count: u32,
-}
-
-impl SocketOptions {
-    fn apply(&self, stream: &TcpStream) -> std::io::Result<()> {
-        let socket = socket2::SockRef::from(stream);
-        if let Some(k) = self.keepalive {
-            let params = socket2::TcpKeepalive::new()
-                .with_time(k.idle)
-                .with_interval(k.interval)
-                .with_retries(k.count);
-            socket.set_tcp_keepalive(&params)?;
-        }
-        #[cfg(target_os = "linux")]
-        if let Some(t) = self.user_timeout {
-            socket.set_tcp_user_timeout(Some(t))?;
-        }
-        Ok(())
     }
 }
