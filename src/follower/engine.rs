@@ -404,7 +404,7 @@ pub async fn recover(
         },
         failure,
         leader: ctx.config.leader.clone(),
-        started_at: clock.offset(start).as_secs_f64(),
+        started_at: clock.offset(start.into()).as_secs_f64(),
         clock_unix_epoch_s: clock.unix_epoch_s(),
         policy: policy.to_string(),
         bytes,
