@@ -11,6 +11,7 @@
 //! This crate also owns the two leaf modules both crates need: [`clock`] and [`units`].
 
 pub mod clock;
+pub mod datagram;
 pub mod events;
 pub mod fault;
 pub mod link;
