@@ -11,7 +11,7 @@ pub mod lane;
 
 use std::{
     cmp::Reverse,
-    collections::{BinaryHeap, HashMap},
+    collections::{BTreeMap, BinaryHeap},
     future::Future,
     sync::{
         Arc,
@@ -141,7 +141,7 @@ pub(crate) struct Path<T: Sink> {
     toxic: Vec<bool>,
     target: T,
     line: mpsc::UnboundedSender<Send>,
-    pending: HashMap<(usize, &'static str), u64>,
+    pending: BTreeMap<(usize, &'static str), u64>,
     reported: Instant,
 }
 
@@ -174,7 +174,7 @@ impl<T: Sink> Path<T> {
             toxic,
             target: target.clone(),
             line,
-            pending: HashMap::new(),
+            pending: BTreeMap::new(),
             reported: Instant::now(),
         };
         (path, DelayLine { queue, target })
@@ -200,7 +200,7 @@ impl<T: Sink> Path<T> {
     }
 
     pub(crate) fn report(&mut self, shared: &Shared) {
-        for ((fault, effect), bytes) in self.pending.drain() {
+        for ((fault, effect), bytes) in std::mem::take(&mut self.pending) {
             shared.events.record(EventKind::Effect {
                 conn: self.conn,
                 fault: shared.faults[fault].name.clone(),

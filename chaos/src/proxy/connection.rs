@@ -271,7 +271,10 @@ pub(crate) async fn relay<S: Socket>(
     let mut tick = idle_ticker(&conn.table());
     let mut finished = 0;
     let ending = loop {
+        // Biased: when several are ready at once, the outcome does not depend on a coin toss
+        // (the simulator replays exactly).
         tokio::select! {
+            biased;
             _ = shutdown.changed() => break Ending::Close("shutdown".into()),
             _ = ended.changed() => match ended.borrow().clone() {
                 Some(e) => break e,

@@ -167,7 +167,7 @@ impl Shared {
     }
 
     /// Time since the proxy started: the origin of every schedule.
-    fn now(&self) -> Duration {
+    pub(crate) fn now(&self) -> Duration {
         self.started.elapsed()
     }
 
@@ -313,7 +313,10 @@ pub(crate) async fn schedule(
                 None => std::future::pending().await,
             }
         };
+        // Biased: when several are ready at once, the outcome does not depend on a coin toss
+        // (the simulator replays exactly).
         tokio::select! {
+            biased;
             _ = shutdown.changed() => return,
             _ = shared.table_changed.notified() => {
                 for slot in table.slots.iter().filter(|s| s.is_on()) {

@@ -15,7 +15,12 @@
 //! [`Behaviour::on_send`]: crate::fault::Behaviour::on_send
 //! [`Behaviour::on_eof`]: crate::fault::Behaviour::on_eof
 
-use std::{collections::HashMap, io, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    io,
+    sync::Arc,
+    time::Duration,
+};
 
 use bytes::{Bytes, BytesMut};
 use tokio::{
@@ -48,10 +53,10 @@ enum Segment {
     End(Ending),
 }
 
-/// Effect byte counts waiting to be reported.
+/// Effect byte counts waiting to be reported (in a stable order: a seed replays its events).
 struct Effects {
     flow: Direction,
-    pending: HashMap<(String, &'static str), u64>,
+    pending: BTreeMap<(String, &'static str), u64>,
     last: Instant,
 }
 
@@ -59,7 +64,7 @@ impl Effects {
     fn new(flow: Direction) -> Self {
         Self {
             flow,
-            pending: HashMap::new(),
+            pending: BTreeMap::new(),
             last: Instant::now(),
         }
     }
@@ -72,7 +77,7 @@ impl Effects {
         if self.pending.is_empty() || (!force && self.last.elapsed() < EFFECT_INTERVAL) {
             return;
         }
-        for ((fault, effect), bytes) in self.pending.drain() {
+        for ((fault, effect), bytes) in std::mem::take(&mut self.pending) {
             conn.record(EventKind::Effect {
                 conn: conn.id,
                 fault,
