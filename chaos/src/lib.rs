@@ -15,9 +15,9 @@
 //! the simulated network ([`sim`]), which runs the TCP proxy's relay over in-memory streams in
 //! tokio time, for seeded simulations under paused time.
 //!
-//! Layers, each using only those above it: [`units`], [`clock`], [`rng`], [`schedule`],
-//! [`events`] → [`fault`] → [`proxy`] (fault table, edges, relay) → [`sim`]; [`proxy`] →
-//! [`datagram`] → [`udp`], [`link`].
+//! Layers, each using only those before it: [`units`], [`clock`], [`rng`], [`schedule`] →
+//! [`fault`] → [`events`] → [`proxy`] (fault table, edges, relay) → [`sim`] and [`datagram`]
+//! → [`udp`] and [`link`].
 //!
 //! This crate also owns the two leaf modules both crates need: [`clock`] and [`units`].
 

@@ -1,5 +1,5 @@
 //! The datagram machinery the UDP proxy ([`crate::udp`]) and the L3 pump ([`crate::link`])
-//! share: the faults in force and their schedule ([`Shared`]), one direction of a flow with its
+//! share: the faults in force and their schedule (`Shared`), one direction of a flow with its
 //! faults applied and its effects counted (`Path`), and a delay line that releases late
 //! datagrams in time order, so a reordered datagram is overtaken by the ones behind it.
 //!

@@ -6,7 +6,7 @@
 //! supervisors react to edges (a reset fires on connections already open, idle or not).
 //!
 //! The relay behind the listener (fault table, schedule, connection supervisor, pipes) is
-//! generic over its two ends ([`socket`]), so the simulator ([`crate::sim`]) runs the very same
+//! generic over its two ends (`socket.rs`), so the simulator ([`crate::sim`]) runs the very same
 //! code over in-memory ends. What each fault does is its [`Behaviour`](crate::fault::Behaviour);
 //! this module only acts on the verdicts.
 

@@ -283,6 +283,12 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn a_sim_stream_is_a_stream_like_any_other() {
+        fn stream<T: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static>() {}
+        stream::<SimStream>();
+    }
+
     #[tokio::test]
     async fn bytes_flow_both_ways_and_a_half_close_is_an_eof() {
         let (mut user, relay) = hop();
