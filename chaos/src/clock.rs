@@ -1,9 +1,15 @@
-//! One monotonic clock for a process, so engine, leader and (later) chaos events line up.
+//! One monotonic clock for a process, so engine, leader and chaos events line up.
 //!
-//! Every timestamp rrbench records is an offset from one [`Clock`]'s epoch. Wall-clock time is
-//! used only to name result files ([`utc_stamp`]).
+//! Every timestamp rrbench records is an offset from one [`Clock`]'s epoch. The clock reads
+//! tokio's time ([`tokio::time::Instant`]): in real time that is the system's monotonic clock,
+//! and under paused tokio time (`#[tokio::test(start_paused = true)]`, the simulator in
+//! [`crate::sim`]) it is the simulated time, so events carry simulated timestamps. Wall-clock
+//! time is used only to note the epoch ([`Clock::unix_epoch_s`]) and to name result files
+//! ([`utc_stamp`]).
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
 
 /// A monotonic epoch shared by everything that records events in one run.
 ///
@@ -16,7 +22,7 @@ pub struct Clock {
 }
 
 impl Clock {
-    /// A clock whose epoch is now.
+    /// A clock whose epoch is now (tokio's now: simulated under paused time).
     pub fn start() -> Self {
         Self {
             epoch: Instant::now(),
@@ -36,7 +42,8 @@ impl Clock {
         self.epoch.elapsed()
     }
 
-    /// Offset of `t` from the epoch (zero if `t` is earlier).
+    /// Offset of `t` from the epoch (zero if `t` is earlier). A `std::time::Instant` converts
+    /// with `.into()`; under paused time only tokio's instants are on this clock.
     pub fn offset(&self, t: Instant) -> Duration {
         t.saturating_duration_since(self.epoch)
     }
@@ -86,5 +93,15 @@ mod tests {
         assert_eq!(utc_stamp(t), "20261123T181044Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
         assert_eq!(utc_stamp(leap), "20000229T000000Z");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn paused_tokio_time_drives_the_clock() {
+        let clock = Clock::start();
+        let t0 = Instant::now();
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert_eq!(clock.elapsed(), Duration::from_secs(3600));
+        assert_eq!(clock.offset(Instant::now()), Duration::from_secs(3600));
+        assert_eq!(clock.offset(t0 - Duration::from_secs(1)), Duration::ZERO);
     }
 }

@@ -3,20 +3,33 @@
 //! A [`proxy::Proxy`] sits between a follower and a leader and applies [`fault::Fault`]s to the
 //! bytes and connections that pass: latency, bandwidth, resets (on connections already open and
 //! idle, too), stunnel-style idle timeouts, blackholes, stalls, corruption, slow close, data
-//! limits and the proxy going down. Faults are data: one serde-read enum, each kind in its own
-//! file under [`fault`], each with a direction, a toxicity (the probability that a connection is
-//! affected), a schedule and a seeded random source, so a trial replays exactly. Every connection,
-//! fault edge and effect is an [`events::Event`] on the same [`clock::Clock`] the engine uses.
+//! limits and the proxy going down. Faults are data and behaviour: one serde-read enum, each kind
+//! in its own file under [`fault`] with its parameters and its [`fault::Behaviour`] (pure
+//! functions from bytes or events to a [`fault::Verdict`]), each with a direction, a toxicity
+//! (the probability that a connection is affected), a schedule and a seeded random source, so a
+//! trial replays exactly. Every connection, fault edge and effect is an [`events::Event`] on the
+//! same [`clock::Clock`] the engine uses.
+//!
+//! The injectors all ask the same fault functions: the TCP [`proxy`], the UDP proxy ([`udp`]),
+//! the L3 link's packet pump ([`link`]), both of those through the [`datagram`] machinery, and
+//! the simulated network ([`sim`]), which runs the TCP proxy's relay over in-memory streams in
+//! tokio time, for seeded simulations under paused time.
+//!
+//! Layers, each using only those before it: [`units`], [`clock`], [`rng`], [`schedule`] →
+//! [`fault`] → [`events`] → [`proxy`] (fault table, edges, relay) → [`sim`] and [`datagram`]
+//! → [`udp`] and [`link`].
 //!
 //! This crate also owns the two leaf modules both crates need: [`clock`] and [`units`].
 
 pub mod clock;
+pub mod datagram;
 pub mod events;
 pub mod fault;
 pub mod link;
 pub mod proxy;
 pub mod rng;
 pub mod schedule;
+pub mod sim;
 pub mod udp;
 pub mod units;
 
@@ -25,4 +38,5 @@ pub use fault::{Direction, Fault, FaultError, FaultKind};
 pub use link::{Link, LinkError, LinkHandle};
 pub use proxy::{Proxy, ProxyError, ProxyHandle};
 pub use schedule::Schedule;
+pub use sim::{SimNetwork, SimStream};
 pub use udp::UdpProxyHandle;

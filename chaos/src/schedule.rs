@@ -1,4 +1,4 @@
-//! When a fault is active: `start`, `duration`, `every`, as offsets from the proxy's start.
+//! When a fault is active: `start`, `duration`, `every`, as offsets from the injector's start.
 //!
 //! Pure: time is an argument. A fault with no duration stays on from `start`; with `every`, it
 //! turns on at `start`, `start + every`, ... for `duration` each time. A duration of zero is an

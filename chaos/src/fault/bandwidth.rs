@@ -5,11 +5,17 @@
 //! that wakes late (timers have millisecond granularity) may catch up on at most
 //! [`CATCH_UP`] of lost time, so lateness does not accumulate into a lower rate, and an idle
 //! link earns no burst larger than that.
+//!
+//! On a stream the pacing happens as bytes leave (after any latency); a datagram is paced as it
+//! arrives, and one that would wait longer than [`QUEUE_LIMIT`] is dropped, as a router's finite
+//! buffer drops the tail.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
+use tokio::time::Instant;
 
+use super::verdict::{Behaviour, Context, State, Verdict};
 use crate::units::ByteSize;
 
 /// Parameters of a bandwidth fault.
@@ -21,6 +27,28 @@ pub struct Bandwidth {
 
 /// The most lost time a pacer makes up for.
 pub const CATCH_UP: Duration = Duration::from_millis(20);
+
+/// The longest a `rate` fault queues a datagram before dropping it (a router's buffer).
+pub const QUEUE_LIMIT: Duration = Duration::from_millis(250);
+
+impl Behaviour for Bandwidth {
+    fn touches_stream(&self) -> bool {
+        true
+    }
+
+    fn on_send(&self, len: usize, now: Instant, state: &mut State) -> Verdict {
+        Verdict::Pace(state.pacer.reserve(now, len, self.rate))
+    }
+
+    fn on_datagram(&self, datagram: &mut [u8], cx: &mut Context<'_>) -> Verdict {
+        let at = cx.state.pacer.reserve(cx.now, datagram.len(), self.rate);
+        if at > cx.now + QUEUE_LIMIT {
+            Verdict::Drop
+        } else {
+            Verdict::Pace(at)
+        }
+    }
+}
 
 /// Schedules chunks at a byte rate.
 #[derive(Debug, Default)]

@@ -3,10 +3,12 @@
 //! The gap to the next corrupted byte is drawn from a geometric distribution, so cost does not
 //! grow with throughput. A corrupted byte is XORed with a non-zero random byte: it always
 //! changes. TCP's own checksum never sees this (the proxy is an endpoint), so the engine's
-//! checksums must.
+//! checksums must. A datagram is corrupted whole or not at all: one byte of it changes with
+//! `probability` (QUIC's AEAD then drops it, as a real bit error would make it do).
 
 use serde::Serialize;
 
+use super::verdict::{Behaviour, Context, Verdict};
 use crate::rng::SeededRng;
 
 /// Parameters of a corrupt fault.
@@ -14,6 +16,26 @@ use crate::rng::SeededRng;
 pub struct Corrupt {
     /// Probability that any one byte is changed.
     pub probability: f64,
+}
+
+impl Behaviour for Corrupt {
+    fn touches_stream(&self) -> bool {
+        true
+    }
+
+    fn on_chunk(&self, chunk: &mut [u8], cx: &mut Context<'_>) -> Verdict {
+        Verdict::Corrupt(cx.state.corrupter.apply(chunk, self.probability, cx.rng))
+    }
+
+    fn on_datagram(&self, datagram: &mut [u8], cx: &mut Context<'_>) -> Verdict {
+        if datagram.is_empty() || !cx.rng.chance(self.probability) {
+            return Verdict::Pass;
+        }
+        let at = (cx.rng.unit() * datagram.len() as f64) as usize;
+        let at = at.min(datagram.len() - 1);
+        datagram[at] ^= cx.rng.nonzero_byte();
+        Verdict::Corrupt(1)
+    }
 }
 
 /// Where the next corrupted byte falls, carried across chunks of one direction.

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::verdict::{Behaviour, ConnEvent, Verdict};
+
 /// Parameters of an idle-timeout fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct IdleTimeout {
@@ -20,5 +22,14 @@ impl IdleTimeout {
     /// Whether a connection whose last data moved `since_data` ago has timed out.
     pub fn expired(&self, since_data: Duration) -> bool {
         since_data >= self.idle
+    }
+}
+
+impl Behaviour for IdleTimeout {
+    fn on_connection(&self, event: ConnEvent) -> Verdict {
+        match event {
+            ConnEvent::Idle(since_data) if self.expired(since_data) => Verdict::Reset,
+            _ => Verdict::Pass,
+        }
     }
 }

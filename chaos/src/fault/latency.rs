@@ -1,12 +1,15 @@
 //! `latency`: hold each chunk of data for `delay` ± `jitter` before passing it on.
 //!
-//! Order is kept, as on a real link: a chunk is never delivered before the one read before it,
-//! so jitter stretches gaps rather than reordering bytes.
+//! Order is kept, as on a real link: a chunk is never delivered before the one read before it
+//! ([`deliver_at`]), so jitter stretches gaps rather than reordering bytes. A datagram is held
+//! `delay ± jitter` on its own, so jitter may reorder datagrams.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
+use tokio::time::Instant;
 
+use super::verdict::{Behaviour, Context, Verdict};
 use crate::rng::SeededRng;
 
 /// Parameters of a latency fault.
@@ -28,6 +31,20 @@ impl Latency {
         }
         let offset = self.jitter.as_secs_f64() * (2.0 * rng.unit() - 1.0);
         Duration::from_secs_f64((self.delay.as_secs_f64() + offset).max(0.0))
+    }
+}
+
+impl Behaviour for Latency {
+    fn touches_stream(&self) -> bool {
+        true
+    }
+
+    fn on_chunk(&self, _chunk: &mut [u8], cx: &mut Context<'_>) -> Verdict {
+        Verdict::Delay(self.sample(cx.rng))
+    }
+
+    fn on_datagram(&self, _datagram: &mut [u8], cx: &mut Context<'_>) -> Verdict {
+        Verdict::Delay(self.sample(cx.rng))
     }
 }
 

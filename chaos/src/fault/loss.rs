@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::verdict::{Behaviour, Context, Verdict};
 use crate::rng::SeededRng;
 
 /// Parameters of a loss fault.
@@ -45,6 +46,16 @@ impl Loss {
                 let bad = p / (p + r);
                 bad * bad_loss + (1.0 - bad) * good_loss
             }
+        }
+    }
+}
+
+impl Behaviour for Loss {
+    fn on_datagram(&self, _datagram: &mut [u8], cx: &mut Context<'_>) -> Verdict {
+        if cx.state.loss.drop_next(self, cx.rng) {
+            Verdict::Drop
+        } else {
+            Verdict::Pass
         }
     }
 }

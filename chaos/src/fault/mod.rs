@@ -1,10 +1,16 @@
-//! Faults as data: what to do, in which direction, to which connections, when.
+//! Faults as data and behaviour: what to do, in which direction, to which connections, when.
 //!
 //! A [`Fault`] is a kind ([`FaultKind`], one file each below) plus what every fault has: a
 //! `direction`, a `toxicity` (the probability that a given connection is affected, drawn from the
 //! seeded RNG) and a [`Schedule`]. Faults are read from a command-line spec
 //! (`latency:delay=50ms,jitter=5ms`) or from a campaign's TOML table, through one field table, so
 //! both give the same errors, naming the fault and the field.
+//!
+//! Each kind's file holds its parameters *and* its behaviour: an implementation of
+//! [`Behaviour`], pure functions from a chunk of stream bytes, a datagram or a connection event
+//! to a [`Verdict`] ([`verdict`]). Every injector (the TCP proxy, the UDP proxy, the L3 pump and
+//! the simulator) asks those same functions; none of them knows what a fault does. This module
+//! does not know which faults are on: that is the injectors' fault table and schedule.
 
 pub mod bandwidth;
 pub mod blackhole;
@@ -19,12 +25,14 @@ pub mod reorder;
 pub mod reset;
 pub mod slow_close;
 pub mod stall;
+pub mod verdict;
 
 use std::{collections::BTreeMap, fmt, str::FromStr, time::Duration};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use self::verdict::{Behaviour, ConnEvent, Context, Moved, State, Verdict};
 use crate::{
     schedule::Schedule,
     units::{ByteSize, parse_duration},

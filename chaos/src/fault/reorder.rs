@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::verdict::{Behaviour, Context, Verdict};
+
 /// Parameters of a reorder fault.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Reorder {
@@ -13,4 +15,14 @@ pub struct Reorder {
     /// How long it is held back.
     #[serde(with = "crate::units::duration_serde")]
     pub gap: Duration,
+}
+
+impl Behaviour for Reorder {
+    fn on_datagram(&self, _datagram: &mut [u8], cx: &mut Context<'_>) -> Verdict {
+        if cx.rng.chance(self.probability) {
+            Verdict::Reorder(self.gap)
+        } else {
+            Verdict::Pass
+        }
+    }
 }

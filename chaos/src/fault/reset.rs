@@ -8,6 +8,7 @@
 
 use serde::Serialize;
 
+use super::verdict::{Behaviour, ConnEvent, Context, Verdict};
 use crate::units::ByteSize;
 
 /// Parameters of a reset fault.
@@ -23,5 +24,26 @@ impl Reset {
     pub fn allowance(&self, moved: u64, n: usize) -> Option<usize> {
         let limit = self.after_bytes?.bytes();
         Some(limit.saturating_sub(moved).min(n as u64) as usize)
+    }
+}
+
+impl Behaviour for Reset {
+    fn touches_stream(&self) -> bool {
+        self.after_bytes.is_some()
+    }
+
+    /// Bytes of both directions count towards `after_bytes`, whatever the fault's direction.
+    fn on_chunk(&self, chunk: &mut [u8], cx: &mut Context<'_>) -> Verdict {
+        match self.allowance(cx.moved.covered_by(super::Direction::Both), chunk.len()) {
+            Some(allowed) if allowed < chunk.len() => Verdict::ResetAfter(allowed),
+            _ => Verdict::Pass,
+        }
+    }
+
+    fn on_connection(&self, event: ConnEvent) -> Verdict {
+        match event {
+            ConnEvent::Opened | ConnEvent::TurnedOn if self.after_bytes.is_none() => Verdict::Reset,
+            _ => Verdict::Pass,
+        }
     }
 }

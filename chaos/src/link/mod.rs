@@ -15,7 +15,8 @@
 //! The follower's end stays in the host namespace, so the follower, `iperf3 -c` or `socat` reach
 //! the leader at [`LinkHandle::leader_ip`] unchanged; the leader's sockets are created inside the
 //! namespace ([`netns::in_netns`], `ip netns exec`). Root (CAP_NET_ADMIN) and iproute2 are needed.
-//! What a fault does to one packet is [`crate::udp::datagram`], shared with the UDP proxy.
+//! What a fault does to one packet, the schedule and the delay lines are [`crate::datagram`],
+//! shared with the UDP proxy; this module owns the namespace, the devices and the pump.
 
 pub mod netns;
 pub mod tun;
@@ -36,9 +37,9 @@ use self::{
     tun::Tun,
 };
 use crate::{
+    datagram::{Path, Shared, Sink},
     events::{EventKind, EventLog},
     fault::{Direction, Fault, FaultError, Medium, check_medium, name_uniquely},
-    udp::{Path, Shared, Target},
 };
 
 /// Prefix of the namespaces a link makes (`rrbench-PID-N`).
@@ -252,13 +253,8 @@ impl Link {
         });
         let (shutdown, stop) = watch::channel(false);
         let mut tasks = vec![shared.clone().start_schedule(stop.clone())];
-        let (up, up_line) = Path::new(&shared, conn, Direction::Upstream, Target::Tun(far.clone()));
-        let (down, down_line) = Path::new(
-            &shared,
-            conn,
-            Direction::Downstream,
-            Target::Tun(near.clone()),
-        );
+        let (up, up_line) = Path::new(&shared, conn, Direction::Upstream, far.clone());
+        let (down, down_line) = Path::new(&shared, conn, Direction::Downstream, near.clone());
         tasks.push(tokio::spawn(up_line.run()));
         tasks.push(tokio::spawn(down_line.run()));
         tasks.push(tokio::spawn(pump(near, up, shared.clone(), stop.clone())));
@@ -274,10 +270,18 @@ impl Link {
     }
 }
 
+/// A packet written to a TUN device enters that side's kernel as if it came off the wire.
+impl Sink for Arc<Tun> {
+    async fn send(&self, bytes: &[u8]) {
+        // A packet that cannot be written is lost, as on a network.
+        let _ = Tun::send(self, bytes).await;
+    }
+}
+
 /// Carries every packet the kernel routes into `from` along `path` until stopped.
 async fn pump(
     from: Arc<Tun>,
-    mut path: Path,
+    mut path: Path<Arc<Tun>>,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
 ) {

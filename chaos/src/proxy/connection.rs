@@ -1,30 +1,39 @@
-//! One proxied connection: its two pipes and a supervisor that ends it.
+//! One relayed connection: its two pipes and a supervisor that ends it.
 //!
-//! The supervisor ends a connection in one of three ways. *Reset*: `SO_LINGER(0)` on both
-//! sockets, then close, so both peers get a real RST (ECONNRESET, not EOF). *Close*: FIN to both.
-//! *Closed*: both directions reached EOF on their own.
+//! The supervisor ends a connection in one of three ways. *Reset*: both ends are reset, so both
+//! peers see a reset (ECONNRESET, not EOF): `SO_LINGER(0)` then close for TCP. *Close*: FIN to
+//! both. *Closed*: both directions reached EOF on their own. Which faults end a connection, and
+//! how, each fault's [`Behaviour::on_connection`] says; the supervisor asks when the connection
+//! opens, when a fault turns on, and on an idle tick. The relay is generic over its ends
+//! ([`Socket`]): TCP sockets for the proxy, in-memory ends for the simulator.
+//!
+//! [`Behaviour::on_connection`]: crate::fault::Behaviour::on_connection
 
 use std::{
     collections::HashMap,
-    net::{Shutdown, SocketAddr},
+    net::SocketAddr,
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use socket2::SockRef;
 use tokio::{
     net::TcpStream,
-    sync::{broadcast::error::RecvError, watch},
+    sync::{
+        broadcast::{self, error::RecvError},
+        watch,
+    },
     task::JoinSet,
+    time::{Instant, Interval},
 };
 
-use super::{Edge, Shared, pipe::pipe, table::FaultTable};
+use super::{Edge, Shared, pipe::pipe, socket::Socket, table::FaultTable};
 use crate::{
     events::EventKind,
-    fault::{Direction, Fault, FaultKind, reset::Reset},
+    fault::{ConnEvent, Direction, Fault, Moved, Verdict},
     rng::SeededRng,
 };
 
@@ -37,11 +46,11 @@ pub(crate) enum Ending {
     Close(String),
 }
 
-pub(crate) struct Conn {
+pub(crate) struct Conn<S: Socket> {
     pub(crate) id: u64,
     pub(crate) shared: Arc<Shared>,
-    client: TcpStream,
-    server: TcpStream,
+    client: S,
+    server: S,
     opened: Instant,
     up: AtomicU64,
     down: AtomicU64,
@@ -50,9 +59,39 @@ pub(crate) struct Conn {
     toxic: Mutex<HashMap<(u64, usize), bool>>,
 }
 
-impl Conn {
+impl<S: Socket> Conn<S> {
+    /// A connection between `client` and `server`, recorded as open, with the faults due on
+    /// arrival applied. [`relay`] then carries it.
+    pub(crate) fn open(
+        shared: Arc<Shared>,
+        client: S,
+        server: S,
+        peer: String,
+        id: u64,
+    ) -> (Arc<Self>, watch::Receiver<Option<Ending>>) {
+        let (ending, ended) = watch::channel(None);
+        let conn = Arc::new(Conn {
+            id,
+            shared: shared.clone(),
+            client,
+            server,
+            opened: Instant::now(),
+            up: AtomicU64::new(0),
+            down: AtomicU64::new(0),
+            last_data: AtomicU64::new(0),
+            ending,
+            toxic: Mutex::new(HashMap::new()),
+        });
+        shared.open.fetch_add(1, Ordering::Relaxed);
+        conn.record(EventKind::ConnOpen { conn: id, peer });
+        if let Some(e) = conn.on_arrival() {
+            conn.end(e);
+        }
+        (conn, ended)
+    }
+
     /// (source, destination) for bytes flowing `flow`.
-    pub(crate) fn streams(&self, flow: Direction) -> (&TcpStream, &TcpStream) {
+    pub(crate) fn streams(&self, flow: Direction) -> (&S, &S) {
         match flow {
             Direction::Downstream => (&self.server, &self.client),
             _ => (&self.client, &self.server),
@@ -84,16 +123,11 @@ impl Conn {
         counter.fetch_add(n as u64, Ordering::Relaxed);
     }
 
-    /// Bytes moved in `flow`, or in both directions for `Both`.
-    pub(crate) fn moved(&self, flow: Direction) -> u64 {
-        let (up, down) = (
-            self.up.load(Ordering::Relaxed),
-            self.down.load(Ordering::Relaxed),
-        );
-        match flow {
-            Direction::Upstream => up,
-            Direction::Downstream => down,
-            Direction::Both => up + down,
+    /// Bytes moved so far in each direction.
+    pub(crate) fn moved(&self) -> Moved {
+        Moved {
+            up: self.up.load(Ordering::Relaxed),
+            down: self.down.load(Ordering::Relaxed),
         }
     }
 
@@ -124,77 +158,82 @@ impl Conn {
         self.shared.events.record(kind);
     }
 
-    /// A fault edge: a reset that fires on open connections, or the proxy going down.
+    /// How fault `index` ends this connection on `event`, if it does. A fault that acts on the
+    /// whole injector (down) ends every connection; others only those they picked.
+    fn ending_on(
+        &self,
+        table: &FaultTable,
+        index: usize,
+        fault: &Fault,
+        event: ConnEvent,
+    ) -> Option<Ending> {
+        let behaviour = fault.kind.behaviour();
+        let picked = || behaviour.whole_injector() || self.is_toxic(table, index, fault);
+        match behaviour.on_connection(event) {
+            Verdict::Reset if picked() => Some(Ending::Reset(fault.name.clone())),
+            Verdict::Close if picked() => Some(Ending::Close(fault.kind.type_name().into())),
+            _ => None,
+        }
+    }
+
+    /// The first fault that is on and ends this connection on `event`.
+    fn first_ending(&self, event: ConnEvent) -> Option<Ending> {
+        let table = self.table();
+        table
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_on())
+            .find_map(|(i, s)| self.ending_on(&table, i, &s.fault, event))
+    }
+
+    /// A fault edge: a fault that fires on open connections (reset, down) as it turns on.
     fn on_edge(&self, edge: Edge) -> Option<Ending> {
         let table = self.table();
         if !edge.on || edge.generation != table.generation {
             return None;
         }
         let fault = &table.slots.get(edge.index)?.fault;
-        match fault.kind {
-            FaultKind::Reset(Reset { after_bytes: None })
-                if self.is_toxic(&table, edge.index, fault) =>
-            {
-                Some(Ending::Reset(fault.name.clone()))
-            }
-            FaultKind::Down => Some(Ending::Close("down".into())),
-            _ => None,
-        }
+        self.ending_on(&table, edge.index, fault, ConnEvent::TurnedOn)
     }
 
-    /// A reset window already open when the connection arrives resets it at once.
-    fn reset_on_arrival(&self) -> Option<Ending> {
-        let table = self.table();
-        table
-            .slots
-            .iter()
-            .enumerate()
-            .find_map(|(i, s)| match s.fault.kind {
-                FaultKind::Reset(Reset { after_bytes: None })
-                    if s.is_on() && self.is_toxic(&table, i, &s.fault) =>
-                {
-                    Some(Ending::Reset(s.fault.name.clone()))
-                }
-                _ => None,
-            })
+    /// A fault already on when the connection arrives (a reset window) may end it at once.
+    fn on_arrival(&self) -> Option<Ending> {
+        self.first_ending(ConnEvent::Opened)
     }
 
     /// An idle timeout that has run out.
     fn idle_expired(&self) -> Option<Ending> {
-        let table = self.table();
-        let since = self.since_data();
-        table
-            .slots
-            .iter()
-            .enumerate()
-            .find_map(|(i, s)| match s.fault.kind {
-                FaultKind::IdleTimeout(t)
-                    if s.is_on() && t.expired(since) && self.is_toxic(&table, i, &s.fault) =>
-                {
-                    Some(Ending::Reset(s.fault.name.clone()))
-                }
-                _ => None,
-            })
+        self.first_ending(ConnEvent::Idle(self.since_data()))
     }
 }
 
-/// How often the supervisor checks idle timeouts: a twentieth of the shortest one.
-fn idle_tick(table: &FaultTable) -> Duration {
-    table
-        .shortest_idle()
-        .map_or(Duration::from_millis(250), |idle| {
-            (idle / 20).clamp(Duration::from_millis(5), Duration::from_millis(250))
-        })
+/// The supervisor's idle check: a twentieth of the shortest idle timeout in force, or none when
+/// no fault times idleness (then a connection costs no wake-ups while it waits).
+fn idle_ticker(table: &FaultTable) -> Option<Interval> {
+    let idle = table.shortest_idle()?;
+    let period = (idle / 20).clamp(Duration::from_millis(5), Duration::from_millis(250));
+    Some(tokio::time::interval(period))
 }
 
+async fn next_tick(tick: &mut Option<Interval>) {
+    match tick {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Relays a client that the proxy accepted to a new connection to the upstream.
 pub(crate) async fn serve(
     shared: Arc<Shared>,
     client: TcpStream,
     peer: SocketAddr,
     id: u64,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let mut edges = shared.edges.subscribe();
+    let edges = shared.edges.subscribe();
     let server = match tokio::time::timeout(
         Duration::from_secs(10),
         TcpStream::connect(&shared.upstream),
@@ -214,34 +253,28 @@ pub(crate) async fn serve(
     };
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
-    let (ending, mut ended) = watch::channel(None);
-    let conn = Arc::new(Conn {
-        id,
-        shared: shared.clone(),
-        client,
-        server,
-        opened: Instant::now(),
-        up: AtomicU64::new(0),
-        down: AtomicU64::new(0),
-        last_data: AtomicU64::new(0),
-        ending,
-        toxic: Mutex::new(HashMap::new()),
-    });
-    shared.open.fetch_add(1, Ordering::Relaxed);
-    conn.record(EventKind::ConnOpen {
-        conn: id,
-        peer: peer.to_string(),
-    });
-    if let Some(e) = conn.reset_on_arrival() {
-        conn.end(e);
-    }
+    let (conn, ended) = Conn::open(shared, client, server, peer.to_string(), id);
+    relay(conn, ended, edges, shutdown).await;
+}
+
+/// Carries an open connection until a fault, a side or shutdown ends it, then ends it so both
+/// peers see how. `edges` was subscribed to before the connection opened, so no edge is missed.
+pub(crate) async fn relay<S: Socket>(
+    conn: Arc<Conn<S>>,
+    mut ended: watch::Receiver<Option<Ending>>,
+    mut edges: broadcast::Receiver<Edge>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut pipes = JoinSet::new();
     pipes.spawn(pipe(conn.clone(), Direction::Upstream));
     pipes.spawn(pipe(conn.clone(), Direction::Downstream));
-    let mut tick = tokio::time::interval(idle_tick(&conn.table()));
+    let mut tick = idle_ticker(&conn.table());
     let mut finished = 0;
     let ending = loop {
+        // Biased: when several are ready at once, the outcome does not depend on a coin toss
+        // (the simulator replays exactly).
         tokio::select! {
+            biased;
             _ = shutdown.changed() => break Ending::Close("shutdown".into()),
             _ = ended.changed() => match ended.borrow().clone() {
                 Some(e) => break e,
@@ -252,12 +285,12 @@ pub(crate) async fn serve(
                     if let Some(e) = conn.on_edge(edge) {
                         break e;
                     }
-                    tick = tokio::time::interval(idle_tick(&conn.table()));
+                    tick = idle_ticker(&conn.table());
                 }
                 Err(RecvError::Lagged(_)) => continue,
                 Err(RecvError::Closed) => break Ending::Close("shutdown".into()),
             },
-            _ = tick.tick() => if let Some(e) = conn.idle_expired() {
+            _ = next_tick(&mut tick) => if let Some(e) = conn.idle_expired() {
                 break e;
             },
             joined = pipes.join_next() => {
@@ -272,15 +305,15 @@ pub(crate) async fn serve(
     let ending = ended.borrow().clone().unwrap_or(ending);
     pipes.abort_all();
     while pipes.join_next().await.is_some() {}
-    let (bytes_up, bytes_down) = (
-        conn.moved(Direction::Upstream),
-        conn.moved(Direction::Downstream),
-    );
+    let Moved {
+        up: bytes_up,
+        down: bytes_down,
+    } = conn.moved();
+    let id = conn.id;
     match ending {
         Ending::Reset(fault) => {
-            for s in [&conn.client, &conn.server] {
-                let _ = SockRef::from(s).set_linger(Some(Duration::ZERO));
-            }
+            conn.client.reset();
+            conn.server.reset();
             conn.record(EventKind::ConnReset {
                 conn: id,
                 fault,
@@ -289,9 +322,8 @@ pub(crate) async fn serve(
             });
         }
         Ending::Close(reason) => {
-            for s in [&conn.client, &conn.server] {
-                let _ = SockRef::from(s).shutdown(Shutdown::Both);
-            }
+            conn.client.close();
+            conn.server.close();
             conn.record(EventKind::ConnClose {
                 conn: id,
                 reason,
@@ -300,8 +332,8 @@ pub(crate) async fn serve(
             });
         }
     }
-    shared.open.fetch_sub(1, Ordering::Relaxed);
-    // The last reference: dropping it closes both sockets (with RST after a zero linger).
+    conn.shared.open.fetch_sub(1, Ordering::Relaxed);
+    // The last reference: dropping it closes both ends (TCP: with RST after a zero linger).
     drop(conn);
 }
 

@@ -4,13 +4,19 @@
 //! pipes, fault edges, an idle tick and shutdown, and a scheduler task that flips each fault on
 //! and off on time and broadcasts the edges. The data path reads the on/off flags; connection
 //! supervisors react to edges (a reset fires on connections already open, idle or not).
+//!
+//! The relay behind the listener (fault table, schedule, connection supervisor, pipes) is
+//! generic over its two ends (`socket.rs`), so the simulator ([`crate::sim`]) runs the very same
+//! code over in-memory ends. What each fault does is its [`Behaviour`](crate::fault::Behaviour);
+//! this module only acts on the verdicts.
 
-mod connection;
+pub(crate) mod connection;
 pub(crate) mod edges;
 mod pipe;
+pub(crate) mod socket;
 #[cfg(target_os = "linux")]
 mod splice;
-mod table;
+pub(crate) mod table;
 
 use std::{
     net::SocketAddr,
@@ -18,27 +24,30 @@ use std::{
         Arc, RwLock,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use tokio::{
     net::TcpListener,
     sync::{Notify, broadcast, watch},
     task::{JoinHandle, JoinSet},
+    time::Instant,
 };
 
 use self::{edges::EdgeClock, table::FaultTable};
 use crate::{
     events::{EventKind, EventLog},
-    fault::{Fault, FaultError, FaultKind, name_uniquely},
+    fault::{
+        ConnEvent, Fault, FaultError, Medium, Verdict, check_medium, down::Outage, name_uniquely,
+    },
 };
 
 /// A fault turned on or off.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Edge {
-    generation: u64,
-    index: usize,
-    on: bool,
+    pub(crate) generation: u64,
+    pub(crate) index: usize,
+    pub(crate) on: bool,
 }
 
 /// The proxy could not start or take new faults.
@@ -86,12 +95,79 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn table(&self) -> Arc<FaultTable> {
+    /// A relay's shared state, with `faults` (named and checked) not yet on; `upstream` is
+    /// where connections are relayed (a name only, for the simulator).
+    pub(crate) fn new(
+        upstream: String,
+        faults: Vec<Fault>,
+        seed: u64,
+        events: Arc<EventLog>,
+        edge_capacity: usize,
+    ) -> Arc<Self> {
+        let (edges, _) = broadcast::channel(edge_capacity);
+        Arc::new(Shared {
+            upstream,
+            seed,
+            started: Instant::now(),
+            events,
+            table: RwLock::new(Arc::new(FaultTable::new(0, faults))),
+            table_changed: Notify::new(),
+            edges,
+            next_conn: AtomicU64::new(1),
+            open: AtomicU64::new(0),
+        })
+    }
+
+    /// Turns on the faults due at time zero; returns the edge clocks [`schedule`] carries on.
+    pub(crate) fn first_edges(&self) -> Vec<EdgeClock> {
+        let table = self.table();
+        let mut clocks: Vec<EdgeClock> = table
+            .slots
+            .iter()
+            .map(|s| EdgeClock::new(s.fault.schedule, Duration::ZERO))
+            .collect();
+        self.fire_edges(&table, &mut clocks, Duration::ZERO);
+        clocks
+    }
+
+    pub(crate) fn table(&self) -> Arc<FaultTable> {
         self.table.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Replaces the faults (see [`ProxyHandle::set_faults`]).
+    pub(crate) fn set_faults(&self, mut faults: Vec<Fault>) -> Result<(), FaultError> {
+        name_uniquely(&mut faults)?;
+        check_medium(&faults, Medium::Stream)?;
+        {
+            let mut table = self.table.write().unwrap_or_else(|p| p.into_inner());
+            let generation = table.generation + 1;
+            *table = Arc::new(FaultTable::new(generation, faults));
+        }
+        self.table_changed.notify_one();
+        Ok(())
+    }
+
+    /// Fault edges from now on.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Edge> {
+        self.edges.subscribe()
+    }
+
+    /// A new connection id.
+    pub(crate) fn next_conn(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Connections open now.
+    pub(crate) fn open_connections(&self) -> u64 {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn events(&self) -> &Arc<EventLog> {
+        &self.events
+    }
+
     /// Time since the proxy started: the origin of every schedule.
-    fn now(&self) -> Duration {
+    pub(crate) fn now(&self) -> Duration {
         self.started.elapsed()
     }
 
@@ -132,7 +208,7 @@ impl Proxy {
     /// Binds, turns on the faults due at time zero, and starts serving.
     pub async fn start(mut self) -> Result<ProxyHandle, ProxyError> {
         name_uniquely(&mut self.faults)?;
-        crate::fault::check_medium(&self.faults, crate::fault::Medium::Stream)?;
+        check_medium(&self.faults, Medium::Stream)?;
         let listener =
             TcpListener::bind(&self.listen)
                 .await
@@ -150,26 +226,9 @@ impl Proxy {
             seed: self.seed,
             clock_unix_epoch_s: self.events.clock().unix_epoch_s(),
         });
-        let (edges, _) = broadcast::channel(4096);
-        let shared = Arc::new(Shared {
-            upstream: self.upstream,
-            seed: self.seed,
-            started: Instant::now(),
-            events: self.events,
-            table: RwLock::new(Arc::new(FaultTable::new(0, self.faults))),
-            table_changed: Notify::new(),
-            edges,
-            next_conn: AtomicU64::new(1),
-            open: AtomicU64::new(0),
-        });
+        let shared = Shared::new(self.upstream, self.faults, self.seed, self.events, 4096);
         // Faults due at time zero are on before the first connection is accepted.
-        let table = shared.table();
-        let mut clocks: Vec<EdgeClock> = table
-            .slots
-            .iter()
-            .map(|s| EdgeClock::new(s.fault.schedule, Duration::ZERO))
-            .collect();
-        shared.fire_edges(&table, &mut clocks, Duration::ZERO);
+        let clocks = shared.first_edges();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let task = tokio::spawn(run(
             listener,
@@ -215,16 +274,8 @@ impl ProxyHandle {
 
     /// Replaces the faults while the proxy runs. Their schedules still count from the proxy's
     /// start; a window already open turns on at once. Faults that were on turn off.
-    pub fn set_faults(&self, mut faults: Vec<Fault>) -> Result<(), ProxyError> {
-        name_uniquely(&mut faults)?;
-        crate::fault::check_medium(&faults, crate::fault::Medium::Stream)?;
-        {
-            let mut table = self.shared.table.write().unwrap_or_else(|p| p.into_inner());
-            let generation = table.generation + 1;
-            *table = Arc::new(FaultTable::new(generation, faults));
-        }
-        self.shared.table_changed.notify_one();
-        Ok(())
+    pub fn set_faults(&self, faults: Vec<Fault>) -> Result<(), ProxyError> {
+        Ok(self.shared.set_faults(faults)?)
     }
 
     /// Stops accepting, closes every connection, and waits for them.
@@ -247,7 +298,7 @@ async fn run(
 }
 
 /// Flips faults on and off on time; starts over when the faults are replaced.
-async fn schedule(
+pub(crate) async fn schedule(
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
     mut clocks: Vec<EdgeClock>,
@@ -258,11 +309,14 @@ async fn schedule(
         let next = clocks.iter().filter_map(EdgeClock::next_due).min();
         let wake = async {
             match next {
-                Some(t) => tokio::time::sleep_until((shared.started + t).into()).await,
+                Some(t) => tokio::time::sleep_until(shared.started + t).await,
                 None => std::future::pending().await,
             }
         };
+        // Biased: when several are ready at once, the outcome does not depend on a coin toss
+        // (the simulator replays exactly).
         tokio::select! {
+            biased;
             _ = shutdown.changed() => return,
             _ = shared.table_changed.notified() => {
                 for slot in table.slots.iter().filter(|s| s.is_on()) {
@@ -286,7 +340,7 @@ async fn accept_loop(
 ) {
     let mut listener = Some(listener);
     let mut edges = shared.edges.subscribe();
-    let mut downs = 0usize;
+    let mut outage = Outage::default();
     let mut connections = JoinSet::new();
     loop {
         let accept = async {
@@ -301,22 +355,21 @@ async fn accept_loop(
                 let Ok(edge) = edge else { continue };
                 let table = shared.table();
                 let Some(slot) = table.slots.get(edge.index).filter(|_| edge.generation == table.generation) else { continue };
-                if !matches!(slot.fault.kind, FaultKind::Down) {
+                // A fault that refuses connections (down) closes the listener while it is on.
+                if slot.fault.kind.behaviour().on_connection(ConnEvent::Connect) != Verdict::Refuse {
                     continue;
                 }
                 let fault = slot.fault.name.clone();
-                if edge.on {
-                    downs += 1;
-                    if downs == 1 {
+                match outage.edge(edge.on) {
+                    Some(true) => {
                         listener = None; // closing the socket: connects are refused
                         shared.events.record(EventKind::ProxyDown { fault });
                     }
-                } else {
-                    downs = downs.saturating_sub(1);
-                    if downs == 0 {
+                    Some(false) => {
                         listener = rebind(local_addr).await;
                         shared.events.record(EventKind::ProxyUp { fault });
                     }
+                    None => {}
                 }
             }
             accepted = accept => {
@@ -324,7 +377,7 @@ async fn accept_loop(
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     continue;
                 };
-                let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+                let id = shared.next_conn();
                 connections.spawn(connection::serve(shared.clone(), client, peer, id, shutdown.clone()));
             }
         }

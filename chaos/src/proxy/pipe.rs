@@ -1,39 +1,44 @@
-//! One direction of a proxied connection: read, apply the faults that are on, write.
+//! One direction of a relayed connection: read, ask the faults that are on, act, write.
 //!
 //! A reader and a writer run concurrently, joined by a queue of segments that each carry the
 //! instant they may leave (latency keeps order) and a share of a byte budget that bounds what
-//! the proxy holds per direction. The reader applies stall, blackhole, corrupt, latency,
-//! limit_data and reset-after-bytes; the writer applies bandwidth pacing and slow close. While
-//! no fault touches a direction's bytes and nothing is queued, the reader relays with
-//! `splice(2)` instead (see `splice.rs`), and the writer idles.
+//! the relay holds per direction. The reader asks each fault [`Behaviour::before_read`] (a stall
+//! holds reading) and [`Behaviour::on_chunk`] (blackhole, corrupt, latency, limit_data,
+//! reset-after-bytes); the writer asks [`Behaviour::on_send`] (bandwidth) and, at the end,
+//! [`Behaviour::on_eof`] (slow close). What each verdict means for bytes and sockets is decided
+//! here; what each fault answers is decided in its file. While no fault touches a direction's
+//! bytes and nothing is queued, a TCP reader relays with `splice(2)` instead (see `splice.rs`),
+//! and the writer idles.
+//!
+//! [`Behaviour::before_read`]: crate::fault::Behaviour::before_read
+//! [`Behaviour::on_chunk`]: crate::fault::Behaviour::on_chunk
+//! [`Behaviour::on_send`]: crate::fault::Behaviour::on_send
+//! [`Behaviour::on_eof`]: crate::fault::Behaviour::on_eof
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     io,
-    net::Shutdown,
     sync::Arc,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use bytes::{Bytes, BytesMut};
-use socket2::SockRef;
 use tokio::{
-    net::TcpStream,
     sync::{OwnedSemaphorePermit, Semaphore, mpsc},
+    time::Instant,
 };
 
-use super::connection::{Conn, Ending};
+use super::{
+    connection::{Conn, Ending},
+    socket::Socket,
+};
 use crate::{
     events::EventKind,
-    fault::{
-        Direction, FaultKind, bandwidth::Pacer, corrupt::Corrupter, latency::deliver_at, stall,
-    },
+    fault::{Context, Direction, State, Verdict, latency::deliver_at, stall},
     rng::SeededRng,
 };
 
-/// Bytes read per system call.
-const READ_SIZE: usize = 256 << 10;
-/// Bytes one direction may hold inside the proxy (delayed or paced) before it stops reading.
+/// Bytes one direction may hold inside the relay (delayed or paced) before it stops reading.
 const BUDGET: usize = 64 << 20;
 /// Shortest interval between two effect events for the same connection, fault and effect.
 const EFFECT_INTERVAL: Duration = Duration::from_millis(100);
@@ -48,10 +53,10 @@ enum Segment {
     End(Ending),
 }
 
-/// Effect byte counts waiting to be reported.
+/// Effect byte counts waiting to be reported (in a stable order: a seed replays its events).
 struct Effects {
     flow: Direction,
-    pending: HashMap<(String, &'static str), u64>,
+    pending: BTreeMap<(String, &'static str), u64>,
     last: Instant,
 }
 
@@ -59,7 +64,7 @@ impl Effects {
     fn new(flow: Direction) -> Self {
         Self {
             flow,
-            pending: HashMap::new(),
+            pending: BTreeMap::new(),
             last: Instant::now(),
         }
     }
@@ -68,11 +73,11 @@ impl Effects {
         *self.pending.entry((fault.to_string(), effect)).or_default() += bytes;
     }
 
-    fn flush(&mut self, conn: &Conn, force: bool) {
+    fn flush<S: Socket>(&mut self, conn: &Conn<S>, force: bool) {
         if self.pending.is_empty() || (!force && self.last.elapsed() < EFFECT_INTERVAL) {
             return;
         }
-        for ((fault, effect), bytes) in self.pending.drain() {
+        for ((fault, effect), bytes) in std::mem::take(&mut self.pending) {
             conn.record(EventKind::Effect {
                 conn: conn.id,
                 fault,
@@ -85,8 +90,14 @@ impl Effects {
     }
 }
 
+/// One fault's random stream and memory for one direction of one connection.
+struct Lane {
+    rng: SeededRng,
+    state: State,
+}
+
 /// Runs one direction until its source ends (then half-closes the destination) or it fails.
-pub(crate) async fn pipe(conn: Arc<Conn>, flow: Direction) {
+pub(crate) async fn pipe<S: Socket>(conn: Arc<Conn<S>>, flow: Direction) {
     let (queue, segments) = mpsc::unbounded_channel();
     let budget = Arc::new(Semaphore::new(BUDGET));
     tokio::join!(
@@ -96,18 +107,12 @@ pub(crate) async fn pipe(conn: Arc<Conn>, flow: Direction) {
 }
 
 /// Whether a fault that is on and affects this connection changes or times `flow`'s bytes.
-fn touches_data(conn: &Conn, flow: Direction) -> bool {
+#[cfg(target_os = "linux")]
+fn touches_data<S: Socket>(conn: &Conn<S>, flow: Direction) -> bool {
     let table = conn.table();
-    table.active_for(flow).any(|(i, f)| {
-        let data_fault = match f.kind {
-            FaultKind::IdleTimeout(_) | FaultKind::SlowClose(_) | FaultKind::Down => false,
-            // Datagram faults reach a TCP proxy only as no-ops (probability 0).
-            FaultKind::Loss(_) | FaultKind::Duplicate(_) | FaultKind::Reorder(_) => false,
-            FaultKind::Reset(r) => r.after_bytes.is_some(),
-            _ => true,
-        };
-        data_fault && conn.is_toxic(&table, i, f)
-    })
+    table
+        .active_for(flow)
+        .any(|(i, f)| f.kind.behaviour().touches_stream() && conn.is_toxic(&table, i, f))
 }
 
 fn classify(e: &io::Error) -> Ending {
@@ -119,30 +124,32 @@ fn classify(e: &io::Error) -> Ending {
     }
 }
 
-async fn read_side(
-    conn: &Conn,
+async fn read_side<S: Socket>(
+    conn: &Conn<S>,
     flow: Direction,
     queue: mpsc::UnboundedSender<Segment>,
     budget: Arc<Semaphore>,
 ) {
     let (src, _) = conn.streams(flow);
-    let mut buf = BytesMut::with_capacity(READ_SIZE);
-    let mut corrupter = Corrupter::default();
-    let mut rngs: HashMap<usize, SeededRng> = HashMap::new();
+    let mut buf = BytesMut::with_capacity(S::READ_SIZE);
+    let mut lanes: HashMap<usize, Lane> = HashMap::new();
     let lane = if flow == Direction::Upstream { 1 } else { 2 };
     let mut previous = Instant::now();
     let mut effects = Effects::new(flow);
     #[cfg(target_os = "linux")]
-    let mut spliced = super::splice::Pipe::new().ok();
+    let mut spliced = src.tcp().and_then(|_| super::splice::Pipe::new().ok());
     loop {
-        // stall: stop reading while on; the sender's window fills (backpressure).
+        // A fault that holds reading (stall) leaves the bytes with the sender: backpressure.
         loop {
             let table = conn.table();
-            let stalled = table
+            let held = table
                 .active_for(flow)
-                .find(|(i, f)| matches!(f.kind, FaultKind::Stall) && conn.is_toxic(&table, *i, f))
+                .find(|(i, f)| {
+                    f.kind.behaviour().before_read() == Verdict::Hold
+                        && conn.is_toxic(&table, *i, f)
+                })
                 .map(|(_, f)| f.name.clone());
-            let Some(name) = stalled else { break };
+            let Some(name) = held else { break };
             effects.add(&name, "stalled", 0);
             effects.flush(conn, false);
             tokio::time::sleep(stall::POLL).await;
@@ -150,10 +157,10 @@ async fn read_side(
         // Zero copy while no fault touches these bytes and nothing copied is still queued.
         #[cfg(target_os = "linux")]
         if let Some(pipe) = spliced.as_ref()
+            && let (Some(src), Some(dst)) = (src.tcp(), conn.streams(flow).1.tcp())
             && budget.available_permits() == BUDGET
             && !touches_data(conn, flow)
         {
-            let (src, dst) = conn.streams(flow);
             if let Err(e) = src.readable().await {
                 conn.end(classify(&e));
                 break;
@@ -177,10 +184,10 @@ async fn read_side(
             }
             continue;
         }
-        if buf.capacity() < READ_SIZE / 4 {
-            buf.reserve(READ_SIZE);
+        if buf.capacity() < S::READ_SIZE / 4 {
+            buf.reserve(S::READ_SIZE);
         }
-        let n = match read_some(src, &mut buf).await {
+        let n = match src.read_buf(&mut buf).await {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) => {
@@ -193,53 +200,50 @@ async fn read_side(
         let now = Instant::now();
         let mut delay = Duration::ZERO;
         let mut end_after = None;
-        let mut swallowed = false;
         let table = conn.table();
         for (i, fault) in table.active_for(flow) {
             if !conn.is_toxic(&table, i, fault) {
                 continue;
             }
-            let rng = rngs
-                .entry(i)
-                .or_insert_with(|| SeededRng::for_connection(conn.shared.seed, conn.id, i, lane));
+            let lane = lanes.entry(i).or_insert_with(|| Lane {
+                rng: SeededRng::for_connection(conn.shared.seed, conn.id, i, lane),
+                state: State::default(),
+            });
             let len = chunk.len();
-            match fault.kind {
-                FaultKind::Blackhole => {
-                    effects.add(&fault.name, "dropped", len as u64);
-                    swallowed = true;
+            let mut cx = Context {
+                now,
+                rng: &mut lane.rng,
+                state: &mut lane.state,
+                moved: conn.moved(),
+                direction: fault.direction,
+            };
+            let verdict = fault.kind.behaviour().on_chunk(&mut chunk, &mut cx);
+            let effect = verdict.effect().unwrap_or_default();
+            match verdict {
+                Verdict::Drop => {
+                    effects.add(&fault.name, effect, len as u64);
+                    chunk.clear();
+                    break;
                 }
-                FaultKind::Corrupt(c) => {
-                    let changed = corrupter.apply(&mut chunk, c.probability, rng);
-                    effects.add(&fault.name, "corrupted", changed as u64);
+                Verdict::Corrupt(changed) => effects.add(&fault.name, effect, changed as u64),
+                Verdict::Delay(d) => {
+                    delay += d;
+                    effects.add(&fault.name, effect, len as u64);
                 }
-                FaultKind::Latency(l) => {
-                    delay += l.sample(rng);
-                    effects.add(&fault.name, "delayed", len as u64);
+                Verdict::Truncate(keep) => {
+                    effects.add(&fault.name, effect, (len - keep) as u64);
+                    chunk.truncate(keep);
+                    end_after.get_or_insert(Ending::Close(fault.name.clone()));
                 }
-                FaultKind::LimitData(l) => {
-                    let allowed = l.allowance(conn.moved(fault.direction), len);
-                    if allowed < len {
-                        effects.add(&fault.name, "truncated", (len - allowed) as u64);
-                        chunk.truncate(allowed);
-                        end_after.get_or_insert(Ending::Close(fault.name.clone()));
-                    }
-                }
-                FaultKind::Reset(r) => {
-                    if let Some(allowed) = r.allowance(conn.moved(Direction::Both), len)
-                        && allowed < len
-                    {
-                        chunk.truncate(allowed);
-                        end_after = Some(Ending::Reset(fault.name.clone()));
-                    }
+                Verdict::ResetAfter(keep) => {
+                    chunk.truncate(keep);
+                    end_after = Some(Ending::Reset(fault.name.clone()));
                 }
                 _ => {}
             }
-            if swallowed {
-                break;
-            }
         }
         effects.flush(conn, false);
-        if !swallowed && !chunk.is_empty() {
+        if !chunk.is_empty() {
             conn.add_moved(flow, chunk.len());
             let leave_at = deliver_at(previous, now, delay);
             previous = leave_at;
@@ -269,31 +273,13 @@ async fn read_side(
     effects.flush(conn, true);
 }
 
-async fn read_some(src: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
-    loop {
-        src.readable().await?;
-        match src.try_read_buf(buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            other => return other,
-        }
-    }
-}
-
-async fn write_all(dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        dst.writable().await?;
-        match dst.try_write(data) {
-            Ok(n) => data = &data[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-async fn write_side(conn: &Conn, flow: Direction, mut segments: mpsc::UnboundedReceiver<Segment>) {
+async fn write_side<S: Socket>(
+    conn: &Conn<S>,
+    flow: Direction,
+    mut segments: mpsc::UnboundedReceiver<Segment>,
+) {
     let (_, dst) = conn.streams(flow);
-    let mut pacer = Pacer::default();
+    let mut states: HashMap<usize, State> = HashMap::new();
     let mut effects = Effects::new(flow);
     while let Some(segment) = segments.recv().await {
         let (data, leave_at) = match segment {
@@ -308,35 +294,42 @@ async fn write_side(conn: &Conn, flow: Direction, mut segments: mpsc::UnboundedR
             }
         };
         if leave_at > Instant::now() {
-            tokio::time::sleep_until(leave_at.into()).await;
+            tokio::time::sleep_until(leave_at).await;
         }
+        // The first fault that paces this direction (bandwidth) sets when the bytes leave.
         let table = conn.table();
-        let paced = table.active_for(flow).find_map(|(i, f)| match f.kind {
-            FaultKind::Bandwidth(b) if conn.is_toxic(&table, i, f) => {
-                Some((f.name.clone(), b.rate))
+        let now = Instant::now();
+        let paced = table.active_for(flow).find_map(|(i, f)| {
+            if !conn.is_toxic(&table, i, f) {
+                return None;
             }
-            _ => None,
+            let state = states.entry(i).or_default();
+            match f.kind.behaviour().on_send(data.len(), now, state) {
+                Verdict::Pace(at) => Some((f.name.clone(), at)),
+                _ => None,
+            }
         });
-        if let Some((name, rate)) = paced {
-            let at = pacer.reserve(Instant::now(), data.len(), rate);
-            tokio::time::sleep_until(at.into()).await;
+        if let Some((name, at)) = paced {
+            tokio::time::sleep_until(at).await;
             effects.add(&name, "throttled", data.len() as u64);
             effects.flush(conn, false);
         }
-        if let Err(e) = write_all(dst, &data).await {
+        if let Err(e) = dst.write_all(&data).await {
             conn.end(classify(&e));
             return;
         }
     }
     effects.flush(conn, true);
-    // The source closed: pass the close on, late if a slow_close fault says so.
+    // The source closed: pass the close on, late if a fault says so (slow_close).
     let table = conn.table();
-    let slow = table.active_for(flow).find_map(|(i, f)| match f.kind {
-        FaultKind::SlowClose(s) if conn.is_toxic(&table, i, f) => Some(s.delay),
-        _ => None,
-    });
-    if let Some(delay) = slow {
+    let late = table
+        .active_for(flow)
+        .find_map(|(i, f)| match f.kind.behaviour().on_eof() {
+            Verdict::Delay(d) if conn.is_toxic(&table, i, f) => Some(d),
+            _ => None,
+        });
+    if let Some(delay) = late {
         tokio::time::sleep(delay).await;
     }
-    let _ = SockRef::from(dst).shutdown(Shutdown::Write);
+    dst.shutdown_write();
 }

@@ -1,4 +1,5 @@
-//! The faults a proxy applies right now, with an on/off flag each that the data path reads.
+//! The faults a relay (the TCP proxy's or the simulator's) applies right now, with an on/off
+//! flag each that the data path reads; the scheduler flips the flags, nothing else does.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -335,7 +335,7 @@ impl Recovery {
             },
             failure,
             leader,
-            started_at: self.clock.offset(self.started.into_std()).as_secs_f64(),
+            started_at: self.clock.offset(self.started).as_secs_f64(),
             clock_unix_epoch_s: self.clock.unix_epoch_s(),
             policy: self.policy.to_string(),
             bytes: c.bytes_verified,
@@ -724,7 +724,7 @@ impl Recovery {
             .and_then(|c| self.channel_types.get(c).copied());
         self.failures.push(FailureRecord {
             attempt: self.attempt,
-            t: self.clock.offset(now.into_std()).as_secs_f64(),
+            t: self.clock.offset(now).as_secs_f64(),
             kind: failure.kind,
             channel: failure.channel,
             channel_type,

@@ -1,14 +1,17 @@
 //! What the active faults do to one datagram: pure, time and randomness are arguments.
+//!
+//! A [`Lane`] is one direction of one flow. It asks each fault that is on its
+//! [`Behaviour::on_datagram`](crate::fault::Behaviour::on_datagram) and folds the verdicts into
+//! the copies to send and when; it knows nothing of what any fault does.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::{
-    fault::{Fault, FaultKind, bandwidth::Pacer, loss::LossState},
+    fault::{Context, Fault, Moved, State, Verdict},
     rng::SeededRng,
 };
-
-/// The longest a `rate` fault queues a datagram before dropping it (a router's buffer).
-pub const QUEUE_LIMIT: Duration = Duration::from_millis(250);
 
 /// One copy of a datagram to send, and when.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,7 +25,7 @@ pub struct Send {
 /// What happened to a datagram, per fault, for the event log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Effect {
-    /// The fault's index in the proxy's list.
+    /// The fault's index in the injector's list.
     pub fault: usize,
     /// `dropped`, `corrupted`, `duplicated`, `delayed`, `reordered`, `throttled`.
     pub effect: &'static str,
@@ -32,8 +35,7 @@ pub struct Effect {
 #[derive(Debug)]
 pub struct Lane {
     rng: SeededRng,
-    loss: Vec<LossState>,
-    pacers: Vec<Pacer>,
+    states: Vec<State>,
 }
 
 impl Lane {
@@ -41,8 +43,7 @@ impl Lane {
     pub fn new(rng: SeededRng, faults: usize) -> Self {
         Self {
             rng,
-            loss: (0..faults).map(|_| LossState::default()).collect(),
-            pacers: (0..faults).map(|_| Pacer::default()).collect(),
+            states: (0..faults).map(|_| State::default()).collect(),
         }
     }
 
@@ -59,57 +60,43 @@ impl Lane {
         let mut copies = 1;
         let mut paced_at = now;
         for (i, fault) in active {
-            let effect = |e| Effect {
-                fault: i,
-                effect: e,
+            let Some(state) = self.states.get_mut(i) else {
+                continue;
             };
-            match &fault.kind {
-                FaultKind::Blackhole => {
-                    effects.push(effect("dropped"));
+            let mut cx = Context {
+                now,
+                rng: &mut self.rng,
+                state,
+                moved: Moved::default(),
+                direction: fault.direction,
+            };
+            let verdict = fault.kind.behaviour().on_datagram(&mut bytes, &mut cx);
+            let mut effect = || {
+                if let Some(effect) = verdict.effect() {
+                    effects.push(Effect { fault: i, effect });
+                }
+            };
+            match verdict {
+                Verdict::Drop => {
+                    effect();
                     return (Vec::new(), effects);
                 }
-                FaultKind::Loss(loss) => {
-                    if let Some(state) = self.loss.get_mut(i)
-                        && state.drop_next(loss, &mut self.rng)
-                    {
-                        effects.push(effect("dropped"));
-                        return (Vec::new(), effects);
+                Verdict::Corrupt(_) | Verdict::Duplicate => {
+                    copies += usize::from(verdict == Verdict::Duplicate);
+                    effect();
+                }
+                Verdict::Delay(d) | Verdict::Reorder(d) => {
+                    delay += d;
+                    effect();
+                }
+                Verdict::Pace(at) => {
+                    if at > now {
+                        effect();
                     }
+                    paced_at = paced_at.max(at);
                 }
-                // Per datagram: one byte changed with `probability`.
-                FaultKind::Corrupt(c) if !bytes.is_empty() && self.rng.chance(c.probability) => {
-                    let at = (self.rng.unit() * bytes.len() as f64) as usize;
-                    let at = at.min(bytes.len() - 1);
-                    bytes[at] ^= self.rng.nonzero_byte();
-                    effects.push(effect("corrupted"));
-                }
-                FaultKind::Duplicate(d) if self.rng.chance(d.probability) => {
-                    copies += 1;
-                    effects.push(effect("duplicated"));
-                }
-                FaultKind::Latency(l) => {
-                    delay += l.sample(&mut self.rng);
-                    effects.push(effect("delayed"));
-                }
-                FaultKind::Reorder(r) if self.rng.chance(r.probability) => {
-                    delay += r.gap;
-                    effects.push(effect("reordered"));
-                }
-                FaultKind::Bandwidth(b) => {
-                    if let Some(pacer) = self.pacers.get_mut(i) {
-                        let at = pacer.reserve(now, bytes.len(), b.rate);
-                        if at > now + QUEUE_LIMIT {
-                            // A router's buffer is finite: past it, the tail is dropped.
-                            effects.push(effect("dropped"));
-                            return (Vec::new(), effects);
-                        }
-                        if at > now {
-                            effects.push(effect("throttled"));
-                        }
-                        paced_at = paced_at.max(at);
-                    }
-                }
-                // Stream faults are refused when the proxy starts.
+                // Stream and connection verdicts do not arise for datagrams: stream faults are
+                // refused when the injector starts.
                 _ => {}
             }
         }
@@ -168,6 +155,29 @@ mod tests {
             sends
                 .iter()
                 .all(|s| s.bytes.iter().filter(|b| **b != 0).count() == 1)
+        );
+    }
+
+    #[test]
+    fn rate_paces_then_drops_past_the_queue() {
+        let now = Instant::now();
+        // 1 KiB/s: each 100-byte datagram takes ~98 ms on the wire.
+        let f = faults(&["rate:rate=1kb"]);
+        let mut l = lane(1);
+        let mut sends = Vec::new();
+        let mut effects = Vec::new();
+        for _ in 0..5 {
+            let (s, e) = l.apply(f.iter().enumerate(), vec![0; 100], now);
+            sends.extend(s);
+            effects.extend(e.into_iter().map(|e| e.effect));
+        }
+        assert_eq!(sends.len(), 3, "the 4th would wait past 250 ms");
+        assert_eq!(sends[0].at, now);
+        assert!(sends[2].at > sends[1].at && sends[1].at > now);
+        assert_eq!(
+            effects,
+            ["throttled", "throttled", "dropped", "dropped"],
+            "the first left at once"
         );
     }
 

@@ -1,0 +1,254 @@
+//! The datagram machinery the UDP proxy ([`crate::udp`]) and the L3 pump ([`crate::link`])
+//! share: the faults in force and their schedule (`Shared`), one direction of a flow with its
+//! faults applied and its effects counted (`Path`), and a delay line that releases late
+//! datagrams in time order, so a reordered datagram is overtaken by the ones behind it.
+//!
+//! What a fault does to one datagram is [`lane`] (pure), which asks each fault's
+//! [`Behaviour`](crate::fault::Behaviour). Where datagrams come from and go to (UDP sockets, TUN
+//! devices) is the injectors' business: they hand a `Path` a sink to send through.
+
+pub mod lane;
+
+use std::{
+    cmp::Reverse,
+    collections::{BTreeMap, BinaryHeap},
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio::{
+    sync::{mpsc, watch},
+    task::JoinHandle,
+    time::Instant,
+};
+
+use self::lane::{Effect, Lane, Send};
+use crate::{
+    events::{EventKind, EventLog},
+    fault::{Direction, Fault},
+    proxy::edges::EdgeClock,
+    rng::SeededRng,
+};
+
+/// How often a flow reports what faults did to it.
+const EFFECT_REPORT: Duration = Duration::from_millis(100);
+
+/// Where a path delivers datagrams: a socket, a client address, a TUN device.
+pub(crate) trait Sink: Clone + std::marker::Send + Sync + 'static {
+    /// Sends one datagram. One that cannot be sent is lost, as on a network.
+    fn send(&self, bytes: &[u8]) -> impl Future<Output = ()> + std::marker::Send;
+}
+
+/// The faults of one datagram injector, their on/off flags and its event log.
+pub(crate) struct Shared {
+    faults: Vec<Fault>,
+    on: Vec<AtomicBool>,
+    seed: u64,
+    events: Arc<EventLog>,
+    pub(crate) flows: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new(faults: Vec<Fault>, seed: u64, events: Arc<EventLog>) -> Self {
+        Self {
+            on: faults.iter().map(|_| AtomicBool::new(false)).collect(),
+            faults,
+            seed,
+            events,
+            flows: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn events(&self) -> &EventLog {
+        &self.events
+    }
+
+    /// The next connection (flow, link) number.
+    pub(crate) fn next_conn(&self) -> u64 {
+        self.flows.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Turns on the faults due at time zero and starts the task that flips the rest on time.
+    pub(crate) fn start_schedule(self: Arc<Self>, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+        let started = Instant::now();
+        let mut clocks: Vec<EdgeClock> = self
+            .faults
+            .iter()
+            .map(|f| EdgeClock::new(f.schedule, Duration::ZERO))
+            .collect();
+        fire_edges(&self, &mut clocks, Duration::ZERO);
+        tokio::spawn(schedule(self, clocks, started, stop))
+    }
+
+    /// The faults on now that touch `flow` and this flow (`toxic`), without allocating: this
+    /// runs once per datagram.
+    fn active<'a>(
+        &'a self,
+        flow: Direction,
+        toxic: &'a [bool],
+    ) -> impl Iterator<Item = (usize, &'a Fault)> + 'a {
+        self.faults.iter().enumerate().filter(move |(i, f)| {
+            self.on[*i].load(Ordering::Relaxed) && f.covers(flow) && toxic[*i]
+        })
+    }
+}
+
+fn fire_edges(shared: &Shared, clocks: &mut [EdgeClock], now: Duration) {
+    for (i, clock) in clocks.iter_mut().enumerate() {
+        for on in clock.advance(now) {
+            shared.on[i].store(on, Ordering::Relaxed);
+            let fault = shared.faults[i].name.clone();
+            shared.events.record(if on {
+                EventKind::FaultOn {
+                    fault,
+                    kind: shared.faults[i].kind.type_name().into(),
+                }
+            } else {
+                EventKind::FaultOff { fault }
+            });
+        }
+    }
+}
+
+/// Flips faults on and off on time.
+async fn schedule(
+    shared: Arc<Shared>,
+    mut clocks: Vec<EdgeClock>,
+    started: Instant,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let Some(due) = clocks.iter().filter_map(EdgeClock::next_due).min() else {
+            return;
+        };
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep_until(started + due) => {}
+        }
+        fire_edges(&shared, &mut clocks, started.elapsed());
+    }
+}
+
+/// One direction of a flow: faults applied, effects counted, late datagrams queued.
+pub(crate) struct Path<T: Sink> {
+    conn: u64,
+    direction: Direction,
+    lane: Lane,
+    toxic: Vec<bool>,
+    target: T,
+    line: mpsc::UnboundedSender<Send>,
+    pending: BTreeMap<(usize, &'static str), u64>,
+    reported: Instant,
+}
+
+impl<T: Sink> Path<T> {
+    pub(crate) fn new(
+        shared: &Shared,
+        conn: u64,
+        direction: Direction,
+        target: T,
+    ) -> (Self, DelayLine<T>) {
+        let lane_id = if direction == Direction::Upstream {
+            0
+        } else {
+            1
+        };
+        let toxic = shared
+            .faults
+            .iter()
+            .enumerate()
+            .map(|(i, f)| SeededRng::for_connection(shared.seed, conn, i, 9).chance(f.toxicity))
+            .collect();
+        let (line, queue) = mpsc::unbounded_channel();
+        let path = Self {
+            conn,
+            direction,
+            lane: Lane::new(
+                SeededRng::for_connection(shared.seed, conn, 0, lane_id),
+                shared.faults.len(),
+            ),
+            toxic,
+            target: target.clone(),
+            line,
+            pending: BTreeMap::new(),
+            reported: Instant::now(),
+        };
+        (path, DelayLine { queue, target })
+    }
+
+    pub(crate) async fn carry(&mut self, shared: &Shared, bytes: &[u8]) {
+        let now = Instant::now();
+        let active = shared.active(self.direction, &self.toxic);
+        let (sends, effects) = self.lane.apply(active, bytes.to_vec(), now);
+        for Effect { fault, effect } in effects {
+            *self.pending.entry((fault, effect)).or_default() += bytes.len() as u64;
+        }
+        for send in sends {
+            if send.at <= now {
+                self.target.send(&send.bytes).await;
+            } else {
+                let _ = self.line.send(send);
+            }
+        }
+        if now.duration_since(self.reported) >= EFFECT_REPORT {
+            self.report(shared);
+        }
+    }
+
+    pub(crate) fn report(&mut self, shared: &Shared) {
+        for ((fault, effect), bytes) in std::mem::take(&mut self.pending) {
+            shared.events.record(EventKind::Effect {
+                conn: self.conn,
+                fault: shared.faults[fault].name.clone(),
+                direction: self.direction,
+                effect: effect.into(),
+                bytes,
+            });
+        }
+        self.reported = Instant::now();
+    }
+}
+
+/// Releases queued datagrams in time order.
+pub(crate) struct DelayLine<T: Sink> {
+    queue: mpsc::UnboundedReceiver<Send>,
+    target: T,
+}
+
+impl<T: Sink> DelayLine<T> {
+    pub(crate) async fn run(mut self) {
+        let mut heap: BinaryHeap<Reverse<(Instant, u64, Vec<u8>)>> = BinaryHeap::new();
+        let mut seq = 0u64;
+        loop {
+            let next = heap.peek().map(|Reverse((at, _, _))| *at);
+            tokio::select! {
+                received = self.queue.recv() => match received {
+                    Some(Send { at, bytes }) => {
+                        seq += 1;
+                        heap.push(Reverse((at, seq, bytes)));
+                    }
+                    None => return,
+                },
+                _ = tokio::time::sleep_until(next.unwrap_or_else(far_future)), if next.is_some() => {
+                    let now = Instant::now();
+                    while let Some(Reverse((at, _, _))) = heap.peek() {
+                        if *at > now {
+                            break;
+                        }
+                        if let Some(Reverse((_, _, bytes))) = heap.pop() {
+                            self.target.send(&bytes).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(3600)
+}
