@@ -131,7 +131,8 @@ async fn read_side<S: Socket>(
     budget: Arc<Semaphore>,
 ) {
     let (src, _) = conn.streams(flow);
-    let mut buf = BytesMut::with_capacity(S::READ_SIZE);
+    // Allocated at the first read that needs it: an idle connection holds no read buffer.
+    let mut buf = BytesMut::new();
     let mut lanes: HashMap<usize, Lane> = HashMap::new();
     let lane = if flow == Direction::Upstream { 1 } else { 2 };
     let mut previous = Instant::now();
