@@ -555,19 +555,12 @@ fn connect_options(config: &FollowerConfig, policy: Policy) -> ConnectOptions {
     let max_response = (s.chunk_size.bytes() + 64)
         .max(16 << 20)
         .min(u64::from(u32::MAX)) as u32;
-    // The resumable policy always pings every channel (1 s unless set): it is how it notices a
-    // blackhole that TCP keepalive cannot see.
-    let ping_schedule = match policy {
-        Policy::Resumable => s.ping_schedule.or(Some(Duration::from_secs(1))),
-        _ => s.ping_schedule,
-    };
+    let ping_schedule = policy.ping_schedule(s.ping_schedule);
     ConnectOptions {
         profile: s.connection_profile,
-        // Elasticsearch and OpenSearch close the connection with its first lost channel;
-        // rrbench's resumable policy keeps the others unless told otherwise.
         close_all_on_channel_loss: s
             .close_all_on_channel_loss
-            .unwrap_or(policy != Policy::Resumable),
+            .unwrap_or(policy.closes_all_on_channel_loss()),
         socket: SocketOptions {
             keepalive: s.tcp_keep_alive.then_some(Keepalive {
                 idle: s.tcp_keep_idle,
@@ -580,8 +573,8 @@ fn connect_options(config: &FollowerConfig, policy: Policy) -> ConnectOptions {
         // Over QUIC a pong waits behind the chunk bytes queued on its stream, so under loss a
         // late pong says nothing about the path; QUIC's idle timeout is the dead-path detector
         // there, and pings only keep packets flowing.
-        ping_timeout: (policy.pings_detect_dead_channels() && s.transport == Transport::Tcp)
-            .then(|| ping_schedule.map(|p| (p * 3).max(Duration::from_secs(1))))
+        ping_timeout: (s.transport == Transport::Tcp)
+            .then(|| policy.pong_deadline(ping_schedule))
             .flatten(),
         max_response,
         auth: config.auth_token.clone(),

@@ -28,6 +28,8 @@ const OPENSEARCH_RESTART_DELAY: Duration = Duration::from_secs(1);
 /// Resumable: first backoff and cap.
 const RESUMABLE_BACKOFF_BASE: Duration = Duration::from_millis(200);
 const RESUMABLE_BACKOFF_CAP: Duration = Duration::from_secs(10);
+/// Resumable: the ping interval when `transport.ping_schedule` is off.
+const RESUMABLE_PING: Duration = Duration::from_secs(1);
 
 fn scaled(d: Duration, time_scale: f64) -> Duration {
     Duration::from_secs_f64(d.as_secs_f64() * time_scale)
@@ -52,6 +54,30 @@ impl Policy {
     /// Whether pings carry a pong deadline (liveness detection), not only data.
     pub fn pings_detect_dead_channels(self) -> bool {
         matches!(self, Self::Resumable)
+    }
+
+    /// `transport.ping_schedule` as this policy runs it: the resumable policy always pings every
+    /// channel (1 s unless set), which is how it notices a blackhole TCP keepalive cannot see.
+    pub fn ping_schedule(self, setting: Option<Duration>) -> Option<Duration> {
+        match self {
+            Self::Resumable => setting.or(Some(RESUMABLE_PING)),
+            _ => setting,
+        }
+    }
+
+    /// How late a pong (with no byte at all meanwhile) may be before its channel is closed:
+    /// three ping intervals, at least 1 s, under the policy that detects dead channels.
+    pub fn pong_deadline(self, ping_schedule: Option<Duration>) -> Option<Duration> {
+        self.pings_detect_dead_channels()
+            .then(|| ping_schedule.map(|p| (p * 3).max(Duration::from_secs(1))))
+            .flatten()
+    }
+
+    /// Whether the first lost channel closes the whole connection when the setting leaves it
+    /// open: Elasticsearch's and OpenSearch's transport does; rrbench's resumable policy keeps
+    /// the other channels.
+    pub fn closes_all_on_channel_loss(self) -> bool {
+        !matches!(self, Self::Resumable)
     }
 
     /// Chunk retry `try_number` (1 = the first retry): how long to wait first, or `None` when
@@ -137,6 +163,12 @@ mod tests {
         }
         assert!("raft".parse::<Policy>().is_err());
         assert!(Policy::Resumable.pings_detect_dead_channels());
+        let second = Some(Duration::from_secs(1));
+        assert_eq!(Policy::Resumable.ping_schedule(None), second);
+        assert_eq!(Policy::Elasticsearch.ping_schedule(None), None);
+        assert_eq!(Policy::Resumable.pong_deadline(Some(Duration::from_millis(100))), second);
+        assert_eq!(Policy::Opensearch.pong_deadline(second), None);
+        assert!(!Policy::Resumable.closes_all_on_channel_loss());
         assert!(!Policy::Opensearch.has_request_timeout());
         assert!(!Policy::Resumable.restarts_from_zero());
     }
