@@ -8,7 +8,8 @@
 //! affected), a schedule and a seeded random source, so a trial replays exactly. Every connection,
 //! fault edge and effect is an [`events::Event`] on the same [`clock::Clock`] the engine uses.
 //!
-//! This crate also owns the two leaf modules both crates need: [`clock`] and [`units`].
+//! This crate also owns the leaf modules both crates need: [`clock`], [`units`] and [`shutdown`]
+//! (how every server here, the injectors and rrbench's leader, stops and drains its tasks).
 
 pub mod clock;
 pub mod events;
@@ -17,6 +18,7 @@ pub mod link;
 pub mod proxy;
 pub mod rng;
 pub mod schedule;
+pub mod shutdown;
 pub mod udp;
 pub mod units;
 
@@ -25,4 +27,5 @@ pub use fault::{Direction, Fault, FaultError, FaultKind};
 pub use link::{Link, LinkError, LinkHandle};
 pub use proxy::{Proxy, ProxyError, ProxyHandle};
 pub use schedule::Schedule;
+pub use shutdown::{Shutdown, Signal};
 pub use udp::UdpProxyHandle;

@@ -29,7 +29,6 @@ use std::{
     },
 };
 
-use tokio::{sync::watch, task::JoinHandle};
 
 use self::{
     netns::{Netns, ip},
@@ -38,6 +37,7 @@ use self::{
 use crate::{
     events::{EventKind, EventLog},
     fault::{Direction, Fault, FaultError, Medium, check_medium, name_uniquely},
+    shutdown::{Shutdown, Signal},
     udp::{Path, Shared, Target},
 };
 
@@ -94,8 +94,7 @@ pub struct LinkHandle {
     follower_ip: Ipv4Addr,
     leader_ip: Ipv4Addr,
     follower_dev: String,
-    shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    shutdown: Shutdown,
     // Last: the namespace goes after the pump has let go of its device.
     netns: Netns,
 }
@@ -129,19 +128,14 @@ impl LinkHandle {
 
     /// Stops the pump (packets in flight are dropped) and removes the link.
     pub async fn shutdown(mut self) {
-        let _ = self.shutdown.send(true);
-        for task in std::mem::take(&mut self.tasks) {
-            let _ = task.await;
-        }
+        self.shutdown.stop().await;
     }
 }
 
 impl Drop for LinkHandle {
     fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-        for task in &self.tasks {
-            task.abort();
-        }
+        // Nobody can wait here: the pump lets go of its devices at its next await.
+        self.shutdown.abort();
     }
 }
 
@@ -250,8 +244,8 @@ impl Link {
             conn,
             peer: format!("{f} <-> {l}"),
         });
-        let (shutdown, stop) = watch::channel(false);
-        let mut tasks = vec![shared.clone().start_schedule(stop.clone())];
+        let mut shutdown = Shutdown::new();
+        shared.clone().start_schedule(&mut shutdown);
         let (up, up_line) = Path::new(&shared, conn, Direction::Upstream, Target::Tun(far.clone()));
         let (down, down_line) = Path::new(
             &shared,
@@ -259,16 +253,17 @@ impl Link {
             Direction::Downstream,
             Target::Tun(near.clone()),
         );
-        tasks.push(tokio::spawn(up_line.run()));
-        tasks.push(tokio::spawn(down_line.run()));
-        tasks.push(tokio::spawn(pump(near, up, shared.clone(), stop.clone())));
-        tasks.push(tokio::spawn(pump(far, down, shared, stop)));
+        // The delay lines end when their pump has dropped its path.
+        shutdown.spawn(|_| up_line.run());
+        shutdown.spawn(|_| down_line.run());
+        let pumping = shared.clone();
+        shutdown.spawn(|stop| pump(near, up, pumping, stop));
+        shutdown.spawn(|stop| pump(far, down, shared, stop));
         Ok(LinkHandle {
             follower_ip,
             leader_ip,
             follower_dev: near_dev,
             shutdown,
-            tasks,
             netns,
         })
     }
@@ -279,12 +274,12 @@ async fn pump(
     from: Arc<Tun>,
     mut path: Path,
     shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
+    mut stop: Signal,
 ) {
     let mut buf = vec![0u8; PACKET_MAX];
     loop {
         let received = tokio::select! {
-            _ = stop.changed() => break,
+            _ = stop.recv() => break,
             r = from.recv(&mut buf) => r,
         };
         match received {

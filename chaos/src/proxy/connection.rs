@@ -26,6 +26,7 @@ use crate::{
     events::EventKind,
     fault::{Direction, Fault, FaultKind, reset::Reset},
     rng::SeededRng,
+    shutdown::Signal,
 };
 
 /// How a connection ends.
@@ -192,7 +193,7 @@ pub(crate) async fn serve(
     client: TcpStream,
     peer: SocketAddr,
     id: u64,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Signal,
 ) {
     let mut edges = shared.edges.subscribe();
     let server = match tokio::time::timeout(
@@ -242,7 +243,7 @@ pub(crate) async fn serve(
     let mut finished = 0;
     let ending = loop {
         tokio::select! {
-            _ = shutdown.changed() => break Ending::Close("shutdown".into()),
+            _ = shutdown.recv() => break Ending::Close("shutdown".into()),
             _ = ended.changed() => match ended.borrow().clone() {
                 Some(e) => break e,
                 None => continue,

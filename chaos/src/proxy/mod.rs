@@ -23,14 +23,15 @@ use std::{
 
 use tokio::{
     net::TcpListener,
-    sync::{Notify, broadcast, watch},
-    task::{JoinHandle, JoinSet},
+    sync::{Notify, broadcast},
+    task::JoinSet,
 };
 
 use self::{edges::EdgeClock, table::FaultTable};
 use crate::{
     events::{EventKind, EventLog},
     fault::{Fault, FaultError, FaultKind, name_uniquely},
+    shutdown::{Shutdown, Signal},
 };
 
 /// A fault turned on or off.
@@ -124,8 +125,7 @@ impl Shared {
 pub struct ProxyHandle {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    shutdown: Shutdown,
 }
 
 impl Proxy {
@@ -170,19 +170,13 @@ impl Proxy {
             .map(|s| EdgeClock::new(s.fault.schedule, Duration::ZERO))
             .collect();
         shared.fire_edges(&table, &mut clocks, Duration::ZERO);
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(run(
-            listener,
-            local_addr,
-            shared.clone(),
-            shutdown_rx,
-            clocks,
-        ));
+        let mut shutdown = Shutdown::new();
+        let serving = shared.clone();
+        shutdown.spawn(|signal| run(listener, local_addr, serving, signal, clocks));
         Ok(ProxyHandle {
             local_addr,
             shared,
             shutdown,
-            task,
         })
     }
 }
@@ -228,9 +222,8 @@ impl ProxyHandle {
     }
 
     /// Stops accepting, closes every connection, and waits for them.
-    pub async fn shutdown(self) {
-        let _ = self.shutdown.send(true);
-        let _ = self.task.await;
+    pub async fn shutdown(mut self) {
+        self.shutdown.stop().await;
     }
 }
 
@@ -238,7 +231,7 @@ async fn run(
     listener: TcpListener,
     local_addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: watch::Receiver<bool>,
+    shutdown: Signal,
     clocks: Vec<EdgeClock>,
 ) {
     let scheduler = tokio::spawn(schedule(shared.clone(), shutdown.clone(), clocks));
@@ -249,7 +242,7 @@ async fn run(
 /// Flips faults on and off on time; starts over when the faults are replaced.
 async fn schedule(
     shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Signal,
     mut clocks: Vec<EdgeClock>,
 ) {
     let mut table = shared.table();
@@ -263,7 +256,7 @@ async fn schedule(
             }
         };
         tokio::select! {
-            _ = shutdown.changed() => return,
+            _ = shutdown.recv() => return,
             _ = shared.table_changed.notified() => {
                 for slot in table.slots.iter().filter(|s| s.is_on()) {
                     slot.set_on(false);
@@ -282,7 +275,7 @@ async fn accept_loop(
     listener: TcpListener,
     local_addr: SocketAddr,
     shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Signal,
 ) {
     let mut listener = Some(listener);
     let mut edges = shared.edges.subscribe();
@@ -296,7 +289,7 @@ async fn accept_loop(
             }
         };
         tokio::select! {
-            _ = shutdown.changed() => break,
+            _ = shutdown.recv() => break,
             edge = edges.recv() => {
                 let Ok(edge) = edge else { continue };
                 let table = shared.table();

@@ -20,11 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tokio::{
-    net::UdpSocket,
-    sync::{mpsc, watch},
-    task::JoinHandle,
-};
+use tokio::{net::UdpSocket, sync::mpsc};
 
 use self::datagram::{Effect, Lane, Send};
 use crate::{
@@ -33,6 +29,7 @@ use crate::{
     link::tun::Tun,
     proxy::{Proxy, ProxyError, edges::EdgeClock},
     rng::SeededRng,
+    shutdown::{Shutdown, Signal},
 };
 
 /// How often a flow reports what faults did to it.
@@ -67,7 +64,7 @@ impl Shared {
     }
 
     /// Turns on the faults due at time zero and starts the task that flips the rest on time.
-    pub(crate) fn start_schedule(self: Arc<Self>, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    pub(crate) fn start_schedule(self: Arc<Self>, shutdown: &mut Shutdown) {
         let started = Instant::now();
         let mut clocks: Vec<EdgeClock> = self
             .faults
@@ -75,7 +72,7 @@ impl Shared {
             .map(|f| EdgeClock::new(f.schedule, Duration::ZERO))
             .collect();
         fire_edges(&self, &mut clocks, Duration::ZERO);
-        tokio::spawn(schedule(self, clocks, started, stop))
+        shutdown.spawn(|stop| schedule(self, clocks, started, stop));
     }
 
     /// The faults on now that touch `flow` and this flow (`toxic`), without allocating: this
@@ -95,8 +92,7 @@ impl Shared {
 pub struct UdpProxyHandle {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    shutdown: Shutdown,
 }
 
 impl UdpProxyHandle {
@@ -110,18 +106,9 @@ impl UdpProxyHandle {
         self.shared.flows.load(Ordering::Relaxed)
     }
 
-    /// Stops relaying.
+    /// Stops relaying, and waits for every flow to report what faults did to it.
     pub async fn shutdown(mut self) {
-        let _ = self.shutdown.send(true);
-        for task in std::mem::take(&mut self.tasks) {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for UdpProxyHandle {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
+        self.shutdown.stop().await;
     }
 }
 
@@ -156,16 +143,14 @@ impl Proxy {
             clock_unix_epoch_s: self.events.clock().unix_epoch_s(),
         });
         let shared = Arc::new(Shared::new(self.faults, self.seed, self.events));
-        let (shutdown, stop) = watch::channel(false);
-        let tasks = vec![
-            shared.clone().start_schedule(stop.clone()),
-            tokio::spawn(relay(front, upstream, shared.clone(), stop)),
-        ];
+        let mut shutdown = Shutdown::new();
+        shared.clone().start_schedule(&mut shutdown);
+        let relaying = shared.clone();
+        shutdown.spawn(|stop| relay(front, upstream, relaying, stop));
         Ok(UdpProxyHandle {
             local_addr,
             shared,
             shutdown,
-            tasks,
         })
     }
 }
@@ -192,14 +177,14 @@ async fn schedule(
     shared: Arc<Shared>,
     mut clocks: Vec<EdgeClock>,
     started: Instant,
-    mut stop: watch::Receiver<bool>,
+    mut stop: Signal,
 ) {
     loop {
         let Some(due) = clocks.iter().filter_map(EdgeClock::next_due).min() else {
             return;
         };
         tokio::select! {
-            _ = stop.changed() => return,
+            _ = stop.recv() => return,
             _ = tokio::time::sleep_until((started + due).into()) => {}
         }
         fire_edges(&shared, &mut clocks, started.elapsed());
@@ -353,14 +338,14 @@ async fn relay(
     front: Arc<UdpSocket>,
     upstream: SocketAddr,
     shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
+    mut stop: Signal,
 ) {
     let mut flows: HashMap<SocketAddr, Path> = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
     let mut buf = vec![0u8; 65_536];
     loop {
         let received = tokio::select! {
-            _ = stop.changed() => break,
+            _ = stop.recv() => break,
             r = front.recv_from(&mut buf) => r,
         };
         // An ICMP error from an earlier send surfaces here on Linux: not fatal for the proxy.
@@ -388,7 +373,7 @@ async fn open_flow(
     upstream: SocketAddr,
     client: SocketAddr,
     shared: &Arc<Shared>,
-    stop: &watch::Receiver<bool>,
+    stop: &Signal,
     tasks: &mut tokio::task::JoinSet<()>,
 ) -> Option<Path> {
     let local: SocketAddr = if upstream.is_ipv4() {
@@ -423,7 +408,7 @@ async fn open_flow(
         let mut buf = vec![0u8; 65_536];
         loop {
             let received = tokio::select! {
-                _ = stop.changed() => break,
+                _ = stop.recv() => break,
                 r = socket.recv(&mut buf) => r,
             };
             let Ok(n) = received else { continue };
