@@ -29,7 +29,6 @@ use std::{
     },
 };
 
-
 use self::{
     netns::{Netns, ip},
     tun::Tun,
@@ -270,12 +269,7 @@ impl Link {
 }
 
 /// Carries every packet the kernel routes into `from` along `path` until stopped.
-async fn pump(
-    from: Arc<Tun>,
-    mut path: Path,
-    shared: Arc<Shared>,
-    mut stop: Signal,
-) {
+async fn pump(from: Arc<Tun>, mut path: Path, shared: Arc<Shared>, mut stop: Signal) {
     let mut buf = vec![0u8; PACKET_MAX];
     loop {
         let received = tokio::select! {

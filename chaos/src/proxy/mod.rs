@@ -240,11 +240,7 @@ async fn run(
 }
 
 /// Flips faults on and off on time; starts over when the faults are replaced.
-async fn schedule(
-    shared: Arc<Shared>,
-    mut shutdown: Signal,
-    mut clocks: Vec<EdgeClock>,
-) {
+async fn schedule(shared: Arc<Shared>, mut shutdown: Signal, mut clocks: Vec<EdgeClock>) {
     let mut table = shared.table();
     loop {
         shared.fire_edges(&table, &mut clocks, shared.now());

@@ -334,12 +334,7 @@ fn far_future() -> Instant {
 }
 
 /// Relays datagrams between clients and the upstream until stopped.
-async fn relay(
-    front: Arc<UdpSocket>,
-    upstream: SocketAddr,
-    shared: Arc<Shared>,
-    mut stop: Signal,
-) {
+async fn relay(front: Arc<UdpSocket>, upstream: SocketAddr, shared: Arc<Shared>, mut stop: Signal) {
     let mut flows: HashMap<SocketAddr, Path> = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
     let mut buf = vec![0u8; 65_536];
