@@ -8,6 +8,7 @@
 //! The modules follow the data's path: [`protocol`] (frames, no I/O) → [`transport`] (sockets) →
 //! [`leader`] (sessions, reads, rate limit) and [`follower`] (window, verification, attempts) →
 //! [`index`] (files on disk). [`settings`] and [`units`] hold the Elasticsearch-named settings.
+//! [`rig`] wires a leader, a fault injector and a follower's configuration together for a trial.
 
 pub mod auth;
 pub mod campaign;
@@ -21,6 +22,7 @@ pub mod protocol;
 pub mod ratelimit;
 pub mod report;
 pub mod results;
+pub mod rig;
 pub mod settings;
 pub mod transport;
 
