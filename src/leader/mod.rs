@@ -405,7 +405,7 @@ impl Listener {
     async fn accept(&self) -> Option<std::io::Result<Arrival>> {
         match self {
             Self::Tcp(l) => Some(l.accept().await.map(|(s, peer)| Arrival::Tcp(s, peer))),
-            Self::Quic(e) => e.accept().await.map(|i| Ok(Arrival::Quic(i))),
+            Self::Quic(e) => e.accept().await.map(|i| Ok(Arrival::Quic(Box::new(i)))),
         }
     }
 
@@ -421,8 +421,9 @@ impl Listener {
 enum Arrival {
     Tcp(TcpStream, SocketAddr),
     /// Held from its first packet: half-open handshakes count against `max_connections` like
-    /// open connections, so a flood of them cannot grow memory.
-    Quic(quinn::Incoming),
+    /// open connections, so a flood of them cannot grow memory. (Boxed: it is large, and the
+    /// accept loop moves arrivals around.)
+    Quic(Box<quinn::Incoming>),
     Stream(InMemory),
 }
 
@@ -537,7 +538,7 @@ async fn serve_connection(
             let (read, write) = tokio::io::split(stream);
             serve_byte_stream(read, write, peer, &shared, activity, shutdown).await;
         }
-        Arrival::Quic(incoming) => serve_quic(incoming, &shared, activity, shutdown).await,
+        Arrival::Quic(incoming) => serve_quic(*incoming, &shared, activity, shutdown).await,
     }
     shared.slots.unlist(id);
     drop(permit);
