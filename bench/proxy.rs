@@ -5,32 +5,17 @@
 #[path = "support.rs"]
 mod support;
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use rrbench::{
-    chaos::{EventLog, Proxy},
-    clock::Clock,
-    units::ByteSize,
-};
+use rrbench::units::ByteSize;
 
 fn proxy(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let tmp = support::scratch();
     let snapshot = support::index(tmp.path());
-    let leader = runtime.block_on(support::leader(&snapshot));
-    let proxy = runtime
-        .block_on(
-            Proxy {
-                listen: "127.0.0.1:0".into(),
-                upstream: leader.local_addr().to_string(),
-                faults: vec![],
-                seed: 1,
-                events: Arc::new(EventLog::new(Clock::start())),
-            }
-            .start(),
-        )
-        .expect("proxy");
+    let rig = runtime.block_on(support::rig(&snapshot, true));
+    let leader = rig.leader().expect("a leader").local_addr();
     let target = tmp.path().join("follower");
 
     let mut group = c.benchmark_group("proxy");
@@ -40,8 +25,8 @@ fn proxy(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(3));
     group.throughput(Throughput::Bytes(support::INDEX_BYTES));
     for (label, addr) in [
-        ("direct", leader.local_addr().to_string()),
-        ("through_proxy", proxy.local_addr().to_string()),
+        ("direct", leader.to_string()),
+        ("through_proxy", rig.dial().to_string()),
     ] {
         group.bench_function(label, |b| {
             b.to_async(&runtime).iter_custom(|iters| {
@@ -57,8 +42,7 @@ fn proxy(c: &mut Criterion) {
         });
     }
     group.finish();
-    runtime.block_on(proxy.shutdown());
-    runtime.block_on(leader.shutdown());
+    runtime.block_on(rig.shutdown());
 }
 
 criterion_group!(benches, proxy);

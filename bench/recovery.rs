@@ -15,8 +15,8 @@ fn recovery(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let tmp = support::scratch();
     let snapshot = support::index(tmp.path());
-    let leader = runtime.block_on(support::leader(&snapshot));
-    let addr = leader.local_addr().to_string();
+    let rig = runtime.block_on(support::rig(&snapshot, false));
+    let addr = rig.dial().to_string();
     let target = tmp.path().join("follower");
 
     let mut group = c.benchmark_group("recovery");
@@ -46,7 +46,7 @@ fn recovery(c: &mut Criterion) {
         }
     }
     group.finish();
-    runtime.block_on(leader.shutdown());
+    runtime.block_on(rig.shutdown());
 }
 
 criterion_group!(benches, recovery);

@@ -1,4 +1,5 @@
-//! `gen-index`, `leader` and `recover`: thin wrappers that print what the library did.
+//! `gen-index`, `leader`, `recover`, `proxy` and `link`: thin wrappers that print what the
+//! library did. The leader and the injectors are started through [`rrbench::rig`].
 
 use std::{
     os::unix::fs::PermissionsExt,
@@ -14,14 +15,15 @@ use std::{
 use anyhow::Context;
 use rrbench::{
     chaos::{
-        EventLog, Link, LinkError, Proxy,
+        EventLog, LinkError,
         fault::{Medium, check_medium, name_uniquely},
         link::netns,
     },
     clock::Clock,
     follower::{self, FollowerConfig, Progress},
     index::{GenerateSpec, IndexError, IndexSnapshot, generate_cancellable},
-    leader::{self, LeaderConfig, QuicServer},
+    leader::{LeaderConfig, LeaderHandle},
+    rig::{Certificate, InjectorHandle, InjectorKind, Rig, RigError},
     settings::Transport,
     transport::quic::{CertificatePaths, QuicClient, generate_self_signed, host_of},
     units::mib_per_sec,
@@ -36,6 +38,18 @@ use crate::{
 
 /// Exit code of a run stopped by Ctrl-C, as shells report SIGINT.
 const INTERRUPTED: u8 = 130;
+
+/// The error the rig wraps, itself: `main` tells bad input (a fault that cannot act on an
+/// injector: exit code 2) by the error's type.
+pub(crate) fn rig_error(e: RigError) -> anyhow::Error {
+    match e {
+        RigError::Leader(e) => e.into(),
+        RigError::Proxy(e) => e.into(),
+        RigError::Link(e) => e.into(),
+        RigError::Quic(e) => e.into(),
+        other => other.into(),
+    }
+}
 
 pub async fn gen_index(args: GenIndexArgs) -> anyhow::Result<ExitCode> {
     let spec = GenerateSpec {
@@ -104,16 +118,11 @@ pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
         .await?
         .with_context(|| format!("loading the index in {}", args.dir.display()))?;
     let (files, bytes) = (snapshot.files().len(), snapshot.total_bytes());
-    let (quic, generated) = match args.transport {
+    let (certificate, generated) = match args.transport {
         Transport::Tcp => (None, None),
         Transport::Quic => {
             let (certificate, generated) = leader_certificate(&args)?;
-            let liveness = args.quic.liveness();
-            let server = QuicServer {
-                certificate,
-                liveness,
-            };
-            (Some(server), generated)
+            (Some(certificate), generated)
         }
     };
     let config = LeaderConfig {
@@ -121,13 +130,22 @@ pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
         index_name: args.index_name.clone(),
         auth_token,
         log: !args.quiet,
-        quic,
+        // The rig sets it from the transport and the certificate.
+        quic: None,
         netns: args.netns.as_deref().map(netns::path_of),
     };
-    let handle = leader::start(&args.listen, snapshot, config, Clock::start()).await?;
+    let mut rig = Rig::builder()
+        .leader_config(snapshot, config)
+        .leader_listen(args.listen.clone())
+        .transport(args.transport)
+        .quic_liveness(args.quic.liveness());
+    if let Some(certificate) = certificate {
+        rig = rig.certificate(Certificate::Given(certificate));
+    }
+    let rig = rig.start().await.map_err(rig_error)?;
     eprintln!(
         "leader on {} serving index {:?}: {files} files, {:.1} MiB from {}\n  max_bytes_per_sec {} | recovery_activity_timeout {} | Ctrl-C to stop",
-        handle.local_addr(),
+        rig.dial(),
         args.index_name,
         bytes as f64 / 1048576.0,
         args.dir.display(),
@@ -140,8 +158,8 @@ pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
     );
     interrupt.recv().await;
     eprintln!("stopping: draining connections");
-    let stats = handle.stats();
-    handle.shutdown().await;
+    let stats = rig.leader().map(LeaderHandle::stats).unwrap_or_default();
+    rig.shutdown().await;
     eprintln!("{}", serde_json::to_string(&stats)?);
     if let Some(generated) = generated {
         generated.finish()?;
@@ -297,25 +315,44 @@ impl InjectorArgs {
 pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let injector = &args.injector;
     let events = injector.event_log()?;
-    let proxy = Proxy {
-        listen: args.listen.clone(),
-        upstream: args.upstream.clone(),
-        faults: injector.faults.clone(),
-        seed: injector.seed,
-        events: events.clone(),
+    let kind = match args.udp {
+        true => InjectorKind::UdpProxy,
+        false => InjectorKind::TcpProxy,
     };
+    let rig = Rig::builder()
+        .upstream(args.upstream.clone())
+        .injector(kind, injector.faults.clone())
+        .injector_listen(args.listen.clone())
+        .seed(injector.seed)
+        .clock(events.clock())
+        .events(events.clone())
+        .start()
+        .await
+        .map_err(rig_error)?;
     if args.udp {
-        return udp_proxy(proxy, events, injector.quiet).await;
+        eprintln!(
+            "UDP proxy on {} -> {} (seed {}), {} fault(s), Ctrl-C to stop",
+            rig.dial(),
+            args.upstream,
+            injector.seed,
+            injector.faults.len(),
+        );
+        let stop = async {
+            rig.shutdown().await;
+        };
+        return serve_until_ctrl_c(&events, injector.quiet, stop).await;
     }
-    let proxy = proxy.start().await?;
-    let faults: Vec<String> = proxy
-        .faults()
-        .iter()
-        .map(|f| serde_json::to_string(f).unwrap_or_default())
-        .collect();
+    let faults: Vec<String> = match rig.injector() {
+        Some(InjectorHandle::Tcp(proxy)) => proxy
+            .faults()
+            .iter()
+            .map(|f| serde_json::to_string(f).unwrap_or_default())
+            .collect(),
+        _ => Vec::new(),
+    };
     eprintln!(
         "proxy on {} -> {} (seed {}), Ctrl-C to stop\n  faults: {}",
-        proxy.local_addr(),
+        rig.dial(),
         args.upstream,
         injector.seed,
         if faults.is_empty() {
@@ -326,7 +363,7 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     );
     serve_until_ctrl_c(&events, injector.quiet, async {
         eprintln!("stopping: closing connections");
-        proxy.shutdown().await;
+        rig.shutdown().await;
     })
     .await
 }
@@ -342,13 +379,17 @@ pub async fn link(args: LinkArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("{why}; the L4 proxies (`rrbench proxy`, `proxy --udp`) need no privileges");
     }
     let events = injector.event_log()?;
-    let link = Link {
-        faults: injector.faults.clone(),
-        seed: injector.seed,
-        events: events.clone(),
-    }
-    .start()
-    .await?;
+    let rig = Rig::builder()
+        .injector(InjectorKind::Link, injector.faults.clone())
+        .seed(injector.seed)
+        .clock(events.clock())
+        .events(events.clone())
+        .start()
+        .await
+        .map_err(rig_error)?;
+    let Some(InjectorHandle::Link(link)) = rig.injector() else {
+        anyhow::bail!("the rig started no link");
+    };
     let (ns, ip) = (link.netns_name().to_string(), link.leader_ip());
     eprintln!(
         "L3 link up (seed {}): this host {} on {} <-> namespace {ns}, {ip}; {} fault(s)\n  \
@@ -361,18 +402,10 @@ pub async fn link(args: LinkArgs) -> anyhow::Result<ExitCode> {
         link.follower_dev(),
         injector.faults.len(),
     );
-    serve_until_ctrl_c(&events, injector.quiet, link.shutdown()).await
-}
-
-/// `rrbench proxy --udp`: the datagram proxy, events to stderr until Ctrl-C.
-async fn udp_proxy(proxy: Proxy, events: Arc<EventLog>, quiet: bool) -> anyhow::Result<ExitCode> {
-    let (upstream, seed, faults) = (proxy.upstream.clone(), proxy.seed, proxy.faults.len());
-    let proxy = proxy.start_udp().await?;
-    eprintln!(
-        "UDP proxy on {} -> {upstream} (seed {seed}), {faults} fault(s), Ctrl-C to stop",
-        proxy.local_addr(),
-    );
-    serve_until_ctrl_c(&events, quiet, proxy.shutdown()).await
+    let stop = async {
+        rig.shutdown().await;
+    };
+    serve_until_ctrl_c(&events, injector.quiet, stop).await
 }
 
 /// Prints an injector's events to stderr as they come (unless `quiet`) until Ctrl-C, then

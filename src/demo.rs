@@ -16,10 +16,11 @@ use std::{
 use anyhow::{Context, bail};
 use rrbench::{
     clock::{Clock, utc_stamp},
-    follower::{self, FollowerConfig, Progress, RecoveryReport},
+    follower::{self, Progress, RecoveryReport},
     index::{GenerateSpec, IndexSnapshot, generate},
-    leader::{self, LeaderConfig, LeaderStatsSnapshot},
+    leader::{LeaderHandle, LeaderStatsSnapshot},
     results::write_atomic,
+    rig::Rig,
     settings::{LeaderSettings, RecoverySettings},
     units::ByteSize,
 };
@@ -91,27 +92,27 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             max_bytes_per_sec: settings.max_bytes_per_sec,
             ..LeaderSettings::default()
         };
-        let config = LeaderConfig {
-            settings: leader_settings.clone(),
-            ..LeaderConfig::default()
-        };
-        let leader = leader::start("127.0.0.1:0", snapshot.clone(), config, clock).await?;
+        let rig = Rig::builder()
+            .leader(snapshot.clone(), leader_settings.clone())
+            .clock(clock)
+            .start()
+            .await
+            .map_err(crate::commands::rig_error)?;
         let target = tmp.path().join(format!("follower-{}", i + 1));
         eprintln!(
             "recovery {}: {name} (max_bytes_per_sec {}) from {}",
             i + 1,
             show_rate(settings.max_bytes_per_sec),
-            leader.local_addr()
+            rig.dial()
         );
-        let mut follower_config = FollowerConfig::new(leader.local_addr().to_string(), &target);
+        let mut follower_config = rig.follower_config(&target);
         follower_config.settings = settings;
-        follower_config.clock = clock;
         let progress = Arc::new(Progress::default());
         let line = ProgressLine::start(progress.clone(), true);
         let report = follower::recover(follower_config, progress, std::future::pending()).await?;
         drop(line);
-        let leader_stats = leader.stats();
-        leader.shutdown().await;
+        let leader_stats = rig.leader().map(LeaderHandle::stats).unwrap_or_default();
+        rig.shutdown().await;
         let files_matching_leader = matching_files(&snapshot, &target)?;
         runs.push(DemoRun {
             name,

@@ -13,6 +13,8 @@
 //! settings × faults ([`chaos`]) and writes [`results`]; [`report`], [`compare`] and [`plot`]
 //! turn results into documents and figures, with [`stats`] and the one [`export::Exporter`].
 //!
+//! [`rig`] wires a leader, a fault injector and a follower's configuration together for a trial.
+//!
 //! Imports go one way, from the campaign and the documents down to the protocol, the vocabulary
 //! and the units: no module imports one that imports it back (`tests/module_graph.rs`).
 
@@ -29,6 +31,7 @@ pub mod protocol;
 pub mod ratelimit;
 pub mod report;
 pub mod results;
+pub mod rig;
 pub mod settings;
 pub mod stats;
 pub mod transport;

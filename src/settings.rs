@@ -228,7 +228,8 @@ pub struct LeaderSettings {
     #[serde(with = "duration_serde")]
     pub recovery_activity_timeout: Duration,
     /// Connections served at once, over TCP and QUIC alike (a QUIC connection counts once,
-    /// whatever its streams); further TCP ones wait in the accept queue, QUIC ones are refused.
+    /// whatever its streams). A new one past it sheds a silent or idle connection when there is
+    /// one; else a TCP one waits in the accept queue and a QUIC one is refused.
     pub max_connections: u32,
     /// Largest chunk a follower may ask for in one request. Each connection buffers at most two
     /// of these (requests read but not yet answered), so this also bounds a connection's memory.

@@ -9,17 +9,16 @@ mod common;
 use std::{path::Path, sync::Arc, time::Duration};
 
 use common::{
-    assert_identical, make_index, run_campaign_text, scratch, text, unlimited_follower,
-    unlimited_leader,
+    assert_identical, make_index, parse_faults, run_campaign_text, scratch, text,
+    unlimited_follower, unlimited_leader,
 };
 use rrbench::{
-    chaos::{EventLog, Fault, Link, LinkHandle, link::usable_in_tests},
-    clock::Clock,
-    follower::{self, FollowerConfig, Outcome, Progress, RecoveryReport},
+    chaos::{EventLog, link::usable_in_tests},
+    follower::{self, Outcome, Progress, RecoveryReport},
     index::IndexSnapshot,
-    leader::{self, LeaderConfig, LeaderHandle, QuicServer},
+    rig::{Certificate, InjectorHandle, InjectorKind},
     settings::{LeaderSettings, RecoverySettings},
-    transport::quic::{QuicClient, QuicLiveness, generate_self_signed},
+    transport::quic::QuicLiveness,
     units::ByteSize,
     vocabulary::{CongestionControl, Policy, Transport},
 };
@@ -31,66 +30,60 @@ struct Rig {
     tmp: tempfile::TempDir,
     snapshot: IndexSnapshot,
     events: Arc<EventLog>,
-    link: LinkHandle,
-    leader: LeaderHandle,
-    ca: Option<std::path::PathBuf>,
+    rig: rrbench::rig::Rig,
 }
 
 impl Rig {
     async fn start(size: u64, faults: &[&str], leader: LeaderSettings, quic: bool) -> Self {
         let tmp = scratch();
         let snapshot = make_index(tmp.path(), size, 6, 17);
-        let clock = Clock::start();
-        let events = Arc::new(EventLog::new(clock));
-        let link = Link {
-            faults: faults
-                .iter()
-                .map(|f| f.parse::<Fault>().expect(f))
-                .collect(),
-            seed: 9,
-            events: events.clone(),
-        }
-        .start()
-        .await
-        .expect("link");
-        let ip = link.leader_ip().to_string();
-        let certificate = quic.then(|| {
-            generate_self_signed(&tmp.path().join("cert"), std::slice::from_ref(&ip))
-                .expect("certificate")
-        });
-        let config = LeaderConfig {
-            settings: leader,
-            netns: Some(link.netns_path()),
-            quic: certificate.clone().map(|certificate| QuicServer {
-                certificate,
-                liveness: QuicLiveness {
-                    idle_timeout: Duration::from_secs(10),
-                    keep_alive: None,
-                },
-            }),
-            ..LeaderConfig::default()
+        let transport = if quic {
+            Transport::Quic
+        } else {
+            Transport::Tcp
         };
-        let leader = leader::start(&format!("{ip}:0"), snapshot.clone(), config, clock)
+        let rig = rrbench::rig::Rig::builder()
+            .leader(snapshot.clone(), leader)
+            .injector(InjectorKind::Link, parse_faults(faults))
+            .seed(9)
+            .transport(transport)
+            // For the leader's address on the link, which the rig adds.
+            .certificate(Certificate::Generate {
+                dir: tmp.path().join("cert"),
+                names: vec![],
+            })
+            .quic_liveness(QuicLiveness {
+                idle_timeout: Duration::from_secs(10),
+                keep_alive: None,
+            })
+            .start()
             .await
-            .expect("leader in the namespace");
+            .expect("link, and the leader in its namespace");
+        let events = rig.events().clone();
         Self {
             tmp,
             snapshot,
             events,
-            link,
-            leader,
-            ca: certificate.map(|c| c.cert),
+            rig,
+        }
+    }
+
+    /// The leader's address on the link.
+    fn leader_addr(&self) -> std::net::SocketAddr {
+        self.rig.leader().expect("a leader").local_addr()
+    }
+
+    fn netns_name(&self) -> &str {
+        match self.rig.injector() {
+            Some(InjectorHandle::Link(link)) => link.netns_name(),
+            _ => panic!("no link"),
         }
     }
 
     async fn recover(&self, settings: RecoverySettings) -> RecoveryReport {
         let target = self.tmp.path().join("follower");
-        let mut config = FollowerConfig::new(self.leader.local_addr().to_string(), &target);
+        let mut config = self.rig.follower_config(&target);
         config.settings = settings;
-        config.quic = self.ca.clone().map(|ca| QuicClient {
-            ca,
-            server_name: None,
-        });
         config.time_limit = Some(Duration::from_secs(120));
         follower::recover(
             config,
@@ -113,8 +106,7 @@ impl Rig {
     }
 
     async fn stop(self) {
-        self.leader.shutdown().await;
-        self.link.shutdown().await;
+        self.rig.shutdown().await;
     }
 }
 
@@ -332,7 +324,7 @@ async fn the_leader_sends_with_the_congestion_controller_it_is_given() {
             ..unlimited_leader()
         };
         let rig = Rig::start(MIB, &[], leader, false).await;
-        let _client = tokio::net::TcpStream::connect(rig.leader.local_addr())
+        let _client = tokio::net::TcpStream::connect(rig.leader_addr())
             .await
             .expect("connect");
         // The accepted connection, seen from inside the leader's namespace (once the client's
@@ -340,7 +332,7 @@ async fn the_leader_sends_with_the_congestion_controller_it_is_given() {
         let mut ss = String::new();
         for _ in 0..50 {
             let out = std::process::Command::new("ip")
-                .args(["netns", "exec", rig.link.netns_name(), "ss", "-tin"])
+                .args(["netns", "exec", rig.netns_name(), "ss", "-tin"])
                 .output()
                 .expect("ss");
             ss = text(&out.stdout);

@@ -339,3 +339,150 @@ async fn a_wrong_auth_token_is_refused() {
         Ok(Message::HelloAck { .. })
     ));
 }
+
+/// Sends `message` on an in-memory connection and reads the leader's answer; `None` when the
+/// leader has closed the connection.
+async fn exchange(
+    stream: &mut tokio::io::DuplexStream,
+    id: u64,
+    message: &Message,
+) -> Option<Message> {
+    let frame = rrbench::protocol::encode(id, message).expect("encode");
+    stream.write_all(&frame.to_vec()).await.ok()?;
+    let answer = rrbench::transport::frame_io::read_frame(stream, 1 << 20).await;
+    answer.expect("a valid frame").map(|f| f.message)
+}
+
+/// The real leader, reached over an in-memory pipe, on tokio's paused clock: its session expiry
+/// (`recovery_activity_timeout` of 60 s, reaped between T and 2T after the last request) runs on
+/// simulated time, so three simulated minutes pass in well under a second of real time.
+#[tokio::test(start_paused = true)]
+async fn an_in_memory_session_expires_after_the_activity_timeout_in_simulated_time() {
+    let tmp = scratch();
+    let snapshot = make_index(tmp.path(), 1 << 20, 3, 15);
+    let t = Duration::from_secs(60);
+    let leader = start_leader(
+        &snapshot,
+        LeaderSettings {
+            recovery_activity_timeout: t,
+            ..unlimited_leader()
+        },
+    )
+    .await;
+    let (real, simulated) = (std::time::Instant::now(), tokio::time::Instant::now());
+    let mut stream = leader.connect_in_memory().expect("in-memory connection");
+    let hello = Message::Hello {
+        version: 1,
+        auth: String::new(),
+    };
+    assert!(matches!(
+        exchange(&mut stream, 1, &hello).await,
+        Some(Message::HelloAck { .. })
+    ));
+    let open = Message::OpenSession {
+        index: "index".into(),
+    };
+    let session = match exchange(&mut stream, 2, &open).await {
+        Some(Message::SessionOpened { session, .. }) => session,
+        other => panic!("expected SessionOpened, got {other:?}"),
+    };
+    match exchange(&mut stream, 3, &chunk(session, 0, 0, 100)).await {
+        Some(Message::Chunk { data, .. }) => assert_eq!(data.len(), 100),
+        other => panic!("expected a chunk, got {other:?}"),
+    }
+    let stats = leader.stats();
+    assert_eq!((stats.connections_accepted, stats.connections_open), (1, 1));
+
+    // Just short of T after its last request the session lives; a chunk request renews it.
+    tokio::time::sleep(t - Duration::from_secs(1)).await;
+    assert!(matches!(
+        exchange(&mut stream, 4, &chunk(session, 0, 0, 1)).await,
+        Some(Message::Chunk { .. })
+    ));
+    assert_eq!(leader.stats().sessions_expired, 0);
+    // 2T (and a reaper tick) after that request it is gone.
+    tokio::time::sleep(2 * t + Duration::from_secs(2)).await;
+    assert_eq!(leader.stats().sessions_expired, 1);
+    assert_eq!(leader.open_sessions(), 0);
+    match exchange(&mut stream, 5, &chunk(session, 0, 0, 1)).await {
+        Some(Message::Error { code, .. }) => assert_eq!(code, ErrorCode::UnknownSession),
+        other => panic!("expected UnknownSession, got {other:?}"),
+    }
+    assert!(simulated.elapsed() >= 3 * t, "{:?}", simulated.elapsed());
+    assert!(
+        real.elapsed() < Duration::from_secs(30),
+        "simulated time, not real: {:?}",
+        real.elapsed()
+    );
+    drop(stream);
+    leader.shutdown().await;
+}
+
+/// The leader's connection rules on the paused clock, through the in-memory way in: a
+/// connection that never says Hello is closed at `handshake_timeout` (10 s), and with one slot a
+/// greeted connection idle for `idle_connection_timeout` (60 s) without a session gives it up to
+/// a newcomer, who waited for it as a TCP connection would.
+#[tokio::test(start_paused = true)]
+async fn hello_deadlines_and_idle_shedding_run_on_simulated_time() {
+    let tmp = scratch();
+    let snapshot = make_index(tmp.path(), 1 << 20, 3, 16);
+    let leader = start_leader(
+        &snapshot,
+        LeaderSettings {
+            max_connections: 1,
+            ..unlimited_leader()
+        },
+    )
+    .await;
+    let real = std::time::Instant::now();
+    let settings = LeaderSettings::default();
+    let mut silent = leader.connect_in_memory().expect("in memory");
+    let start = tokio::time::Instant::now();
+    let mut rest = Vec::new();
+    assert_eq!(
+        silent.read_to_end(&mut rest).await.expect("closed cleanly"),
+        0
+    );
+    let waited = start.elapsed();
+    assert!(
+        waited >= settings.handshake_timeout && waited < settings.handshake_timeout * 2,
+        "closed after {waited:?}"
+    );
+    assert_eq!(leader.stats().connections_closed_by_leader, 1);
+
+    let hello = Message::Hello {
+        version: 1,
+        auth: String::new(),
+    };
+    let mut idle = leader.connect_in_memory().expect("in memory");
+    assert!(matches!(
+        exchange(&mut idle, 1, &hello).await,
+        Some(Message::HelloAck { .. })
+    ));
+    tokio::time::sleep(settings.idle_connection_timeout + Duration::from_secs(1)).await;
+    let mut newcomer = leader.connect_in_memory().expect("in memory");
+    assert!(matches!(
+        exchange(&mut newcomer, 1, &hello).await,
+        Some(Message::HelloAck { .. })
+    ));
+    assert_eq!(
+        exchange(&mut idle, 2, &Message::Ping { nonce: 1 }).await,
+        None,
+        "the idle connection gave its slot up"
+    );
+    let stats = leader.stats();
+    assert_eq!(
+        (
+            stats.connections_accepted,
+            stats.connections_closed_by_leader
+        ),
+        (3, 2)
+    );
+    assert!(
+        real.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        real.elapsed()
+    );
+    drop((silent, idle, newcomer));
+    leader.shutdown().await;
+}

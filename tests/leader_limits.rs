@@ -16,7 +16,7 @@ use rrbench::{
     follower::Outcome,
     index::IndexSnapshot,
     protocol::{ErrorCode, Message, encode},
-    settings::LeaderSettings,
+    settings::{LeaderSettings, Transport},
     transport::{
         TransportError,
         channel::Channel,
@@ -522,4 +522,197 @@ async fn requests_cut_off_by_a_closed_connection_leave_the_sessions_count() {
         other => panic!("the session is still usable after its connection closed: {other:?}"),
     }
     leader.shutdown().await;
+}
+
+/// One client connection of either transport: a TCP connection, or a QUIC connection that opens
+/// one stream when it first speaks (until then it has sent nothing but its handshake).
+enum Dialed {
+    Tcp(tokio::net::TcpStream),
+    Quic {
+        _endpoint: quinn::Endpoint,
+        connection: quinn::Connection,
+        stream: Option<(quinn::SendStream, quinn::RecvStream)>,
+    },
+}
+
+/// A leader on one transport, and how to dial it.
+struct SlotLeader {
+    transport: Transport,
+    leader: rrbench::leader::LeaderHandle,
+    client: QuicClient,
+}
+
+impl SlotLeader {
+    async fn start(transport: Transport, dir: &std::path::Path, snapshot: IndexSnapshot) -> Self {
+        let cert = generate_self_signed(&dir.join("cert"), &["localhost".into()]).expect("cert");
+        let config = rrbench::leader::LeaderConfig {
+            settings: LeaderSettings {
+                max_connections: 1,
+                // A connection silent for 100 ms may be shed; a greeted one idle for 300 ms.
+                handshake_timeout: Duration::from_secs(1),
+                idle_connection_timeout: Duration::from_millis(300),
+                ..unlimited_leader()
+            },
+            quic: (transport == Transport::Quic).then(|| rrbench::leader::QuicServer {
+                certificate: cert.clone(),
+                liveness: QuicLiveness::default(),
+            }),
+            ..rrbench::leader::LeaderConfig::default()
+        };
+        let leader = rrbench::leader::start(
+            "127.0.0.1:0",
+            snapshot,
+            config,
+            rrbench::clock::Clock::start(),
+        )
+        .await
+        .expect("leader");
+        let client = QuicClient {
+            ca: cert.cert,
+            server_name: Some("localhost".into()),
+        };
+        Self {
+            transport,
+            leader,
+            client,
+        }
+    }
+
+    /// Connects, saying nothing: a TCP connect, or a finished QUIC handshake.
+    async fn dial(&self) -> Result<Dialed, String> {
+        let peer = self.leader.local_addr();
+        match self.transport {
+            Transport::Tcp => tokio::net::TcpStream::connect(peer)
+                .await
+                .map(Dialed::Tcp)
+                .map_err(|e| e.to_string()),
+            Transport::Quic => {
+                let endpoint = client_endpoint(&self.client, &QuicLiveness::default(), peer)
+                    .map_err(|e| e.to_string())?;
+                let connection = connect(&endpoint, peer, &peer.to_string(), &self.client)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Dialed::Quic {
+                    _endpoint: endpoint,
+                    connection,
+                    stream: None,
+                })
+            }
+        }
+    }
+
+    /// Whether a new connection is served: it dials and its Hello is answered.
+    async fn greeted(&self) -> Result<Dialed, String> {
+        let mut dialed = self.dial().await?;
+        match dialed.request(&hello()).await? {
+            Message::HelloAck { .. } => Ok(dialed),
+            other => Err(format!("{other:?}")),
+        }
+    }
+}
+
+impl Dialed {
+    /// Sends one request and reads one frame back, within 5 s.
+    async fn request(&mut self, message: &Message) -> Result<Message, String> {
+        use rrbench::transport::frame_io::read_frame;
+        use tokio::io::AsyncWriteExt;
+        let bytes = frame(1, message);
+        let exchange = async {
+            let read = match self {
+                Dialed::Tcp(s) => {
+                    s.write_all(&bytes).await.map_err(|e| e.to_string())?;
+                    read_frame(s, 16 << 20).await
+                }
+                Dialed::Quic {
+                    connection, stream, ..
+                } => {
+                    if stream.is_none() {
+                        *stream = Some(connection.open_bi().await.map_err(|e| e.to_string())?);
+                    }
+                    let Some((send, recv)) = stream.as_mut() else {
+                        return Err("no stream".to_string());
+                    };
+                    send.write_all(&bytes).await.map_err(|e| e.to_string())?;
+                    read_frame(recv, 16 << 20).await
+                }
+            };
+            match read {
+                Ok(Some(f)) => Ok(f.message),
+                Ok(None) => Err("closed by the leader".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), exchange)
+            .await
+            .map_err(|_| "no answer within 5s".to_string())?
+    }
+}
+
+/// With `max_connections = 1`, a second connection is turned away from a connection that owns
+/// a session, and gets the slot of one that never spoke or that sits idle without a session:
+/// the same for QUIC as for TCP. QUIC connections once held their slot whatever they did (a
+/// handshake and no stream held it for good), so a real follower was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_quic_connection_is_refused_or_sheds_as_a_second_tcp_one() {
+    let tmp = scratch();
+    let snapshot = make_index(tmp.path(), MIB, 3, 88);
+    for transport in [Transport::Tcp, Transport::Quic] {
+        let rig = SlotLeader::start(transport, tmp.path(), snapshot.clone()).await;
+        let silent = rig
+            .dial()
+            .await
+            .expect("a first connection, which never speaks");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let mut owner = rig
+            .greeted()
+            .await
+            .unwrap_or_else(|e| panic!("{transport}: the silent one gives its slot up: {e}"));
+        let open = Message::OpenSession {
+            index: "index".into(),
+        };
+        let session = match owner.request(&open).await {
+            Ok(Message::SessionOpened { session, .. }) => session,
+            other => panic!("{transport}: {other:?}"),
+        };
+
+        let refused = rig.greeted().await;
+        assert!(
+            refused.is_err(),
+            "{transport}: a connection that owns a session keeps its slot"
+        );
+        assert_eq!(rig.leader.stats().connections_refused, 1, "{transport}");
+
+        let close = Message::CloseSession { session };
+        assert!(
+            matches!(
+                owner.request(&close).await,
+                Ok(Message::SessionClosed { .. })
+            ),
+            "{transport}"
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let mut newcomer = rig
+            .greeted()
+            .await
+            .unwrap_or_else(|e| panic!("{transport}: the idle one gives its slot up: {e}"));
+        assert!(
+            owner.request(&Message::Ping { nonce: 1 }).await.is_err(),
+            "{transport}: the idle connection was closed"
+        );
+        assert!(matches!(
+            newcomer.request(&Message::Ping { nonce: 2 }).await,
+            Ok(Message::Pong { nonce: 2 })
+        ));
+        let stats = rig.leader.stats();
+        assert_eq!(
+            (
+                stats.connections_closed_by_leader,
+                stats.connections_refused
+            ),
+            (2, 1),
+            "{transport}: the silent and the idle one closed, one refused"
+        );
+        drop((silent, owner, newcomer));
+        rig.leader.shutdown().await;
+    }
 }

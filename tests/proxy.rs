@@ -93,3 +93,42 @@ fn a_bad_fault_spec_exits_2_naming_the_fault_and_field() {
         assert!(stderr.contains(named), "{spec}: {stderr}");
     }
 }
+
+/// The rig wires leader, proxy and follower configuration together: the follower dials the
+/// proxy, and stopping the rig hands back every chaos event on the rig's clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rig_recovers_through_its_proxy_and_hands_back_the_events() {
+    use rrbench::rig::{InjectorKind, Rig};
+    let tmp = scratch();
+    let snapshot = make_index(tmp.path(), 4 << 20, 4, 23);
+    let rig = Rig::builder()
+        .leader(snapshot.clone(), unlimited_leader())
+        .injector(InjectorKind::TcpProxy, parse_faults(&["latency:delay=1ms"]))
+        .seed(3)
+        .start()
+        .await
+        .expect("rig");
+    let leader = rig.leader().expect("a leader").local_addr();
+    assert_ne!(rig.dial(), leader, "the follower dials the proxy");
+    let target = tmp.path().join("follower");
+    let mut config = rig.follower_config(&target);
+    config.settings = unlimited_follower();
+    assert_eq!(
+        (config.leader.clone(), config.seed),
+        (rig.dial().to_string(), 3)
+    );
+    let report = rrbench::follower::recover(
+        config,
+        std::sync::Arc::new(rrbench::follower::Progress::default()),
+        std::future::pending(),
+    )
+    .await
+    .expect("recovery runs");
+    assert_eq!(report.outcome, Outcome::Completed, "{:?}", report.failure);
+    assert_identical(&snapshot, &target);
+    let events = rig.shutdown().await;
+    let kinds = |f: fn(&EventKind) -> bool| events.iter().filter(|e| f(&e.kind)).count();
+    assert_eq!(kinds(|k| matches!(k, EventKind::ProxyStart { .. })), 1);
+    assert_eq!(kinds(|k| matches!(k, EventKind::FaultOn { .. })), 1);
+    assert!(kinds(|k| matches!(k, EventKind::ConnOpen { .. })) >= 6);
+}

@@ -7,14 +7,16 @@ mod common;
 use std::{path::Path, sync::Arc, time::Duration};
 
 use common::{
-    assert_identical, make_index, rrbench, run_campaign_text, scratch, text, unlimited_follower,
+    assert_identical, make_index, parse_faults, rrbench, run_campaign_text, scratch, text,
+    unlimited_follower,
 };
 use rrbench::{
-    chaos::{EventKind, EventLog, Fault, Proxy, UdpProxyHandle},
+    chaos::{EventKind, EventLog},
     clock::Clock,
     follower::{self, FailureKind, FollowerConfig, Outcome, Progress, RecoveryReport},
     index::IndexSnapshot,
     leader::{self, LeaderConfig, LeaderHandle, QuicServer},
+    rig::{Certificate, InjectorKind},
     settings::{LeaderSettings, RecoverySettings},
     transport::quic::{CertificatePaths, QuicClient, QuicLiveness, generate_self_signed},
     units::ByteSize,
@@ -82,67 +84,57 @@ fn quic_settings() -> RecoverySettings {
     }
 }
 
-async fn udp_proxy(
-    upstream: &LeaderHandle,
-    faults: &[&str],
-    events: Arc<EventLog>,
-) -> UdpProxyHandle {
-    Proxy {
-        listen: "127.0.0.1:0".into(),
-        upstream: upstream.local_addr().to_string(),
-        faults: faults
-            .iter()
-            .map(|f| f.parse::<Fault>().expect(f))
-            .collect(),
-        seed: 5,
-        events,
-    }
-    .start_udp()
-    .await
-    .expect("UDP proxy starts")
-}
-
 /// A QUIC leader with a fresh certificate behind the UDP proxy with `faults`.
 struct Rig {
     tmp: tempfile::TempDir,
     snapshot: IndexSnapshot,
-    cert: CertificatePaths,
-    leader: LeaderHandle,
     events: Arc<EventLog>,
-    proxy: UdpProxyHandle,
+    rig: rrbench::rig::Rig,
 }
 
 impl Rig {
     async fn start(size: u64, seed: u64, faults: &[&str], rate: ByteSize, idle: Duration) -> Self {
         let tmp = scratch();
         let snapshot = make_index(tmp.path(), size, 6, seed);
-        let cert = certificate(&tmp.path().join("cert"), &["localhost", "127.0.0.1"]);
-        let leader = quic_leader(&snapshot, &cert, rate, idle).await;
-        let events = Arc::new(EventLog::new(Clock::start()));
-        let proxy = udp_proxy(&leader, faults, events.clone()).await;
+        let settings = LeaderSettings {
+            max_bytes_per_sec: rate,
+            ..LeaderSettings::default()
+        };
+        let rig = rrbench::rig::Rig::builder()
+            .leader(snapshot.clone(), settings)
+            .transport(Transport::Quic)
+            .certificate(Certificate::Generate {
+                dir: tmp.path().join("cert"),
+                names: vec!["localhost".into()],
+            })
+            .quic_liveness(liveness(idle))
+            .injector(InjectorKind::UdpProxy, parse_faults(faults))
+            .seed(5)
+            .start()
+            .await
+            .expect("QUIC leader and UDP proxy start");
+        let events = rig.events().clone();
         Self {
             tmp,
             snapshot,
-            cert,
-            leader,
             events,
-            proxy,
+            rig,
         }
     }
 
     /// Recovers through the proxy and checks the files are the leader's.
     async fn recover_identical(&self, settings: RecoverySettings) -> RecoveryReport {
         let target = self.tmp.path().join("follower");
-        let addr = self.proxy.local_addr().to_string();
-        let report = quic_recover(&addr, &target, &self.cert.cert, None, settings).await;
+        let addr = self.rig.dial().to_string();
+        let ca = &self.rig.certificate().expect("a certificate").cert;
+        let report = quic_recover(&addr, &target, ca, None, settings).await;
         assert_eq!(report.outcome, Outcome::Completed, "{:?}", report.failure);
         assert_identical(&self.snapshot, &target);
         report
     }
 
     async fn stop(self) {
-        self.proxy.shutdown().await;
-        self.leader.shutdown().await;
+        self.rig.shutdown().await;
     }
 }
 

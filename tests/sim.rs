@@ -94,8 +94,8 @@ impl Trial {
     /// drawn from `seed`.
     fn random(seed: u64) -> Self {
         let mut rng = SeededRng::new(seed, 0x5171);
-        let policy = [Policy::Elasticsearch, Policy::Opensearch, Policy::Resumable]
-            [(seed % 3) as usize];
+        let policy =
+            [Policy::Elasticsearch, Policy::Opensearch, Policy::Resumable][(seed % 3) as usize];
         let mut ms = |max: f64| (rng.unit() * max) as u64;
         let n = ms(4.0);
         let mut faults = Vec::new();
@@ -103,7 +103,11 @@ impl Trial {
             let (kind, start, len) = (ms(10.0), ms(600.0), 1 + ms(1500.0));
             let when = format!("start={start}ms,duration={len}ms");
             faults.push(match kind {
-                0 => format!("latency:delay={}ms,jitter={}ms,{when}", 1 + ms(40.0), ms(5.0)),
+                0 => format!(
+                    "latency:delay={}ms,jitter={}ms,{when}",
+                    1 + ms(40.0),
+                    ms(5.0)
+                ),
                 1 => format!("bandwidth:rate={}kb,{when}", 64 + ms(2048.0)),
                 2 => format!("reset:at={start}ms"),
                 3 => format!("idle_timeout:idle={}ms,{when}", 20 + ms(300.0)),
@@ -190,7 +194,14 @@ async fn run_async(trial: &Trial) -> Ran {
     // The time limit ends every recovery; this bound only catches one that ignores it.
     let report = tokio::time::timeout(TIME_LIMIT * 2, recovery)
         .await
-        .unwrap_or_else(|_| panic!("seed {}: no end within {:?}\nreplay: {}", trial.seed, TIME_LIMIT * 2, trial.replay()))
+        .unwrap_or_else(|_| {
+            panic!(
+                "seed {}: no end within {:?}\nreplay: {}",
+                trial.seed,
+                TIME_LIMIT * 2,
+                trial.replay()
+            )
+        })
         .expect("recover");
     let mut report = report;
     report.annotate_faults(&events.since(0));
@@ -225,7 +236,9 @@ fn check(trial: &Trial, ran: &Ran) -> Result<(), String> {
     let r = &ran.report;
     let (right, wrong) = wrong_files(&ran.target);
     if !wrong.is_empty() {
-        return Err(format!("files with wrong bytes under their real names: {wrong:?}"));
+        return Err(format!(
+            "files with wrong bytes under their real names: {wrong:?}"
+        ));
     }
     if r.is_completed() {
         if right != INDEX_FILES as usize || r.bytes != INDEX_BYTES {
@@ -245,11 +258,17 @@ fn check(trial: &Trial, ran: &Ran) -> Result<(), String> {
             return Err("failed without a reason".into());
         }
         if r.attempts < 1 || last.attempt != r.attempts {
-            return Err(format!("last failure in attempt {} of {}", last.attempt, r.attempts));
+            return Err(format!(
+                "last failure in attempt {} of {}",
+                last.attempt, r.attempts
+            ));
         }
     }
     if r.duration_s > TIME_LIMIT.as_secs_f64() + 1.0 {
-        return Err(format!("ran {:.1} s past a {TIME_LIMIT:?} limit", r.duration_s));
+        return Err(format!(
+            "ran {:.1} s past a {TIME_LIMIT:?} limit",
+            r.duration_s
+        ));
     }
     let window = u64::from(trial.settings.max_concurrent_file_chunks) * CHUNK;
     match trial.policy {
@@ -314,22 +333,85 @@ fn every_policy_under_every_fault_kind() {
     let completes = |p| (p, true);
     let fails = |p| (p, false);
     let table: &[(&str, &[(Policy, bool)])] = &[
-        ("latency:delay=20ms,jitter=5ms", &[completes(Elasticsearch), completes(Opensearch), completes(Resumable)]),
-        ("bandwidth:rate=512kb", &[completes(Elasticsearch), completes(Opensearch), completes(Resumable)]),
-        ("reset:at=100ms", &[completes(Elasticsearch), completes(Opensearch), completes(Resumable)]),
-        ("idle_timeout:idle=50ms", &[completes(Elasticsearch), completes(Opensearch), completes(Resumable)]),
+        (
+            "latency:delay=20ms,jitter=5ms",
+            &[
+                completes(Elasticsearch),
+                completes(Opensearch),
+                completes(Resumable),
+            ],
+        ),
+        (
+            "bandwidth:rate=512kb",
+            &[
+                completes(Elasticsearch),
+                completes(Opensearch),
+                completes(Resumable),
+            ],
+        ),
+        (
+            "reset:at=100ms",
+            &[
+                completes(Elasticsearch),
+                completes(Opensearch),
+                completes(Resumable),
+            ],
+        ),
+        (
+            "idle_timeout:idle=50ms",
+            &[
+                completes(Elasticsearch),
+                completes(Opensearch),
+                completes(Resumable),
+            ],
+        ),
         // A blackhole that lifts: the request timeout notices it and a new attempt completes,
         // except under OpenSearch, which has no request timeout and waits to the time limit.
-        ("blackhole:start=100ms,duration=3s", &[completes(Elasticsearch), fails(Opensearch), completes(Resumable)]),
+        (
+            "blackhole:start=100ms,duration=3s",
+            &[
+                completes(Elasticsearch),
+                fails(Opensearch),
+                completes(Resumable),
+            ],
+        ),
         // Backpressure shorter than the request timeout costs nothing but time.
-        ("stall:start=100ms,duration=1s", &[completes(Elasticsearch), completes(Opensearch), completes(Resumable)]),
-        ("slow_close:delay=100ms", &[completes(Elasticsearch), completes(Opensearch), completes(Resumable)]),
+        (
+            "stall:start=100ms,duration=1s",
+            &[
+                completes(Elasticsearch),
+                completes(Opensearch),
+                completes(Resumable),
+            ],
+        ),
+        (
+            "slow_close:delay=100ms",
+            &[
+                completes(Elasticsearch),
+                completes(Opensearch),
+                completes(Resumable),
+            ],
+        ),
         // Every connection dies after 64 KiB: a restart from zero never gets the 192 KiB
         // through one connection; a chunk retry on a new connection, or a resumed attempt, does.
-        ("limit_data:bytes=64kb", &[fails(Elasticsearch), completes(Opensearch), completes(Resumable)]),
+        (
+            "limit_data:bytes=64kb",
+            &[
+                fails(Elasticsearch),
+                completes(Opensearch),
+                completes(Resumable),
+            ],
+        ),
         // Refused for 50 ms: Elasticsearch retries at once and spends its 20 attempts in no
         // time; OpenSearch's (scaled) 10 ms restart delay and resumable's backoff outlast it.
-        ("down:start=0ms,duration=50ms", &[fails(Elasticsearch), completes(Opensearch), completes(Resumable)]),
+        (
+            "down:start=0ms,duration=50ms",
+            &[
+                fails(Elasticsearch),
+                completes(Opensearch),
+                completes(Resumable),
+            ],
+        ),
     ];
     for (fault, expected) in table {
         for &(policy, should_complete) in *expected {
@@ -368,11 +450,23 @@ fn schedule_edge_cases() {
     let cases: &[(&str, &[&str])] = &[
         ("during session open", &[lat, "reset:at=30ms"]),
         ("during the first chunks", &[lat, "reset:at=50ms"]),
-        ("during a file's last chunk and its finalize", &[lat, "reset:at=99ms", "reset:at=100ms"]),
-        ("during a backoff", &[lat, "reset:at=50ms", "down:start=51ms,duration=150ms"]),
+        (
+            "during a file's last chunk and its finalize",
+            &[lat, "reset:at=99ms", "reset:at=100ms"],
+        ),
+        (
+            "during a backoff",
+            &[lat, "reset:at=50ms", "down:start=51ms,duration=150ms"],
+        ),
         // The requests sent at 40 ms time out at 2.04 s, the instant the blackhole lifts.
-        ("lifting exactly at a timeout", &[lat, "blackhole:start=40ms,duration=2000ms"]),
-        ("a reset every 60 ms", &[lat, "reset:start=0ms,every=60ms,duration=1ms"]),
+        (
+            "lifting exactly at a timeout",
+            &[lat, "blackhole:start=40ms,duration=2000ms"],
+        ),
+        (
+            "a reset every 60 ms",
+            &[lat, "reset:start=0ms,every=60ms,duration=1ms"],
+        ),
     ];
     for (what, faults) in cases {
         for policy in [Policy::Elasticsearch, Policy::Opensearch, Policy::Resumable] {
@@ -381,7 +475,11 @@ fn schedule_edge_cases() {
             trial.settings.time_scale = 1.0;
             let report = run_checked(&trial);
             if *what != "a reset every 60 ms" && policy != Policy::Opensearch {
-                assert!(report.is_completed(), "{policy} {what}: {}", report.summary());
+                assert!(
+                    report.is_completed(),
+                    "{policy} {what}: {}",
+                    report.summary()
+                );
             }
         }
     }

@@ -19,7 +19,8 @@
 //! [`fault`] → [`events`] → [`proxy`] (fault table, edges, relay) → [`sim`] and [`datagram`]
 //! → [`udp`] and [`link`].
 //!
-//! This crate also owns the two leaf modules both crates need: [`clock`] and [`units`].
+//! This crate also owns the leaf modules both crates need: [`clock`], [`units`] and [`shutdown`]
+//! (how every server here, the injectors and rrbench's leader, stops and drains its tasks).
 
 pub mod clock;
 pub mod datagram;
@@ -29,6 +30,7 @@ pub mod link;
 pub mod proxy;
 pub mod rng;
 pub mod schedule;
+pub mod shutdown;
 pub mod sim;
 pub mod udp;
 pub mod units;
@@ -38,5 +40,6 @@ pub use fault::{Direction, Fault, FaultError, FaultKind};
 pub use link::{Link, LinkError, LinkHandle};
 pub use proxy::{Proxy, ProxyError, ProxyHandle};
 pub use schedule::Schedule;
+pub use shutdown::{Shutdown, Signal};
 pub use sim::{SimNetwork, SimStream};
 pub use udp::UdpProxyHandle;

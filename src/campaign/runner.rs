@@ -1,5 +1,5 @@
-//! Running a campaign: each trial starts a leader, a chaos proxy and a follower in-process on
-//! one clock, and its results are written as soon as it ends.
+//! Running a campaign: each trial starts a leader, a chaos injector and a follower in-process on
+//! one clock (a [`crate::rig::Rig`]), and its results are written as soon as it ends.
 //!
 //! Layout of a results directory (`results/<campaign>/<stamp>-<seed>/`, with `-2`, `-3`, ...
 //! for runs started in the same second, so no two runs share one): `campaign.toml` (the
@@ -26,22 +26,23 @@ use super::{
 };
 use crate::{
     chaos::{
-        EventKind, EventLog, Link, LinkError, LinkHandle, Proxy, ProxyError, UdpProxyHandle,
+        EventKind, LinkError, ProxyError,
         fault::{Medium, check_medium},
     },
     clock::{Clock, utc_stamp},
-    follower::{self, FollowerConfig, FollowerError, Progress},
+    follower::{self, FollowerError, Progress},
     index::{
         GenerateSpec, IndexError, IndexSnapshot, ensure_room, generate_cancellable, human,
         same_filesystem,
     },
-    leader::{self, LeaderConfig, LeaderError, QuicServer},
+    leader::{LeaderConfig, LeaderError},
     results::{
         TRIAL_SCHEMA, TrialRecord, append_line, capture_env, create_run_dir, events_jsonl,
         read_trials, repair_torn_tail, summary_markdown, timeseries_csv, write_atomic,
     },
+    rig::{Certificate, InjectorKind, Rig, RigError},
     settings::Transport,
-    transport::quic::{QuicClient, QuicError, QuicLiveness, generate_self_signed},
+    transport::quic::{QuicError, QuicLiveness},
 };
 
 /// A campaign could not run (a failed trial is a result, not this error).
@@ -92,9 +93,24 @@ pub enum RunError {
     /// Setting up the L3 link.
     #[error(transparent)]
     Link(#[from] LinkError),
+    /// Wiring a trial's leader and injector (what no other variant names).
+    #[error(transparent)]
+    Rig(RigError),
     /// The campaign asks for the L3 link where it cannot run.
     #[error("[chaos] layer = \"l3\": {0}; run as root, or use layer \"l4\"")]
     L3Unavailable(String),
+}
+
+impl From<RigError> for RunError {
+    fn from(e: RigError) -> Self {
+        match e {
+            RigError::Leader(e) => RunError::Leader(e),
+            RigError::Proxy(e) => RunError::Proxy(e),
+            RigError::Link(e) => RunError::Link(e),
+            RigError::Quic(e) => RunError::Quic(e),
+            other => RunError::Rig(other),
+        }
+    }
 }
 
 impl RunError {
@@ -267,40 +283,6 @@ fn check_room(campaign: &Campaign, cache_root: &Path, scratch_root: &Path) -> Re
     })
 }
 
-/// What carries a trial's faults: an L4 proxy (TCP, or UDP for QUIC) or the L3 link.
-enum Injector {
-    Tcp(crate::chaos::ProxyHandle),
-    Udp(UdpProxyHandle),
-    Link(LinkHandle),
-}
-
-impl Injector {
-    async fn shutdown(self) {
-        match self {
-            Injector::Tcp(p) => p.shutdown().await,
-            Injector::Udp(p) => p.shutdown().await,
-            Injector::Link(l) => l.shutdown().await,
-        }
-    }
-}
-
-/// Starts the L4 proxy a transport needs (QUIC rides UDP, so its faults go through the
-/// datagram proxy); returns it and the address the follower dials.
-async fn start_l4_proxy(
-    proxy: Proxy,
-    quic: bool,
-) -> Result<(Injector, std::net::SocketAddr), RunError> {
-    Ok(if quic {
-        let udp = proxy.start_udp().await?;
-        let at = udp.local_addr();
-        (Injector::Udp(udp), at)
-    } else {
-        let tcp = proxy.start().await?;
-        let at = tcp.local_addr();
-        (Injector::Tcp(tcp), at)
-    })
-}
-
 /// What a cell's faults act on.
 fn medium(cell: &CampaignSpec) -> Medium {
     match (cell.chaos.layer, cell.settings.transport) {
@@ -322,78 +304,41 @@ async fn run_trial(
     let clock = Clock::start();
     let root = scratch::scratch_root();
     let scratch = scratch::trial_dir(&root).map_err(io(&root))?;
-    let quic = cell.settings.transport == Transport::Quic;
     let liveness = QuicLiveness {
         idle_timeout: cell.settings.quic_idle_timeout,
         keep_alive: cell.settings.quic_keep_alive,
     };
-    let events = Arc::new(EventLog::new(clock));
-    let faults = cell.fault_list();
-    // At L3 the link comes first: the leader listens inside its namespace.
-    let link = match cell.chaos.layer {
-        ChaosLayer::L3 => Some(
-            Link {
-                faults: faults.clone(),
-                seed: trial.seed,
-                events: events.clone(),
-            }
-            .start()
-            .await?,
-        ),
-        ChaosLayer::L4 => None,
-    };
-    let leader_ip = link
-        .as_ref()
-        .map_or_else(|| "127.0.0.1".to_string(), |l| l.leader_ip().to_string());
-    let certificate = if quic {
-        Some(generate_self_signed(
-            scratch.path(),
-            &["localhost".into(), leader_ip.clone()],
-        )?)
-    } else {
-        None
+    let injector = match cell.chaos.layer {
+        ChaosLayer::L3 => InjectorKind::Link,
+        // QUIC rides UDP, so its faults go through the datagram proxy.
+        ChaosLayer::L4 => InjectorKind::proxy_for(cell.settings.transport),
     };
     // The leader serves the chunk size the cell asks for, even past its default guard.
     let mut leader_settings = cell.leader.clone();
     leader_settings.max_chunk_size = leader_settings.max_chunk_size.max(cell.settings.chunk_size);
     let leader_config = LeaderConfig {
         settings: leader_settings,
-        quic: certificate.clone().map(|certificate| QuicServer {
-            certificate,
-            liveness,
-        }),
-        netns: link.as_ref().map(LinkHandle::netns_path),
         ..LeaderConfig::default()
     };
-    let listen = format!("{leader_ip}:0");
-    let leader = leader::start(&listen, snapshot, leader_config, clock).await?;
-    let (injector, dial) = match link {
-        // The host routes the leader's address through the link.
-        Some(link) => (Injector::Link(link), leader.local_addr()),
-        None => {
-            let proxy = Proxy {
-                listen: "127.0.0.1:0".into(),
-                upstream: leader.local_addr().to_string(),
-                faults: faults.clone(),
-                seed: trial.seed,
-                events: events.clone(),
-            };
-            start_l4_proxy(proxy, quic).await?
-        }
-    };
-    let mut config = FollowerConfig::new(dial.to_string(), scratch.path().join("index"));
-    config.quic = certificate.map(|c| QuicClient {
-        ca: c.cert,
-        server_name: None,
-    });
+    let faults = cell.fault_list();
+    let rig = Rig::builder()
+        .leader_config(snapshot, leader_config)
+        .injector(injector, faults.clone())
+        .transport(cell.settings.transport)
+        .certificate(Certificate::Generate {
+            dir: scratch.path().to_path_buf(),
+            names: vec!["localhost".into()],
+        })
+        .quic_liveness(liveness)
+        .clock(clock)
+        .seed(trial.seed)
+        .start()
+        .await?;
+    let mut config = rig.follower_config(scratch.path().join("index"));
     config.settings = cell.settings.clone();
-    config.clock = clock;
     config.time_limit = Some(cell.time_limit);
-    config.seed = trial.seed;
     let mut report = follower::recover(config, progress, cancel).await?;
-    leader.shutdown().await;
-    injector.shutdown().await;
-    let chaos = events.since(0);
+    let chaos = rig.shutdown().await;
     report.annotate_faults(&chaos);
 
     let model = model_throughput_mib_s(&cell.settings, &cell.leader, &faults);

@@ -166,7 +166,10 @@ mod tests {
         let second = Some(Duration::from_secs(1));
         assert_eq!(Policy::Resumable.ping_schedule(None), second);
         assert_eq!(Policy::Elasticsearch.ping_schedule(None), None);
-        assert_eq!(Policy::Resumable.pong_deadline(Some(Duration::from_millis(100))), second);
+        assert_eq!(
+            Policy::Resumable.pong_deadline(Some(Duration::from_millis(100))),
+            second
+        );
         assert_eq!(Policy::Opensearch.pong_deadline(second), None);
         assert!(!Policy::Resumable.closes_all_on_channel_loss());
         assert!(!Policy::Opensearch.has_request_timeout());

@@ -19,6 +19,10 @@
 //! pushes back on it. Slow
 //! or silent peers are bounded in time: `Hello` within `handshake_timeout` of the accept, every
 //! frame whole within `handshake_timeout` of its first byte.
+//!
+//! A byte stream here is a whole connection (TCP, or an in-memory pipe) or one stream of a QUIC
+//! connection; which one is [`Channel::whole_connection`]. Accepting connections, their slots and
+//! QUIC's connection level are the accept loop's (`super`).
 
 use std::{net::SocketAddr, os::unix::fs::FileExt, sync::Arc};
 
@@ -26,8 +30,7 @@ use bytes::Bytes;
 use subtle::ConstantTimeEq;
 use tokio::{
     io::{AsyncRead, AsyncWrite, BufReader},
-    net::TcpStream,
-    sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch},
+    sync::{OwnedSemaphorePermit, Semaphore, mpsc},
     task::JoinSet,
     time::{Duration, Instant, timeout},
 };
@@ -35,6 +38,7 @@ use tokio::{
 use super::{Shared, session::SessionRefused, slots::Activity, stats::LeaderStats};
 use crate::{
     auth::AuthToken,
+    chaos::shutdown::Signal,
     index::IndexFile,
     protocol::{EncodedFrame, ErrorCode, Message, VERSION, encode},
     transport::frame_io::{ReadError, read_frame_within, write_queued},
@@ -132,30 +136,39 @@ pub(crate) fn buffer_budget(shared: &Shared) -> Arc<Semaphore> {
     Arc::new(Semaphore::new(bytes as usize))
 }
 
-/// Serves one TCP connection until the follower leaves, the stream breaks, or shutdown.
-pub(crate) async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    activity: Arc<Activity>,
-    shutdown: watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
-    let (read, write) = stream.into_split();
-    let budget = buffer_budget(&shared);
-    serve_halves(read, write, peer, shared, activity, budget, shutdown).await;
+/// One byte stream the leader serves, and what it shares with the rest of its connection.
+pub(crate) struct Channel {
+    /// The peer, for logs.
+    pub(crate) peer: SocketAddr,
+    /// The connection's liveness; it also owns the connection's sessions.
+    pub(crate) activity: Arc<Activity>,
+    /// The connection's buffer budget ([`buffer_budget`]).
+    pub(crate) budget: Arc<Semaphore>,
+    /// The stream is the whole connection (TCP, in memory), so it closes itself when its slot
+    /// is needed. A QUIC stream leaves that to its connection, which closes all its streams.
+    pub(crate) whole_connection: bool,
 }
 
-/// Serves one byte stream (a TCP connection, or one QUIC stream of a connection).
+/// The leader closes a connection for being too slow or too idle.
+pub(crate) fn closing(shared: &Shared, peer: SocketAddr, why: &str) {
+    LeaderStats::add(&shared.stats.connections_closed_by_leader, 1);
+    shared.log(format!("{peer}: closing the connection: {why}"));
+}
+
+/// Serves one byte stream until the follower leaves, the stream breaks, or shutdown.
 pub(crate) async fn serve_halves(
     read: impl AsyncRead + Unpin,
     write: impl AsyncWrite + Unpin + Send + 'static,
-    peer: SocketAddr,
+    channel: Channel,
     shared: Arc<Shared>,
-    activity: Arc<Activity>,
-    budget: Arc<Semaphore>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Signal,
 ) {
+    let Channel {
+        peer,
+        activity,
+        budget,
+        whole_connection,
+    } = channel;
     let within = shared.config.settings.handshake_timeout;
     let hello_by = Instant::now() + within;
     let mut read = BufReader::with_capacity(64 << 10, read);
@@ -173,8 +186,8 @@ pub(crate) async fn serve_halves(
     loop {
         // Only these branches can interrupt a half-read frame, and then we stop anyway.
         let frame = tokio::select! {
-            _ = shutdown.changed() => break,
-            _ = activity.shed.notified() => {
+            _ = shutdown.recv() => break,
+            _ = activity.shed.notified(), if whole_connection => {
                 conn.closing("silent or idle with no session, and its slot is needed");
                 break;
             }
@@ -187,8 +200,8 @@ pub(crate) async fn serve_halves(
         activity.touch();
         let flow = match frame {
             Ok(Some(frame)) => tokio::select! {
-                _ = shutdown.changed() => break,
-                _ = activity.shed.notified() => {
+                _ = shutdown.recv() => break,
+                _ = activity.shed.notified(), if whole_connection => {
                     conn.closing("idle with no session, and its slot is needed");
                     break;
                 }
@@ -267,9 +280,7 @@ impl Handler {
 
     /// The leader closes this connection for being too slow or too idle.
     fn closing(&self, why: &str) {
-        LeaderStats::add(&self.shared.stats.connections_closed_by_leader, 1);
-        self.shared
-            .log(format!("{}: closing the connection: {why}", self.peer));
+        closing(&self.shared, self.peer, why);
     }
 
     async fn handle(&mut self, id: u64, message: Message) -> Flow {
@@ -338,9 +349,9 @@ impl Handler {
             return;
         }
         let files = shared.snapshot.files().clone();
-        let opened = shared
-            .sessions()
-            .open(files, self.activity.id, std::time::Instant::now());
+        // Tokio's clock, so paused (simulated) time drives session expiry in tests.
+        let now = Instant::now().into_std();
+        let opened = shared.sessions().open(files, self.activity.id, now);
         let session = match opened {
             Ok(session) => session,
             Err(refused) => {

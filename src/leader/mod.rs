@@ -3,8 +3,14 @@
 //! It owns sessions (each pins the file list and expires after `recovery_activity_timeout` of
 //! inactivity), chunk reads, and the node-wide rate limiter applied before each read. It does
 //! not own the wire format ([`crate::protocol`]) or the files' generation ([`crate::index`]).
-//! The shape follows mini-redis: an accept loop capped by a semaphore, a task per connection
-//! that `select!`s on its work and a shutdown signal, and a drain on exit.
+//! The shape follows mini-redis: one accept loop capped by a semaphore (the `max_connections`
+//! slots) for TCP connections, QUIC connections and in-memory streams alike
+//! ([`LeaderHandle::serve_stream`]), a task per connection that `select!`s on its work and a
+//! shutdown signal ([`crate::chaos::shutdown`]), and a drain on exit.
+//!
+//! Every timer reads tokio's clock (`tokio::time::Instant`), so a whole leader runs under paused,
+//! simulated time (`#[tokio::test(start_paused = true)]`): session expiry, `Hello` deadlines and
+//! idle shedding included.
 
 mod handler;
 mod session;
@@ -23,19 +29,28 @@ use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     sync::{Arc, Mutex, MutexGuard},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use socket2::SockRef;
 use tokio::{
-    net::TcpListener,
-    sync::watch,
-    task::{JoinHandle, JoinSet},
+    io::{AsyncRead, AsyncWrite, DuplexStream},
+    net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, mpsc},
+    task::JoinSet,
+    time::Instant,
 };
 
+use self::{
+    connection::{Channel, buffer_budget, closing, serve_halves},
+    slots::Activity,
+};
 use crate::{
     auth::AuthToken,
-    chaos::link::netns::in_netns,
+    chaos::{
+        link::netns::in_netns,
+        shutdown::{Shutdown, Signal},
+    },
     clock::Clock,
     index::{IndexFile, IndexSnapshot},
     ratelimit::FairRateLimiter,
@@ -151,8 +166,27 @@ impl Shared {
 pub struct LeaderHandle {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    streams: mpsc::Sender<InMemory>,
+    shutdown: Shutdown,
+}
+
+/// Streams handed to [`LeaderHandle::serve_stream`] and not yet taken by the accept loop, at
+/// most: past it, as with a full listen backlog, a new one is refused.
+const STREAM_BACKLOG: usize = 1024;
+
+/// Bytes an in-memory pipe ([`LeaderHandle::connect_in_memory`]) buffers each way, as a socket
+/// buffer would: a writer that far ahead waits for the reader.
+const PIPE_BUFFER: usize = 64 << 10;
+
+/// Any byte stream the leader can serve as a connection.
+trait ByteStream: AsyncRead + AsyncWrite + Send + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> ByteStream for T {}
+
+/// A stream on its way to the accept loop, with the peer address its logs name.
+struct InMemory {
+    stream: Box<dyn ByteStream>,
+    peer: SocketAddr,
 }
 
 impl LeaderHandle {
@@ -172,10 +206,55 @@ impl LeaderHandle {
         self.shared.sessions().len()
     }
 
+    /// Serves `stream` as a new connection to this leader, one accepted on its listener in all
+    /// but the socket: it goes through the same accept loop as a TCP connection (it waits for
+    /// one of the `max_connections` slots, may shed a silent or idle connection to get one, and
+    /// is closed unserved after `handshake_timeout` without), counts in [`LeaderStats`], and is
+    /// served by the same per-connection handler, with the same `Hello` deadline, limits,
+    /// sessions and rate limiter. `peer` is the address its log lines name (a simulated
+    /// network's address for the follower, say). This works on a QUIC leader too: the stream
+    /// is served as one TCP connection would be.
+    ///
+    /// For tests and simulation: a follower dialer over in-memory pipes, or a simulated network
+    /// with latency and faults between the two ends, runs the real leader without a socket and,
+    /// with paused tokio time, in simulated time. See [`LeaderHandle::connect_in_memory`] for
+    /// the plain pipe.
+    ///
+    /// Fails with `ConnectionRefused` when the leader has stopped, or when
+    /// 1024 streams are still waiting for the accept loop.
+    pub fn serve_stream(
+        &self,
+        stream: impl AsyncRead + AsyncWrite + Send + Unpin + 'static,
+        peer: SocketAddr,
+    ) -> std::io::Result<()> {
+        let stream = InMemory {
+            stream: Box::new(stream),
+            peer,
+        };
+        self.streams.try_send(stream).map_err(|e| {
+            let why = match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    format!("{STREAM_BACKLOG} in-memory connections already wait to be accepted")
+                }
+                mpsc::error::TrySendError::Closed(_) => "the leader has stopped".to_string(),
+            };
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, why)
+        })
+    }
+
+    /// A new connection to this leader over an in-memory pipe (no socket): the client's end.
+    /// Write request frames to it and read the responses, as on a TCP connection; the leader's
+    /// end is served by [`LeaderHandle::serve_stream`] (same slots, limits and stats as TCP),
+    /// and its log lines name the peer `0.0.0.0:0`. Each direction buffers 64 KiB.
+    pub fn connect_in_memory(&self) -> std::io::Result<DuplexStream> {
+        let (client, server) = tokio::io::duplex(PIPE_BUFFER);
+        self.serve_stream(server, SocketAddr::from(([0, 0, 0, 0], 0)))?;
+        Ok(client)
+    }
+
     /// Stops accepting, signals every connection, and waits (at most 5 s) for them to finish.
-    pub async fn shutdown(self) {
-        let _ = self.shutdown.send(true);
-        let _ = self.task.await;
+    pub async fn shutdown(mut self) {
+        self.shutdown.stop().await;
     }
 }
 
@@ -187,23 +266,22 @@ pub async fn start(
     clock: Clock,
 ) -> Result<LeaderHandle, LeaderError> {
     config.settings.validate()?;
-    if let Some(quic) = config.quic.clone() {
-        return start_quic(listen, snapshot, config, clock, &quic).await;
-    }
-    let listener = bind(listen, config.netns.as_deref(), |addr| {
-        let listener = std::net::TcpListener::bind(addr)?;
-        listener.set_nonblocking(true)?;
-        Ok(listener)
-    })?;
-    set_congestion_control(&listener, config.settings.congestion_control)?;
-    // Registered with the runtime here, not on the namespace thread (which has none).
-    let listener = TcpListener::from_std(listener).map_err(bind_error(listen))?;
+    let listener = match &config.quic {
+        Some(quic) => Listener::quic(listen, &config, quic)?,
+        None => Listener::tcp(listen, &config)?,
+    };
     let local_addr = listener.local_addr().map_err(bind_error(listen))?;
-    Ok(LeaderHandle::spawn(
+    let shared = Shared::new(snapshot, config, clock);
+    let (streams, incoming_streams) = mpsc::channel(STREAM_BACKLOG);
+    let mut shutdown = Shutdown::new();
+    let serving = shared.clone();
+    shutdown.spawn(|signal| run(listener, incoming_streams, serving, signal));
+    Ok(LeaderHandle {
         local_addr,
-        Shared::new(snapshot, config, clock),
-        |shared, shutdown| run(listener, shared, shutdown),
-    ))
+        shared,
+        streams,
+        shutdown,
+    })
 }
 
 fn bind_error(listen: &str) -> impl Fn(std::io::Error) -> LeaderError + '_ {
@@ -256,27 +334,6 @@ fn set_congestion_control(
         })
 }
 
-impl LeaderHandle {
-    /// Starts `serve` (the accept loop) with a fresh shutdown signal.
-    fn spawn<F>(
-        local_addr: SocketAddr,
-        shared: Arc<Shared>,
-        serve: impl FnOnce(Arc<Shared>, watch::Receiver<bool>) -> F,
-    ) -> Self
-    where
-        F: std::future::Future<Output = ()> + Send + 'static,
-    {
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(serve(shared.clone(), shutdown_rx));
-        Self {
-            local_addr,
-            shared,
-            shutdown,
-            task,
-        }
-    }
-}
-
 impl Shared {
     fn new(snapshot: IndexSnapshot, config: LeaderConfig, clock: Clock) -> Arc<Self> {
         Arc::new(Shared {
@@ -293,95 +350,318 @@ impl Shared {
             clock,
         })
     }
+
+    /// A connection is established (a TCP accept, a QUIC handshake done, a stream handed in).
+    fn opened(&self) {
+        LeaderStats::add(&self.stats.connections_accepted, 1);
+        LeaderStats::add(&self.stats.connections_open, 1);
+    }
+
+    /// An established connection has ended.
+    fn closed(&self) {
+        self.stats
+            .connections_open
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
-/// Binds a QUIC endpoint on `listen` (UDP) and serves every stream of every connection as a
-/// channel.
-async fn start_quic(
-    listen: &str,
-    snapshot: IndexSnapshot,
-    config: LeaderConfig,
-    clock: Clock,
-    quic: &QuicServer,
-) -> Result<LeaderHandle, LeaderError> {
-    let socket = bind(listen, config.netns.as_deref(), |addr| {
-        std::net::UdpSocket::bind(addr)
-    })?;
-    let endpoint = server_endpoint(
-        socket,
-        &quic.certificate,
-        &quic.liveness,
-        config.settings.congestion_control,
-    )?;
-    let local_addr = endpoint.local_addr().map_err(bind_error(listen))?;
-    Ok(LeaderHandle::spawn(
-        local_addr,
-        Shared::new(snapshot, config, clock),
-        |shared, shutdown| run_quic(endpoint, shared, shutdown),
-    ))
+/// Where the leader's connections come from: a TCP listener or a QUIC endpoint (in-memory
+/// streams come in beside either).
+enum Listener {
+    Tcp(TcpListener),
+    Quic(quinn::Endpoint),
 }
 
-async fn run_quic(
-    endpoint: quinn::Endpoint,
+impl Listener {
+    fn tcp(listen: &str, config: &LeaderConfig) -> Result<Self, LeaderError> {
+        let listener = bind(listen, config.netns.as_deref(), |addr| {
+            let listener = std::net::TcpListener::bind(addr)?;
+            listener.set_nonblocking(true)?;
+            Ok(listener)
+        })?;
+        set_congestion_control(&listener, config.settings.congestion_control)?;
+        // Registered with the runtime here, not on the namespace thread (which has none).
+        let listener = TcpListener::from_std(listener).map_err(bind_error(listen))?;
+        Ok(Self::Tcp(listener))
+    }
+
+    /// A QUIC endpoint on `listen` (UDP); every stream of every connection is a channel.
+    fn quic(listen: &str, config: &LeaderConfig, quic: &QuicServer) -> Result<Self, LeaderError> {
+        let socket = bind(listen, config.netns.as_deref(), |addr| {
+            std::net::UdpSocket::bind(addr)
+        })?;
+        let endpoint = server_endpoint(
+            socket,
+            &quic.certificate,
+            &quic.liveness,
+            config.settings.congestion_control,
+        )?;
+        Ok(Self::Quic(endpoint))
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            Self::Tcp(l) => l.local_addr(),
+            Self::Quic(e) => e.local_addr(),
+        }
+    }
+
+    /// The next connection; `None` once the endpoint is closed.
+    async fn accept(&self) -> Option<std::io::Result<Arrival>> {
+        match self {
+            Self::Tcp(l) => Some(l.accept().await.map(|(s, peer)| Arrival::Tcp(s, peer))),
+            Self::Quic(e) => e.accept().await.map(|i| Ok(Arrival::Quic(Box::new(i)))),
+        }
+    }
+
+    /// Closes every connection at once (QUIC); a TCP listener has nothing to close.
+    fn close(&self) {
+        if let Self::Quic(endpoint) = self {
+            endpoint.close(0u32.into(), b"leader shutting down");
+        }
+    }
+}
+
+/// A connection that has arrived and has no slot yet.
+enum Arrival {
+    Tcp(TcpStream, SocketAddr),
+    /// Held from its first packet: half-open handshakes count against `max_connections` like
+    /// open connections, so a flood of them cannot grow memory. (Boxed: it is large, and the
+    /// accept loop moves arrivals around.)
+    Quic(Box<quinn::Incoming>),
+    Stream(InMemory),
+}
+
+impl Arrival {
+    /// Whether it waits for a slot while none can be freed. A TCP connection (or a stream) is
+    /// established already and can only be closed, so it waits, as in a listen backlog, up to
+    /// `handshake_timeout`. A QUIC handshake can be refused outright, which its client learns
+    /// at once, rather than left unanswered: it waits only for the slot of a connection that was
+    /// shed for it.
+    fn queues(&self) -> bool {
+        !matches!(self, Self::Quic(_))
+    }
+
+    /// Turns it away: a refusal for QUIC, a close for the rest.
+    fn refuse(self) {
+        if let Self::Quic(incoming) = self {
+            incoming.refuse();
+        }
+    }
+
+    /// The log line for `n` arrivals turned away at `max` connections.
+    fn refusals(&self, n: u64, max: u32) -> String {
+        match self {
+            Self::Quic(_) => format!("{n} QUIC connection(s) refused: at max_connections {max}"),
+            _ => format!(
+                "{n} connection(s) closed unserved: every one of max_connections {max} is busy"
+            ),
+        }
+    }
+}
+
+async fn run(
+    listener: Listener,
+    streams: mpsc::Receiver<InMemory>,
     shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: Signal,
 ) {
     let reaper = tokio::spawn(reap_sessions(shared.clone(), shutdown.clone()));
+    accept_loop(listener, streams, shared, shutdown).await;
+    let _ = reaper.await;
+}
+
+/// Takes each new connection (TCP, QUIC or in-memory) in turn, finds it a slot, and serves it
+/// in a task of its own.
+async fn accept_loop(
+    listener: Listener,
+    mut streams: mpsc::Receiver<InMemory>,
+    shared: Arc<Shared>,
+    mut shutdown: Signal,
+) {
     let mut connections = JoinSet::new();
+    let mut accept_errors = EveryFewSeconds::default();
     let mut refusals = EveryFewSeconds::default();
     loop {
-        let incoming = tokio::select! {
-            _ = shutdown.changed() => break,
-            incoming = endpoint.accept() => match incoming {
-                Some(i) => i,
+        let arrival = tokio::select! {
+            _ = shutdown.recv() => break,
+            Some(stream) = streams.recv() => Arrival::Stream(stream),
+            accepted = listener.accept() => match accepted {
+                Some(Ok(arrival)) => arrival,
+                Some(Err(e)) => {
+                    // Out of file descriptors and the like: back off instead of spinning, and
+                    // say so once a second, not once per attempt.
+                    if let Some(n) = accept_errors.due() {
+                        shared.log(format!(
+                            "accept failed ({n} time(s) since the last line): {e}"
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
                 None => break,
             },
         };
-        // A handshake holds a slot from its first packet: half-open handshakes count against
-        // max_connections like open connections, so a flood of them cannot grow memory.
-        let Some(permit) = shared.slots.try_take() else {
+        let permit = tokio::select! {
+            _ = shutdown.recv() => break,
+            permit = slot_for_new_connection(&shared, arrival.queues()) => permit,
+        };
+        let Some(permit) = permit else {
             LeaderStats::add(&shared.stats.connections_refused, 1);
             if let Some(n) = refusals.due() {
-                shared.log(format!(
-                    "{} QUIC connection(s) refused: at max_connections {}",
-                    n, shared.config.settings.max_connections
-                ));
+                let max = shared.config.settings.max_connections;
+                shared.log(arrival.refusals(n, max));
             }
-            incoming.refuse();
+            arrival.refuse();
             continue;
         };
         let (shared, shutdown) = (shared.clone(), shutdown.clone());
-        connections.spawn(async move {
-            let peer = incoming.remote_address();
-            let handshake = shared.config.settings.handshake_timeout;
-            let connection = match tokio::time::timeout(handshake, incoming).await {
-                Ok(Ok(c)) => c,
-                Ok(Err(e)) => {
-                    shared.log(format!("{peer}: QUIC handshake failed: {e}"));
-                    return;
-                }
-                Err(_) => {
-                    LeaderStats::add(&shared.stats.connections_closed_by_leader, 1);
-                    shared.log(format!(
-                        "{peer}: QUIC handshake not done within handshake_timeout {handshake:?}"
-                    ));
-                    return;
-                }
-            };
-            LeaderStats::add(&shared.stats.connections_accepted, 1);
-            LeaderStats::add(&shared.stats.connections_open, 1);
-            serve_quic_connection(connection, peer, shared.clone(), shutdown).await;
-            shared
-                .stats
-                .connections_open
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-            drop(permit);
-        });
+        connections.spawn(serve_connection(arrival, permit, shared, shutdown));
         while connections.try_join_next().is_some() {}
     }
-    endpoint.close(0u32.into(), b"leader shutting down");
+    listener.close();
     drain(connections).await;
-    let _ = reaper.await;
+}
+
+/// Serves one connection that holds a slot, listed as a candidate for shedding from its arrival
+/// (a QUIC connection from its first packet) until it ends; then gives the slot back.
+async fn serve_connection(
+    arrival: Arrival,
+    permit: OwnedSemaphorePermit,
+    shared: Arc<Shared>,
+    shutdown: Signal,
+) {
+    let activity = shared.slots.list();
+    let id = activity.id;
+    match arrival {
+        Arrival::Tcp(stream, peer) => {
+            let _ = stream.set_nodelay(true);
+            let (read, write) = stream.into_split();
+            serve_byte_stream(read, write, peer, &shared, activity, shutdown).await;
+        }
+        Arrival::Stream(InMemory { stream, peer }) => {
+            let (read, write) = tokio::io::split(stream);
+            serve_byte_stream(read, write, peer, &shared, activity, shutdown).await;
+        }
+        Arrival::Quic(incoming) => serve_quic(*incoming, &shared, activity, shutdown).await,
+    }
+    shared.slots.unlist(id);
+    drop(permit);
+}
+
+/// A connection that is one byte stream (TCP, in memory).
+async fn serve_byte_stream(
+    read: impl AsyncRead + Unpin,
+    write: impl AsyncWrite + Unpin + Send + 'static,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    activity: Arc<Activity>,
+    shutdown: Signal,
+) {
+    shared.opened();
+    let channel = Channel {
+        peer,
+        activity,
+        budget: buffer_budget(shared),
+        whole_connection: true,
+    };
+    serve_halves(read, write, channel, shared.clone(), shutdown).await;
+    shared.closed();
+}
+
+/// Why a connection gives its slot up to a newcomer (the same words for TCP and QUIC).
+const SHED: &str = "silent or idle with no session, and its slot is needed";
+
+/// A QUIC connection: its handshake within `handshake_timeout`, then every bidirectional stream
+/// the follower opens is one channel.
+async fn serve_quic(
+    incoming: quinn::Incoming,
+    shared: &Arc<Shared>,
+    activity: Arc<Activity>,
+    mut shutdown: Signal,
+) {
+    let peer = incoming.remote_address();
+    let handshake = shared.config.settings.handshake_timeout;
+    let connection = tokio::select! {
+        _ = shutdown.recv() => return,
+        // A handshake is silent until its Hello: a newcomer may need its slot, as a TCP
+        // connection's that never spoke.
+        _ = activity.shed.notified() => return closing(shared, peer, SHED),
+        done = tokio::time::timeout(handshake, incoming) => match done {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                shared.log(format!("{peer}: QUIC handshake failed: {e}"));
+                return;
+            }
+            Err(_) => {
+                LeaderStats::add(&shared.stats.connections_closed_by_leader, 1);
+                shared.log(format!(
+                    "{peer}: QUIC handshake not done within handshake_timeout {handshake:?}"
+                ));
+                return;
+            }
+        },
+    };
+    shared.opened();
+    serve_quic_connection(connection, peer, shared, activity, shutdown).await;
+    shared.closed();
+}
+
+/// Every bidirectional stream the follower opens is one channel. The connection, not its
+/// streams, holds the slot, owns the sessions and has the buffer budget; so the connection
+/// as a whole must say `Hello` (on any stream) within `handshake_timeout`, and is shed as a
+/// whole, like a TCP connection.
+async fn serve_quic_connection(
+    connection: quinn::Connection,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    activity: Arc<Activity>,
+    mut shutdown: Signal,
+) {
+    let within = shared.config.settings.handshake_timeout;
+    let hello_by = Instant::now() + within;
+    let mut streams = JoinSet::new();
+    let budget = buffer_budget(shared);
+    let close = |why: &str| {
+        closing(shared, peer, why);
+        connection.close(0u32.into(), why.as_bytes());
+    };
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.recv() => break,
+            _ = activity.shed.notified() => {
+                close(SHED);
+                break;
+            }
+            _ = tokio::time::sleep_until(hello_by), if !activity.greeted() => {
+                // A stream may have said it while we slept.
+                if activity.greeted() {
+                    continue;
+                }
+                close(&format!("no Hello within handshake_timeout {within:?}"));
+                break;
+            }
+            accepted = connection.accept_bi() => accepted,
+        };
+        match accepted {
+            Ok((send, recv)) => {
+                let channel = Channel {
+                    peer,
+                    activity: activity.clone(),
+                    budget: budget.clone(),
+                    whole_connection: false,
+                };
+                let (shared, shutdown) = (shared.clone(), shutdown.clone());
+                streams.spawn(serve_halves(recv, send, channel, shared, shutdown));
+            }
+            Err(e) => {
+                shared.log(format!("{peer}: QUIC connection ended: {e}"));
+                break;
+            }
+        }
+        while streams.try_join_next().is_some() {}
+    }
+    drain(streams).await;
 }
 
 /// Waits (at most 5 s) for `tasks` to finish, then aborts the rest.
@@ -418,114 +698,15 @@ impl EveryFewSeconds {
     }
 }
 
-/// Every bidirectional stream the follower opens is one channel.
-async fn serve_quic_connection(
-    connection: quinn::Connection,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut streams = JoinSet::new();
-    // The connection holds the slot, owns the sessions and has the buffer budget; its streams
-    // share them and are never shed on their own.
-    let activity = shared.slots.unlisted();
-    let budget = connection::buffer_budget(&shared);
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = connection.accept_bi() => accepted,
-        };
-        match accepted {
-            Ok((send, recv)) => {
-                let (shared, shutdown) = (shared.clone(), shutdown.clone());
-                let (activity, budget) = (activity.clone(), budget.clone());
-                streams.spawn(connection::serve_halves(
-                    recv, send, peer, shared, activity, budget, shutdown,
-                ));
-            }
-            Err(e) => {
-                shared.log(format!("{peer}: QUIC connection ended: {e}"));
-                break;
-            }
-        }
-        while streams.try_join_next().is_some() {}
-    }
-    drain(streams).await;
-}
-
-async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
-    let reaper = tokio::spawn(reap_sessions(shared.clone(), shutdown.clone()));
-    accept_loop(listener, shared, shutdown).await;
-    let _ = reaper.await;
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut connections = JoinSet::new();
-    let mut accept_errors = EveryFewSeconds::default();
-    let mut refusals = EveryFewSeconds::default();
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning, and say
-                // so once a second, not once per attempt.
-                if let Some(n) = accept_errors.due() {
-                    shared.log(format!(
-                        "accept failed ({n} time(s) since the last line): {e}"
-                    ));
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let permit = tokio::select! {
-            _ = shutdown.changed() => break,
-            permit = slot_for_new_connection(&shared) => permit,
-        };
-        let Some(permit) = permit else {
-            LeaderStats::add(&shared.stats.connections_refused, 1);
-            if let Some(n) = refusals.due() {
-                shared.log(format!(
-                    "{n} connection(s) closed unserved: every one of max_connections {} is busy",
-                    shared.config.settings.max_connections
-                ));
-            }
-            continue;
-        };
-        LeaderStats::add(&shared.stats.connections_accepted, 1);
-        LeaderStats::add(&shared.stats.connections_open, 1);
-        let (shared, shutdown) = (shared.clone(), shutdown.clone());
-        connections.spawn(async move {
-            let activity = shared.slots.list();
-            let id = activity.id;
-            connection::serve(stream, peer, shared.clone(), activity, shutdown).await;
-            shared.slots.unlist(id);
-            shared
-                .stats
-                .connections_open
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-            drop(permit);
-        });
-        while connections.try_join_next().is_some() {}
-    }
-    drain(connections).await;
-}
-
-/// A slot for a connection just accepted. While every slot is taken, it asks a connection that
-/// may give its slot up (silent since its accept, or idle with no session: see [`slots`]) to
-/// close, and waits; after `handshake_timeout` without a slot it gives up.
-async fn slot_for_new_connection(shared: &Shared) -> Option<tokio::sync::OwnedSemaphorePermit> {
+/// A slot for a connection just arrived. While every slot is taken, it asks a connection that
+/// may give its slot up (silent since its arrival, or idle with no session: see [`slots`]) to
+/// close, and waits; after `handshake_timeout` without a slot it gives up. One that does not
+/// `queue` (QUIC: see [`Arrival::queues`]) gives up at once unless it shed a connection.
+async fn slot_for_new_connection(shared: &Shared, queue: bool) -> Option<OwnedSemaphorePermit> {
     let settings = &shared.config.settings;
     let silent = settings.handshake_timeout / 10;
     let give_up = Instant::now() + settings.handshake_timeout;
+    let mut shed_any = false;
     loop {
         if let Some(permit) = shared.slots.try_take() {
             return Some(permit);
@@ -535,6 +716,7 @@ async fn slot_for_new_connection(shared: &Shared) -> Option<tokio::sync::OwnedSe
             .slots
             .shed_one(silent, settings.idle_connection_timeout, owns)
         {
+            shed_any = true;
             shared.log(format!(
                 "connection {id} shed: silent or idle with no session, and a new connection needs \
                  its slot"
@@ -542,27 +724,28 @@ async fn slot_for_new_connection(shared: &Shared) -> Option<tokio::sync::OwnedSe
         }
         let wait = (silent / 4).max(Duration::from_millis(5));
         let now = Instant::now();
-        if now >= give_up {
+        if now >= give_up || !(queue || shed_any) {
             return None;
         }
         let until = (now + wait).min(give_up);
-        if let Ok(permit) = tokio::time::timeout_at(until.into(), shared.slots.take()).await {
+        if let Ok(permit) = tokio::time::timeout_at(until, shared.slots.take()).await {
             return permit;
         }
     }
 }
 
 /// Runs the expiry ticks often enough that a session dies within a tenth of T of its due tick.
-async fn reap_sessions(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+async fn reap_sessions(shared: Arc<Shared>, mut shutdown: Signal) {
     let t = shared.config.settings.recovery_activity_timeout;
     let period = (t / 10).clamp(Duration::from_millis(5), Duration::from_secs(1));
     let mut ticker = tokio::time::interval(period);
     loop {
         tokio::select! {
-            _ = shutdown.changed() => return,
+            _ = shutdown.recv() => return,
             _ = ticker.tick() => {}
         }
-        let expired = shared.sessions().reap(Instant::now());
+        // Tokio's clock, so paused (simulated) time drives expiry in tests.
+        let expired = shared.sessions().reap(Instant::now().into_std());
         for session in expired {
             LeaderStats::add(&shared.stats.sessions_expired, 1);
             shared.log(format!(

@@ -8,6 +8,10 @@
 //! `handshake_timeout` (a follower greets as soon as it connects), or said it, have sent nothing
 //! for `idle_connection_timeout` and own no open session. Thousands of connections that connect
 //! and sit can then no longer lock a real follower out.
+//!
+//! A QUIC connection is one slot holder, listed from its first packet; its streams share its
+//! record (a `Hello` or a frame on any of them counts for the connection), and it is shed as a
+//! whole.
 
 use std::{
     collections::HashMap,
@@ -15,10 +19,13 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::{
+    sync::{Notify, OwnedSemaphorePermit, Semaphore},
+    time::Instant,
+};
 
 /// What the leader knows of one connection's liveness.
 #[derive(Debug)]
@@ -37,6 +44,11 @@ impl Activity {
     /// The peer said a valid `Hello`.
     pub(crate) fn greet(&self) {
         self.greeted.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the peer said a valid `Hello` (on any stream of a QUIC connection).
+    pub(crate) fn greeted(&self) -> bool {
+        self.greeted.load(Ordering::Relaxed)
     }
 
     /// A frame arrived.
@@ -82,9 +94,8 @@ impl Slots {
         self.permits.clone().acquire_owned().await.ok()
     }
 
-    /// A fresh activity record for a connection that is not a slot holder of its own (a QUIC
-    /// stream: its connection holds the slot).
-    pub(crate) fn unlisted(&self) -> Arc<Activity> {
+    /// A fresh activity record, not a candidate for shedding.
+    fn unlisted(&self) -> Arc<Activity> {
         Arc::new(Activity {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             base: Instant::now(),

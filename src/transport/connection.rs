@@ -33,9 +33,9 @@ use super::{
     socket::SocketOptions,
 };
 use crate::{
-    vocabulary::{ChannelType, ConnectionProfile},
     auth::AuthToken,
     protocol::{Message, VERSION},
+    vocabulary::{ChannelType, ConnectionProfile},
 };
 
 /// How to open a connection.

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: scratch directories, an index, a leader on
-//! 127.0.0.1:0, a recovery, and a tiny relay that misbehaves on purpose.
+//! 127.0.0.1:0 and the chaos proxy (both through [`rrbench::rig`]), a recovery, and a tiny relay
+//! that misbehaves on purpose.
 #![allow(dead_code, missing_docs)]
 
 pub mod fake_leader;
@@ -15,11 +16,12 @@ use std::{
 };
 
 use rrbench::{
-    chaos::{EventLog, Fault, Proxy, ProxyHandle},
+    chaos::{Fault, ProxyHandle},
     clock::Clock,
     follower::{self, FollowerConfig, Progress, RecoveryReport},
     index::{GenerateSpec, IndexSnapshot, generate},
-    leader::{self, LeaderConfig, LeaderHandle},
+    leader::LeaderHandle,
+    rig::{InjectorHandle, InjectorKind, Rig},
     settings::{LeaderSettings, RecoverySettings},
     units::ByteSize,
 };
@@ -67,13 +69,12 @@ pub fn unlimited_follower() -> RecoverySettings {
 }
 
 pub async fn start_leader(snapshot: &IndexSnapshot, settings: LeaderSettings) -> LeaderHandle {
-    let config = LeaderConfig {
-        settings,
-        ..LeaderConfig::default()
-    };
-    leader::start("127.0.0.1:0", snapshot.clone(), config, Clock::start())
+    let rig = Rig::builder()
+        .leader(snapshot.clone(), settings)
+        .start()
         .await
-        .expect("leader starts")
+        .expect("leader starts");
+    rig.into_parts().leader.expect("a leader")
 }
 
 pub async fn recover(
@@ -111,19 +112,26 @@ pub async fn start_proxy(
     seed: u64,
     clock: Clock,
 ) -> ProxyHandle {
-    Proxy {
-        listen: "127.0.0.1:0".into(),
-        upstream: upstream.to_string(),
-        faults: faults
-            .iter()
-            .map(|f| f.parse::<Fault>().expect(f))
-            .collect(),
-        seed,
-        events: Arc::new(EventLog::new(clock)),
+    let rig = Rig::builder()
+        .upstream(upstream.to_string())
+        .injector(InjectorKind::TcpProxy, parse_faults(faults))
+        .seed(seed)
+        .clock(clock)
+        .start()
+        .await
+        .expect("proxy starts");
+    match rig.into_parts().injector {
+        Some(InjectorHandle::Tcp(proxy)) => proxy,
+        _ => panic!("the rig started no TCP proxy"),
     }
-    .start()
-    .await
-    .expect("proxy starts")
+}
+
+/// Faults written as specs (`"latency:delay=5ms"`).
+pub fn parse_faults(faults: &[&str]) -> Vec<Fault> {
+    faults
+        .iter()
+        .map(|f| f.parse::<Fault>().expect(f))
+        .collect()
 }
 
 /// Asserts that every leader file exists in `target` with identical bytes, and nothing else

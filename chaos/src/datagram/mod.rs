@@ -20,11 +20,7 @@ use std::{
     time::Duration,
 };
 
-use tokio::{
-    sync::{mpsc, watch},
-    task::JoinHandle,
-    time::Instant,
-};
+use tokio::{sync::mpsc, time::Instant};
 
 use self::lane::{Effect, Lane, Send};
 use crate::{
@@ -32,6 +28,7 @@ use crate::{
     fault::{Direction, Fault},
     proxy::edges::EdgeClock,
     rng::SeededRng,
+    shutdown::{Shutdown, Signal},
 };
 
 /// How often a flow reports what faults did to it.
@@ -73,7 +70,7 @@ impl Shared {
     }
 
     /// Turns on the faults due at time zero and starts the task that flips the rest on time.
-    pub(crate) fn start_schedule(self: Arc<Self>, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    pub(crate) fn start_schedule(self: Arc<Self>, shutdown: &mut Shutdown) {
         let started = Instant::now();
         let mut clocks: Vec<EdgeClock> = self
             .faults
@@ -81,7 +78,7 @@ impl Shared {
             .map(|f| EdgeClock::new(f.schedule, Duration::ZERO))
             .collect();
         fire_edges(&self, &mut clocks, Duration::ZERO);
-        tokio::spawn(schedule(self, clocks, started, stop))
+        shutdown.spawn(|stop| schedule(self, clocks, started, stop));
     }
 
     /// The faults on now that touch `flow` and this flow (`toxic`), without allocating: this
@@ -119,14 +116,14 @@ async fn schedule(
     shared: Arc<Shared>,
     mut clocks: Vec<EdgeClock>,
     started: Instant,
-    mut stop: watch::Receiver<bool>,
+    mut stop: Signal,
 ) {
     loop {
         let Some(due) = clocks.iter().filter_map(EdgeClock::next_due).min() else {
             return;
         };
         tokio::select! {
-            _ = stop.changed() => return,
+            _ = stop.recv() => return,
             _ = tokio::time::sleep_until(started + due) => {}
         }
         fire_edges(&shared, &mut clocks, started.elapsed());

@@ -30,8 +30,6 @@ use std::{
     },
 };
 
-use tokio::{sync::watch, task::JoinHandle};
-
 use self::{
     netns::{Netns, ip},
     tun::Tun,
@@ -40,6 +38,7 @@ use crate::{
     datagram::{Path, Shared, Sink},
     events::{EventKind, EventLog},
     fault::{Direction, Fault, FaultError, Medium, check_medium, name_uniquely},
+    shutdown::{Shutdown, Signal},
 };
 
 /// Prefix of the namespaces a link makes (`rrbench-PID-N`).
@@ -95,8 +94,7 @@ pub struct LinkHandle {
     follower_ip: Ipv4Addr,
     leader_ip: Ipv4Addr,
     follower_dev: String,
-    shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    shutdown: Shutdown,
     // Last: the namespace goes after the pump has let go of its device.
     netns: Netns,
 }
@@ -130,19 +128,14 @@ impl LinkHandle {
 
     /// Stops the pump (packets in flight are dropped) and removes the link.
     pub async fn shutdown(mut self) {
-        let _ = self.shutdown.send(true);
-        for task in std::mem::take(&mut self.tasks) {
-            let _ = task.await;
-        }
+        self.shutdown.stop().await;
     }
 }
 
 impl Drop for LinkHandle {
     fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-        for task in &self.tasks {
-            task.abort();
-        }
+        // Nobody can wait here: the pump lets go of its devices at its next await.
+        self.shutdown.abort();
     }
 }
 
@@ -251,20 +244,21 @@ impl Link {
             conn,
             peer: format!("{f} <-> {l}"),
         });
-        let (shutdown, stop) = watch::channel(false);
-        let mut tasks = vec![shared.clone().start_schedule(stop.clone())];
+        let mut shutdown = Shutdown::new();
+        shared.clone().start_schedule(&mut shutdown);
         let (up, up_line) = Path::new(&shared, conn, Direction::Upstream, far.clone());
         let (down, down_line) = Path::new(&shared, conn, Direction::Downstream, near.clone());
-        tasks.push(tokio::spawn(up_line.run()));
-        tasks.push(tokio::spawn(down_line.run()));
-        tasks.push(tokio::spawn(pump(near, up, shared.clone(), stop.clone())));
-        tasks.push(tokio::spawn(pump(far, down, shared, stop)));
+        // The delay lines end when their pump has dropped its path.
+        shutdown.spawn(|_| up_line.run());
+        shutdown.spawn(|_| down_line.run());
+        let pumping = shared.clone();
+        shutdown.spawn(|stop| pump(near, up, pumping, stop));
+        shutdown.spawn(|stop| pump(far, down, shared, stop));
         Ok(LinkHandle {
             follower_ip,
             leader_ip,
             follower_dev: near_dev,
             shutdown,
-            tasks,
             netns,
         })
     }
@@ -279,16 +273,11 @@ impl Sink for Arc<Tun> {
 }
 
 /// Carries every packet the kernel routes into `from` along `path` until stopped.
-async fn pump(
-    from: Arc<Tun>,
-    mut path: Path<Arc<Tun>>,
-    shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn pump(from: Arc<Tun>, mut path: Path<Arc<Tun>>, shared: Arc<Shared>, mut stop: Signal) {
     let mut buf = vec![0u8; PACKET_MAX];
     loop {
         let received = tokio::select! {
-            _ = stop.changed() => break,
+            _ = stop.recv() => break,
             r = from.recv(&mut buf) => r,
         };
         match received {

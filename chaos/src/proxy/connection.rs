@@ -35,6 +35,7 @@ use crate::{
     events::EventKind,
     fault::{ConnEvent, Direction, Fault, Moved, Verdict},
     rng::SeededRng,
+    shutdown::Signal,
 };
 
 /// How a connection ends.
@@ -231,7 +232,7 @@ pub(crate) async fn serve(
     client: TcpStream,
     peer: SocketAddr,
     id: u64,
-    shutdown: watch::Receiver<bool>,
+    shutdown: Signal,
 ) {
     let edges = shared.edges.subscribe();
     let server = match tokio::time::timeout(
@@ -263,7 +264,7 @@ pub(crate) async fn relay<S: Socket>(
     conn: Arc<Conn<S>>,
     mut ended: watch::Receiver<Option<Ending>>,
     mut edges: broadcast::Receiver<Edge>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Signal,
 ) {
     let mut pipes = JoinSet::new();
     pipes.spawn(pipe(conn.clone(), Direction::Upstream));
@@ -275,7 +276,7 @@ pub(crate) async fn relay<S: Socket>(
         // (the simulator replays exactly).
         tokio::select! {
             biased;
-            _ = shutdown.changed() => break Ending::Close("shutdown".into()),
+            _ = shutdown.recv() => break Ending::Close("shutdown".into()),
             _ = ended.changed() => match ended.borrow().clone() {
                 Some(e) => break e,
                 None => continue,

@@ -29,8 +29,8 @@ use std::{
 
 use tokio::{
     net::TcpListener,
-    sync::{Notify, broadcast, watch},
-    task::{JoinHandle, JoinSet},
+    sync::{Notify, broadcast},
+    task::JoinSet,
     time::Instant,
 };
 
@@ -40,6 +40,7 @@ use crate::{
     fault::{
         ConnEvent, Fault, FaultError, Medium, Verdict, check_medium, down::Outage, name_uniquely,
     },
+    shutdown::{Shutdown, Signal},
 };
 
 /// A fault turned on or off.
@@ -200,8 +201,7 @@ impl Shared {
 pub struct ProxyHandle {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    shutdown: Shutdown,
 }
 
 impl Proxy {
@@ -229,19 +229,13 @@ impl Proxy {
         let shared = Shared::new(self.upstream, self.faults, self.seed, self.events, 4096);
         // Faults due at time zero are on before the first connection is accepted.
         let clocks = shared.first_edges();
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(run(
-            listener,
-            local_addr,
-            shared.clone(),
-            shutdown_rx,
-            clocks,
-        ));
+        let mut shutdown = Shutdown::new();
+        let serving = shared.clone();
+        shutdown.spawn(|signal| run(listener, local_addr, serving, signal, clocks));
         Ok(ProxyHandle {
             local_addr,
             shared,
             shutdown,
-            task,
         })
     }
 }
@@ -279,9 +273,8 @@ impl ProxyHandle {
     }
 
     /// Stops accepting, closes every connection, and waits for them.
-    pub async fn shutdown(self) {
-        let _ = self.shutdown.send(true);
-        let _ = self.task.await;
+    pub async fn shutdown(mut self) {
+        self.shutdown.stop().await;
     }
 }
 
@@ -289,7 +282,7 @@ async fn run(
     listener: TcpListener,
     local_addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: watch::Receiver<bool>,
+    shutdown: Signal,
     clocks: Vec<EdgeClock>,
 ) {
     let scheduler = tokio::spawn(schedule(shared.clone(), shutdown.clone(), clocks));
@@ -300,7 +293,7 @@ async fn run(
 /// Flips faults on and off on time; starts over when the faults are replaced.
 pub(crate) async fn schedule(
     shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Signal,
     mut clocks: Vec<EdgeClock>,
 ) {
     let mut table = shared.table();
@@ -317,7 +310,7 @@ pub(crate) async fn schedule(
         // (the simulator replays exactly).
         tokio::select! {
             biased;
-            _ = shutdown.changed() => return,
+            _ = shutdown.recv() => return,
             _ = shared.table_changed.notified() => {
                 for slot in table.slots.iter().filter(|s| s.is_on()) {
                     slot.set_on(false);
@@ -336,7 +329,7 @@ async fn accept_loop(
     listener: TcpListener,
     local_addr: SocketAddr,
     shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Signal,
 ) {
     let mut listener = Some(listener);
     let mut edges = shared.edges.subscribe();
@@ -350,7 +343,7 @@ async fn accept_loop(
             }
         };
         tokio::select! {
-            _ = shutdown.changed() => break,
+            _ = shutdown.recv() => break,
             edge = edges.recv() => {
                 let Ok(edge) = edge else { continue };
                 let table = shared.table();

@@ -37,10 +37,7 @@ use std::{io, sync::Arc, time::Duration};
 
 use tokio::{
     io::{AsyncRead, AsyncWrite},
-    sync::{
-        broadcast::{self, error::RecvError},
-        watch,
-    },
+    sync::broadcast::{self, error::RecvError},
 };
 
 pub use self::stream::{BUFFER, SimStream};
@@ -54,6 +51,7 @@ use crate::{
         connection::{Conn, relay},
         schedule,
     },
+    shutdown::{Shutdown, Signal},
 };
 
 /// Fault edges a connection may fall behind by before it misses some (few faults per network).
@@ -64,7 +62,7 @@ const EDGE_CAPACITY: usize = 256;
 /// Made inside a tokio runtime (it starts the schedule task); schedules count from its creation.
 pub struct SimNetwork {
     shared: Arc<Shared>,
-    shutdown: watch::Sender<bool>,
+    shutdown: Shutdown,
 }
 
 impl SimNetwork {
@@ -88,9 +86,11 @@ impl SimNetwork {
         // Subscribed before the first edges fire, so a `down` due at time zero is seen.
         let gate_edges = shared.subscribe();
         let clocks = shared.first_edges();
-        let (shutdown, stop) = watch::channel(false);
-        tokio::spawn(schedule(shared.clone(), stop.clone(), clocks));
-        tokio::spawn(gate(shared.clone(), gate_edges, stop));
+        let mut shutdown = Shutdown::new();
+        let scheduled = shared.clone();
+        shutdown.spawn(|stop| schedule(scheduled, stop, clocks));
+        let gated = shared.clone();
+        shutdown.spawn(|stop| gate(gated, gate_edges, stop));
         Ok(Self { shared, shutdown })
     }
 
@@ -122,7 +122,7 @@ impl SimNetwork {
             format!("sim:{id}"),
             id,
         );
-        tokio::spawn(relay(conn, ended, edges, self.shutdown.subscribe()));
+        tokio::spawn(relay(conn, ended, edges, self.shutdown.signal()));
         Ok((client, server))
     }
 
@@ -179,22 +179,18 @@ impl SimNetwork {
 
 impl Drop for SimNetwork {
     fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
+        self.shutdown.trigger();
     }
 }
 
 /// Records the network going down and up, as the proxy's accept loop does when it closes and
 /// reopens its listener. (Refusing connects is [`SimNetwork::pair`]'s, from the fault flags.)
-async fn gate(
-    shared: Arc<Shared>,
-    mut edges: broadcast::Receiver<Edge>,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn gate(shared: Arc<Shared>, mut edges: broadcast::Receiver<Edge>, mut stop: Signal) {
     let mut outage = Outage::default();
     loop {
         let edge = tokio::select! {
             biased;
-            _ = stop.changed() => return,
+            _ = stop.recv() => return,
             edge = edges.recv() => match edge {
                 Ok(edge) => edge,
                 Err(RecvError::Lagged(_)) => continue,

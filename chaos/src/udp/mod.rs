@@ -13,21 +13,21 @@ use std::{
     sync::{Arc, atomic::Ordering},
 };
 
-use tokio::{net::UdpSocket, sync::watch, task::JoinHandle};
+use tokio::net::UdpSocket;
 
 use crate::{
     datagram::{Path, Shared, Sink},
     events::EventKind,
     fault::{Direction, Medium, check_medium, name_uniquely},
     proxy::{Proxy, ProxyError},
+    shutdown::{Shutdown, Signal},
 };
 
 /// A running UDP proxy. Dropping it stops the proxy.
 pub struct UdpProxyHandle {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    shutdown: Shutdown,
 }
 
 impl UdpProxyHandle {
@@ -41,18 +41,9 @@ impl UdpProxyHandle {
         self.shared.flows.load(Ordering::Relaxed)
     }
 
-    /// Stops relaying.
+    /// Stops relaying, and waits for every flow to report what faults did to it.
     pub async fn shutdown(mut self) {
-        let _ = self.shutdown.send(true);
-        for task in std::mem::take(&mut self.tasks) {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for UdpProxyHandle {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
+        self.shutdown.stop().await;
     }
 }
 
@@ -87,16 +78,14 @@ impl Proxy {
             clock_unix_epoch_s: self.events.clock().unix_epoch_s(),
         });
         let shared = Arc::new(Shared::new(self.faults, self.seed, self.events));
-        let (shutdown, stop) = watch::channel(false);
-        let tasks = vec![
-            shared.clone().start_schedule(stop.clone()),
-            tokio::spawn(relay(front, upstream, shared.clone(), stop)),
-        ];
+        let mut shutdown = Shutdown::new();
+        shared.clone().start_schedule(&mut shutdown);
+        let relaying = shared.clone();
+        shutdown.spawn(|stop| relay(front, upstream, relaying, stop));
         Ok(UdpProxyHandle {
             local_addr,
             shared,
             shutdown,
-            tasks,
         })
     }
 }
@@ -121,18 +110,13 @@ impl Sink for Target {
 }
 
 /// Relays datagrams between clients and the upstream until stopped.
-async fn relay(
-    front: Arc<UdpSocket>,
-    upstream: SocketAddr,
-    shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn relay(front: Arc<UdpSocket>, upstream: SocketAddr, shared: Arc<Shared>, mut stop: Signal) {
     let mut flows: HashMap<SocketAddr, Path<Target>> = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
     let mut buf = vec![0u8; 65_536];
     loop {
         let received = tokio::select! {
-            _ = stop.changed() => break,
+            _ = stop.recv() => break,
             r = front.recv_from(&mut buf) => r,
         };
         // An ICMP error from an earlier send surfaces here on Linux: not fatal for the proxy.
@@ -160,7 +144,7 @@ async fn open_flow(
     upstream: SocketAddr,
     client: SocketAddr,
     shared: &Arc<Shared>,
-    stop: &watch::Receiver<bool>,
+    stop: &Signal,
     tasks: &mut tokio::task::JoinSet<()>,
 ) -> Option<Path<Target>> {
     let local: SocketAddr = if upstream.is_ipv4() {
@@ -195,7 +179,7 @@ async fn open_flow(
         let mut buf = vec![0u8; 65_536];
         loop {
             let received = tokio::select! {
-                _ = stop.changed() => break,
+                _ = stop.recv() => break,
                 r = socket.recv(&mut buf) => r,
             };
             let Ok(n) = received else { continue };
