@@ -24,9 +24,9 @@ use rrbench::{
     index::{GenerateSpec, IndexError, IndexSnapshot, generate_cancellable},
     leader::{LeaderConfig, LeaderHandle},
     rig::{Certificate, InjectorHandle, InjectorKind, Rig, RigError},
-    settings::Transport,
     transport::quic::{CertificatePaths, QuicClient, generate_self_signed, host_of},
     units::mib_per_sec,
+    vocabulary::Transport,
 };
 use tempfile::TempDir;
 use tokio::signal::unix::{SignalKind, signal};

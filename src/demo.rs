@@ -16,10 +16,10 @@ use std::{
 use anyhow::{Context, bail};
 use rrbench::{
     clock::{Clock, utc_stamp},
+    export::write_atomic,
     follower::{self, Progress, RecoveryReport},
     index::{GenerateSpec, IndexSnapshot, generate},
     leader::{LeaderHandle, LeaderStatsSnapshot},
-    results::write_atomic,
     rig::Rig,
     settings::{LeaderSettings, RecoverySettings},
     units::ByteSize,

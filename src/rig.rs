@@ -42,10 +42,11 @@ use crate::{
     follower::FollowerConfig,
     index::IndexSnapshot,
     leader::{self, LeaderConfig, LeaderError, LeaderHandle, QuicServer},
-    settings::{LeaderSettings, Transport},
+    settings::LeaderSettings,
     transport::quic::{
         CertificatePaths, QuicClient, QuicError, QuicLiveness, generate_self_signed, host_of,
     },
+    vocabulary::Transport,
 };
 
 /// What carries a rig's faults.

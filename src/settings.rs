@@ -13,12 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     units::{ByteSize, duration_serde, format_duration, option_duration_serde},
-    vocabulary::{CongestionControl, ConnectionProfile, Policy},
+    vocabulary::{CongestionControl, ConnectionProfile, Policy, Transport},
 };
-
-// The old path of a word now in `crate::vocabulary`, still used by the follower's code (and
-// by the campaign runner and the binary).
-pub use crate::vocabulary::Transport;
 
 /// A setting outside its range.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -16,13 +16,14 @@ use rrbench::{
     follower::Outcome,
     index::IndexSnapshot,
     protocol::{ErrorCode, Message, encode},
-    settings::{LeaderSettings, Transport},
+    settings::LeaderSettings,
     transport::{
         TransportError,
         channel::Channel,
         quic::{QuicClient, QuicLiveness, client_endpoint, connect, generate_self_signed},
     },
     units::ByteSize,
+    vocabulary::Transport,
 };
 
 const MIB: u64 = 1 << 20;

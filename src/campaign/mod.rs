@@ -17,6 +17,3 @@ pub use matrix::Trial;
 pub use model::model_throughput_mib_s;
 pub use runner::{RunError, RunEvent, RunOptions, RunSummary, run};
 pub use spec::{Campaign, CampaignError, CampaignSpec, IndexSpec};
-
-// A judged expectation is part of a trial's record; re-exported for the runner.
-pub use crate::results::Verdict;

@@ -20,16 +20,14 @@ use std::{
     time::SystemTime,
 };
 
-use super::{
-    Campaign, CampaignSpec, IndexSpec, Trial, Verdict, model_throughput_mib_s, scratch,
-    spec::ChaosLayer,
-};
+use super::{Campaign, CampaignSpec, IndexSpec, Trial, model_throughput_mib_s, scratch};
 use crate::{
     chaos::{
         EventKind, LinkError, ProxyError,
         fault::{Medium, check_medium},
     },
     clock::{Clock, utc_stamp},
+    export::write_atomic,
     follower::{self, FollowerError, Progress},
     index::{
         GenerateSpec, IndexError, IndexSnapshot, ensure_room, generate_cancellable, human,
@@ -37,12 +35,12 @@ use crate::{
     },
     leader::{LeaderConfig, LeaderError},
     results::{
-        TRIAL_SCHEMA, TrialRecord, append_line, capture_env, create_run_dir, events_jsonl,
-        read_trials, repair_torn_tail, summary_markdown, timeseries_csv, write_atomic,
+        TRIAL_SCHEMA, TrialRecord, Verdict, append_line, capture_env, create_run_dir, events_jsonl,
+        read_trials, repair_torn_tail, summary_markdown, timeseries_csv,
     },
     rig::{Certificate, InjectorKind, Rig, RigError},
-    settings::Transport,
     transport::quic::{QuicError, QuicLiveness},
+    vocabulary::{ChaosLayer, Transport},
 };
 
 /// A campaign could not run (a failed trial is a result, not this error).

@@ -42,10 +42,8 @@ use crate::{
     chaos::{Fault, fault::name_uniquely},
     settings::{LeaderSettings, OutOfRange, RecoverySettings},
     units::{ByteSize, duration_serde},
+    vocabulary::ChaosLayer,
 };
-
-// The word is in `crate::vocabulary`; re-exported for the campaign runner.
-pub use crate::vocabulary::ChaosLayer;
 
 /// A campaign file that cannot be used.
 #[derive(Debug, thiserror::Error)]

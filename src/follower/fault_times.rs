@@ -6,11 +6,9 @@
 //! first moment goodput is back above half its median before the fault. Goodput is a rolling
 //! rate over [`WINDOW`]: chunks arrive in bursts, so a 50 ms rate is mostly zeros.
 
-// The record is part of the report; re-exported so `fault_times::FaultTimes` keeps its path.
-pub use super::report::FaultTimes;
 use super::{
     progress::Sample,
-    report::{FailureRecord, RecoveryReport},
+    report::{FailureRecord, FaultTimes, RecoveryReport},
 };
 use crate::chaos::{Event, EventKind};
 

@@ -22,7 +22,7 @@ pub mod window;
 
 pub use engine::{FollowerConfig, FollowerError, recover};
 pub use failure::Failure;
-pub use fault_times::{FaultTimes, fault_times};
+pub use fault_times::fault_times;
 pub use progress::{Progress, Sample};
 pub use recovery::Recovery;
-pub use report::{FailureKind, FailureRecord, Outcome, REPORT_SCHEMA, RecoveryReport};
+pub use report::{FailureKind, FailureRecord, FaultTimes, Outcome, REPORT_SCHEMA, RecoveryReport};

@@ -17,10 +17,6 @@ mod session;
 mod slots;
 mod stats;
 
-// The code below still calls the handler `connection::` (it is being edited in parallel);
-// rename the calls and drop this alias after the merge.
-use handler as connection;
-
 pub use handler::MAX_REQUEST_PAYLOAD;
 pub use session::{SessionLimits, SessionRefused, SessionTable, random_ids};
 pub use stats::{LeaderStats, LeaderStatsSnapshot};
@@ -42,7 +38,7 @@ use tokio::{
 };
 
 use self::{
-    connection::{Channel, buffer_budget, closing, serve_halves},
+    handler::{Channel, buffer_budget, closing, serve_halves},
     slots::Activity,
 };
 use crate::{

@@ -19,10 +19,6 @@ pub use writers::{
     summary_markdown, timeseries_csv,
 };
 
-// Moved to `crate::export`, which every writer of documents uses; kept here for the campaign
-// runner and the binary.
-pub use crate::export::write_atomic;
-
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
