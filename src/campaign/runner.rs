@@ -27,7 +27,7 @@ use crate::{
         fault::{Medium, check_medium},
     },
     clock::{Clock, utc_stamp},
-    export::write_atomic,
+    export::{self, write_atomic},
     follower::{self, FollowerError, Progress},
     index::{
         GenerateSpec, IndexError, IndexSnapshot, ensure_room, generate_cancellable, human,
@@ -35,8 +35,8 @@ use crate::{
     },
     leader::{LeaderConfig, LeaderError},
     results::{
-        TRIAL_SCHEMA, TrialRecord, Verdict, append_line, capture_env, create_run_dir, events_jsonl,
-        read_trials, repair_torn_tail, summary_markdown, timeseries_csv,
+        SummaryMarkdown, TRIAL_SCHEMA, TrialRecord, Verdict, append_line, capture_env,
+        create_run_dir, events_jsonl, read_trials, repair_torn_tail, timeseries_csv,
     },
     rig::{Certificate, InjectorKind, Rig, RigError},
     transport::quic::{QuicError, QuicLiveness},
@@ -516,14 +516,12 @@ pub async fn run(
         observe(RunEvent::TrialEnd { record: &record });
     }
     let records = read_trials(&trials_path).map_err(io(&trials_path))?;
-    let mut summary = summary_markdown(&spec.name, &spec.description, &records);
-    if !skipped.is_empty() {
-        summary.push_str("\n## Skipped trials\n\n");
-        for (id, reason) in &skipped {
-            summary.push_str(&format!("- {id}: {reason}\n"));
-        }
-    }
-    write_atomic(&dir.join("summary.md"), summary.as_bytes()).map_err(io(&dir))?;
+    let summary = SummaryMarkdown {
+        campaign: &spec.name,
+        description: &spec.description,
+        skipped: &skipped,
+    };
+    export::write(&dir, &summary, &records).map_err(io(&dir))?;
     Ok(RunSummary {
         dir,
         records,

@@ -16,7 +16,7 @@ pub use env::capture_env;
 pub use load::{Condition, LoadError, LoadedTrial, ResultsDir, short_key};
 pub use writers::{
     SummaryMarkdown, append_line, create_run_dir, events_jsonl, read_trials, repair_torn_tail,
-    summary_markdown, timeseries_csv,
+    timeseries_csv,
 };
 
 use std::collections::BTreeMap;

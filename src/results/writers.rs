@@ -106,15 +106,8 @@ pub struct SummaryMarkdown<'a> {
     pub campaign: &'a str,
     /// What the campaign reproduces (the first paragraph).
     pub description: &'a str,
-}
-
-/// [`SummaryMarkdown`]'s export of `records` (the campaign runner appends its skipped trials).
-pub fn summary_markdown(campaign: &str, description: &str, records: &[TrialRecord]) -> String {
-    SummaryMarkdown {
-        campaign,
-        description,
-    }
-    .export(records)
+    /// Trials not run, with why (the last section).
+    pub skipped: &'a [(String, String)],
 }
 
 impl Exporter for SummaryMarkdown<'_> {
@@ -180,6 +173,12 @@ impl Exporter for SummaryMarkdown<'_> {
             out.push_str("\n## Failed expectations\n\n");
             out.push_str(&failing.join("\n"));
             out.push('\n');
+        }
+        if !self.skipped.is_empty() {
+            out.push_str("\n## Skipped trials\n\n");
+            for (id, reason) in self.skipped {
+                let _ = writeln!(out, "- {id}: {reason}");
+            }
         }
         out
     }
@@ -267,6 +266,7 @@ mod tests {
         let summary = SummaryMarkdown {
             campaign: "smoke",
             description: "  Two trials.\n",
+            skipped: &[],
         };
         assert_eq!(summary.file_name(), "summary.md");
         let expected = "# Campaign `smoke`\n\
@@ -285,9 +285,14 @@ mod tests {
              \n\
              - t0002: outcome expected completed, was failed\n";
         assert_eq!(summary.export(&records), expected);
+        let skipped = [("t0003".to_string(), "needs root".to_string())];
+        let with_skipped = SummaryMarkdown {
+            skipped: &skipped,
+            ..summary
+        };
         assert_eq!(
-            summary_markdown("smoke", "  Two trials.\n", &records),
-            expected
+            with_skipped.export(&records),
+            format!("{expected}\n## Skipped trials\n\n- t0003: needs root\n")
         );
     }
 
