@@ -9,6 +9,7 @@
 //! the policies' numbers (backoffs, timeouts).
 
 pub mod assembler;
+pub mod config;
 pub mod engine;
 pub mod failure;
 pub mod fault_times;
@@ -20,7 +21,8 @@ pub mod report;
 mod store;
 pub mod window;
 
-pub use engine::{FollowerConfig, FollowerError, recover};
+pub use config::{FollowerConfig, FollowerError};
+pub use engine::recover;
 pub use failure::Failure;
 pub use fault_times::fault_times;
 pub use progress::{Progress, Sample};
