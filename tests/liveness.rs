@@ -104,9 +104,14 @@ async fn idle_channels_are_reset_without_ping_and_take_the_connection_down() {
         .iter()
         .filter(|e| matches!(e, EventKind::ConnReset { fault, .. } if fault == "idle_timeout"))
         .count();
+    // A channel the follower closes with bytes still unread ends in the kernel's RST (logged as
+    // a reset by `peer`) rather than a FIN: either way it went down.
     let closes = events
         .iter()
-        .filter(|e| matches!(e, EventKind::ConnClose { .. }))
+        .filter(|e| {
+            matches!(e, EventKind::ConnClose { .. })
+                || matches!(e, EventKind::ConnReset { fault, .. } if fault != "idle_timeout")
+        })
         .count();
     assert!(
         resets >= 2,

@@ -88,6 +88,15 @@ pub async fn recover(
             break;
         }
         let wake = recovery.poll_timeout();
+        if wake.is_none() && driver.tasks.is_empty() {
+            // Nothing in flight, no timer: nothing could ever move the recovery on.
+            let stuck = Failure::new(
+                FailureKind::Io,
+                "internal error: the recovery waits with nothing in flight and no timer",
+            );
+            recovery.handle(Event::LocalFailed(stuck.fatal()), Instant::now());
+            continue;
+        }
         let lost = driver
             .connection
             .as_ref()
@@ -122,6 +131,9 @@ pub async fn recover(
     let pings = Progress::get(&driver.progress.pings_sent);
     Ok(recovery.report(driver.config.leader.clone(), pings, timeseries))
 }
+
+/// How long the courtesy `CloseSession` may keep the last connection open.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What a task of the attempt ended with.
 enum Done {
@@ -300,10 +312,13 @@ impl Driver {
                     Ok(p) => p,
                     Err(e) => return Some(local(e)),
                 };
-                self.tasks.spawn(finalize(part, file, len, crc));
+                let verified = self.store.as_ref().and_then(|s| s.meta(file)).cloned();
+                let target = self.target.clone();
+                self.tasks
+                    .spawn(finalize(part, file, len, crc, target, verified));
                 None
             }
-            Action::FinishAttempt { session } => Some(self.finish_attempt(session).await),
+            Action::FinishAttempt { session } => Some(self.finish_attempt(session)),
             Action::AbortAttempt { remove_parts } => {
                 self.tasks = JoinSet::new();
                 self.drop_connection();
@@ -356,6 +371,8 @@ impl Driver {
                 journaled,
             } = plan
             {
+                // A store half made is no store: nothing of the old one is used again.
+                self.store = None;
                 if clear_first {
                     self.target.clear()?;
                 }
@@ -369,15 +386,18 @@ impl Driver {
         }
     }
 
-    async fn finish_attempt(&mut self, session: u64) -> Event {
+    fn finish_attempt(&mut self, session: u64) -> Event {
         let synced = self.target.remove_parts().and_then(|()| self.target.sync());
         if let Err(e) = synced {
             return local(e);
         }
-        // Closing is a courtesy: the leader would expire the session anyway.
-        let close = Message::CloseSession { session };
-        let limit = self.config.settings.internal_action_timeout;
-        let _ = timeout(limit, request(self.connection.clone(), &close)).await;
+        // Closing is a courtesy (the leader would expire the session anyway), so it is not
+        // waited for: a slow leader must not hold the recovery past its end or its time limit.
+        let connection = self.connection.clone();
+        tokio::spawn(async move {
+            let close = Message::CloseSession { session };
+            let _ = timeout(CLOSE_WAIT, request(connection, &close)).await;
+        });
         self.drop_connection();
         Event::AttemptFinished
     }
@@ -470,9 +490,24 @@ async fn fetch(connection: Option<Arc<Connection>>, session: u64, req: ChunkRequ
     })
 }
 
-/// Verifies, fsyncs and renames a finished file (off the async threads).
-async fn finalize(part: Arc<PartFile>, file: usize, len: u64, crc: u32) -> Done {
-    match tokio::task::spawn_blocking(move || part.finish(len, crc)).await {
+/// Verifies, fsyncs and renames a finished file (off the async threads). A file already under
+/// its real name and verified is finalized too: an aborted attempt's finalize, which a dropped
+/// task cannot stop, may have renamed it.
+async fn finalize(
+    part: Arc<PartFile>,
+    file: usize,
+    len: u64,
+    crc: u32,
+    target: TargetDir,
+    meta: Option<crate::protocol::FileMeta>,
+) -> Done {
+    let finished = tokio::task::spawn_blocking(move || {
+        part.finish(len, crc).or_else(|e| match &meta {
+            Some(meta) if target.has_verified(meta) => Ok(()),
+            _ => Err(e),
+        })
+    });
+    match finished.await {
         Ok(Ok(())) => Done::Finalized { file },
         Ok(Err(e)) => Done::Event(local(e)),
         Err(e) => Done::Event(Event::LocalFailed(Failure::new(

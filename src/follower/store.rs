@@ -94,6 +94,11 @@ impl Store {
         Ok(p)
     }
 
+    /// The listed metadata of file `i`.
+    pub(crate) fn meta(&self, i: usize) -> Option<&FileMeta> {
+        self.files.get(i)
+    }
+
     /// File `i` is finished: its part file is no longer needed open.
     pub(crate) fn close_part(&mut self, i: usize) {
         if let Some(slot) = self.parts.get_mut(i) {

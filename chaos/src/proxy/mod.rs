@@ -131,6 +131,11 @@ impl Shared {
         clocks
     }
 
+    /// The faults in the table now.
+    pub(crate) fn faults(&self) -> Vec<Fault> {
+        self.table().slots.iter().map(|s| s.fault.clone()).collect()
+    }
+
     pub(crate) fn table(&self) -> Arc<FaultTable> {
         self.table.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -258,12 +263,7 @@ impl ProxyHandle {
 
     /// The faults in force.
     pub fn faults(&self) -> Vec<Fault> {
-        self.shared
-            .table()
-            .slots
-            .iter()
-            .map(|s| s.fault.clone())
-            .collect()
+        self.shared.faults()
     }
 
     /// Replaces the faults while the proxy runs. Their schedules still count from the proxy's

@@ -151,12 +151,7 @@ impl SimNetwork {
 
     /// The faults in force.
     pub fn faults(&self) -> Vec<Fault> {
-        self.shared
-            .table()
-            .slots
-            .iter()
-            .map(|s| s.fault.clone())
-            .collect()
+        self.shared.faults()
     }
 
     /// Replaces the faults, as [`ProxyHandle::set_faults`](crate::ProxyHandle::set_faults)

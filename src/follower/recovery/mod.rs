@@ -61,7 +61,7 @@ enum Phase {
     /// Waiting for the leader's file list.
     OpeningSession { deadline: Instant },
     /// The driver is making the store ready.
-    PreparingStore { session: u64 },
+    PreparingStore { session: u64, plan: StorePlan },
     /// Fetching chunks.
     Transferring(Transfer),
     /// Every file is verified; the driver syncs the target.
@@ -86,6 +86,17 @@ struct Transfer {
     chunks: BTreeMap<u64, Chunk>,
     /// Files finalized without a chunk of this attempt (complete when the attempt began).
     finalizing: BTreeSet<usize>,
+}
+
+impl Transfer {
+    /// The chunks held until the connection is reopened, in order.
+    fn awaiting_connection(&self) -> Vec<u64> {
+        self.chunks
+            .iter()
+            .filter(|(_, c)| c.state == ChunkState::AwaitingConnection)
+            .map(|(&seq, _)| seq)
+            .collect()
+    }
 }
 
 /// A chunk request the window let out, until it is processed.
@@ -125,7 +136,12 @@ pub struct Recovery {
     attempt: u32,
     phase: Phase,
     link: Link,
+    /// Whether the current connection has carried an answer: a loss on one that never did is
+    /// charged to the requests sent on it, not waited out with another connection.
+    link_proven: bool,
     ledger: Option<Ledger>,
+    /// A store was being made afresh when an attempt failed: the target may hold anything.
+    target_dirty: bool,
     bytes_resumed: u64,
     counters: Counters,
     failures: Vec<FailureRecord>,
@@ -158,7 +174,9 @@ impl Recovery {
             attempt: 1,
             phase: Phase::Connecting,
             link: Link::Down,
+            link_proven: false,
             ledger: resumed,
+            target_dirty: false,
             bytes_resumed,
             counters: Counters::default(),
             failures: Vec::new(),
@@ -378,6 +396,7 @@ impl Recovery {
             return;
         }
         self.link = Link::Up;
+        self.link_proven = false;
         match &mut self.phase {
             Phase::Connecting => {
                 self.phase = Phase::OpeningSession {
@@ -386,13 +405,7 @@ impl Recovery {
                 self.actions.push_back(Action::OpenSession);
             }
             Phase::Transferring(t) => {
-                let waiting: Vec<u64> = t
-                    .chunks
-                    .iter()
-                    .filter(|(_, c)| c.state == ChunkState::AwaitingConnection)
-                    .map(|(&seq, _)| seq)
-                    .collect();
-                for seq in waiting {
+                for seq in t.awaiting_connection() {
                     self.send(seq, now);
                 }
             }
@@ -409,13 +422,7 @@ impl Recovery {
             Phase::Connecting => self.fail_attempt(failure, now),
             Phase::Transferring(t) => {
                 // Every chunk waiting for the connection spends a try on it.
-                let waiting: Vec<u64> = t
-                    .chunks
-                    .iter()
-                    .filter(|(_, c)| c.state == ChunkState::AwaitingConnection)
-                    .map(|(&seq, _)| seq)
-                    .collect();
-                for seq in waiting {
+                for seq in t.awaiting_connection() {
                     if !matches!(self.phase, Phase::Transferring(_)) {
                         break;
                     }
@@ -433,6 +440,12 @@ impl Recovery {
             return;
         }
         self.link = Link::Down;
+        if !self.link_proven {
+            // A connection lost before it carried anything: what was decided for it is sent on
+            // it and fails (and is charged) there, as on a leader that drops every new channel;
+            // holding it for yet another connection could reconnect forever at no cost.
+            return;
+        }
         let Phase::Transferring(t) = &mut self.phase else {
             return;
         };
@@ -462,6 +475,7 @@ impl Recovery {
         if !matches!(self.phase, Phase::OpeningSession { .. }) {
             return;
         }
+        self.link_proven = true;
         if let Err(e) = check_listing(&files, self.settings.listing_limits()) {
             return self.fail_attempt(Failure::local(e), now);
         }
@@ -479,7 +493,7 @@ impl Recovery {
             None => (
                 Ledger::new(files.clone()),
                 StorePlan::Fresh {
-                    clear_first: false,
+                    clear_first: self.target_dirty,
                     journaled,
                 },
             ),
@@ -492,7 +506,7 @@ impl Recovery {
         self.counters.bytes_persisted = ledger.persisted();
         let room_needed = ledger.total() - ledger.persisted();
         self.ledger = Some(ledger);
-        self.phase = Phase::PreparingStore { session };
+        self.phase = Phase::PreparingStore { session, plan };
         self.actions.push_back(Action::PrepareStore {
             files,
             plan,
@@ -501,9 +515,11 @@ impl Recovery {
     }
 
     fn store_ready(&mut self, now: Instant) {
-        let (Phase::PreparingStore { session }, Some(ledger)) = (&self.phase, &self.ledger) else {
+        let (Phase::PreparingStore { session, .. }, Some(ledger)) = (&self.phase, &self.ledger)
+        else {
             return;
         };
+        self.target_dirty = false;
         let mut finalizing = BTreeSet::new();
         for file in ledger.complete_but_not_done() {
             finalizing.insert(file);
@@ -597,6 +613,7 @@ impl Recovery {
         if !matches!(chunk.state, ChunkState::InFlight { .. }) {
             return;
         }
+        self.link_proven = true;
         let req = chunk.request;
         if reply.file != req.file
             || reply.offset != req.offset
@@ -730,6 +747,14 @@ impl Recovery {
             channel_type,
             message: failure.message,
         });
+        if let Phase::PreparingStore { plan, .. } = self.phase
+            && plan != StorePlan::Keep
+        {
+            // The driver may have cleared the target or half made a store: the next attempt
+            // starts from nothing, on an emptied target.
+            self.ledger = None;
+            self.target_dirty = true;
+        }
         self.actions.clear();
         self.actions.push_back(Action::AbortAttempt {
             remove_parts: self.policy.restarts_from_zero(),

@@ -37,6 +37,10 @@ struct World {
     owed: Vec<Owed>,
     attempts_started: u32,
     steps: u32,
+    /// The file list the driver's store was made for, if it has one.
+    store: Option<Vec<FileMeta>>,
+    /// Half the worlds have no time limit, so a recovery that cannot end shows as one.
+    time_limit: Option<Duration>,
 }
 
 fn failure(rng: &mut SeededRng) -> Failure {
@@ -90,6 +94,8 @@ impl World {
             owed: Vec::new(),
             attempts_started: 0,
             steps: 0,
+            store: None,
+            time_limit: (seed / 3 % 2 == 0).then_some(Duration::from_secs(3600)),
         }
     }
 
@@ -97,8 +103,14 @@ impl World {
     fn take_actions(&mut self, r: &mut Recovery) -> Result<bool, String> {
         let mut cleared = false;
         while let Some(action) = r.poll_action() {
+            if std::env::var("RRBENCH_MODEL_TRACE").is_ok() {
+                eprintln!("action {action:?}");
+            }
             match action {
-                Action::ClearTarget => cleared = true,
+                Action::ClearTarget => {
+                    cleared = true;
+                    self.store = None;
+                }
                 Action::Connect => {
                     if matches!(r.phase, Phase::Connecting) {
                         self.attempts_started += 1;
@@ -112,7 +124,9 @@ impl World {
                 }
                 Action::OpenSession => self.owed.push(Owed::OpenSession),
                 Action::PrepareStore {
-                    plan, room_needed, ..
+                    files,
+                    plan,
+                    room_needed,
                 } => {
                     let total: u64 = self.files.iter().map(|f| f.len).sum();
                     if r.policy.restarts_from_zero()
@@ -123,14 +137,25 @@ impl World {
                             r.policy
                         ));
                     }
+                    if plan == StorePlan::Keep && self.store.as_ref() != Some(&files) {
+                        return Err(format!("kept a store made for {:?}", self.store));
+                    }
                     let event = if self.rng.chance(0.03) {
+                        // The driver may have cleared the target and dropped its store first.
+                        if plan != StorePlan::Keep {
+                            self.store = None;
+                        }
                         Event::LocalFailed(Failure::new(FailureKind::Io, "disk"))
                     } else {
+                        self.store = Some(files);
                         Event::StoreReady
                     };
                     r.handle(event, self.now);
                 }
                 Action::RequestChunk { request, .. } => {
+                    if self.store.as_deref() != Some(self.files.as_slice()) {
+                        return Err(format!("a request with no store for the list: {request:?}"));
+                    }
                     let ledger = r.ledger().ok_or("a request before the file list")?;
                     let i = request.file as usize;
                     let end = request.offset + u64::from(request.len);
@@ -192,6 +217,9 @@ impl World {
             Owed::Finalize(file) => Event::FileFinalized { file },
             Owed::Finish => Event::AttemptFinished,
         };
+        if std::env::var("RRBENCH_MODEL_TRACE").is_ok() {
+            eprintln!("event {event:?}");
+        }
         r.handle(event, self.now);
     }
 
@@ -200,7 +228,7 @@ impl World {
         let mut r = Recovery::new(
             self.settings.clone(),
             Clock::start(),
-            Some(Duration::from_secs(3600)),
+            self.time_limit,
             7,
             None,
             self.now,
@@ -209,6 +237,10 @@ impl World {
             self.steps += 1;
             if self.steps > 100_000 {
                 return Err("no end after 100 000 steps".into());
+            }
+            // Now and then a channel is lost while decided requests wait to be sent.
+            if self.rng.chance(0.02) {
+                r.handle(Event::ChannelLost { channel: 3 }, self.now);
             }
             if self.take_actions(&mut r)? {
                 break;
@@ -222,14 +254,20 @@ impl World {
                 ));
             }
             // Mostly the world answers; sometimes it stays silent until the next timer.
-            if !self.owed.is_empty() && self.rng.chance(0.95) {
-                self.answer(&mut r);
-            } else {
-                let Some(at) = r.poll_timeout() else {
+            let timer = r.poll_timeout();
+            match (self.owed.is_empty(), timer) {
+                (true, None) => {
                     return Err(format!("stuck: nothing owed, no timer ({:?})", r.phase));
-                };
-                self.now = self.now.max(at);
-                r.handle_timeout(self.now);
+                }
+                (false, Some(at)) if self.rng.chance(0.05) => {
+                    self.now = self.now.max(at);
+                    r.handle_timeout(self.now);
+                }
+                (false, _) => self.answer(&mut r),
+                (true, Some(at)) => {
+                    self.now = self.now.max(at);
+                    r.handle_timeout(self.now);
+                }
             }
         }
         let report = r.report("leader".into(), 0, Vec::new());
@@ -242,6 +280,13 @@ impl World {
             }
         } else if report.failure.is_none() || report.failures.is_empty() {
             return Err("failed without a reason".into());
+        } else if self.time_limit.is_none()
+            && report
+                .failures
+                .iter()
+                .any(|f| f.kind == FailureKind::TimeLimit)
+        {
+            return Err("a time limit without one".into());
         }
         if self.settings.policy == Policy::Resumable {
             let window = u64::from(self.settings.max_concurrent_file_chunks)

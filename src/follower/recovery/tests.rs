@@ -335,7 +335,8 @@ fn resumable_keeps_every_verified_chunk_and_asks_only_for_the_rest() {
     b.on(Event::FileFinalized { file: 0 });
     b.on(Event::AttemptFinished);
     let report = b.r.report("leader".into(), 0, Vec::new());
-    // 4 bytes of the failed window were in flight and are the only waste.
+    // The failed chunk brought nothing and the one still in flight was never answered: no byte
+    // arrived twice, none was wasted.
     assert_eq!((report.bytes_transferred, report.bytes_wasted), (12, 0));
 }
 
@@ -522,4 +523,114 @@ fn stale_and_duplicate_events_change_nothing() {
         "not complete"
     );
     assert_eq!(b.r.counters().bytes_transferred, 4);
+}
+
+#[test]
+fn a_connection_lost_before_it_carried_anything_is_charged_not_replaced_forever() {
+    let mut b = Bench::new(settings(Policy::Opensearch));
+    b.actions();
+    b.open(&[meta("a", 8)]);
+    b.r.handle(Event::StoreReady, b.now);
+    // The proven connection is lost before the two requests go out: they wait for a new one.
+    assert_eq!(
+        b.on(Event::ChannelLost { channel: 0 }),
+        vec![Action::Connect]
+    );
+    b.r.handle(Event::Connected, b.now);
+    // The new connection is lost at once, before any answer: its requests are sent on it (and
+    // fail there, spending a try), not held for yet another connection.
+    let after = b.on(Event::ChannelLost { channel: 1 });
+    assert_eq!(requests(&after).len(), 2, "{after:?}");
+    assert!(!after.contains(&Action::Connect));
+}
+
+#[test]
+fn a_store_that_failed_to_be_made_afresh_is_not_kept() {
+    let mut b = Bench::new(settings(Policy::Resumable));
+    b.actions();
+    b.open(&[meta("a", 8)]);
+    b.on(Event::LocalFailed(Failure::new(FailureKind::Io, "journal")));
+    b.wait();
+    assert_eq!(
+        b.open(&[meta("a", 8)]),
+        Action::PrepareStore {
+            files: vec![meta("a", 8)],
+            plan: StorePlan::Fresh {
+                clear_first: true,
+                journaled: true
+            },
+            room_needed: 8,
+        },
+        "a fresh store on an emptied target, not the half-made one"
+    );
+}
+
+#[test]
+fn a_files_last_chunk_holds_its_window_slot_until_the_file_is_finalized() {
+    let mut s = settings(Policy::Elasticsearch);
+    s.max_concurrent_file_chunks = 2;
+    let mut b = Bench::new(s);
+    b.actions();
+    b.open(&[meta("a", 4), meta("b", 8)]);
+    let sent = requests(&b.on(Event::StoreReady));
+    assert_eq!(sent.iter().map(|r| r.file).collect::<Vec<_>>(), vec![0, 1]);
+    let after = b.deliver(sent[0]);
+    assert!(
+        matches!(after.as_slice(), [Action::FinalizeFile { file: 0, .. }]),
+        "no new request while file a is being finalized: {after:?}"
+    );
+    let next = requests(&b.on(Event::FileFinalized { file: 0 }));
+    assert_eq!((next[0].file, next[0].offset), (1, 4));
+}
+
+#[test]
+fn a_failed_connect_while_transferring_spends_a_try_of_every_waiting_chunk() {
+    let mut b = Bench::new(settings(Policy::Opensearch));
+    b.actions();
+    b.open(&[meta("a", 8)]);
+    b.r.handle(Event::StoreReady, b.now);
+    b.on(Event::ChannelLost { channel: 0 });
+    let refused = Failure::transport(
+        None,
+        TransportError::Connect {
+            addr: "leader".into(),
+            message: "refused".into(),
+        },
+    );
+    assert!(b.on(Event::ConnectFailed(refused)).is_empty());
+    let t0 = b.now;
+    assert_eq!(
+        b.wait(),
+        vec![Action::Connect],
+        "both retry after the first backoff"
+    );
+    assert_eq!(b.now - t0, Duration::from_millis(10));
+    assert_eq!(requests(&b.on(Event::Connected)).len(), 2);
+}
+
+#[test]
+fn the_time_limit_fires_during_a_backoff() {
+    let now = Instant::now();
+    // Resumable's first backoff (100-200 ms, times 10) outlasts the 500 ms limit.
+    let mut s = settings(Policy::Resumable);
+    s.time_scale = 10.0;
+    let mut r = Recovery::new(
+        s,
+        Clock::start(),
+        Some(Duration::from_millis(500)),
+        0,
+        None,
+        now,
+    );
+    r.poll_action();
+    r.handle(Event::ConnectFailed(reset()), now);
+    assert_eq!(
+        r.poll_timeout(),
+        Some(now + Duration::from_millis(500)),
+        "the limit comes first"
+    );
+    r.handle_timeout(now + Duration::from_millis(500));
+    assert!(r.is_over());
+    let last = r.failures().last().expect("recorded");
+    assert_eq!((last.kind, last.attempt), (FailureKind::TimeLimit, 2));
 }
