@@ -17,6 +17,13 @@ use crate::{
     units::ByteSize,
 };
 
+/// Whether to print every event and action (`RRBENCH_MODEL_TRACE=1`, with one seed), read once:
+/// the check runs on every step of a million worlds.
+fn tracing() -> bool {
+    static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("RRBENCH_MODEL_TRACE").is_some())
+}
+
 /// What the world owes the machine: an action performed and not answered yet.
 #[derive(Clone, Debug)]
 enum Owed {
@@ -103,7 +110,7 @@ impl World {
     fn take_actions(&mut self, r: &mut Recovery) -> Result<bool, String> {
         let mut cleared = false;
         while let Some(action) = r.poll_action() {
-            if std::env::var("RRBENCH_MODEL_TRACE").is_ok() {
+            if tracing() {
                 eprintln!("action {action:?}");
             }
             match action {
@@ -217,7 +224,7 @@ impl World {
             Owed::Finalize(file) => Event::FileFinalized { file },
             Owed::Finish => Event::AttemptFinished,
         };
-        if std::env::var("RRBENCH_MODEL_TRACE").is_ok() {
+        if tracing() {
             eprintln!("event {event:?}");
         }
         r.handle(event, self.now);
@@ -327,8 +334,8 @@ fn every_policy_keeps_its_promises_against_thousands_of_random_worlds() {
             Ok(report) if report.is_completed() => completed += 1,
             Ok(_) => failed += 1,
             Err(why) => panic!(
-                "seed {seed}: {why}\nreplay: RRBENCH_MODEL_SEED={seed} cargo test --lib \
-                 every_policy_keeps_its_promises -- --nocapture"
+                "seed {seed}: {why}\nreplay: RRBENCH_MODEL_SEED={seed} RRBENCH_MODEL_TRACE=1 cargo \
+                 test --lib every_policy_keeps_its_promises -- --nocapture"
             ),
         }
     }
