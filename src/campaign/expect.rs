@@ -174,6 +174,9 @@ mod tests {
             failures: vec![],
             settings: RecoverySettings::default(),
             timeseries: vec![],
+            time_breakdown: Default::default(),
+            steady_throughput_mib_s: None,
+            requests: Vec::new(),
             faults: vec![],
         }
     }

@@ -36,7 +36,7 @@ use crate::{
     leader::{LeaderConfig, LeaderError},
     results::{
         SummaryMarkdown, TRIAL_SCHEMA, TrialRecord, Verdict, append_line, capture_env,
-        create_run_dir, events_jsonl, read_trials, repair_torn_tail, timeseries_csv,
+        create_run_dir, events_jsonl, read_trials, repair_torn_tail, requests_csv, timeseries_csv,
     },
     rig::{Certificate, InjectorKind, Rig, RigError},
     transport::quic::{QuicError, QuicLiveness},
@@ -298,7 +298,7 @@ async fn run_trial(
     snapshot: IndexSnapshot,
     progress: Arc<Progress>,
     cancel: impl Future<Output = ()>,
-) -> Result<(TrialRecord, String, String), RunError> {
+) -> Result<TrialFiles, RunError> {
     let clock = Clock::start();
     let root = scratch::scratch_root();
     let scratch = scratch::trial_dir(&root).map_err(io(&root))?;
@@ -370,6 +370,8 @@ async fn run_trial(
         attempts: report.attempts,
         failures: report.failures.clone(),
         faults: report.faults.clone(),
+        time_breakdown: Some(report.time_breakdown),
+        steady_throughput_mib_s: report.steady_throughput_mib_s,
         connections_reset: chaos
             .iter()
             .filter(|e| matches!(e.kind, EventKind::ConnReset { .. }))
@@ -377,11 +379,24 @@ async fn run_trial(
         passed: verdicts.iter().all(|v| v.pass),
         expectations: verdicts,
     };
-    Ok((
+    Ok(TrialFiles {
+        timeseries: timeseries_csv(&report.timeseries),
+        events: events_jsonl(&chaos, &report.failures),
+        requests: requests_csv(&report.requests),
         record,
-        timeseries_csv(&report.timeseries),
-        events_jsonl(&chaos, &report.failures),
-    ))
+    })
+}
+
+/// What one trial leaves in its results directory.
+struct TrialFiles {
+    /// Its line of `trials.jsonl`.
+    record: TrialRecord,
+    /// `timeseries/<id>.csv`.
+    timeseries: String,
+    /// `events/<id>.jsonl`.
+    events: String,
+    /// `requests/<id>.csv`.
+    requests: String,
 }
 
 /// The index cache of a resumed results directory, `<out>/<campaign>/<run>/`: `<out>/.index-cache`.
@@ -507,11 +522,20 @@ pub async fn run(
             interrupted = true;
             break;
         };
-        let (record, csv, events) = result?;
-        let ts = dir.join("timeseries").join(format!("{}.csv", trial.id));
-        write_atomic(&ts, csv.as_bytes()).map_err(io(&ts))?;
-        let ev = dir.join("events").join(format!("{}.jsonl", trial.id));
-        write_atomic(&ev, events.as_bytes()).map_err(io(&ev))?;
+        let TrialFiles {
+            record,
+            timeseries,
+            events,
+            requests,
+        } = result?;
+        for (sub, ext, text) in [
+            ("timeseries", "csv", timeseries),
+            ("events", "jsonl", events),
+            ("requests", "csv", requests),
+        ] {
+            let path = dir.join(sub).join(format!("{}.{ext}", trial.id));
+            write_atomic(&path, text.as_bytes()).map_err(io(&path))?;
+        }
         append_line(&trials_path, &record).map_err(io(&trials_path))?;
         observe(RunEvent::TrialEnd { record: &record });
     }

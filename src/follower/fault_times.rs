@@ -141,6 +141,7 @@ mod tests {
                 t,
                 bytes,
                 attempt: 1,
+                verified: bytes,
             })
             .collect()
     }

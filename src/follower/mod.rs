@@ -9,6 +9,7 @@
 //! the policies' numbers (backoffs, timeouts).
 
 pub mod assembler;
+pub mod breakdown;
 pub mod config;
 pub mod engine;
 pub mod failure;
@@ -21,6 +22,7 @@ pub mod report;
 mod store;
 pub mod window;
 
+pub use breakdown::{Activity, RequestSample, TimeBreakdown};
 pub use config::{FollowerConfig, FollowerError};
 pub use engine::recover;
 pub use failure::Failure;

@@ -80,6 +80,11 @@ pub struct Sample {
     pub bytes: u64,
     /// The attempt running at that moment.
     pub attempt: u64,
+    /// Bytes written and checked in the target at that moment (finished files and checked
+    /// chunks of the others): drops to zero when a policy restarts from scratch, and does not
+    /// when it resumes. Zero in series written before this column existed.
+    #[serde(default)]
+    pub verified: u64,
 }
 
 /// Samples `progress` every `interval` until `stop` fires; returns the series, with a final
@@ -94,6 +99,7 @@ pub(crate) async fn sample(
         t: clock.elapsed().as_secs_f64(),
         bytes: Progress::get(&progress.bytes_transferred),
         attempt: Progress::get(&progress.attempt),
+        verified: Progress::get(&progress.bytes_persisted),
     };
     let mut series = vec![take()];
     let mut ticker = tokio::time::interval(interval);

@@ -2,7 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::progress::Sample;
+use super::{
+    breakdown::{RequestSample, TimeBreakdown},
+    progress::Sample,
+};
 use crate::{settings::RecoverySettings, vocabulary::ChannelType};
 
 /// Schema id of [`RecoveryReport`].
@@ -133,6 +136,16 @@ pub struct RecoveryReport {
     pub settings: RecoverySettings,
     /// Bytes received over time, sampled at least 10 times per second.
     pub timeseries: Vec<Sample>,
+    /// Where the time went: `duration_s` split into what the engine was doing.
+    #[serde(default)]
+    pub time_breakdown: TimeBreakdown,
+    /// MiB/s verified after the first second (or first tenth) of transfer, when the recovery
+    /// was long enough to have a steady state (iperf3 `-O`: the ramp is omitted).
+    #[serde(default)]
+    pub steady_throughput_mib_s: Option<f64>,
+    /// Every chunk request with its latency (written to `requests/<trial>.csv` by campaigns).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<RequestSample>,
     /// Per fault window: time to detect and time to recover (filled by
     /// [`RecoveryReport::annotate_faults`] from a chaos event log on the same clock).
     #[serde(default)]

@@ -10,7 +10,7 @@ use std::{
 use super::{TrialRecord, read_trials};
 use crate::{
     chaos::{EventKind, events::read_json_lines},
-    follower::Sample,
+    follower::{RequestSample, Sample},
 };
 
 /// A results directory could not be read.
@@ -52,6 +52,8 @@ pub struct LoadedTrial {
     pub series: Vec<Sample>,
     /// Times (clock seconds) the chaos proxy reset a connection, from `events/<id>.jsonl`.
     pub resets: Vec<f64>,
+    /// Every chunk request, from `requests/<id>.csv` (empty when missing).
+    pub requests: Vec<RequestSample>,
 }
 
 /// A campaign's results as written by `rrbench campaign run`.
@@ -106,10 +108,15 @@ impl ResultsDir {
                     fs::read_to_string(dir.join("events").join(format!("{}.jsonl", record.trial)))
                         .map(|t| reset_times(&t))
                         .unwrap_or_default();
+                let requests =
+                    fs::read_to_string(dir.join("requests").join(format!("{}.csv", record.trial)))
+                        .map(|t| parse_requests(&t))
+                        .unwrap_or_default();
                 LoadedTrial {
                     record,
                     series,
                     resets,
+                    requests,
                 }
             })
             .collect();
@@ -204,6 +211,23 @@ fn parse_timeseries(text: &str) -> Vec<Sample> {
                 t: parts.next()?.parse().ok()?,
                 bytes: parts.next()?.parse().ok()?,
                 attempt: parts.next()?.parse().ok()?,
+                verified: parts.next().and_then(|v| v.parse().ok()).unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+fn parse_requests(text: &str) -> Vec<RequestSample> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut parts = line.split(',');
+            Some(RequestSample {
+                t: parts.next()?.parse().ok()?,
+                latency_s: parts.next()?.parse().ok()?,
+                attempt: parts.next()?.parse().ok()?,
+                bytes: parts.next()?.parse().ok()?,
+                ok: parts.next()?.parse().ok()?,
             })
         })
         .collect()

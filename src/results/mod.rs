@@ -16,14 +16,14 @@ pub use env::capture_env;
 pub use load::{Condition, LoadError, LoadedTrial, ResultsDir, short_key};
 pub use writers::{
     SummaryMarkdown, append_line, create_run_dir, events_jsonl, read_trials, repair_torn_tail,
-    timeseries_csv,
+    requests_csv, timeseries_csv,
 };
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::follower::{FailureRecord, FaultTimes, Outcome};
+use crate::follower::{FailureRecord, FaultTimes, Outcome, TimeBreakdown};
 
 /// Schema id of [`TrialRecord`].
 pub const TRIAL_SCHEMA: &str = "rrbench.trial/1";
@@ -71,6 +71,13 @@ pub struct TrialRecord {
     pub failures: Vec<FailureRecord>,
     /// Per fault window: time to detect and to recover.
     pub faults: Vec<FaultTimes>,
+    /// Where the time went (`null` in records written before it was measured).
+    #[serde(default)]
+    pub time_breakdown: Option<TimeBreakdown>,
+    /// Throughput once the ramp is over (iperf3 `-O`): see
+    /// [`crate::follower::RecoveryReport::steady_throughput_mib_s`].
+    #[serde(default)]
+    pub steady_throughput_mib_s: Option<f64>,
     /// Connections the chaos proxy saw reset.
     pub connections_reset: u64,
     /// Judged expectations.

@@ -12,7 +12,7 @@ use super::TrialRecord;
 use crate::{
     chaos::Event,
     export::Exporter,
-    follower::{FailureRecord, Sample},
+    follower::{FailureRecord, RequestSample, Sample},
 };
 
 /// How many runs of one campaign and seed may start in the same second.
@@ -71,11 +71,24 @@ pub fn read_trials(path: &Path) -> io::Result<Vec<TrialRecord>> {
         .collect())
 }
 
-/// `t,bytes,attempt` per sample.
+/// `t,bytes,attempt,verified` per sample.
 pub fn timeseries_csv(samples: &[Sample]) -> String {
-    let mut out = String::from("t,bytes,attempt\n");
+    let mut out = String::from("t,bytes,attempt,verified\n");
     for s in samples {
-        let _ = writeln!(out, "{:.4},{},{}", s.t, s.bytes, s.attempt);
+        let _ = writeln!(out, "{:.4},{},{},{}", s.t, s.bytes, s.attempt, s.verified);
+    }
+    out
+}
+
+/// `t,latency_s,attempt,bytes,ok` per chunk request.
+pub fn requests_csv(requests: &[RequestSample]) -> String {
+    let mut out = String::from("t,latency_s,attempt,bytes,ok\n");
+    for r in requests {
+        let _ = writeln!(
+            out,
+            "{:.6},{:.6},{},{},{}",
+            r.t, r.latency_s, r.attempt, r.bytes, r.ok
+        );
     }
     out
 }
@@ -247,6 +260,8 @@ mod tests {
             model_throughput_mib_s: (!passed).then_some(10.0),
             throughput_vs_model: (!passed).then_some(0.13),
             attempts: if passed { 1 } else { 2 },
+            time_breakdown: None,
+            steady_throughput_mib_s: None,
             failures: Vec::new(),
             faults: Vec::new(),
             connections_reset: 0,
@@ -303,13 +318,18 @@ mod tests {
                 t: 0.0,
                 bytes: 0,
                 attempt: 1,
+                verified: 0,
             },
             Sample {
                 t: 0.05,
                 bytes: 10,
                 attempt: 1,
+                verified: 8,
             },
         ]);
-        assert_eq!(csv, "t,bytes,attempt\n0.0000,0,1\n0.0500,10,1\n");
+        assert_eq!(
+            csv,
+            "t,bytes,attempt,verified\n0.0000,0,1,0\n0.0500,10,1,8\n"
+        );
     }
 }

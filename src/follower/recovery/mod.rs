@@ -36,6 +36,7 @@ pub use event::{Action, ChunkReply, Counters, Event, StorePlan};
 use tokio::time::Instant;
 
 use super::{
+    breakdown::TimeBreakdown,
     failure::Failure,
     ledger::Ledger,
     progress::Sample,
@@ -373,6 +374,9 @@ impl Recovery {
             failures: self.failures.clone(),
             settings: self.settings.clone(),
             timeseries,
+            time_breakdown: TimeBreakdown::default(),
+            steady_throughput_mib_s: None,
+            requests: Vec::new(),
             faults: Vec::new(),
         }
     }
