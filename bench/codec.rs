@@ -15,6 +15,7 @@ fn codec(c: &mut Criterion) {
             file: 3,
             offset: 1 << 30,
             crc32c: 0xdead_beef,
+            throttled_micros: 0,
             data: Bytes::from(vec![7u8; size]),
         };
         group.throughput(Throughput::Bytes(size as u64));

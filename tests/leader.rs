@@ -11,7 +11,7 @@ use rrbench::{
     auth::AuthToken,
     clock::Clock,
     leader::{self, LeaderConfig},
-    protocol::{ErrorCode, HEADER_LEN, Kind, Message, decode_frame},
+    protocol::{ErrorCode, HEADER_LEN, Kind, Message, VERSION, decode_frame},
     settings::LeaderSettings,
     transport::{TransportError, channel::Channel},
 };
@@ -113,7 +113,7 @@ async fn bad_input_gets_errors_and_the_leader_keeps_serving() {
     );
 
     // An oversized frame is refused from its header, before any payload arrives.
-    let mut huge = vec![b'R', b'R', 1, Kind::GetChunk as u8];
+    let mut huge = vec![b'R', b'R', VERSION, Kind::GetChunk as u8];
     huge.extend_from_slice(&9u64.to_be_bytes());
     huge.extend_from_slice(&(512u32 << 20).to_be_bytes());
     assert_eq!(huge.len(), HEADER_LEN);

@@ -28,14 +28,18 @@ fn any_message() -> impl Strategy<Value = Message> {
             any::<u32>(),
             any::<u64>(),
             any::<u32>(),
+            any::<u32>(),
             prop::collection::vec(any::<u8>(), 0..4096)
         )
-            .prop_map(|(file, offset, crc32c, data)| Message::Chunk {
-                file,
-                offset,
-                crc32c,
-                data: Bytes::from(data)
-            }),
+            .prop_map(
+                |(file, offset, crc32c, throttled_micros, data)| Message::Chunk {
+                    file,
+                    offset,
+                    crc32c,
+                    throttled_micros,
+                    data: Bytes::from(data)
+                }
+            ),
         any::<u64>().prop_map(|session| Message::CloseSession { session }),
         any::<u64>().prop_map(|nonce| Message::Ping { nonce }),
         (any::<u16>(), ".{0,64}").prop_map(|(code, message)| Message::Error {
@@ -58,7 +62,7 @@ proptest! {
     /// Valid headers followed by arbitrary payloads: still no panic.
     #[test]
     fn arbitrary_payloads_never_panic(kind in 0u8..16, payload in prop::collection::vec(any::<u8>(), 0..512)) {
-        let mut bytes = vec![b'R', b'R', 1, kind];
+        let mut bytes = vec![b'R', b'R', rrbench::protocol::VERSION, kind];
         bytes.extend_from_slice(&7u64.to_be_bytes());
         bytes.extend_from_slice(&(payload.len() as u32).to_be_bytes());
         bytes.extend_from_slice(&payload);

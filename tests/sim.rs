@@ -15,7 +15,7 @@ use std::{
 use rrbench::{
     chaos::{EventLog, rng::SeededRng, sim::SimNetwork},
     clock::Clock,
-    follower::{self, FailureKind, FollowerConfig, Progress, RecoveryReport},
+    follower::{self, Activity, FailureKind, FollowerConfig, Progress, RecoveryReport},
     index::{GenerateSpec, IndexSnapshot, generate},
     leader::{self, LeaderConfig},
     settings::{LeaderSettings, RecoverySettings},
@@ -68,6 +68,8 @@ struct Trial {
     policy: Policy,
     faults: Vec<String>,
     settings: RecoverySettings,
+    /// The leader's `indices.recovery.max_bytes_per_sec` (0: unlimited).
+    leader_rate: ByteSize,
 }
 
 impl Trial {
@@ -88,6 +90,7 @@ impl Trial {
                 time_scale: 0.01,
                 ..RecoverySettings::default()
             },
+            leader_rate: ByteSize(0),
         }
     }
 
@@ -156,7 +159,7 @@ async fn run_async(trial: &Trial) -> Ran {
     let clock = Clock::start();
     let config = LeaderConfig {
         settings: LeaderSettings {
-            max_bytes_per_sec: ByteSize(0),
+            max_bytes_per_sec: trial.leader_rate,
             ..LeaderSettings::default()
         },
         ..LeaderConfig::default()
@@ -270,6 +273,14 @@ fn check(trial: &Trial, ran: &Ran) -> Result<(), String> {
             ));
         }
     }
+    let accounted = r.time_breakdown.total();
+    if (accounted - r.duration_s).abs() > 0.02 * r.duration_s + 1e-6 {
+        return Err(format!(
+            "the time breakdown sums to {accounted:.4} s of {:.4} s: {}",
+            r.duration_s,
+            r.time_breakdown.line()
+        ));
+    }
     if r.duration_s > TIME_LIMIT.as_secs_f64() + 1.0 {
         return Err(format!(
             "ran {:.1} s past a {TIME_LIMIT:?} limit",
@@ -354,6 +365,40 @@ fn a_clean_simulated_recovery_runs_at_its_rate_limit_in_simulated_time() {
 }
 
 /// What each policy does under each fault kind, as the policy table reads.
+/// Where the time went names what bounds each trial: the follower's limiter, the leader's, or
+/// the round trips of a window over a slow path.
+#[test]
+fn the_time_breakdown_names_the_bound() {
+    let unlimited = |mut t: Trial| {
+        t.settings.max_bytes_per_sec = ByteSize(0);
+        t
+    };
+    let follower_bound = Trial::new(Policy::Elasticsearch, &[]);
+    let mut leader_bound = unlimited(Trial::new(Policy::Elasticsearch, &[]));
+    leader_bound.leader_rate = ByteSize::kib(512);
+    let latency_bound = unlimited(Trial::new(Policy::Elasticsearch, &["latency:delay=20ms"]));
+    for (trial, bound) in [
+        (follower_bound, Activity::FollowerThrottle),
+        (leader_bound, Activity::LeaderThrottle),
+        (latency_bound, Activity::Network),
+    ] {
+        let r = run_checked(&trial);
+        assert!(r.is_completed(), "{trial:?}: {}", r.summary());
+        let b = r.time_breakdown;
+        eprintln!("{bound:?}: {:.3} s: {}", r.duration_s, b.line());
+        assert_eq!(b.largest(), Some(bound), "{trial:?}: {}", b.line());
+        assert!(
+            b.get(bound) > 0.6 * r.duration_s,
+            "{bound:?} is most of the time: {}",
+            b.line()
+        );
+        assert!(
+            r.requests.len() as u64 >= INDEX_BYTES / CHUNK && r.requests.iter().all(|q| q.ok),
+            "every request is recorded with its latency"
+        );
+    }
+}
+
 #[test]
 fn every_policy_under_every_fault_kind() {
     use Policy::*;

@@ -176,6 +176,7 @@ mod tests {
             timeseries: vec![],
             time_breakdown: Default::default(),
             steady_throughput_mib_s: None,
+            file_finalize_s: None,
             requests: Vec::new(),
             faults: vec![],
         }

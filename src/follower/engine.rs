@@ -8,7 +8,7 @@
 //! next timer, all on tokio's time (so a paused runtime drives a whole recovery in simulated
 //! time). Requests and writes run as tasks of one attempt; aborting the attempt drops them all.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use tokio::{
     sync::watch,
@@ -133,7 +133,7 @@ pub async fn recover(
 }
 
 /// How long the courtesy `CloseSession` may keep the last connection open.
-const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// What a task of the attempt ended with.
 enum Done {
@@ -141,10 +141,14 @@ enum Done {
     Event(Event),
     /// The connection is open.
     Connected(Connection),
-    /// A chunk is throttled and written: journal it, then tell the machine.
-    Written { seq: u64, entry: JournalEntry },
-    /// A file is verified, fsynced and renamed: journal it, then tell the machine.
-    Finalized { file: usize },
+    /// A chunk is throttled (for `throttled`) and written: journal it, then tell the machine.
+    Written {
+        seq: u64,
+        entry: JournalEntry,
+        throttled: Duration,
+    },
+    /// A file is verified, fsynced and renamed (in `took`): journal it, then tell the machine.
+    Finalized { file: usize, took: Duration },
 }
 
 /// The I/O side of one recovery.
@@ -284,13 +288,14 @@ impl Driver {
                 let limiter = self.limiter.clone();
                 self.tasks.spawn(async move {
                     // After the response, before the write, as Elasticsearch throttles.
-                    limiter.pause(data.len() as u64).await;
+                    let throttled = limiter.pause(data.len() as u64).await;
                     let len = data.len() as u64;
                     let written =
                         tokio::task::spawn_blocking(move || part.write_at(offset, &data)).await;
                     match written {
                         Ok(Ok(())) => Done::Written {
                             seq,
+                            throttled,
                             entry: JournalEntry::Chunk {
                                 file: file as u32,
                                 offset,
@@ -343,16 +348,20 @@ impl Driver {
                 self.loss_reported = false;
                 Event::Connected
             }
-            Done::Written { seq, entry } => match self.journal(&entry) {
-                Ok(()) => Event::ChunkWritten { seq },
+            Done::Written {
+                seq,
+                entry,
+                throttled,
+            } => match self.journal(&entry) {
+                Ok(()) => Event::ChunkWritten { seq, throttled },
                 Err(e) => local(e),
             },
-            Done::Finalized { file } => {
+            Done::Finalized { file, took } => {
                 if let Some(store) = &mut self.store {
                     store.close_part(file);
                 }
                 match self.journal(&JournalEntry::Done { file: file as u32 }) {
-                    Ok(()) => Event::FileFinalized { file },
+                    Ok(()) => Event::FileFinalized { file, took },
                     Err(e) => local(e),
                 }
             }
@@ -472,11 +481,14 @@ async fn fetch(connection: Option<Arc<Connection>>, session: u64, req: ChunkRequ
             file,
             offset,
             crc32c,
+            throttled_micros,
             data,
         }) => {
-            let reply =
-                tokio::task::spawn_blocking(move || ChunkReply::of(file, offset, data, crc32c))
-                    .await;
+            let leader_throttled = Duration::from_micros(u64::from(throttled_micros));
+            let reply = tokio::task::spawn_blocking(move || {
+                ChunkReply::of(file, offset, data, crc32c).throttled_on_leader(leader_throttled)
+            })
+            .await;
             match reply {
                 Ok(reply) => Event::ChunkArrived { seq, reply },
                 Err(e) => Event::LocalFailed(Failure::new(FailureKind::Io, e.to_string())),
@@ -501,6 +513,7 @@ async fn finalize(
     target: TargetDir,
     meta: Option<crate::protocol::FileMeta>,
 ) -> Done {
+    let began = Instant::now();
     let finished = tokio::task::spawn_blocking(move || {
         part.finish(len, crc).or_else(|e| match &meta {
             Some(meta) if target.has_verified(meta) => Ok(()),
@@ -508,7 +521,10 @@ async fn finalize(
         })
     });
     match finished.await {
-        Ok(Ok(())) => Done::Finalized { file },
+        Ok(Ok(())) => Done::Finalized {
+            file,
+            took: began.elapsed(),
+        },
         Ok(Err(e)) => Done::Event(local(e)),
         Err(e) => Done::Event(Event::LocalFailed(Failure::new(
             FailureKind::Io,

@@ -143,6 +143,9 @@ pub struct RecoveryReport {
     /// was long enough to have a steady state (iperf3 `-O`: the ramp is omitted).
     #[serde(default)]
     pub steady_throughput_mib_s: Option<f64>,
+    /// Median seconds one file's finalize took (verify, fsync, rename): the model's per-file term.
+    #[serde(default)]
+    pub file_finalize_s: Option<f64>,
     /// Every chunk request with its latency (written to `requests/<trial>.csv` by campaigns).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requests: Vec<RequestSample>,

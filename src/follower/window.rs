@@ -88,6 +88,12 @@ impl ChunkWindow {
         self.next_seq - self.processed_below
     }
 
+    /// Whether a later request is processed while an earlier one is not: the oldest outstanding
+    /// request holds the window (head-of-line).
+    pub fn is_head_of_line_blocked(&self) -> bool {
+        !self.processed_above.is_empty()
+    }
+
     /// Whether every chunk has been requested.
     pub fn all_requested(&self) -> bool {
         self.next_file >= self.ranges.len()

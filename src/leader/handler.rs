@@ -418,6 +418,7 @@ impl Handler {
                         file,
                         offset,
                         crc32c,
+                        throttled_micros: u32::try_from(waited.as_micros()).unwrap_or(u32::MAX),
                         data,
                     }
                 }

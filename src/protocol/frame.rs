@@ -7,7 +7,7 @@ use super::{Kind, Message, ProtocolError};
 /// The first two bytes of every frame.
 pub const MAGIC: [u8; 2] = *b"RR";
 /// The protocol version this build speaks.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Length of the fixed frame header.
 pub const HEADER_LEN: usize = 16;
 
@@ -181,6 +181,7 @@ mod tests {
                 file: 3,
                 offset: 7,
                 crc32c: 9,
+                throttled_micros: 1500,
                 data: Bytes::from_static(b"chunk bytes"),
             },
             Message::CloseSession { session: 42 },
@@ -319,11 +320,12 @@ mod tests {
                 file: 0,
                 offset: 0,
                 crc32c: 0,
+                throttled_micros: 0,
                 data: data.clone(),
             },
         )
         .expect("encode");
-        assert_eq!(frame.head.len(), HEADER_LEN + 16);
+        assert_eq!(frame.head.len(), HEADER_LEN + 20);
         assert_eq!(frame.data.as_ptr(), data.as_ptr());
     }
 }

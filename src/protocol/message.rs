@@ -68,6 +68,9 @@ pub enum Message {
         offset: u64,
         /// CRC-32C of `data`.
         crc32c: u32,
+        /// Microseconds the request waited on the leader's rate limiter (saturating): the
+        /// follower's time breakdown charges it to the leader, never more than it waited itself.
+        throttled_micros: u32,
         /// The chunk's bytes.
         data: Bytes,
     },
@@ -210,11 +213,13 @@ impl Message {
                 file,
                 offset,
                 crc32c,
+                throttled_micros,
                 data,
             } => {
                 head.put_u32(*file);
                 head.put_u64(*offset);
                 head.put_u32(*crc32c);
+                head.put_u32(*throttled_micros);
                 return Ok(data.clone());
             }
             Self::CloseSession { session } | Self::SessionClosed { session } => {
@@ -266,6 +271,7 @@ impl Message {
                 file: r.u32()?,
                 offset: r.u64()?,
                 crc32c: r.u32()?,
+                throttled_micros: r.u32()?,
                 data: r.rest(),
             },
             Kind::CloseSession => Self::CloseSession { session: r.u64()? },

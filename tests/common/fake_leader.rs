@@ -72,6 +72,7 @@ pub async fn start(index: FakeIndex) -> SocketAddr {
                                 file,
                                 offset,
                                 crc32c: crc32c::crc32c(&data),
+                                throttled_micros: 0,
                                 data: data.into(),
                             }
                         }

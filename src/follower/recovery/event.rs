@@ -1,6 +1,8 @@
 //! What goes into a [`super::Recovery`] (events: what the driver saw happen) and what comes out
 //! (actions: what the driver is to do). Plain data.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use super::super::{failure::Failure, window::ChunkRequest};
@@ -50,11 +52,15 @@ pub enum Event {
     ChunkWritten {
         /// The request's sequence number.
         seq: u64,
+        /// How long the follower's rate limiter held it before the write.
+        throttled: Duration,
     },
     /// [`Action::FinalizeFile`] is done: the file is verified, fsynced, renamed and journaled.
     FileFinalized {
         /// The file's index in the list.
         file: usize,
+        /// How long verifying, fsyncing and renaming took (the model's per-file term).
+        took: Duration,
     },
     /// A local action (clearing, preparing, writing, finalizing, syncing) failed.
     LocalFailed(Failure),
@@ -77,6 +83,9 @@ pub struct ChunkReply {
     pub claimed_crc: u32,
     /// The CRC-32C of `data`.
     pub crc: u32,
+    /// How long the leader says the request waited on its rate limiter (untrusted: the time
+    /// breakdown never charges it more than the follower itself waited).
+    pub leader_throttled: Duration,
 }
 
 impl ChunkReply {
@@ -89,6 +98,15 @@ impl ChunkReply {
             data,
             claimed_crc,
             crc,
+            leader_throttled: Duration::ZERO,
+        }
+    }
+
+    /// The same reply, with the leader's reported rate-limiter wait.
+    pub fn throttled_on_leader(self, leader_throttled: Duration) -> Self {
+        Self {
+            leader_throttled,
+            ..self
         }
     }
 }

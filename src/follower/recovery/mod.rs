@@ -21,6 +21,7 @@
 //! A checksum mismatch, a refused token, the time limit and Ctrl-C end the recovery under every
 //! policy.
 
+mod account;
 pub mod event;
 #[cfg(test)]
 mod model_tests;
@@ -35,8 +36,9 @@ use std::{
 pub use event::{Action, ChunkReply, Counters, Event, StorePlan};
 use tokio::time::Instant;
 
+use self::account::{ChunkCharge, TimeAccount};
 use super::{
-    breakdown::TimeBreakdown,
+    breakdown::{Activity, RequestSample, steady_throughput_mib_s},
     failure::Failure,
     ledger::Ledger,
     progress::Sample,
@@ -107,6 +109,8 @@ struct Chunk {
     /// Failed tries so far (only the OpenSearch policy retries).
     tries: u32,
     state: ChunkState,
+    /// Its share of the time account.
+    charge: ChunkCharge,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -148,6 +152,8 @@ pub struct Recovery {
     failures: Vec<FailureRecord>,
     completed: bool,
     actions: VecDeque<Action>,
+    /// Where the time went.
+    account: TimeAccount,
 }
 
 impl Recovery {
@@ -183,6 +189,7 @@ impl Recovery {
             failures: Vec::new(),
             completed: false,
             actions: VecDeque::new(),
+            account: TimeAccount::new(now),
         };
         recovery.begin_attempt(now);
         recovery
@@ -244,6 +251,7 @@ impl Recovery {
         if self.is_over() {
             return;
         }
+        self.charge(now);
         if let Some(limit) = self.time_limit
             && now >= self.started + limit
         {
@@ -284,6 +292,7 @@ impl Recovery {
         if self.is_over() {
             return;
         }
+        self.charge(now);
         match event {
             Event::Cancelled => {
                 self.fail_attempt(Failure::new(FailureKind::Interrupted, "interrupted"), now)
@@ -305,8 +314,11 @@ impl Recovery {
             Event::StoreReady => self.store_ready(now),
             Event::ChunkArrived { seq, reply } => self.chunk_arrived(seq, reply, now),
             Event::ChunkFailed { seq, failure } => self.chunk_failed(seq, failure, now),
-            Event::ChunkWritten { seq } => self.chunk_written(seq, now),
-            Event::FileFinalized { file } => self.file_finalized(file, now),
+            Event::ChunkWritten { seq, throttled } => self.chunk_written(seq, throttled, now),
+            Event::FileFinalized { file, took } => {
+                self.account.finalized(took);
+                self.file_finalized(file, now)
+            }
             Event::AttemptFinished => {
                 if matches!(self.phase, Phase::Finishing) {
                     self.completed = true;
@@ -373,10 +385,11 @@ impl Recovery {
             attempts: self.attempt,
             failures: self.failures.clone(),
             settings: self.settings.clone(),
+            steady_throughput_mib_s: steady_throughput_mib_s(&timeseries),
             timeseries,
-            time_breakdown: TimeBreakdown::default(),
-            steady_throughput_mib_s: None,
-            requests: Vec::new(),
+            time_breakdown: self.account.spent(),
+            file_finalize_s: self.account.median_finalize().map(|d| d.as_secs_f64()),
+            requests: self.account.requests().to_vec(),
             faults: Vec::new(),
         }
     }
@@ -560,6 +573,7 @@ impl Recovery {
                     request,
                     tries: 0,
                     state: ChunkState::AwaitingConnection,
+                    charge: ChunkCharge::default(),
                 },
             );
             new.push(request.seq);
@@ -593,6 +607,7 @@ impl Recovery {
                     .has_request_timeout()
                     .then(|| now + self.settings.internal_action_timeout);
                 chunk.state = ChunkState::InFlight { deadline };
+                chunk.charge.sent_at = Some(now);
                 self.actions.push_back(Action::RequestChunk {
                     session: t.session,
                     request: chunk.request,
@@ -619,6 +634,21 @@ impl Recovery {
         }
         self.link_proven = true;
         let req = chunk.request;
+        if let Some(sent) = chunk.charge.sent_at {
+            self.account.request_done(RequestSample {
+                t: self.clock.offset(sent).as_secs_f64(),
+                latency_s: now.saturating_duration_since(sent).as_secs_f64(),
+                attempt: self.attempt,
+                bytes: req.len,
+                ok: true,
+            });
+        }
+        self.account.refine(
+            &mut chunk.charge.network,
+            reply.leader_throttled,
+            Activity::Network,
+            Activity::LeaderThrottle,
+        );
         if reply.file != req.file
             || reply.offset != req.offset
             || reply.data.len() != req.len as usize
@@ -665,6 +695,15 @@ impl Recovery {
         ) {
             return;
         }
+        if let (ChunkState::InFlight { .. }, Some(sent)) = (chunk.state, chunk.charge.sent_at) {
+            self.account.request_done(RequestSample {
+                t: self.clock.offset(sent).as_secs_f64(),
+                latency_s: now.saturating_duration_since(sent).as_secs_f64(),
+                attempt: self.attempt,
+                bytes: chunk.request.len,
+                ok: false,
+            });
+        }
         // OpenSearch retries a chunk on connection errors (and only on those); every other
         // policy, and every other error, ends the attempt.
         let retry = if failure.is_connection_error() {
@@ -680,7 +719,7 @@ impl Recovery {
         }
     }
 
-    fn chunk_written(&mut self, seq: u64, now: Instant) {
+    fn chunk_written(&mut self, seq: u64, throttled: Duration, now: Instant) {
         let (Phase::Transferring(t), Some(ledger)) = (&mut self.phase, &mut self.ledger) else {
             return;
         };
@@ -690,6 +729,12 @@ impl Recovery {
         let ChunkState::Writing { crc } = chunk.state else {
             return;
         };
+        self.account.refine(
+            &mut chunk.charge.storage,
+            throttled,
+            Activity::Storage,
+            Activity::FollowerThrottle,
+        );
         let req = chunk.request;
         let file = req.file as usize;
         if let Err(e) = ledger.add_chunk(file, req.offset, u64::from(req.len), crc) {
@@ -740,6 +785,7 @@ impl Recovery {
 
     /// The attempt failed: record it, drop what it had in flight, and start the next one or stop.
     fn fail_attempt(&mut self, failure: Failure, now: Instant) {
+        self.abandon_requests(now);
         let channel_type = failure
             .channel
             .and_then(|c| self.channel_types.get(c).copied());
@@ -776,6 +822,58 @@ impl Recovery {
             self.begin_attempt(now);
         } else {
             self.phase = Phase::Backoff { until: now + delay };
+        }
+    }
+
+    /// Requests still in flight when an attempt fails are recorded as unanswered.
+    fn abandon_requests(&mut self, now: Instant) {
+        let Phase::Transferring(t) = &self.phase else {
+            return;
+        };
+        for c in t.chunks.values() {
+            if let (ChunkState::InFlight { .. }, Some(sent)) = (c.state, c.charge.sent_at) {
+                self.account.request_done(RequestSample {
+                    t: self.clock.offset(sent).as_secs_f64(),
+                    latency_s: now.saturating_duration_since(sent).as_secs_f64(),
+                    attempt: self.attempt,
+                    bytes: c.request.len,
+                    ok: false,
+                });
+            }
+        }
+    }
+
+    /// Charges the time since the last step to what the machine was doing, and to the oldest
+    /// outstanding chunk's account when it was waiting on that chunk.
+    fn charge(&mut self, now: Instant) {
+        let activity = self.activity();
+        let dt = self.account.charge(now, activity);
+        if let Phase::Transferring(t) = &mut self.phase
+            && let Some(head) = t.chunks.values_mut().next()
+        {
+            head.charge.add(activity, dt);
+        }
+    }
+
+    /// What the machine is waiting on now: the phase outside a transfer; in one, what holds
+    /// the oldest outstanding chunk (the window cannot move past it).
+    fn activity(&self) -> Activity {
+        match &self.phase {
+            Phase::Backoff { .. } | Phase::Over => Activity::Backoff,
+            Phase::Connecting => Activity::Connecting,
+            Phase::OpeningSession { .. } | Phase::PreparingStore { .. } => Activity::OpeningSession,
+            Phase::Finishing => Activity::Storage,
+            Phase::Transferring(t) => match t.chunks.values().next().map(|c| c.state) {
+                None if t.finalizing.is_empty() => Activity::Network,
+                None => Activity::Storage,
+                Some(ChunkState::InFlight { .. }) if t.window.is_head_of_line_blocked() => {
+                    Activity::HeadOfLine
+                }
+                Some(ChunkState::InFlight { .. }) => Activity::Network,
+                Some(ChunkState::Backoff { .. }) => Activity::Backoff,
+                Some(ChunkState::AwaitingConnection) => Activity::Connecting,
+                Some(ChunkState::Writing { .. } | ChunkState::Finalizing) => Activity::Storage,
+            },
         }
     }
 

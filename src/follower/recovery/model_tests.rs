@@ -220,8 +220,14 @@ impl World {
             Owed::Write(_) | Owed::Finalize(_) | Owed::Finish if self.rng.chance(0.01) => {
                 Event::LocalFailed(Failure::new(FailureKind::Io, "disk"))
             }
-            Owed::Write(seq) => Event::ChunkWritten { seq },
-            Owed::Finalize(file) => Event::FileFinalized { file },
+            Owed::Write(seq) => Event::ChunkWritten {
+                seq,
+                throttled: Duration::ZERO,
+            },
+            Owed::Finalize(file) => Event::FileFinalized {
+                file,
+                took: Duration::ZERO,
+            },
             Owed::Finish => Event::AttemptFinished,
         };
         if tracing() {
@@ -294,6 +300,13 @@ impl World {
                 .any(|f| f.kind == FailureKind::TimeLimit)
         {
             return Err("a time limit without one".into());
+        }
+        let accounted = report.time_breakdown.total();
+        if (accounted - report.duration_s).abs() > 1e-6 * report.duration_s.max(1.0) {
+            return Err(format!(
+                "the time breakdown sums to {accounted} s of {} s",
+                report.duration_s
+            ));
         }
         if self.settings.policy == Policy::Resumable {
             let window = u64::from(self.settings.max_concurrent_file_chunks)

@@ -88,7 +88,10 @@ impl Bench {
             matches!(write.as_slice(), [Action::WriteChunk { seq, .. }] if *seq == request.seq),
             "{write:?}"
         );
-        self.on(Event::ChunkWritten { seq: request.seq })
+        self.on(Event::ChunkWritten {
+            seq: request.seq,
+            throttled: Duration::ZERO,
+        })
     }
 }
 
@@ -152,9 +155,18 @@ fn one_clean_attempt_requests_every_chunk_through_the_window_and_finishes() {
             ..
         }]
     ));
-    assert!(b.on(Event::FileFinalized { file: 1 }).is_empty());
+    assert!(
+        b.on(Event::FileFinalized {
+            file: 1,
+            took: Duration::ZERO
+        })
+        .is_empty()
+    );
     assert_eq!(
-        b.on(Event::FileFinalized { file: 0 }),
+        b.on(Event::FileFinalized {
+            file: 0,
+            took: Duration::ZERO
+        }),
         vec![Action::FinishAttempt { session: 9 }]
     );
     assert_eq!(b.on(Event::AttemptFinished), vec![Action::Finish]);
@@ -332,7 +344,10 @@ fn resumable_keeps_every_verified_chunk_and_asks_only_for_the_rest() {
     for r in again {
         b.deliver(r);
     }
-    b.on(Event::FileFinalized { file: 0 });
+    b.on(Event::FileFinalized {
+        file: 0,
+        took: Duration::ZERO,
+    });
     b.on(Event::AttemptFinished);
     let report = b.r.report("leader".into(), 0, Vec::new());
     // The failed chunk brought nothing and the one still in flight was never answered: no byte
@@ -509,17 +524,31 @@ fn requests_decided_before_a_channel_loss_wait_for_a_new_connection() {
 fn stale_and_duplicate_events_change_nothing() {
     let mut b = Bench::new(settings(Policy::Elasticsearch));
     b.actions();
-    assert!(b.on(Event::ChunkWritten { seq: 4 }).is_empty());
+    assert!(
+        b.on(Event::ChunkWritten {
+            seq: 4,
+            throttled: Duration::ZERO
+        })
+        .is_empty()
+    );
     assert!(b.on(Event::StoreReady).is_empty());
     b.open(&[meta("a", 8)]);
     let sent = requests(&b.on(Event::StoreReady));
     b.deliver(sent[0]);
     assert!(
-        b.on(Event::ChunkWritten { seq: sent[0].seq }).is_empty(),
+        b.on(Event::ChunkWritten {
+            seq: sent[0].seq,
+            throttled: Duration::ZERO
+        })
+        .is_empty(),
         "twice"
     );
     assert!(
-        b.on(Event::FileFinalized { file: 0 }).is_empty(),
+        b.on(Event::FileFinalized {
+            file: 0,
+            took: Duration::ZERO
+        })
+        .is_empty(),
         "not complete"
     );
     assert_eq!(b.r.counters().bytes_transferred, 4);
@@ -579,7 +608,10 @@ fn a_files_last_chunk_holds_its_window_slot_until_the_file_is_finalized() {
         matches!(after.as_slice(), [Action::FinalizeFile { file: 0, .. }]),
         "no new request while file a is being finalized: {after:?}"
     );
-    let next = requests(&b.on(Event::FileFinalized { file: 0 }));
+    let next = requests(&b.on(Event::FileFinalized {
+        file: 0,
+        took: Duration::ZERO,
+    }));
     assert_eq!((next[0].file, next[0].offset), (1, 4));
 }
 
