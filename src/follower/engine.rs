@@ -443,6 +443,13 @@ impl Driver {
         Progress::set(&p.bytes_verified, c.bytes_verified);
         Progress::set(&p.files_verified, c.files_verified);
         Progress::set(&p.bytes_persisted, c.bytes_persisted);
+        Progress::set(&p.requests_in_flight, recovery.requests_in_flight() as u64);
+        let failures = recovery.failures();
+        if let Ok(mut seen) = p.failures.lock()
+            && seen.len() != failures.len()
+        {
+            *seen = failures.to_vec();
+        }
     }
 }
 

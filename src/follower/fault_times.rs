@@ -165,6 +165,7 @@ mod tests {
             channel: None,
             channel_type: None,
             message: String::new(),
+            then: String::new(),
         }];
         // 10 bytes/s until 1 s, nothing during the blackhole, 2/s at 3.5 s, 10/s from 4 s.
         let s = series(&[

@@ -32,6 +32,20 @@ pub struct Progress {
     pub bytes_persisted: AtomicU64,
     /// Pings sent.
     pub pings_sent: AtomicU64,
+    /// Chunk requests sent and not yet answered.
+    pub requests_in_flight: AtomicU64,
+    /// Every failed attempt so far, as the machine recorded it (with what the policy does next).
+    pub failures: std::sync::Mutex<Vec<super::report::FailureRecord>>,
+}
+
+impl Progress {
+    /// Failed attempts from the `seen`-th on (for a line per failure as they happen).
+    pub fn failures_since(&self, seen: usize) -> Vec<super::report::FailureRecord> {
+        self.failures
+            .lock()
+            .map(|f| f.iter().skip(seen).cloned().collect())
+            .unwrap_or_default()
+    }
 }
 
 impl Progress {

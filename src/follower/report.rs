@@ -86,6 +86,24 @@ pub struct FailureRecord {
     pub channel_type: Option<ChannelType>,
     /// Detail.
     pub message: String,
+    /// What the policy did next: `attempt 3 of 5 in 2s, from zero`, or why it stopped.
+    #[serde(default)]
+    pub then: String,
+}
+
+impl std::fmt::Display for FailureRecord {
+    /// `attempt 2 failed at 3.25 s: reset: connection reset by peer; attempt 3 of 5 in 0s, from zero`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "attempt {} failed at {:.2} s: {}: {}",
+            self.attempt, self.t, self.kind, self.message
+        )?;
+        if !self.then.is_empty() {
+            write!(f, "; {}", self.then)?;
+        }
+        Ok(())
+    }
 }
 
 /// Everything about one recovery.

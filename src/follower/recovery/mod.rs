@@ -796,6 +796,7 @@ impl Recovery {
             channel: failure.channel,
             channel_type,
             message: failure.message,
+            then: String::new(),
         });
         if let Phase::PreparingStore { plan, .. } = self.phase
             && plan != StorePlan::Keep
@@ -811,6 +812,11 @@ impl Recovery {
         });
         self.link = Link::Down;
         if failure.fatal || self.attempt >= self.settings.max_retries {
+            self.note_next_step(if failure.fatal {
+                format!("{} is final: no retry", failure.kind)
+            } else {
+                format!("gave up after {} attempts (max_retries)", self.attempt)
+            });
             return self.finish(now);
         }
         self.attempt += 1;
@@ -818,10 +824,40 @@ impl Recovery {
         let delay =
             self.policy
                 .attempt_delay(self.attempt, self.settings.time_scale, self.jitter.unit());
+        let from = if self.policy.restarts_from_zero() {
+            "from zero"
+        } else {
+            "resuming what is verified"
+        };
+        self.note_next_step(format!(
+            "attempt {} of {} in {}, {from}",
+            self.attempt,
+            self.settings.max_retries,
+            format_duration(delay)
+        ));
         if delay.is_zero() {
             self.begin_attempt(now);
         } else {
             self.phase = Phase::Backoff { until: now + delay };
+        }
+    }
+
+    /// What the policy does after the last failure, for the user.
+    fn note_next_step(&mut self, then: String) {
+        if let Some(last) = self.failures.last_mut() {
+            last.then = then;
+        }
+    }
+
+    /// Chunk requests sent and not yet answered.
+    pub fn requests_in_flight(&self) -> usize {
+        match &self.phase {
+            Phase::Transferring(t) => t
+                .chunks
+                .values()
+                .filter(|c| matches!(c.state, ChunkState::InFlight { .. }))
+                .count(),
+            _ => 0,
         }
     }
 
