@@ -184,7 +184,7 @@ pub struct RequestSample {
 /// 0.2 s or 5 samples after the omitted part).
 pub fn steady_throughput_mib_s(series: &[Sample]) -> Option<f64> {
     let first = series.iter().position(|s| s.bytes > 0)?;
-    let start = series[first.saturating_sub(1)];
+    let start = series[first];
     let end = *series.last()?;
     let span = end.t - start.t;
     if span < 0.2 {
