@@ -68,24 +68,44 @@ pub struct ReportArgs {
     pub dir: PathBuf,
 }
 
-/// Options of `rrbench compare`.
-///
-/// Trials are matched by their matrix values; different repetition counts are fine and a
-/// condition run on one side only is listed as such. Verdicts: "no change" when the
-/// Mann-Whitney p is at or above --significance; "within noise" when the interval of the
-/// difference reaches into +-noise-threshold of the baseline median; otherwise "improved" or
-/// "regressed", by which way the metric is better. With fewer than 4 repetitions per side no
-/// difference can reach p < 0.05: run 5 or more.
-///
-/// Exit codes: 0 compared (whatever the verdicts); 3 a confident regression with
-/// --fail-on-regression; 2 bad input (not a results directory, unknown metric).
+/// Options of `rrbench compare`. The subcommand's doc comment is its `about`; the rest of its
+/// `--help` is the `after_long_help` below (a variant's doc comment replaces the struct's).
 #[derive(Debug, Args)]
-#[command(verbatim_doc_comment)]
+#[command(after_long_help = "\
+Runs: each of BASELINE and CONTENDER is one of
+  results/smoke/20260101T120000Z-1   a run directory (it holds trials.jsonl)
+  results/smoke                      a campaign directory: its newest run, by the start
+                                     time in the run's name (<stamp>-<seed>)
+  results/smoke@ID                   the run of results/smoke named ID, or whose name
+                                     starts with ID, e.g. results/smoke@20260101T12
+When no run is the obvious one (an id prefix fitting several, two runs started in the same
+second, runs not named <stamp>-<seed>), or a glob gives more than two runs, the error lists the
+runs to choose from.
+
+It prints what differs between the runs (campaign settings with their --set and --seed,
+faults, rrbench version, machine; \"identical\" when nothing does), the table, and a tally of
+every row (too few samples and one-sided conditions included). Runs of two different campaigns
+are refused unless --force. It writes compare.md, compare.json and compare.csv.
+
+Trials are matched by their matrix values; different repetition counts are fine and a
+condition run on one side only is listed as such. Verdicts: \"no change\" when the
+Mann-Whitney p is at or above --significance; \"within noise\" when the interval of the
+difference reaches into +-noise-threshold of the baseline median; otherwise \"improved\" or
+\"regressed\", by which way the metric is better. With fewer than 4 repetitions per side no
+difference can reach p < 0.05: run 5 or more. Warnings: a median trial under a second (set-up
+noise dominates), and an A/A comparison (nothing differs) that moved beyond the noise threshold.
+
+Exit codes: 0 compared (whatever the verdicts); 3 a confident regression with
+--fail-on-regression; 2 bad input (not a run, no run or several fitting, unknown metric,
+different campaigns without --force).")]
 pub struct CompareArgs {
-    /// The reference results directory.
+    /// The reference run: RUN_DIR, CAMPAIGN_DIR (its newest run) or CAMPAIGN_DIR@ID.
     pub baseline: PathBuf,
-    /// The results directory to judge against it.
+    /// The run to judge against it, in the same forms.
     pub contender: PathBuf,
+    /// More runs than two, refused with the list (what a glob such as results/smoke/* gives).
+    #[arg(hide = true)]
+    pub extra: Vec<PathBuf>,
     /// Metric to compare (repeatable): throughput_mib_s, duration_s, bytes_wasted, attempts,
     /// throughput_vs_model, time_to_recover_s. Default: throughput_mib_s and duration_s.
     #[arg(long = "metric", value_name = "NAME")]
@@ -93,7 +113,11 @@ pub struct CompareArgs {
     /// Exit 3 if any metric regressed with confidence.
     #[arg(long)]
     pub fail_on_regression: bool,
-    /// Where compare.md and plots/compare-*.svg|png go (default: CONTENDER/compare).
+    /// Compare runs of two different campaigns (trials are matched by matrix values only).
+    #[arg(long)]
+    pub force: bool,
+    /// Where compare.md, compare.json, compare.csv and plots/compare-*.svg|png go (default:
+    /// CONTENDER/compare, in the contender's run directory).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// p-value below which a difference counts as significant.

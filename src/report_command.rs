@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use rrbench::{
-    compare::{self, ChangeVerdict, CompareOptions, Metric},
+    compare::{self, CompareError, CompareOptions, Metric},
     report::write_report,
     results::ResultsDir,
 };
@@ -28,6 +28,14 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    if !args.extra.is_empty() {
+        let all = [&args.baseline, &args.contender]
+            .into_iter()
+            .chain(&args.extra)
+            .cloned()
+            .collect();
+        return Err(CompareError::TooManyRuns(all).into());
+    }
     let metrics = if args.metrics.is_empty() {
         CompareOptions::default().metrics
     } else {
@@ -44,31 +52,41 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
     };
     options.validate()?;
-    let baseline = ResultsDir::open(&args.baseline).context("baseline")?;
-    let contender = ResultsDir::open(&args.contender).context("contender")?;
+    let open = |arg: &std::path::Path, role: &str| -> anyhow::Result<ResultsDir> {
+        let selected = compare::resolve(arg).context(role.to_string())?;
+        let results = ResultsDir::open(&selected.dir).context(role.to_string())?;
+        match &selected.how {
+            Some(how) => println!("{role}: {} ({how})", selected.dir.display()),
+            None => println!("{role}: {}", selected.dir.display()),
+        }
+        Ok(results)
+    };
+    let baseline = open(&args.baseline, "baseline")?;
+    let contender = open(&args.contender, "contender")?;
+    compare::check_campaigns(&baseline, &contender, args.force)?;
     let comparison = compare::compare(&baseline, &contender, &options);
-    crate::progress_line::print_stdout(&compare::terminal_table(&comparison))?;
+    let mut text = compare::differences_text(&comparison.differences);
+    text.push('\n');
+    text.push_str(&compare::terminal_table(&comparison));
+    crate::progress_line::print_stdout(&text)?;
     for note in &comparison.notes {
         eprintln!("note: {note}");
+    }
+    for warning in &comparison.warnings {
+        eprintln!("warning: {warning}");
     }
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| args.contender.join("compare"));
+        .unwrap_or_else(|| contender.dir.join("compare"));
     let names = ["baseline".to_string(), "contender".to_string()];
     let files = compare::write(&comparison, &out, names)
         .with_context(|| format!("writing {}", out.display()))?;
     println!("\ncompare: {}", files.markdown.display());
+    println!("compare: {}", files.json.display());
+    println!("compare: {}", files.csv.display());
+    println!("{}", comparison.tally());
     let regressed = comparison.regressions();
-    let count = |v: ChangeVerdict| comparison.rows.iter().filter(|r| r.verdict == v).count();
-    println!(
-        "{} rows: {} improved, {} regressed, {} no change, {} within noise",
-        comparison.rows.len(),
-        count(ChangeVerdict::Improved),
-        regressed.len(),
-        count(ChangeVerdict::NoChange),
-        count(ChangeVerdict::WithinNoise)
-    );
     if args.fail_on_regression && !regressed.is_empty() {
         for r in &regressed {
             eprintln!(

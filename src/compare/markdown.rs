@@ -1,8 +1,9 @@
-//! A comparison as text: a terminal table and `compare.md` ([`CompareMarkdown`]).
+//! A comparison as text: what differs between the runs and a table for a terminal, and
+//! `compare.md` ([`CompareMarkdown`]).
 
 use std::fmt::Write as _;
 
-use super::{Comparison, Metric, Row};
+use super::{Comparison, Differences, Metric, Row};
 use crate::export::Exporter;
 
 /// A number with a precision that suits its size.
@@ -94,7 +95,76 @@ pub fn terminal_table(c: &Comparison) -> String {
     out
 }
 
-/// `compare.md`: the runs, the method, the table, and where the plots are.
+/// What differs between the runs, for a terminal: `identical` when nothing does.
+pub fn differences_text(d: &Differences) -> String {
+    let mut out = String::from("what differs between the runs:");
+    if d.items.is_empty() {
+        out.push_str(if d.identical() {
+            " identical (campaign settings, faults, rrbench version, machine)"
+        } else {
+            " nothing found in what was recorded"
+        });
+    }
+    out.push('\n');
+    let width = |f: fn(&super::Difference) -> usize| d.items.iter().map(f).max().unwrap_or(0);
+    let (ws, wk, wb) = (
+        width(|i| i.section.to_string().len()),
+        width(|i| i.key.chars().count()),
+        width(|i| i.baseline.chars().count()),
+    );
+    for i in &d.items {
+        let _ = writeln!(
+            out,
+            "  {:<ws$}  {:<wk$}  {:<wb$}  ->  {}",
+            i.section.to_string(),
+            i.key,
+            i.baseline,
+            i.contender
+        );
+    }
+    if !d.unrecorded.is_empty() {
+        let _ = writeln!(
+            out,
+            "  not compared: neither run recorded {}",
+            d.unrecorded.join(" or ")
+        );
+    }
+    out
+}
+
+/// The Markdown section of what differs between the runs.
+fn differences_md(d: &Differences, out: &mut String) {
+    out.push_str("## What differs between the runs\n\n");
+    if d.identical() {
+        out.push_str("Identical: campaign settings, faults, rrbench version and machine.\n");
+    } else if d.items.is_empty() {
+        out.push_str("Nothing found in what was recorded.\n");
+    } else {
+        out.push_str("| section | key | baseline | contender |\n|---|---|---|---|\n");
+        for i in &d.items {
+            let cell = |s: &str| s.replace('|', "\\|");
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {} | {} |",
+                i.section,
+                i.key,
+                cell(&i.baseline),
+                cell(&i.contender)
+            );
+        }
+    }
+    if !d.unrecorded.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nNot compared: neither run recorded {}.",
+            d.unrecorded.join(" or ")
+        );
+    }
+    out.push('\n');
+}
+
+/// `compare.md`: the runs, what differs between them, the method, the warnings, the table with
+/// its tally, and where the plots are.
 #[derive(Clone, Copy, Debug)]
 pub struct CompareMarkdown<'a> {
     /// Each metric's distribution plot, relative to `compare.md`.
@@ -130,12 +200,18 @@ impl Exporter for CompareMarkdown<'_> {
         for n in &c.notes {
             let _ = writeln!(out, "- note: {n}");
         }
+        for w in &c.warnings {
+            let _ = writeln!(out, "- **warning**: {w}");
+        }
         out.push('\n');
+        differences_md(&c.differences, &mut out);
+        out.push_str("## Results\n\n");
         let _ = writeln!(out, "| {} |", HEADER.join(" | "));
         let _ = writeln!(out, "|{}", "---|".repeat(HEADER.len()));
         for r in &c.rows {
             let _ = writeln!(out, "| {} |", cells(r).join(" | "));
         }
+        let _ = writeln!(out, "\n{}", c.tally());
         if !plots.is_empty() {
             out.push_str("\n## Distributions\n\n");
             if !ticks.is_empty() {
@@ -155,42 +231,23 @@ impl Exporter for CompareMarkdown<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::{
-        compare::{ChangeVerdict, CompareOptions},
-        results::Condition,
-        stats::Interval,
-    };
+    use crate::compare::fixture::comparison;
 
-    fn comparison() -> Comparison {
-        Comparison {
-            campaign: "smoke".into(),
-            baseline: "smoke at base/".into(),
-            contender: "smoke at new/".into(),
-            rows: vec![Row {
-                metric: Metric::ThroughputMibS,
-                condition: Condition(BTreeMap::from([(
-                    "settings.policy".to_string(),
-                    "resumable".to_string(),
-                )])),
-                baseline: vec![10.0, 12.0],
-                contender: vec![20.0, 22.0],
-                baseline_median: Some(11.0),
-                contender_median: Some(21.0),
-                diff: Some(10.0),
-                diff_relative: Some(10.0 / 11.0),
-                ci: Some(Interval {
-                    low: 8.0,
-                    high: 12.0,
-                }),
-                p: Some(0.1),
-                verdict: ChangeVerdict::NoChange,
-            }],
-            notes: vec!["the campaigns differ".into()],
-            options: CompareOptions::default(),
-        }
+    #[test]
+    fn the_terminal_says_what_differs_or_identical() {
+        let c = comparison();
+        assert_eq!(
+            differences_text(&c.differences),
+            "what differs between the runs:\n  \
+             campaign  settings.max_concurrent_file_chunks  1 (--set)  ->  5 (--set)\n  \
+             not compared: neither run recorded env.json\n"
+        );
+        assert_eq!(
+            differences_text(&Differences::default()),
+            "what differs between the runs: identical (campaign settings, faults, rrbench \
+             version, machine)\n"
+        );
     }
 
     #[test]
@@ -209,20 +266,34 @@ mod tests {
             md.export(&comparison()),
             "# rrbench compare\n\
              \n\
-             - baseline: smoke at base/\n\
-             - contender: smoke at new/\n\
+             - baseline: smoke (base/)\n\
+             - contender: smoke (new/)\n\
              - method: medians; diff = contender − baseline; 95 % percentile bootstrap interval \
              of the difference of medians (10000 resamples, seed 0); two-sided Mann–Whitney U \
              (exact up to 60 pooled samples); verdict: no change when p ≥ 0.05, within noise \
              when the interval reaches into ±2.0 % of the baseline median, otherwise improved \
              or regressed.\n\
              - note: the campaigns differ\n\
+             - **warning**: trials are short\n\
+             \n\
+             ## What differs between the runs\n\
+             \n\
+             | section | key | baseline | contender |\n\
+             |---|---|---|---|\n\
+             | campaign | `settings.max_concurrent_file_chunks` | 1 (--set) | 5 (--set) |\n\
+             \n\
+             Not compared: neither run recorded env.json.\n\
+             \n\
+             ## Results\n\
              \n\
              | metric | condition | baseline median | contender median | diff | diff % | \
              95% CI of diff | p (Mann-Whitney) | verdict |\n\
              |---|---|---|---|---|---|---|---|---|\n\
              | throughput_mib_s | policy=resumable | 11.00 (n=2) | 21.00 (n=2) | +10.00 | \
              +90.9 % | [8.00, 12.00] | 0.100 | no change |\n\
+             \n\
+             1 row: 0 improved, 0 regressed, 1 no change, 0 within noise, 0 too few samples, \
+             0 only in baseline, 0 only in contender\n\
              \n\
              ## Distributions\n\
              \n\
@@ -239,7 +310,7 @@ mod tests {
         }
         .export(&comparison());
         assert!(
-            without_plots.ends_with("| no change |\n"),
+            without_plots.ends_with("0 only in contender\n"),
             "{without_plots}"
         );
     }

@@ -1,153 +1,49 @@
-//! `rrbench compare`: a baseline results directory against a contender, metric by metric and
-//! condition by condition, with the statistics to tell a change from noise.
+//! `rrbench compare`: a baseline run against a contender, metric by metric and condition by
+//! condition, with the statistics to tell a change from noise, and what differs between the two
+//! runs besides their numbers.
 //!
 //! Trials are matched by their matrix values ([`Condition`]); repetition counts may differ, and a
 //! condition present on one side only is listed, not dropped. The verdict follows criterion:
 //! no change unless the Mann–Whitney p-value is below the significance level; a significant
 //! change whose bootstrap interval (relative to the baseline median) reaches into the noise band
 //! is "within noise"; otherwise improved or regressed, by which way the metric is better.
+//!
+//! Which run an argument names is [`resolve`]d; what differs between runs (settings, faults,
+//! version, machine) is [`Differences`]; warnings about a comparison as a whole are
+//! [`Comparison::warnings`]; the renderings are `compare.md`, `compare.json` and
+//! `compare.csv`, each an [`crate::export::Exporter`]. Loading results is [`crate::results`]'s,
+//! not this module's.
 
+mod csv;
+mod differences;
+mod error;
+#[cfg(test)]
+mod fixture;
+mod json;
 mod markdown;
+mod metric;
 mod output;
+mod select;
+mod tally;
+mod warnings;
 
-pub use markdown::{CompareMarkdown, terminal_table};
+pub use csv::CompareCsv;
+pub use differences::{Difference, Differences, RunInfo, Section, diff};
+pub use error::CompareError;
+pub use json::CompareJson;
+pub use markdown::{CompareMarkdown, differences_text, terminal_table};
+pub use metric::Metric;
 pub use output::{CompareFiles, write};
+pub use select::{RunName, Selected, choose, resolve};
+pub use tally::Tally;
+pub use warnings::SHORT_TRIAL_S;
 
 use std::{fmt, path::PathBuf};
 
 use crate::{
-    results::{Condition, LoadedTrial, ResultsDir, TrialRecord},
+    results::{Condition, LoadedTrial, ResultsDir},
     stats::{Interval, bootstrap_median_diff, mann_whitney, median},
 };
-
-/// A bad `--metric` or option.
-#[derive(Debug, thiserror::Error)]
-pub enum CompareError {
-    /// Unknown metric name.
-    #[error("unknown metric {0:?}; choose from: {names}", names = Metric::names())]
-    UnknownMetric(String),
-    /// An option outside its range.
-    #[error("{name} = {value} is out of range ({range})")]
-    OutOfRange {
-        /// The option.
-        name: &'static str,
-        /// Its value.
-        value: f64,
-        /// The accepted range.
-        range: &'static str,
-    },
-    /// Drawing a plot.
-    #[error(transparent)]
-    Plot(#[from] crate::plot::PlotError),
-    /// Writing `compare.md`.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl CompareError {
-    /// Whether the user asked for something invalid (rather than a file failing).
-    pub fn is_bad_input(&self) -> bool {
-        matches!(self, Self::UnknownMetric(_) | Self::OutOfRange { .. })
-    }
-}
-
-/// A number recorded per trial.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Metric {
-    /// Goodput of the whole recovery.
-    ThroughputMibS,
-    /// Wall time of the recovery.
-    DurationS,
-    /// Bytes received and thrown away.
-    BytesWasted,
-    /// Attempts made.
-    Attempts,
-    /// Throughput over the model's.
-    ThroughputVsModel,
-    /// Longest time to recover over the trial's fault windows.
-    TimeToRecoverS,
-}
-
-impl Metric {
-    /// Every metric.
-    pub const ALL: [Metric; 6] = [
-        Metric::ThroughputMibS,
-        Metric::DurationS,
-        Metric::BytesWasted,
-        Metric::Attempts,
-        Metric::ThroughputVsModel,
-        Metric::TimeToRecoverS,
-    ];
-
-    /// The field name in `trials.jsonl`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::ThroughputMibS => "throughput_mib_s",
-            Metric::DurationS => "duration_s",
-            Metric::BytesWasted => "bytes_wasted",
-            Metric::Attempts => "attempts",
-            Metric::ThroughputVsModel => "throughput_vs_model",
-            Metric::TimeToRecoverS => "time_to_recover_s",
-        }
-    }
-
-    /// Axis text with the unit.
-    pub fn axis(self) -> &'static str {
-        match self {
-            Metric::ThroughputMibS => "throughput (MiB/s)",
-            Metric::DurationS => "duration (s)",
-            Metric::BytesWasted => "bytes wasted (bytes)",
-            Metric::Attempts => "attempts",
-            Metric::ThroughputVsModel => "throughput / model",
-            Metric::TimeToRecoverS => "time to recover (s)",
-        }
-    }
-
-    /// Whether a larger value is an improvement.
-    pub fn higher_is_better(self) -> bool {
-        matches!(self, Metric::ThroughputMibS | Metric::ThroughputVsModel)
-    }
-
-    /// The value for one trial, if it has one.
-    pub fn of(self, r: &TrialRecord) -> Option<f64> {
-        match self {
-            Metric::ThroughputMibS => Some(r.throughput_mib_s),
-            Metric::DurationS => Some(r.duration_s),
-            Metric::BytesWasted => Some(r.bytes_wasted as f64),
-            Metric::Attempts => Some(r.attempts as f64),
-            Metric::ThroughputVsModel => r.throughput_vs_model,
-            Metric::TimeToRecoverS => r
-                .faults
-                .iter()
-                .filter_map(|f| f.time_to_recover_s)
-                .reduce(f64::max),
-        }
-    }
-
-    /// Reads a metric by its `trials.jsonl` name.
-    pub fn parse(text: &str) -> Result<Metric, CompareError> {
-        Self::ALL
-            .into_iter()
-            .find(|m| m.name() == text)
-            .ok_or_else(|| CompareError::UnknownMetric(text.to_string()))
-    }
-
-    fn names() -> String {
-        Self::ALL.map(Metric::name).join(", ")
-    }
-}
-
-impl fmt::Display for Metric {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// How to compare.
 #[derive(Clone, Debug)]
@@ -223,6 +119,32 @@ pub enum ChangeVerdict {
     OnlyInContender,
 }
 
+impl ChangeVerdict {
+    /// Every verdict, in the order a tally lists them.
+    pub const ALL: [ChangeVerdict; 7] = [
+        ChangeVerdict::Improved,
+        ChangeVerdict::Regressed,
+        ChangeVerdict::NoChange,
+        ChangeVerdict::WithinNoise,
+        ChangeVerdict::TooFewSamples,
+        ChangeVerdict::OnlyInBaseline,
+        ChangeVerdict::OnlyInContender,
+    ];
+
+    /// The verdict as a field name (`too_few_samples`), for JSON and CSV.
+    pub fn key(self) -> &'static str {
+        match self {
+            ChangeVerdict::Improved => "improved",
+            ChangeVerdict::Regressed => "regressed",
+            ChangeVerdict::NoChange => "no_change",
+            ChangeVerdict::WithinNoise => "within_noise",
+            ChangeVerdict::TooFewSamples => "too_few_samples",
+            ChangeVerdict::OnlyInBaseline => "only_in_baseline",
+            ChangeVerdict::OnlyInContender => "only_in_contender",
+        }
+    }
+}
+
 impl fmt::Display for ChangeVerdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -264,20 +186,57 @@ pub struct Row {
     pub verdict: ChangeVerdict,
 }
 
+/// One of the two runs compared.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Side {
+    /// Its campaign.
+    pub campaign: String,
+    /// Its run directory.
+    pub dir: PathBuf,
+    /// Trials recorded.
+    pub trials: usize,
+    /// Median `duration_s` of its trials.
+    pub median_duration_s: Option<f64>,
+}
+
+impl Side {
+    /// The facts of a results directory.
+    pub fn of(results: &ResultsDir) -> Self {
+        let durations: Vec<f64> = results.trials.iter().map(|t| t.record.duration_s).collect();
+        Self {
+            campaign: results.campaign.clone(),
+            dir: results.dir.clone(),
+            trials: results.trials.len(),
+            median_duration_s: median(&durations),
+        }
+    }
+}
+
+/// `smoke (results/smoke/20260101T000000Z-1)`.
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.campaign, self.dir.display())
+    }
+}
+
 /// Everything `compare` found.
 #[derive(Clone, Debug)]
 pub struct Comparison {
     /// The baseline's campaign name (for titles).
     pub campaign: String,
-    /// Baseline campaign and directory.
-    pub baseline: String,
-    /// Contender campaign and directory.
-    pub contender: String,
+    /// The baseline run.
+    pub baseline: Side,
+    /// The contender run.
+    pub contender: Side,
+    /// What differs between the runs besides their numbers.
+    pub differences: Differences,
     /// Rows: metrics in the order asked, conditions in the baseline's order, then the
     /// contender's new ones.
     pub rows: Vec<Row>,
-    /// Warnings (different campaign names).
+    /// Facts about how trials were matched (different campaign names under `--force`).
     pub notes: Vec<String>,
+    /// Reasons to distrust the verdicts (trials too short, an A/A comparison that moved).
+    pub warnings: Vec<String>,
     /// The options used.
     pub options: CompareOptions,
 }
@@ -290,12 +249,49 @@ impl Comparison {
             .filter(|r| r.verdict == ChangeVerdict::Regressed)
             .collect()
     }
+
+    /// Rows per verdict, every row counted.
+    pub fn tally(&self) -> Tally {
+        Tally::of(&self.rows)
+    }
 }
 
-/// Compares two results directories.
+/// Refuses runs of two different campaigns unless `force`.
+pub fn check_campaigns(
+    baseline: &ResultsDir,
+    contender: &ResultsDir,
+    force: bool,
+) -> Result<(), CompareError> {
+    if force || baseline.campaign == contender.campaign {
+        return Ok(());
+    }
+    Err(CompareError::CampaignsDiffer {
+        baseline: baseline.campaign.clone(),
+        baseline_dir: baseline.dir.clone(),
+        contender: contender.campaign.clone(),
+        contender_dir: contender.dir.clone(),
+    })
+}
+
+/// Compares two results directories, reading what each run recorded about how it ran
+/// (`campaign.toml`, `env.json`) for [`Comparison::differences`].
 pub fn compare(
     baseline: &ResultsDir,
     contender: &ResultsDir,
+    options: &CompareOptions,
+) -> Comparison {
+    let differences = diff(
+        &RunInfo::read(&baseline.dir),
+        &RunInfo::read(&contender.dir),
+    );
+    compare_with(baseline, contender, differences, options)
+}
+
+/// [`compare`] with the differences between the runs already found.
+pub fn compare_with(
+    baseline: &ResultsDir,
+    contender: &ResultsDir,
+    differences: Differences,
     options: &CompareOptions,
 ) -> Comparison {
     // Each side grouped once; conditions in the baseline's order, then the contender's new ones.
@@ -328,12 +324,22 @@ pub fn compare(
             baseline.campaign, contender.campaign
         ));
     }
+    let (baseline, contender) = (Side::of(baseline), Side::of(contender));
+    let warnings = [
+        warnings::short_trials(baseline.median_duration_s, contender.median_duration_s),
+        warnings::a_a_noise(&differences, &rows, options.noise_threshold),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     Comparison {
         campaign: baseline.campaign.clone(),
-        baseline: format!("{} ({})", baseline.campaign, baseline.dir.display()),
-        contender: format!("{} ({})", contender.campaign, contender.dir.display()),
+        baseline,
+        contender,
+        differences,
         rows,
         notes,
+        warnings,
         options: options.clone(),
     }
 }
@@ -476,15 +482,6 @@ mod tests {
         let r = row(m, c, Some(vec![1.0]), Some(vec![5.0, 6.0]), &o, 0);
         assert_eq!(r.verdict, ChangeVerdict::TooFewSamples);
         assert_eq!(r.diff, Some(4.5));
-    }
-
-    #[test]
-    fn metric_names_round_trip_and_bad_ones_are_named() {
-        for m in Metric::ALL {
-            assert_eq!(Metric::parse(m.name()).expect("parse"), m);
-        }
-        let e = Metric::parse("speed").expect_err("unknown");
-        assert!(e.to_string().contains("\"speed\"") && e.to_string().contains("duration_s"));
     }
 
     #[test]

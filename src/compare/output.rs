@@ -1,8 +1,9 @@
-//! Writing a comparison: one distribution plot per metric and `compare.md`.
+//! Writing a comparison: one distribution plot per metric, `compare.md`, `compare.json` and
+//! `compare.csv`, each through [`export::write`].
 
 use std::path::{Path, PathBuf};
 
-use super::{CompareError, CompareMarkdown, Comparison, Metric};
+use super::{CompareCsv, CompareError, CompareJson, CompareMarkdown, Comparison, Metric};
 use crate::{
     export::{self, Exporter},
     plot::{self, Distribution, DistributionGroup},
@@ -16,11 +17,15 @@ const LONG_LABEL: usize = 28;
 pub struct CompareFiles {
     /// `compare.md`.
     pub markdown: PathBuf,
+    /// `compare.json`.
+    pub json: PathBuf,
+    /// `compare.csv`.
+    pub csv: PathBuf,
     /// One SVG per metric (a PNG sits next to each).
     pub plots: Vec<PathBuf>,
 }
 
-/// Writes `<out>/plots/compare-<metric>.{svg,png}` and `<out>/compare.md`.
+/// Writes `<out>/plots/compare-<metric>.{svg,png}` and `<out>/compare.{md,json,csv}`.
 pub fn write(c: &Comparison, out: &Path, names: [String; 2]) -> Result<CompareFiles, CompareError> {
     let mut plots = Vec::new();
     let mut links: Vec<(Metric, String)> = Vec::new();
@@ -63,9 +68,24 @@ pub fn write(c: &Comparison, out: &Path, names: [String; 2]) -> Result<CompareFi
         plots: &links,
         ticks: &ticks,
     };
-    let markdown = export::write(out, &exporter, c).map_err(|source| CompareError::Io {
+    let markdown = write_one(out, &exporter, c)?;
+    let json = write_one(out, &CompareJson, c)?;
+    let csv = write_one(out, &CompareCsv, c)?;
+    Ok(CompareFiles {
+        markdown,
+        json,
+        csv,
+        plots,
+    })
+}
+
+fn write_one<E: Exporter<Input = Comparison>>(
+    out: &Path,
+    exporter: &E,
+    c: &Comparison,
+) -> Result<PathBuf, CompareError> {
+    export::write(out, exporter, c).map_err(|source| CompareError::Io {
         path: out.join(exporter.file_name()),
         source,
-    })?;
-    Ok(CompareFiles { markdown, plots })
+    })
 }
