@@ -5,7 +5,11 @@ use std::{process::ExitCode, time::Instant};
 use anyhow::Context;
 use rrbench::campaign::{self, Campaign, RunEvent, RunOptions};
 
-use crate::{cli::CampaignRunArgs, progress_line::ProgressLine};
+use crate::{
+    cli::CampaignRunArgs,
+    output::{errln, outln},
+    progress_line::ProgressLine,
+};
 
 const INTERRUPTED: u8 = 130;
 
@@ -66,7 +70,7 @@ pub async fn run(args: CampaignRunArgs) -> anyhow::Result<ExitCode> {
     let summary = campaign::run(&parsed, &text, &options, cancel, |event| match event {
         RunEvent::Started { dir, to_run: n, total } => {
             to_run = n;
-            eprintln!("campaign {:?}: {n} of {total} trials to run; results in {}", parsed.spec.name, dir.display());
+            errln!("campaign {:?}: {n} of {total} trials to run; results in {}", parsed.spec.name, dir.display());
         }
         RunEvent::TrialStart { k, trial, progress } => {
             let eta = match finished {
@@ -81,7 +85,7 @@ pub async fn run(args: CampaignRunArgs) -> anyhow::Result<ExitCode> {
         }
         RunEvent::Skipped { trial, reason } => {
             finished += 1;
-            eprintln!("[{finished}/{to_run}] {} {} | skipped: {reason}", trial.id, describe(&trial.params));
+            errln!("[{finished}/{to_run}] {} {} | skipped: {reason}", trial.id, describe(&trial.params));
         }
         RunEvent::TrialEnd { record } => {
             line = None;
@@ -89,7 +93,7 @@ pub async fn run(args: CampaignRunArgs) -> anyhow::Result<ExitCode> {
             let held = record.expectations.iter().filter(|v| v.pass).count();
             let model = record.model_throughput_mib_s.map_or("-".into(), |m| format!("{m:.1}"));
             let params: Vec<String> = record.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            eprintln!(
+            errln!(
                 "[{finished}/{to_run}] {} {} | {:?} | {:.1} MiB/s (model {model}) | wasted {:.1} MiB | attempts {} | expectations {held}/{} {}",
                 record.trial,
                 params.join(" "),
@@ -105,7 +109,7 @@ pub async fn run(args: CampaignRunArgs) -> anyhow::Result<ExitCode> {
     .await?;
     drop(line);
     if !summary.skipped.is_empty() {
-        println!(
+        outln!(
             "{} trials skipped (a fault that cannot act on their transport): {}",
             summary.skipped.len(),
             summary
@@ -114,22 +118,25 @@ pub async fn run(args: CampaignRunArgs) -> anyhow::Result<ExitCode> {
                 .map(|(id, _)| id.as_str())
                 .collect::<Vec<_>>()
                 .join(" ")
-        );
+        )?;
     }
     let failing = summary.failing();
-    println!(
+    outln!(
         "{} trials recorded, {} passed every expectation, {} did not; summary: {}",
         summary.records.len(),
         summary.records.len() - failing.len(),
         failing.len(),
         summary.dir.join("summary.md").display()
-    );
+    )?;
     for r in &failing {
         for v in r.expectations.iter().filter(|v| !v.pass) {
-            println!(
+            outln!(
                 "  FAIL {}: {} expected {}, was {}",
-                r.trial, v.name, v.expected, v.actual
-            );
+                r.trial,
+                v.name,
+                v.expected,
+                v.actual
+            )?;
         }
     }
     let report_failed = !args.no_report
@@ -137,18 +144,18 @@ pub async fn run(args: CampaignRunArgs) -> anyhow::Result<ExitCode> {
         && {
             match rrbench::report::write_report(&summary.dir) {
                 Ok(files) => {
-                    println!(
+                    outln!(
                         "report: {} and {} ({} plots in {})",
                         files.markdown.display(),
                         files.html.display(),
                         files.plots.len(),
                         summary.dir.join("plots").display()
-                    );
+                    )?;
                     false
                 }
                 Err(e) => {
                     // The trials are on disk already; say so and keep going to the exit code.
-                    eprintln!(
+                    errln!(
                         "error: the report failed ({e}); results are intact, retry with\n  rrbench report {}",
                         summary.dir.display()
                     );
@@ -157,7 +164,7 @@ pub async fn run(args: CampaignRunArgs) -> anyhow::Result<ExitCode> {
             }
         };
     if summary.interrupted {
-        eprintln!(
+        errln!(
             "interrupted: finished trials are kept; continue with\n  rrbench campaign run {} --resume {}",
             args.file.display(),
             summary.dir.display()

@@ -179,6 +179,55 @@ fn parse_off_or_duration(text: &str) -> Result<OffOrDuration, rrbench::units::Un
     parse_optional_duration(text).map(OffOrDuration)
 }
 
+/// What an address should look like, for every message about one.
+const HOST_PORT: &str = "expected HOST:PORT, e.g. 127.0.0.1:9300";
+
+/// An address to connect to (`--from`, `--upstream`): `HOST:PORT` with a port from 1. Checked
+/// before anything runs, so a missing port is bad input (exit 2), not a network failure that a
+/// recovery retries `max_retries` times. Names are not resolved here.
+pub fn parse_dial_address(text: &str) -> Result<String, String> {
+    match parse_address(text)? {
+        0 => Err(format!("port 0 cannot be connected to; {HOST_PORT}")),
+        _ => Ok(text.to_string()),
+    }
+}
+
+/// An address to listen on (`--listen`): `HOST:PORT`; port 0 lets the OS pick one.
+pub fn parse_listen_address(text: &str) -> Result<String, String> {
+    parse_address(text).map(|_| text.to_string())
+}
+
+/// The port of `HOST:PORT` (`[v6]:PORT` for an IPv6 address), or what is wrong with it (clap
+/// names the flag and the value before it).
+fn parse_address(text: &str) -> Result<u16, String> {
+    let bad = |why: &str| Err(format!("{why}; {HOST_PORT}"));
+    let (host, port) = match text.rsplit_once(':') {
+        Some(_) if text.ends_with(']') => return bad("no port"),
+        Some(split) => split,
+        None => return bad("no port"),
+    };
+    let host_ok = match host.strip_prefix('[') {
+        Some(v6) => v6
+            .strip_suffix(']')
+            .is_some_and(|v6| v6.parse::<std::net::Ipv6Addr>().is_ok()),
+        None if host.contains(':') => {
+            return bad("an IPv6 address goes in brackets, as in [::1]:9300");
+        }
+        None if host.is_empty() => return bad("no host"),
+        None => host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)),
+    };
+    if !host_ok {
+        return bad(&format!("`{host}` is not a host name or an IP address"));
+    }
+    match port.parse::<u16>() {
+        Ok(port) => Ok(port),
+        Err(_) if port.is_empty() => bad("no port"),
+        Err(_) => bad(&format!("port `{port}` is not a number from 0 to 65535")),
+    }
+}
+
 /// Options of `rrbench demo`.
 #[derive(Debug, Args)]
 #[command(allow_negative_numbers = true)]
@@ -222,8 +271,8 @@ pub struct LeaderArgs {
     /// Index directory to serve (every regular, non-hidden file in it).
     #[arg(long)]
     pub dir: PathBuf,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:9443")]
+    /// Address to listen on, HOST:PORT (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:9443", value_parser = parse_listen_address)]
     pub listen: String,
     /// ccr.indices.recovery.max_bytes_per_sec: node-wide limit applied before each chunk read,
     /// shared by all sessions; 0 = unlimited.
@@ -382,8 +431,8 @@ impl LeaderArgs {
 #[derive(Debug, Args)]
 #[command(allow_negative_numbers = true)]
 pub struct RecoverArgs {
-    /// Leader address, host:port.
-    #[arg(long)]
+    /// Leader address, HOST:PORT.
+    #[arg(long, value_parser = parse_dial_address)]
     pub from: String,
     /// Target directory (created if missing; must be empty or a previous rrbench target).
     #[arg(long)]
@@ -554,9 +603,13 @@ pub struct InjectorArgs {
     /// Append every event to this file as JSON lines.
     #[arg(long)]
     pub events: Option<PathBuf>,
-    /// Do not print events to stderr.
-    #[arg(long)]
+    /// Print only the start line and warnings to stderr: no fault edges, resets or summary.
+    #[arg(long, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Print every event to stderr (each connection, and what faults did to its bytes, at most
+    /// every 100 ms per connection and fault), not only fault edges, resets and warnings.
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 /// Options of `rrbench proxy`.
@@ -578,11 +631,11 @@ pub struct InjectorArgs {
 #[derive(Debug, Args)]
 #[command(allow_negative_numbers = true, verbatim_doc_comment)]
 pub struct ProxyArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:19443")]
+    /// Address to listen on, HOST:PORT (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:19443", value_parser = parse_listen_address)]
     pub listen: String,
-    /// Address to relay to (the leader).
-    #[arg(long)]
+    /// Address to relay to (the leader), HOST:PORT.
+    #[arg(long, value_parser = parse_dial_address)]
     pub upstream: String,
     /// Faults, seed and event log.
     #[command(flatten)]

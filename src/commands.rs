@@ -33,6 +33,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     cli::{GenIndexArgs, InjectorArgs, LeaderArgs, LinkArgs, ProxyArgs, RecoverArgs},
+    output::{errln, outln},
     progress_line::ProgressLine,
 };
 
@@ -74,7 +75,7 @@ pub async fn gen_index(args: GenIndexArgs) -> anyhow::Result<ExitCode> {
     }?;
     let metas = match generated {
         Err(IndexError::Cancelled) => {
-            eprintln!(
+            errln!(
                 "interrupted: stopped generating; the partial index in {} was removed",
                 args.dir.display()
             );
@@ -85,16 +86,17 @@ pub async fn gen_index(args: GenIndexArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let elapsed = start.elapsed();
-    println!("{:<28} {:>14} {:>10}", "file", "bytes", "crc32c");
+    let mut listing = format!("{:<28} {:>14} {:>10}\n", "file", "bytes", "crc32c");
     for m in &metas {
-        println!(
-            "{:<28} {:>14} {:>10}",
+        listing.push_str(&format!(
+            "{:<28} {:>14} {:>10}\n",
             m.name,
             m.len,
             format!("{:08x}", m.crc32c)
-        );
+        ));
     }
-    println!(
+    crate::output::stdout(&listing)?;
+    outln!(
         "wrote {} files, {:.1} MiB to {} in {:.2}s ({:.0} MiB/s), seed {}",
         metas.len(),
         args.size.as_mib_f64(),
@@ -102,7 +104,7 @@ pub async fn gen_index(args: GenIndexArgs) -> anyhow::Result<ExitCode> {
         elapsed.as_secs_f64(),
         mib_per_sec(args.size.bytes(), elapsed),
         args.seed
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -143,7 +145,7 @@ pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
         rig = rig.certificate(Certificate::Given(certificate));
     }
     let rig = rig.start().await.map_err(rig_error)?;
-    eprintln!(
+    errln!(
         "leader on {} serving index {:?}: {files} files, {:.1} MiB from {}\n  max_bytes_per_sec {} | recovery_activity_timeout {} | Ctrl-C to stop",
         rig.dial(),
         args.index_name,
@@ -157,10 +159,10 @@ pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
         rrbench::units::format_duration(settings.recovery_activity_timeout),
     );
     interrupt.recv().await;
-    eprintln!("stopping: draining connections");
+    errln!("stopping: draining connections");
     let stats = rig.leader().map(LeaderHandle::stats).unwrap_or_default();
     rig.shutdown().await;
-    eprintln!("{}", serde_json::to_string(&stats)?);
+    errln!("{}", serde_json::to_string(&stats)?);
     if let Some(generated) = generated {
         generated.finish()?;
     }
@@ -190,10 +192,10 @@ impl GeneratedCertDir {
                 let path = dir.path().display().to_string();
                 dir.close()
                     .with_context(|| format!("removing the generated certificate in {path}"))?;
-                eprintln!("removed the generated certificate in {path}");
+                errln!("removed the generated certificate in {path}");
             }
             Self::Kept(path) => {
-                eprintln!("kept the generated certificate in {}", path.display());
+                errln!("kept the generated certificate in {}", path.display());
             }
         }
         Ok(())
@@ -228,7 +230,7 @@ fn leader_certificate(
         false => GeneratedCertDir::Temporary(dir),
     };
     let paths = generate_self_signed(dir.path(), &names)?;
-    eprintln!(
+    errln!(
         "QUIC: generated a self-signed certificate for {}: {} ({} on exit)
   followers: --transport quic --ca {}",
         names.join(", "),
@@ -263,31 +265,18 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("recovering from {} into {}", args.from, args.dir.display()))?;
     if let Some(path) = &args.chaos_events {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        // The proxy's clock started at another moment: shift its events onto ours.
-        let proxy_epoch = rrbench::chaos::events::read_json_lines(&text, 0.0)
-            .iter()
-            .find_map(|e| match e.kind {
-                rrbench::chaos::EventKind::ProxyStart {
-                    clock_unix_epoch_s, ..
-                } => Some(clock_unix_epoch_s),
-                _ => None,
-            })
-            .unwrap_or(report.clock_unix_epoch_s);
-        let shift = proxy_epoch - report.clock_unix_epoch_s;
-        report.annotate_faults(&rrbench::chaos::events::read_json_lines(&text, shift));
+        annotate_from_log(&mut report, path)?;
     }
     drop(line);
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?)?;
     } else {
-        println!(
+        outln!(
             "recovery from {} into {}: {}",
             args.from,
             args.dir.display(),
             report.summary()
-        );
+        )?;
     }
     let interrupted = report
         .failures
@@ -300,7 +289,68 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Measures the fault windows of an injector's event log (`--chaos-events`) against `report`,
+/// warning about what cannot be lined up or cannot have affected the recovery.
+fn annotate_from_log(report: &mut follower::RecoveryReport, path: &Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    // The injector's clock started at another moment: its events move onto the recovery's.
+    let log = rrbench::chaos::events::read_json_lines_aligned(&text, report.clock_unix_epoch_s);
+    if !log.anchored {
+        errln!(
+            "warning: {} has no proxy_start event to line its times up with this recovery's; \
+             they are taken as seconds on the recovery's clock",
+            path.display()
+        );
+    }
+    let early = report.annotate_faults(&log.events);
+    if !early.is_empty() {
+        let mut listed: Vec<String> = early
+            .iter()
+            .take(5)
+            .map(|w| {
+                format!(
+                    "`{}` ({}) at {:.2}s",
+                    w.fault,
+                    w.kind,
+                    w.on - report.started_at
+                )
+            })
+            .collect();
+        if early.len() > 5 {
+            listed.push(format!("and {} more", early.len() - 5));
+        }
+        let started = log
+            .events
+            .iter()
+            .rev()
+            .find(|e| matches!(e.kind, rrbench::chaos::EventKind::ProxyStart { .. }))
+            .map(|e| report.started_at - e.t)
+            .filter(|age| *age > 0.0)
+            .map_or(String::new(), |age| {
+                format!(" (the proxy started {age:.2}s before this recovery)")
+            });
+        errln!(
+            "warning: {} fault window(s) in {} were over before the recovery started, so they \
+             are left out: {}; an injector's fault times count from its own start{started}",
+            early.len(),
+            path.display(),
+            listed.join(", ")
+        );
+    }
+    Ok(())
+}
+
 impl InjectorArgs {
+    /// Which events go to stderr.
+    fn shown(&self) -> Shown {
+        match (self.quiet, self.verbose) {
+            (true, _) => Shown::Warnings,
+            (_, true) => Shown::All,
+            _ => Shown::Notable,
+        }
+    }
+
     /// The event log, appending to `--events` when given.
     fn event_log(&self) -> anyhow::Result<Arc<EventLog>> {
         let clock = Clock::start();
@@ -330,7 +380,7 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         .await
         .map_err(rig_error)?;
     if args.udp {
-        eprintln!(
+        errln!(
             "UDP proxy on {} -> {} (seed {}), {} fault(s), Ctrl-C to stop",
             rig.dial(),
             args.upstream,
@@ -340,7 +390,7 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         let stop = async {
             rig.shutdown().await;
         };
-        return serve_until_ctrl_c(&events, injector.quiet, stop).await;
+        return serve_until_ctrl_c(&events, "udp proxy", injector.shown(), stop).await;
     }
     let faults: Vec<String> = match rig.injector() {
         Some(InjectorHandle::Tcp(proxy)) => proxy
@@ -350,7 +400,7 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             .collect(),
         _ => Vec::new(),
     };
-    eprintln!(
+    errln!(
         "proxy on {} -> {} (seed {}), Ctrl-C to stop\n  faults: {}",
         rig.dial(),
         args.upstream,
@@ -361,8 +411,8 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             faults.join("\n          ")
         }
     );
-    serve_until_ctrl_c(&events, injector.quiet, async {
-        eprintln!("stopping: closing connections");
+    serve_until_ctrl_c(&events, "proxy", injector.shown(), async {
+        errln!("stopping: closing connections");
         rig.shutdown().await;
     })
     .await
@@ -391,7 +441,7 @@ pub async fn link(args: LinkArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("the rig started no link");
     };
     let (ns, ip) = (link.netns_name().to_string(), link.leader_ip());
-    eprintln!(
+    errln!(
         "L3 link up (seed {}): this host {} on {} <-> namespace {ns}, {ip}; {} fault(s)\n  \
          leader:   rrbench leader --netns {ns} --listen {ip}:9443 --dir DIR\n  \
          follower: rrbench recover --from {ip}:9443 --dir TARGET\n  \
@@ -405,24 +455,46 @@ pub async fn link(args: LinkArgs) -> anyhow::Result<ExitCode> {
     let stop = async {
         rig.shutdown().await;
     };
-    serve_until_ctrl_c(&events, injector.quiet, stop).await
+    serve_until_ctrl_c(&events, "link", injector.shown(), stop).await
 }
 
-/// Prints an injector's events to stderr as they come (unless `quiet`) until Ctrl-C, then
-/// runs `stop` and prints the events stopping caused.
+/// Which of an injector's events it prints to stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shown {
+    /// `--quiet`: warnings only, no summary.
+    Warnings,
+    /// The default: fault edges, resets, warnings ([`rrbench::chaos::Event::is_notable`]), and
+    /// a summary on exit.
+    Notable,
+    /// `--verbose`: every event (each connection, each effect report), and the summary.
+    All,
+}
+
+impl Shown {
+    fn includes(self, e: &rrbench::chaos::Event) -> bool {
+        match self {
+            Self::Warnings => matches!(e.kind, rrbench::chaos::EventKind::Warning { .. }),
+            Self::Notable => e.is_notable(),
+            Self::All => true,
+        }
+    }
+}
+
+/// Prints an injector's events to stderr as they come (those `shown` includes) until Ctrl-C,
+/// then runs `stop`, prints the events stopping caused and a summary of the run. Lines start
+/// with `[label SECONDS]`, as the leader's do.
 async fn serve_until_ctrl_c(
     events: &EventLog,
-    quiet: bool,
+    label: &str,
+    shown: Shown,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<ExitCode> {
-    let print = |from: usize| -> anyhow::Result<usize> {
+    let print = |from: usize| -> usize {
         let new = events.since(from);
-        if !quiet {
-            for e in &new {
-                eprintln!("{}", serde_json::to_string(e)?);
-            }
+        for e in new.iter().filter(|e| shown.includes(e)) {
+            errln!("[{label} {:>9.3}s] {}", e.t, e.kind);
         }
-        Ok(from + new.len())
+        from + new.len()
     };
     let mut seen = 0;
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
@@ -433,9 +505,13 @@ async fn serve_until_ctrl_c(
             _ = &mut ctrl_c => break,
             _ = tick.tick() => {}
         }
-        seen = print(seen)?;
+        seen = print(seen);
     }
     stop.await;
-    print(seen)?;
+    print(seen);
+    if shown != Shown::Warnings {
+        let summary = rrbench::chaos::events::Summary::of(&events.since(0));
+        errln!("[{label}] summary: {summary}");
+    }
     Ok(ExitCode::SUCCESS)
 }

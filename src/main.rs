@@ -9,6 +9,7 @@ mod campaign_command;
 mod cli;
 mod commands;
 mod demo;
+mod output;
 mod progress_line;
 mod report_command;
 
@@ -37,7 +38,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            output::errln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -57,7 +58,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            output::errln!("error: {}", error_text(&e));
             let bad_input = |c: &(dyn std::error::Error + 'static)| {
                 c.is::<OutOfRange>()
                     || c.is::<AuthTokenError>()
@@ -87,6 +88,29 @@ fn main() -> ExitCode {
     }
 }
 
+/// The error and its causes, `top: cause: root`, each told once.
+///
+/// Causes come from two kinds of layer: `anyhow` contexts ("reading FILE"), which do not show
+/// their cause, and `thiserror` variants, many of which show it in their own text ("{path}:
+/// {source}") and also return it as their `source`. Printing every layer (`{:#}`) told such a
+/// cause twice ("No such file or directory (os error 2): No such file or directory (os error
+/// 2)"); a cause whose text is already shown is therefore left out.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        let part = part.trim_end();
+        if part.is_empty() || text.contains(part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(part);
+    }
+    text
+}
+
 /// Keeps chunk-sized buffers on the heap instead of fresh `mmap`s.
 ///
 /// glibc serves allocations above its mmap threshold (128 KiB at first) with `mmap` and returns
@@ -108,3 +132,31 @@ fn tune_allocator() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn tune_allocator() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{path}: {source}")]
+    struct Shows {
+        path: String,
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_is_told_once_whether_or_not_its_parent_shows_it() {
+        let os = || std::io::Error::from_raw_os_error(libc::ENOENT);
+        let shown = anyhow::Error::new(Shows {
+            path: "/x".into(),
+            source: os(),
+        })
+        .context("loading the index in /x");
+        assert_eq!(
+            error_text(&shown),
+            format!("loading the index in /x: /x: {}", os())
+        );
+        let hidden = anyhow::Error::new(os()).context("reading /y");
+        assert_eq!(error_text(&hidden), format!("reading /y: {}", os()));
+    }
+}

@@ -1,7 +1,7 @@
 //! A self-updating progress line on stderr, drawn only when stderr is a terminal.
 
 use std::{
-    io::{IsTerminal, Write},
+    io::IsTerminal,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -30,8 +30,7 @@ impl ProgressLine {
             let mut tick = tokio::time::interval(Duration::from_millis(200));
             loop {
                 tick.tick().await;
-                eprint!("\r\x1b[2K{prefix}{}", progress.line(start.elapsed()));
-                let _ = std::io::stderr().flush();
+                crate::output::err!("\r\x1b[2K{prefix}{}", progress.line(start.elapsed()));
             }
         });
         Self { task: Some(task) }
@@ -42,17 +41,13 @@ impl Drop for ProgressLine {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
-            eprint!("\r\x1b[2K");
+            crate::output::err!("\r\x1b[2K");
         }
     }
 }
 
-/// Writes `text` to stdout; a reader that went away (`rrbench ... | head`) is not an error.
+/// Writes `text` to stdout; a reader that went away (`rrbench ... | head`) is not an error
+/// (see [`crate::output`]).
 pub fn print_stdout(text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
-    }
+    crate::output::stdout(text)
 }

@@ -174,7 +174,7 @@ fn gen_index_leader_and_recover_as_separate_processes() {
 }
 
 #[test]
-fn an_unreachable_leader_exits_1_with_a_failed_report() {
+fn an_unreachable_leader_exits_1_with_a_failed_report_naming_the_likely_cause() {
     let tmp = scratch();
     let dir = tmp.path().join("t");
     let unused = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -194,13 +194,12 @@ fn an_unreachable_leader_exits_1_with_a_failed_report() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(json["outcome"], "failed");
     assert_eq!(json["attempts"], 2);
+    let failure = json["failure"].as_str().expect("reason");
     assert!(
-        json["failure"]
-            .as_str()
-            .expect("reason")
-            .starts_with("connect"),
-        "{}",
-        json["failure"]
+        failure.starts_with(&format!(
+            "connect: no leader listening at {addr} (is `rrbench leader` running there?)"
+        )),
+        "{failure}"
     );
 }
 
@@ -622,4 +621,347 @@ fn gen_index_refuses_a_size_beyond_free_space_exit_2() {
         "{err}"
     );
     assert!(!dir.exists(), "nothing is created");
+}
+
+#[test]
+fn an_address_without_a_port_exits_2_before_any_attempt() {
+    let tmp = scratch();
+    let dir = tmp.path().join("never-created");
+    let dir = dir.to_str().expect("utf-8");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["recover", "--from", "127.0.0.1", "--dir", dir],
+            "127.0.0.1",
+        ),
+        (&["recover", "--from", "[::1]", "--dir", dir], "[::1]"),
+        (
+            &["recover", "--from", "127.0.0.1:0", "--dir", dir],
+            "127.0.0.1:0",
+        ),
+        (&["recover", "--from", "::1:9300", "--dir", dir], "::1:9300"),
+        (
+            &["leader", "--dir", dir, "--listen", "127.0.0.1"],
+            "127.0.0.1",
+        ),
+        (
+            &[
+                "proxy",
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+                "localhost",
+            ],
+            "localhost",
+        ),
+        (
+            &[
+                "proxy",
+                "--listen",
+                "127.0.0.1",
+                "--upstream",
+                "127.0.0.1:1",
+            ],
+            "127.0.0.1",
+        ),
+    ];
+    for (args, value) in cases {
+        // A proxy that accepted the address would run until Ctrl-C: the limit ends the test.
+        let out = rrbench_within(args, &[], std::time::Duration::from_secs(10));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("'{value}'"))
+                && err.contains("expected HOST:PORT, e.g. 127.0.0.1:9300"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("attempt"), "{args:?}: {err}");
+    }
+    assert!(!Path::new(dir).exists(), "nothing is created");
+}
+
+#[test]
+fn errors_name_their_cause_once() {
+    let tmp = scratch();
+    let bad_toml = tmp.path().join("bad.toml");
+    std::fs::write(&bad_toml, "name = \"x\"\nrepetitions = \n").expect("write");
+    let smoke = concat!(env!("CARGO_MANIFEST_DIR"), "/chaos/campaigns/smoke.toml");
+    let missing = tmp.path().join("missing.toml");
+    let no_index = tmp.path().join("no-index");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["campaign", "run", missing.to_str().expect("utf-8")],
+            "No such file or directory",
+        ),
+        (
+            vec![
+                "campaign",
+                "run",
+                bad_toml.to_str().expect("utf-8"),
+                "--dry-run",
+            ],
+            "TOML parse error",
+        ),
+        (
+            vec![
+                "campaign",
+                "run",
+                smoke,
+                "--dry-run",
+                "--set",
+                "settings.nope=1",
+            ],
+            "unknown field `nope`",
+        ),
+        (
+            vec![
+                "campaign",
+                "run",
+                smoke,
+                "--dry-run",
+                "--set",
+                "repetitions=abc",
+            ],
+            "invalid type",
+        ),
+        (
+            vec![
+                "leader",
+                "--dir",
+                no_index.to_str().expect("utf-8"),
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            "No such file or directory",
+        ),
+    ];
+    for (args, cause) in cases {
+        let out = rrbench(&args);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{args:?}: {err}");
+        assert_eq!(err.matches(cause).count(), 1, "{args:?}: told twice: {err}");
+        assert!(
+            err.starts_with("error: ") && !err.ends_with("\n\n"),
+            "{args:?}: {err:?}"
+        );
+    }
+}
+
+/// A stdout or stderr for a child whose reader has already gone: the other end of a socket
+/// pair, closed, so a write fails with EPIPE as under `| head -1`.
+fn closed_pipe() -> std::process::Stdio {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+    drop(ours);
+    std::process::Stdio::from(std::os::fd::OwnedFd::from(theirs))
+}
+
+#[test]
+fn a_reader_that_went_away_is_no_panic() {
+    let tmp = scratch();
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = unused.local_addr().expect("addr").to_string();
+    drop(unused);
+    let target = tmp.path().join("t");
+    let index = tmp.path().join("index");
+    let run = |args: &[&str], closed_stdout: bool, closed_stderr: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rrbench"));
+        command.args(args).env_remove(AUTH_TOKEN_ENV);
+        command.stdout(match closed_stdout {
+            true => closed_pipe(),
+            false => std::process::Stdio::piped(),
+        });
+        command.stderr(match closed_stderr {
+            true => closed_pipe(),
+            false => std::process::Stdio::piped(),
+        });
+        command.output().expect("run")
+    };
+    let recover = [
+        "recover",
+        "--from",
+        &addr,
+        "--dir",
+        target.to_str().expect("utf-8"),
+        "--max-retries",
+        "1",
+    ];
+    let gen_index = [
+        "gen-index",
+        "--dir",
+        index.to_str().expect("utf-8"),
+        "--size",
+        "64kb",
+        "--files",
+        "3",
+    ];
+    let missing = ["campaign", "run", "/nonexistent/campaign.toml"];
+    for (args, closed_stdout, closed_stderr, code) in [
+        (&recover[..], true, false, 1),
+        (&recover[..], true, true, 1),
+        (&gen_index[..], true, true, 0),
+        (&missing[..], false, true, 1),
+    ] {
+        let out = run(args, closed_stdout, closed_stderr);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+/// Starts `rrbench ARGS` and returns it, its first stderr line, and a thread that collects the
+/// rest of stderr until the process exits.
+fn spawn_collecting(
+    args: &[&str],
+) -> (common::Child, String, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = common::Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_rrbench"))
+            .args(args)
+            .env_remove(AUTH_TOKEN_ENV)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn"),
+    );
+    let mut err = BufReader::new(child.0.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    err.read_line(&mut first).expect("first line");
+    let rest = std::thread::spawn(move || err.lines().map_while(Result::ok).collect());
+    (child, first, rest)
+}
+
+#[test]
+fn the_leader_says_closed_for_a_session_the_follower_closed() {
+    let tmp = scratch();
+    let index = small_index(tmp.path());
+    let (mut leader, first, rest) = spawn_collecting(&[
+        "leader",
+        "--dir",
+        &index,
+        "--listen",
+        "127.0.0.1:0",
+        "--max-bytes-per-sec",
+        "0",
+    ]);
+    let addr = first.split_whitespace().nth(2).expect("ADDR").to_string();
+    let out = recover_json(&addr, &tmp.path().join("t"), &[], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(interrupt(&mut leader).success());
+    let lines = rest.join().expect("stderr");
+    let opened: Vec<&String> = lines.iter().filter(|l| l.ends_with(" opened")).collect();
+    assert_eq!(opened.len(), 1, "{lines:#?}");
+    let session = opened[0].split_whitespace().nth(4).expect("session id");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with(&format!("session {session} closed"))),
+        "{lines:#?}"
+    );
+    let expired = format!("session {session} expired");
+    assert!(!lines.iter().any(|l| l.contains(&expired)), "{lines:#?}");
+}
+
+#[test]
+fn the_proxy_prints_edges_resets_warnings_and_a_summary_unless_verbose() {
+    let tmp = scratch();
+    let index = small_index(tmp.path());
+    let (_leader, leader_addr) = leader_with(&index, &["--max-bytes-per-sec", "0"]);
+    let through_proxy = |extra: &[&str]| {
+        let mut args = vec![
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &leader_addr,
+            "--fault",
+            "reset",
+            "--fault",
+            "latency:delay=1ms",
+        ];
+        args.extend_from_slice(extra);
+        let (mut proxy, first, rest) = spawn_collecting(&args);
+        let addr = first.split_whitespace().nth(2).expect("ADDR").to_string();
+        let target = tmp.path().join(format!("t{}", extra.len()));
+        let out = recover_json(&addr, &target, &[], &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(interrupt(&mut proxy).success());
+        rest.join().expect("stderr")
+    };
+    let lines = through_proxy(&[]);
+    let text = lines.join("\n");
+    assert!(lines.len() < 20, "{text}");
+    assert_eq!(text.matches("warning: fault `reset`").count(), 1, "{text}");
+    assert!(text.contains("no connection open"), "{text}");
+    assert!(text.contains("fault `latency` (latency) on"), "{text}");
+    assert!(text.contains("summary: "), "{text}");
+    assert!(
+        !text.contains("] conn "),
+        "no line per connection or effect: {text}"
+    );
+    let verbose = through_proxy(&["--verbose"]).join("\n");
+    assert!(verbose.contains("open from"), "{verbose}");
+    assert!(verbose.contains("`latency` delayed"), "{verbose}");
+    assert!(verbose.contains("summary: "), "{verbose}");
+}
+
+#[test]
+fn fault_windows_count_from_the_recovery_start_whatever_the_proxy_age() {
+    let tmp = scratch();
+    let index = small_index(tmp.path());
+    let events = tmp.path().join("events.jsonl");
+    let (_leader, leader_addr) = leader_with(&index, &["--max-bytes-per-sec", "0"]);
+    let (_proxy, proxy_addr) = spawn_announcing(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &leader_addr,
+        "--fault",
+        "reset",
+        "--fault",
+        "blackhole:start=100ms,duration=1100ms",
+        "--events",
+        events.to_str().expect("utf-8"),
+        "--quiet",
+    ]);
+    // The proxy is 0.6 s old when the recovery starts: its blackhole has been on for 0.5 s and
+    // stays on for 0.6 s more; its reset fired before anyone connected.
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let out = recover_json(
+        &proxy_addr,
+        &tmp.path().join("t"),
+        &[
+            "--policy",
+            "resumable",
+            "--internal-action-timeout",
+            "300ms",
+            "--max-retries",
+            "100",
+            "--time-scale",
+            "0.01",
+            "--chaos-events",
+            events.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let started = json["started_at"].as_f64().expect("started_at");
+    let faults = json["faults"].as_array().expect("faults");
+    assert_eq!(faults.len(), 1, "the reset is left out: {json}");
+    let window = &faults[0];
+    assert_eq!(window["kind"], "blackhole", "{json}");
+    let on = window["on"].as_f64().expect("on");
+    assert!(
+        (on - started).abs() < 1e-9,
+        "on {on}, recovery started {started}"
+    );
+    let detect = window["time_to_detect_s"].as_f64().expect("detected");
+    assert!(
+        detect < 0.6,
+        "detected {detect}s after the recovery began (timeout 0.3s), not counting the proxy's age"
+    );
+    assert!(
+        err.contains("over before the recovery started") && err.contains("`reset`"),
+        "{err}"
+    );
 }

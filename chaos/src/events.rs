@@ -4,6 +4,12 @@
 //! [`EventLog::since`]) and, if given a file, appends each as one JSON line, flushed at once so
 //! Ctrl-C loses nothing. Effects (bytes delayed, dropped, corrupted) are summed per connection,
 //! fault and direction and written at most every 100 ms, so a fast link does not flood the log.
+//! Each event also reads as a line of text ([`text`]), and a run's events sum to a [`Summary`].
+
+mod summary;
+mod text;
+
+pub use summary::Summary;
 
 use std::{
     fs::{File, OpenOptions},
@@ -114,6 +120,13 @@ pub enum EventKind {
         /// Bytes affected (for `corrupted`: bytes changed).
         bytes: u64,
     },
+    /// A fault that will likely not do what was meant (recorded once per fault).
+    Warning {
+        /// Fault name.
+        fault: String,
+        /// What happened, and what to do instead.
+        message: String,
+    },
 }
 
 impl<'de> Deserialize<'de> for Direction {
@@ -144,6 +157,41 @@ pub fn read_json_lines(text: &str, shift: f64) -> Vec<Event> {
             })
         })
         .collect()
+}
+
+/// Events read from a log by [`read_json_lines_aligned`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AlignedEvents {
+    /// The events, on the reader's clock.
+    pub events: Vec<Event>,
+    /// Whether a `proxy_start` anchored them; without one they are taken as on the reader's
+    /// clock already.
+    pub anchored: bool,
+}
+
+/// Reads an event log written as JSON lines by other processes and puts every event on the clock
+/// whose epoch is `clock_unix_epoch_s` (seconds since 1970). Each event is moved by the epoch of
+/// the `proxy_start` before it: a log that several injector runs appended to (`--events` appends)
+/// has one anchor per run. Events before any anchor are not moved.
+pub fn read_json_lines_aligned(text: &str, clock_unix_epoch_s: f64) -> AlignedEvents {
+    let mut shift = 0.0;
+    let mut anchored = false;
+    let events = read_json_lines(text, 0.0)
+        .into_iter()
+        .map(|mut e| {
+            if let EventKind::ProxyStart {
+                clock_unix_epoch_s: epoch,
+                ..
+            } = e.kind
+            {
+                shift = epoch - clock_unix_epoch_s;
+                anchored = true;
+            }
+            e.t += shift;
+            e
+        })
+        .collect();
+    AlignedEvents { events, anchored }
 }
 
 /// Where events go.
@@ -271,6 +319,31 @@ mod tests {
         );
         assert!(back[0].t >= 10.0);
         std::fs::remove_file(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn each_run_appended_to_a_log_is_moved_by_its_own_anchor() {
+        let start = |epoch: f64| {
+            serde_json::json!({"t": 0.0, "source": "chaos", "event": "proxy_start",
+                "listen": "127.0.0.1:1", "upstream": "127.0.0.1:2", "seed": 1,
+                "clock_unix_epoch_s": epoch})
+        };
+        let on = |t: f64| {
+            serde_json::json!({"t": t, "source": "chaos", "event": "fault_on",
+                "fault": "r", "kind": "reset"})
+        };
+        // A first proxy run 100 s before the reader's epoch, a second one 2 s after it.
+        let text = [start(900.0), on(1.0), start(1002.0), on(1.0)]
+            .iter()
+            .map(|v| format!("{v}\n"))
+            .collect::<String>();
+        let read = read_json_lines_aligned(&text, 1000.0);
+        assert!(read.anchored);
+        let times: Vec<f64> = read.events.iter().map(|e| e.t).collect();
+        assert_eq!(times, [-100.0, -99.0, 2.0, 3.0]);
+        let unanchored = read_json_lines_aligned(&format!("{}\n", on(1.0)), 1000.0);
+        assert!(!unanchored.anchored);
+        assert_eq!(unanchored.events[0].t, 1.0);
     }
 
     #[test]

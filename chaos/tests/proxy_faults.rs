@@ -201,6 +201,40 @@ async fn reset_at_a_time_resets_an_idle_open_connection_on_both_sides() {
             .iter()
             .any(|e| matches!(&e.kind, EventKind::FaultOn { fault, .. } if fault == "reset"))
     );
+    assert!(
+        warnings(&events).is_empty(),
+        "it found a connection open: {events:?}"
+    );
+}
+
+/// The `fault` of every warning event, read through the JSON form.
+fn warnings(events: &[rrbench_chaos::Event]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| serde_json::to_value(e).expect("json"))
+        .filter(|v| v["event"] == "warning")
+        .map(|v| v["fault"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instant_fault_with_no_connection_open_warns_once() {
+    // A bare `reset` fires as the proxy starts, before anyone can connect; this one fires again
+    // every 50 ms, and is warned about once.
+    let p = proxy(
+        echo_server().await,
+        &["reset:every=50ms", "latency:delay=1ms"],
+        2,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(220)).await;
+    let events = p.events().since(0);
+    let fired = events
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::FaultOn { fault, .. } if fault == "reset"))
+        .count();
+    assert!(fired >= 3, "{events:?}");
+    assert_eq!(warnings(&events), ["reset"], "{events:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -49,7 +49,8 @@ use crate::{
 #[derive(Debug, thiserror::Error)]
 pub enum CampaignError {
     /// Not TOML, or a key with a wrong value (the message has the line and the key).
-    #[error("{0}")]
+    /// Transparent: the TOML error is this error, not also its cause to be told again.
+    #[error(transparent)]
     Parse(#[from] toml::de::Error),
     /// A matrix key that names nothing that can vary.
     #[error("matrix key `{key}`: {problem}")]

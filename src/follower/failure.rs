@@ -71,6 +71,11 @@ impl Failure {
                 code: ErrorCode::Unauthorized,
                 message,
             } => unauthorized(message),
+            TransportError::Connect { addr, message } if is_refused(message) => {
+                format!(
+                    "no leader listening at {addr} (is `rrbench leader` running there?): {message}"
+                )
+            }
             _ => e.to_string(),
         };
         let mut failure = Self::new(kind, message);
@@ -123,6 +128,12 @@ impl Failure {
     }
 }
 
+/// Whether a connect error's text is the OS's "connection refused": nothing listens there.
+/// The transport keeps the OS error as text, so it is matched as the OS writes it.
+fn is_refused(message: &str) -> bool {
+    message.contains(&std::io::Error::from_raw_os_error(libc::ECONNREFUSED).to_string())
+}
+
 /// What a refused token means, for a user: the likely cause and the fix.
 fn unauthorized(leader_said: &str) -> String {
     format!(
@@ -162,6 +173,38 @@ mod tests {
         );
         assert_eq!(expired.kind, FailureKind::SessionExpired);
         assert!(!expired.is_connection_error());
+    }
+
+    #[test]
+    fn a_refused_connection_says_that_no_leader_listens_there() {
+        let refused = std::io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        let f = Failure::transport(
+            None,
+            TransportError::Connect {
+                addr: "127.0.0.1:9".into(),
+                message: refused.to_string(),
+            },
+        );
+        assert_eq!(f.kind, FailureKind::Connect);
+        assert!(
+            f.message.starts_with(
+                "no leader listening at 127.0.0.1:9 (is `rrbench leader` running there?)"
+            ),
+            "{}",
+            f.message
+        );
+        let unreachable = Failure::transport(
+            None,
+            TransportError::Connect {
+                addr: "127.0.0.1:9".into(),
+                message: "Network is unreachable (os error 101)".into(),
+            },
+        );
+        assert!(
+            !unreachable.message.contains("no leader"),
+            "{}",
+            unreachable.message
+        );
     }
 
     #[test]

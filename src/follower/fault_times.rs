@@ -1,7 +1,9 @@
 //! Time to detect and time to recover, from a recovery's report and a chaos event log on the
 //! same clock. Pure: no I/O.
 //!
-//! Time to detect: from a fault turning on to the first failure the engine saw after it.
+//! Time to detect: from a fault turning on (or from the recovery's start, for a fault already on
+//! then) to the first failure the engine saw after it. Windows over before the recovery started
+//! are set apart: an injector's fault times count from its own start, which may be long before.
 //! Time to recover: from the fault turning off (for an instant fault, from when it fired) to the
 //! first moment goodput is back above half its median before the fault. Goodput is a rolling
 //! rate over [`WINDOW`]: chunks arrive in bursts, so a 50 ms rate is mostly zeros.
@@ -56,13 +58,26 @@ fn median(mut xs: Vec<f64>) -> Option<f64> {
     Some(xs[xs.len() / 2])
 }
 
+/// A chaos log's fault windows, measured against one recovery.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Measured {
+    /// Windows in force at some moment of the recovery. One that opened before the recovery
+    /// started counts from the start (`on` is `started_at`): an injector may have run long
+    /// before the recovery, and its age is no part of the time to detect.
+    pub windows: Vec<FaultTimes>,
+    /// Windows that closed, and instants that fired, before the recovery started, as logged:
+    /// they cannot have affected it (a `reset` given no time fires when the proxy starts).
+    pub before_start: Vec<FaultTimes>,
+}
+
 /// Pairs each fault's on and off events and measures detection and recovery against the
-/// report's failures and time series.
+/// failures and time series of a recovery that started at `started_at` (all on one clock).
 pub fn fault_times(
     events: &[Event],
+    started_at: f64,
     failures: &[FailureRecord],
     series: &[Sample],
-) -> Vec<FaultTimes> {
+) -> Measured {
     let rates = goodput(series);
     let mut windows: Vec<FaultTimes> = Vec::new();
     for e in events {
@@ -87,7 +102,11 @@ pub fn fault_times(
             _ => {}
         }
     }
+    let (before_start, mut windows): (Vec<_>, Vec<_>) = windows
+        .into_iter()
+        .partition(|w| w.off.is_some_and(|off| off < started_at));
     for w in &mut windows {
+        w.on = w.on.max(started_at);
         w.time_to_detect_s = failures
             .iter()
             .map(|f| f.t)
@@ -110,14 +129,20 @@ pub fn fault_times(
                 .map(|(t, _)| t - after)
         });
     }
-    windows
+    Measured {
+        windows,
+        before_start,
+    }
 }
 
 impl RecoveryReport {
     /// Measures every fault window of `events` (a chaos log on this report's clock) against this
-    /// recovery's failures and time series.
-    pub fn annotate_faults(&mut self, events: &[Event]) {
-        self.faults = fault_times(events, &self.failures, &self.timeseries);
+    /// recovery's start, failures and time series. Returns the windows that lay entirely before
+    /// the recovery started (left out of the report), for the caller to warn about.
+    pub fn annotate_faults(&mut self, events: &[Event]) -> Vec<FaultTimes> {
+        let measured = fault_times(events, self.started_at, &self.failures, &self.timeseries);
+        self.faults = measured.windows;
+        measured.before_start
     }
 }
 
@@ -178,7 +203,7 @@ mod tests {
             (4.0, 16),
             (4.5, 21),
         ]);
-        let times = fault_times(&events, &failures, &s);
+        let times = fault_times(&events, 0.0, &failures, &s).windows;
         assert_eq!(times.len(), 1);
         assert_eq!(times[0].off, Some(3.0));
         assert_eq!(times[0].time_to_detect_s, Some(0.5));
@@ -208,8 +233,61 @@ mod tests {
                 kind: "latency".into(),
             },
         )];
-        let times = fault_times(&events, &[], &series(&[(0.0, 0), (2.0, 0)]));
+        let times = fault_times(&events, 0.0, &[], &series(&[(0.0, 0), (2.0, 0)])).windows;
         assert_eq!(times[0].time_to_detect_s, None);
         assert_eq!(times[0].time_to_recover_s, None);
+    }
+
+    fn timeout_at(t: f64) -> FailureRecord {
+        FailureRecord {
+            attempt: 1,
+            t,
+            kind: FailureKind::Timeout,
+            channel: None,
+            channel_type: None,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_window_open_before_the_recovery_counts_from_its_start() {
+        // A proxy that ran 15.75 s before the recovery: its blackhole turned on 13.75 s before
+        // the recovery started at 0, and the recovery's first timeout came at 2 s.
+        let events = vec![event(
+            -13.75,
+            EventKind::FaultOn {
+                fault: "bh".into(),
+                kind: "blackhole".into(),
+            },
+        )];
+        let measured = fault_times(&events, 0.0, &[timeout_at(2.0)], &series(&[(0.0, 0)]));
+        assert!(measured.before_start.is_empty());
+        let w = &measured.windows[0];
+        assert_eq!(w.on, 0.0, "{w:?}");
+        assert_eq!(w.time_to_detect_s, Some(2.0), "{w:?}");
+    }
+
+    #[test]
+    fn windows_over_before_the_recovery_started_are_set_apart() {
+        let on_off = |name: &str, on: f64, off: f64| {
+            [
+                event(
+                    on,
+                    EventKind::FaultOn {
+                        fault: name.into(),
+                        kind: "reset".into(),
+                    },
+                ),
+                event(off, EventKind::FaultOff { fault: name.into() }),
+            ]
+        };
+        let mut events = on_off("early", -5.0, -5.0).to_vec();
+        events.extend(on_off("late", 3.0, 3.0));
+        let measured = fault_times(&events, 1.0, &[timeout_at(3.5)], &series(&[(1.0, 0)]));
+        let names = |ws: &[FaultTimes]| ws.iter().map(|w| w.fault.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&measured.before_start), ["early"]);
+        assert_eq!(measured.before_start[0].on, -5.0, "kept as logged");
+        assert_eq!(names(&measured.windows), ["late"]);
+        assert_eq!(measured.windows[0].time_to_detect_s, Some(0.5));
     }
 }

@@ -326,6 +326,9 @@ impl Handler {
             Message::CloseSession { session } => {
                 let closed = self.shared.sessions().close(session);
                 if closed {
+                    // Not "expired": the follower ended it (a finished recovery or attempt).
+                    self.shared
+                        .log(format!("{}: session {session} closed", self.peer));
                     self.send(id, &Message::SessionClosed { session }).await;
                 } else {
                     let msg = format!("no session {session}");

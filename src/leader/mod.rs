@@ -149,7 +149,10 @@ impl Shared {
 
     fn log(&self, message: String) {
         if self.config.log {
-            eprintln!(
+            use std::io::Write;
+            // A closed stderr (`rrbench leader 2>&1 | head`) must not stop serving.
+            let _ = writeln!(
+                std::io::stderr(),
                 "[leader {:>9.3}s] {message}",
                 self.clock.elapsed().as_secs_f64()
             );

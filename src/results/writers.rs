@@ -236,6 +236,33 @@ mod tests {
         assert!(dirs.iter().all(|d| d.is_dir()));
     }
 
+    #[test]
+    fn runs_racing_in_the_same_second_never_share_a_directory() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let campaign = tmp.path().join("smoke");
+        let stamp = "20260101T000000Z";
+        let racers = 8;
+        let start = std::sync::Barrier::new(racers);
+        let dirs: Vec<PathBuf> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..racers)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        create_run_dir(&campaign, stamp, 7).expect("create")
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("racer"))
+                .collect()
+        });
+        let distinct: std::collections::BTreeSet<_> = dirs.iter().collect();
+        assert_eq!(distinct.len(), racers, "{dirs:?}");
+        assert!(distinct.contains(&campaign.join("20260101T000000Z-7")));
+        assert!(dirs.iter().all(|d| d.is_dir()));
+    }
+
     fn record(trial: &str, delay: &str, passed: bool) -> TrialRecord {
         TrialRecord {
             schema: super::super::TRIAL_SCHEMA.into(),

@@ -177,6 +177,24 @@ impl Shared {
         self.started.elapsed()
     }
 
+    /// An instant fault (a `reset` given no time fires at the proxy's start) acts only on the
+    /// connections open when it fires: with none open it does nothing, which is worth saying.
+    fn warn_if_idle(&self, slot: &table::Slot) {
+        if self.open_connections() > 0 || !slot.first_warning() {
+            return;
+        }
+        let at = self.now().as_secs_f64();
+        self.events.record(EventKind::Warning {
+            fault: slot.fault.name.clone(),
+            message: format!(
+                "fired at {at:.3}s with no connection open, so it did nothing: an instant fault \
+                 acts only on the connections open when it fires; give it a time when the \
+                 follower is connected, counted from the proxy's start (`at=10s`), or repeat it \
+                 (`every=5s`)"
+            ),
+        });
+    }
+
     /// Applies every edge due by `now`: flips flags, records events, tells connections.
     fn fire_edges(&self, table: &FaultTable, clocks: &mut [EdgeClock], now: Duration) {
         for (index, clock) in clocks.iter_mut().enumerate() {
@@ -192,6 +210,9 @@ impl Shared {
                 } else {
                     EventKind::FaultOff { fault }
                 });
+                if on && slot.fault.schedule.duration == Some(Duration::ZERO) {
+                    self.warn_if_idle(slot);
+                }
                 let _ = self.edges.send(Edge {
                     generation: table.generation,
                     index,

@@ -10,9 +10,15 @@ use crate::fault::{Direction, Fault, FaultKind};
 pub(crate) struct Slot {
     pub(crate) fault: Fault,
     on: AtomicBool,
+    warned: AtomicBool,
 }
 
 impl Slot {
+    /// True the first time only: a fault is warned about once, however often it fires.
+    pub(crate) fn first_warning(&self) -> bool {
+        !self.warned.swap(true, Ordering::Relaxed)
+    }
+
     pub(crate) fn is_on(&self) -> bool {
         self.on.load(Ordering::Relaxed)
     }
@@ -36,6 +42,7 @@ impl FaultTable {
             .map(|fault| Slot {
                 fault,
                 on: AtomicBool::new(false),
+                warned: AtomicBool::new(false),
             })
             .collect();
         Self { generation, slots }
