@@ -246,6 +246,7 @@ mod tests {
             channel: None,
             channel_type: None,
             message: String::new(),
+            then: String::new(),
         }
     }
 
