@@ -355,3 +355,45 @@ fn ctrl_c_during_index_generation_exits_130_and_leaves_no_partial_index() {
         .unwrap_or_default();
     assert!(left.is_empty(), "partial index left: {left:?}");
 }
+
+/// Two campaigns started together into one `--out` both finish, in directories of their own,
+/// although both need the same index and neither finds it cached.
+#[test]
+fn two_campaigns_into_one_out_at_once_both_finish() {
+    let tmp = scratch();
+    let out = tmp.path().join("results");
+    let file = tmp.path().join("tiny.toml");
+    fs::write(
+        &file,
+        "name = \"tiny\"\nseed = 3\nrepetitions = 1\n[index]\nsize = \"2mb\"\nfiles = 3\nseed = 41\n\
+         [settings]\nmax_bytes_per_sec = \"0\"\n",
+    )
+    .expect("campaign file");
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_rrbench"))
+            .args(["campaign", "run", "--no-report"])
+            .arg(&file)
+            .arg("--out")
+            .arg(&out)
+            .output()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(spawn);
+        let b = s.spawn(spawn);
+        (
+            a.join().expect("join").expect("run"),
+            b.join().expect("join").expect("run"),
+        )
+    });
+    for run in [&a, &b] {
+        assert!(run.status.success(), "{}", text(&run.stderr));
+    }
+    let dirs: Vec<PathBuf> = fs::read_dir(out.join("tiny"))
+        .expect("campaign dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(dirs.len(), 2, "{dirs:?}");
+    for dir in &dirs {
+        assert_eq!(records(dir).len(), 1, "{}", dir.display());
+    }
+}

@@ -225,9 +225,14 @@ async fn build_index(
     dir: &Path,
     cancel: Pin<&mut impl Future<Output = ()>>,
 ) -> Result<bool, RunError> {
+    // Named after this process, so two campaigns building the same index never share a half-made
+    // directory; the first to finish wins and the other's copy is thrown away.
     let building = root.join(format!(
-        ".building-{}-{}-{}",
-        spec.size, spec.files, spec.seed
+        ".building-{}-{}-{}-{}",
+        spec.size,
+        spec.files,
+        spec.seed,
+        std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&building);
     let shape = GenerateSpec {
@@ -251,8 +256,20 @@ async fn build_index(
         generated => generated?,
     };
     std::fs::write(building.join(".complete"), b"").map_err(io(&building))?;
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::rename(&building, dir).map_err(io(dir))?;
+    // A rename onto a directory that holds files fails: then either another campaign finished
+    // the same index meanwhile (keep theirs) or a stale half-made one is in the way.
+    if std::fs::rename(&building, dir).is_err() {
+        if !dir.join(".complete").is_file() {
+            let _ = std::fs::remove_dir_all(dir);
+            if let Err(e) = std::fs::rename(&building, dir)
+                && !dir.join(".complete").is_file()
+            {
+                let _ = std::fs::remove_dir_all(&building);
+                return Err(io(dir)(e));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&building);
+    }
     Ok(true)
 }
 
