@@ -88,8 +88,18 @@ fn the_smoke_campaign_writes_every_result_file() {
         let csv =
             fs::read_to_string(dir.join("timeseries").join(format!("{id}.csv"))).expect("csv");
         assert!(
-            csv.starts_with("t,bytes,attempt\n") && csv.lines().count() >= 3,
+            csv.starts_with("t,bytes,attempt,verified\n") && csv.lines().count() >= 3,
             "{csv}"
+        );
+        let requests =
+            fs::read_to_string(dir.join("requests").join(format!("{id}.csv"))).expect("requests");
+        assert!(
+            requests.starts_with("t,latency_s,attempt,bytes,ok\n") && requests.lines().count() >= 2,
+            "a line per chunk request: {requests}"
+        );
+        assert!(
+            t["time_breakdown"]["network_s"].as_f64().is_some(),
+            "where the time went"
         );
         let events =
             fs::read_to_string(dir.join("events").join(format!("{id}.jsonl"))).expect("events");
