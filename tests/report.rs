@@ -423,7 +423,7 @@ fn a_report_shows_restarts_verdicts_and_categories_and_leaves_out_what_was_not_m
     // The restart shape, read back from where the curves were drawn: each attempt is its own
     // curve, and under elasticsearch the second one starts again from the bottom of its panel.
     let progress = figures::progress(&results);
-    let fig = &progress[0].1;
+    let fig = &progress[0].figure;
     let progress_svg = svg(dir, "progress-c000");
     let rep1 = hex(rrbench::plot::colour(0));
     let curves = polylines(&progress_svg);

@@ -160,10 +160,20 @@ fn has_verified(trials: &[&LoadedTrial]) -> bool {
     any_verified || !any_bytes
 }
 
+/// A progress figure and what it covers.
+pub struct ProgressFigure {
+    /// The cell of its first condition (its file is `progress-c<cell>`).
+    pub cell: usize,
+    /// What its conditions share (`wan.delay=10ms`), `(no matrix)` when only the panel key
+    /// varies.
+    pub group: String,
+    /// The figure.
+    pub figure: Progress,
+}
+
 /// Verified bytes over time, one figure per group of conditions that differ only in the panel
 /// key (see [`panel_key`]), one panel per value; groups where nothing happened are left out.
-/// Returns the figures with the cell of their first condition (for file names).
-pub fn progress(results: &ResultsDir) -> Vec<(usize, Progress)> {
+pub fn progress(results: &ResultsDir) -> Vec<ProgressFigure> {
     let groups = results.by_condition();
     let conditions: Vec<Condition> = groups.iter().map(|(c, _)| c.clone()).collect();
     let varying = varying(&conditions);
@@ -214,14 +224,15 @@ pub fn progress(results: &ResultsDir) -> Vec<(usize, Progress)> {
                 .into_iter()
                 .map(|(label, trials)| progress_panel(&label, &trials))
                 .collect();
-            (
+            ProgressFigure {
                 cell,
-                Progress {
+                group,
+                figure: Progress {
                     title,
                     panels,
                     target_mib: target,
                 },
-            )
+            }
         })
         .collect()
 }
@@ -984,8 +995,9 @@ mod tests {
             1,
             "one condition once the policy is left out"
         );
-        let (cell, fig) = &figures[0];
-        assert_eq!(*cell, 0);
+        let (cell, fig) = (figures[0].cell, &figures[0].figure);
+        assert_eq!(cell, 0);
+        assert_eq!(figures[0].group, "(no matrix)");
         assert_eq!(fig.panels.len(), 2);
         let (es, resumable) = (&fig.panels[0], &fig.panels[1]);
         assert!(es.title.starts_with("elasticsearch: "), "{}", es.title);
@@ -1062,7 +1074,7 @@ mod tests {
         let figures = progress(&results);
         assert_eq!(figures.len(), 1);
         let titles: Vec<&str> = figures[0]
-            .1
+            .figure
             .panels
             .iter()
             .map(|p| p.title.as_str())

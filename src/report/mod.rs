@@ -128,15 +128,24 @@ pub fn write_report(dir: &Path) -> Result<ReportFiles, ReportError> {
                 .into(),
         ));
     }
-    for (cell, fig) in &progress {
-        let r = plot::render(fig, &plots_dir, &format!("progress-c{cell:03}"))?;
+    for p in &progress {
+        let r = plot::render(&p.figure, &plots_dir, &format!("progress-c{:03}", p.cell))?;
+        let what = if p.group == "(no matrix)" {
+            "Verified".to_string()
+        } else {
+            format!("{}: verified", p.group)
+        };
         blocks.push(figure(
             &r,
             format!(
-                "{}: verified MiB per repetition, one panel each, on one time axis; dotted: \
-                 the step to the next attempt; red crosses: failed attempts, labelled with \
-                 their kind; red bands: fault windows; dashed: the index size.",
-                fig.title
+                "{what} MiB of each repetition, one panel per {}, on one time axis; \
+                 dotted: the step to the next attempt; red crosses: failed attempts, labelled \
+                 with their kind; red bands: fault windows; dashed: the index size.",
+                if p.figure.panels.len() > 1 {
+                    "policy or value"
+                } else {
+                    "condition"
+                }
             ),
         ));
         rendered.push(r);
@@ -351,6 +360,7 @@ fn trial_table(results: &ResultsDir) -> Block {
         "policy",
         "outcome",
         "MiB/s",
+        "steady MiB/s",
         "model MiB/s",
         "vs model",
         "attempts",
@@ -373,6 +383,8 @@ fn trial_table(results: &ResultsDir) -> Block {
                     crate::follower::Outcome::Failed => "failed".into(),
                 },
                 format!("{:.1}", r.throughput_mib_s),
+                r.steady_throughput_mib_s
+                    .map_or("-".into(), |m| format!("{m:.1}")),
                 r.model_throughput_mib_s
                     .map_or("-".into(), |m| format!("{m:.1}")),
                 r.throughput_vs_model
