@@ -4,7 +4,11 @@
 
 use plotters::{coord::Shift, prelude::*};
 
-use super::{DrawError, FONT, Figure, cartesian, category_at, colour, draw_legend, headroom};
+use super::{
+    AXIS_PX, DrawError, FONT, Figure, GRID, TEXT_PX, cartesian, category_at, colour, fmt_num,
+    headroom,
+    legend::{self, Entry, Swatch},
+};
 use crate::stats::quantile;
 
 /// One condition's two samples.
@@ -31,9 +35,26 @@ pub struct Distribution {
     pub groups: Vec<DistributionGroup>,
 }
 
+impl Distribution {
+    fn legend(&self) -> Vec<Entry> {
+        (0..2)
+            .map(|side| {
+                Entry::new(
+                    self.names[side].clone(),
+                    Swatch::Band {
+                        colour: colour(side),
+                        opacity: 0.5,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
 impl Figure for Distribution {
     fn size(&self) -> (u32, u32) {
-        ((260 + 150 * self.groups.len()).clamp(700, 2400) as u32, 520)
+        let w = (260 + 150 * self.groups.len()).clamp(700, 2400) as u32;
+        (w, 520 + legend::height(&self.legend(), w))
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError>
@@ -47,24 +68,26 @@ impl Figure for Distribution {
                 .copied()
                 .fold(0.0, f64::max),
         );
+        let area = legend::below(root, &self.legend())?;
         let n = self.groups.len().max(1);
         let x = -0.5f64..n as f64 - 0.5;
-        let mut chart = cartesian(root, &self.title, 17, 70, x, 0f64..y_top)?;
+        let mut chart = cartesian(&area, &self.title, 70, x, 0f64..y_top)?;
         let labels: Vec<String> = self.groups.iter().map(|g| g.label.clone()).collect();
         let format_x = move |x: &f64| category_at(&labels, *x);
         chart
             .configure_mesh()
             .x_desc("condition")
             .y_desc(self.y_label.as_str())
-            .label_style((FONT, 12))
-            .axis_desc_style((FONT, 14))
+            .label_style((FONT, TEXT_PX))
+            .axis_desc_style((FONT, AXIS_PX))
             .x_labels(2 * n + 1)
             .x_label_formatter(&format_x)
-            .light_line_style(RGBColor(235, 235, 235))
+            .y_label_formatter(&|y| fmt_num(*y))
+            .disable_x_mesh()
+            .light_line_style(GRID)
             .draw()?;
         for (side, offset) in [(0usize, -0.18f64), (1, 0.18)] {
             let c = colour(side);
-            let mut first = true;
             for (i, g) in self.groups.iter().enumerate() {
                 let xs = if side == 0 { &g.baseline } else { &g.contender };
                 let (Some(q1), Some(q2), Some(q3)) =
@@ -76,18 +99,10 @@ impl Figure for Distribution {
                 let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let x = i as f64 + offset;
                 let half = 0.13;
-                let drawn = chart.draw_series(std::iter::once(Rectangle::new(
+                chart.draw_series(std::iter::once(Rectangle::new(
                     [(x - half, q1), (x + half, q3)],
                     c.mix(0.25).filled(),
                 )))?;
-                if first {
-                    first = false;
-                    drawn
-                        .label(self.names[side].clone())
-                        .legend(move |(px, py)| {
-                            Rectangle::new([(px, py - 5), (px + 18, py + 5)], c.mix(0.5).filled())
-                        });
-                }
                 chart.draw_series([
                     PathElement::new(vec![(x - half, q1), (x + half, q1)], c.stroke_width(1)),
                     PathElement::new(vec![(x - half, q3), (x + half, q3)], c.stroke_width(1)),
@@ -98,6 +113,6 @@ impl Figure for Distribution {
                 chart.draw_series(xs.iter().map(|y| Circle::new((x, *y), 3, c.filled())))?;
             }
         }
-        draw_legend(&mut chart, 13)
+        Ok(())
     }
 }

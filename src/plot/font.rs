@@ -46,4 +46,36 @@ mod tests {
         let inked = rgb.chunks(3).filter(|px| px[0] < 128).count();
         assert!(inked > 100, "only {inked} dark pixels: text did not render");
     }
+
+    /// The lowest row with ink of `text` drawn at (4, 4) in `size` px.
+    fn bottom_row(text: &str, size: u32) -> usize {
+        register().expect("font");
+        let (w, h) = (60u32, 60u32);
+        let mut rgb = vec![0u8; (w * h * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+            root.fill(&WHITE).expect("fill");
+            root.draw(&Text::new(text, (4, 4), (FONT, size).into_font()))
+                .expect("text");
+            root.present().expect("present");
+        }
+        rgb.chunks(3)
+            .enumerate()
+            .filter(|(_, px)| px[0] < 140)
+            .map(|(i, _)| i / w as usize)
+            .max()
+            .expect("some ink")
+    }
+
+    #[test]
+    fn a_full_stop_sits_on_the_baseline_of_the_digits() {
+        for size in super::super::TEXT_SIZES {
+            assert_eq!(
+                bottom_row(".", size),
+                bottom_row("1", size),
+                "at {size} px the full stop floats above the digits (\"0·5\")"
+            );
+        }
+        // At 13 px (the old tick size) they part by a pixel: row 9 against row 10.
+    }
 }

@@ -4,15 +4,28 @@
 //!
 //! This module owns drawing only; which figures a report or a comparison needs, and the numbers
 //! in them, are decided by [`crate::report`] and [`crate::compare`].
+//!
+//! House rules every figure follows: legends go in a band below the plot, never over data
+//! ([`legend`]); text sizes are even (see [`TEXT_PX`] for the plotters quirk that turns "0.5"
+//! into "0·5" at odd sizes); numbers are formatted by [`fmt_num`]; a log axis is a linear axis
+//! over `log10` with ticks drawn here ([`Axis`], [`draw_log_ticks`]), so every figure draws on
+//! one chart type.
 
+mod breakdown;
+mod cdf;
 mod distribution;
 mod font;
+mod legend;
 mod outcomes;
+mod progress;
 mod sweep;
 mod timeseries;
 
+pub use breakdown::{Breakdown, BreakdownRow};
+pub use cdf::{Cdf, CdfCurve};
 pub use distribution::{Distribution, DistributionGroup};
-pub use outcomes::{OutcomeCell, OutcomeMatrix};
+pub use outcomes::{CellVerdict, Missed, NOT_RUN, OutcomeCell, OutcomeMatrix, verdict_colour};
+pub use progress::{AttemptSegment, FailureMark, Progress, ProgressPanel, ProgressRun};
 pub use sweep::{Sweep, SweepSeries};
 pub use timeseries::{Marker, MarkerKind, Run, Throughput, Window};
 
@@ -22,15 +35,16 @@ use std::{
 };
 
 use plotters::{
-    coord::{
-        CoordTranslate, Shift, cartesian::Cartesian2d, ranged1d::Ranged, types::RangedCoordf64,
-    },
+    coord::{Shift, cartesian::Cartesian2d, types::RangedCoordf64},
     prelude::{
-        BitMapBackend, ChartBuilder, ChartContext, Circle, Color, DrawingArea, DrawingBackend,
-        EmptyElement, IntoDrawingArea, LineSeries, PathElement, SVGBackend, SeriesLabelPosition,
-        ShapeStyle, TriangleMarker, WHITE,
+        BLACK, BitMapBackend, ChartBuilder, ChartContext, Circle, Color, DrawingArea,
+        DrawingBackend, IntoDrawingArea, IntoFont, PathElement, SVGBackend, ShapeStyle, Text,
+        TriangleMarker,
     },
-    style::RGBColor,
+    style::{
+        RGBColor,
+        text_anchor::{HPos, Pos, VPos},
+    },
 };
 
 use crate::export::write_atomic;
@@ -196,8 +210,8 @@ pub fn point_shape(i: usize) -> PointShape {
 }
 
 /// Draws `points` as `shape`s in `style`.
-pub(crate) fn draw_points<'a, DB, X, Y>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+pub(crate) fn draw_points<'a, DB>(
+    chart: &mut Chart<'a, DB>,
     points: &[(f64, f64)],
     shape: PointShape,
     style: ShapeStyle,
@@ -205,8 +219,6 @@ pub(crate) fn draw_points<'a, DB, X, Y>(
 where
     DB: DrawingBackend + 'a,
     DB::ErrorType: 'static,
-    X: Ranged<ValueType = f64>,
-    Y: Ranged<ValueType = f64>,
 {
     match shape {
         PointShape::Circle => {
@@ -222,22 +234,220 @@ where
 /// Red of fault windows and failure markers.
 pub const FAULT: RGBColor = RGBColor(204, 37, 41);
 
-/// A chart with the house layout: a title of `title_size`, 12 px margins, room for tick labels
-/// (`y_area` px on the left), linear axes over `x` and `y`.
+/// Light grey of the minor grid lines (the major ones are plotters' default, darker).
+pub(crate) const GRID: RGBColor = RGBColor(246, 246, 246);
+/// Grey of the major grid lines a figure draws itself (a log axis' ticks).
+pub(crate) const MAJOR_GRID: RGBColor = RGBColor(214, 214, 214);
+
+/// Text sizes in pixels. Every one is even on purpose: plotters 0.3.7 places each glyph's
+/// bitmap at `(size / 2 + top of its pixel box) as i32`, and `as` truncates toward zero, so at
+/// an odd size glyphs that reach above mid-line (digits, letters) land one pixel lower than the
+/// ones below it (the full stop, the comma): at 13 px "0.25" rasterises as "0·25". At an even
+/// size `size / 2` is whole and every glyph sits on one baseline.
+pub(crate) const TITLE_PX: u32 = 18;
+/// Axis descriptions and panel titles.
+pub(crate) const AXIS_PX: u32 = 14;
+/// Tick labels, legends, annotations.
+pub(crate) const TEXT_PX: u32 = 12;
+/// Every size a figure uses (the baseline test renders each).
+#[cfg(test)]
+pub(crate) const TEXT_SIZES: [u32; 3] = [TITLE_PX, AXIS_PX, TEXT_PX];
+
+/// The one chart type every figure draws on: linear in both pixel directions. A logarithmic
+/// axis is drawn as a linear one over `log10` of the values (see [`Scale`]), with ticks placed
+/// by [`draw_log_ticks`], so every figure shares the same drawing code.
+pub(crate) type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// How values map onto an axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scale {
+    /// Evenly.
+    Linear,
+    /// By order of magnitude (only positive values; others sit at the bottom of the axis).
+    Log,
+}
+
+/// An axis: its scale and its value range, mapped to the chart's linear coordinates.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Axis {
+    pub scale: Scale,
+    /// Lowest value shown (positive on a log axis).
+    pub lo: f64,
+    /// Highest value shown.
+    pub hi: f64,
+}
+
+impl Axis {
+    /// A linear axis over `lo..hi`.
+    pub fn linear(lo: f64, hi: f64) -> Self {
+        Self {
+            scale: Scale::Linear,
+            lo,
+            hi,
+        }
+    }
+
+    /// An axis over values in `lo..=hi` (data extremes) with some room around them; a log axis
+    /// starts a little below the smallest positive value and a linear one at zero.
+    pub fn fit(scale: Scale, lo: f64, hi: f64) -> Self {
+        match scale {
+            Scale::Log if lo.is_finite() && lo > 0.0 && hi >= lo => Self {
+                scale,
+                lo: lo / 1.6,
+                hi: hi * 1.6,
+            },
+            _ => Self::linear(0.0, headroom(hi)),
+        }
+    }
+
+    /// The chart coordinate of a value.
+    pub fn map(&self, v: f64) -> f64 {
+        match self.scale {
+            Scale::Linear => v,
+            Scale::Log => v.max(self.lo).log10(),
+        }
+    }
+
+    /// The chart coordinate range.
+    pub fn range(&self) -> Range<f64> {
+        self.map(self.lo)..self.map(self.hi)
+    }
+}
+
+/// Tick values for a log axis over `lo..hi`: 1, 2, 5 × 10ⁿ, thinned to whole decades when
+/// there would be too many.
+pub(crate) fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    if !(lo > 0.0 && hi > lo) {
+        return Vec::new();
+    }
+    let ticks = |steps: &[f64]| {
+        let mut out = Vec::new();
+        let mut decade = 10f64.powf(lo.log10().floor());
+        while decade <= hi {
+            for s in steps {
+                let v = decade * s;
+                if v >= lo && v <= hi {
+                    out.push(v);
+                }
+            }
+            decade *= 10.0;
+        }
+        out
+    };
+    let fine = ticks(&[1.0, 2.0, 5.0]);
+    if fine.len() > 10 {
+        ticks(&[1.0])
+    } else if fine.len() < 3 {
+        ticks(&[1.0, 2.0, 3.0, 5.0, 7.0])
+    } else {
+        fine
+    }
+}
+
+/// Grid lines and labels of a log y axis (the mesh draws none for it): a light line across the
+/// plot and a label left of the axis at every tick.
+pub(crate) fn draw_log_ticks<'a, DB>(
+    chart: &mut Chart<'a, DB>,
+    root: &DrawingArea<DB, Shift>,
+    axis: &Axis,
+    x: Range<f64>,
+) -> Result<(), DrawError>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+{
+    let font = (FONT, TEXT_PX)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Right, VPos::Center));
+    for t in log_ticks(axis.lo, axis.hi) {
+        let y = axis.map(t);
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(x.start, y), (x.end, y)],
+            MAJOR_GRID.stroke_width(1),
+        )))?;
+        let (px, py) = chart.backend_coord(&(x.start, y));
+        let (ox, oy) = root.get_base_pixel();
+        root.draw(&PathElement::new(
+            vec![(px - ox - 5, py - oy), (px - ox, py - oy)],
+            BLACK.stroke_width(1),
+        ))?;
+        root.draw(&Text::new(fmt_num(t), (px - ox - 8, py - oy), font.clone()))?;
+    }
+    Ok(())
+}
+
+/// Grid lines and labels of a log x axis: a light line up the plot and a label under the axis
+/// at every tick.
+pub(crate) fn draw_log_ticks_x<'a, DB>(
+    chart: &mut Chart<'a, DB>,
+    root: &DrawingArea<DB, Shift>,
+    axis: &Axis,
+    y: Range<f64>,
+) -> Result<(), DrawError>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+{
+    let font = (FONT, TEXT_PX)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Center, VPos::Top));
+    for t in log_ticks(axis.lo, axis.hi) {
+        let x = axis.map(t);
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(x, y.start), (x, y.end)],
+            MAJOR_GRID.stroke_width(1),
+        )))?;
+        let (px, py) = chart.backend_coord(&(x, y.start));
+        let (ox, oy) = root.get_base_pixel();
+        root.draw(&PathElement::new(
+            vec![(px - ox, py - oy), (px - ox, py - oy + 5)],
+            BLACK.stroke_width(1),
+        ))?;
+        root.draw(&Text::new(fmt_num(t), (px - ox, py - oy + 8), font.clone()))?;
+    }
+    Ok(())
+}
+
+/// A number for a tick or a label: at most three significant digits, no trailing zeros, and a
+/// full stop for the decimal point.
+pub fn fmt_num(x: f64) -> String {
+    if !x.is_finite() {
+        return "–".into();
+    }
+    if x == 0.0 {
+        return "0".into();
+    }
+    let magnitude = x.abs().log10().floor() as i32;
+    let decimals = (2 - magnitude).clamp(0, 6) as usize;
+    let s = format!("{x:.decimals$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    if s == "-0" { "0".into() } else { s }
+}
+
+/// A chart with the house layout on `area`: a title, 12 px margins, room for tick labels
+/// (`y_area` px on the left), linear axes over `x` and `y` (chart coordinates: see [`Axis`]).
 pub(crate) fn cartesian<'a, DB>(
-    root: &'a DrawingArea<DB, Shift>,
+    area: &'a DrawingArea<DB, Shift>,
     title: &str,
-    title_size: u32,
     y_area: u32,
     x: Range<f64>,
     y: Range<f64>,
-) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, DrawError>
+) -> Result<Chart<'a, DB>, DrawError>
 where
     DB: DrawingBackend,
     DB::ErrorType: 'static,
 {
-    Ok(ChartBuilder::on(root)
-        .caption(title, (FONT, title_size))
+    let mut builder = ChartBuilder::on(area);
+    if !title.is_empty() {
+        builder.caption(title, (FONT, TITLE_PX));
+    }
+    Ok(builder
         .margin(12)
         .x_label_area_size(42)
         .y_label_area_size(y_area)
@@ -253,65 +463,6 @@ pub(crate) fn category_at(labels: &[String], x: f64) -> String {
     }
 }
 
-/// A legend swatch: a short line in `style`.
-pub(crate) fn line_swatch(style: ShapeStyle) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
-    move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style)
-}
-
-/// Draws a 2 px line in colour `c` with a legend entry; with `shape`, the entry shows the
-/// series' point shape on its swatch, so series that share a colour stay apart.
-pub(crate) fn labelled_line<'a, DB, X, Y>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
-    points: &[(f64, f64)],
-    c: RGBColor,
-    label: &str,
-    shape: Option<PointShape>,
-) -> Result<(), DrawError>
-where
-    DB: DrawingBackend + 'a,
-    DB::ErrorType: 'static,
-    X: Ranged<ValueType = f64>,
-    Y: Ranged<ValueType = f64>,
-{
-    let style = c.stroke_width(2);
-    let line = chart
-        .draw_series(LineSeries::new(points.iter().copied(), style))?
-        .label(label);
-    let swatch = move |(x, y): (i32, i32)| {
-        EmptyElement::at((x, y)) + PathElement::new(vec![(0, 0), (18, 0)], style)
-    };
-    match shape {
-        None => line.legend(line_swatch(style)),
-        Some(PointShape::Circle) => {
-            line.legend(move |at| swatch(at) + Circle::new((9, 0), 3, c.stroke_width(1)))
-        }
-        Some(PointShape::Triangle) => {
-            line.legend(move |at| swatch(at) + TriangleMarker::new((9, 0), 4, c.stroke_width(1)))
-        }
-    };
-    Ok(())
-}
-
-/// Draws the series legend in the upper right, on a translucent white box.
-pub(crate) fn draw_legend<'a, DB, CT>(
-    chart: &mut ChartContext<'a, DB, CT>,
-    font_size: u32,
-) -> Result<(), DrawError>
-where
-    DB: DrawingBackend + 'a,
-    DB::ErrorType: 'static,
-    CT: CoordTranslate,
-{
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font((FONT, font_size))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .draw()?;
-    Ok(())
-}
-
 /// An axis upper bound with some headroom, never zero.
 pub(crate) fn headroom(max: f64) -> f64 {
     if max.is_finite() && max > 0.0 {
@@ -319,6 +470,48 @@ pub(crate) fn headroom(max: f64) -> f64 {
     } else {
         1.0
     }
+}
+
+/// The width `text` takes in `size` px of the embedded font (an estimate when the font is not
+/// registered yet).
+pub(crate) fn text_width(text: &str, size: u32) -> u32 {
+    (FONT, size)
+        .into_font()
+        .box_size(text)
+        .map(|(w, _)| w)
+        .unwrap_or_else(|_| (text.chars().count() as u32 * size * 6).div_ceil(10))
+}
+
+/// Splits `text` at spaces into lines at most `width` px wide (a word wider than that stays on
+/// a line of its own).
+pub(crate) fn wrap_px(text: &str, size: u32, width: u32) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        match lines.last_mut() {
+            Some(l) if text_width(&format!("{l} {word}"), size) <= width => {
+                l.push(' ');
+                l.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
+}
+
+/// `text` cut to at most `width` px, with an ellipsis where it was cut.
+pub(crate) fn truncate_px(text: &str, size: u32, width: u32) -> String {
+    if text_width(text, size) <= width {
+        return text.to_string();
+    }
+    let mut chars: Vec<char> = text.chars().collect();
+    while !chars.is_empty() {
+        chars.pop();
+        let cut: String = chars.iter().collect::<String>() + "…";
+        if text_width(&cut, size) <= width {
+            return cut;
+        }
+    }
+    "…".into()
 }
 
 #[cfg(test)]

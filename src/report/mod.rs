@@ -2,10 +2,12 @@
 //!
 //! Writes into the results directory: `plots/<name>.svg` and `.png` for every figure,
 //! `report.md` (links the plots) and `report.html` (plots embedded; opens with no network). The
-//! figures: the outcome matrix (policy × fault), throughput against the matrix axis that varies
-//! with the model dashed, and throughput over time per condition with fault windows shaded and
-//! failures and resets marked. Which numbers go in each figure is [`figures`]; drawing is
-//! [`crate::plot`].
+//! figures: the outcome grid (policy × condition, coloured by expectation verdict), throughput
+//! against the matrix axis that varies with the model dashed, verified bytes over time attempt
+//! by attempt (all policies of a condition on one time axis), where the time went (when the
+//! trials measured it), the chunk request latency CDF (when they logged requests), and
+//! throughput over time per condition with fault windows shaded and failures and resets marked.
+//! Which numbers go in each figure is [`figures`]; drawing is [`crate::plot`].
 
 mod base64;
 mod document;
@@ -21,7 +23,8 @@ use std::path::{Path, PathBuf};
 
 use crate::{
     export,
-    plot::{self, PlotError, Rendered},
+    follower::Activity,
+    plot::{self, PlotError, Rendered, Scale},
     results::{LoadError, ResultsDir},
 };
 
@@ -84,8 +87,11 @@ pub fn write_report(dir: &Path) -> Result<ReportFiles, ReportError> {
     let r = plot::render(&matrix, &plots_dir, "outcomes")?;
     blocks.push(figure(
         &r,
-        "Policy × fault condition: trials completed, median time to recover after a fault, \
-         median recovery time and median bytes wasted."
+        "Policy × condition, each cell coloured by its expectation verdict (green: every trial \
+         met every expectation; red: one was missed, named in the cell; grey: none set), then \
+         trials completed, median recovery time of the completed trials, median time for \
+         goodput to come back after a fault (completed trials) and median bytes wasted; \
+         \"–\" where there is no such figure."
             .into(),
     ));
     rendered.push(r);
@@ -93,13 +99,90 @@ pub fn write_report(dir: &Path) -> Result<ReportFiles, ReportError> {
     let sweep = figures::sweep(&results);
     blocks.push(Block::Heading(sweep.title.clone()));
     let r = plot::render(&sweep, &plots_dir, "sweep")?;
+    let shape = if sweep.joins_points() {
+        "the median per point (line)"
+    } else {
+        "the median per value (bar; the values are categories, so nothing joins them)"
+    };
+    let scale = match sweep.y_scale {
+        Scale::Log => " The y axis is logarithmic: the values span more than a decade.",
+        Scale::Linear => "",
+    };
     blocks.push(figure(
         &r,
-        "Throughput of every trial (circles), the median per point (line) and the model \
-         min(rate limit, window × chunk / RTT) (dashed)."
-            .into(),
+        format!(
+            "Throughput of every completed trial (points), {shape}, failed trials (red \
+             crosses) and the model min(rate limit, window × chunk / RTT) (dashed).{scale}"
+        ),
     ));
     rendered.push(r);
+
+    let progress = figures::progress(&results);
+    if !progress.is_empty() {
+        blocks.push(Block::Heading("Verified bytes over time".into()));
+        blocks.push(Block::Paragraph(
+            "What each attempt kept: bytes written and checked in the target. A policy that \
+             restarts from scratch drops to zero at every new attempt; one that resumes \
+             carries on from where it stopped. Conditions where every trial went straight \
+             through in one attempt are left out (their throughput figure shows them)."
+                .into(),
+        ));
+    }
+    for p in &progress {
+        let r = plot::render(&p.figure, &plots_dir, &format!("progress-c{:03}", p.cell))?;
+        let what = if p.group == "(no matrix)" {
+            "Verified".to_string()
+        } else {
+            format!("{}: verified", p.group)
+        };
+        blocks.push(figure(
+            &r,
+            format!(
+                "{what} MiB of each repetition, one panel per {}, on one time axis; \
+                 dotted: the step to the next attempt; red crosses: failed attempts, labelled \
+                 with their kind; red bands: fault windows; dashed: the index size.",
+                if p.figure.panels.len() > 1 {
+                    "policy or value"
+                } else {
+                    "condition"
+                }
+            ),
+        ));
+        rendered.push(r);
+    }
+
+    let medians = figures::breakdown_medians(&results);
+    if let Some(fig) = figures::breakdown(&results) {
+        blocks.push(Block::Heading("Where the time went".into()));
+        let r = plot::render(&fig, &plots_dir, "breakdown")?;
+        blocks.push(figure(
+            &r,
+            "Each condition's recovery time split by what the engine was doing, the median of \
+             each activity over the repetitions (so a bar's length can differ a little from \
+             the median recovery time in the table)."
+                .into(),
+        ));
+        rendered.push(r);
+        blocks.push(breakdown_table(&medians));
+        blocks.push(Block::List(
+            figures::breakdown_terms(&medians)
+                .iter()
+                .map(|a| format!("{}: {}", a.name(), a.describe()))
+                .collect(),
+        ));
+    }
+
+    if let Some(fig) = figures::latency_cdf(&results) {
+        blocks.push(Block::Heading("Chunk request latency".into()));
+        let r = plot::render(&fig, &plots_dir, "latency")?;
+        blocks.push(figure(
+            &r,
+            "Fraction of chunk requests answered within a latency, per condition (every \
+             repetition's answered requests; the legend counts those never answered)."
+                .into(),
+        ));
+        rendered.push(r);
+    }
 
     blocks.push(Block::Heading("Throughput over time".into()));
     for (condition, trials) in &groups {
@@ -109,8 +192,9 @@ pub fn write_report(dir: &Path) -> Result<ReportFiles, ReportError> {
         blocks.push(figure(
             &r,
             format!(
-                "{}: goodput over 0.5 s windows, {} repetition(s); red bands are fault windows, \
-                 triangles failed attempts, crosses connections the proxy reset.",
+                "{}: goodput (every byte received, including bytes later thrown away) over \
+                 0.5 s windows, {} repetition(s); red bands are fault windows, triangles \
+                 failed attempts, crosses connections the proxy reset.",
                 condition.label(),
                 trials.len()
             ),
@@ -141,6 +225,8 @@ pub fn write_report(dir: &Path) -> Result<ReportFiles, ReportError> {
         blocks.push(Block::List(failing));
     }
 
+    remove_stale(&plots_dir, &rendered)?;
+
     let doc = Document {
         title: format!("rrbench report: {}", results.campaign),
         blocks,
@@ -152,6 +238,41 @@ pub fn write_report(dir: &Path) -> Result<ReportFiles, ReportError> {
         html,
         plots: rendered,
     })
+}
+
+/// Removes the plots an earlier report wrote that this one did not (a figure now left out, a
+/// condition renumbered), so `plots/` holds only what `report.md` shows. Only files named as
+/// this module names its figures are touched.
+fn remove_stale(plots_dir: &Path, rendered: &[Rendered]) -> Result<(), ReportError> {
+    let ours = |stem: &str| {
+        ["outcomes", "sweep", "breakdown", "latency"].contains(&stem)
+            || ["progress-c", "throughput-c"].iter().any(|p| {
+                stem.strip_prefix(p)
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            })
+    };
+    let Ok(entries) = std::fs::read_dir(plots_dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let (Some(stem), Some(ext)) = (
+            path.file_stem().and_then(|s| s.to_str()),
+            path.extension().and_then(|s| s.to_str()),
+        ) else {
+            continue;
+        };
+        if (ext == "svg" || ext == "png") && ours(stem) && !rendered.iter().any(|r| r.name == stem)
+        {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(ReportError::Io { path, source: e });
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 fn write_doc(
@@ -197,6 +318,40 @@ fn overview(results: &ResultsDir, conditions: usize, dir: &Path) -> Vec<String> 
     items
 }
 
+/// The breakdown's terms per condition, in seconds.
+fn breakdown_table(medians: &[figures::BreakdownMedians]) -> Block {
+    let terms = figures::breakdown_terms(medians);
+    let mut header = vec!["condition".to_string(), "trials".to_string()];
+    header.extend(terms.iter().map(|a| format!("{} (s)", a.name())));
+    header.extend([
+        "sum (s)".into(),
+        "median duration (s)".into(),
+        "largest".into(),
+    ]);
+    let index = |a: Activity| Activity::ALL.iter().position(|x| *x == a).unwrap_or(0);
+    let rows = medians
+        .iter()
+        .map(|m| {
+            let mut row = vec![m.condition.clone(), m.trials.to_string()];
+            row.extend(terms.iter().map(|a| format!("{:.2}", m.seconds[index(*a)])));
+            let sum: f64 = m.seconds.iter().sum();
+            let largest = terms
+                .iter()
+                .copied()
+                .max_by(|a, b| m.seconds[index(*a)].total_cmp(&m.seconds[index(*b)]))
+                .filter(|a| m.seconds[index(*a)] > 0.0)
+                .map_or("–", Activity::name);
+            row.extend([
+                format!("{sum:.2}"),
+                format!("{:.2}", m.median_duration_s),
+                largest.to_string(),
+            ]);
+            row
+        })
+        .collect();
+    Block::Table { header, rows }
+}
+
 fn trial_table(results: &ResultsDir) -> Block {
     let header = [
         "trial",
@@ -205,6 +360,7 @@ fn trial_table(results: &ResultsDir) -> Block {
         "policy",
         "outcome",
         "MiB/s",
+        "steady MiB/s",
         "model MiB/s",
         "vs model",
         "attempts",
@@ -227,6 +383,8 @@ fn trial_table(results: &ResultsDir) -> Block {
                     crate::follower::Outcome::Failed => "failed".into(),
                 },
                 format!("{:.1}", r.throughput_mib_s),
+                r.steady_throughput_mib_s
+                    .map_or("-".into(), |m| format!("{m:.1}")),
                 r.model_throughput_mib_s
                     .map_or("-".into(), |m| format!("{m:.1}")),
                 r.throughput_vs_model
