@@ -257,6 +257,7 @@ fn synthetic_record(n: usize, policy: &str, rep: u32) -> TrialRecord {
             channel: None,
             channel_type: None,
             message: "connection reset by peer".into(),
+            then: String::new(),
         }],
         faults: vec![FaultTimes {
             fault: "cut".into(),

@@ -951,6 +951,7 @@ mod tests {
                 channel: None,
                 channel_type: None,
                 message: "connection reset".into(),
+                then: String::new(),
             }];
             r.faults = vec![FaultTimes {
                 fault: "cut".into(),
