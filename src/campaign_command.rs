@@ -91,10 +91,21 @@ pub async fn run(args: CampaignRunArgs) -> anyhow::Result<ExitCode> {
             line = None;
             finished += 1;
             let held = record.expectations.iter().filter(|v| v.pass).count();
-            let model = record.model_throughput_mib_s.map_or("-".into(), |m| format!("{m:.1}"));
+            let model = match (record.model_throughput_mib_s, &record.model_terms) {
+                (None, _) => "model -".to_string(),
+                (Some(m), None) => format!("model {m:.1}"),
+                (Some(m), Some(terms)) => format!("model {m:.1}, mostly {}", terms.largest()),
+            };
+            let steady = record
+                .steady_throughput_mib_s
+                .map_or(String::new(), |s| format!(", steady {s:.1}"));
+            let time = record
+                .time_breakdown
+                .filter(|b| b.total() > 0.0)
+                .map_or("-".into(), |b| b.line());
             let params: Vec<String> = record.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
             errln!(
-                "[{finished}/{to_run}] {} {} | {:?} | {:.1} MiB/s (model {model}) | wasted {:.1} MiB | attempts {} | expectations {held}/{} {}",
+                "[{finished}/{to_run}] {} {} | {:?} | {:.1} MiB/s{steady} ({model}) | wasted {:.1} MiB | attempts {} | expectations {held}/{} {}",
                 record.trial,
                 params.join(" "),
                 record.outcome,
@@ -104,6 +115,14 @@ pub async fn run(args: CampaignRunArgs) -> anyhow::Result<ExitCode> {
                 record.expectations.len(),
                 if record.passed { "pass" } else { "FAIL" }
             );
+            errln!("      where the time went: {time}");
+            const SHOWN: usize = 4;
+            for f in record.failures.iter().take(SHOWN) {
+                errln!("      {f}");
+            }
+            if record.failures.len() > SHOWN {
+                errln!("      ... and {} more failed attempts (events/{}.jsonl)", record.failures.len() - SHOWN, record.trial);
+            }
         }
     })
     .await?;

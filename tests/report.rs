@@ -249,6 +249,7 @@ fn synthetic_record(n: usize, policy: &str, rep: u32) -> TrialRecord {
         throughput_mib_s: if restart { 10.0 } else { 14.5 },
         model_throughput_mib_s: Some(16.0),
         throughput_vs_model: None,
+        model_terms: None,
         attempts: 2,
         failures: vec![FailureRecord {
             attempt: 1,

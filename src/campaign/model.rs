@@ -1,12 +1,26 @@
-//! The throughput a trial should reach, from its settings and faults alone (design §10):
+//! The throughput a trial should reach (design §10). The bound, from settings and faults alone:
 //!
 //! `min(max_bytes_per_sec, bottleneck, window × chunk / (RTT + chunk / bottleneck))`
 //!
 //! The window of `max_concurrent_file_chunks` requests of `chunk_size` bytes is in flight per
 //! round trip; each chunk also spends `chunk / bottleneck` on the wire. Rate limits apply on
-//! both nodes, so the lower one counts. Pure: no I/O.
+//! both nodes, so the lower one counts.
+//!
+//! That bound leaves out what the machine itself costs: each request's service (the leader's
+//! read and checksum, the relay's copies, the follower's checksum and write), each file's fsync
+//! when its last chunk lands, and the ramp. At one 1 MiB request in flight over a 20 ms round
+//! trip those are about a fifth of the time. So where a latency fault sets the bound, the model
+//! adds the latency to a *reference* measured in the same run: the same cell with the latency's
+//! delay set to zero (the same relay path, copying included). Then
+//!
+//! `duration = reference + 2 × RTT (hello, open session) + ⌈chunks / window⌉ × RTT`
+//!
+//! and the model is `min(bound, bytes / duration)`; [`ModelTerms`] says which part is largest.
+//! Pure: no I/O.
 
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 use crate::{
     chaos::{Direction, Fault, FaultKind},
@@ -75,6 +89,110 @@ pub fn model_throughput_mib_s(
         .flatten()
         .reduce(f64::min)
         .map(|bytes_per_sec| bytes_per_sec / MIB)
+}
+
+/// The faults of a reference trial: every always-on latency with its delay and jitter set to
+/// zero (so the bytes still take the relay's copying path). `None` when no latency fault shapes
+/// the steady state, so no reference is needed.
+pub fn reference_faults(faults: &[Fault]) -> Option<Vec<Fault>> {
+    if added_rtt(faults).is_zero() {
+        return None;
+    }
+    Some(
+        faults
+            .iter()
+            .map(|f| {
+                let mut f = f.clone();
+                if let FaultKind::Latency(l) = &mut f.kind
+                    && f.schedule.start.is_zero()
+                    && f.schedule.duration.is_none()
+                {
+                    l.delay = Duration::ZERO;
+                    l.jitter = Duration::ZERO;
+                }
+                f
+            })
+            .collect(),
+    )
+}
+
+/// Where the model's time goes, in seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelTerms {
+    /// The reference: the same cell without the added delay (service, fsyncs, ramp).
+    pub reference_s: f64,
+    /// Two round trips to greet and open the session.
+    pub setup_s: f64,
+    /// One round trip per window of chunk requests.
+    pub round_trips_s: f64,
+}
+
+impl ModelTerms {
+    /// The model's duration.
+    pub fn total(&self) -> f64 {
+        self.reference_s + self.setup_s + self.round_trips_s
+    }
+
+    /// The largest term's name.
+    pub fn largest(&self) -> &'static str {
+        let terms = [
+            ("round trips", self.round_trips_s),
+            ("reference (the machine: service, fsync, ramp)", self.reference_s),
+            ("set-up round trips", self.setup_s),
+        ];
+        terms
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map_or("round trips", |t| t.0)
+    }
+}
+
+/// What a trial is judged against.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Model {
+    /// MiB/s.
+    pub throughput_mib_s: f64,
+    /// Its terms, when a reference was measured.
+    pub terms: Option<ModelTerms>,
+}
+
+/// The index a trial recovers, as the model needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexShape {
+    /// Bytes.
+    pub bytes: u64,
+    /// Chunk requests over every file at the cell's chunk size.
+    pub chunks: u64,
+}
+
+/// The model for a cell: the bound of [`model_throughput_mib_s`], and where a latency sets it
+/// and `reference_s` was measured, the additive model of the module's doc.
+pub fn model(
+    settings: &RecoverySettings,
+    leader: &LeaderSettings,
+    faults: &[Fault],
+    index: IndexShape,
+    reference_s: Option<f64>,
+) -> Option<Model> {
+    const MIB: f64 = 1048576.0;
+    let bound = model_throughput_mib_s(settings, leader, faults)?;
+    let Some(reference_s) = reference_s.filter(|r| *r > 0.0) else {
+        return Some(Model {
+            throughput_mib_s: bound,
+            terms: None,
+        });
+    };
+    let rtt = added_rtt(faults).as_secs_f64();
+    let window = u64::from(settings.max_concurrent_file_chunks.max(1));
+    let terms = ModelTerms {
+        reference_s,
+        setup_s: 2.0 * rtt,
+        round_trips_s: index.chunks.div_ceil(window) as f64 * rtt,
+    };
+    Some(Model {
+        throughput_mib_s: bound.min(index.bytes as f64 / MIB / terms.total()),
+        terms: Some(terms),
+    })
 }
 
 #[cfg(test)]
@@ -157,6 +275,41 @@ mod tests {
         )
         .expect("b");
         assert!((m - 1.0 / 0.15).abs() < 1e-9, "{m}");
+    }
+
+    #[test]
+    fn a_reference_adds_the_machine_to_the_round_trips() {
+        let (s, l) = unlimited();
+        let narrow = RecoverySettings {
+            max_concurrent_file_chunks: 1,
+            ..s
+        };
+        let wan = faults(&["latency:delay=10ms"]);
+        let stripped = reference_faults(&wan).expect("a latency to strip");
+        assert_eq!(added_rtt(&stripped), Duration::ZERO);
+        assert!(matches!(stripped[0].kind, FaultKind::Latency(_)), "kept, at zero");
+        assert_eq!(reference_faults(&faults(&["bandwidth:rate=10mb"])), None);
+        let index = IndexShape {
+            bytes: 48 << 20,
+            chunks: 48,
+        };
+        // 48 round trips of 20 ms, 2 to set up, and a 0.27 s reference: 1.27 s for 48 MiB.
+        let m = model(&narrow, &l, &wan, index, Some(0.27)).expect("bounded");
+        let terms = m.terms.expect("terms");
+        assert!((terms.round_trips_s - 0.96).abs() < 1e-9, "{terms:?}");
+        assert!((terms.setup_s - 0.04).abs() < 1e-9, "{terms:?}");
+        assert!((m.throughput_mib_s - 48.0 / 1.27).abs() < 1e-9, "{m:?}");
+        assert_eq!(terms.largest(), "round trips");
+        // Without a reference, the bound alone.
+        let bound = model(&narrow, &l, &wan, index, None).expect("bounded");
+        assert_eq!((bound.throughput_mib_s, bound.terms), (50.0, None));
+        // The bound still caps it: a 1 MiB/s limit is not beaten by a fast reference.
+        let limited = RecoverySettings {
+            max_bytes_per_sec: ByteSize::mib(1),
+            ..narrow
+        };
+        let m = model(&limited, &l, &wan, index, Some(0.27)).expect("bounded");
+        assert_eq!(m.throughput_mib_s, 1.0);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! generated once and cached by size, file count and seed under `<out>/.index-cache/`.
 
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     future::Future,
     path::{Path, PathBuf},
     pin::Pin,
@@ -20,15 +20,19 @@ use std::{
     time::SystemTime,
 };
 
-use super::{Campaign, CampaignSpec, IndexSpec, Trial, model_throughput_mib_s, scratch};
+use super::{
+    Campaign, CampaignSpec, IndexSpec, Trial,
+    model::{IndexShape, model, reference_faults},
+    scratch,
+};
 use crate::{
     chaos::{
-        EventKind, LinkError, ProxyError,
+        Event, EventKind, Fault, LinkError, ProxyError,
         fault::{Medium, check_medium},
     },
     clock::{Clock, utc_stamp},
     export::{self, write_atomic},
-    follower::{self, FollowerError, Progress},
+    follower::{self, FollowerError, Progress, RecoveryReport},
     index::{
         GenerateSpec, IndexError, IndexSnapshot, ensure_room, generate_cancellable, human,
         same_filesystem,
@@ -39,6 +43,7 @@ use crate::{
         create_run_dir, events_jsonl, read_trials, repair_torn_tail, requests_csv, timeseries_csv,
     },
     rig::{Certificate, InjectorKind, Rig, RigError},
+    stats::median,
     transport::quic::{QuicError, QuicLiveness},
     vocabulary::{ChaosLayer, Transport},
 };
@@ -307,6 +312,63 @@ fn medium(cell: &CampaignSpec) -> Medium {
     }
 }
 
+/// Reference durations measured so far in this run, by the reference cell they were measured on.
+type References = HashMap<String, f64>;
+
+/// Repetitions of a reference (the median counts): one short run is noisy.
+const REFERENCE_RUNS: usize = 3;
+
+/// The reference for a cell whose latency sets its model (see [`super::model`]): the median
+/// duration of the same cell with the latency's delay at zero, measured once per run.
+async fn reference_s(
+    cell: &CampaignSpec,
+    seed: u64,
+    snapshot: &IndexSnapshot,
+    references: &mut References,
+) -> Result<Option<f64>, RunError> {
+    let Some(faults) = reference_faults(&cell.fault_list()) else {
+        return Ok(None);
+    };
+    let key = format!("{:?} {:?} {:?} {:?}", cell.settings, cell.leader, cell.chaos, faults);
+    if let Some(known) = references.get(&key) {
+        return Ok(Some(*known));
+    }
+    let mut durations = Vec::new();
+    for run in 0..REFERENCE_RUNS {
+        let progress = Arc::new(Progress::default());
+        let (report, _) = recover_cell(
+            cell,
+            faults.clone(),
+            seed.wrapping_add(run as u64),
+            snapshot.clone(),
+            progress,
+            std::future::pending(),
+        )
+        .await?;
+        if report.is_completed() {
+            durations.push(report.duration_s);
+        }
+    }
+    let reference = median(&durations);
+    if let Some(r) = reference {
+        references.insert(key, r);
+    }
+    Ok(reference)
+}
+
+/// The index as the model counts it: bytes and chunk requests at `chunk_size`.
+fn index_shape(snapshot: &IndexSnapshot, chunk_size: u64) -> IndexShape {
+    let chunk = chunk_size.max(1);
+    IndexShape {
+        bytes: snapshot.total_bytes(),
+        chunks: snapshot
+            .files()
+            .iter()
+            .map(|f| f.meta.len.div_ceil(chunk))
+            .sum(),
+    }
+}
+
 /// Runs one trial and returns its record, time series and events.
 async fn run_trial(
     campaign: &CampaignSpec,
@@ -315,50 +377,17 @@ async fn run_trial(
     snapshot: IndexSnapshot,
     progress: Arc<Progress>,
     cancel: impl Future<Output = ()>,
+    references: &mut References,
 ) -> Result<TrialFiles, RunError> {
-    let clock = Clock::start();
-    let root = scratch::scratch_root();
-    let scratch = scratch::trial_dir(&root).map_err(io(&root))?;
-    let liveness = QuicLiveness {
-        idle_timeout: cell.settings.quic_idle_timeout,
-        keep_alive: cell.settings.quic_keep_alive,
-    };
-    let injector = match cell.chaos.layer {
-        ChaosLayer::L3 => InjectorKind::Link,
-        // QUIC rides UDP, so its faults go through the datagram proxy.
-        ChaosLayer::L4 => InjectorKind::proxy_for(cell.settings.transport),
-    };
-    // The leader serves the chunk size the cell asks for, even past its default guard.
-    let mut leader_settings = cell.leader.clone();
-    leader_settings.max_chunk_size = leader_settings.max_chunk_size.max(cell.settings.chunk_size);
-    let leader_config = LeaderConfig {
-        settings: leader_settings,
-        ..LeaderConfig::default()
-    };
     let faults = cell.fault_list();
-    let rig = Rig::builder()
-        .leader_config(snapshot, leader_config)
-        .injector(injector, faults.clone())
-        .transport(cell.settings.transport)
-        .certificate(Certificate::Generate {
-            dir: scratch.path().to_path_buf(),
-            names: vec!["localhost".into()],
-        })
-        .quic_liveness(liveness)
-        .clock(clock)
-        .seed(trial.seed)
-        .start()
-        .await?;
-    let mut config = rig.follower_config(scratch.path().join("index"));
-    config.settings = cell.settings.clone();
-    config.time_limit = Some(cell.time_limit);
-    let mut report = follower::recover(config, progress, cancel).await?;
-    let chaos = rig.shutdown().await;
-    report.annotate_faults(&chaos);
-
-    let model = model_throughput_mib_s(&cell.settings, &cell.leader, &faults);
+    let reference = reference_s(cell, trial.seed, &snapshot, references).await?;
+    let shape = index_shape(&snapshot, cell.settings.chunk_size.bytes());
+    let (report, chaos) =
+        recover_cell(cell, faults.clone(), trial.seed, snapshot, progress, cancel).await?;
+    let model = model(&cell.settings, &cell.leader, &faults, shape, reference);
+    let model_mib_s = model.map(|m| m.throughput_mib_s);
     let expect = cell.expect.for_cell(&campaign.expect_when, &trial.params);
-    let verdicts: Vec<Verdict> = expect.judge(&report, model);
+    let verdicts: Vec<Verdict> = expect.judge(&report, model_mib_s);
     let params: BTreeMap<String, serde_json::Value> = trial
         .params
         .iter()
@@ -380,10 +409,11 @@ async fn run_trial(
         bytes_wasted: report.bytes_wasted,
         duration_s: report.duration_s,
         throughput_mib_s: report.throughput_mib_s,
-        model_throughput_mib_s: model,
-        throughput_vs_model: model
+        model_throughput_mib_s: model_mib_s,
+        throughput_vs_model: model_mib_s
             .filter(|m| *m > 0.0)
             .map(|m| report.throughput_mib_s / m),
+        model_terms: model.and_then(|m| m.terms),
         attempts: report.attempts,
         failures: report.failures.clone(),
         faults: report.faults.clone(),
@@ -402,6 +432,57 @@ async fn run_trial(
         requests: requests_csv(&report.requests),
         record,
     })
+}
+
+/// One recovery of `cell` with `faults` on the path: a rig (leader, injector) of its own, the
+/// follower's report with its fault windows measured, and the injector's events.
+async fn recover_cell(
+    cell: &CampaignSpec,
+    faults: Vec<Fault>,
+    seed: u64,
+    snapshot: IndexSnapshot,
+    progress: Arc<Progress>,
+    cancel: impl Future<Output = ()>,
+) -> Result<(RecoveryReport, Vec<Event>), RunError> {
+    let clock = Clock::start();
+    let root = scratch::scratch_root();
+    let scratch = scratch::trial_dir(&root).map_err(io(&root))?;
+    let liveness = QuicLiveness {
+        idle_timeout: cell.settings.quic_idle_timeout,
+        keep_alive: cell.settings.quic_keep_alive,
+    };
+    let injector = match cell.chaos.layer {
+        ChaosLayer::L3 => InjectorKind::Link,
+        // QUIC rides UDP, so its faults go through the datagram proxy.
+        ChaosLayer::L4 => InjectorKind::proxy_for(cell.settings.transport),
+    };
+    // The leader serves the chunk size the cell asks for, even past its default guard.
+    let mut leader_settings = cell.leader.clone();
+    leader_settings.max_chunk_size = leader_settings.max_chunk_size.max(cell.settings.chunk_size);
+    let leader_config = LeaderConfig {
+        settings: leader_settings,
+        ..LeaderConfig::default()
+    };
+    let rig = Rig::builder()
+        .leader_config(snapshot, leader_config)
+        .injector(injector, faults)
+        .transport(cell.settings.transport)
+        .certificate(Certificate::Generate {
+            dir: scratch.path().to_path_buf(),
+            names: vec!["localhost".into()],
+        })
+        .quic_liveness(liveness)
+        .clock(clock)
+        .seed(seed)
+        .start()
+        .await?;
+    let mut config = rig.follower_config(scratch.path().join("index"));
+    config.settings = cell.settings.clone();
+    config.time_limit = Some(cell.time_limit);
+    let mut report = follower::recover(config, progress, cancel).await?;
+    let chaos = rig.shutdown().await;
+    report.annotate_faults(&chaos);
+    Ok((report, chaos))
 }
 
 /// What one trial leaves in its results directory.
@@ -498,6 +579,7 @@ pub async fn run(
     tokio::pin!(cancel);
     let mut interrupted = false;
     let mut skipped = Vec::new();
+    let mut references = References::new();
     for (k, trial) in pending.iter().enumerate() {
         let cell = &campaign.cells[trial.cell];
         if let Err(e) = check_medium(&cell.fault_list(), medium(cell)) {
@@ -526,7 +608,15 @@ pub async fn run(
         let trial_cancel = async move {
             let _ = stop_rx.await;
         };
-        let run = run_trial(spec, cell, trial, snapshot, progress, trial_cancel);
+        let run = run_trial(
+            spec,
+            cell,
+            trial,
+            snapshot,
+            progress,
+            trial_cancel,
+            &mut references,
+        );
         tokio::pin!(run);
         let result = tokio::select! {
             r = &mut run => Some(r),

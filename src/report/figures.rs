@@ -919,6 +919,7 @@ mod tests {
             throughput_mib_s: 10.0,
             model_throughput_mib_s: None,
             throughput_vs_model: None,
+            model_terms: None,
             attempts: 1,
             failures: Vec::new(),
             faults: Vec::new(),

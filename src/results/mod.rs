@@ -65,6 +65,9 @@ pub struct TrialRecord {
     pub model_throughput_mib_s: Option<f64>,
     /// `throughput_mib_s / model_throughput_mib_s`.
     pub throughput_vs_model: Option<f64>,
+    /// The model's terms where a latency sets it (see [`crate::campaign::model`]).
+    #[serde(default)]
+    pub model_terms: Option<crate::campaign::model::ModelTerms>,
     /// Attempts.
     pub attempts: u32,
     /// Every failed attempt.

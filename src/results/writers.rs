@@ -286,6 +286,7 @@ mod tests {
             throughput_mib_s: if passed { 95.0 } else { 1.3 },
             model_throughput_mib_s: (!passed).then_some(10.0),
             throughput_vs_model: (!passed).then_some(0.13),
+            model_terms: None,
             attempts: if passed { 1 } else { 2 },
             time_breakdown: None,
             steady_throughput_mib_s: None,
