@@ -33,7 +33,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     cli::{GenIndexArgs, InjectorArgs, LeaderArgs, LinkArgs, ProxyArgs, RecoverArgs},
-    progress_line::ProgressLine,
+    recover_output::RecoverOutput,
 };
 
 /// Exit code of a run stopped by Ctrl-C, as shells report SIGINT.
@@ -255,7 +255,7 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let progress = Arc::new(Progress::default());
-    let line = ProgressLine::start(progress.clone(), !args.no_progress);
+    let output = RecoverOutput::start(&args, &config, progress.clone())?;
     let cancel = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -278,17 +278,7 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
         let shift = proxy_epoch - report.clock_unix_epoch_s;
         report.annotate_faults(&rrbench::chaos::events::read_json_lines(&text, shift));
     }
-    drop(line);
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        println!(
-            "recovery from {} into {}: {}",
-            args.from,
-            args.dir.display(),
-            report.summary()
-        );
-    }
+    output.finish(&report).await?;
     let interrupted = report
         .failures
         .last()

@@ -10,6 +10,7 @@ mod cli;
 mod commands;
 mod demo;
 mod progress_line;
+mod recover_output;
 mod report_command;
 
 use std::process::ExitCode;
