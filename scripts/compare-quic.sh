@@ -27,8 +27,8 @@ ca=$(awk '/--ca/ {print $NF; exit}' "$work/quic-leader.log")
 quic_mib() {
     "$bin" recover --from "$quic_addr" --dir "$work/follower" --max-bytes-per-sec 0 --json \
         --no-progress --transport quic --ca "$ca" >"$work/$1.json"
-    [ "$(json "$work/$1.json" 'd["outcome"]')" = completed ] || { echo "QUIC recovery $1 failed: $(json "$work/$1.json" 'd["failure"]')" >&2; exit 1; }
-    json "$work/$1.json" 'd["throughput_mib_s"]'
+    [ "$(report_json "$work/$1.json" 'd["outcome"]')" = completed ] || { echo "QUIC recovery $1 failed: $(report_json "$work/$1.json" 'd["failure"]')" >&2; exit 1; }
+    report_json "$work/$1.json" 'd["throughput_mib_s"]'
 }
 
 echo "== $size index, unlimited, into /dev/shm; a warm-up of each, then $runs runs of each, interleaved"

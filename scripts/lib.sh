@@ -32,6 +32,10 @@ bin=target/release/rrbench
 # json FILE EXPR: evaluates EXPR with the parsed FILE as `d`.
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
+# report_json FILE EXPR: like json, with d the flat report of a `rrbench recover --json` document
+# (start, intervals, end), its end.report.
+report_json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1]))['end']['report']; print($2)" "$1"; }
+
 # free_port: a TCP port nobody listens on right now.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -62,8 +66,8 @@ start_leader() {
 # recover_mib ADDR NAME: one unlimited recovery from ADDR into /dev/shm; prints MiB/s.
 recover_mib() {
     "$bin" recover --from "$1" --dir "$work/follower" --max-bytes-per-sec 0 --json --no-progress >"$work/$2.json"
-    [ "$(json "$work/$2.json" 'd["outcome"]')" = completed ] || { echo "recovery $2 failed: $(json "$work/$2.json" 'd["failure"]')" >&2; exit 1; }
-    json "$work/$2.json" 'd["throughput_mib_s"]'
+    [ "$(report_json "$work/$2.json" 'd["outcome"]')" = completed ] || { echo "recovery $2 failed: $(report_json "$work/$2.json" 'd["failure"]')" >&2; exit 1; }
+    report_json "$work/$2.json" 'd["throughput_mib_s"]'
 }
 
 # warm_up ADDR: one recovery whose figure is thrown away (page cache, allocator, first tmpfs

@@ -43,7 +43,7 @@ for run in $(seq "$runs"); do
             wait "$proxy_pid" 2>/dev/null || true
             # Each trial starts from an empty target (the resumable journal must not carry over).
             rm -rf "$work/follower-$policy"
-            json "$out" '"%-13s %-14s %-10s %8.2f %8d %12.1f %12.1f  %s" % ("'"$name"'", d["policy"], d["outcome"], d["duration_s"], d["attempts"], d["bytes_transferred"]/1048576, d["bytes_wasted"]/1048576, (d["failure"] or "")[:60])'
+            report_json "$out" '"%-13s %-14s %-10s %8.2f %8d %12.1f %12.1f  %s" % ("'"$name"'", d["policy"], d["outcome"], d["duration_s"], d["attempts"], d["bytes_transferred"]/1048576, d["bytes_wasted"]/1048576, (d["failure"] or "")[:60])'
         done
     done
 done

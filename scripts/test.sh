@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 # procps: `kill`, used to send Ctrl-C (SIGINT) to a leader process in tests/cli.rs.
 # iproute2: `ip`, which makes the L3 link's network namespace (tests/l3.rs, chaos/tests/l3_link.rs).
-scripts/ensure-packages.sh procps iproute2
+# jq: reads a u64 seed back from `recover --json` exactly as users would (tests/cli.rs).
+scripts/ensure-packages.sh procps iproute2 jq
 
 # As root the L3 link can run, so its tests must run rather than skip (they skip elsewhere).
 # A container may lack the TUN device node although the kernel has the driver: make it.

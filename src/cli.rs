@@ -14,6 +14,8 @@ use rrbench::{
     vocabulary::{CongestionControl, ConnectionProfile, Policy, Transport},
 };
 
+use crate::recover_output::{Every, Units, parse_interval};
+
 /// Benchmark and chaos toolkit for remote recovery throughput.
 ///
 /// rrbench reproduces Elasticsearch cross-cluster replication's remote recovery over real
@@ -508,13 +510,27 @@ pub struct RecoverArgs {
     /// The shared secret to send.
     #[command(flatten)]
     pub auth: AuthTokenArgs,
-    /// Print one JSON object (outcome, bytes, duration, settings, time series) instead of the
-    /// summary.
+    /// Print one JSON document shaped like iperf3's instead of the summary: `start` (settings,
+    /// environment, leader, policy, seed), `intervals`, and `end` (totals, where the time went,
+    /// failures, CPU, and the flat report as `end.report`). Seeds are strings.
     #[arg(long)]
     pub json: bool,
     /// Do not draw the progress line, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
+    /// A line every INTERVAL on stdout (iperf3's -i): time range, bytes moved, rate, requests in
+    /// flight, attempt, share verified; with --json, the `intervals` array. Default 1s, except on
+    /// a terminal, where the progress line is drawn instead. A bare number is seconds; 0: none.
+    #[arg(short = 'i', long, value_name = "INTERVAL", value_parser = parse_interval)]
+    pub interval: Option<Every>,
+    /// Units of rates and sizes (iperf3's -f): k, m, g for Kbits/s, Mbits/s, Gbits/s; K, M, G
+    /// for KiB/s, MiB/s, GiB/s (sizes in KiB, MiB, GiB either way).
+    #[arg(short = 'f', long, value_name = "LETTER", default_value = "M")]
+    pub format: Units,
+    /// Append what would go to stdout (interval lines, summary or JSON) to FILE instead, a line
+    /// at a time, as iperf3's --logfile; failure lines stay on stderr.
+    #[arg(long, value_name = "FILE")]
+    pub logfile: Option<PathBuf>,
     /// tcp, or quic (needs --ca).
     #[arg(long, default_value = "tcp")]
     pub transport: Transport,

@@ -34,7 +34,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::{
     cli::{GenIndexArgs, InjectorArgs, LeaderArgs, LinkArgs, ProxyArgs, RecoverArgs},
     output::{errln, outln},
-    progress_line::ProgressLine,
+    recover_output::RecoverOutput,
 };
 
 /// Exit code of a run stopped by Ctrl-C, as shells report SIGINT.
@@ -257,7 +257,7 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let progress = Arc::new(Progress::default());
-    let line = ProgressLine::start(progress.clone(), !args.no_progress);
+    let output = RecoverOutput::start(&args, &config, progress.clone())?;
     let cancel = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -267,17 +267,7 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.chaos_events {
         annotate_from_log(&mut report, path)?;
     }
-    drop(line);
-    if args.json {
-        outln!("{}", serde_json::to_string(&report)?)?;
-    } else {
-        outln!(
-            "recovery from {} into {}: {}",
-            args.from,
-            args.dir.display(),
-            report.summary()
-        )?;
-    }
+    output.finish(&report).await?;
     let interrupted = report
         .failures
         .last()

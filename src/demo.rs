@@ -147,7 +147,63 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             path.display()
         );
     }
+    println!("\n{}", what_next(&invoked_as()));
     Ok(ExitCode::SUCCESS)
+}
+
+/// How the user ran rrbench (`rrbench`, `target/release/rrbench`), so the hints can be pasted.
+fn invoked_as() -> String {
+    std::env::args()
+        .next()
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| "rrbench".into())
+}
+
+/// What to try after the demo: each a title and its commands (what follows the binary; no
+/// quoting needed, so the test can split them on spaces and parse them).
+const NEXT_STEPS: &[(&str, &[&str])] = &[
+    (
+        "one recovery by hand, iperf3-style: a line a second, Mbits/s (one terminal each)",
+        &[
+            "gen-index --dir /tmp/rr-leader --size 256mb --files 40",
+            "leader --dir /tmp/rr-leader --listen 127.0.0.1:9443 --max-bytes-per-sec 0",
+            "recover --from 127.0.0.1:9443 --dir /tmp/rr-follower --max-bytes-per-sec 0 -i 1s -f m",
+        ],
+    ),
+    (
+        "add latency with the proxy and recover through it (JSON: start, intervals, end)",
+        &[
+            "proxy --listen 127.0.0.1:19443 --upstream 127.0.0.1:9443 --fault latency:delay=25ms",
+            "recover --from 127.0.0.1:19443 --dir /tmp/rr-follower-wan --max-bytes-per-sec 0 --json --logfile /tmp/rr-wan.json",
+        ],
+    ),
+    (
+        "run a campaign (about 30 s): stunnel's idle timeout, ping off vs on; plots, report.html",
+        &["campaign run chaos/campaigns/stunnel-idle-timeout.toml"],
+    ),
+    (
+        "compare two runs that differ in one setting: a verdict per metric",
+        &[
+            "campaign run chaos/campaigns/smoke.toml --out /tmp/w1 --set repetitions=5 --set settings.max_concurrent_file_chunks=1",
+            "campaign run chaos/campaigns/smoke.toml --out /tmp/w5 --set repetitions=5 --set settings.max_concurrent_file_chunks=5",
+            "compare /tmp/w1/smoke/* /tmp/w5/smoke/*",
+        ],
+    ),
+];
+
+/// The hint printed at the end of the demo, with `bin` for the binary.
+fn what_next(bin: &str) -> String {
+    let mut text = String::from("what next:");
+    for (title, commands) in NEXT_STEPS {
+        text.push_str(&format!("\n  {title}"));
+        for command in *commands {
+            text.push_str(&format!("\n    {bin} {command}"));
+        }
+    }
+    if !Path::new("chaos/campaigns/smoke.toml").is_file() {
+        text.push_str("\n  (campaign files are in chaos/campaigns/ of rrbench's repository)");
+    }
+    text
 }
 
 fn show_rate(rate: ByteSize) -> String {
@@ -218,5 +274,33 @@ fn print_table(runs: &[DemoRun], files: usize) {
     println!();
     for (label, values) in rows {
         println!("{label:<28}{values}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::Cli;
+
+    #[test]
+    fn every_hinted_command_parses_and_campaign_files_exist() {
+        for (title, commands) in NEXT_STEPS {
+            for command in *commands {
+                let argv = std::iter::once("rrbench").chain(command.split_whitespace());
+                if let Err(e) = Cli::try_parse_from(argv) {
+                    panic!("{title}: `{command}` does not parse: {e}");
+                }
+                for file in command.split_whitespace().filter(|a| a.ends_with(".toml")) {
+                    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+                    assert!(path.is_file(), "{title}: {file} is not in the repository");
+                }
+            }
+        }
+        assert!(
+            what_next("target/release/rrbench")
+                .contains("\n    target/release/rrbench compare /tmp/w1/smoke/* /tmp/w5/smoke/*")
+        );
     }
 }

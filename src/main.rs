@@ -11,6 +11,7 @@ mod commands;
 mod demo;
 mod output;
 mod progress_line;
+mod recover_output;
 mod report_command;
 
 use std::process::ExitCode;

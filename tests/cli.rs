@@ -16,6 +16,17 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The JSON document `recover --json` printed.
+fn json_document(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("one JSON document: {e}: {}", common::text(&out.stdout)))
+}
+
+/// The flat recovery report of `recover --json`, `end.report`.
+fn report_json(out: &Output) -> serde_json::Value {
+    json_document(out)["end"]["report"].clone()
+}
+
 #[test]
 fn out_of_range_settings_exit_2_naming_the_setting() {
     let tmp = scratch();
@@ -135,7 +146,7 @@ fn gen_index_leader_and_recover_as_separate_processes() {
         "--json",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let json = report_json(&out);
     assert_eq!(json["outcome"], "completed");
     assert_eq!(json["failure"], serde_json::Value::Null);
     assert_eq!(json["bytes"], 8 << 20);
@@ -191,7 +202,7 @@ fn an_unreachable_leader_exits_1_with_a_failed_report_naming_the_likely_cause() 
         "--json",
     ]);
     assert_eq!(out.status.code(), Some(1));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let json = report_json(&out);
     assert_eq!(json["outcome"], "failed");
     assert_eq!(json["attempts"], 2);
     let failure = json["failure"].as_str().expect("reason");
@@ -284,7 +295,7 @@ fn recover_measures_detection_and_recovery_from_a_proxy_event_log() {
         "--json",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let json = report_json(&out);
     assert_eq!(json["outcome"], "completed");
     let window = &json["faults"][0];
     assert_eq!(window["kind"], "blackhole", "{json}");
@@ -454,7 +465,7 @@ fn an_auth_token_from_a_file_and_from_the_environment_match() {
         &[(AUTH_TOKEN_ENV, SECRET)],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let json = report_json(&out);
     assert_eq!(json["outcome"], "completed");
     assert!(interrupt(&mut leader).success());
 }
@@ -470,7 +481,7 @@ fn a_wrong_or_missing_auth_token_fails_once_naming_the_cause() {
         extra.extend_from_slice(token);
         let out = recover_json(&addr, &tmp.path().join(case), &extra, &[]);
         assert_eq!(out.status.code(), Some(1), "{case}: {}", stderr(&out));
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let json = report_json(&out);
         let failure = json["failure"].as_str().expect("failure");
         assert!(failure.starts_with("unauthorized"), "{case}: {failure}");
         assert!(
@@ -944,7 +955,7 @@ fn fault_windows_count_from_the_recovery_start_whatever_the_proxy_age() {
     );
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let json = report_json(&out);
     let started = json["started_at"].as_f64().expect("started_at");
     let faults = json["faults"].as_array().expect("faults");
     assert_eq!(faults.len(), 1, "the reset is left out: {json}");
@@ -964,4 +975,424 @@ fn fault_windows_count_from_the_recovery_start_whatever_the_proxy_age() {
         err.contains("over before the recovery started") && err.contains("`reset`"),
         "{err}"
     );
+}
+
+/// A leader on 127.0.0.1:0 serving a fresh index of `size` in `files` files under `root`, held
+/// to `rate` (`0`: unlimited).
+fn paced_leader(root: &Path, size: &str, files: &str, rate: &str) -> (common::Child, String) {
+    let index = root.join("leader");
+    let index = index.to_str().expect("utf-8");
+    let out = rrbench(&[
+        "gen-index",
+        "--dir",
+        index,
+        "--size",
+        size,
+        "--files",
+        files,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    leader_with(index, &["--max-bytes-per-sec", rate, "--quiet"])
+}
+
+/// `rrbench recover --from ADDR --dir ROOT/NAME --max-bytes-per-sec 0 EXTRA`, within 20 s.
+fn recover_into(addr: &str, root: &Path, name: &str, extra: &[&str]) -> Output {
+    let target = root.join(name);
+    let mut args = vec![
+        "recover",
+        "--from",
+        addr,
+        "--dir",
+        target.to_str().expect("utf-8"),
+        "--max-bytes-per-sec",
+        "0",
+    ];
+    args.extend_from_slice(extra);
+    rrbench_within(&args, &[], std::time::Duration::from_secs(20))
+}
+
+/// An interval line: `   0.00-0.10   sec    1.00 MiB      9.95 MiB/s          4        1     12.5%`,
+/// as (start, end, transfer unit, rate unit, in flight, attempt, verified percent).
+fn interval_fields(line: &str) -> Option<(f64, f64, String, String, u64, u64, f64)> {
+    let w: Vec<&str> = line.split_whitespace().collect();
+    let [
+        span,
+        "sec",
+        _,
+        size_unit,
+        _,
+        rate_unit,
+        in_flight,
+        attempt,
+        verified,
+    ] = w[..]
+    else {
+        return None;
+    };
+    let (start, end) = span.split_once('-')?;
+    Some((
+        start.parse().ok()?,
+        end.parse().ok()?,
+        size_unit.to_string(),
+        rate_unit.to_string(),
+        in_flight.parse().ok()?,
+        attempt.parse().ok()?,
+        verified.strip_suffix('%')?.parse().ok()?,
+    ))
+}
+
+/// `recover -i` with stdout piped: a titled line per interval, written as the recovery runs (the
+/// first arrives while it still runs), back to back, ending at 100% verified.
+#[test]
+fn recover_prints_a_line_per_interval_on_a_pipe_as_it_runs() {
+    use std::io::{BufRead, BufReader};
+    let tmp = scratch();
+    // 3 MiB at 4 MiB/s: about 0.75 s, 7 or 8 intervals of 100 ms.
+    let (_leader, addr) = paced_leader(tmp.path(), "3mb", "3", "4mb");
+    let target = tmp.path().join("follower");
+    let mut child = common::Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_rrbench"))
+            .args(["recover", "--from", &addr, "--dir"])
+            .arg(&target)
+            .args(["--max-bytes-per-sec", "0", "-i", "100ms"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().expect("stdout")).lines();
+    let header = lines.next().expect("a first line").expect("text");
+    for title in [
+        "Interval",
+        "Transfer",
+        "Rate",
+        "In flight",
+        "Attempt",
+        "Verified",
+    ] {
+        assert!(header.contains(title), "{title:?} not in {header:?}");
+    }
+    let first = lines.next().expect("an interval").expect("text");
+    assert!(interval_fields(&first).is_some(), "{first:?}");
+    assert!(
+        child.0.try_wait().expect("wait").is_none(),
+        "the first interval line arrived only when the recovery was over"
+    );
+    let rest: Vec<String> = lines.map(|l| l.expect("text")).collect();
+    assert!(child.0.wait().expect("wait").success(), "{rest:?}");
+    let intervals: Vec<_> = std::iter::once(first.as_str())
+        .chain(rest.iter().map(String::as_str))
+        .map_while(interval_fields)
+        .collect();
+    assert!(
+        (5..=12).contains(&intervals.len()),
+        "{} intervals in {rest:?}",
+        intervals.len()
+    );
+    for pair in intervals.windows(2) {
+        assert_eq!(pair[0].1, pair[1].0, "back to back: {pair:?}");
+        let length = pair[0].1 - pair[0].0;
+        assert!((0.09..=0.5).contains(&length), "{length} s: {pair:?}");
+    }
+    for (_, _, size_unit, rate_unit, _, attempt, _) in &intervals {
+        assert_eq!((size_unit.as_str(), rate_unit.as_str()), ("MiB", "MiB/s"));
+        assert_eq!(*attempt, 1);
+    }
+    assert!(intervals.iter().any(|i| i.4 > 0), "requests were in flight");
+    assert_eq!(intervals.last().expect("intervals").6, 100.0);
+    let summary = rest.join("\n");
+    assert!(summary.contains("recovery from"), "{summary}");
+    for row in ["steady", "where the time went", "largest term"] {
+        assert!(
+            summary.contains(row),
+            "the summary lacks {row:?}: {summary}"
+        );
+    }
+}
+
+/// Every number under a key named like a seed, anywhere in `value`, with its path.
+fn numeric_seeds(value: &serde_json::Value, path: &str, found: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                let here = format!("{path}.{key}");
+                if (key == "seed" || key.ends_with("_seed")) && v.is_number() {
+                    found.push(here.clone());
+                }
+                numeric_seeds(v, &here, found);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                numeric_seeds(v, &format!("{path}[{i}]"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn recover_json_has_iperf3s_start_intervals_and_end() {
+    let tmp = scratch();
+    let (_leader, addr) = paced_leader(tmp.path(), "2mb", "2", "8mb");
+    let out = recover_into(&addr, tmp.path(), "f", &["--json", "-i", "100ms"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = common::text(&out.stdout);
+    let at = |key: &str| text.find(&format!("\"{key}\"")).expect(key);
+    assert!(
+        at("start") < at("intervals") && at("intervals") < at("end"),
+        "in iperf3's order: {text}"
+    );
+    let doc = json_document(&out);
+    let start = &doc["start"];
+    assert_eq!(start["leader"], addr.as_str());
+    assert_eq!(start["policy"], "elasticsearch");
+    assert_eq!(start["settings"]["chunk_size"], "1mb");
+    assert_eq!(start["interval_s"], 0.1);
+    let env = &start["environment"];
+    assert_eq!(env["rrbench_version"], env!("CARGO_PKG_VERSION"));
+    assert!(env["cores"].as_u64().is_some_and(|n| n >= 1), "{env}");
+    assert!(
+        env["kernel"].is_string() && env.get("hostname").is_some(),
+        "{env}"
+    );
+
+    let intervals = doc["intervals"].as_array().expect("intervals");
+    assert!(intervals.len() >= 2, "{intervals:?}");
+    for i in intervals {
+        for field in [
+            "start",
+            "end",
+            "seconds",
+            "bytes",
+            "bits_per_second",
+            "requests_in_flight",
+            "attempt",
+            "verified_percent",
+        ] {
+            assert!(i[field].is_number(), "{field} in {i}");
+        }
+    }
+    let moved: u64 = intervals
+        .iter()
+        .map(|i| i["bytes"].as_u64().expect("bytes"))
+        .sum();
+    assert_eq!(
+        moved,
+        2 << 20,
+        "the intervals add up to every byte received"
+    );
+
+    let end = &doc["end"];
+    let totals = &end["totals"];
+    assert_eq!(totals["outcome"], "completed");
+    assert_eq!(totals["bytes"], 2 << 20);
+    assert_eq!(totals["attempts"], 1);
+    for field in ["duration_s", "throughput_mib_s", "bits_per_second"] {
+        assert!(
+            totals[field].as_f64().is_some_and(|v| v > 0.0),
+            "{field}: {totals}"
+        );
+    }
+    assert!(totals.get("steady_throughput_mib_s").is_some(), "{totals}");
+    let breakdown = &end["time_breakdown"];
+    let largest = breakdown["largest"].as_str().expect("a largest term");
+    assert!(
+        breakdown[format!("{largest}_s")].as_f64().is_some(),
+        "{breakdown}"
+    );
+    assert!(breakdown["line"].as_str().expect("line").contains(largest));
+    let cpu = &end["cpu_utilization_percent"];
+    for field in ["host_total", "host_user", "host_system"] {
+        assert!(
+            cpu[field].as_f64().is_some_and(|v| v >= 0.0),
+            "{field}: {cpu}"
+        );
+    }
+    assert!(
+        cpu["remote_total"].is_null(),
+        "the leader is another process"
+    );
+    assert_eq!(end["failures"], serde_json::json!([]));
+    assert_eq!(
+        end["report"]["outcome"], "completed",
+        "the flat report is kept"
+    );
+    assert!(end["report"]["timeseries"].is_array());
+}
+
+/// u64::MAX does not fit a double: as a string it comes back exact, from serde_json and jq.
+#[test]
+fn a_u64_max_seed_round_trips_as_a_string() {
+    let tmp = scratch();
+    let (_leader, addr) = paced_leader(tmp.path(), "1mb", "2", "0");
+    let max = u64::MAX.to_string();
+    let out = recover_into(&addr, tmp.path(), "f", &["--json", "--seed", &max]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc = json_document(&out);
+    assert_eq!(doc["start"]["seed"], max.as_str());
+    let mut numeric = Vec::new();
+    numeric_seeds(&doc, "", &mut numeric);
+    assert!(numeric.is_empty(), "seeds written as numbers: {numeric:?}");
+
+    let jq = std::process::Command::new("jq")
+        .args(["-r", ".start.seed"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut jq) = jq else {
+        eprintln!("jq is not installed: checked with serde_json only");
+        return;
+    };
+    std::io::Write::write_all(&mut jq.stdin.take().expect("stdin"), &out.stdout).expect("feed jq");
+    let got = jq.wait_with_output().expect("jq");
+    assert!(got.status.success());
+    assert_eq!(common::text(&got.stdout).trim(), max, "jq -r .start.seed");
+}
+
+/// `--logfile` appends what stdout would get, line by line: an interrupted run has its
+/// intervals and its summary there, and stdout stays empty.
+#[test]
+fn logfile_receives_the_output_and_keeps_it_on_ctrl_c() {
+    let tmp = scratch();
+    // 2 MiB at 1 MiB/s: two seconds unless interrupted.
+    let (_leader, addr) = paced_leader(tmp.path(), "2mb", "2", "1mb");
+    let log = tmp.path().join("recover.log");
+    std::fs::write(&log, "an earlier run\n").expect("write");
+    let mut child = common::Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_rrbench"))
+            .args(["recover", "--from", &addr, "--dir"])
+            .arg(tmp.path().join("f"))
+            .args(["--max-bytes-per-sec", "0", "-i", "100ms", "--logfile"])
+            .arg(&log)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !std::fs::read_to_string(&log)
+        .is_ok_and(|t| t.lines().any(|l| interval_fields(l).is_some()))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no interval line in the log"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = interrupt(&mut child);
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.0.stdout.take().expect("stdout"), &mut stdout)
+        .expect("stdout");
+    assert_eq!(stdout, "", "everything went to the log file");
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        text.starts_with("an earlier run\nInterval"),
+        "appended: {text}"
+    );
+    assert!(
+        text.contains("recovery from") && text.contains("interrupted"),
+        "{text}"
+    );
+    assert!(text.ends_with('\n'));
+}
+
+#[test]
+fn format_changes_the_units_of_intervals_and_summary() {
+    let tmp = scratch();
+    let (_leader, addr) = paced_leader(tmp.path(), "1mb", "2", "0");
+    // Piped and without -i: one interval line (the recovery is shorter than the 1 s default).
+    for (letter, size, rate) in [
+        ("m", "MiB", "Mbits/s"),
+        ("K", "KiB", "KiB/s"),
+        ("g", "GiB", "Gbits/s"),
+    ] {
+        let out = recover_into(&addr, tmp.path(), letter, &["-f", letter]);
+        assert!(out.status.success(), "{letter}: {}", stderr(&out));
+        let text = common::text(&out.stdout);
+        let interval = text
+            .lines()
+            .find_map(interval_fields)
+            .unwrap_or_else(|| panic!("{letter}: no interval line: {text}"));
+        assert_eq!(
+            (interval.2.as_str(), interval.3.as_str()),
+            (size, rate),
+            "{letter}"
+        );
+        let throughput = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("throughput"))
+            .unwrap_or_else(|| panic!("{letter}: no throughput: {text}"));
+        assert!(throughput.ends_with(rate), "{letter}: {throughput}");
+        assert!(!text.contains("MiB/s"), "{letter}: {text}");
+    }
+    let out = recover_into(&addr, tmp.path(), "x", &["-f", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("Mbits/s"), "{}", stderr(&out));
+}
+
+/// Each failed attempt is a line on stderr as it happens: its kind and what the policy does
+/// next; the JSON's `end.failures` has them too.
+#[test]
+fn a_failed_attempt_prints_its_kind_and_the_next_step_as_it_happens() {
+    use std::io::{BufRead, BufReader};
+    let tmp = scratch();
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = unused.local_addr().expect("addr").to_string();
+    drop(unused);
+    // OpenSearch's 1 s restart delay, halved: the second attempt starts 500 ms after the first.
+    let mut child = common::Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_rrbench"))
+            .args(["recover", "--from", &addr, "--dir"])
+            .arg(tmp.path().join("f"))
+            .args([
+                "--policy",
+                "opensearch",
+                "--time-scale",
+                "0.5",
+                "--max-retries",
+                "2",
+            ])
+            .arg("--json")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn"),
+    );
+    let mut lines = BufReader::new(child.0.stderr.take().expect("stderr")).lines();
+    let first = lines
+        .by_ref()
+        .map(|l| l.expect("text"))
+        .find(|l| l.starts_with("attempt 1 failed"))
+        .expect("a line for the first failure");
+    assert!(
+        child.0.try_wait().expect("wait").is_none(),
+        "the first failure was printed only at the end"
+    );
+    assert!(first.contains(": connect: "), "its kind: {first}");
+    assert!(
+        first.ends_with("; attempt 2 of 2 in 500ms, from zero"),
+        "{first}"
+    );
+    let rest: Vec<String> = lines.map(|l| l.expect("text")).collect();
+    let second = rest
+        .iter()
+        .find(|l| l.starts_with("attempt 2 failed"))
+        .unwrap_or_else(|| panic!("no line for the second failure: {rest:?}"));
+    assert!(
+        second.ends_with("gave up after 2 attempts (max_retries)"),
+        "{second}"
+    );
+    let mut stdout = Vec::new();
+    std::io::Read::read_to_end(&mut child.0.stdout.take().expect("stdout"), &mut stdout)
+        .expect("stdout");
+    assert_eq!(child.0.wait().expect("wait").code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&stdout).expect("json");
+    let failures = doc["end"]["failures"].as_array().expect("failures");
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert_eq!(failures[0]["kind"], "connect");
+    assert_eq!(failures[0]["then"], "attempt 2 of 2 in 500ms, from zero");
+    assert_eq!(failures[0]["text"], first.as_str());
+    assert_eq!(doc["end"]["totals"]["outcome"], "failed");
 }

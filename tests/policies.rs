@@ -337,7 +337,9 @@ async fn a_killed_resumable_follower_resumes_from_its_journal() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: RecoveryReport = serde_json::from_slice(&out.stdout).expect("json");
+    let document: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let report: RecoveryReport =
+        serde_json::from_value(document["end"]["report"].clone()).expect("end.report");
     assert_eq!(report.outcome, Outcome::Completed);
     assert!(report.bytes_resumed > 0, "resumed from the journal");
     assert!(report.bytes_resumed < size, "the kill came before the end");

@@ -137,7 +137,10 @@ impl ModelTerms {
     pub fn largest(&self) -> &'static str {
         let terms = [
             ("round trips", self.round_trips_s),
-            ("reference (the machine: service, fsync, ramp)", self.reference_s),
+            (
+                "reference (the machine: service, fsync, ramp)",
+                self.reference_s,
+            ),
             ("set-up round trips", self.setup_s),
         ];
         terms
@@ -287,7 +290,10 @@ mod tests {
         let wan = faults(&["latency:delay=10ms"]);
         let stripped = reference_faults(&wan).expect("a latency to strip");
         assert_eq!(added_rtt(&stripped), Duration::ZERO);
-        assert!(matches!(stripped[0].kind, FaultKind::Latency(_)), "kept, at zero");
+        assert!(
+            matches!(stripped[0].kind, FaultKind::Latency(_)),
+            "kept, at zero"
+        );
         assert_eq!(reference_faults(&faults(&["bandwidth:rate=10mb"])), None);
         let index = IndexShape {
             bytes: 48 << 20,

@@ -329,7 +329,10 @@ async fn reference_s(
     let Some(faults) = reference_faults(&cell.fault_list()) else {
         return Ok(None);
     };
-    let key = format!("{:?} {:?} {:?} {:?}", cell.settings, cell.leader, cell.chaos, faults);
+    let key = format!(
+        "{:?} {:?} {:?} {:?}",
+        cell.settings, cell.leader, cell.chaos, faults
+    );
     if let Some(known) = references.get(&key) {
         return Ok(Some(*known));
     }

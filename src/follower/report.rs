@@ -198,22 +198,67 @@ impl RecoveryReport {
         self.outcome == Outcome::Completed
     }
 
-    /// A short human summary.
+    /// A short human summary, sizes in MiB and rates in MiB/s.
     pub fn summary(&self) -> String {
+        let mib = |bytes: u64| format!("{:.1} MiB", bytes as f64 / 1048576.0);
+        let rate = |bytes_per_s: f64| format!("{:.1} MiB/s", bytes_per_s / 1048576.0);
+        self.summary_with(&mib, &rate)
+    }
+
+    /// The summary with sizes written by `size` (bytes) and rates by `rate` (bytes per second):
+    /// the CLI's `--format`. Throughput, steady throughput, where the time went and its largest
+    /// term.
+    pub fn summary_with(
+        &self,
+        size: &dyn Fn(u64) -> String,
+        rate: &dyn Fn(f64) -> String,
+    ) -> String {
         let status = match &self.failure {
             None => "completed, every file verified".to_string(),
             Some(why) => format!("FAILED: {why}"),
         };
-        format!(
-            "{status}\n  bytes       {:.1} MiB verified of {:.1} MiB ({:.1} MiB transferred)\n  files       {}/{} verified\n  duration    {:.2} s\n  throughput  {:.1} MiB/s\n  attempts    {}",
-            self.bytes as f64 / 1048576.0,
-            self.bytes_needed as f64 / 1048576.0,
-            self.bytes_transferred as f64 / 1048576.0,
-            self.files_verified,
-            self.files,
-            self.duration_s,
-            self.throughput_mib_s,
-            self.attempts,
-        )
+        let per_s = |mib_s: f64| rate(mib_s * 1048576.0);
+        let steady = match self.steady_throughput_mib_s {
+            Some(s) => format!(
+                "{} (the first tenth of the transfer omitted, as iperf3 -O)",
+                per_s(s)
+            ),
+            None => "n/a (too short to have a steady state)".into(),
+        };
+        let largest = match self.time_breakdown.largest() {
+            Some(a) => format!(
+                "{}: {} ({:.2} s)",
+                a.name(),
+                a.describe(),
+                self.time_breakdown.get(a)
+            ),
+            None => "nothing measured".into(),
+        };
+        let rows = [
+            (
+                "bytes",
+                format!(
+                    "{} verified of {} ({} transferred)",
+                    size(self.bytes),
+                    size(self.bytes_needed),
+                    size(self.bytes_transferred)
+                ),
+            ),
+            (
+                "files",
+                format!("{}/{} verified", self.files_verified, self.files),
+            ),
+            ("duration", format!("{:.2} s", self.duration_s)),
+            ("throughput", per_s(self.throughput_mib_s)),
+            ("steady", steady),
+            ("attempts", self.attempts.to_string()),
+            ("where the time went", self.time_breakdown.line()),
+            ("largest term", largest),
+        ];
+        let mut text = status;
+        for (label, value) in rows {
+            text.push_str(&format!("\n  {label:<20}{value}"));
+        }
+        text
     }
 }

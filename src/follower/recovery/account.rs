@@ -87,9 +87,16 @@ impl TimeAccount {
         self.finalize_times.push(took);
     }
 
-    /// The terms so far.
+    /// The terms so far (float dust from refining, below a nanosecond, reads as zero).
     pub fn spent(&self) -> TimeBreakdown {
-        self.spent
+        let mut spent = self.spent;
+        for a in Activity::ALL {
+            let slot = spent.slot(a);
+            if *slot < 1e-9 {
+                *slot = 0.0;
+            }
+        }
+        spent
     }
 
     /// Every request that ended.

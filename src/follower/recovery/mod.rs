@@ -833,7 +833,7 @@ impl Recovery {
             "attempt {} of {} in {}, {from}",
             self.attempt,
             self.settings.max_retries,
-            format_duration(delay)
+            format_duration(Duration::from_millis(delay.as_millis() as u64))
         ));
         if delay.is_zero() {
             self.begin_attempt(now);
