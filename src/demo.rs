@@ -6,6 +6,7 @@
 //! leader's checksums, writes the result JSON under `results/demo/`, and removes the temporary
 //! data.
 
+use crate::output::{errln, outln};
 use std::{
     path::Path,
     process::ExitCode,
@@ -60,7 +61,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         files: args.files,
         seed: args.seed,
     };
-    eprintln!(
+    errln!(
         "generating a {} index of {} files (seed {}) in {}",
         args.size,
         args.files,
@@ -74,7 +75,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let dir = source.clone();
         tokio::task::spawn_blocking(move || IndexSnapshot::load(&dir)).await??
     };
-    eprintln!("  done in {:.1}s", started.elapsed().as_secs_f64());
+    errln!("  done in {:.1}s", started.elapsed().as_secs_f64());
 
     let es_defaults = RecoverySettings::default();
     let unlimited = RecoverySettings {
@@ -99,7 +100,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             .await
             .map_err(crate::commands::rig_error)?;
         let target = tmp.path().join(format!("follower-{}", i + 1));
-        eprintln!(
+        errln!(
             "recovery {}: {name} (max_bytes_per_sec {}) from {}",
             i + 1,
             show_rate(settings.max_bytes_per_sec),
@@ -123,7 +124,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         });
     }
 
-    print_table(&runs, snapshot.files().len());
+    print_table(&runs, snapshot.files().len())?;
     let result = DemoResult {
         schema: "rrbench.demo/1",
         created: utc_stamp(SystemTime::now()),
@@ -134,7 +135,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let path = args.out.join(format!("demo-{}.json", result.created));
     write_atomic(&path, &serde_json::to_vec_pretty(&result)?)
         .with_context(|| format!("writing {}", path.display()))?;
-    println!("\nresult: {}", path.display());
+    outln!("\nresult: {}", path.display())?;
     tmp.close().context("removing the temporary data")?;
 
     let all_good = result
@@ -147,7 +148,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             path.display()
         );
     }
-    println!("\n{}", what_next(&invoked_as()));
+    outln!("\n{}", what_next(&invoked_as()))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -221,7 +222,7 @@ fn matching_files(leader: &IndexSnapshot, target: &Path) -> anyhow::Result<usize
     Ok(leader.metas().iter().filter(|m| theirs.contains(m)).count())
 }
 
-fn print_table(runs: &[DemoRun], files: usize) {
+fn print_table(runs: &[DemoRun], files: usize) -> std::io::Result<()> {
     let col = |f: &dyn Fn(&DemoRun) -> String| {
         runs.iter()
             .map(|r| format!("{:>24}", f(r)))
@@ -271,10 +272,11 @@ fn print_table(runs: &[DemoRun], files: usize) {
             col(&|r| r.leader_stats.max_in_flight_per_session.to_string()),
         ),
     ];
-    println!();
+    outln!("")?;
     for (label, values) in rows {
-        println!("{label:<28}{values}");
+        outln!("{label:<28}{values}")?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

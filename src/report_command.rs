@@ -1,5 +1,6 @@
 //! `rrbench report` and `rrbench compare`.
 
+use crate::output::{errln, outln};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -17,13 +18,13 @@ const REGRESSED: u8 = 3;
 pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let files = write_report(&args.dir)
         .with_context(|| format!("writing the report of {}", args.dir.display()))?;
-    println!(
+    outln!(
         "{} plots (SVG + PNG) in {}",
         files.plots.len(),
         args.dir.join("plots").display()
-    );
-    println!("report: {}", files.markdown.display());
-    println!("report: {} (self-contained)", files.html.display());
+    )?;
+    outln!("report: {}", files.markdown.display())?;
+    outln!("report: {} (self-contained)", files.html.display())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -56,8 +57,8 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         let selected = compare::resolve(arg).context(role.to_string())?;
         let results = ResultsDir::open(&selected.dir).context(role.to_string())?;
         match &selected.how {
-            Some(how) => println!("{role}: {} ({how})", selected.dir.display()),
-            None => println!("{role}: {}", selected.dir.display()),
+            Some(how) => outln!("{role}: {} ({how})", selected.dir.display())?,
+            None => outln!("{role}: {}", selected.dir.display())?,
         }
         Ok(results)
     };
@@ -70,10 +71,10 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     text.push_str(&compare::terminal_table(&comparison));
     crate::progress_line::print_stdout(&text)?;
     for note in &comparison.notes {
-        eprintln!("note: {note}");
+        errln!("note: {note}");
     }
     for warning in &comparison.warnings {
-        eprintln!("warning: {warning}");
+        errln!("warning: {warning}");
     }
     let out = args
         .out
@@ -82,14 +83,14 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let names = ["baseline".to_string(), "contender".to_string()];
     let files = compare::write(&comparison, &out, names)
         .with_context(|| format!("writing {}", out.display()))?;
-    println!("\ncompare: {}", files.markdown.display());
-    println!("compare: {}", files.json.display());
-    println!("compare: {}", files.csv.display());
-    println!("{}", comparison.tally());
+    outln!("\ncompare: {}", files.markdown.display())?;
+    outln!("compare: {}", files.json.display())?;
+    outln!("compare: {}", files.csv.display())?;
+    outln!("{}", comparison.tally())?;
     let regressed = comparison.regressions();
     if args.fail_on_regression && !regressed.is_empty() {
         for r in &regressed {
-            eprintln!(
+            errln!(
                 "regressed: {} at {}: {:.3} -> {:.3}",
                 r.metric,
                 r.condition.label(),

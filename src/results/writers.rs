@@ -140,8 +140,8 @@ impl Exporter for SummaryMarkdown<'_> {
             records.len(),
             records.len() - passed
         );
-        out.push_str("| trial | params | outcome | MiB/s | model | vs model | wasted MiB | attempts | expectations |\n");
-        out.push_str("|---|---|---|---|---|---|---|---|---|\n");
+        out.push_str("| trial | params | outcome | MiB/s | steady | model | vs model | time went mostly to | wasted MiB | attempts | expectations |\n");
+        out.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
         let mut sorted: Vec<&TrialRecord> = records.iter().collect();
         sorted.sort_by(|a, b| a.trial.cmp(&b.trial));
         for r in &sorted {
@@ -157,10 +157,19 @@ impl Exporter for SummaryMarkdown<'_> {
             let ratio = r
                 .throughput_vs_model
                 .map_or("-".into(), |x| format!("{x:.2}"));
+            let steady = r
+                .steady_throughput_mib_s
+                .map_or("-".into(), |x| format!("{x:.1}"));
+            let mostly = r
+                .time_breakdown
+                .and_then(|b| b.largest().map(|a| (a, b.get(a) / b.total())))
+                .map_or("-".into(), |(a, share)| {
+                    format!("{} ({:.0}%)", a.name(), 100.0 * share)
+                });
             let held = r.expectations.iter().filter(|v| v.pass).count();
             let _ = writeln!(
                 out,
-                "| {} | {} | {:?} | {:.1} | {model} | {ratio} | {:.1} | {} | {held}/{} {} |",
+                "| {} | {} | {:?} | {:.1} | {steady} | {model} | {ratio} | {mostly} | {:.1} | {} | {held}/{} {} |",
                 r.trial,
                 params,
                 r.outcome,
@@ -182,6 +191,19 @@ impl Exporter for SummaryMarkdown<'_> {
                 })
             })
             .collect();
+        let attempts: Vec<String> = sorted
+            .iter()
+            .flat_map(|r| {
+                r.failures
+                    .iter()
+                    .map(move |f| format!("- {}: {f}", r.trial))
+            })
+            .collect();
+        if !attempts.is_empty() {
+            out.push_str("\n## Failed attempts\n\n");
+            out.push_str(&attempts.join("\n"));
+            out.push('\n');
+        }
         if !failing.is_empty() {
             out.push_str("\n## Failed expectations\n\n");
             out.push_str(&failing.join("\n"));
@@ -288,9 +310,25 @@ mod tests {
             throughput_vs_model: (!passed).then_some(0.13),
             model_terms: None,
             attempts: if passed { 1 } else { 2 },
-            time_breakdown: None,
-            steady_throughput_mib_s: None,
-            failures: Vec::new(),
+            time_breakdown: (!passed).then(|| crate::follower::TimeBreakdown {
+                network_s: 0.75,
+                backoff_s: 0.25,
+                ..Default::default()
+            }),
+            steady_throughput_mib_s: passed.then_some(97.5),
+            failures: if passed {
+                Vec::new()
+            } else {
+                vec![FailureRecord {
+                    attempt: 1,
+                    t: 0.5,
+                    kind: crate::follower::FailureKind::Reset,
+                    channel: Some(0),
+                    channel_type: None,
+                    message: "connection reset by peer".into(),
+                    then: "attempt 2 of 2 in 0s, from zero".into(),
+                }]
+            },
             faults: Vec::new(),
             connections_reset: 0,
             expectations: vec![super::super::Verdict {
@@ -318,11 +356,18 @@ mod tests {
              \n\
              2 trials, 1 passed every expectation, 1 did not.\n\
              \n\
-             | trial | params | outcome | MiB/s | model | vs model | wasted MiB | attempts | \
-             expectations |\n\
-             |---|---|---|---|---|---|---|---|---|\n\
-             | t0001 | faults.wan.delay=\"0ms\" | Completed | 95.0 | - | - | 0.0 | 1 | 1/1 pass |\n\
-             | t0002 | faults.wan.delay=\"5ms\" | Failed | 1.3 | 10.0 | 0.13 | 1.5 | 2 | 0/1 FAIL |\n\
+             | trial | params | outcome | MiB/s | steady | model | vs model | time went mostly to | \
+             wasted MiB | attempts | expectations |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|\n\
+             | t0001 | faults.wan.delay=\"0ms\" | Completed | 95.0 | 97.5 | - | - | - | 0.0 | 1 | \
+             1/1 pass |\n\
+             | t0002 | faults.wan.delay=\"5ms\" | Failed | 1.3 | - | 10.0 | 0.13 | network (75%) | 1.5 \
+             | 2 | 0/1 FAIL |\n\
+             \n\
+             ## Failed attempts\n\
+             \n\
+             - t0002: attempt 1 failed at 0.50 s: reset: connection reset by peer; attempt 2 of 2 \
+             in 0s, from zero\n\
              \n\
              ## Failed expectations\n\
              \n\
