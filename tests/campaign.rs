@@ -84,6 +84,11 @@ fn the_smoke_campaign_writes_every_result_file() {
         ] {
             assert!(!t[key].is_null(), "{key} missing");
         }
+        assert!(
+            t["seed"].as_str().is_some_and(|s| s.parse::<u64>().is_ok()),
+            "seeds are strings in JSON, exact past 2^53: {}",
+            t["seed"]
+        );
         let id = t["trial"].as_str().expect("id");
         let csv =
             fs::read_to_string(dir.join("timeseries").join(format!("{id}.csv"))).expect("csv");

@@ -10,6 +10,7 @@
 
 mod env;
 mod load;
+pub mod seed_text;
 mod writers;
 
 pub use env::capture_env;
@@ -41,7 +42,8 @@ pub struct TrialRecord {
     pub cell: usize,
     /// Repetition, from 1.
     pub repetition: u32,
-    /// Seed of the trial's random choices.
+    /// Seed of the trial's random choices (a string in JSON: see [`seed_text`]).
+    #[serde(with = "seed_text")]
     pub seed: u64,
     /// The cell's matrix values.
     pub params: BTreeMap<String, serde_json::Value>,
