@@ -69,7 +69,7 @@ async fn greeted(addr: std::net::SocketAddr) -> Channel {
         .await
         .expect("connect");
     let hello = Message::Hello {
-        version: 1,
+        version: u16::from(VERSION),
         auth: String::new(),
     };
     assert!(matches!(
@@ -309,7 +309,7 @@ async fn a_wrong_auth_token_is_refused() {
         .await
         .expect("connect");
     let hello = Message::Hello {
-        version: 1,
+        version: u16::from(VERSION),
         auth: "guess".into(),
     };
     expect_refused(&channel, hello, ErrorCode::Unauthorized).await;
@@ -317,7 +317,7 @@ async fn a_wrong_auth_token_is_refused() {
         .await
         .expect("connect");
     let none = Message::Hello {
-        version: 1,
+        version: u16::from(VERSION),
         auth: String::new(),
     };
     match channel.request(&none).await {
@@ -331,7 +331,7 @@ async fn a_wrong_auth_token_is_refused() {
         .await
         .expect("connect");
     let hello = Message::Hello {
-        version: 1,
+        version: u16::from(VERSION),
         auth: "s3cret".into(),
     };
     assert!(matches!(
@@ -372,7 +372,7 @@ async fn an_in_memory_session_expires_after_the_activity_timeout_in_simulated_ti
     let (real, simulated) = (std::time::Instant::now(), tokio::time::Instant::now());
     let mut stream = leader.connect_in_memory().expect("in-memory connection");
     let hello = Message::Hello {
-        version: 1,
+        version: u16::from(VERSION),
         auth: String::new(),
     };
     assert!(matches!(
@@ -451,7 +451,7 @@ async fn hello_deadlines_and_idle_shedding_run_on_simulated_time() {
     assert_eq!(leader.stats().connections_closed_by_leader, 1);
 
     let hello = Message::Hello {
-        version: 1,
+        version: u16::from(VERSION),
         auth: String::new(),
     };
     let mut idle = leader.connect_in_memory().expect("in memory");

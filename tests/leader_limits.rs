@@ -34,7 +34,7 @@ fn frame(id: u64, message: &Message) -> Vec<u8> {
 
 fn hello() -> Message {
     Message::Hello {
-        version: 1,
+        version: u16::from(rrbench::protocol::VERSION),
         auth: String::new(),
     }
 }
