@@ -9,8 +9,8 @@
 //! rate over [`WINDOW`]: chunks arrive in bursts, so a 50 ms rate is mostly zeros.
 
 use super::{
-    progress::Sample,
     report::{FailureRecord, FaultTimes, RecoveryReport},
+    series::Sample,
 };
 use crate::chaos::{Event, EventKind};
 

@@ -19,6 +19,7 @@ pub mod policy;
 pub mod progress;
 pub mod recovery;
 pub mod report;
+pub mod series;
 mod store;
 pub mod window;
 
@@ -27,6 +28,7 @@ pub use config::{FollowerConfig, FollowerError};
 pub use engine::recover;
 pub use failure::Failure;
 pub use fault_times::fault_times;
-pub use progress::{Progress, Sample};
+pub use progress::Progress;
 pub use recovery::Recovery;
 pub use report::{FailureKind, FailureRecord, FaultTimes, Outcome, REPORT_SCHEMA, RecoveryReport};
+pub use series::Sample;

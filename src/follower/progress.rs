@@ -8,9 +8,9 @@ use std::{
     time::Duration,
 };
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use super::series::Sample;
 use crate::{clock::Clock, units::mib_per_sec};
 
 /// Counters the engine updates and the sampler and progress line read.
@@ -83,22 +83,6 @@ impl Progress {
             elapsed.as_secs_f64(),
         )
     }
-}
-
-/// One point of the time series.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Sample {
-    /// Seconds on the run's clock (shared with leader and chaos events).
-    pub t: f64,
-    /// Chunk bytes received so far, over all attempts.
-    pub bytes: u64,
-    /// The attempt running at that moment.
-    pub attempt: u64,
-    /// Bytes written and checked in the target at that moment (finished files and checked
-    /// chunks of the others): drops to zero when a policy restarts from scratch, and does not
-    /// when it resumes. Zero in series written before this column existed.
-    #[serde(default)]
-    pub verified: u64,
 }
 
 /// Samples `progress` every `interval` until `stop` fires; returns the series, with a final

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     breakdown::{RequestSample, TimeBreakdown},
-    progress::Sample,
+    series::Sample,
 };
 use crate::{settings::RecoverySettings, vocabulary::ChannelType};
 

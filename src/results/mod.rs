@@ -10,11 +10,13 @@
 
 mod env;
 mod load;
+mod model_terms;
 pub mod seed_text;
 mod writers;
 
 pub use env::capture_env;
 pub use load::{Condition, LoadError, LoadedTrial, ResultsDir, short_key};
+pub use model_terms::ModelTerms;
 pub use writers::{
     SummaryMarkdown, append_line, create_run_dir, events_jsonl, read_trials, repair_torn_tail,
     requests_csv, timeseries_csv,
@@ -67,9 +69,9 @@ pub struct TrialRecord {
     pub model_throughput_mib_s: Option<f64>,
     /// `throughput_mib_s / model_throughput_mib_s`.
     pub throughput_vs_model: Option<f64>,
-    /// The model's terms where a latency sets it (see [`crate::campaign::model`]).
+    /// The model's terms where a latency sets it (see `campaign::model`).
     #[serde(default)]
-    pub model_terms: Option<crate::campaign::model::ModelTerms>,
+    pub model_terms: Option<ModelTerms>,
     /// Attempts.
     pub attempts: u32,
     /// Every failed attempt.

@@ -38,11 +38,11 @@ use tokio::time::Instant;
 
 use self::account::{ChunkCharge, TimeAccount};
 use super::{
-    breakdown::{Activity, RequestSample, steady_throughput_mib_s},
+    breakdown::{Activity, RequestSample},
     failure::Failure,
     ledger::Ledger,
-    progress::Sample,
     report::{FailureKind, FailureRecord, Outcome, REPORT_SCHEMA, RecoveryReport},
+    series::{Sample, steady_throughput_mib_s},
     window::{ChunkRequest, ChunkWindow},
 };
 use crate::{
