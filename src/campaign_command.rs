@@ -83,6 +83,12 @@ pub async fn run(args: CampaignRunArgs) -> anyhow::Result<ExitCode> {
             let prefix = format!("[{k}/{to_run}]{eta} {} | ", trial.id);
             line = Some(ProgressLine::with_prefix(progress, true, prefix));
         }
+        RunEvent::MeasuringReference { trial, runs } => {
+            errln!(
+                "      {}: measuring the model's reference first ({runs} recoveries of the same cell without the added delay)",
+                trial.id
+            );
+        }
         RunEvent::Skipped { trial, reason } => {
             finished += 1;
             errln!("[{finished}/{to_run}] {} {} | skipped: {reason}", trial.id, describe(&trial.params));

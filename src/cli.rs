@@ -14,7 +14,7 @@ use rrbench::{
     vocabulary::{CongestionControl, ConnectionProfile, Policy, Transport},
 };
 
-use crate::recover_output::{Every, Units, parse_interval};
+use crate::recover_output::{Every, OutputOptions, Units, parse_interval};
 
 /// Benchmark and chaos toolkit for remote recovery throughput.
 ///
@@ -555,6 +555,20 @@ pub struct RecoverArgs {
 }
 
 impl RecoverArgs {
+    /// What to print and where.
+    pub fn output_options(&self) -> OutputOptions {
+        OutputOptions {
+            from: self.from.clone(),
+            dir: self.dir.clone(),
+            index: self.index.clone(),
+            logfile: self.logfile.clone(),
+            no_progress: self.no_progress,
+            interval: self.interval,
+            format: self.format,
+            json: self.json,
+        }
+    }
+
     /// The settings these options describe.
     pub fn settings(&self) -> RecoverySettings {
         RecoverySettings {

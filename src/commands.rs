@@ -257,7 +257,7 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let progress = Arc::new(Progress::default());
-    let output = RecoverOutput::start(&args, &config, progress.clone())?;
+    let output = RecoverOutput::start(&args.output_options(), &config, progress.clone())?;
     let cancel = async {
         let _ = tokio::signal::ctrl_c().await;
     };

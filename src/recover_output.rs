@@ -32,7 +32,7 @@ use rrbench::{
 pub use intervals::{Every, parse_interval};
 pub use units::Units;
 
-use crate::{cli::RecoverArgs, progress_line::ProgressLine};
+use crate::progress_line::ProgressLine;
 use cpu::CpuTimes;
 use document::{Start, Timestamp};
 use reporter::{Reporter, ReporterConfig, failure_line};
@@ -78,11 +78,32 @@ pub struct RecoverOutput {
     wall_start: std::time::Instant,
 }
 
+/// What `rrbench recover` was asked to print, and where (from its command line).
+#[derive(Clone, Debug)]
+pub struct OutputOptions {
+    /// `--from`.
+    pub from: String,
+    /// `--dir`.
+    pub dir: std::path::PathBuf,
+    /// `--index`.
+    pub index: String,
+    /// `--logfile`.
+    pub logfile: Option<std::path::PathBuf>,
+    /// `--no-progress`.
+    pub no_progress: bool,
+    /// `-i`, when given.
+    pub interval: Option<Every>,
+    /// `-f`.
+    pub format: Units,
+    /// `--json`.
+    pub json: bool,
+}
+
 impl RecoverOutput {
     /// Opens `--logfile`, decides between the progress line and interval lines, and starts
     /// reporting on `progress`. Call it right before the recovery, with its configuration.
     pub fn start(
-        args: &RecoverArgs,
+        args: &OutputOptions,
         config: &FollowerConfig,
         progress: Arc<Progress>,
     ) -> Result<Self, OutputError> {

@@ -364,7 +364,6 @@ fn a_clean_simulated_recovery_runs_at_its_rate_limit_in_simulated_time() {
     }
 }
 
-/// What each policy does under each fault kind, as the policy table reads.
 /// Where the time went names what bounds each trial: the follower's limiter, the leader's, or
 /// the round trips of a window over a slow path.
 #[test]
@@ -399,6 +398,7 @@ fn the_time_breakdown_names_the_bound() {
     }
 }
 
+/// What each policy does under each fault kind, as the policy table reads.
 #[test]
 fn every_policy_under_every_fault_kind() {
     use Policy::*;

@@ -164,6 +164,14 @@ pub enum RunEvent<'a> {
         /// Live counters.
         progress: Arc<Progress>,
     },
+    /// Before a trial: its model's reference (the same cell without the added delay) is
+    /// measured now, in `runs` recoveries that are not recorded.
+    MeasuringReference {
+        /// The trial it is for.
+        trial: &'a Trial,
+        /// Recoveries it takes.
+        runs: usize,
+    },
     /// A trial ended and was written.
     TrialEnd {
         /// Its record.
@@ -240,6 +248,7 @@ async fn build_index(
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&building);
+    remove_abandoned_builds(root);
     let shape = GenerateSpec {
         size: spec.size.bytes(),
         files: spec.files,
@@ -278,6 +287,29 @@ async fn build_index(
     Ok(true)
 }
 
+/// Removes half-built indexes of processes that are gone (killed mid-generation): a
+/// `.building-<size>-<files>-<seed>-<pid>` whose pid is not running, or one named without a pid
+/// (by an older rrbench).
+fn remove_abandoned_builds(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(".building-")) else {
+            continue;
+        };
+        let owner = rest
+            .split('-')
+            .nth(3)
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let alive = owner.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Refuses, before anything is written, a campaign whose indexes cannot fit: those not cached
 /// yet are generated under `cache_root`, and each trial recovers a copy into `scratch_root`
 /// (one trial at a time, so the largest counts). On one filesystem both must fit together.
@@ -312,8 +344,9 @@ fn medium(cell: &CampaignSpec) -> Medium {
     }
 }
 
-/// Reference durations measured so far in this run, by the reference cell they were measured on.
-type References = HashMap<String, f64>;
+/// Reference durations measured so far in this run, by the reference cell they were measured on
+/// (`None`: no reference run completed, so the cell is judged on the bound alone).
+type References = HashMap<String, Option<f64>>;
 
 /// Repetitions of a reference (the median counts): one short run is noisy.
 const REFERENCE_RUNS: usize = 3;
@@ -326,15 +359,11 @@ async fn reference_s(
     snapshot: &IndexSnapshot,
     references: &mut References,
 ) -> Result<Option<f64>, RunError> {
-    let Some(faults) = reference_faults(&cell.fault_list()) else {
+    let Some((key, faults)) = reference_cell(cell) else {
         return Ok(None);
     };
-    let key = format!(
-        "{:?} {:?} {:?} {:?}",
-        cell.settings, cell.leader, cell.chaos, faults
-    );
     if let Some(known) = references.get(&key) {
-        return Ok(Some(*known));
+        return Ok(*known);
     }
     let mut durations = Vec::new();
     for run in 0..REFERENCE_RUNS {
@@ -353,10 +382,18 @@ async fn reference_s(
         }
     }
     let reference = median(&durations);
-    if let Some(r) = reference {
-        references.insert(key, r);
-    }
+    references.insert(key, reference);
     Ok(reference)
+}
+
+/// The key and faults of `cell`'s reference, if its model needs one.
+fn reference_cell(cell: &CampaignSpec) -> Option<(String, Vec<Fault>)> {
+    let faults = reference_faults(&cell.fault_list())?;
+    let key = format!(
+        "{:?} {:?} {:?} {:?}",
+        cell.settings, cell.leader, cell.chaos, faults
+    );
+    Some((key, faults))
 }
 
 /// The index as the model counts it: bytes and chunk requests at `chunk_size`.
@@ -380,10 +417,9 @@ async fn run_trial(
     snapshot: IndexSnapshot,
     progress: Arc<Progress>,
     cancel: impl Future<Output = ()>,
-    references: &mut References,
+    reference: Option<f64>,
 ) -> Result<TrialFiles, RunError> {
     let faults = cell.fault_list();
-    let reference = reference_s(cell, trial.seed, &snapshot, references).await?;
     let shape = index_shape(&snapshot, cell.settings.chunk_size.bytes());
     let (report, chaos) =
         recover_cell(cell, faults.clone(), trial.seed, snapshot, progress, cancel).await?;
@@ -601,6 +637,21 @@ pub async fn run(
             interrupted = true;
             break;
         };
+        // The reference runs first (once per reference cell), stopped by Ctrl-C like the trial.
+        if reference_cell(cell).is_some_and(|(key, _)| !references.contains_key(&key)) {
+            observe(RunEvent::MeasuringReference {
+                trial,
+                runs: REFERENCE_RUNS,
+            });
+        }
+        let measured = tokio::select! {
+            r = reference_s(cell, trial.seed, &snapshot, &mut references) => Some(r?),
+            _ = &mut cancel => None,
+        };
+        let Some(reference) = measured else {
+            interrupted = true;
+            break;
+        };
         let progress = Arc::new(Progress::default());
         observe(RunEvent::TrialStart {
             k: k + 1,
@@ -618,7 +669,7 @@ pub async fn run(
             snapshot,
             progress,
             trial_cancel,
-            &mut references,
+            reference,
         );
         tokio::pin!(run);
         let result = tokio::select! {

@@ -20,7 +20,8 @@ pub enum Activity {
     LeaderThrottle,
     /// Writing chunks and fsyncing finished files, with nothing to send meanwhile.
     Storage,
-    /// The window was full but the oldest request had not come back while later ones had.
+    /// The oldest outstanding request had not come back while later ones were already
+    /// processed: the window, counted from the oldest, cannot move past it.
     HeadOfLine,
     /// Waiting between attempts (the policy's backoff) or tearing an attempt down.
     Backoff,
@@ -62,7 +63,7 @@ impl Activity {
             Activity::FollowerThrottle => "the follower's rate limiter",
             Activity::LeaderThrottle => "the leader's rate limiter",
             Activity::Storage => "writing and fsyncing files",
-            Activity::HeadOfLine => "head-of-line blocking (window full)",
+            Activity::HeadOfLine => "head-of-line blocking (later chunks done, the oldest not)",
             Activity::Backoff => "backing off between attempts",
         }
     }

@@ -157,8 +157,9 @@ pub struct RecoveryReport {
     /// Where the time went: `duration_s` split into what the engine was doing.
     #[serde(default)]
     pub time_breakdown: TimeBreakdown,
-    /// MiB/s verified after the first second (or first tenth) of transfer, when the recovery
-    /// was long enough to have a steady state (iperf3 `-O`: the ramp is omitted).
+    /// MiB/s of chunk bytes received after the first tenth of the transfer (counted from the
+    /// first byte), when it was long enough to have a steady state (iperf3 `-O`: the set-up and
+    /// the ramp are omitted). Bytes a restart throws away count: it is the wire's rate.
     #[serde(default)]
     pub steady_throughput_mib_s: Option<f64>,
     /// Median seconds one file's finalize took (verify, fsync, rename): the model's per-file term.

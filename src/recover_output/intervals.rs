@@ -29,7 +29,13 @@ pub enum IntervalError {
     /// Shorter than [`SHORTEST`].
     #[error("an interval of `{0}` is too short: 100ms at least (0 for none)")]
     TooShort(String),
+    /// Longer than [`LONGEST`].
+    #[error("an interval of `{0}` is too long: a day at most (0 for none)")]
+    TooLong(String),
 }
+
+/// The longest interval: past it a line would never come, and an instant plus it may overflow.
+const LONGEST: Duration = Duration::from_secs(86_400);
 
 /// Parses `--interval`: `1s`, `500ms`, a bare number of seconds (`-i 2`, as iperf3), or `0` /
 /// `-1` for none.
@@ -39,7 +45,8 @@ pub fn parse_interval(text: &str) -> Result<Every, IntervalError> {
         return Ok(Every(None));
     }
     let every = match trimmed.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs > 0.0 => Duration::from_secs_f64(secs),
+        Ok(secs) if secs.is_finite() && secs > 0.0 => Duration::try_from_secs_f64(secs)
+            .map_err(|_| IntervalError::TooLong(text.to_string()))?,
         Ok(_) => return Err(IntervalError::NotADuration(text.to_string())),
         Err(_) => {
             parse_duration(trimmed).map_err(|_| IntervalError::NotADuration(text.to_string()))?
@@ -47,6 +54,9 @@ pub fn parse_interval(text: &str) -> Result<Every, IntervalError> {
     };
     if every < SHORTEST {
         return Err(IntervalError::TooShort(text.to_string()));
+    }
+    if every > LONGEST {
+        return Err(IntervalError::TooLong(text.to_string()));
     }
     Ok(Every(Some(every)))
 }
@@ -287,5 +297,11 @@ mod tests {
             parse_interval("-3"),
             Err(IntervalError::NotADuration(_))
         ));
+        for huge in ["1e20", "1e19", "2d", "100000"] {
+            assert!(
+                matches!(parse_interval(huge), Err(IntervalError::TooLong(_))),
+                "{huge}"
+            );
+        }
     }
 }

@@ -112,7 +112,8 @@ pub fn write_report(dir: &Path) -> Result<ReportFiles, ReportError> {
         &r,
         format!(
             "Throughput of every completed trial (points), {shape}, failed trials (red \
-             crosses) and the model min(rate limit, window × chunk / RTT) (dashed).{scale}"
+             crosses) and the model (dashed): min(rate limit, window × chunk / RTT), or where a \
+             latency sets it, a reference run without the delay plus the round trips.{scale}"
         ),
     ));
     rendered.push(r);

@@ -315,10 +315,7 @@ impl Recovery {
             Event::ChunkArrived { seq, reply } => self.chunk_arrived(seq, reply, now),
             Event::ChunkFailed { seq, failure } => self.chunk_failed(seq, failure, now),
             Event::ChunkWritten { seq, throttled } => self.chunk_written(seq, throttled, now),
-            Event::FileFinalized { file, took } => {
-                self.account.finalized(took);
-                self.file_finalized(file, now)
-            }
+            Event::FileFinalized { file, took } => self.file_finalized(file, took, now),
             Event::AttemptFinished => {
                 if matches!(self.phase, Phase::Finishing) {
                     self.completed = true;
@@ -634,25 +631,24 @@ impl Recovery {
         }
         self.link_proven = true;
         let req = chunk.request;
-        if let Some(sent) = chunk.charge.sent_at {
-            self.account.request_done(RequestSample {
-                t: self.clock.offset(sent).as_secs_f64(),
-                latency_s: now.saturating_duration_since(sent).as_secs_f64(),
-                attempt: self.attempt,
-                bytes: req.len,
-                ok: true,
-            });
+        let fits = reply.file == req.file
+            && reply.offset == req.offset
+            && reply.data.len() == req.len as usize;
+        let answered = fits && reply.crc == reply.claimed_crc;
+        if let Some(sent) = chunk.charge.sent_at.take() {
+            let sample = request_sample(&self.clock, sent, now, self.attempt, req.len, answered);
+            self.account.request_done(sample);
         }
-        self.account.refine(
-            &mut chunk.charge.network,
-            reply.leader_throttled,
-            Activity::Network,
-            Activity::LeaderThrottle,
-        );
-        if reply.file != req.file
-            || reply.offset != req.offset
-            || reply.data.len() != req.len as usize
-        {
+        if answered {
+            // Only a reply that is what was asked for may say how long the leader held it.
+            self.account.refine(
+                &mut chunk.charge.network,
+                reply.leader_throttled,
+                Activity::Network,
+                Activity::LeaderThrottle,
+            );
+        }
+        if !fits {
             let message = format!(
                 "asked for file {} offset {} len {}, got file {} offset {} len {}",
                 req.file,
@@ -695,14 +691,16 @@ impl Recovery {
         ) {
             return;
         }
-        if let (ChunkState::InFlight { .. }, Some(sent)) = (chunk.state, chunk.charge.sent_at) {
-            self.account.request_done(RequestSample {
-                t: self.clock.offset(sent).as_secs_f64(),
-                latency_s: now.saturating_duration_since(sent).as_secs_f64(),
-                attempt: self.attempt,
-                bytes: chunk.request.len,
-                ok: false,
-            });
+        if let Some(sent) = chunk.charge.sent_at.take() {
+            let sample = request_sample(
+                &self.clock,
+                sent,
+                now,
+                self.attempt,
+                chunk.request.len,
+                false,
+            );
+            self.account.request_done(sample);
         }
         // OpenSearch retries a chunk on connection errors (and only on those); every other
         // policy, and every other error, ends the attempt.
@@ -757,7 +755,7 @@ impl Recovery {
         }
     }
 
-    fn file_finalized(&mut self, file: usize, now: Instant) {
+    fn file_finalized(&mut self, file: usize, took: Duration, now: Instant) {
         let (Phase::Transferring(t), Some(ledger)) = (&mut self.phase, &mut self.ledger) else {
             return;
         };
@@ -778,6 +776,7 @@ impl Recovery {
             None => return,
         }
         ledger.mark_done(file);
+        self.account.finalized(took);
         self.counters.files_verified += 1;
         self.counters.bytes_verified += ledger.files()[file].len;
         self.fill_window(now);
@@ -866,15 +865,12 @@ impl Recovery {
         let Phase::Transferring(t) = &self.phase else {
             return;
         };
+        // A request's sample is taken once: when it is answered, fails, or is abandoned here.
         for c in t.chunks.values() {
             if let (ChunkState::InFlight { .. }, Some(sent)) = (c.state, c.charge.sent_at) {
-                self.account.request_done(RequestSample {
-                    t: self.clock.offset(sent).as_secs_f64(),
-                    latency_s: now.saturating_duration_since(sent).as_secs_f64(),
-                    attempt: self.attempt,
-                    bytes: c.request.len,
-                    ok: false,
-                });
+                let sample =
+                    request_sample(&self.clock, sent, now, self.attempt, c.request.len, false);
+                self.account.request_done(sample);
             }
         }
     }
@@ -917,6 +913,24 @@ impl Recovery {
         self.phase = Phase::Over;
         self.ended = Some(now);
         self.actions.push_back(Action::Finish);
+    }
+}
+
+/// One chunk request's end, for the latency record.
+fn request_sample(
+    clock: &Clock,
+    sent: Instant,
+    now: Instant,
+    attempt: u32,
+    bytes: u32,
+    ok: bool,
+) -> RequestSample {
+    RequestSample {
+        t: clock.offset(sent).as_secs_f64(),
+        latency_s: now.saturating_duration_since(sent).as_secs_f64(),
+        attempt,
+        bytes,
+        ok,
     }
 }
 

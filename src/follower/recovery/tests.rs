@@ -666,3 +666,59 @@ fn the_time_limit_fires_during_a_backoff() {
     let last = r.failures().last().expect("recorded");
     assert_eq!((last.kind, last.attempt), (FailureKind::TimeLimit, 2));
 }
+
+#[test]
+fn a_leader_claiming_hours_on_its_limiter_moves_no_more_than_was_waited() {
+    let mut b = Bench::new(settings(Policy::Elasticsearch));
+    b.actions();
+    b.open(&[meta("a", 4)]);
+    let sent = requests(&b.on(Event::StoreReady));
+    b.now += Duration::from_millis(30);
+    let data = Bytes::from(vec![0u8; 4]);
+    let crc = crc32c::crc32c(&data);
+    let claimed = Duration::from_micros(u64::from(u32::MAX));
+    b.on(Event::ChunkArrived {
+        seq: sent[0].seq,
+        reply: ChunkReply::of(0, 0, data, crc).throttled_on_leader(claimed),
+    });
+    let spent = b.r.account.spent();
+    assert!(
+        (spent.leader_throttle_s - 0.03).abs() < 1e-9 && spent.network_s.abs() < 1e-9,
+        "the 30 ms waited, not the 71 minutes claimed: {spent:?}"
+    );
+    assert!((spent.total() - 0.03).abs() < 1e-9, "{spent:?}");
+}
+
+#[test]
+fn each_request_is_recorded_once_when_an_attempt_fails_with_requests_in_flight() {
+    let mut b = Bench::new(settings(Policy::Elasticsearch));
+    b.actions();
+    b.open(&[meta("a", 16)]);
+    let sent = requests(&b.on(Event::StoreReady));
+    assert_eq!(sent.len(), 2, "a window of two");
+    b.now += Duration::from_millis(5);
+    // One fails on its own; the attempt's failure abandons the other.
+    b.on(Event::ChunkFailed {
+        seq: sent[0].seq,
+        failure: reset(),
+    });
+    let samples = b.r.account.requests();
+    assert_eq!(samples.len(), 2, "{samples:?}");
+    assert!(
+        samples
+            .iter()
+            .all(|r| !r.ok && (r.latency_s - 0.005).abs() < 1e-9)
+    );
+    // A corrupt reply is a request that was not answered.
+    let mut b = Bench::new(settings(Policy::Elasticsearch));
+    b.actions();
+    b.open(&[meta("a", 4)]);
+    let sent = requests(&b.on(Event::StoreReady));
+    b.on(Event::ChunkArrived {
+        seq: sent[0].seq,
+        reply: ChunkReply::of(0, 0, Bytes::from_static(b"abcd"), 0),
+    });
+    let samples = b.r.account.requests();
+    assert_eq!(samples.len(), 1, "{samples:?}");
+    assert!(!samples[0].ok);
+}
