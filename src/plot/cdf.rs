@@ -5,8 +5,8 @@
 use plotters::{coord::Shift, prelude::*};
 
 use super::{
-    AXIS_PX, Axis, DrawError, FONT, Figure, GRID, Scale, TEXT_PX, cartesian, colour,
-    draw_log_ticks_x, fmt_num,
+    AXIS_PX, Axis, DrawError, FONT, Figure, GRID, LogSide, Scale, TEXT_PX, cartesian, colour,
+    draw_log_ticks, fmt_num,
     legend::{self, Entry, Swatch, dash_of},
 };
 
@@ -98,7 +98,7 @@ impl Figure for Cdf {
         }
         mesh.draw()?;
         if x.scale == Scale::Log {
-            draw_log_ticks_x(&mut chart, &area, &x, 0.0..1.02)?;
+            draw_log_ticks(&mut chart, &area, &x, 0.0..1.02, LogSide::Bottom)?;
         }
         for (i, c) in self.curves.iter().enumerate() {
             let style = colour(i).stroke_width(2);

@@ -344,68 +344,53 @@ pub(crate) fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     }
 }
 
-/// Grid lines and labels of a log y axis (the mesh draws none for it): a light line across the
-/// plot and a label left of the axis at every tick.
+/// Which side of the plot a log axis is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LogSide {
+    /// The y axis, labels left of it.
+    Left,
+    /// The x axis, labels under it.
+    Bottom,
+}
+
+/// Grid lines and labels of a log axis (the mesh draws none for it): a light line across the
+/// plot, a tick mark and a label outside the axis at every tick. `across` is the other axis's
+/// range, which the grid lines span.
 pub(crate) fn draw_log_ticks<'a, DB>(
     chart: &mut Chart<'a, DB>,
     root: &DrawingArea<DB, Shift>,
     axis: &Axis,
-    x: Range<f64>,
+    across: Range<f64>,
+    side: LogSide,
 ) -> Result<(), DrawError>
 where
     DB: DrawingBackend + 'a,
     DB::ErrorType: 'static,
 {
-    let font = (FONT, TEXT_PX)
-        .into_font()
-        .color(&BLACK)
-        .pos(Pos::new(HPos::Right, VPos::Center));
+    let pos = match side {
+        LogSide::Left => Pos::new(HPos::Right, VPos::Center),
+        LogSide::Bottom => Pos::new(HPos::Center, VPos::Top),
+    };
+    let font = (FONT, TEXT_PX).into_font().color(&BLACK).pos(pos);
     for t in log_ticks(axis.lo, axis.hi) {
-        let y = axis.map(t);
+        let v = axis.map(t);
+        let (grid, origin) = match side {
+            LogSide::Left => (vec![(across.start, v), (across.end, v)], (across.start, v)),
+            LogSide::Bottom => (vec![(v, across.start), (v, across.end)], (v, across.start)),
+        };
         chart.draw_series(std::iter::once(PathElement::new(
-            vec![(x.start, y), (x.end, y)],
+            grid,
             MAJOR_GRID.stroke_width(1),
         )))?;
-        let (px, py) = chart.backend_coord(&(x.start, y));
+        let (px, py) = chart.backend_coord(&origin);
         let (ox, oy) = root.get_base_pixel();
-        root.draw(&PathElement::new(
-            vec![(px - ox - 5, py - oy), (px - ox, py - oy)],
-            BLACK.stroke_width(1),
-        ))?;
-        root.draw(&Text::new(fmt_num(t), (px - ox - 8, py - oy), font.clone()))?;
-    }
-    Ok(())
-}
-
-/// Grid lines and labels of a log x axis: a light line up the plot and a label under the axis
-/// at every tick.
-pub(crate) fn draw_log_ticks_x<'a, DB>(
-    chart: &mut Chart<'a, DB>,
-    root: &DrawingArea<DB, Shift>,
-    axis: &Axis,
-    y: Range<f64>,
-) -> Result<(), DrawError>
-where
-    DB: DrawingBackend + 'a,
-    DB::ErrorType: 'static,
-{
-    let font = (FONT, TEXT_PX)
-        .into_font()
-        .color(&BLACK)
-        .pos(Pos::new(HPos::Center, VPos::Top));
-    for t in log_ticks(axis.lo, axis.hi) {
-        let x = axis.map(t);
-        chart.draw_series(std::iter::once(PathElement::new(
-            vec![(x, y.start), (x, y.end)],
-            MAJOR_GRID.stroke_width(1),
-        )))?;
-        let (px, py) = chart.backend_coord(&(x, y.start));
-        let (ox, oy) = root.get_base_pixel();
-        root.draw(&PathElement::new(
-            vec![(px - ox, py - oy), (px - ox, py - oy + 5)],
-            BLACK.stroke_width(1),
-        ))?;
-        root.draw(&Text::new(fmt_num(t), (px - ox, py - oy + 8), font.clone()))?;
+        let (x, y) = (px - ox, py - oy);
+        let (mark, label) = match side {
+            LogSide::Left => (vec![(x - 5, y), (x, y)], (x - 8, y)),
+            LogSide::Bottom => (vec![(x, y), (x, y + 5)], (x, y + 8)),
+        };
+        root.draw(&PathElement::new(mark, BLACK.stroke_width(1)))?;
+        root.draw(&Text::new(fmt_num(t), label, font.clone()))?;
     }
     Ok(())
 }

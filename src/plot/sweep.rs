@@ -7,8 +7,8 @@
 use plotters::{coord::Shift, prelude::*};
 
 use super::{
-    AXIS_PX, Axis, DrawError, FAULT, FONT, Figure, GRID, Scale, TEXT_PX, cartesian, category_at,
-    colour, draw_log_ticks, draw_points, fmt_num,
+    AXIS_PX, Axis, DrawError, FAULT, FONT, Figure, GRID, LogSide, Scale, TEXT_PX, cartesian,
+    category_at, colour, draw_log_ticks, draw_points, fmt_num,
     legend::{self, Dash, Entry, Swatch},
     point_shape,
 };
@@ -171,7 +171,7 @@ impl Figure for Sweep {
         }
         mesh.draw()?;
         if y.scale == Scale::Log {
-            draw_log_ticks(&mut chart, &area, &y, x_min..x_max)?;
+            draw_log_ticks(&mut chart, &area, &y, x_min..x_max, LogSide::Left)?;
         }
 
         let at = |p: &(f64, f64), offset: f64| (p.0 + offset, y.map(p.1));
