@@ -187,7 +187,7 @@ const NEXT_STEPS: &[(&str, &[&str])] = &[
         &[
             "campaign run chaos/campaigns/smoke.toml --out /tmp/w1 --set repetitions=5 --set settings.max_concurrent_file_chunks=1",
             "campaign run chaos/campaigns/smoke.toml --out /tmp/w5 --set repetitions=5 --set settings.max_concurrent_file_chunks=5",
-            "compare /tmp/w1/smoke/* /tmp/w5/smoke/*",
+            "compare /tmp/w1/smoke /tmp/w5/smoke",
         ],
     ),
 ];
@@ -302,7 +302,7 @@ mod tests {
         }
         assert!(
             what_next("target/release/rrbench")
-                .contains("\n    target/release/rrbench compare /tmp/w1/smoke/* /tmp/w5/smoke/*")
+                .contains("\n    target/release/rrbench compare /tmp/w1/smoke /tmp/w5/smoke")
         );
     }
 }
