@@ -11,7 +11,7 @@ use rrbench::{
     chaos::Fault,
     settings::{LeaderSettings, RecoverySettings},
     units::{ByteSize, parse_duration, parse_optional_duration},
-    vocabulary::{CongestionControl, ConnectionProfile, Policy, Transport},
+    vocabulary::{CongestionControl, ConnectionProfile, LeaderFlavor, Policy, Transport},
 };
 
 use crate::recover_output::{Every, OutputOptions, Units, parse_interval};
@@ -342,6 +342,11 @@ pub struct LeaderArgs {
     /// comparing transports: the two defaults may differ.
     #[arg(long, default_value = "system")]
     pub congestion_control: CongestionControl,
+    /// Whose leader to behave as: elasticsearch closes a session idle for
+    /// --recovery-activity-timeout; opensearch (the CCR plugin) never expires one, so sessions a
+    /// restarting follower leaves behind stay pinned (counted in the stats printed on exit).
+    #[arg(long, default_value = "elasticsearch")]
+    pub flavor: LeaderFlavor,
     /// Listen inside this network namespace (a name from `ip netns list`, such as the one
     /// `rrbench link` prints, or a path like /run/netns/NAME).
     #[arg(long, value_name = "NAME")]
@@ -425,6 +430,7 @@ impl LeaderArgs {
             handshake_timeout: self.handshake_timeout,
             idle_connection_timeout: self.idle_connection_timeout,
             congestion_control: self.congestion_control,
+            flavor: self.flavor,
         }
     }
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     units::{ByteSize, duration_serde, format_duration, option_duration_serde},
-    vocabulary::{CongestionControl, ConnectionProfile, Policy, Transport},
+    vocabulary::{CongestionControl, ConnectionProfile, LeaderFlavor, Policy, Transport},
 };
 
 /// A setting outside its range.
@@ -252,6 +252,9 @@ pub struct LeaderSettings {
     /// kernel's `net.ipv4.tcp_congestion_control` for TCP and quinn's default (CUBIC) for QUIC,
     /// which may differ: set it to compare transports fairly.
     pub congestion_control: CongestionControl,
+    /// Whose leader this is: `elasticsearch` expires idle sessions after
+    /// `recovery_activity_timeout`; `opensearch` (the CCR plugin) never does.
+    pub flavor: LeaderFlavor,
 }
 
 impl Default for LeaderSettings {
@@ -267,6 +270,7 @@ impl Default for LeaderSettings {
             handshake_timeout: Duration::from_secs(10),
             idle_connection_timeout: Duration::from_secs(60),
             congestion_control: CongestionControl::System,
+            flavor: LeaderFlavor::Elasticsearch,
         }
     }
 }

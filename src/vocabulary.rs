@@ -195,6 +195,48 @@ impl fmt::Display for CongestionControl {
     }
 }
 
+/// Whose leader the follower talks to: the two CCR implementations keep a recovery session
+/// differently.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaderFlavor {
+    /// Elasticsearch: a session with no chunk request for `recovery_activity_timeout` is closed.
+    #[default]
+    Elasticsearch,
+    /// The OpenSearch CCR plugin: a session is never expired; only `CloseSession` ends it, so a
+    /// follower that restarts without closing leaves it pinned.
+    Opensearch,
+}
+
+impl LeaderFlavor {
+    /// Whether idle sessions expire after `recovery_activity_timeout`.
+    pub fn expires_sessions(self) -> bool {
+        self == Self::Elasticsearch
+    }
+}
+
+impl FromStr for LeaderFlavor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "elasticsearch" => Ok(Self::Elasticsearch),
+            "opensearch" => Ok(Self::Opensearch),
+            other => Err(format!(
+                "`{other}` is not a leader flavor (elasticsearch, opensearch)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for LeaderFlavor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Elasticsearch => "elasticsearch",
+            Self::Opensearch => "opensearch",
+        })
+    }
+}
+
 /// Which injector carries a campaign's faults.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

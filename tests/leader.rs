@@ -14,6 +14,7 @@ use rrbench::{
     protocol::{ErrorCode, HEADER_LEN, Kind, Message, VERSION, decode_frame},
     settings::LeaderSettings,
     transport::{TransportError, channel::Channel},
+    vocabulary::LeaderFlavor,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -484,5 +485,62 @@ async fn hello_deadlines_and_idle_shedding_run_on_simulated_time() {
         real.elapsed()
     );
     drop((silent, idle, newcomer));
+    leader.shutdown().await;
+}
+
+/// An OpenSearch leader never expires a session: one left idle for three activity timeouts is
+/// still served, and when `max_sessions` is reached the refusal says why sessions pile up.
+#[tokio::test(start_paused = true)]
+async fn an_opensearch_leader_keeps_an_idle_session_past_twice_the_activity_timeout() {
+    let tmp = scratch();
+    let snapshot = make_index(tmp.path(), 1 << 20, 3, 15);
+    let t = Duration::from_secs(60);
+    let leader = start_leader(
+        &snapshot,
+        LeaderSettings {
+            recovery_activity_timeout: t,
+            max_sessions: 2,
+            flavor: LeaderFlavor::Opensearch,
+            ..unlimited_leader()
+        },
+    )
+    .await;
+    let mut stream = leader.connect_in_memory().expect("in-memory connection");
+    let hello = Message::Hello {
+        version: u16::from(VERSION),
+        auth: String::new(),
+    };
+    assert!(matches!(
+        exchange(&mut stream, 1, &hello).await,
+        Some(Message::HelloAck { .. })
+    ));
+    let open = Message::OpenSession {
+        index: "index".into(),
+    };
+    let session = match exchange(&mut stream, 2, &open).await {
+        Some(Message::SessionOpened { session, .. }) => session,
+        other => panic!("expected SessionOpened, got {other:?}"),
+    };
+    tokio::time::sleep(3 * t).await;
+    assert_eq!(leader.stats().sessions_expired, 0);
+    assert_eq!(leader.open_sessions(), 1, "still pinned after 3T idle");
+    match exchange(&mut stream, 3, &chunk(session, 0, 0, 100)).await {
+        Some(Message::Chunk { data, .. }) => assert_eq!(data.len(), 100),
+        other => panic!("expected a chunk, got {other:?}"),
+    }
+    // A follower that reopens without closing piles sessions up until max_sessions.
+    assert!(matches!(
+        exchange(&mut stream, 4, &open).await,
+        Some(Message::SessionOpened { .. })
+    ));
+    match exchange(&mut stream, 5, &open).await {
+        Some(Message::Error { message, .. }) => assert!(
+            message.contains("never expires") && message.contains("CloseSession"),
+            "{message}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(leader.stats().sessions_open, 2, "both pinned, counted");
+    drop(stream);
     leader.shutdown().await;
 }

@@ -21,7 +21,7 @@ use rrbench::{
     settings::{LeaderSettings, RecoverySettings},
     transport::dial::{ByteStream, MemoryDialer},
     units::ByteSize,
-    vocabulary::Policy,
+    vocabulary::{LeaderFlavor, Policy},
 };
 
 /// Bytes of the simulated index: small, so a thousand trials fit in seconds.
@@ -70,6 +70,10 @@ struct Trial {
     settings: RecoverySettings,
     /// The leader's `indices.recovery.max_bytes_per_sec` (0: unlimited).
     leader_rate: ByteSize,
+    /// Whose leader it is.
+    leader_flavor: LeaderFlavor,
+    /// Simulated time the leader runs on after the recovery, before its sessions are counted.
+    linger: Duration,
 }
 
 impl Trial {
@@ -91,6 +95,8 @@ impl Trial {
                 ..RecoverySettings::default()
             },
             leader_rate: ByteSize(0),
+            leader_flavor: LeaderFlavor::Elasticsearch,
+            linger: Duration::from_millis(100),
         }
     }
 
@@ -141,6 +147,8 @@ impl Trial {
 /// What a trial ended with.
 struct Ran {
     report: RecoveryReport,
+    /// Sessions the leader opened, and those it still holds `linger` after the recovery.
+    leader_sessions: (u64, u64),
     target: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -160,6 +168,7 @@ async fn run_async(trial: &Trial) -> Ran {
     let config = LeaderConfig {
         settings: LeaderSettings {
             max_bytes_per_sec: trial.leader_rate,
+            flavor: trial.leader_flavor,
             ..LeaderSettings::default()
         },
         ..LeaderConfig::default()
@@ -209,7 +218,11 @@ async fn run_async(trial: &Trial) -> Ran {
         .expect("recover");
     let mut report = report;
     report.annotate_faults(&events.since(0));
+    // The courtesy CloseSession of the last attempt is detached: give it a moment.
+    tokio::time::sleep(trial.linger).await;
+    let stats = leader.stats();
     Ran {
+        leader_sessions: (stats.sessions_opened, stats.sessions_open),
         report,
         target,
         _dir: dir,
@@ -399,6 +412,35 @@ fn the_time_breakdown_names_the_bound() {
 }
 
 /// What each policy does under each fault kind, as the policy table reads.
+/// Against an OpenSearch leader, which never expires a session, the session of an attempt the
+/// opensearch policy gave up on stays pinned long after the recovery; an Elasticsearch leader
+/// expires it. The attempt that completes closes its own.
+#[test]
+fn an_opensearch_leader_keeps_the_sessions_of_abandoned_attempts() {
+    // Down long enough to exhaust the chunk retries (0.1 + 0.2 + 0.4 + 0.8 s at this scale).
+    let mut trial = Trial::new(Policy::Opensearch, &["down:start=100ms,duration=2500ms"]);
+    // Past 2 × recovery_activity_timeout (60 s), when an Elasticsearch leader has reaped it.
+    trial.linger = Duration::from_secs(150);
+    // OpenSearch restarts a shard restore 1 s (10 ms here) after it fails, whatever the count.
+    trial.settings.max_retries = 1000;
+    for (flavor, pinned) in [
+        (LeaderFlavor::Opensearch, 1),
+        (LeaderFlavor::Elasticsearch, 0),
+    ] {
+        trial.leader_flavor = flavor;
+        let ran = run(&trial);
+        let r = &ran.report;
+        assert!(r.is_completed(), "{flavor}: {}", r.summary());
+        let (opened, open) = ran.leader_sessions;
+        assert!(
+            opened >= 2,
+            "{flavor}: the outage restarted it: {}",
+            r.summary()
+        );
+        assert_eq!(open, pinned, "{flavor}: {opened} opened, {}", r.summary());
+    }
+}
+
 #[test]
 fn every_policy_under_every_fault_kind() {
     use Policy::*;

@@ -196,8 +196,10 @@ impl LeaderHandle {
 
     /// Counters so far.
     pub fn stats(&self) -> LeaderStatsSnapshot {
-        let max = self.shared.sessions().max_in_flight();
-        self.shared.stats.snapshot(max)
+        let sessions = self.shared.sessions();
+        let (max, open) = (sessions.max_in_flight(), sessions.len() as u64);
+        drop(sessions);
+        self.shared.stats.snapshot(max, open)
     }
 
     /// Sessions open now.
@@ -735,6 +737,10 @@ async fn slot_for_new_connection(shared: &Shared, queue: bool) -> Option<OwnedSe
 
 /// Runs the expiry ticks often enough that a session dies within a tenth of T of its due tick.
 async fn reap_sessions(shared: Arc<Shared>, mut shutdown: Signal) {
+    if !shared.config.settings.flavor.expires_sessions() {
+        // OpenSearch's leader keeps a session until the follower closes it.
+        return;
+    }
     let t = shared.config.settings.recovery_activity_timeout;
     let period = (t / 10).clamp(Duration::from_millis(5), Duration::from_secs(1));
     let mut ticker = tokio::time::interval(period);

@@ -38,6 +38,8 @@ pub struct SessionLimits {
     pub max_sessions_per_connection: u32,
     /// Chunk requests in flight at once on one session.
     pub max_requests_per_session: u32,
+    /// Whether idle sessions expire (an Elasticsearch leader); an OpenSearch one keeps them.
+    pub sessions_expire: bool,
 }
 
 impl LeaderSettings {
@@ -47,6 +49,7 @@ impl LeaderSettings {
             max_sessions: self.max_sessions,
             max_sessions_per_connection: self.max_sessions_per_connection,
             max_requests_per_session: self.max_requests_per_session,
+            sessions_expire: self.flavor.expires_sessions(),
         }
     }
 }
@@ -55,13 +58,17 @@ impl LeaderSettings {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SessionRefused {
     /// The whole leader is at `max_sessions`.
-    #[error(
-        "the leader has {open} sessions open, its max_sessions; they expire after \
-         recovery_activity_timeout without requests"
-    )]
+    #[error("the leader has {open} sessions open, its max_sessions; {}", if *expires {
+        "they expire after recovery_activity_timeout without requests"
+    } else {
+        "an OpenSearch leader never expires them: only CloseSession frees one, so a follower \
+         that restarts without closing leaves its session pinned"
+    })]
     TooManySessions {
         /// Sessions open.
         open: u32,
+        /// Whether they would expire.
+        expires: bool,
     },
     /// This connection is at `max_sessions_per_connection`.
     #[error(
@@ -144,7 +151,10 @@ impl<T: Clone> SessionTable<T> {
     pub fn open(&mut self, pinned: T, owner: u64, now: Instant) -> Result<u64, SessionRefused> {
         let open = self.sessions.len() as u32;
         if open >= self.limits.max_sessions {
-            return Err(SessionRefused::TooManySessions { open });
+            return Err(SessionRefused::TooManySessions {
+                open,
+                expires: self.limits.sessions_expire,
+            });
         }
         let owned = self.owned.get(&owner).copied().unwrap_or(0);
         if owned >= self.limits.max_sessions_per_connection {
@@ -282,6 +292,7 @@ mod tests {
         max_sessions: 1000,
         max_sessions_per_connection: 1000,
         max_requests_per_session: 1000,
+        sessions_expire: true,
     };
 
     fn table<T: Clone>(limits: SessionLimits) -> SessionTable<T> {
@@ -391,7 +402,10 @@ mod tests {
         table.open((), 2, now).expect("another connection");
         assert_eq!(
             table.open((), 3, now),
-            Err(SessionRefused::TooManySessions { open: 3 })
+            Err(SessionRefused::TooManySessions {
+                open: 3,
+                expires: true
+            })
         );
         assert!(table.close(first));
         assert_eq!(table.owned_by(1), 1);

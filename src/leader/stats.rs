@@ -40,6 +40,9 @@ pub struct LeaderStatsSnapshot {
     pub sessions_opened: u64,
     /// Sessions closed by `recovery_activity_timeout`.
     pub sessions_expired: u64,
+    /// Sessions open now: each pins its file list (an OpenSearch leader never expires one, so
+    /// those a restarting follower leaves behind pile up here).
+    pub sessions_open: u64,
     /// Chunk requests served.
     pub chunks_served: u64,
     /// Chunk payload bytes sent.
@@ -61,13 +64,18 @@ impl LeaderStats {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub(crate) fn snapshot(&self, max_in_flight_per_session: u32) -> LeaderStatsSnapshot {
+    pub(crate) fn snapshot(
+        &self,
+        max_in_flight_per_session: u32,
+        sessions_open: u64,
+    ) -> LeaderStatsSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         LeaderStatsSnapshot {
             connections_accepted: get(&self.connections_accepted),
             connections_open: get(&self.connections_open),
             sessions_opened: get(&self.sessions_opened),
             sessions_expired: get(&self.sessions_expired),
+            sessions_open,
             chunks_served: get(&self.chunks_served),
             bytes_sent: get(&self.bytes_sent),
             errors_sent: get(&self.errors_sent),
