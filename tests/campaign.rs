@@ -121,6 +121,17 @@ fn the_smoke_campaign_writes_every_result_file() {
             kinds.contains(&"proxy_start".to_string()) && kinds.contains(&"conn_open".to_string()),
             "{kinds:?}"
         );
+        let start: serde_json::Value = events
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("event"))
+            .find(|e| e["event"] == "proxy_start")
+            .expect("proxy_start");
+        assert!(
+            start["seed"]
+                .as_str()
+                .is_some_and(|s| s.parse::<u64>().is_ok()),
+            "the proxy's seed is a string: {start}"
+        );
     }
     let with_latency = trials
         .iter()

@@ -44,7 +44,8 @@ pub enum EventKind {
         listen: String,
         /// Upstream address.
         upstream: String,
-        /// Seed of every random choice.
+        /// Seed of every random choice (a string in JSON, exact past 2^53).
+        #[serde(with = "crate::seed_text")]
         seed: u64,
         /// Wall-clock time of the log's clock epoch (to line up logs of other processes).
         clock_unix_epoch_s: f64,

@@ -30,6 +30,7 @@ pub mod link;
 pub mod proxy;
 pub mod rng;
 pub mod schedule;
+pub mod seed_text;
 pub mod shutdown;
 pub mod sim;
 pub mod udp;

@@ -11,7 +11,6 @@
 mod env;
 mod load;
 mod model_terms;
-pub mod seed_text;
 mod writers;
 
 pub use env::capture_env;
@@ -44,8 +43,8 @@ pub struct TrialRecord {
     pub cell: usize,
     /// Repetition, from 1.
     pub repetition: u32,
-    /// Seed of the trial's random choices (a string in JSON: see [`seed_text`]).
-    #[serde(with = "seed_text")]
+    /// Seed of the trial's random choices (a string in JSON: see [`crate::chaos::seed_text`]).
+    #[serde(with = "crate::chaos::seed_text")]
     pub seed: u64,
     /// The cell's matrix values.
     pub params: BTreeMap<String, serde_json::Value>,
