@@ -122,6 +122,9 @@ pub async fn run(args: CampaignRunArgs) -> anyhow::Result<ExitCode> {
                 if record.passed { "pass" } else { "FAIL" }
             );
             errln!("      where the time went: {time}");
+            for w in &record.warnings {
+                errln!("      warning: {w}");
+            }
             const SHOWN: usize = 4;
             for f in record.failures.iter().take(SHOWN) {
                 errln!("      {f}");

@@ -438,3 +438,35 @@ fn two_campaigns_into_one_out_at_once_both_finish() {
         assert_eq!(records(dir).len(), 1, "{}", dir.display());
     }
 }
+
+/// A fault that can do nothing (a bare `reset`, which fires as the trial starts, before the
+/// follower has connected) is named in the trial's record and line, not passed over silently.
+#[test]
+fn a_fault_that_fired_with_no_connection_is_warned_about() {
+    let tmp = scratch();
+    let out = tmp.path().join("results");
+    let file = tmp.path().join("bare-reset.toml");
+    fs::write(
+        &file,
+        "name = \"bare-reset\"\nseed = 3\nrepetitions = 1\n[index]\nsize = \"1mb\"\nfiles = 2\n\
+         seed = 41\n[settings]\nmax_bytes_per_sec = \"0\"\n[faults.cut]\ntype = \"reset\"\n",
+    )
+    .expect("campaign file");
+    let run = campaign_run(&[
+        file.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--no-report",
+    ]);
+    let err = text(&run.stderr);
+    assert!(run.status.success(), "{err}");
+    let trial = &records(&results_dir(&out, "bare-reset"))[0];
+    let warnings = trial["warnings"].as_array().expect("warnings recorded");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().is_some_and(|w| w.contains("`cut`"))),
+        "{warnings:?}"
+    );
+    assert!(err.contains("warning: fault `cut`"), "{err}");
+}

@@ -251,6 +251,7 @@ fn synthetic_record(n: usize, policy: &str, rep: u32) -> TrialRecord {
         model_throughput_mib_s: Some(16.0),
         throughput_vs_model: None,
         model_terms: None,
+        warnings: Vec::new(),
         attempts: 2,
         failures: vec![FailureRecord {
             attempt: 1,

@@ -177,6 +177,7 @@ mod tests {
             time_breakdown: Default::default(),
             steady_throughput_mib_s: None,
             file_finalize_s: None,
+            warnings: Vec::new(),
             requests: Vec::new(),
             faults: vec![],
         }

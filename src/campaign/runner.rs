@@ -458,6 +458,7 @@ async fn run_trial(
         faults: report.faults.clone(),
         time_breakdown: Some(report.time_breakdown),
         steady_throughput_mib_s: report.steady_throughput_mib_s,
+        warnings: report.warnings.clone(),
         connections_reset: chaos
             .iter()
             .filter(|e| matches!(e.kind, EventKind::ConnReset { .. }))
@@ -520,8 +521,35 @@ async fn recover_cell(
     config.time_limit = Some(cell.time_limit);
     let mut report = follower::recover(config, progress, cancel).await?;
     let chaos = rig.shutdown().await;
-    report.annotate_faults(&chaos);
+    let early = report.annotate_faults(&chaos);
+    report.warnings = fault_warnings(&chaos, &early);
     Ok((report, chaos))
+}
+
+/// What the injector warned about (a fault that fired with no connection open) and the fault
+/// windows that were over before the recovery started, for the trial's record and line.
+fn fault_warnings(chaos: &[Event], early: &[crate::follower::FaultTimes]) -> Vec<String> {
+    let warned: Vec<(&str, &str)> = chaos
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Warning { fault, message } => Some((fault.as_str(), message.as_str())),
+            _ => None,
+        })
+        .collect();
+    let fired = warned
+        .iter()
+        .map(|(fault, message)| format!("fault `{fault}`: {message}"));
+    // A fault the injector already warned about is not named twice.
+    let before = early
+        .iter()
+        .filter(|w| warned.iter().all(|(f, _)| *f != w.fault))
+        .map(|w| {
+            format!(
+                "fault `{}` ({}) was over before the recovery started: it could not affect it",
+                w.fault, w.kind
+            )
+        });
+    fired.chain(before).collect()
 }
 
 /// What one trial leaves in its results directory.

@@ -165,6 +165,10 @@ pub struct RecoveryReport {
     /// Median seconds one file's finalize took (verify, fsync, rename): the model's per-file term.
     #[serde(default)]
     pub file_finalize_s: Option<f64>,
+    /// What the fault injector warned about for this recovery (a fault that fired with no
+    /// connection open, one over before the recovery started); filled by campaigns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Every chunk request with its latency (written to `requests/<trial>.csv` by campaigns).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requests: Vec<RequestSample>,

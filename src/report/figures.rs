@@ -920,6 +920,7 @@ mod tests {
             model_throughput_mib_s: None,
             throughput_vs_model: None,
             model_terms: None,
+            warnings: Vec::new(),
             attempts: 1,
             failures: Vec::new(),
             faults: Vec::new(),

@@ -84,6 +84,9 @@ pub struct TrialRecord {
     /// [`crate::follower::RecoveryReport::steady_throughput_mib_s`].
     #[serde(default)]
     pub steady_throughput_mib_s: Option<f64>,
+    /// What the fault injector warned about (see [`crate::follower::RecoveryReport::warnings`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Connections the chaos proxy saw reset.
     pub connections_reset: u64,
     /// Judged expectations.

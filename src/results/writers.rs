@@ -309,6 +309,7 @@ mod tests {
             model_throughput_mib_s: (!passed).then_some(10.0),
             throughput_vs_model: (!passed).then_some(0.13),
             model_terms: None,
+            warnings: Vec::new(),
             attempts: if passed { 1 } else { 2 },
             time_breakdown: (!passed).then(|| crate::follower::TimeBreakdown {
                 network_s: 0.75,

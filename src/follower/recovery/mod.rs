@@ -386,6 +386,7 @@ impl Recovery {
             timeseries,
             time_breakdown: self.account.spent(),
             file_finalize_s: self.account.median_finalize().map(|d| d.as_secs_f64()),
+            warnings: Vec::new(),
             requests: self.account.requests().to_vec(),
             faults: Vec::new(),
         }
