@@ -463,7 +463,8 @@ pub struct RecoverArgs {
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub internal_action_timeout: Duration,
     /// index.allocation.max_retries: total attempts before giving up (1-1000). Each attempt
-    /// opens a new session and starts from an empty target, as Elasticsearch does.
+    /// opens a new session and starts from an empty target, as Elasticsearch does. The
+    /// opensearch policy ignores it: OpenSearch restarts a failed restore without bound.
     #[arg(long, default_value_t = 5)]
     pub max_retries: u32,
     /// Channels to open: remote (6, chunks spread over all) or intra-cluster (13 typed:
@@ -495,7 +496,7 @@ pub struct RecoverArgs {
     pub ping_schedule: OffOrDuration,
     /// What a failure costs. elasticsearch: abort, new session, empty store (up to
     /// max_retries). opensearch: retry a chunk on connection errors (10/20/40/80 s), then start
-    /// over. resumable: reconnect and fetch only what is missing; survives a restart of this
+    /// over after 1 s, without bound (set --time-limit). resumable: reconnect and fetch only what is missing; survives a restart of this
     /// process through a journal in --dir.
     #[arg(long, default_value = "elasticsearch")]
     pub policy: Policy,

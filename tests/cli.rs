@@ -1342,6 +1342,7 @@ fn a_failed_attempt_prints_its_kind_and_the_next_step_as_it_happens() {
     let addr = unused.local_addr().expect("addr").to_string();
     drop(unused);
     // OpenSearch's 1 s restart delay, halved: the second attempt starts 500 ms after the first.
+    // OpenSearch restarts without bound: past --max-retries, only the time limit stops it.
     let mut child = common::Child(
         std::process::Command::new(env!("CARGO_BIN_EXE_rrbench"))
             .args(["recover", "--from", &addr, "--dir"])
@@ -1353,6 +1354,8 @@ fn a_failed_attempt_prints_its_kind_and_the_next_step_as_it_happens() {
                 "0.5",
                 "--max-retries",
                 "2",
+                "--time-limit",
+                "800ms",
             ])
             .arg("--json")
             .stdout(std::process::Stdio::piped())
@@ -1371,8 +1374,9 @@ fn a_failed_attempt_prints_its_kind_and_the_next_step_as_it_happens() {
         "the first failure was printed only at the end"
     );
     assert!(first.contains(": connect: "), "its kind: {first}");
+    let unbounded = "(no bound: only the time limit stops it) in 500ms, from zero";
     assert!(
-        first.ends_with("; attempt 2 of 2 in 500ms, from zero"),
+        first.ends_with(&format!("; attempt 2 {unbounded}")),
         "{first}"
     );
     let rest: Vec<String> = lines.map(|l| l.expect("text")).collect();
@@ -1381,18 +1385,27 @@ fn a_failed_attempt_prints_its_kind_and_the_next_step_as_it_happens() {
         .find(|l| l.starts_with("attempt 2 failed"))
         .unwrap_or_else(|| panic!("no line for the second failure: {rest:?}"));
     assert!(
-        second.ends_with("gave up after 2 attempts (max_retries)"),
-        "{second}"
+        second.ends_with(&format!("; attempt 3 {unbounded}")),
+        "past max_retries: {second}"
     );
+    let last = rest
+        .iter()
+        .find(|l| l.starts_with("attempt 3 failed"))
+        .unwrap_or_else(|| panic!("no line for the time limit: {rest:?}"));
+    assert!(last.contains(": time_limit: "), "{last}");
     let mut stdout = Vec::new();
     std::io::Read::read_to_end(&mut child.0.stdout.take().expect("stdout"), &mut stdout)
         .expect("stdout");
     assert_eq!(child.0.wait().expect("wait").code(), Some(1));
     let doc: serde_json::Value = serde_json::from_slice(&stdout).expect("json");
     let failures = doc["end"]["failures"].as_array().expect("failures");
-    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert_eq!(failures.len(), 3, "{failures:?}");
     assert_eq!(failures[0]["kind"], "connect");
-    assert_eq!(failures[0]["then"], "attempt 2 of 2 in 500ms, from zero");
+    assert_eq!(failures[2]["kind"], "time_limit");
+    assert_eq!(
+        failures[0]["then"],
+        format!("attempt 2 {unbounded}").as_str()
+    );
     assert_eq!(failures[0]["text"], first.as_str());
     assert_eq!(doc["end"]["totals"]["outcome"], "failed");
 }

@@ -4,7 +4,7 @@
 //! |---|---|---|---|
 //! | chunk failure | abort the attempt | retry the chunk on connection errors: 5 tries, 10/20/40/80 s | abort the attempt, keep every verified byte |
 //! | per-request timeout | `internal_action_timeout` | none | `internal_action_timeout` |
-//! | next attempt | new session, empty store | after 1 s, new session, empty store | after backoff with jitter: reconnect, new session, fetch only what is missing |
+//! | next attempt | new session, empty store, ≤ `max_retries` | after 1 s, new session, empty store, without bound | after backoff with jitter: reconnect, new session, fetch only what is missing, ≤ `max_retries` |
 //! | liveness | keepalive, no ping | keepalive, no ping | keepalive and a ping with a pong deadline on every channel |
 //!
 //! Durations of the profiles are multiplied by `time_scale`, so a test can compress OpenSearch's
@@ -43,6 +43,13 @@ impl Policy {
 
     /// Whether chunk requests are bounded by `internal_action_timeout`.
     pub fn has_request_timeout(self) -> bool {
+        !matches!(self, Self::Opensearch)
+    }
+
+    /// Whether `index.allocation.max_retries` bounds the attempts. OpenSearch's plugin restarts a
+    /// failed shard restore after 1 s without bound: only the trial's time limit (or Ctrl-C)
+    /// stops it.
+    pub fn bounds_attempts(self) -> bool {
         !matches!(self, Self::Opensearch)
     }
 

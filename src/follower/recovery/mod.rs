@@ -16,7 +16,7 @@
 //! |---|---|---|---|
 //! | a chunk request's failure | abort the attempt | connection errors: retry the chunk after 10/20/40/80 s, reconnecting; others abort | abort the attempt |
 //! | a chunk request's time limit | `internal_action_timeout` | none | `internal_action_timeout` |
-//! | the next attempt | at once, empty target | after 1 s, empty target | after a jittered backoff, keeping every verified byte |
+//! | the next attempt | at once, empty target, up to `max_retries` | after 1 s, empty target, without bound | after a jittered backoff, keeping every verified byte, up to `max_retries` |
 //!
 //! A checksum mismatch, a refused token, the time limit and Ctrl-C end the recovery under every
 //! policy.
@@ -336,10 +336,16 @@ impl Recovery {
         let duration = ended.saturating_duration_since(self.started);
         let max_retries = self.settings.max_retries;
         let failure = (!self.completed).then(|| match self.failures.last() {
-            Some(last) if last.attempt == max_retries && !last.kind.is_final() => format!(
-                "{}: {} (gave up after {} attempts)",
-                last.kind, last.message, self.attempt
-            ),
+            Some(last)
+                if self.policy.bounds_attempts()
+                    && last.attempt == max_retries
+                    && !last.kind.is_final() =>
+            {
+                format!(
+                    "{}: {} (gave up after {} attempts)",
+                    last.kind, last.message, self.attempt
+                )
+            }
             Some(last) => format!("{}: {}", last.kind, last.message),
             None => "no attempt was made".to_string(),
         });
@@ -811,7 +817,8 @@ impl Recovery {
             remove_parts: self.policy.restarts_from_zero(),
         });
         self.link = Link::Down;
-        if failure.fatal || self.attempt >= self.settings.max_retries {
+        let bounded = self.policy.bounds_attempts();
+        if failure.fatal || (bounded && self.attempt >= self.settings.max_retries) {
             self.note_next_step(if failure.fatal {
                 format!("{} is final: no retry", failure.kind)
             } else {
@@ -829,10 +836,14 @@ impl Recovery {
         } else {
             "resuming what is verified"
         };
+        let of = if bounded {
+            format!(" of {}", self.settings.max_retries)
+        } else {
+            " (no bound: only the time limit stops it)".to_string()
+        };
         self.note_next_step(format!(
-            "attempt {} of {} in {}, {from}",
+            "attempt {}{of} in {}, {from}",
             self.attempt,
-            self.settings.max_retries,
             format_duration(Duration::from_millis(delay.as_millis() as u64))
         ));
         if delay.is_zero() {

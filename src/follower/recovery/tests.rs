@@ -722,3 +722,37 @@ fn each_request_is_recorded_once_when_an_attempt_fails_with_requests_in_flight()
     assert_eq!(samples.len(), 1, "{samples:?}");
     assert!(!samples[0].ok);
 }
+
+#[test]
+fn opensearch_restarts_past_max_retries_until_the_time_limit() {
+    let settings = settings(Policy::Opensearch);
+    assert_eq!(settings.max_retries, 3);
+    let now = Instant::now();
+    let limit = Duration::from_secs(2);
+    let mut b = Bench {
+        r: Recovery::new(settings, Clock::start(), Some(limit), 7, None, now),
+        now,
+    };
+    let refused = || Failure::transport(None, TransportError::Reset);
+    let mut next = b.actions();
+    for attempt in 1..=10 {
+        assert_eq!(
+            next.last(),
+            Some(&Action::Connect),
+            "attempt {attempt}: {next:?}"
+        );
+        b.r.handle(Event::ConnectFailed(refused()), b.now);
+        assert!(
+            !b.r.is_over(),
+            "attempt {attempt} of max_retries 3 is not the last"
+        );
+        assert!(b.r.failures()[attempt - 1].then.contains("no bound"));
+        b.actions();
+        next = b.wait();
+    }
+    b.now = now + limit;
+    b.r.handle_timeout(b.now);
+    assert!(b.r.is_over());
+    let last = b.r.failures().last().expect("a failure");
+    assert_eq!(last.kind, FailureKind::TimeLimit);
+}
