@@ -9,7 +9,8 @@ use std::{
 };
 
 use common::{
-    AUTH_TOKEN_ENV, interrupt, rrbench, rrbench_within, scratch, spawn_announcing, spawn_until_line,
+    AUTH_TOKEN_ENV, interrupt, rrbench, rrbench_within, scratch, spawn_announcing,
+    spawn_collecting, spawn_until_line,
 };
 
 fn stderr(o: &Output) -> String {
@@ -816,27 +817,6 @@ fn a_reader_that_went_away_is_no_panic() {
         assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
-}
-
-/// Starts `rrbench ARGS` and returns it, its first stderr line, and a thread that collects the
-/// rest of stderr until the process exits.
-fn spawn_collecting(
-    args: &[&str],
-) -> (common::Child, String, std::thread::JoinHandle<Vec<String>>) {
-    use std::io::{BufRead, BufReader};
-    let mut child = common::Child(
-        std::process::Command::new(env!("CARGO_BIN_EXE_rrbench"))
-            .args(args)
-            .env_remove(AUTH_TOKEN_ENV)
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn"),
-    );
-    let mut err = BufReader::new(child.0.stderr.take().expect("stderr"));
-    let mut first = String::new();
-    err.read_line(&mut first).expect("first line");
-    let rest = std::thread::spawn(move || err.lines().map_while(Result::ok).collect());
-    (child, first, rest)
 }
 
 #[test]

@@ -354,6 +354,30 @@ async fn exchange(
     answer.expect("a valid frame").map(|f| f.message)
 }
 
+/// An in-memory connection to `leader`, greeted (request 1), with a session opened on it
+/// (request 2).
+async fn in_memory_session(leader: &leader::LeaderHandle) -> (tokio::io::DuplexStream, u64) {
+    let mut stream = leader.connect_in_memory().expect("in-memory connection");
+    let hello = Message::Hello {
+        version: u16::from(VERSION),
+        auth: String::new(),
+    };
+    assert!(matches!(
+        exchange(&mut stream, 1, &hello).await,
+        Some(Message::HelloAck { .. })
+    ));
+    match exchange(&mut stream, 2, &open_session()).await {
+        Some(Message::SessionOpened { session, .. }) => (stream, session),
+        other => panic!("expected SessionOpened, got {other:?}"),
+    }
+}
+
+fn open_session() -> Message {
+    Message::OpenSession {
+        index: "index".into(),
+    }
+}
+
 /// The real leader, reached over an in-memory pipe, on tokio's paused clock: its session expiry
 /// (`recovery_activity_timeout` of 60 s, reaped between T and 2T after the last request) runs on
 /// simulated time, so three simulated minutes pass in well under a second of real time.
@@ -371,22 +395,7 @@ async fn an_in_memory_session_expires_after_the_activity_timeout_in_simulated_ti
     )
     .await;
     let (real, simulated) = (std::time::Instant::now(), tokio::time::Instant::now());
-    let mut stream = leader.connect_in_memory().expect("in-memory connection");
-    let hello = Message::Hello {
-        version: u16::from(VERSION),
-        auth: String::new(),
-    };
-    assert!(matches!(
-        exchange(&mut stream, 1, &hello).await,
-        Some(Message::HelloAck { .. })
-    ));
-    let open = Message::OpenSession {
-        index: "index".into(),
-    };
-    let session = match exchange(&mut stream, 2, &open).await {
-        Some(Message::SessionOpened { session, .. }) => session,
-        other => panic!("expected SessionOpened, got {other:?}"),
-    };
+    let (mut stream, session) = in_memory_session(&leader).await;
     match exchange(&mut stream, 3, &chunk(session, 0, 0, 100)).await {
         Some(Message::Chunk { data, .. }) => assert_eq!(data.len(), 100),
         other => panic!("expected a chunk, got {other:?}"),
@@ -505,22 +514,7 @@ async fn an_opensearch_leader_keeps_an_idle_session_past_twice_the_activity_time
         },
     )
     .await;
-    let mut stream = leader.connect_in_memory().expect("in-memory connection");
-    let hello = Message::Hello {
-        version: u16::from(VERSION),
-        auth: String::new(),
-    };
-    assert!(matches!(
-        exchange(&mut stream, 1, &hello).await,
-        Some(Message::HelloAck { .. })
-    ));
-    let open = Message::OpenSession {
-        index: "index".into(),
-    };
-    let session = match exchange(&mut stream, 2, &open).await {
-        Some(Message::SessionOpened { session, .. }) => session,
-        other => panic!("expected SessionOpened, got {other:?}"),
-    };
+    let (mut stream, session) = in_memory_session(&leader).await;
     tokio::time::sleep(3 * t).await;
     assert_eq!(leader.stats().sessions_expired, 0);
     assert_eq!(leader.open_sessions(), 1, "still pinned after 3T idle");
@@ -529,6 +523,7 @@ async fn an_opensearch_leader_keeps_an_idle_session_past_twice_the_activity_time
         other => panic!("expected a chunk, got {other:?}"),
     }
     // A follower that reopens without closing piles sessions up until max_sessions.
+    let open = open_session();
     assert!(matches!(
         exchange(&mut stream, 4, &open).await,
         Some(Message::SessionOpened { .. })

@@ -332,21 +332,29 @@ impl Drop for Child {
     }
 }
 
-/// Starts `rrbench ARGS` and returns the child and its first stderr line (the rest of stderr is
-/// drained in the background).
-pub fn spawn_announcing_line(args: &[&str]) -> (Child, String) {
+/// Starts `rrbench ARGS` and returns it, its first stderr line, and a thread that collects the
+/// rest of stderr until the process exits.
+pub fn spawn_collecting(args: &[&str]) -> (Child, String, std::thread::JoinHandle<Vec<String>>) {
     use std::io::{BufRead, BufReader};
     let mut child = Child(
         std::process::Command::new(env!("CARGO_BIN_EXE_rrbench"))
             .args(args)
+            .env_remove(AUTH_TOKEN_ENV)
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn"),
     );
     let mut err = BufReader::new(child.0.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    err.read_line(&mut line).expect("announcement");
-    std::thread::spawn(move || for _ in err.lines() {});
+    let mut first = String::new();
+    err.read_line(&mut first).expect("first line");
+    let rest = std::thread::spawn(move || err.lines().map_while(Result::ok).collect());
+    (child, first, rest)
+}
+
+/// Starts `rrbench ARGS` and returns the child and its first stderr line (the rest of stderr is
+/// drained in the background).
+pub fn spawn_announcing_line(args: &[&str]) -> (Child, String) {
+    let (child, line, _rest) = spawn_collecting(args);
     (child, line)
 }
 
