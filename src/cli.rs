@@ -467,6 +467,11 @@ pub struct RecoverArgs {
     /// opensearch policy ignores it: OpenSearch restarts a failed restore without bound.
     #[arg(long, default_value_t = 5)]
     pub max_retries: u32,
+    /// cluster.routing.allocation.node_initial_primaries_recoveries: shards of a sharded index
+    /// restored at once (1-1000). They share this node's max_bytes_per_sec limiter and its one
+    /// connection to the leader, so one lost channel fails every shard in flight.
+    #[arg(long, default_value_t = 4)]
+    pub node_initial_primaries_recoveries: u32,
     /// Channels to open: remote (6, chunks spread over all) or intra-cluster (13 typed:
     /// recovery 2, bulk 3, reg 6, state 1, ping 1; chunks ride the recovery channels only).
     #[arg(long, default_value = "remote")]
@@ -584,6 +589,7 @@ impl RecoverArgs {
             chunk_size: self.chunk_size,
             internal_action_timeout: self.internal_action_timeout,
             max_retries: self.max_retries,
+            node_initial_primaries_recoveries: self.node_initial_primaries_recoveries,
             connection_profile: self.connection_profile,
             close_all_on_channel_loss: self.close_all_on_channel_loss,
             tcp_keep_alive: self.tcp_keep_alive,

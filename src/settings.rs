@@ -45,8 +45,14 @@ pub struct RecoverySettings {
     /// `ccr.indices.recovery.internal_action_timeout`: bound on each chunk request.
     #[serde(with = "duration_serde")]
     pub internal_action_timeout: Duration,
-    /// `index.allocation.max_retries`: attempts before the shard stays failed (1–1000).
+    /// `index.allocation.max_retries`: attempts before the shard stays failed (1–1000), per
+    /// shard.
     pub max_retries: u32,
+    /// `cluster.routing.allocation.node_initial_primaries_recoveries`: shards of the index the
+    /// follower node restores at once (CCR restores primaries from a snapshot-like source, so
+    /// this throttle applies, not `node_concurrent_recoveries`); they share the node's rate
+    /// limiter and its connection to the leader.
+    pub node_initial_primaries_recoveries: u32,
     /// Channels to open: `remote` (6) or `intra-cluster` (13 typed).
     pub connection_profile: ConnectionProfile,
     /// One channel closing closes the whole connection; `None` is the policy's default (on for
@@ -109,6 +115,7 @@ impl Default for RecoverySettings {
             chunk_size: ByteSize::mib(1),
             internal_action_timeout: Duration::from_secs(60),
             max_retries: 5,
+            node_initial_primaries_recoveries: 4,
             connection_profile: ConnectionProfile::Remote,
             close_all_on_channel_loss: None,
             tcp_keep_alive: true,
@@ -206,6 +213,14 @@ impl RecoverySettings {
                 flag: "max-retries",
                 value: self.max_retries.to_string(),
                 range: "must be between 1 and 1000 (total attempts)",
+            });
+        }
+        if !(1..=1000).contains(&self.node_initial_primaries_recoveries) {
+            return Err(OutOfRange {
+                setting: "cluster.routing.allocation.node_initial_primaries_recoveries",
+                flag: "node-initial-primaries-recoveries",
+                value: self.node_initial_primaries_recoveries.to_string(),
+                range: "must be between 1 and 1000 (shards restored at once)",
             });
         }
         Ok(())

@@ -83,9 +83,10 @@ async fn greeted(addr: std::net::SocketAddr) -> Channel {
 async fn open(channel: &Channel) -> (u64, Vec<rrbench::protocol::FileMeta>) {
     let open = Message::OpenSession {
         index: "index".into(),
+        shard: 0,
     };
     match channel.request(&open).await.expect("open session") {
-        Message::SessionOpened { session, files } => (session, files),
+        Message::SessionOpened { session, files, .. } => (session, files),
         other => panic!("expected SessionOpened, got {other:?}"),
     }
 }
@@ -135,6 +136,7 @@ async fn bad_input_gets_errors_and_the_leader_keeps_serving() {
         &channel,
         Message::OpenSession {
             index: "index".into(),
+            shard: 0,
         },
         ErrorCode::UnexpectedMessage,
     )
@@ -148,6 +150,7 @@ async fn bad_input_gets_errors_and_the_leader_keeps_serving() {
         &channel,
         Message::OpenSession {
             index: "nope".into(),
+            shard: 0,
         },
         ErrorCode::UnknownIndex,
     )
@@ -375,6 +378,7 @@ async fn in_memory_session(leader: &leader::LeaderHandle) -> (tokio::io::DuplexS
 fn open_session() -> Message {
     Message::OpenSession {
         index: "index".into(),
+        shard: 0,
     }
 }
 

@@ -46,6 +46,7 @@ fn greeted_session(addr: SocketAddr) -> (StdStream, u64, Vec<rrbench::protocol::
     s.write_all(&frame(1, &hello())).expect("hello");
     let open = Message::OpenSession {
         index: "index".into(),
+        shard: 0,
     };
     s.write_all(&frame(2, &open)).expect("open");
     let mut buf = bytes::BytesMut::new();
@@ -55,7 +56,7 @@ fn greeted_session(addr: SocketAddr) -> (StdStream, u64, Vec<rrbench::protocol::
         assert!(n > 0, "leader closed");
         buf.extend_from_slice(&read[..n]);
         while let Some(f) = rrbench::protocol::decode_frame(&mut buf, 16 << 20).expect("frame") {
-            if let Message::SessionOpened { session, files } = f.message {
+            if let Message::SessionOpened { session, files, .. } = f.message {
                 return (s, session, files);
             }
         }
@@ -133,6 +134,7 @@ async fn requests_that_are_never_read_do_not_grow_the_leaders_memory() {
     let opens = (0..200_000u64).map(|i| {
         let open = Message::OpenSession {
             index: "index".into(),
+            shard: 0,
         };
         frame(i, &open)
     });
@@ -226,6 +228,7 @@ async fn greeted_channel(addr: SocketAddr) -> Channel {
 async fn open(channel: &Channel) -> Result<u64, TransportError> {
     let open = Message::OpenSession {
         index: "index".into(),
+        shard: 0,
     };
     match channel.request(&open).await? {
         Message::SessionOpened { session, .. } => Ok(session),
@@ -670,6 +673,7 @@ async fn a_second_quic_connection_is_refused_or_sheds_as_a_second_tcp_one() {
             .unwrap_or_else(|e| panic!("{transport}: the silent one gives its slot up: {e}"));
         let open = Message::OpenSession {
             index: "index".into(),
+            shard: 0,
         };
         let session = match owner.request(&open).await {
             Ok(Message::SessionOpened { session, .. }) => session,

@@ -13,9 +13,17 @@ fn any_message() -> impl Strategy<Value = Message> {
     prop_oneof![
         (any::<u16>(), ".{0,64}").prop_map(|(version, auth)| Message::Hello { version, auth }),
         any::<u16>().prop_map(|version| Message::HelloAck { version }),
-        ".{0,64}".prop_map(|index| Message::OpenSession { index }),
-        (any::<u64>(), prop::collection::vec(meta, 0..20))
-            .prop_map(|(session, files)| Message::SessionOpened { session, files }),
+        (".{0,64}", any::<u32>()).prop_map(|(index, shard)| Message::OpenSession { index, shard }),
+        (
+            any::<u64>(),
+            any::<u32>(),
+            prop::collection::vec(meta, 0..20)
+        )
+            .prop_map(|(session, shards, files)| Message::SessionOpened {
+                session,
+                shards,
+                files
+            }),
         (any::<u64>(), any::<u32>(), any::<u64>(), any::<u32>()).prop_map(
             |(session, file, offset, len)| Message::GetChunk {
                 session,

@@ -249,10 +249,11 @@ impl Driver {
                 let connection = self.connection.clone();
                 let open = Message::OpenSession {
                     index: self.config.index.clone(),
+                    shard: 0,
                 };
                 self.tasks.spawn(async move {
                     Done::Event(match request(connection, &open).await {
-                        Ok(Message::SessionOpened { session, files }) => {
+                        Ok(Message::SessionOpened { session, files, .. }) => {
                             Event::SessionOpened { session, files }
                         }
                         Ok(other) => Event::OpenSessionFailed(Failure::unexpected(

@@ -316,7 +316,7 @@ impl Handler {
                 let msg = format!("{kind:?} before Hello: send Hello first");
                 self.refuse(id, ErrorCode::UnexpectedMessage, msg).await;
             }
-            Message::OpenSession { index } => self.open_session(id, &index).await,
+            Message::OpenSession { index, shard } => self.open_session(id, &index, shard).await,
             Message::GetChunk {
                 session,
                 file,
@@ -341,7 +341,7 @@ impl Handler {
         Flow::Continue
     }
 
-    async fn open_session(&self, id: u64, index: &str) {
+    async fn open_session(&self, id: u64, index: &str, _shard: u32) {
         let shared = &self.shared;
         if index != shared.config.index_name {
             let msg = format!(
@@ -366,8 +366,15 @@ impl Handler {
         LeaderStats::add(&shared.stats.sessions_opened, 1);
         shared.log(format!("{}: session {session} opened", self.peer));
         let files = shared.snapshot.metas();
-        self.send(id, &Message::SessionOpened { session, files })
-            .await;
+        self.send(
+            id,
+            &Message::SessionOpened {
+                session,
+                shards: 1,
+                files,
+            },
+        )
+        .await;
     }
 
     async fn get_chunk(&mut self, id: u64, session: u64, file: u32, offset: u64, len: u32) {

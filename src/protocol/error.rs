@@ -87,6 +87,8 @@ pub enum ErrorCode {
     /// The request would go past one of the leader's limits (sessions open, requests in flight
     /// on a session); the message names the limit.
     LimitExceeded,
+    /// `OpenSession` named a shard the index does not have.
+    UnknownShard,
     /// A code this build does not know.
     Other(u16),
 }
@@ -107,6 +109,7 @@ impl ErrorCode {
             Self::UnexpectedMessage => 10,
             Self::Internal => 11,
             Self::LimitExceeded => 12,
+            Self::UnknownShard => 13,
             Self::Other(n) => n,
         }
     }
@@ -126,6 +129,7 @@ impl ErrorCode {
             10 => Self::UnexpectedMessage,
             11 => Self::Internal,
             12 => Self::LimitExceeded,
+            13 => Self::UnknownShard,
             n => Self::Other(n),
         }
     }

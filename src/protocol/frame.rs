@@ -7,7 +7,7 @@ use super::{Kind, Message, ProtocolError};
 /// The first two bytes of every frame.
 pub const MAGIC: [u8; 2] = *b"RR";
 /// The protocol version this build speaks.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 /// Length of the fixed frame header.
 pub const HEADER_LEN: usize = 16;
 
@@ -155,9 +155,11 @@ mod tests {
             Message::HelloAck { version: 1 },
             Message::OpenSession {
                 index: "index".into(),
+                shard: 3,
             },
             Message::SessionOpened {
                 session: 42,
+                shards: 5,
                 files: vec![
                     FileMeta {
                         name: "_0.cfs".into(),
@@ -296,6 +298,7 @@ mod tests {
             1,
             &Message::SessionOpened {
                 session: 1,
+                shards: 1,
                 files: vec![],
             },
         )

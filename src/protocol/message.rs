@@ -41,11 +41,16 @@ pub enum Message {
     OpenSession {
         /// Name of the index to recover.
         index: String,
+        /// Which of its shards (0 for an index of one shard).
+        shard: u32,
     },
     /// A new session and the files it pins.
     SessionOpened {
         /// Session id, used by every chunk request.
         session: u64,
+        /// How many shards the index has (as the leader's cluster state would tell): a follower
+        /// asked for another count says so instead of recovering part of the index.
+        shards: u32,
         /// Every file to copy, in the order the follower should fetch them.
         files: Vec<FileMeta>,
     },
@@ -186,9 +191,17 @@ impl Message {
                 put_string(head, auth)?;
             }
             Self::HelloAck { version } => head.put_u16(*version),
-            Self::OpenSession { index } => put_string(head, index)?,
-            Self::SessionOpened { session, files } => {
+            Self::OpenSession { index, shard } => {
+                put_string(head, index)?;
+                head.put_u32(*shard);
+            }
+            Self::SessionOpened {
+                session,
+                shards,
+                files,
+            } => {
                 head.put_u64(*session);
+                head.put_u32(*shards);
                 let count =
                     u32::try_from(files.len()).map_err(|_| ProtocolError::TooLong(files.len()))?;
                 head.put_u32(count);
@@ -243,9 +256,13 @@ impl Message {
                 auth: r.string()?,
             },
             Kind::HelloAck => Self::HelloAck { version: r.u16()? },
-            Kind::OpenSession => Self::OpenSession { index: r.string()? },
+            Kind::OpenSession => Self::OpenSession {
+                index: r.string()?,
+                shard: r.u32()?,
+            },
             Kind::SessionOpened => {
                 let session = r.u64()?;
+                let shards = r.u32()?;
                 let count = r.u32()? as usize;
                 // Never trust a count from the wire for an allocation.
                 if count > r.remaining() / MIN_FILE_META_LEN {
@@ -259,7 +276,11 @@ impl Message {
                         crc32c: r.u32()?,
                     });
                 }
-                Self::SessionOpened { session, files }
+                Self::SessionOpened {
+                    session,
+                    shards,
+                    files,
+                }
             }
             Kind::GetChunk => Self::GetChunk {
                 session: r.u64()?,

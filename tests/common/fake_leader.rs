@@ -62,6 +62,7 @@ pub async fn start(index: FakeIndex) -> SocketAddr {
                         },
                         Message::OpenSession { .. } => Message::SessionOpened {
                             session: 7,
+                            shards: 1,
                             files: index.listed.clone(),
                         },
                         Message::GetChunk {
