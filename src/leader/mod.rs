@@ -198,8 +198,12 @@ impl LeaderHandle {
     pub fn stats(&self) -> LeaderStatsSnapshot {
         let sessions = self.shared.sessions();
         let (max, open) = (sessions.max_in_flight(), sessions.len() as u64);
+        let pinned: u64 = sessions
+            .pinned()
+            .map(|files| files.iter().map(|f| f.meta.len).sum::<u64>())
+            .sum();
         drop(sessions);
-        self.shared.stats.snapshot(max, open)
+        self.shared.stats.snapshot(max, open, pinned)
     }
 
     /// Sessions open now.

@@ -281,6 +281,11 @@ impl<T: Clone> SessionTable<T> {
     pub fn max_in_flight(&self) -> u32 {
         self.max_in_flight
     }
+
+    /// What every open session pins.
+    pub fn pinned(&self) -> impl Iterator<Item = &T> {
+        self.sessions.values().map(|s| &s.pinned)
+    }
 }
 
 #[cfg(test)]

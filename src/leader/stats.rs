@@ -43,6 +43,9 @@ pub struct LeaderStatsSnapshot {
     /// Sessions open now: each pins its file list (an OpenSearch leader never expires one, so
     /// those a restarting follower leaves behind pile up here).
     pub sessions_open: u64,
+    /// Bytes of files the open sessions pin (a file pinned by two sessions counts twice, as two
+    /// commits held open would).
+    pub pinned_bytes: u64,
     /// Chunk requests served.
     pub chunks_served: u64,
     /// Chunk payload bytes sent.
@@ -68,6 +71,7 @@ impl LeaderStats {
         &self,
         max_in_flight_per_session: u32,
         sessions_open: u64,
+        pinned_bytes: u64,
     ) -> LeaderStatsSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         LeaderStatsSnapshot {
@@ -76,6 +80,7 @@ impl LeaderStats {
             sessions_opened: get(&self.sessions_opened),
             sessions_expired: get(&self.sessions_expired),
             sessions_open,
+            pinned_bytes,
             chunks_served: get(&self.chunks_served),
             bytes_sent: get(&self.bytes_sent),
             errors_sent: get(&self.errors_sent),
