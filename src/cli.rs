@@ -255,7 +255,7 @@ pub struct GenIndexArgs {
     /// Directory to write (created if missing; must be empty).
     #[arg(long)]
     pub dir: PathBuf,
-    /// Total size over all files.
+    /// Total size over all files (of each shard, with --shards).
     #[arg(long, default_value = "1gb")]
     pub size: ByteSize,
     /// Number of files: a few large segment files, many small ones, and a segments_N.
@@ -264,6 +264,11 @@ pub struct GenIndexArgs {
     /// Seed: the same seed always writes the same bytes.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Shards: more than one writes DIR/0, DIR/1, ..., each of --size bytes in --files files
+    /// (each shard from its own seed derived from --seed); `rrbench leader --dir DIR` serves
+    /// them all and `rrbench recover --shards N` restores them.
+    #[arg(long, default_value_t = 1)]
+    pub shards: u32,
 }
 
 /// Options of `rrbench leader`.
@@ -448,6 +453,11 @@ pub struct RecoverArgs {
     /// Index name to ask for.
     #[arg(long, default_value = "index")]
     pub index: String,
+    /// Shards of the index (index.number_of_shards; the leader must have as many): one is
+    /// recovered into --dir itself, more into DIR/0, DIR/1, ..., up to
+    /// --node-initial-primaries-recoveries at once.
+    #[arg(long, default_value_t = 1)]
+    pub shards: u32,
     /// ccr.indices.recovery.chunk_size: bytes per chunk request (1kb-1gb).
     #[arg(long, default_value = "1mb")]
     pub chunk_size: ByteSize,

@@ -21,7 +21,7 @@ use rrbench::{
     },
     clock::Clock,
     follower::{self, FollowerConfig, Progress},
-    index::{GenerateSpec, IndexError, IndexSnapshot, generate_cancellable},
+    index::{GenerateSpec, IndexError, IndexShards, generate_shards},
     leader::{LeaderConfig, LeaderHandle},
     rig::{Certificate, InjectorHandle, InjectorKind, Rig, RigError},
     transport::quic::{CertificatePaths, QuicClient, generate_self_signed, host_of},
@@ -63,9 +63,9 @@ pub async fn gen_index(args: GenIndexArgs) -> anyhow::Result<ExitCode> {
     let mut ctrl_c = signal(SignalKind::interrupt()).context("listening for Ctrl-C")?;
     let cancel = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
-    let (dir, flag) = (args.dir.clone(), cancel.clone());
+    let (dir, flag, shards) = (args.dir.clone(), cancel.clone(), args.shards);
     let mut task =
-        tokio::task::spawn_blocking(move || generate_cancellable(&dir, &spec, &flag, |_| {}));
+        tokio::task::spawn_blocking(move || generate_shards(&dir, &spec, shards, &flag, |_| {}));
     let generated = tokio::select! {
         r = &mut task => r,
         _ = ctrl_c.recv() => {
@@ -73,7 +73,7 @@ pub async fn gen_index(args: GenIndexArgs) -> anyhow::Result<ExitCode> {
             task.await
         }
     }?;
-    let metas = match generated {
+    let shards = match generated {
         Err(IndexError::Cancelled) => {
             errln!(
                 "interrupted: stopped generating; the partial index in {} was removed",
@@ -86,23 +86,48 @@ pub async fn gen_index(args: GenIndexArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let elapsed = start.elapsed();
-    let mut listing = format!("{:<28} {:>14} {:>10}\n", "file", "bytes", "crc32c");
-    for m in &metas {
-        listing.push_str(&format!(
-            "{:<28} {:>14} {:>10}\n",
-            m.name,
-            m.len,
-            format!("{:08x}", m.crc32c)
-        ));
+    let sharded = shards.len() > 1;
+    let mut listing = if sharded {
+        format!(
+            "{:<6} {:<28} {:>14} {:>10}\n",
+            "shard", "file", "bytes", "crc32c"
+        )
+    } else {
+        format!("{:<28} {:>14} {:>10}\n", "file", "bytes", "crc32c")
+    };
+    for (shard, metas) in shards.iter().enumerate() {
+        for m in metas {
+            if sharded {
+                listing.push_str(&format!("{shard:<6} "));
+            }
+            listing.push_str(&format!(
+                "{:<28} {:>14} {:>10}\n",
+                m.name,
+                m.len,
+                format!("{:08x}", m.crc32c)
+            ));
+        }
     }
     crate::output::stdout(&listing)?;
+    let total = args.size.bytes() * shards.len() as u64;
+    let files: usize = shards.iter().map(Vec::len).sum();
     outln!(
-        "wrote {} files, {:.1} MiB to {} in {:.2}s ({:.0} MiB/s), seed {}",
-        metas.len(),
-        args.size.as_mib_f64(),
+        "wrote {files} files{}, {:.1} MiB to {} in {:.2}s ({:.0} MiB/s), seed {}",
+        if sharded {
+            format!(
+                " in {} shards ({}/0 .. {}/{})",
+                shards.len(),
+                args.dir.display(),
+                args.dir.display(),
+                shards.len() - 1
+            )
+        } else {
+            String::new()
+        },
+        total as f64 / 1048576.0,
         args.dir.display(),
         elapsed.as_secs_f64(),
-        mib_per_sec(args.size.bytes(), elapsed),
+        mib_per_sec(total, elapsed),
         args.seed
     )?;
     Ok(ExitCode::SUCCESS)
@@ -116,10 +141,14 @@ pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
     // leader cleanly (and remove a generated certificate), not kill it.
     let mut interrupt = signal(SignalKind::interrupt()).context("listening for Ctrl-C")?;
     let dir = args.dir.clone();
-    let snapshot = tokio::task::spawn_blocking(move || IndexSnapshot::load(&dir))
+    let snapshot = tokio::task::spawn_blocking(move || IndexShards::load(&dir))
         .await?
         .with_context(|| format!("loading the index in {}", args.dir.display()))?;
-    let (files, bytes) = (snapshot.files().len(), snapshot.total_bytes());
+    let (files, bytes, shards) = (
+        snapshot.total_files(),
+        snapshot.total_bytes(),
+        snapshot.count(),
+    );
     let (certificate, generated) = match args.transport {
         Transport::Tcp => (None, None),
         Transport::Quic => {
@@ -146,9 +175,14 @@ pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
     }
     let rig = rig.start().await.map_err(rig_error)?;
     errln!(
-        "leader on {} serving index {:?}: {files} files, {:.1} MiB from {}\n  max_bytes_per_sec {} | recovery_activity_timeout {} | Ctrl-C to stop",
+        "leader on {} serving index {:?}: {files} files{}, {:.1} MiB from {}\n  max_bytes_per_sec {} | recovery_activity_timeout {} | Ctrl-C to stop",
         rig.dial(),
         args.index_name,
+        if shards > 1 {
+            format!(" in {shards} shards")
+        } else {
+            String::new()
+        },
         bytes as f64 / 1048576.0,
         args.dir.display(),
         if settings.max_bytes_per_sec.bytes() == 0 {
@@ -246,6 +280,7 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
     settings.validate()?;
     let mut config = FollowerConfig::new(&args.from, &args.dir);
     config.index = args.index.clone();
+    config.shards = args.shards;
     config.auth_token = args.auth.token()?;
     config.settings = settings;
     config.time_limit = args.time_limit.0;

@@ -40,7 +40,7 @@ use crate::{
     },
     clock::Clock,
     follower::FollowerConfig,
-    index::IndexSnapshot,
+    index::IndexShards,
     leader::{self, LeaderConfig, LeaderError, LeaderHandle, QuicServer},
     settings::LeaderSettings,
     transport::quic::{
@@ -145,7 +145,7 @@ impl InjectorHandle {
 #[derive(Debug)]
 #[must_use = "a builder does nothing until started"]
 pub struct RigBuilder {
-    leader: Option<(IndexSnapshot, LeaderConfig)>,
+    leader: Option<(IndexShards, LeaderConfig)>,
     leader_listen: Option<String>,
     upstream: Option<String>,
     injector: Option<InjectorKind>,
@@ -185,7 +185,7 @@ pub struct RigParts {
 impl RigBuilder {
     /// Serves `snapshot` from an in-process leader with these settings (and
     /// [`LeaderConfig`]'s defaults otherwise).
-    pub fn leader(self, snapshot: IndexSnapshot, settings: LeaderSettings) -> Self {
+    pub fn leader(self, snapshot: impl Into<IndexShards>, settings: LeaderSettings) -> Self {
         let config = LeaderConfig {
             settings,
             ..LeaderConfig::default()
@@ -196,8 +196,8 @@ impl RigBuilder {
     /// Serves `snapshot` from an in-process leader set up by `config` (index name, auth token,
     /// logging, a namespace of the caller's). The rig sets its `quic` from the transport and
     /// the certificate, and its `netns` when it starts a link.
-    pub fn leader_config(mut self, snapshot: IndexSnapshot, config: LeaderConfig) -> Self {
-        self.leader = Some((snapshot, config));
+    pub fn leader_config(mut self, snapshot: impl Into<IndexShards>, config: LeaderConfig) -> Self {
+        self.leader = Some((snapshot.into(), config));
         self
     }
 

@@ -180,6 +180,7 @@ mod tests {
             warnings: Vec::new(),
             requests: Vec::new(),
             faults: vec![],
+            shards: Vec::new(),
         }
     }
 

@@ -120,6 +120,13 @@ impl TimeBreakdown {
         }
     }
 
+    /// Adds every term of `other` (the shards of an index: shard-seconds).
+    pub fn add(&mut self, other: &TimeBreakdown) {
+        for a in Activity::ALL {
+            *self.slot(a) += other.get(a);
+        }
+    }
+
     /// The sum of every term.
     pub fn total(&self) -> f64 {
         Activity::ALL.iter().map(|a| self.get(*a)).sum()

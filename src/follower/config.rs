@@ -26,6 +26,9 @@ pub struct FollowerConfig {
     pub target: PathBuf,
     /// Index name to ask the leader for.
     pub index: String,
+    /// Shards of the index (`index.number_of_shards`), which the leader must confirm: one is
+    /// recovered into `target`, more into `target/0`, `target/1`, ....
+    pub shards: u32,
     /// Shared secret for `Hello`.
     pub auth_token: Option<AuthToken>,
     /// Elasticsearch-named settings.
@@ -54,6 +57,7 @@ impl FollowerConfig {
             leader: leader.into(),
             target: target.into(),
             index: "index".into(),
+            shards: 1,
             auth_token: None,
             settings: RecoverySettings::default(),
             sample_interval: Duration::from_millis(50),

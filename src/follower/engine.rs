@@ -17,8 +17,9 @@ use tokio::{
 };
 
 use super::{
-    config::{FollowerConfig, FollowerError, connect_options},
+    config::{FollowerConfig, FollowerError},
     failure::Failure,
+    node::FollowerNode,
     progress::{Progress, sample},
     recovery::{Action, ChunkReply, Event, Recovery, StorePlan},
     report::{FailureKind, RecoveryReport},
@@ -28,18 +29,27 @@ use super::{
 use crate::{
     index::{IndexError, Journal, JournalEntry, PartFile, TargetDir},
     protocol::Message,
-    ratelimit::NodeRateLimiter,
-    transport::{
-        connection::{ConnectOptions, Connection},
-        dial::{Dialer, QuicDialer, TcpDialer},
-    },
+    transport::connection::Connection,
     vocabulary::Policy,
 };
 
-/// Recovers the index, attempt after attempt as the policy allows, until it is verified, a
-/// failure is final, the time limit passes, or `cancel` completes. Returns the report either way.
-pub async fn recover(
+/// Which shard of how many a recovery restores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ShardOf {
+    /// Its number.
+    pub shard: u32,
+    /// The index's shard count, as the follower expects the leader to say.
+    pub shards: u32,
+}
+
+/// Recovers one shard into `config.target`, attempt after attempt as the policy allows, until
+/// it is verified, a failure is final, the time limit passes, or `cancel` completes, with the
+/// limiter and connection of `node`. Returns the report either way (its `pings_sent` is the
+/// node's to count).
+pub(crate) async fn recover_shard(
     config: FollowerConfig,
+    shard: ShardOf,
+    node: Arc<FollowerNode>,
     progress: Arc<Progress>,
     cancel: impl std::future::Future<Output = ()>,
 ) -> Result<RecoveryReport, FollowerError> {
@@ -81,7 +91,17 @@ pub async fn recover(
         resumed,
         Instant::now(),
     );
-    let mut driver = Driver::new(config, target, store, progress);
+    let mut driver = Driver {
+        config,
+        shard,
+        node,
+        target,
+        store,
+        progress,
+        connection: None,
+        loss_reported: false,
+        tasks: JoinSet::new(),
+    };
     tokio::pin!(cancel);
     loop {
         if driver.perform_all(&mut recovery).await {
@@ -125,11 +145,10 @@ pub async fn recover(
         driver.mirror(&recovery);
     }
     driver.mirror(&recovery);
-    driver.drop_connection();
+    driver.connection = None;
     let _ = stop.send(true);
     let timeseries = sampler.await.unwrap_or_default();
-    let pings = Progress::get(&driver.progress.pings_sent);
-    Ok(recovery.report(driver.config.leader.clone(), pings, timeseries))
+    Ok(recovery.report(driver.config.leader.clone(), 0, timeseries))
 }
 
 /// How long the courtesy `CloseSession` may keep the last connection open.
@@ -139,8 +158,8 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
 enum Done {
     /// Feed this to the machine as it is.
     Event(Event),
-    /// The connection is open.
-    Connected(Connection),
+    /// The node's connection is open.
+    Connected(Arc<Connection>),
     /// A chunk is throttled (for `throttled`) and written: journal it, then tell the machine.
     Written {
         seq: u64,
@@ -154,11 +173,11 @@ enum Done {
 /// The I/O side of one recovery.
 struct Driver {
     config: FollowerConfig,
-    dialer: Arc<dyn Dialer>,
-    options: ConnectOptions,
+    shard: ShardOf,
+    /// The limiter and connection shared with the node's other shards.
+    node: Arc<FollowerNode>,
     target: TargetDir,
     store: Option<Store>,
-    limiter: Arc<NodeRateLimiter>,
     progress: Arc<Progress>,
     /// The attempt's connection (requests in flight keep their own handle to it).
     connection: Option<Arc<Connection>>,
@@ -169,36 +188,6 @@ struct Driver {
 }
 
 impl Driver {
-    fn new(
-        config: FollowerConfig,
-        target: TargetDir,
-        store: Option<Store>,
-        progress: Arc<Progress>,
-    ) -> Self {
-        let dialer: Arc<dyn Dialer> = match (&config.dialer, &config.quic) {
-            (Some(dialer), _) => dialer.clone(),
-            (None, Some(client)) => Arc::new(QuicDialer {
-                addr: config.leader.clone(),
-                client: client.clone(),
-            }),
-            (None, None) => Arc::new(TcpDialer {
-                addr: config.leader.clone(),
-            }),
-        };
-        Self {
-            options: connect_options(&config, config.settings.policy),
-            limiter: Arc::new(NodeRateLimiter::new(config.settings.max_bytes_per_sec)),
-            dialer,
-            config,
-            target,
-            store,
-            progress,
-            connection: None,
-            loss_reported: false,
-            tasks: JoinSet::new(),
-        }
-    }
-
     /// Performs every action the machine has, feeding back the results of those done at once;
     /// returns whether the recovery is over.
     async fn perform_all(&mut self, recovery: &mut Recovery) -> bool {
@@ -236,9 +225,9 @@ impl Driver {
                 self.target.clear().err().map(local)
             }
             Action::Connect => {
-                let (dialer, options) = (self.dialer.clone(), self.options.clone());
+                let node = self.node.clone();
                 self.tasks.spawn(async move {
-                    match Connection::open(dialer.as_ref(), &options).await {
+                    match node.connection().await {
                         Ok(c) => Done::Connected(c),
                         Err(e) => Done::Event(Event::ConnectFailed(Failure::transport(None, e))),
                     }
@@ -249,10 +238,14 @@ impl Driver {
                 let connection = self.connection.clone();
                 let open = Message::OpenSession {
                     index: self.config.index.clone(),
-                    shard: 0,
+                    shard: self.shard.shard,
                 };
+                let (index, expected) = (self.config.index.clone(), self.shard.shards);
                 self.tasks.spawn(async move {
                     Done::Event(match request(connection, &open).await {
+                        Ok(Message::SessionOpened { shards, .. }) if shards != expected => {
+                            Event::OpenSessionFailed(shard_count_differs(&index, shards, expected))
+                        }
                         Ok(Message::SessionOpened { session, files, .. }) => {
                             Event::SessionOpened { session, files }
                         }
@@ -286,7 +279,7 @@ impl Driver {
                     Ok(p) => p,
                     Err(e) => return Some(local(e)),
                 };
-                let limiter = self.limiter.clone();
+                let limiter = self.node.limiter().clone();
                 self.tasks.spawn(async move {
                     // After the response, before the write, as Elasticsearch throttles.
                     let throttled = limiter.pause(data.len() as u64).await;
@@ -325,9 +318,19 @@ impl Driver {
                 None
             }
             Action::FinishAttempt { session } => Some(self.finish_attempt(session)),
-            Action::AbortAttempt { remove_parts } => {
+            Action::AbortAttempt {
+                remove_parts,
+                release_session,
+            } => {
                 self.tasks = JoinSet::new();
-                self.drop_connection();
+                // The attempt failed on it: neither this shard's next attempt nor another
+                // shard's is given it again.
+                if let Some(connection) = self.connection.take() {
+                    self.node.distrust(&connection);
+                    if let Some(session) = release_session {
+                        close_session_later(Some(connection), session);
+                    }
+                }
                 // Nothing of a failed attempt is reused by a restarting policy: its part files
                 // (sized to the lengths the leader declared) go now, not at the next attempt.
                 if remove_parts {
@@ -344,8 +347,7 @@ impl Driver {
         match done {
             Done::Event(event) => event,
             Done::Connected(connection) => {
-                self.drop_connection();
-                self.connection = Some(Arc::new(connection));
+                self.connection = Some(connection);
                 self.loss_reported = false;
                 Event::Connected
             }
@@ -401,14 +403,7 @@ impl Driver {
         if let Err(e) = synced {
             return local(e);
         }
-        // Closing is a courtesy (the leader would expire the session anyway), so it is not
-        // waited for: a slow leader must not hold the recovery past its end or its time limit.
-        let connection = self.connection.clone();
-        tokio::spawn(async move {
-            let close = Message::CloseSession { session };
-            let _ = timeout(CLOSE_WAIT, request(connection, &close)).await;
-        });
-        self.drop_connection();
+        close_session_later(self.connection.take(), session);
         Event::AttemptFinished
     }
 
@@ -423,13 +418,6 @@ impl Driver {
         match &mut self.store {
             Some(store) => store.journal(entry),
             None => Ok(()),
-        }
-    }
-
-    /// Closes the attempt's connection, counting its pings.
-    fn drop_connection(&mut self) {
-        if let Some(c) = self.connection.take() {
-            Progress::add(&self.progress.pings_sent, c.pings_sent());
         }
     }
 
@@ -452,6 +440,29 @@ impl Driver {
             *seen = failures.to_vec();
         }
     }
+}
+
+/// Asks the leader to close `session` on `connection`, without waiting: closing is a courtesy
+/// (an Elasticsearch leader would expire the session anyway), and a slow or dead connection
+/// must not hold the recovery past its end or its time limit.
+fn close_session_later(connection: Option<Arc<Connection>>, session: u64) {
+    tokio::spawn(async move {
+        let close = Message::CloseSession { session };
+        let _ = timeout(CLOSE_WAIT, request(connection, &close)).await;
+    });
+}
+
+/// The leader's index has another shard count than the follower restores: recovering some of
+/// its shards would leave a wrong index, so no attempt is made again.
+fn shard_count_differs(index: &str, leader: u32, expected: u32) -> Failure {
+    Failure::new(
+        FailureKind::Remote,
+        format!(
+            "the leader's index {index:?} has {leader} shard(s) but this follower restores \
+             {expected}: run with --shards {leader} (index.shards in a campaign)"
+        ),
+    )
+    .fatal()
 }
 
 fn local(e: IndexError) -> Event {

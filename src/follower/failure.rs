@@ -78,9 +78,18 @@ impl Failure {
             }
             _ => e.to_string(),
         };
+        // The leader does not have what was asked for: asking again will not make it.
+        let absent = matches!(
+            e.root(),
+            TransportError::Remote {
+                code: ErrorCode::UnknownIndex | ErrorCode::UnknownShard,
+                ..
+            }
+        );
         let mut failure = Self::new(kind, message);
         failure.channel = channel;
         failure.from_network = true;
+        failure.fatal |= absent;
         failure
     }
 

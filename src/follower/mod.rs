@@ -5,8 +5,10 @@
 //! far each file has come, with [`assembler`] folding checksums) and [`failure`] (what an error
 //! means). [`engine`] is its driver over sockets and files: it performs the machine's actions
 //! through a [`crate::transport::dial::Dialer`] and the target directory ([`store`]) and feeds
-//! back what happened. [`progress`] and [`report`] are what it tells the user; [`policy`] holds
-//! the policies' numbers (backoffs, timeouts).
+//! back what happened, for one shard. [`index_recovery`] restores every shard of an index, up
+//! to `node_initial_primaries_recoveries` at once, sharing one [`node`] (the node's rate limiter
+//! and its connection to the leader). [`progress`] and [`report`] (with [`shard_report`]) are
+//! what it tells the user; [`policy`] holds the policies' numbers (backoffs, timeouts).
 
 pub mod assembler;
 pub mod breakdown;
@@ -14,21 +16,25 @@ pub mod config;
 pub mod engine;
 pub mod failure;
 pub mod fault_times;
+pub mod index_recovery;
 pub mod ledger;
+pub mod node;
 pub mod policy;
 pub mod progress;
 pub mod recovery;
 pub mod report;
 pub mod series;
+pub mod shard_report;
 mod store;
 pub mod window;
 
 pub use breakdown::{Activity, RequestSample, TimeBreakdown};
 pub use config::{FollowerConfig, FollowerError};
-pub use engine::recover;
 pub use failure::Failure;
 pub use fault_times::fault_times;
+pub use index_recovery::recover;
 pub use progress::Progress;
 pub use recovery::Recovery;
 pub use report::{FailureKind, FailureRecord, FaultTimes, Outcome, REPORT_SCHEMA, RecoveryReport};
 pub use series::Sample;
+pub use shard_report::ShardReport;

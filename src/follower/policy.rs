@@ -53,6 +53,13 @@ impl Policy {
         !matches!(self, Self::Opensearch)
     }
 
+    /// Whether a failed attempt asks the leader to close its session. Elasticsearch's restore
+    /// closes it in a `finally`; OpenSearch's restarts without releasing it, so its sessions
+    /// (and the commits they pin) pile up on the leader.
+    pub fn releases_session_on_failure(self) -> bool {
+        !matches!(self, Self::Opensearch)
+    }
+
     /// Whether a new attempt starts from an empty store.
     pub fn restarts_from_zero(self) -> bool {
         !matches!(self, Self::Resumable)

@@ -176,6 +176,10 @@ pub struct RecoveryReport {
     /// [`RecoveryReport::annotate_faults`] from a chaos event log on the same clock).
     #[serde(default)]
     pub faults: Vec<FaultTimes>,
+    /// Each shard's result, when the index has more than one (the fields above are then the
+    /// index's totals: see [`super::shard_report::combine`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<super::shard_report::ShardReport>,
 }
 
 /// One fault window as the engine lived through it (measured by
@@ -263,6 +267,38 @@ impl RecoveryReport {
         let mut text = status;
         for (label, value) in rows {
             text.push_str(&format!("\n  {label:<20}{value}"));
+        }
+        if !self.shards.is_empty() {
+            text.push_str(&format!(
+                "\n  {:<20}{:>5}  {:<9} {:>8} {:>12} {:>12} {:>9} {:>12}",
+                "shards",
+                "shard",
+                "outcome",
+                "attempts",
+                "verified",
+                "wasted",
+                "took",
+                "throughput"
+            ));
+            for s in &self.shards {
+                let outcome = match s.outcome {
+                    Outcome::Completed => "verified",
+                    Outcome::Failed => "FAILED",
+                };
+                text.push_str(&format!(
+                    "\n  {:<20}{:>5}  {outcome:<9} {:>8} {:>12} {:>12} {:>8.2}s {:>12}",
+                    "",
+                    s.shard,
+                    s.attempts,
+                    size(s.bytes),
+                    size(s.bytes_wasted),
+                    s.duration_s,
+                    per_s(s.throughput_mib_s)
+                ));
+                if let Some(why) = &s.failure {
+                    text.push_str(&format!("\n  {:<27}{why}", ""));
+                }
+            }
         }
         text
     }

@@ -1,7 +1,8 @@
 //! The on-disk "index": the leader's file set and the follower's verified copy of it.
 //!
 //! [`generate`] writes a deterministic, incompressible file set shaped like a Lucene index;
-//! [`IndexSnapshot`] is the leader's pinned view of a directory (name, length, CRC-32C per file);
+//! [`IndexSnapshot`] is the leader's pinned view of a directory (name, length, CRC-32C per file),
+//! [`IndexShards`] that of an index of several shards (`D/0/`, `D/1/`, ...);
 //! [`TargetDir`] and [`PartFile`] are the follower's side: positional writes into a temporary
 //! name, then length and checksum verification, fsync and rename. Around them: the checks a
 //! leader's file list must pass before any file is created ([`check_listing`],
@@ -13,6 +14,7 @@ mod generate;
 mod journal;
 mod listing;
 mod names;
+mod shards;
 mod snapshot;
 mod space;
 mod target;
@@ -22,6 +24,7 @@ pub use generate::{GenerateSpec, GeneratedFile, generate, generate_cancellable, 
 pub use journal::{Entry as JournalEntry, JOURNAL, Journal, Recorded};
 pub use listing::{ListingLimits, check_listing};
 pub use names::is_safe_file_name;
+pub use shards::{IndexShards, generate_shards, shard_count, shard_dir, shard_seed};
 pub use snapshot::{IndexFile, IndexSnapshot};
 pub(crate) use space::human;
 pub use space::{ensure_room, free_bytes, same_filesystem, with_headroom};
@@ -54,6 +57,22 @@ pub enum IndexError {
     /// The file count is zero.
     #[error("an index needs at least one file")]
     NoFiles,
+    /// The shard count is zero.
+    #[error("an index needs at least one shard (--shards, or index.shards in a campaign)")]
+    NoShards,
+    /// Shard directories `0..n` with one missing.
+    #[error(
+        "{} has {found} shard directories but no shard {shard}: an index missing a shard is not          served (regenerate it with gen-index --shards)",
+        dir.display()
+    )]
+    MissingShard {
+        /// The index directory.
+        dir: PathBuf,
+        /// The first shard number missing.
+        shard: u32,
+        /// Numbered directories found.
+        found: u32,
+    },
     /// Too little free space for what is to be written; checked before writing any of it.
     #[error(
         "{} has {} free, but writing {} needs {} with headroom (5% + 64 MiB): choose a smaller \
@@ -161,7 +180,11 @@ impl IndexError {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            Self::NoSpace { .. } | Self::TooSmall { .. } | Self::NoFiles
+            Self::NoSpace { .. }
+                | Self::TooSmall { .. }
+                | Self::NoFiles
+                | Self::NoShards
+                | Self::MissingShard { .. }
         )
     }
 

@@ -60,6 +60,33 @@ impl TargetDir {
         &self.path
     }
 
+    /// Readies the target of an index of `shards` shards (in `0/`, `1/`, ...): removes its own
+    /// files but the marker (a one-shard recovery's) and the directories of shards it no longer
+    /// has, when rrbench wrote them; anything else is refused.
+    pub fn remove_files_but_shards(&self, shards: u32) -> Result<(), IndexError> {
+        self.remove_parts()?;
+        for entry in fs::read_dir(&self.path).map_err(IndexError::io(&self.path))? {
+            let entry = entry.map_err(IndexError::io(&self.path))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == MARKER {
+                continue;
+            }
+            let path = entry.path();
+            if !entry.file_type().map_err(IndexError::io(&path))?.is_dir() {
+                fs::remove_file(&path).map_err(IndexError::io(&path))?;
+                continue;
+            }
+            match name.parse::<u32>() {
+                Ok(n) if n.to_string() == name && n < shards => {}
+                Ok(n) if n.to_string() == name && path.join(MARKER).exists() => {
+                    fs::remove_dir_all(&path).map_err(IndexError::io(&path))?;
+                }
+                _ => return Err(IndexError::ForeignTarget(path)),
+            }
+        }
+        Ok(())
+    }
+
     /// Deletes every file but the marker, and every part file: an Elasticsearch attempt starts
     /// from an empty store.
     pub fn clear(&self) -> Result<(), IndexError> {

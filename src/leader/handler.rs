@@ -341,7 +341,7 @@ impl Handler {
         Flow::Continue
     }
 
-    async fn open_session(&self, id: u64, index: &str, _shard: u32) {
+    async fn open_session(&self, id: u64, index: &str, shard: u32) {
         let shared = &self.shared;
         if index != shared.config.index_name {
             let msg = format!(
@@ -351,7 +351,16 @@ impl Handler {
             self.refuse(id, ErrorCode::UnknownIndex, msg).await;
             return;
         }
-        let files = shared.snapshot.files().clone();
+        let shards = shared.index.count();
+        let Some(snapshot) = shared.index.shard(shard) else {
+            let msg = format!(
+                "no shard {shard} in index {index:?}: it has {shards} (0..={})",
+                shards - 1
+            );
+            self.refuse(id, ErrorCode::UnknownShard, msg).await;
+            return;
+        };
+        let files = snapshot.files().clone();
         // Tokio's clock, so paused (simulated) time drives session expiry in tests.
         let now = Instant::now().into_std();
         let opened = shared.sessions().open(files, self.activity.id, now);
@@ -364,13 +373,21 @@ impl Handler {
             }
         };
         LeaderStats::add(&shared.stats.sessions_opened, 1);
-        shared.log(format!("{}: session {session} opened", self.peer));
-        let files = shared.snapshot.metas();
+        let open = shared.sessions().len() as u64;
+        shared
+            .stats
+            .sessions_open_max
+            .fetch_max(open, std::sync::atomic::Ordering::Relaxed);
+        shared.log(format!(
+            "{}: session {session} opened on shard {shard}",
+            self.peer
+        ));
+        let files = snapshot.metas();
         self.send(
             id,
             &Message::SessionOpened {
                 session,
-                shards: 1,
+                shards,
                 files,
             },
         )

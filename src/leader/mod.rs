@@ -48,7 +48,7 @@ use crate::{
         shutdown::{Shutdown, Signal},
     },
     clock::Clock,
-    index::{IndexFile, IndexSnapshot},
+    index::{IndexFile, IndexShards},
     ratelimit::FairRateLimiter,
     settings::{LeaderSettings, OutOfRange},
     transport::quic::{CertificatePaths, QuicError, QuicLiveness, server_endpoint},
@@ -133,7 +133,7 @@ type Files = Arc<Vec<IndexFile>>;
 
 /// State shared by the accept loop, the reaper and every connection.
 pub(crate) struct Shared {
-    snapshot: IndexSnapshot,
+    index: IndexShards,
     sessions: Mutex<SessionTable<Files>>,
     limiter: FairRateLimiter,
     slots: slots::Slots,
@@ -263,10 +263,10 @@ impl LeaderHandle {
     }
 }
 
-/// Binds `listen` and serves `snapshot` until shut down.
+/// Binds `listen` and serves `index` (every shard of it) until shut down.
 pub async fn start(
     listen: &str,
-    snapshot: IndexSnapshot,
+    index: impl Into<IndexShards>,
     config: LeaderConfig,
     clock: Clock,
 ) -> Result<LeaderHandle, LeaderError> {
@@ -276,7 +276,7 @@ pub async fn start(
         None => Listener::tcp(listen, &config)?,
     };
     let local_addr = listener.local_addr().map_err(bind_error(listen))?;
-    let shared = Shared::new(snapshot, config, clock);
+    let shared = Shared::new(index.into(), config, clock);
     let (streams, incoming_streams) = mpsc::channel(STREAM_BACKLOG);
     let mut shutdown = Shutdown::new();
     let serving = shared.clone();
@@ -340,9 +340,9 @@ fn set_congestion_control(
 }
 
 impl Shared {
-    fn new(snapshot: IndexSnapshot, config: LeaderConfig, clock: Clock) -> Arc<Self> {
+    fn new(index: IndexShards, config: LeaderConfig, clock: Clock) -> Arc<Self> {
         Arc::new(Shared {
-            snapshot,
+            index,
             sessions: Mutex::new(SessionTable::new(
                 config.settings.recovery_activity_timeout,
                 config.settings.session_limits(),

@@ -14,6 +14,8 @@ pub struct LeaderStats {
     pub sessions_opened: AtomicU64,
     /// Sessions closed by `recovery_activity_timeout`.
     pub sessions_expired: AtomicU64,
+    /// The most sessions open at once (shards restored concurrently show here).
+    pub sessions_open_max: AtomicU64,
     /// Chunk requests served.
     pub chunks_served: AtomicU64,
     /// Chunk payload bytes sent.
@@ -40,6 +42,8 @@ pub struct LeaderStatsSnapshot {
     pub sessions_opened: u64,
     /// Sessions closed by `recovery_activity_timeout`.
     pub sessions_expired: u64,
+    /// The most sessions open at once.
+    pub sessions_open_max: u64,
     /// Sessions open now: each pins its file list (an OpenSearch leader never expires one, so
     /// those a restarting follower leaves behind pile up here).
     pub sessions_open: u64,
@@ -79,6 +83,7 @@ impl LeaderStats {
             connections_open: get(&self.connections_open),
             sessions_opened: get(&self.sessions_opened),
             sessions_expired: get(&self.sessions_expired),
+            sessions_open_max: get(&self.sessions_open_max),
             sessions_open,
             pinned_bytes,
             chunks_served: get(&self.chunks_served),

@@ -191,6 +191,9 @@ pub enum Action {
     AbortAttempt {
         /// Remove the part directory.
         remove_parts: bool,
+        /// Ask the leader to close this session (as Elasticsearch's restore does in a
+        /// `finally`; OpenSearch's leaves it pinned). A courtesy: nothing waits for it.
+        release_session: Option<u64>,
     },
     /// The recovery is over (see [`super::Recovery::outcome`]).
     Finish,

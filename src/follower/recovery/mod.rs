@@ -395,6 +395,7 @@ impl Recovery {
             warnings: Vec::new(),
             requests: self.account.requests().to_vec(),
             faults: Vec::new(),
+            shards: Vec::new(),
         }
     }
 
@@ -812,9 +813,15 @@ impl Recovery {
             self.ledger = None;
             self.target_dirty = true;
         }
+        let session = match &self.phase {
+            Phase::PreparingStore { session, .. } => Some(*session),
+            Phase::Transferring(t) => Some(t.session),
+            _ => None,
+        };
         self.actions.clear();
         self.actions.push_back(Action::AbortAttempt {
             remove_parts: self.policy.restarts_from_zero(),
+            release_session: session.filter(|_| self.policy.releases_session_on_failure()),
         });
         self.link = Link::Down;
         let bounded = self.policy.bounds_attempts();

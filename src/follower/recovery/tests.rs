@@ -194,7 +194,10 @@ fn elasticsearch_aborts_on_a_chunk_failure_and_restarts_from_an_empty_target() {
     assert_eq!(
         after,
         vec![
-            Action::AbortAttempt { remove_parts: true },
+            Action::AbortAttempt {
+                remove_parts: true,
+                release_session: Some(9)
+            },
             Action::ClearTarget,
             Action::Connect
         ],
@@ -230,7 +233,13 @@ fn a_request_that_outlives_internal_action_timeout_fails_the_attempt() {
     let t0 = b.now;
     let after = b.wait();
     assert_eq!(b.now - t0, Duration::from_secs(5));
-    assert_eq!(after[0], Action::AbortAttempt { remove_parts: true });
+    assert_eq!(
+        after[0],
+        Action::AbortAttempt {
+            remove_parts: true,
+            release_session: Some(9)
+        }
+    );
     assert_eq!(b.r.failures()[0].kind, FailureKind::Timeout);
 }
 
@@ -277,7 +286,13 @@ fn opensearch_retries_a_chunk_after_its_backoffs_reconnecting_then_gives_the_att
         seq: sent[0].seq,
         failure: reset(),
     });
-    assert_eq!(gave_up, vec![Action::AbortAttempt { remove_parts: true }]);
+    assert_eq!(
+        gave_up,
+        vec![Action::AbortAttempt {
+            remove_parts: true,
+            release_session: None
+        }]
+    );
     let t0 = b.now;
     assert_eq!(b.wait(), vec![Action::ClearTarget, Action::Connect]);
     assert_eq!(
@@ -304,7 +319,13 @@ fn opensearch_does_not_retry_what_is_not_a_connection_error() {
         seq: sent[0].seq,
         failure: expired,
     });
-    assert_eq!(after, vec![Action::AbortAttempt { remove_parts: true }]);
+    assert_eq!(
+        after,
+        vec![Action::AbortAttempt {
+            remove_parts: true,
+            release_session: None
+        }]
+    );
 }
 
 #[test]

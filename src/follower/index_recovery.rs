@@ -1,0 +1,247 @@
+//! A follower node restoring a whole index: every shard of it, up to
+//! `cluster.routing.allocation.node_initial_primaries_recoveries` at once, each its own
+//! recovery ([`super::engine`]: its own session, window, attempts and retries) and all sharing
+//! the node's one rate limiter and one connection to the leader ([`FollowerNode`]).
+//!
+//! An index of one shard is recovered into the target directory itself; an index of `n`
+//! shards into `target/0`, `target/1`, ..., as `rrbench gen-index --shards n` lays one out.
+//! The report is the index's totals with a line per shard ([`super::shard_report`]).
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use tokio::{
+    sync::{Semaphore, watch},
+    task::JoinSet,
+    time::Instant,
+};
+
+use super::{
+    config::{FollowerConfig, FollowerError, connect_options},
+    engine::{ShardOf, recover_shard},
+    node::FollowerNode,
+    progress::{Progress, sample},
+    report::RecoveryReport,
+    shard_report::{IndexTotals, combine},
+};
+use crate::{
+    index::{IndexError, TargetDir, shard_dir, shard_seed},
+    settings::OutOfRange,
+    transport::dial::{Dialer, QuicDialer, TcpDialer},
+};
+
+/// Recovers every shard of the index, each attempt after attempt as the policy allows, until
+/// all are verified or have failed for good, the time limit passes, or `cancel` completes.
+/// Returns the report either way.
+pub async fn recover(
+    config: FollowerConfig,
+    progress: Arc<Progress>,
+    cancel: impl Future<Output = ()>,
+) -> Result<RecoveryReport, FollowerError> {
+    config.settings.validate()?;
+    if config.shards == 0 {
+        return Err(FollowerError::Settings(OutOfRange {
+            setting: "index.number_of_shards",
+            flag: "shards",
+            value: "0".into(),
+            range: "must be at least 1",
+        }));
+    }
+    let node = Arc::new(FollowerNode::new(
+        config.settings.max_bytes_per_sec,
+        dialer_of(&config),
+        connect_options(&config, config.settings.policy),
+    ));
+    if config.shards == 1 {
+        let one = ShardOf {
+            shard: 0,
+            shards: 1,
+        };
+        let mut report = recover_shard(config, one, node.clone(), progress.clone(), cancel).await?;
+        node.close();
+        report.pings_sent = node.pings_sent();
+        Progress::set(&progress.pings_sent, report.pings_sent);
+        return Ok(report);
+    }
+    recover_shards(config, node, progress, cancel).await
+}
+
+/// The dialer the configuration asks for: the one given, else QUIC or TCP to `leader`.
+fn dialer_of(config: &FollowerConfig) -> Arc<dyn Dialer> {
+    match (&config.dialer, &config.quic) {
+        (Some(dialer), _) => dialer.clone(),
+        (None, Some(client)) => Arc::new(QuicDialer {
+            addr: config.leader.clone(),
+            client: client.clone(),
+        }),
+        (None, None) => Arc::new(TcpDialer {
+            addr: config.leader.clone(),
+        }),
+    }
+}
+
+/// How often the index's progress is summed from its shards'.
+const SUM_EVERY: Duration = Duration::from_millis(20);
+
+async fn recover_shards(
+    config: FollowerConfig,
+    node: Arc<FollowerNode>,
+    progress: Arc<Progress>,
+    cancel: impl Future<Output = ()>,
+) -> Result<RecoveryReport, FollowerError> {
+    let shards = config.shards;
+    claim_parent(&config)?;
+    let clock = config.clock;
+    let began = Instant::now();
+    let started_at = clock.elapsed().as_secs_f64();
+    let (stop, stopped) = watch::channel(false);
+    let sampler = tokio::spawn(sample(
+        progress.clone(),
+        clock,
+        config.sample_interval,
+        stopped,
+    ));
+    let (cancelled, cancel_seen) = watch::channel(false);
+    let slots = Arc::new(Semaphore::new(
+        config.settings.node_initial_primaries_recoveries as usize,
+    ));
+    let deadline = config.time_limit.map(|l| began + l);
+    let parts: Vec<Arc<Progress>> = (0..shards).map(|_| Arc::default()).collect();
+    let mut running = JoinSet::new();
+    let mut done: Vec<(u32, Result<RecoveryReport, String>)> = Vec::new();
+    let mut error = None;
+    let mut next = 0;
+    let mut ticker = tokio::time::interval(SUM_EVERY);
+    tokio::pin!(cancel);
+    loop {
+        let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
+        // Shard 0 starts whatever happens, so the index always has a report to fold into.
+        let starting = next == 0 || (!*cancelled.borrow() && !out_of_time && error.is_none());
+        // Shards start in order, each as soon as a slot is free (shard 0 at once).
+        while starting && next < shards {
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                break;
+            };
+            let shard = ShardOf {
+                shard: next,
+                shards,
+            };
+            let mut shard_config = config.clone();
+            shard_config.target = shard_dir(&config.target, next, shards);
+            shard_config.seed = shard_seed(config.seed, next);
+            // The index's time limit, not a fresh one per shard.
+            shard_config.time_limit = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let (node, part) = (node.clone(), parts[next as usize].clone());
+            let mut cancel_seen = cancel_seen.clone();
+            running.spawn(async move {
+                let until_cancelled = async move {
+                    let _ = cancel_seen.wait_for(|c| *c).await;
+                };
+                let report = recover_shard(shard_config, shard, node, part, until_cancelled).await;
+                drop(permit);
+                (shard.shard, report)
+            });
+            next += 1;
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            Some(joined) = running.join_next() => match joined {
+                Ok((shard, Ok(report))) => done.push((shard, Ok(report))),
+                Ok((_, Err(e))) => {
+                    // A shard that cannot even start (its target refused) stops the index.
+                    error.get_or_insert(e);
+                    let _ = cancelled.send(true);
+                }
+                Err(e) => {
+                    error.get_or_insert(FollowerError::Target(IndexError::Io {
+                        path: config.target.clone(),
+                        source: std::io::Error::other(format!(
+                            "internal error: a shard's task failed: {e}"
+                        )),
+                    }));
+                    let _ = cancelled.send(true);
+                }
+            },
+            _ = ticker.tick() => sum_progress(&parts, &progress, &node),
+            _ = &mut cancel, if !*cancelled.borrow() => {
+                let _ = cancelled.send(true);
+            }
+        }
+    }
+    let why = if *cancelled.borrow() {
+        "interrupted while it waited for a slot (node_initial_primaries_recoveries)"
+    } else {
+        "the time limit passed while it waited for a slot (node_initial_primaries_recoveries)"
+    };
+    done.extend((next..shards).map(|s| (s, Err(why.to_string()))));
+    sum_progress(&parts, &progress, &node);
+    let duration_s = began.elapsed().as_secs_f64();
+    node.close();
+    let _ = stop.send(true);
+    let timeseries = sampler.await.unwrap_or_default();
+    if let Some(e) = error {
+        return Err(e);
+    }
+    let first = done
+        .iter()
+        .position(|(s, r)| *s == 0 && r.is_ok())
+        .map(|i| done.swap_remove(i).1);
+    let Some(Ok(first)) = first else {
+        return Err(FollowerError::Target(IndexError::Io {
+            path: config.target.clone(),
+            source: std::io::Error::other("internal error: shard 0 has no report"),
+        }));
+    };
+    Ok(combine(
+        first,
+        done,
+        IndexTotals {
+            started_at,
+            duration_s,
+            timeseries,
+            pings_sent: node.pings_sent(),
+        },
+    ))
+}
+
+/// Claims the target for the shards' directories: a previous recovery's files in it (an index
+/// of one shard) are removed; anything not rrbench's is refused.
+fn claim_parent(config: &FollowerConfig) -> Result<(), IndexError> {
+    let parent = TargetDir::prepare(&config.target)?;
+    parent.remove_files_but_shards(config.shards)
+}
+
+/// The index's counters are the sums of its shards' (attempt: the highest; failures: all).
+fn sum_progress(parts: &[Arc<Progress>], total: &Progress, node: &FollowerNode) {
+    let sum = |f: fn(&Progress) -> &std::sync::atomic::AtomicU64| {
+        parts.iter().map(|p| Progress::get(f(p))).sum::<u64>()
+    };
+    Progress::set(&total.bytes_transferred, sum(|p| &p.bytes_transferred));
+    Progress::set(&total.bytes_needed, sum(|p| &p.bytes_needed));
+    Progress::set(&total.bytes_verified, sum(|p| &p.bytes_verified));
+    Progress::set(&total.files_total, sum(|p| &p.files_total));
+    Progress::set(&total.files_verified, sum(|p| &p.files_verified));
+    Progress::set(&total.bytes_persisted, sum(|p| &p.bytes_persisted));
+    Progress::set(&total.requests_in_flight, sum(|p| &p.requests_in_flight));
+    Progress::set(&total.pings_sent, node.pings_sent());
+    let attempt = parts
+        .iter()
+        .map(|p| Progress::get(&p.attempt))
+        .max()
+        .unwrap_or(0);
+    Progress::set(&total.attempt, attempt);
+    let mut failures = Vec::new();
+    for (shard, p) in parts.iter().enumerate() {
+        for mut f in p.failures_since(0) {
+            f.message = format!("[shard {shard}] {}", f.message);
+            failures.push(f);
+        }
+    }
+    failures.sort_by(|a, b| a.t.total_cmp(&b.t));
+    if let Ok(mut seen) = total.failures.lock()
+        && seen.len() != failures.len()
+    {
+        *seen = failures;
+    }
+}
