@@ -34,6 +34,18 @@ pub fn quantile(xs: &[f64], q: f64) -> Option<f64> {
     Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64))
 }
 
+/// Jain's fairness index of `xs` (per-follower throughputs): `(Σx)² / (n · Σx²)`, from `1/n`
+/// (one gets everything) to 1 (all equal). `None` when empty, when every value is zero (nothing
+/// was shared, so fairness is undefined) or when a value is negative or not finite.
+pub fn jain_index(xs: &[f64]) -> Option<f64> {
+    if xs.is_empty() || xs.iter().any(|x| !x.is_finite() || *x < 0.0) {
+        return None;
+    }
+    let sum: f64 = xs.iter().sum();
+    let squares: f64 = xs.iter().map(|x| x * x).sum();
+    (squares > 0.0).then(|| (sum * sum / (xs.len() as f64 * squares)).min(1.0))
+}
+
 /// A confidence interval.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Interval {
@@ -234,6 +246,19 @@ mod tests {
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
         assert_eq!(median(&[]), None);
         assert_eq!(quantile(&[0.0, 10.0], 0.25), Some(2.5));
+    }
+
+    #[test]
+    fn jain_index_spans_one_over_n_to_one() {
+        assert_eq!(jain_index(&[7.5; 32]), Some(1.0), "equal shares");
+        let mut one = vec![0.0; 8];
+        one[3] = 40.0;
+        assert!((jain_index(&one).expect("one") - 1.0 / 8.0).abs() < 1e-12);
+        assert_eq!(jain_index(&[]), None);
+        assert_eq!(jain_index(&[0.0, 0.0]), None, "nothing shared");
+        assert_eq!(jain_index(&[1.0, f64::NAN]), None);
+        // Two at 1 and two at 3: 64 / (4 · 20) = 0.8.
+        assert!((jain_index(&[1.0, 1.0, 3.0, 3.0]).expect("mixed") - 0.8).abs() < 1e-12);
     }
 
     #[test]

@@ -470,3 +470,88 @@ fn a_fault_that_fired_with_no_connection_is_warned_about() {
     );
     assert!(err.contains("warning: fault `cut`"), "{err}");
 }
+
+/// A tiny fan-out campaign: one leader, 32 followers at once, judged on how they shared it.
+const FAN_OUT: &str = "name = \"fan-out\"\nseed = 5\nfollowers = 32\ntime_limit = \"30s\"\n\
+    [index]\nsize = \"384kb\"\nfiles = 3\nseed = 43\n\
+    [leader]\nmax_bytes_per_sec = \"0\"\n\
+    [settings]\nmax_bytes_per_sec = \"0\"\nchunk_size = \"64kb\"\n\
+    [expect]\noutcome = \"completed\"\nmin_jain_index = 0.01\n";
+
+/// 32 followers of one leader each recover the whole index byte-identical, and the record lists
+/// every one of them with the trial's aggregate and Jain's index, judged.
+#[test]
+fn thirty_two_followers_recover_one_leader_at_once() {
+    let tmp = scratch();
+    let out = tmp.path().join("results");
+    let file = tmp.path().join("fan-out.toml");
+    fs::write(&file, FAN_OUT).expect("campaign file");
+    let run = campaign_run(&[
+        file.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--no-report",
+    ]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let trial = &records(&results_dir(&out, "fan-out"))[0];
+    assert_eq!(trial["outcome"], "completed", "{trial}");
+    let followers = trial["followers"].as_array().expect("followers listed");
+    assert_eq!(followers.len(), 32);
+    for (i, f) in followers.iter().enumerate() {
+        assert_eq!(f["index"].as_u64(), Some(i as u64));
+        assert_eq!(f["outcome"], "completed", "{f}");
+        assert_eq!(f["verified"], true, "byte-identical to the leader: {f}");
+        assert_eq!(f["bytes"].as_u64(), Some(384 << 10), "{f}");
+        assert!(
+            f["throughput_mib_s"].as_f64().is_some_and(|t| t > 0.0),
+            "{f}"
+        );
+    }
+    assert_eq!(trial["bytes_needed"].as_u64(), Some(32 * (384 << 10)));
+    let jain = trial["jain_index"].as_f64().expect("jain_index");
+    assert!(jain > 0.0 && jain <= 1.0, "{jain}");
+    let aggregate = trial["aggregate_throughput_mib_s"]
+        .as_f64()
+        .expect("aggregate");
+    assert_eq!(trial["throughput_mib_s"].as_f64(), Some(aggregate));
+    let verdict = trial["expectations"]
+        .as_array()
+        .expect("verdicts")
+        .iter()
+        .find(|v| v["name"] == "min_jain_index")
+        .expect("the Jain expectation is judged");
+    assert_eq!(verdict["pass"], true, "{verdict}");
+    assert!(
+        verdict["actual"]
+            .as_str()
+            .is_some_and(|a| a.contains("over 32 followers")),
+        "{verdict}"
+    );
+}
+
+/// `followers` must name at least one follower; the error names the key, in the file and in a
+/// matrix cell. One follower writes none of the fan-out fields.
+#[test]
+fn zero_followers_are_refused_naming_the_key() {
+    use rrbench::campaign::Campaign;
+    for bad in [
+        FAN_OUT.replace("followers = 32", "followers = 0"),
+        FAN_OUT.replace("followers = 32", "followers = 100000"),
+        FAN_OUT.replace("followers = 32\n", "") + "[matrix]\nfollowers = [1, 0]\n",
+    ] {
+        let e = Campaign::parse(&bad, None)
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("followers") && e.contains("1 to 128"), "{e}");
+    }
+    let e = Campaign::parse(&FAN_OUT.replace("= 32", "= \"many\""), None)
+        .expect_err("not a number")
+        .to_string();
+    assert!(e.contains("followers"), "{e}");
+    let matrix = FAN_OUT.replace("followers = 32\n", "") + "[matrix]\nfollowers = [1, 32]\n";
+    let c = Campaign::parse(&matrix, None).expect("a matrix of followers");
+    let counts: Vec<u32> = c.cells.iter().map(|cell| cell.followers).collect();
+    assert_eq!(counts, [1, 32]);
+    let c = Campaign::parse(&FAN_OUT.replace("followers = 32\n", ""), None).expect("default");
+    assert_eq!(c.cells[0].followers, 1, "one follower by default");
+}

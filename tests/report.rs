@@ -273,6 +273,11 @@ fn synthetic_record(n: usize, policy: &str, rep: u32) -> TrialRecord {
         time_breakdown: None,
         steady_throughput_mib_s: None,
         connections_reset: 1,
+        leader_sessions_open: 0,
+        leader_pinned_bytes: 0,
+        followers: Vec::new(),
+        aggregate_throughput_mib_s: None,
+        jain_index: None,
         // Elasticsearch completes but re-sends what it had: its expectation fails.
         expectations: vec![Verdict {
             name: "max_bytes_wasted".into(),
@@ -572,4 +577,62 @@ fn measured_time_and_requests_add_the_breakdown_and_the_latency_cdf() {
         );
         assert_eq!(c.points.last().map(|p| p.1), Some(1.0));
     }
+}
+
+/// A trial with many followers adds the fan-out figure (a bar per follower, fastest first, the
+/// fair share dashed, Jain's index in the panel's title) and its table; one without has neither.
+#[test]
+fn fan_out_trials_get_a_per_follower_figure_and_table() {
+    let tmp = scratch();
+    let dir = tmp.path();
+    write_synthetic(dir, false);
+    let report = write_report(dir).expect("a report");
+    assert!(report.plots.iter().all(|r| r.name != "fanout"));
+    let mut lines = String::new();
+    for (n, followers) in [(1usize, 1usize), (2, 8)] {
+        let mut r = synthetic_record(n, "elasticsearch", 1);
+        r.params = [("followers".to_string(), serde_json::json!(followers))].into();
+        r.throughput_mib_s = 100.0;
+        if followers > 1 {
+            r.followers = (0..followers)
+                .map(|index| rrbench::results::FollowerRecord {
+                    index,
+                    outcome: Outcome::Completed,
+                    failure: None,
+                    verified: true,
+                    attempts: 1,
+                    bytes: 1 << 20,
+                    bytes_transferred: 1 << 20,
+                    started_at_s: 0.0,
+                    duration_s: 1.0,
+                    throughput_mib_s: 10.0 + index as f64,
+                })
+                .collect();
+            r.aggregate_throughput_mib_s = Some(80.0);
+            r.throughput_mib_s = 80.0;
+            r.jain_index = Some(0.987);
+        }
+        lines.push_str(&serde_json::to_string(&r).expect("json"));
+        lines.push('\n');
+    }
+    fs::write(dir.join("trials.jsonl"), lines).expect("trials");
+    let files = write_report(dir).expect("a report");
+    assert!(files.plots.iter().any(|r| r.name == "fanout"));
+    assert_has(
+        &svg(dir, "fanout"),
+        &[
+            "t0002: 8 followers, Jain 0.987, aggregate 80 MiB/s, fair share 10 MiB/s",
+            "fastest first",
+        ],
+        "fanout.svg",
+    );
+    let md = fs::read_to_string(&files.markdown).expect("md");
+    assert_has(
+        &md,
+        &[
+            "## Fan-out: one leader, many followers",
+            "| t0002 | followers=8 | 8 | 8/8 | 80.0 | 0.80 | 0.987 | 10.00 | 13.50 | 17.00 | 0 |",
+        ],
+        "report.md",
+    );
 }

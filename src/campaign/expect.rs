@@ -10,6 +10,11 @@
 //! expect = { outcome = "failed" }
 //! ```
 //!
+//! A trial with many followers (`followers = 32`) is judged on its aggregate: its outcome is the
+//! worst follower's, its throughput the sum; `min_jain_index`, `min_aggregate_throughput_mib_s`
+//! and `min_follower_throughput_mib_s` judge how the followers shared the leader (one follower
+//! has a Jain index of 1 and is its own aggregate and minimum).
+//!
 //! A matching `expect_when` overrides the keys it sets. Pure: no I/O.
 
 use std::{collections::BTreeMap, time::Duration};
@@ -36,8 +41,39 @@ pub struct Expectations {
     /// Every fault window recovered from within this.
     #[serde(default, with = "option_duration_serde")]
     pub max_time_to_recover: Option<Duration>,
-    /// Attempts, at most.
+    /// Attempts, at most (of the follower that needed most).
     pub max_attempts: Option<u32>,
+    /// Jain's fairness index over the followers' throughputs, at least (1/n to 1).
+    pub min_jain_index: Option<f64>,
+    /// Every follower's bytes over the wall time, MiB/s, at least.
+    pub min_aggregate_throughput_mib_s: Option<f64>,
+    /// The slowest follower's throughput, MiB/s, at least.
+    pub min_follower_throughput_mib_s: Option<f64>,
+}
+
+/// How a trial's followers shared the leader, as the fan-out expectations judge it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Shares {
+    /// Followers in the trial.
+    pub followers: usize,
+    /// Every follower's bytes over the wall time, MiB/s.
+    pub aggregate_mib_s: f64,
+    /// Jain's index over their throughputs (`None` when none moved a byte).
+    pub jain_index: Option<f64>,
+    /// The slowest follower's throughput, MiB/s.
+    pub min_follower_mib_s: f64,
+}
+
+impl Shares {
+    /// One follower: its throughput is the aggregate and the minimum, and it is fair to itself.
+    pub fn one(report: &RecoveryReport) -> Self {
+        Self {
+            followers: 1,
+            aggregate_mib_s: report.throughput_mib_s,
+            jain_index: Some(1.0),
+            min_follower_mib_s: report.throughput_mib_s,
+        }
+    }
 }
 
 /// Expectations for the trials whose matrix values match.
@@ -62,6 +98,13 @@ impl Expectations {
             max_bytes_wasted: other.max_bytes_wasted.or(self.max_bytes_wasted),
             max_time_to_recover: other.max_time_to_recover.or(self.max_time_to_recover),
             max_attempts: other.max_attempts.or(self.max_attempts),
+            min_jain_index: other.min_jain_index.or(self.min_jain_index),
+            min_aggregate_throughput_mib_s: other
+                .min_aggregate_throughput_mib_s
+                .or(self.min_aggregate_throughput_mib_s),
+            min_follower_throughput_mib_s: other
+                .min_follower_throughput_mib_s
+                .or(self.min_follower_throughput_mib_s),
         }
     }
 
@@ -76,8 +119,14 @@ impl Expectations {
             .fold(self.clone(), |acc, w| acc.overridden_by(&w.expect))
     }
 
-    /// Judges a trial's report against these expectations (`model` in MiB/s, if any).
-    pub fn judge(&self, report: &RecoveryReport, model: Option<f64>) -> Vec<Verdict> {
+    /// Judges a trial's report against these expectations (`model` in MiB/s, if any); with
+    /// many followers `report` is their aggregate and `shares` says how they shared.
+    pub fn judge(
+        &self,
+        report: &RecoveryReport,
+        model: Option<f64>,
+        shares: &Shares,
+    ) -> Vec<Verdict> {
         let mut verdicts = Vec::new();
         let mut check = |name: &str, expected: String, actual: String, pass: bool| {
             verdicts.push(Verdict {
@@ -142,6 +191,34 @@ impl Expectations {
                 report.attempts <= max,
             );
         }
+        let of = |n: usize| format!(" over {n} followers");
+        if let Some(min) = self.min_jain_index {
+            let (actual, pass) = match shares.jain_index {
+                Some(j) => (format!("{j:.3}{}", of(shares.followers)), j >= min),
+                None => ("none: no follower moved a byte".into(), false),
+            };
+            check("min_jain_index", format!(">= {min:.2}"), actual, pass);
+        }
+        if let Some(min) = self.min_aggregate_throughput_mib_s {
+            check(
+                "min_aggregate_throughput_mib_s",
+                format!(">= {min:.1} MiB/s"),
+                format!(
+                    "{:.1} MiB/s{}",
+                    shares.aggregate_mib_s,
+                    of(shares.followers)
+                ),
+                shares.aggregate_mib_s >= min,
+            );
+        }
+        if let Some(min) = self.min_follower_throughput_mib_s {
+            check(
+                "min_follower_throughput_mib_s",
+                format!(">= {min:.1} MiB/s"),
+                format!("{:.1} MiB/s (the slowest)", shares.min_follower_mib_s),
+                shares.min_follower_mib_s >= min,
+            );
+        }
         verdicts
     }
 }
@@ -192,17 +269,54 @@ mod tests {
             max_bytes_wasted: Some(ByteSize::mib(8)),
             max_time_to_recover: None,
             max_attempts: Some(2),
+            ..Default::default()
         };
-        let good = e.judge(&report(Outcome::Completed, 95.0, 1 << 20, 1), Some(100.0));
+        let judge = |r: &RecoveryReport, m| e.judge(r, m, &Shares::one(r));
+        let good = judge(&report(Outcome::Completed, 95.0, 1 << 20, 1), Some(100.0));
         assert!(good.iter().all(|v| v.pass), "{good:?}");
-        let bad = e.judge(&report(Outcome::Failed, 50.0, 9 << 20, 3), Some(100.0));
+        let bad = judge(&report(Outcome::Failed, 50.0, 9 << 20, 3), Some(100.0));
         assert!(bad.iter().all(|v| !v.pass), "{bad:?}");
         assert_eq!(bad.len(), 4);
-        let no_model = e.judge(&report(Outcome::Completed, 95.0, 0, 1), None);
+        let no_model = judge(&report(Outcome::Completed, 95.0, 0, 1), None);
         assert!(
             no_model.iter().all(|v| v.name != "min_throughput_vs_model"),
             "no model, not judged"
         );
+    }
+
+    #[test]
+    fn fan_out_expectations_judge_how_the_followers_shared() {
+        let e = Expectations {
+            min_jain_index: Some(0.9),
+            min_aggregate_throughput_mib_s: Some(100.0),
+            min_follower_throughput_mib_s: Some(3.0),
+            ..Default::default()
+        };
+        let r = report(Outcome::Completed, 120.0, 0, 1);
+        let fair = Shares {
+            followers: 32,
+            aggregate_mib_s: 120.0,
+            jain_index: Some(0.97),
+            min_follower_mib_s: 3.2,
+        };
+        let v = e.judge(&r, None, &fair);
+        assert_eq!(v.len(), 3);
+        assert!(v.iter().all(|v| v.pass), "{v:?}");
+        assert!(v[0].actual.contains("0.970 over 32 followers"), "{v:?}");
+        let unfair = Shares {
+            jain_index: Some(0.5),
+            min_follower_mib_s: 0.4,
+            aggregate_mib_s: 80.0,
+            ..fair
+        };
+        assert!(e.judge(&r, None, &unfair).iter().all(|v| !v.pass));
+        let idle = Shares {
+            jain_index: None,
+            ..fair
+        };
+        assert!(!e.judge(&r, None, &idle)[0].pass, "no bytes, no fairness");
+        let one = e.judge(&r, None, &Shares::one(&r));
+        assert!(one[0].pass, "one follower is fair to itself: {one:?}");
     }
 
     #[test]

@@ -90,6 +90,43 @@ pub fn model_throughput_mib_s(
         .map(|bytes_per_sec| bytes_per_sec / MIB)
 }
 
+/// Model throughput of `followers` followers recovering from one leader at once, summed, in
+/// MiB/s; `None` when nothing bounds it. Each follower is a node of its own, so its
+/// `max_bytes_per_sec` and its window bound each follower alone, and `followers` times over;
+/// the leader's limiter and a bandwidth fault on the one path are shared, so they bound the sum.
+/// For one follower this is [`model_throughput_mib_s`].
+pub fn fanout_model_mib_s(
+    settings: &RecoverySettings,
+    leader: &LeaderSettings,
+    faults: &[Fault],
+    followers: u32,
+) -> Option<f64> {
+    const MIB: f64 = 1048576.0;
+    if followers <= 1 {
+        return model_throughput_mib_s(settings, leader, faults);
+    }
+    let positive = |r: u64| (r > 0).then_some(r as f64);
+    let rtt = added_rtt(faults).as_secs_f64();
+    let window =
+        f64::from(settings.max_concurrent_file_chunks) * settings.chunk_size.bytes() as f64;
+    let each = [
+        positive(settings.max_bytes_per_sec.bytes()),
+        (rtt > 0.0).then(|| window / rtt),
+    ]
+    .into_iter()
+    .flatten()
+    .reduce(f64::min);
+    [
+        each.map(|e| e * f64::from(followers)),
+        positive(leader.max_bytes_per_sec.bytes()),
+        bottleneck(faults),
+    ]
+    .into_iter()
+    .flatten()
+    .reduce(f64::min)
+    .map(|bytes_per_sec| bytes_per_sec / MIB)
+}
+
 /// The faults of a reference trial: every always-on latency with its delay and jitter set to
 /// zero (so the bytes still take the relay's copying path). `None` when no latency fault shapes
 /// the steady state, so no reference is needed.
@@ -183,6 +220,24 @@ mod tests {
                 ..LeaderSettings::default()
             },
         )
+    }
+
+    #[test]
+    fn fan_out_multiplies_what_each_node_limits_and_caps_by_what_they_share() {
+        let (mut s, mut l) = unlimited();
+        assert_eq!(
+            fanout_model_mib_s(&s, &l, &[], 32),
+            None,
+            "nothing bounds it"
+        );
+        s.max_bytes_per_sec = ByteSize::mib(4);
+        let m = fanout_model_mib_s(&s, &l, &[], 32).expect("node limits");
+        assert!((m - 128.0).abs() < 1e-9, "{m}");
+        l.max_bytes_per_sec = ByteSize::mib(100);
+        let m = fanout_model_mib_s(&s, &l, &[], 32).expect("the leader's limit");
+        assert!((m - 100.0).abs() < 1e-9, "{m}");
+        let one = fanout_model_mib_s(&s, &l, &[], 1).expect("one");
+        assert!((one - 4.0).abs() < 1e-9, "{one}");
     }
 
     #[test]

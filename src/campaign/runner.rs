@@ -22,7 +22,9 @@ use std::{
 
 use super::{
     Campaign, CampaignSpec, IndexSpec, Trial,
-    model::{IndexShape, model, reference_faults},
+    expect::Shares,
+    fanout::{FollowerRun, combine, follower_seed},
+    model::{IndexShape, Model, fanout_model_mib_s, model, reference_faults},
     scratch,
 };
 use crate::{
@@ -32,15 +34,16 @@ use crate::{
     },
     clock::{Clock, utc_stamp},
     export::{self, write_atomic},
-    follower::{self, FollowerError, Progress, RecoveryReport},
+    follower::{self, FollowerConfig, FollowerError, Progress, RecoveryReport},
     index::{
         GenerateSpec, IndexError, IndexSnapshot, ensure_room, generate_cancellable, human,
         same_filesystem,
     },
-    leader::{LeaderConfig, LeaderError},
+    leader::{LeaderConfig, LeaderError, LeaderStatsSnapshot},
     results::{
-        SummaryMarkdown, TRIAL_SCHEMA, TrialRecord, Verdict, append_line, capture_env,
-        create_run_dir, events_jsonl, read_trials, repair_torn_tail, requests_csv, timeseries_csv,
+        FollowerRecord, SummaryMarkdown, TRIAL_SCHEMA, TrialRecord, Verdict, append_line,
+        capture_env, create_run_dir, events_jsonl, read_trials, repair_torn_tail, requests_csv,
+        timeseries_csv,
     },
     rig::{Certificate, InjectorKind, Rig, RigError},
     stats::median,
@@ -99,6 +102,14 @@ pub enum RunError {
     /// Wiring a trial's leader and injector (what no other variant names).
     #[error(transparent)]
     Rig(RigError),
+    /// A follower's task ended without a report (a bug: it panicked).
+    #[error("follower {index} of the trial stopped without a report: {message}")]
+    FollowerTask {
+        /// Which follower.
+        index: usize,
+        /// What the task said.
+        message: String,
+    },
     /// The campaign asks for the L3 link where it cannot run.
     #[error("[chaos] layer = \"l3\": {0}; run as root, or use layer \"l4\"")]
     L3Unavailable(String),
@@ -312,8 +323,15 @@ fn remove_abandoned_builds(root: &Path) {
 
 /// Refuses, before anything is written, a campaign whose indexes cannot fit: those not cached
 /// yet are generated under `cache_root`, and each trial recovers a copy into `scratch_root`
-/// (one trial at a time, so the largest counts). On one filesystem both must fit together.
+/// (one trial at a time, so the largest counts, once per follower). On one filesystem both must
+/// fit together.
 fn check_room(campaign: &Campaign, cache_root: &Path, scratch_root: &Path) -> Result<(), RunError> {
+    let copy = campaign
+        .cells
+        .iter()
+        .map(|c| c.index.size.bytes().saturating_mul(u64::from(c.followers)))
+        .max()
+        .unwrap_or(0);
     let mut specs: Vec<&IndexSpec> = campaign.cells.iter().map(|c| &c.index).collect();
     specs.sort_by_key(|s| (s.size.bytes(), s.files, s.seed));
     specs.dedup();
@@ -322,7 +340,6 @@ fn check_room(campaign: &Campaign, cache_root: &Path, scratch_root: &Path) -> Re
         .filter(|s| !cache_dir(cache_root, s).join(".complete").exists())
         .map(|s| s.size.bytes())
         .fold(0, u64::saturating_add);
-    let copy = specs.iter().map(|s| s.size.bytes()).max().unwrap_or(0);
     let fits = if same_filesystem(cache_root, scratch_root).map_err(io(cache_root))? {
         ensure_room(cache_root, to_generate.saturating_add(copy))
     } else {
@@ -368,7 +385,7 @@ async fn reference_s(
     let mut durations = Vec::new();
     for run in 0..REFERENCE_RUNS {
         let progress = Arc::new(Progress::default());
-        let (report, _) = recover_cell(
+        let Recovered { report, .. } = recover_cell(
             cell,
             faults.clone(),
             seed.wrapping_add(run as u64),
@@ -388,6 +405,10 @@ async fn reference_s(
 
 /// The key and faults of `cell`'s reference, if its model needs one.
 fn reference_cell(cell: &CampaignSpec) -> Option<(String, Vec<Fault>)> {
+    // A fan-out trial is judged on the bound alone: its reference would be many followers too.
+    if cell.followers > 1 {
+        return None;
+    }
     let faults = reference_faults(&cell.fault_list())?;
     let key = format!(
         "{:?} {:?} {:?} {:?}",
@@ -421,17 +442,30 @@ async fn run_trial(
 ) -> Result<TrialFiles, RunError> {
     let faults = cell.fault_list();
     let shape = index_shape(&snapshot, cell.settings.chunk_size.bytes());
-    let (report, chaos) =
-        recover_cell(cell, faults.clone(), trial.seed, snapshot, progress, cancel).await?;
-    let model = model(&cell.settings, &cell.leader, &faults, shape, reference);
+    let Recovered {
+        report,
+        chaos,
+        followers,
+        shares,
+        leader,
+    } = recover_cell(cell, faults.clone(), trial.seed, snapshot, progress, cancel).await?;
+    let model = if cell.followers > 1 {
+        fanout_model_mib_s(&cell.settings, &cell.leader, &faults, cell.followers).map(|m| Model {
+            throughput_mib_s: m,
+            terms: None,
+        })
+    } else {
+        model(&cell.settings, &cell.leader, &faults, shape, reference)
+    };
     let model_mib_s = model.map(|m| m.throughput_mib_s);
     let expect = cell.expect.for_cell(&campaign.expect_when, &trial.params);
-    let verdicts: Vec<Verdict> = expect.judge(&report, model_mib_s);
+    let verdicts: Vec<Verdict> = expect.judge(&report, model_mib_s, &shares);
     let params: BTreeMap<String, serde_json::Value> = trial
         .params
         .iter()
         .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
         .collect();
+    let fan_out = followers.len() > 1;
     let record = TrialRecord {
         schema: TRIAL_SCHEMA.into(),
         campaign: campaign.name.clone(),
@@ -463,6 +497,11 @@ async fn run_trial(
             .iter()
             .filter(|e| matches!(e.kind, EventKind::ConnReset { .. }))
             .count() as u64,
+        leader_sessions_open: leader.sessions_open,
+        leader_pinned_bytes: leader.pinned_bytes,
+        aggregate_throughput_mib_s: fan_out.then_some(shares.aggregate_mib_s),
+        jain_index: shares.jain_index.filter(|_| fan_out),
+        followers: if fan_out { followers } else { Vec::new() },
         passed: verdicts.iter().all(|v| v.pass),
         expectations: verdicts,
     };
@@ -474,8 +513,21 @@ async fn run_trial(
     })
 }
 
-/// One recovery of `cell` with `faults` on the path: a rig (leader, injector) of its own, the
-/// follower's report with its fault windows measured, and the injector's events.
+/// What one trial's recoveries left: the report the trial is recorded and judged by (the one
+/// follower's, or the followers' aggregate), each follower's line, how they shared, the
+/// injector's events and the leader's counters at the end.
+struct Recovered {
+    report: RecoveryReport,
+    chaos: Vec<Event>,
+    followers: Vec<FollowerRecord>,
+    shares: Shares,
+    leader: LeaderStatsSnapshot,
+}
+
+/// The recoveries of `cell` with `faults` on the path: a rig (leader, injector) of its own and
+/// `cell.followers` followers recovering from it at once, each a node of its own (its own
+/// target, seed and rate limiter, the rig's clock); the reports with their fault windows
+/// measured, and the injector's events.
 async fn recover_cell(
     cell: &CampaignSpec,
     faults: Vec<Fault>,
@@ -483,7 +535,7 @@ async fn recover_cell(
     snapshot: IndexSnapshot,
     progress: Arc<Progress>,
     cancel: impl Future<Output = ()>,
-) -> Result<(RecoveryReport, Vec<Event>), RunError> {
+) -> Result<Recovered, RunError> {
     let clock = Clock::start();
     let root = scratch::scratch_root();
     let scratch = scratch::trial_dir(&root).map_err(io(&root))?;
@@ -503,6 +555,7 @@ async fn recover_cell(
         settings: leader_settings,
         ..LeaderConfig::default()
     };
+    let metas = snapshot.metas();
     let rig = Rig::builder()
         .leader_config(snapshot, leader_config)
         .injector(injector, faults)
@@ -516,14 +569,190 @@ async fn recover_cell(
         .seed(seed)
         .start()
         .await?;
-    let mut config = rig.follower_config(scratch.path().join("index"));
-    config.settings = cell.settings.clone();
-    config.time_limit = Some(cell.time_limit);
-    let mut report = follower::recover(config, progress, cancel).await?;
+    let configure = |target: PathBuf| {
+        let mut config = rig.follower_config(target);
+        config.settings = cell.settings.clone();
+        config.time_limit = Some(cell.time_limit);
+        config
+    };
+    if cell.followers <= 1 {
+        let config = configure(scratch.path().join("index"));
+        let mut report = follower::recover(config, progress, cancel).await?;
+        let leader = leader_stats(&rig).await;
+        let chaos = rig.shutdown().await;
+        let early = report.annotate_faults(&chaos);
+        report.warnings = fault_warnings(&chaos, &early);
+        return Ok(Recovered {
+            shares: Shares::one(&report),
+            report,
+            chaos,
+            followers: Vec::new(),
+            leader,
+        });
+    }
+    let configs: Vec<FollowerConfig> = (0..cell.followers as usize)
+        .map(|i| {
+            let mut config = configure(scratch.path().join(format!("follower-{i:03}")));
+            config.seed = follower_seed(seed, i);
+            config
+        })
+        .collect();
+    let targets: Vec<PathBuf> = configs.iter().map(|c| c.target.clone()).collect();
+    let reports = recover_all(configs, &progress, cancel).await?;
+    let leader = leader_stats(&rig).await;
     let chaos = rig.shutdown().await;
+    // Re-read after every follower finished, so checking one does not slow the others.
+    let checked = tokio::task::spawn_blocking(move || {
+        reports
+            .into_iter()
+            .zip(targets)
+            .map(|(report, target)| {
+                let verified = if report.is_completed() {
+                    same_files(&metas, &target)
+                } else {
+                    Err("not completed".into())
+                };
+                FollowerRun { report, verified }
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| RunError::FollowerTask {
+        index: 0,
+        message: format!("verifying: {e}"),
+    })?;
+    let (mut report, followers, shares) = combine(&checked);
     let early = report.annotate_faults(&chaos);
     report.warnings = fault_warnings(&chaos, &early);
-    Ok((report, chaos))
+    Ok(Recovered {
+        report,
+        chaos,
+        followers,
+        shares,
+        leader,
+    })
+}
+
+/// How long the leader may take to see the followers' connections close before its counters
+/// are read anyway (a blackholed connection may never tell it).
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The leader's counters once every follower connection is closed, or after [`SETTLE`] (zeros
+/// for a rig without a leader of its own). Read at once, a follower's last `CloseSession` may
+/// still be on its way, and the session it closes would count as left open.
+async fn leader_stats(rig: &Rig) -> LeaderStatsSnapshot {
+    let Some(leader) = rig.leader() else {
+        return LeaderStatsSnapshot::default();
+    };
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        let stats = leader.stats();
+        if stats.connections_open == 0 || tokio::time::Instant::now() >= deadline {
+            return stats;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// Whether the index in `target` is the leader's, file for file: the same names, lengths and
+/// CRC-32C, read back from disk.
+fn same_files(leader: &[crate::protocol::FileMeta], target: &Path) -> Result<(), String> {
+    let theirs = IndexSnapshot::load(target)
+        .map_err(|e| format!("reading it back: {e}"))?
+        .metas();
+    let differ = leader.iter().filter(|m| !theirs.contains(m)).count();
+    match (differ, theirs.len() == leader.len()) {
+        (0, true) => Ok(()),
+        (0, false) => Err(format!(
+            "{} files on disk, the leader has {}",
+            theirs.len(),
+            leader.len()
+        )),
+        (n, _) => Err(format!(
+            "{n} of {} files differ from the leader's",
+            leader.len()
+        )),
+    }
+}
+
+/// How often the trial's progress is refreshed from its followers'.
+const SUM_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Runs every follower of `configs` at once, each in a task of its own with progress of its
+/// own, summed into `progress` as they go (bytes and files added up, the highest attempt);
+/// `cancel` stops them all. Their reports, in follower order.
+async fn recover_all(
+    configs: Vec<FollowerConfig>,
+    progress: &Arc<Progress>,
+    cancel: impl Future<Output = ()>,
+) -> Result<Vec<RecoveryReport>, RunError> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let each: Vec<Arc<Progress>> = configs
+        .iter()
+        .map(|_| Arc::new(Progress::default()))
+        .collect();
+    let tasks: Vec<_> = configs
+        .into_iter()
+        .zip(&each)
+        .map(|(config, p)| {
+            let mut stopped = stopped.clone();
+            let cancel = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            tokio::spawn(follower::recover(config, p.clone(), cancel))
+        })
+        .collect();
+    let all = async {
+        let mut reports = Vec::with_capacity(tasks.len());
+        for (index, task) in tasks.into_iter().enumerate() {
+            let joined = task.await.map_err(|e| RunError::FollowerTask {
+                index,
+                message: e.to_string(),
+            });
+            reports.push(joined.and_then(|r| r.map_err(RunError::from)));
+        }
+        reports
+    };
+    let sum = async {
+        let mut tick = tokio::time::interval(SUM_EVERY);
+        loop {
+            tick.tick().await;
+            sum_progress(&each, progress);
+        }
+    };
+    tokio::pin!(all, cancel, sum);
+    let reports = loop {
+        tokio::select! {
+            r = &mut all => break r,
+            () = &mut cancel, if !*stop.borrow() => {
+                let _ = stop.send(true);
+            }
+            () = &mut sum => {}
+        }
+    };
+    sum_progress(&each, progress);
+    reports.into_iter().collect()
+}
+
+/// Sets `total` to the sum of `each` (the highest attempt any is on).
+fn sum_progress(each: &[Arc<Progress>], total: &Progress) {
+    let add = |field: fn(&Progress) -> &std::sync::atomic::AtomicU64| {
+        each.iter().map(|p| Progress::get(field(p))).sum::<u64>()
+    };
+    Progress::set(&total.bytes_transferred, add(|p| &p.bytes_transferred));
+    Progress::set(&total.bytes_needed, add(|p| &p.bytes_needed));
+    Progress::set(&total.bytes_verified, add(|p| &p.bytes_verified));
+    Progress::set(&total.files_total, add(|p| &p.files_total));
+    Progress::set(&total.files_verified, add(|p| &p.files_verified));
+    Progress::set(&total.bytes_persisted, add(|p| &p.bytes_persisted));
+    Progress::set(&total.pings_sent, add(|p| &p.pings_sent));
+    Progress::set(&total.requests_in_flight, add(|p| &p.requests_in_flight));
+    let attempt = each
+        .iter()
+        .map(|p| Progress::get(&p.attempt))
+        .max()
+        .unwrap_or(0);
+    Progress::set(&total.attempt, attempt);
 }
 
 /// What the injector warned about (a fault that fired with no connection open) and the fault

@@ -151,6 +151,10 @@ pub struct CampaignSpec {
     /// Bound on each trial.
     #[serde(default = "a_minute", with = "duration_serde")]
     pub time_limit: Duration,
+    /// Followers recovering from the one leader at once in each trial (fan-out: one catalogue
+    /// replicated to many datacenters), each a node of its own with its own rate limiter.
+    #[serde(default = "one")]
+    pub followers: u32,
     /// The index.
     pub index: IndexSpec,
     /// Leader settings.
@@ -175,6 +179,10 @@ pub struct CampaignSpec {
     #[serde(default)]
     pub expect_when: Vec<ExpectWhen>,
 }
+
+/// Most followers a trial may start: each holds a leader connection per channel, and the
+/// leader's default `max_connections` (1024) must not be what a fan-out trial measures.
+pub const MAX_FOLLOWERS: u32 = 128;
 
 /// Longest campaign name: it is one path component, and stays readable in listings.
 pub const MAX_NAME_LEN: usize = 100;
@@ -289,6 +297,16 @@ impl CampaignSpec {
                 "a trial needs time to run (e.g. \"60s\")",
             ));
         }
+        if !(1..=MAX_FOLLOWERS).contains(&self.followers) {
+            return Err(bad(
+                "followers",
+                self.followers.to_string(),
+                &format!(
+                    "a trial runs 1 to {MAX_FOLLOWERS} followers against its leader (1, the \
+                     default, is one follower)"
+                ),
+            ));
+        }
         if self.repetitions == 0 {
             return Err(bad(
                 "repetitions",
@@ -307,14 +325,15 @@ fn check_key(spec: &CampaignSpec, key: &str) -> Result<(), CampaignError> {
         problem,
     };
     match key.split('.').collect::<Vec<_>>().as_slice() {
-        ["settings" | "leader" | "index" | "chaos", _] => Ok(()),
+        ["settings" | "leader" | "index" | "chaos", _] | ["followers"] => Ok(()),
         ["faults", name, _field] if spec.faults.contains_key(*name) => Ok(()),
         ["faults", name, _] => Err(bad(format!(
             "no fault `{name}` is declared (declared: {})",
             spec.faults.keys().cloned().collect::<Vec<_>>().join(", ")
         ))),
         _ => Err(bad(
-            "expected settings.NAME, leader.NAME, index.NAME, chaos.layer or faults.FAULT.FIELD"
+            "expected followers, settings.NAME, leader.NAME, index.NAME, chaos.layer or \
+             faults.FAULT.FIELD"
                 .into(),
         )),
     }
@@ -330,7 +349,14 @@ fn apply_override(raw: &mut toml::Table, text: &str) -> Result<(), CampaignError
         .split_once('=')
         .ok_or_else(|| bad("expected KEY=VALUE".into()))?;
     let key = key.trim();
-    let top = ["name", "description", "seed", "repetitions", "time_limit"];
+    let top = [
+        "name",
+        "description",
+        "seed",
+        "repetitions",
+        "time_limit",
+        "followers",
+    ];
     let shape_ok = match key.split('.').collect::<Vec<_>>().as_slice() {
         [one] => top.contains(one),
         ["settings" | "leader" | "index" | "expect" | "chaos", _] => true,

@@ -14,6 +14,7 @@
 mod breakdown;
 mod cdf;
 mod distribution;
+mod fanout;
 mod font;
 mod legend;
 mod outcomes;
@@ -24,6 +25,7 @@ mod timeseries;
 pub use breakdown::{Breakdown, BreakdownRow};
 pub use cdf::{Cdf, CdfCurve};
 pub use distribution::{Distribution, DistributionGroup};
+pub use fanout::{FanOut, FanOutPanel};
 pub use outcomes::{CellVerdict, Missed, NOT_RUN, OutcomeCell, OutcomeMatrix, verdict_colour};
 pub use progress::{AttemptSegment, FailureMark, Progress, ProgressPanel, ProgressRun};
 pub use sweep::{Sweep, SweepSeries};

@@ -12,12 +12,12 @@ use crate::{
         fault_times::{WINDOW, goodput_over},
     },
     plot::{
-        AttemptSegment, Breakdown, BreakdownRow, Cdf, CdfCurve, FailureMark, Marker, MarkerKind,
-        Missed, OutcomeCell, OutcomeMatrix, Progress, ProgressPanel, ProgressRun, Run, Scale,
-        Sweep, SweepSeries, Throughput, Window,
+        AttemptSegment, Breakdown, BreakdownRow, Cdf, CdfCurve, FailureMark, FanOut, FanOutPanel,
+        Marker, MarkerKind, Missed, OutcomeCell, OutcomeMatrix, Progress, ProgressPanel,
+        ProgressRun, Run, Scale, Sweep, SweepSeries, Throughput, Window,
     },
     results::{Condition, LoadedTrial, ResultsDir, short_key},
-    stats::median,
+    stats::{median, quantile},
     units::{ByteSize, parse_duration},
 };
 
@@ -806,6 +806,153 @@ pub fn breakdown(results: &ResultsDir) -> Option<Breakdown> {
     })
 }
 
+/// Most panels in the fan-out figure (one per trial): past it, the table still lists every trial.
+pub const FAN_OUT_PANELS: usize = 12;
+
+/// The matrix key of the follower count.
+const FOLLOWERS: &str = "followers";
+
+/// One trial of a campaign with fan-out, as the report's table lists it (a trial with one
+/// follower counts as its own aggregate, minimum and maximum).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FanOutRow {
+    /// Trial id.
+    pub trial: String,
+    /// Its condition.
+    pub condition: String,
+    /// Followers.
+    pub followers: usize,
+    /// Followers that completed, verified.
+    pub completed: usize,
+    /// Every follower's bytes over the wall time, MiB/s.
+    pub aggregate_mib_s: f64,
+    /// Jain's index (`None` with one follower).
+    pub jain_index: Option<f64>,
+    /// Slowest, median and fastest follower, MiB/s.
+    pub min_mib_s: f64,
+    /// See `min_mib_s`.
+    pub median_mib_s: f64,
+    /// See `min_mib_s`.
+    pub max_mib_s: f64,
+    /// Aggregate over the median throughput of the trials with one follower in the same
+    /// condition otherwise (`None` when there are none, or for those trials themselves).
+    pub vs_one: Option<f64>,
+    /// Sessions still open on the leader at the end.
+    pub leader_sessions_open: u64,
+}
+
+/// The throughputs of a trial's followers (its own, with one).
+fn follower_throughputs(t: &LoadedTrial) -> Vec<f64> {
+    if t.record.followers.is_empty() {
+        vec![t.record.throughput_mib_s]
+    } else {
+        t.record
+            .followers
+            .iter()
+            .map(|f| f.throughput_mib_s)
+            .collect()
+    }
+}
+
+/// A row per trial when any trial ran more than one follower; empty otherwise.
+pub fn fan_out_rows(results: &ResultsDir) -> Vec<FanOutRow> {
+    if results.trials.iter().all(|t| t.record.followers.len() <= 1) {
+        return Vec::new();
+    }
+    let alike = |t: &LoadedTrial| Condition::of(&t.record).label_without(&[FOLLOWERS]);
+    let mut alone: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for t in results
+        .trials
+        .iter()
+        .filter(|t| t.record.followers.is_empty())
+    {
+        alone
+            .entry(alike(t))
+            .or_default()
+            .push(t.record.throughput_mib_s);
+    }
+    results
+        .trials
+        .iter()
+        .map(|t| {
+            let r = &t.record;
+            let xs = follower_throughputs(t);
+            let many = !r.followers.is_empty();
+            let completed = if many {
+                r.followers
+                    .iter()
+                    .filter(|f| f.outcome == Outcome::Completed)
+                    .count()
+            } else {
+                usize::from(r.outcome == Outcome::Completed)
+            };
+            let aggregate = r.aggregate_throughput_mib_s.unwrap_or(r.throughput_mib_s);
+            FanOutRow {
+                trial: r.trial.clone(),
+                condition: Condition::of(r).label(),
+                followers: xs.len(),
+                completed,
+                aggregate_mib_s: aggregate,
+                jain_index: r.jain_index,
+                min_mib_s: quantile(&xs, 0.0).unwrap_or(0.0),
+                median_mib_s: quantile(&xs, 0.5).unwrap_or(0.0),
+                max_mib_s: quantile(&xs, 1.0).unwrap_or(0.0),
+                vs_one: alone
+                    .get(&alike(t))
+                    .and_then(|one| median(one))
+                    .filter(|one| many && *one > 0.0)
+                    .map(|one| aggregate / one),
+                leader_sessions_open: r.leader_sessions_open,
+            }
+        })
+        .collect()
+}
+
+/// Each fan-out trial's followers, sorted fastest first, with the fair share; `None` when no
+/// trial ran more than one follower. At most [`FAN_OUT_PANELS`] trials, in id order.
+pub fn fan_out(results: &ResultsDir) -> Option<FanOut> {
+    let panels: Vec<FanOutPanel> = results
+        .trials
+        .iter()
+        .filter(|t| t.record.followers.len() > 1)
+        .take(FAN_OUT_PANELS)
+        .map(|t| {
+            let r = &t.record;
+            let mut followers: Vec<(f64, bool)> = r
+                .followers
+                .iter()
+                .map(|f| (f.throughput_mib_s, f.outcome == Outcome::Completed))
+                .collect();
+            followers.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let aggregate = r.aggregate_throughput_mib_s.unwrap_or(r.throughput_mib_s);
+            let jain = r.jain_index.map_or("–".to_string(), |j| format!("{j:.3}"));
+            let condition = match Condition::of(r).label_without(&[FOLLOWERS]) {
+                c if c == "(no matrix)" => String::new(),
+                c => format!(" {c}"),
+            };
+            FanOutPanel {
+                title: format!(
+                    "{}{condition}: {} followers, Jain {jain}, aggregate {} MiB/s, fair share {} \
+                     MiB/s",
+                    r.trial,
+                    followers.len(),
+                    crate::plot::fmt_num(aggregate),
+                    crate::plot::fmt_num(aggregate / followers.len() as f64)
+                ),
+                fair_share: aggregate / followers.len() as f64,
+                followers,
+            }
+        })
+        .collect();
+    (!panels.is_empty()).then(|| FanOut {
+        title: format!(
+            "{}: throughput of each follower of one leader",
+            results.campaign
+        ),
+        panels,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -927,6 +1074,11 @@ mod tests {
             time_breakdown: None,
             steady_throughput_mib_s: None,
             connections_reset: 0,
+            leader_sessions_open: 0,
+            leader_pinned_bytes: 0,
+            followers: Vec::new(),
+            aggregate_throughput_mib_s: None,
+            jain_index: None,
             expectations: Vec::new(),
             passed: true,
         }

@@ -5,7 +5,8 @@
 //! figures: the outcome grid (policy × condition, coloured by expectation verdict), throughput
 //! against the matrix axis that varies with the model dashed, verified bytes over time attempt
 //! by attempt (all policies of a condition on one time axis), where the time went (when the
-//! trials measured it), the chunk request latency CDF (when they logged requests), and
+//! trials measured it), how the followers of one leader shared it (when a trial ran more than
+//! one), the chunk request latency CDF (when they logged requests), and
 //! throughput over time per condition with fault windows shaded and failures and resets marked.
 //! Which numbers go in each figure is [`figures`]; drawing is [`crate::plot`].
 
@@ -117,6 +118,30 @@ pub fn write_report(dir: &Path) -> Result<ReportFiles, ReportError> {
         ),
     ));
     rendered.push(r);
+
+    if let Some(fig) = figures::fan_out(&results) {
+        blocks.push(Block::Heading("Fan-out: one leader, many followers".into()));
+        let r = plot::render(&fig, &plots_dir, "fanout")?;
+        let shown = fig.panels.len();
+        let more = if shown == figures::FAN_OUT_PANELS {
+            format!(" (the first {shown} such trials; the table lists them all)")
+        } else {
+            String::new()
+        };
+        blocks.push(figure(
+            &r,
+            format!(
+                "One panel per trial with more than one follower{more}: each follower's \
+                 throughput (its bytes over its own duration), fastest first, and the fair \
+                 share dashed (the aggregate, every follower's bytes over the wall time from \
+                 the first start to the last finish, divided by the followers). Jain's index \
+                 is (Σx)² / (n·Σx²): 1 when every follower got the same, 1/n when one got \
+                 everything."
+            ),
+        ));
+        rendered.push(r);
+        blocks.push(fan_out_table(&figures::fan_out_rows(&results)));
+    }
 
     let progress = figures::progress(&results);
     if !progress.is_empty() {
@@ -246,7 +271,7 @@ pub fn write_report(dir: &Path) -> Result<ReportFiles, ReportError> {
 /// this module names its figures are touched.
 fn remove_stale(plots_dir: &Path, rendered: &[Rendered]) -> Result<(), ReportError> {
     let ours = |stem: &str| {
-        ["outcomes", "sweep", "breakdown", "latency"].contains(&stem)
+        ["outcomes", "sweep", "breakdown", "latency", "fanout"].contains(&stem)
             || ["progress-c", "throughput-c"].iter().any(|p| {
                 stem.strip_prefix(p)
                     .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
@@ -317,6 +342,45 @@ fn overview(results: &ResultsDir, conditions: usize, dir: &Path) -> Vec<String> 
         ));
     }
     items
+}
+
+/// Per trial: followers, aggregate, Jain's index and the spread of the followers' throughputs.
+fn fan_out_table(rows: &[figures::FanOutRow]) -> Block {
+    let header = [
+        "trial",
+        "condition",
+        "followers",
+        "completed",
+        "aggregate MiB/s",
+        "vs one follower",
+        "Jain",
+        "min MiB/s",
+        "median MiB/s",
+        "max MiB/s",
+        "leader sessions open",
+    ];
+    let rows = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.trial.clone(),
+                r.condition.clone(),
+                r.followers.to_string(),
+                format!("{}/{}", r.completed, r.followers),
+                format!("{:.1}", r.aggregate_mib_s),
+                r.vs_one.map_or("–".into(), |x| format!("{x:.2}")),
+                r.jain_index.map_or("–".into(), |j| format!("{j:.3}")),
+                format!("{:.2}", r.min_mib_s),
+                format!("{:.2}", r.median_mib_s),
+                format!("{:.2}", r.max_mib_s),
+                r.leader_sessions_open.to_string(),
+            ]
+        })
+        .collect();
+    Block::Table {
+        header: header.map(String::from).to_vec(),
+        rows,
+    }
 }
 
 /// The breakdown's terms per condition, in seconds.

@@ -89,10 +89,61 @@ pub struct TrialRecord {
     pub warnings: Vec<String>,
     /// Connections the chaos proxy saw reset.
     pub connections_reset: u64,
+    /// Sessions still open on the leader when the trial ended (an OpenSearch leader never
+    /// expires one, so those abandoned by restarting followers pile up here); absent when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub leader_sessions_open: u64,
+    /// Bytes of files those open sessions pin on the leader; absent when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub leader_pinned_bytes: u64,
+    /// With more than one follower (`followers = N`): each follower's result, in follower order.
+    /// The trial's own outcome is then the worst of theirs, its bytes their sums, its duration
+    /// from the first start to the last finish and its throughput the aggregate. Absent with one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub followers: Vec<FollowerRecord>,
+    /// Bytes every follower recovered over the wall time from the first start to the last
+    /// finish, MiB/s (absent with one follower).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregate_throughput_mib_s: Option<f64>,
+    /// Jain's fairness index over the followers' throughputs, `1/n` to 1 (see
+    /// [`crate::stats::jain_index`]; absent with one follower).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jain_index: Option<f64>,
     /// Judged expectations.
     pub expectations: Vec<Verdict>,
     /// Whether every expectation held.
     pub passed: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One follower of a fan-out trial (one leader, many followers at once).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FollowerRecord {
+    /// Position among the trial's followers, from 0.
+    pub index: usize,
+    /// Completed (and every file byte-identical to the leader's) or failed.
+    pub outcome: Outcome,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// Its recovered files were re-read after the trial and match the leader's (name, length,
+    /// CRC-32C), file for file.
+    pub verified: bool,
+    /// Attempts.
+    pub attempts: u32,
+    /// Bytes it recovered (verified, not counting any resumed).
+    pub bytes: u64,
+    /// Bytes it received, wasted ones included.
+    pub bytes_transferred: u64,
+    /// When it started, seconds on the trial's clock.
+    pub started_at_s: f64,
+    /// Seconds.
+    pub duration_s: f64,
+    /// MiB/s.
+    pub throughput_mib_s: f64,
 }
 
 /// One judged expectation.

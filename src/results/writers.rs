@@ -332,6 +332,11 @@ mod tests {
             },
             faults: Vec::new(),
             connections_reset: 0,
+            leader_sessions_open: 0,
+            leader_pinned_bytes: 0,
+            followers: Vec::new(),
+            aggregate_throughput_mib_s: None,
+            jain_index: None,
             expectations: vec![super::super::Verdict {
                 name: "outcome".into(),
                 expected: "completed".into(),

@@ -1,0 +1,172 @@
+//! Fan-out: how the followers of one leader shared it. One panel per trial, each follower's
+//! throughput as a bar, fastest first, with the fair share (aggregate / followers) dashed across,
+//! so an unfair leader shows as a staircase and a fair one as a flat row at the line.
+
+use plotters::{coord::Shift, prelude::*, style::text_anchor};
+
+use super::{
+    AXIS_PX, DrawError, FAULT, FONT, Figure, GRID, TEXT_PX, TITLE_PX, colour, fmt_num, headroom,
+    legend::{self, Dash, Entry, Swatch},
+};
+
+/// One trial's followers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FanOutPanel {
+    /// Panel title (trial, condition, Jain's index).
+    pub title: String,
+    /// Each follower's throughput in MiB/s with whether it completed, fastest first.
+    pub followers: Vec<(f64, bool)>,
+    /// Aggregate / followers, MiB/s.
+    pub fair_share: f64,
+}
+
+/// The figure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FanOut {
+    /// Campaign and what is shown.
+    pub title: String,
+    /// One panel per trial with more than one follower.
+    pub panels: Vec<FanOutPanel>,
+}
+
+const WIDTH: u32 = 1000;
+const HEAD_H: u32 = 40;
+const PANEL_H: u32 = 240;
+const FOOT_H: u32 = 24;
+
+impl FanOut {
+    fn legend(&self) -> Vec<Entry> {
+        let mut entries = vec![
+            Entry::new(
+                "one follower's throughput (sorted, fastest first)",
+                Swatch::Band {
+                    colour: colour(0),
+                    opacity: 0.8,
+                },
+            ),
+            Entry::new(
+                "fair share: aggregate / followers",
+                Swatch::Line {
+                    colour: BLACK,
+                    width: 2,
+                    dash: Dash::Dashed,
+                },
+            ),
+        ];
+        if self
+            .panels
+            .iter()
+            .any(|p| p.followers.iter().any(|(_, ok)| !ok))
+        {
+            entries.push(Entry::new(
+                "a follower that failed",
+                Swatch::Band {
+                    colour: FAULT,
+                    opacity: 0.8,
+                },
+            ));
+        }
+        entries
+    }
+}
+
+impl Figure for FanOut {
+    fn size(&self) -> (u32, u32) {
+        let panels = self.panels.len().max(1) as u32;
+        (
+            WIDTH,
+            HEAD_H + PANEL_H * panels + FOOT_H + legend::height(&self.legend(), WIDTH),
+        )
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError>
+    where
+        DB::ErrorType: 'static,
+    {
+        let area = legend::below(root, &self.legend())?;
+        area.draw(&Text::new(
+            self.title.clone(),
+            (WIDTH as i32 / 2, HEAD_H as i32 / 2 + 2),
+            (FONT, TITLE_PX)
+                .into_font()
+                .color(&BLACK)
+                .pos(text_anchor::Pos::new(
+                    text_anchor::HPos::Center,
+                    text_anchor::VPos::Center,
+                )),
+        ))?;
+        let (w, _) = area.dim_in_pixel();
+        for (k, panel) in self.panels.iter().enumerate() {
+            let last = k + 1 == self.panels.len();
+            let top = HEAD_H as i32 + PANEL_H as i32 * k as i32;
+            let height = PANEL_H + if last { FOOT_H } else { 0 };
+            let this = area.clone().shrink((0, top), (w, height));
+            draw_panel(&this, panel, last)?;
+        }
+        Ok(())
+    }
+}
+
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    panel: &FanOutPanel,
+    last: bool,
+) -> Result<(), DrawError>
+where
+    DB::ErrorType: 'static,
+{
+    let n = panel.followers.len().max(1);
+    let y_top = headroom(
+        panel
+            .followers
+            .iter()
+            .map(|(t, _)| *t)
+            .chain([panel.fair_share])
+            .fold(0.0, f64::max),
+    );
+    let mut chart = ChartBuilder::on(area)
+        .caption(panel.title.clone(), (FONT, AXIS_PX))
+        .margin_left(12)
+        .margin_right(20)
+        .margin_top(4)
+        .margin_bottom(4)
+        .x_label_area_size(if last { 44 } else { 26 })
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.5f64..n as f64 + 0.5, 0f64..y_top)?;
+    // About ten rank ticks, on whole followers: every one up to 16, then every 2nd, 4th...
+    let every = n.div_ceil(16).next_power_of_two();
+    let rank = move |x: &f64| {
+        let r = x.round();
+        if (x - r).abs() < 1e-6 && r >= 1.0 && (r as usize - 1) % every == 0 {
+            format!("{r:.0}")
+        } else {
+            String::new()
+        }
+    };
+    let mut mesh = chart.configure_mesh();
+    mesh.y_desc("MiB/s")
+        .label_style((FONT, TEXT_PX))
+        .axis_desc_style((FONT, AXIS_PX))
+        .x_labels(n + 1)
+        .x_label_formatter(&rank)
+        .y_label_formatter(&|y| fmt_num(*y))
+        .y_labels(5)
+        .disable_x_mesh()
+        .light_line_style(GRID);
+    if last {
+        mesh.x_desc("follower, by throughput (fastest first)");
+    }
+    mesh.draw()?;
+    chart.draw_series(panel.followers.iter().enumerate().map(|(i, (t, ok))| {
+        let x = (i + 1) as f64;
+        let ink = if *ok { colour(0) } else { FAULT };
+        Rectangle::new([(x - 0.38, 0.0), (x + 0.38, *t)], ink.mix(0.8).filled())
+    }))?;
+    chart.draw_series(DashedLineSeries::new(
+        [(0.5, panel.fair_share), (n as f64 + 0.5, panel.fair_share)],
+        8,
+        6,
+        BLACK.stroke_width(2),
+    ))?;
+    Ok(())
+}
