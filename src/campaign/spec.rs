@@ -156,8 +156,8 @@ pub struct CampaignSpec {
     /// Leader settings.
     #[serde(default)]
     pub leader: LeaderSettings,
-    /// Follower settings.
-    #[serde(default)]
+    /// Follower settings: what the table gives, the rest its policy's defaults.
+    #[serde(default, deserialize_with = "policy_defaulted")]
     pub settings: RecoverySettings,
     /// Which injector carries the faults.
     #[serde(default)]
@@ -174,6 +174,17 @@ pub struct CampaignSpec {
     /// What the trials of matching cells should show instead.
     #[serde(default)]
     pub expect_when: Vec<ExpectWhen>,
+}
+
+/// Reads `[settings]` and fills what it leaves out with the defaults of its policy
+/// ([`RecoverySettings::defaults_for`]): an opensearch cell without a chunk_size gets the
+/// plugin's 10mb and no rate limit, an elasticsearch one 1mb and 40mb.
+fn policy_defaulted<'de, D: serde::Deserializer<'de>>(d: D) -> Result<RecoverySettings, D::Error> {
+    let table = toml::Table::deserialize(d)?;
+    let mut settings = RecoverySettings::deserialize(Value::Table(table.clone()))
+        .map_err(|e| serde::de::Error::custom(e.message()))?;
+    settings.fill_policy_defaults(|key| table.contains_key(key));
+    Ok(settings)
 }
 
 /// Longest campaign name: it is one path component, and stays readable in listings.
@@ -429,7 +440,12 @@ impl Campaign {
             spec.seed = seed;
         }
         check_name(&spec.name)?;
-        spec.validate("")?;
+        match spec.validate("") {
+            // The file's settings are checked against its own policy; when the matrix varies
+            // the policy, each cell is checked against the one it runs instead.
+            Err(CampaignError::Settings { .. }) if spec.matrix.contains_key("settings.policy") => {}
+            checked => checked?,
+        }
         for key in spec.matrix.keys() {
             check_key(&spec, key)?;
         }
@@ -711,5 +727,73 @@ outcome = "completed"
             msg.contains("max_concurrent_file_chunks") && msg.contains("1 and 10"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn each_cell_gets_its_policys_defaults_unless_the_file_sets_them() {
+        let file = WAN.replace("max_bytes_per_sec = \"0\"\n", "").replace(
+            "\"settings.policy\" = [\"elasticsearch\", \"resumable\"]",
+            "\"settings.policy\" = [\"elasticsearch\", \"opensearch\"]",
+        );
+        let c = Campaign::parse(&file, None).expect("parses");
+        let of = |policy| {
+            c.cells
+                .iter()
+                .find(|cell| cell.settings.policy == policy)
+                .expect("a cell")
+                .settings
+                .clone()
+        };
+        let os = of(Policy::Opensearch);
+        assert_eq!(os.chunk_size, ByteSize::mib(10));
+        assert_eq!(os.max_bytes_per_sec, ByteSize(0), "no rate limit");
+        assert_eq!(os.max_concurrent_file_chunks, 5);
+        let es = of(Policy::Elasticsearch);
+        assert_eq!(es.chunk_size, ByteSize::mib(1));
+        assert_eq!(es.max_bytes_per_sec, ByteSize::mib(40));
+        // A value the file gives wins, whatever the policy.
+        let set = file.replace("[settings]\n", "[settings]\nchunk_size = \"2mb\"\n");
+        let c = Campaign::parse(&set, None).expect("parses");
+        assert!(
+            c.cells
+                .iter()
+                .all(|cell| cell.settings.chunk_size == ByteSize::mib(2))
+        );
+        // The policy's own range: 20 chunks are fine for opensearch, not for elasticsearch.
+        let wide = file.replace(
+            "[settings]\n",
+            "[settings]\nmax_concurrent_file_chunks = 20\n",
+        );
+        let e = error(&wide);
+        assert!(
+            e.contains("matrix cell")
+                && e.contains("settings.policy = \"elasticsearch\"")
+                && e.contains("1 and 10"),
+            "{e}"
+        );
+        let only_os = wide.replace("[\"elasticsearch\", \"opensearch\"]", "[\"opensearch\"]");
+        let c = Campaign::parse(&only_os, None).expect("opensearch takes 20");
+        assert_eq!(c.cells[0].settings.max_concurrent_file_chunks, 20);
+    }
+
+    #[test]
+    fn the_remote_mode_and_its_sockets_are_settings() {
+        let file = WAN.replace(
+            "[settings]\n",
+            "[settings]\nmode = \"proxy\"\nproxy_socket_connections = 12\n",
+        );
+        let c = Campaign::parse(&file, None).expect("parses");
+        assert!(
+            c.cells
+                .iter()
+                .all(|cell| cell.settings.channel_types().len() == 12)
+        );
+        let e = error(&file.replace("= 12", "= 0"));
+        assert!(
+            e.contains("proxy_socket_connections") && e.contains("1 and 1000"),
+            "{e}"
+        );
+        let e = error(&file.replace("\"proxy\"", "\"direct\""));
+        assert!(e.contains("direct") && e.contains("sniff"), "{e}");
     }
 }
