@@ -1,6 +1,6 @@
-//! The words settings are written in: recovery policy, connection profile, remote mode, channel type,
-//! transport, congestion controller and chaos layer, each with the one spelling it has in TOML,
-//! JSON and on the command line (serde, `FromStr`, `Display`).
+//! The words settings are written in: recovery policy, connection profile, remote mode, channel
+//! type, transport, congestion controller and chaos layer, each with the one spelling it has in
+//! TOML, JSON and on the command line (serde, `FromStr`, `Display`).
 //!
 //! This module imports nothing from the crate, so [`crate::settings`], [`crate::follower`],
 //! [`crate::transport`], [`crate::leader`] and [`crate::campaign`] can all name a setting

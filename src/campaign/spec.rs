@@ -331,6 +331,36 @@ fn check_key(spec: &CampaignSpec, key: &str) -> Result<(), CampaignError> {
     }
 }
 
+/// Checks a matrix axis: its key, or, when its values are tables of keys set together (see
+/// [`super::matrix::cells`]), every key of every table (the axis's key is then a label).
+fn check_axis(spec: &CampaignSpec, key: &str, values: &[Value]) -> Result<(), CampaignError> {
+    let tables = values.iter().filter(|v| v.is_table()).count();
+    if tables == 0 {
+        return check_key(spec, key);
+    }
+    if tables != values.len() {
+        return Err(CampaignError::MatrixKey {
+            key: key.to_string(),
+            problem: "mixes tables of keys set together with plain values; use one or the other"
+                .into(),
+        });
+    }
+    for value in values {
+        let table = value.as_table().expect("counted");
+        if table.is_empty() {
+            return Err(CampaignError::MatrixValue {
+                key: key.to_string(),
+                value: show(value),
+                problem: "an empty table sets nothing".into(),
+            });
+        }
+        for inner in table.keys() {
+            check_key(spec, inner)?;
+        }
+    }
+    Ok(())
+}
+
 /// Sets one `KEY=VALUE` override in the file's table.
 fn apply_override(raw: &mut toml::Table, text: &str) -> Result<(), CampaignError> {
     let bad = |problem: String| CampaignError::Override {
@@ -446,8 +476,8 @@ impl Campaign {
             Err(CampaignError::Settings { .. }) if spec.matrix.contains_key("settings.policy") => {}
             checked => checked?,
         }
-        for key in spec.matrix.keys() {
-            check_key(&spec, key)?;
+        for (key, values) in &spec.matrix {
+            check_axis(&spec, key, values)?;
         }
         let trials = expand(&spec.matrix, spec.repetitions, spec.seed);
         let mut cells = Vec::new();
@@ -795,5 +825,39 @@ outcome = "completed"
         );
         let e = error(&file.replace("\"proxy\"", "\"direct\""));
         assert!(e.contains("direct") && e.contains("sniff"), "{e}");
+    }
+
+    #[test]
+    fn a_matrix_axis_can_pair_values_that_belong_together() {
+        let file = WAN.replace(
+            "\"settings.policy\" = [\"elasticsearch\", \"resumable\"]",
+            "stack = [\n  { \"settings.policy\" = \"elasticsearch\", \"leader.flavor\" = \"elasticsearch\" },\n  \
+             { \"settings.policy\" = \"opensearch\", \"leader.flavor\" = \"opensearch\" },\n]",
+        );
+        let c = Campaign::parse(&file, None).expect("parses");
+        assert_eq!(c.cells.len(), 6, "3 delays x 2 pairs");
+        for cell in &c.cells {
+            let flavor = cell.leader.flavor.to_string();
+            assert_eq!(cell.settings.policy.to_string(), flavor);
+        }
+        let os = c
+            .cells
+            .iter()
+            .find(|cell| cell.settings.policy == Policy::Opensearch)
+            .expect("an opensearch cell");
+        assert_eq!(
+            os.settings.chunk_size,
+            ByteSize::mib(10),
+            "its policy's defaults"
+        );
+        let e = error(&file.replace(
+            "\"leader.flavor\" = \"opensearch\"",
+            "\"leader.flavour\" = \"x\"",
+        ));
+        assert!(e.contains("leader.flavour") || e.contains("flavour"), "{e}");
+        let e = error(&file.replace("\"leader.flavor\" = \"opensearch\"", "\"speed\" = 1"));
+        assert!(e.contains("matrix key `speed`"), "{e}");
+        let e = error(&file.replace("},\n]", "},\n \"plain\"\n]"));
+        assert!(e.contains("mixes tables"), "{e}");
     }
 }
