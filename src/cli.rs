@@ -11,7 +11,9 @@ use rrbench::{
     chaos::Fault,
     settings::{LeaderSettings, RecoverySettings},
     units::{ByteSize, parse_duration, parse_optional_duration},
-    vocabulary::{CongestionControl, ConnectionProfile, LeaderFlavor, Policy, Transport},
+    vocabulary::{
+        CongestionControl, ConnectionProfile, LeaderFlavor, Policy, RemoteMode, Transport,
+    },
 };
 
 use crate::recover_output::{Every, OutputOptions, Units, parse_interval};
@@ -440,7 +442,8 @@ impl LeaderArgs {
     }
 }
 
-/// Options of `rrbench recover`.
+/// Options of `rrbench recover` (checked where the command runs against the ranges of the
+/// chosen policy's implementation: [`RecoverySettings::validate_strict`]).
 #[derive(Debug, Args)]
 #[command(allow_negative_numbers = true)]
 pub struct RecoverArgs {
@@ -458,17 +461,19 @@ pub struct RecoverArgs {
     /// --node-initial-primaries-recoveries at once.
     #[arg(long, default_value_t = 1)]
     pub shards: u32,
-    /// ccr.indices.recovery.chunk_size: bytes per chunk request (1kb-1gb).
-    #[arg(long, default_value = "1mb")]
-    pub chunk_size: ByteSize,
+    /// ccr.indices.recovery.chunk_size: bytes per chunk request (1kb-1gb) [default 1mb; 10mb
+    /// under --policy opensearch, whose plugin takes 1mb-1gb].
+    #[arg(long, value_name = "SIZE")]
+    pub chunk_size: Option<ByteSize>,
     /// ccr.indices.recovery.max_concurrent_file_chunks: chunk requests in flight (1-10),
-    /// counted from the oldest outstanding one.
-    #[arg(long, default_value_t = 5)]
-    pub max_concurrent_file_chunks: u32,
+    /// counted from the oldest outstanding one [default 5; under --policy opensearch also 5,
+    /// at least 1 and no upper bound (rrbench stops at 1000)].
+    #[arg(long, value_name = "N")]
+    pub max_concurrent_file_chunks: Option<u32>,
     /// ccr.indices.recovery.max_bytes_per_sec: follower-side limit applied after each response;
-    /// 0 = unlimited.
-    #[arg(long, default_value = "40mb")]
-    pub max_bytes_per_sec: ByteSize,
+    /// 0 = unlimited [default 40mb; 0 under --policy opensearch, whose plugin has no limit].
+    #[arg(long, value_name = "RATE")]
+    pub max_bytes_per_sec: Option<ByteSize>,
     /// ccr.indices.recovery.internal_action_timeout: bound on each request.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub internal_action_timeout: Duration,
@@ -482,12 +487,23 @@ pub struct RecoverArgs {
     /// connection to the leader, so one lost channel fails every shard in flight.
     #[arg(long, default_value_t = 4)]
     pub node_initial_primaries_recoveries: u32,
-    /// Channels to open: remote (6, chunks spread over all) or intra-cluster (13 typed:
-    /// recovery 2, bulk 3, reg 6, state 1, ping 1; chunks ride the recovery channels only).
+    /// Channels to open in sniff mode: remote (6, chunks spread over all) or intra-cluster (13
+    /// typed: recovery 2, bulk 3, reg 6, state 1, ping 1; chunks ride the recovery channels
+    /// only). CCR always uses the remote profile; intra-cluster is node-to-node traffic inside
+    /// one cluster, such as peer recovery (the 13-channel stunnel story).
     #[arg(long, default_value = "remote")]
     pub connection_profile: ConnectionProfile,
+    /// cluster.remote.<alias>.mode: sniff (one connection of the profile's channels) or proxy
+    /// (--proxy-socket-connections sockets to the one --from address, a one-channel
+    /// connection each, requests round robin; losing one fails only its requests).
+    #[arg(long, default_value = "sniff")]
+    pub mode: RemoteMode,
+    /// cluster.remote.<alias>.proxy_socket_connections: sockets opened in proxy mode (1-1000).
+    #[arg(long, default_value_t = 18)]
+    pub proxy_socket_connections: u32,
     /// When one channel closes, close the whole connection and fail every in-flight request.
-    /// Default: true for the elasticsearch and opensearch policies, false for resumable.
+    /// Default: true for the elasticsearch and opensearch policies in sniff mode; false for
+    /// resumable, and in proxy mode (each socket is a connection of its own).
     #[arg(long, action = clap::ArgAction::Set)]
     pub close_all_on_channel_loss: Option<bool>,
     /// network.tcp.keep_alive: TCP keepalive probes on every channel.
@@ -591,16 +607,21 @@ impl RecoverArgs {
         }
     }
 
-    /// The settings these options describe.
+    /// The settings these options describe: what a flag gives, else the policy's default.
     pub fn settings(&self) -> RecoverySettings {
+        let defaults = RecoverySettings::defaults_for(self.policy);
         RecoverySettings {
-            max_bytes_per_sec: self.max_bytes_per_sec,
-            max_concurrent_file_chunks: self.max_concurrent_file_chunks,
-            chunk_size: self.chunk_size,
+            max_bytes_per_sec: self.max_bytes_per_sec.unwrap_or(defaults.max_bytes_per_sec),
+            max_concurrent_file_chunks: self
+                .max_concurrent_file_chunks
+                .unwrap_or(defaults.max_concurrent_file_chunks),
+            chunk_size: self.chunk_size.unwrap_or(defaults.chunk_size),
             internal_action_timeout: self.internal_action_timeout,
             max_retries: self.max_retries,
             node_initial_primaries_recoveries: self.node_initial_primaries_recoveries,
             connection_profile: self.connection_profile,
+            mode: self.mode,
+            proxy_socket_connections: self.proxy_socket_connections,
             close_all_on_channel_loss: self.close_all_on_channel_loss,
             tcp_keep_alive: self.tcp_keep_alive,
             tcp_keep_idle: self.tcp_keep_idle,

@@ -13,7 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     units::{ByteSize, duration_serde, format_duration, option_duration_serde},
-    vocabulary::{CongestionControl, ConnectionProfile, LeaderFlavor, Policy, Transport},
+    vocabulary::{
+        ChannelType, CongestionControl, ConnectionProfile, LeaderFlavor, Policy, RemoteMode,
+        Transport,
+    },
 };
 
 /// A setting outside its range.
@@ -30,8 +33,11 @@ pub struct OutOfRange {
     pub range: &'static str,
 }
 
-/// Follower-side settings of one recovery (Elasticsearch 8.x defaults). Read from a table, any
-/// setting left out keeps its default and an unknown one is an error.
+/// Follower-side settings of one recovery. `Default` is Elasticsearch 8.x's;
+/// [`RecoverySettings::defaults_for`] gives each policy's own (OpenSearch's plugin has larger
+/// chunks and no rate limit). Read from a table, any setting left out keeps its default and an
+/// unknown one is an error; a campaign file fills what it leaves out from its policy's defaults
+/// ([`RecoverySettings::fill_policy_defaults`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RecoverySettings {
@@ -53,10 +59,17 @@ pub struct RecoverySettings {
     /// this throttle applies, not `node_concurrent_recoveries`); they share the node's rate
     /// limiter and its connection to the leader.
     pub node_initial_primaries_recoveries: u32,
-    /// Channels to open: `remote` (6) or `intra-cluster` (13 typed).
+    /// Channels to open in sniff mode: `remote` (6; what CCR always uses) or `intra-cluster` (13
+    /// typed: node-to-node traffic inside one cluster, such as peer recovery).
     pub connection_profile: ConnectionProfile,
-    /// One channel closing closes the whole connection; `None` is the policy's default (on for
-    /// elasticsearch and opensearch, off for resumable).
+    /// `cluster.remote.<alias>.mode`: `sniff` (the profile's channels on one connection) or
+    /// `proxy` (`proxy_socket_connections` one-channel connections to one address).
+    pub mode: RemoteMode,
+    /// `cluster.remote.<alias>.proxy_socket_connections`: sockets opened in proxy mode (1–1000).
+    pub proxy_socket_connections: u32,
+    /// One channel closing closes the whole connection; `None` is the default: on for the
+    /// elasticsearch and opensearch policies in sniff mode, off for resumable and in proxy mode
+    /// (where every socket is a connection of its own).
     pub close_all_on_channel_loss: Option<bool>,
     /// `network.tcp.keep_alive`.
     pub tcp_keep_alive: bool,
@@ -96,6 +109,54 @@ pub struct RecoverySettings {
 }
 
 impl RecoverySettings {
+    /// The settings whose default depends on the policy, by their table keys.
+    pub const POLICY_DEFAULTED: [&'static str; 3] = [
+        "chunk_size",
+        "max_concurrent_file_chunks",
+        "max_bytes_per_sec",
+    ];
+
+    /// The defaults of `policy`'s implementation. Elasticsearch's (and resumable's, which starts
+    /// from them) are [`RecoverySettings::default`]; the OpenSearch CCR plugin's chunks are 10mb,
+    /// 5 at once, with no byte-rate limit (and no per-request timeout: the policy has none).
+    pub fn defaults_for(policy: Policy) -> Self {
+        let es = Self {
+            policy,
+            ..Self::default()
+        };
+        match policy {
+            Policy::Elasticsearch | Policy::Resumable => es,
+            Policy::Opensearch => Self {
+                chunk_size: ByteSize::mib(10),
+                max_concurrent_file_chunks: 5,
+                max_bytes_per_sec: ByteSize(0),
+                ..es
+            },
+        }
+    }
+
+    /// Replaces each setting of [`RecoverySettings::POLICY_DEFAULTED`] for which `was_set` is
+    /// false with the default of `self.policy`: what a user gave always wins.
+    pub fn fill_policy_defaults(&mut self, was_set: impl Fn(&str) -> bool) {
+        let d = Self::defaults_for(self.policy);
+        if !was_set("chunk_size") {
+            self.chunk_size = d.chunk_size;
+        }
+        if !was_set("max_concurrent_file_chunks") {
+            self.max_concurrent_file_chunks = d.max_concurrent_file_chunks;
+        }
+        if !was_set("max_bytes_per_sec") {
+            self.max_bytes_per_sec = d.max_bytes_per_sec;
+        }
+    }
+
+    /// The channels a connection opens: the profile's in sniff mode, one per socket in proxy
+    /// mode.
+    pub fn channel_types(&self) -> Vec<ChannelType> {
+        self.mode
+            .channel_types(self.connection_profile, self.proxy_socket_connections)
+    }
+
     /// What the follower accepts as a leader's file list.
     pub fn listing_limits(&self) -> crate::index::ListingLimits {
         crate::index::ListingLimits {
@@ -117,6 +178,8 @@ impl Default for RecoverySettings {
             max_retries: 5,
             node_initial_primaries_recoveries: 4,
             connection_profile: ConnectionProfile::Remote,
+            mode: RemoteMode::Sniff,
+            proxy_socket_connections: 18,
             close_all_on_channel_loss: None,
             tcp_keep_alive: true,
             tcp_keep_idle: Duration::from_secs(300),
@@ -142,20 +205,29 @@ impl RecoverySettings {
     /// Checks every setting against its range.
     pub fn validate(&self) -> Result<(), OutOfRange> {
         check_rate(self.max_bytes_per_sec)?;
-        if !(1..=10).contains(&self.max_concurrent_file_chunks) {
+        let ranges = PolicyRanges::of(self.policy);
+        if !(1..=ranges.max_chunks).contains(&self.max_concurrent_file_chunks) {
             return Err(OutOfRange {
-                setting: "ccr.indices.recovery.max_concurrent_file_chunks",
+                setting: ranges.chunks_setting,
                 flag: "max-concurrent-file-chunks",
                 value: self.max_concurrent_file_chunks.to_string(),
-                range: "must be between 1 and 10",
+                range: ranges.chunks_range,
             });
         }
         if !(ByteSize::kib(1)..=ByteSize::gib(1)).contains(&self.chunk_size) {
             return Err(OutOfRange {
-                setting: "ccr.indices.recovery.chunk_size",
+                setting: ranges.chunk_setting,
                 flag: "chunk-size",
                 value: self.chunk_size.to_string(),
                 range: "must be between 1kb and 1gb",
+            });
+        }
+        if !(1..=1000).contains(&self.proxy_socket_connections) {
+            return Err(OutOfRange {
+                setting: "cluster.remote.proxy_socket_connections",
+                flag: "proxy-socket-connections",
+                value: self.proxy_socket_connections.to_string(),
+                range: "must be between 1 and 1000",
             });
         }
         check_positive(
@@ -224,6 +296,61 @@ impl RecoverySettings {
             });
         }
         Ok(())
+    }
+}
+
+impl RecoverySettings {
+    /// [`RecoverySettings::validate`], and the floors of the policy's implementation that
+    /// rrbench's engine does not need: the OpenSearch plugin refuses a chunk_size below 1mb.
+    /// The command line applies them. Campaign files and the library do not, so a simulation
+    /// may shrink chunks under any policy (tests/sim.rs runs opensearch with 16kb chunks and
+    /// chaos/campaigns/blackhole-liveness.toml with 256kb).
+    pub fn validate_strict(&self) -> Result<(), OutOfRange> {
+        self.validate()?;
+        let ranges = PolicyRanges::of(self.policy);
+        if self.chunk_size < ranges.min_chunk {
+            return Err(OutOfRange {
+                setting: ranges.chunk_setting,
+                flag: "chunk-size",
+                value: self.chunk_size.to_string(),
+                range: ranges.chunk_range,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Where the policies' implementations differ in what they accept.
+struct PolicyRanges {
+    chunk_setting: &'static str,
+    min_chunk: ByteSize,
+    chunk_range: &'static str,
+    chunks_setting: &'static str,
+    max_chunks: u32,
+    chunks_range: &'static str,
+}
+
+impl PolicyRanges {
+    fn of(policy: Policy) -> Self {
+        match policy {
+            Policy::Elasticsearch | Policy::Resumable => Self {
+                chunk_setting: "ccr.indices.recovery.chunk_size",
+                min_chunk: ByteSize::kib(1),
+                chunk_range: "must be between 1kb and 1gb",
+                chunks_setting: "ccr.indices.recovery.max_concurrent_file_chunks",
+                max_chunks: 10,
+                chunks_range: "must be between 1 and 10",
+            },
+            Policy::Opensearch => Self {
+                chunk_setting: "plugins.replication.follower.index.recovery.chunk_size",
+                min_chunk: ByteSize::mib(1),
+                chunk_range: "must be between 1mb and 1gb under the opensearch policy",
+                chunks_setting: "plugins.replication.follower.index.recovery.max_concurrent_file_chunks",
+                max_chunks: 1000,
+                chunks_range: "must be at least 1 under the opensearch policy (OpenSearch has no \
+                               upper bound; rrbench stops at 1000)",
+            },
+        }
     }
 }
 
@@ -429,6 +556,118 @@ mod tests {
             s.validate().expect_err("timeout").flag,
             "internal-action-timeout"
         );
+    }
+
+    #[test]
+    fn each_policy_has_its_implementations_defaults() {
+        for policy in [Policy::Elasticsearch, Policy::Resumable] {
+            let s = RecoverySettings::defaults_for(policy);
+            assert_eq!(
+                s,
+                RecoverySettings {
+                    policy,
+                    ..Default::default()
+                }
+            );
+        }
+        let os = RecoverySettings::defaults_for(Policy::Opensearch);
+        assert_eq!(os.policy, Policy::Opensearch);
+        assert_eq!(os.chunk_size, ByteSize::mib(10));
+        assert_eq!(os.max_concurrent_file_chunks, 5);
+        assert_eq!(os.max_bytes_per_sec, ByteSize(0), "no rate limit");
+        assert!(!os.policy.has_request_timeout());
+        assert_eq!(os.validate_strict(), Ok(()));
+        assert_eq!(os.mode, RemoteMode::Sniff);
+        assert_eq!(os.proxy_socket_connections, 18);
+    }
+
+    #[test]
+    fn policy_defaults_fill_only_what_was_not_set() {
+        let mut s = RecoverySettings {
+            policy: Policy::Opensearch,
+            chunk_size: ByteSize::mib(2),
+            ..Default::default()
+        };
+        s.fill_policy_defaults(|key| key == "chunk_size");
+        assert_eq!(s.chunk_size, ByteSize::mib(2), "given: kept");
+        assert_eq!(s.max_bytes_per_sec, ByteSize(0), "not given: opensearch's");
+        let mut es = RecoverySettings::default();
+        es.fill_policy_defaults(|_| false);
+        assert_eq!(es, RecoverySettings::default());
+    }
+
+    #[test]
+    fn each_policy_is_checked_against_its_own_ranges() {
+        let with = |policy, chunks, chunk| RecoverySettings {
+            max_concurrent_file_chunks: chunks,
+            chunk_size: chunk,
+            ..RecoverySettings::defaults_for(policy)
+        };
+        // OpenSearch has no upper bound on the window (rrbench's guard is 1000) ...
+        assert_eq!(
+            with(Policy::Opensearch, 20, ByteSize::mib(10)).validate_strict(),
+            Ok(())
+        );
+        let e = with(Policy::Opensearch, 1001, ByteSize::mib(10))
+            .validate()
+            .expect_err("1001");
+        assert_eq!(
+            e.setting,
+            "plugins.replication.follower.index.recovery.max_concurrent_file_chunks"
+        );
+        assert!(
+            e.to_string().contains("1001") && e.range.contains("1000"),
+            "{e}"
+        );
+        // ... Elasticsearch stops at 10.
+        let e = with(Policy::Elasticsearch, 20, ByteSize::mib(1))
+            .validate()
+            .expect_err("20");
+        assert!(e.to_string().contains("between 1 and 10"), "{e}");
+        // OpenSearch's chunks are at least 1mb; the engine itself runs smaller ones.
+        let small = with(Policy::Opensearch, 5, ByteSize::kib(512));
+        assert_eq!(small.validate(), Ok(()));
+        let e = small.validate_strict().expect_err("512kb");
+        assert_eq!(e.flag, "chunk-size");
+        assert!(
+            e.to_string().contains("512kb") && e.range.contains("1mb and 1gb"),
+            "{e}"
+        );
+        assert_eq!(
+            with(Policy::Elasticsearch, 5, ByteSize::kib(512)).validate_strict(),
+            Ok(())
+        );
+        let e = with(Policy::Opensearch, 5, ByteSize::gib(2))
+            .validate()
+            .expect_err("2gb");
+        assert!(e.to_string().contains("1gb"), "{e}");
+    }
+
+    #[test]
+    fn proxy_mode_opens_its_sockets_and_their_count_is_bounded() {
+        let mut s = RecoverySettings {
+            mode: RemoteMode::Proxy,
+            ..Default::default()
+        };
+        assert_eq!(s.channel_types(), [ChannelType::Any; 18]);
+        s.connection_profile = ConnectionProfile::IntraCluster;
+        assert_eq!(
+            s.channel_types().len(),
+            18,
+            "proxy mode ignores the profile"
+        );
+        for bad in [0, 1001] {
+            s.proxy_socket_connections = bad;
+            let e = s.validate().expect_err("out of range");
+            assert_eq!(e.setting, "cluster.remote.proxy_socket_connections");
+            assert!(
+                e.to_string().contains(&bad.to_string()) && e.range.contains("1 and 1000"),
+                "{e}"
+            );
+        }
+        s.mode = RemoteMode::Sniff;
+        s.proxy_socket_connections = 18;
+        assert_eq!(s.channel_types().len(), 13);
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! The words settings are written in: recovery policy, connection profile, channel type,
-//! transport, congestion controller and chaos layer, each with the one spelling it has in TOML,
-//! JSON and on the command line (serde, `FromStr`, `Display`).
+//! The words settings are written in: recovery policy, connection profile, remote mode, channel
+//! type, transport, congestion controller and chaos layer, each with the one spelling it has in
+//! TOML, JSON and on the command line (serde, `FromStr`, `Display`).
 //!
 //! This module imports nothing from the crate, so [`crate::settings`], [`crate::follower`],
 //! [`crate::transport`], [`crate::leader`] and [`crate::campaign`] can all name a setting
@@ -81,6 +81,52 @@ impl fmt::Display for ConnectionProfile {
             Self::Remote => "remote",
             Self::IntraCluster => "intra-cluster",
         })
+    }
+}
+
+/// How a follower reaches a remote cluster (`cluster.remote.<alias>.mode`). CCR always uses the
+/// remote connection profile; the mode says how many sockets carry it, and to where.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemoteMode {
+    /// Connections to the remote's gateway nodes, each of 6 channels (the profile's); when one
+    /// channel closes, Elasticsearch closes the whole connection.
+    #[default]
+    Sniff,
+    /// `cluster.remote.<alias>.proxy_socket_connections` sockets to one `proxy_address` (a load
+    /// balancer, a cloud endpoint), each its own connection of one channel: losing one fails
+    /// only the requests it carried.
+    Proxy,
+}
+
+impl FromStr for RemoteMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sniff" => Ok(Self::Sniff),
+            "proxy" => Ok(Self::Proxy),
+            other => Err(format!("`{other}` is not a remote mode (sniff, proxy)")),
+        }
+    }
+}
+
+impl fmt::Display for RemoteMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sniff => "sniff",
+            Self::Proxy => "proxy",
+        })
+    }
+}
+
+impl RemoteMode {
+    /// The channels a connection opens in this mode: the profile's in sniff mode, `sockets`
+    /// channels that carry everything in proxy mode.
+    pub fn channel_types(self, profile: ConnectionProfile, sockets: u32) -> Vec<ChannelType> {
+        match self {
+            Self::Sniff => profile.channel_types(),
+            Self::Proxy => vec![ChannelType::Any; sockets as usize],
+        }
     }
 }
 
@@ -299,6 +345,10 @@ mod tests {
             same_spelling(c, name);
             parses(c, name);
         }
+        for (m, name) in [(RemoteMode::Sniff, "sniff"), (RemoteMode::Proxy, "proxy")] {
+            same_spelling(m, name);
+            parses(m, name);
+        }
         for (t, name) in [(Transport::Tcp, "tcp"), (Transport::Quic, "quic")] {
             same_spelling(t, name);
             parses(t, name);
@@ -331,6 +381,8 @@ mod tests {
         assert!("udp".parse::<Transport>().is_err());
         assert!("vegas".parse::<CongestionControl>().is_err());
         assert!("local".parse::<ConnectionProfile>().is_err());
+        let err = "direct".parse::<RemoteMode>().expect_err("not a mode");
+        assert!(err.contains("sniff, proxy"), "{err}");
     }
 
     #[test]
@@ -340,6 +392,7 @@ mod tests {
         assert_eq!(Transport::default(), Transport::Tcp);
         assert_eq!(CongestionControl::default(), CongestionControl::System);
         assert_eq!(ChaosLayer::default(), ChaosLayer::L4);
+        assert_eq!(RemoteMode::default(), RemoteMode::Sniff);
     }
 
     #[test]
@@ -356,6 +409,14 @@ mod tests {
         assert_eq!(count(ChannelType::Reg), 6);
         assert_eq!(count(ChannelType::State), 1);
         assert_eq!(count(ChannelType::Ping), 1);
+        assert_eq!(
+            RemoteMode::Proxy.channel_types(ConnectionProfile::IntraCluster, 18),
+            [ChannelType::Any; 18]
+        );
+        assert_eq!(
+            RemoteMode::Sniff.channel_types(ConnectionProfile::Remote, 18),
+            [ChannelType::Any; 6]
+        );
         assert_eq!(CongestionControl::System.tcp_name(), None);
         assert_eq!(CongestionControl::Bbr.tcp_name(), Some("bbr"));
     }

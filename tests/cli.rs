@@ -1389,3 +1389,84 @@ fn a_failed_attempt_prints_its_kind_and_the_next_step_as_it_happens() {
     assert_eq!(failures[0]["text"], first.as_str());
     assert_eq!(doc["end"]["totals"]["outcome"], "failed");
 }
+
+/// Under `--policy opensearch` the plugin's ranges apply: chunks of 1mb-1gb, a window of at
+/// least 1 without Elasticsearch's cap of 10.
+#[test]
+fn each_policy_takes_the_ranges_of_its_implementation() {
+    let tmp = scratch();
+    let dir = tmp.path().join("never-created");
+    let dir = dir.to_str().expect("utf-8");
+    let base = ["recover", "--from", "127.0.0.1:1", "--dir", dir];
+    let refused = |extra: &[&str], says: &[&str]| {
+        let out = rrbench(&[&base[..], extra].concat());
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", stderr(&out));
+        for s in says {
+            assert!(
+                stderr(&out).contains(s),
+                "{extra:?}: no {s:?} in {}",
+                stderr(&out)
+            );
+        }
+    };
+    refused(
+        &["--policy", "opensearch", "--chunk-size", "512kb"],
+        &["chunk_size", "512kb", "1mb and 1gb"],
+    );
+    refused(
+        &[
+            "--policy",
+            "elasticsearch",
+            "--max-concurrent-file-chunks",
+            "20",
+        ],
+        &["max_concurrent_file_chunks", "20", "between 1 and 10"],
+    );
+    refused(
+        &[
+            "--policy",
+            "opensearch",
+            "--max-concurrent-file-chunks",
+            "1001",
+        ],
+        &["max_concurrent_file_chunks", "1001", "1000"],
+    );
+    refused(
+        &["--mode", "proxy", "--proxy-socket-connections", "0"],
+        &["cluster.remote.proxy_socket_connections", "1 and 1000"],
+    );
+    refused(&["--mode", "direct"], &["--mode", "sniff, proxy"]);
+    // Accepted: the recovery runs (and fails to connect until its time limit), and its settings
+    // are the plugin's defaults with the one given value.
+    let out = rrbench(
+        &[
+            &base[..],
+            &[
+                "--policy",
+                "opensearch",
+                "--max-concurrent-file-chunks",
+                "20",
+                "--time-limit",
+                "300ms",
+                "--json",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let settings = &doc["start"]["settings"];
+    assert_eq!(settings["max_concurrent_file_chunks"], 20, "{settings}");
+    assert_eq!(settings["chunk_size"], "10mb", "{settings}");
+    assert_eq!(settings["max_bytes_per_sec"], "0b", "{settings}");
+    let help = String::from_utf8_lossy(&rrbench(&["recover", "--help"]).stdout).into_owned();
+    assert!(
+        help.contains("default 1mb; 10mb under --policy opensearch"),
+        "{help}"
+    );
+    assert!(help.contains("--proxy-socket-connections"), "{help}");
+    assert!(
+        help.contains("CCR always uses the remote profile"),
+        "{help}"
+    );
+}

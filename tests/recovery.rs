@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use common::*;
 use rrbench::{
-    follower::{FailureKind, Outcome},
+    follower::{FailureKind, FollowerConfig, Outcome},
+    protocol::{HEADER_LEN, Message},
     settings::{LeaderSettings, RecoverySettings},
+    transport::{connection::Connection, dial::TcpDialer},
     units::ByteSize,
+    vocabulary::{Policy, RemoteMode},
 };
 
 const MIB: u64 = 1 << 20;
@@ -279,4 +282,135 @@ async fn an_unreachable_leader_fails_every_attempt_with_connect() {
             .iter()
             .all(|f| f.kind == FailureKind::Connect)
     );
+}
+
+fn proxy_mode(policy: Policy) -> RecoverySettings {
+    RecoverySettings {
+        mode: RemoteMode::Proxy,
+        policy,
+        time_scale: 0.01,
+        ..unlimited_follower()
+    }
+}
+
+/// `cluster.remote.<alias>.mode: proxy`: 18 sockets to the one address, each a connection of
+/// its own, requests round robin over them (sniff mode opens the profile's 6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_mode_opens_18_sockets_to_one_address_and_recovers_byte_identical() {
+    let tmp = scratch();
+    let snapshot = make_index(tmp.path(), 16 * MIB, 6, 21);
+    for (mode, sockets) in [(RemoteMode::Proxy, 18), (RemoteMode::Sniff, 6)] {
+        let leader = start_leader(&snapshot, unlimited_leader()).await;
+        let target = tmp.path().join(mode.to_string());
+        let settings = RecoverySettings {
+            mode,
+            chunk_size: ByteSize::kib(256),
+            max_concurrent_file_chunks: 10,
+            ..unlimited_follower()
+        };
+        let report = recover(leader.local_addr(), &target, settings).await;
+        assert_eq!(report.outcome, Outcome::Completed, "{:?}", report.failure);
+        assert_eq!(report.attempts, 1);
+        assert_identical(&snapshot, &target);
+        assert_eq!(leader.stats().connections_accepted, sockets, "{mode}");
+        leader.shutdown().await;
+    }
+}
+
+/// One proxy socket reset: only the request it carried fails, the other 17 sockets stay open
+/// and keep answering, whatever the policy (in sniff mode Elasticsearch's connection closes
+/// every channel with the first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_proxy_mode_a_reset_socket_fails_alone() {
+    let tmp = scratch();
+    let snapshot = make_index(tmp.path(), MIB, 2, 22);
+    // The 5th socket accepted passes its greeting (a header and a u16), then is reset by the
+    // first byte of its first pong.
+    let greeting = HEADER_LEN as u64 + 2;
+    for (mode, channels) in [(RemoteMode::Proxy, 18usize), (RemoteMode::Sniff, 6)] {
+        let leader = start_leader(&snapshot, unlimited_leader()).await;
+        let mut plan = vec![Mischief::Pass; 4];
+        plan.push(Mischief::ResetAfter(greeting + 1));
+        let (addr, _log) = relay(leader.local_addr(), plan).await;
+        let mut config = FollowerConfig::new(addr.to_string(), tmp.path().join("unused"));
+        config.settings = RecoverySettings {
+            mode,
+            ..proxy_mode(Policy::Elasticsearch)
+        };
+        let options = config.connect_options();
+        assert_eq!(
+            options.close_all_on_channel_loss,
+            mode == RemoteMode::Sniff,
+            "{mode}"
+        );
+        let dialer = TcpDialer {
+            addr: addr.to_string(),
+        };
+        let connection = Connection::open(&dialer, &options).await.expect("open");
+        assert_eq!(connection.len(), channels);
+        // One ping per channel, round robin: one meets the reset (in sniff mode, those after it
+        // meet the closed connection).
+        let mut failed = 0;
+        for nonce in 0..channels as u64 {
+            if connection.request(&Message::Ping { nonce }).await.is_err() {
+                failed += 1;
+            }
+        }
+        match mode {
+            RemoteMode::Proxy => assert_eq!(failed, 1),
+            RemoteMode::Sniff => assert!(failed >= 1),
+        }
+        let loss = tokio::time::timeout(Duration::from_secs(5), connection.lost())
+            .await
+            .expect("the loss is reported");
+        // Give a closing connection time to close the rest.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let answered = {
+            let mut n = 0;
+            for nonce in 100..100 + 2 * channels as u64 {
+                if connection.request(&Message::Ping { nonce }).await.is_ok() {
+                    n += 1;
+                }
+            }
+            n
+        };
+        match mode {
+            RemoteMode::Proxy => {
+                assert_eq!(
+                    answered,
+                    2 * channels,
+                    "the other 17 sockets keep answering"
+                );
+                assert_eq!(
+                    connection.pick().map(|(i, _)| i == loss.channel),
+                    Some(false)
+                );
+            }
+            RemoteMode::Sniff => assert_eq!(answered, 0, "one lost channel closed them all"),
+        }
+        leader.shutdown().await;
+    }
+}
+
+/// The resumable policy in proxy mode through one reset half-way: one failure, one reconnect
+/// (18 sockets more), nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_in_proxy_mode_costs_resumable_one_reconnect() {
+    let tmp = scratch();
+    let snapshot = make_index(tmp.path(), 24 * MIB, 6, 23);
+    let leader = start_leader(&snapshot, unlimited_leader()).await;
+    let addr = reset_relay(leader.local_addr(), 12 * MIB).await;
+    let target = tmp.path().join("follower");
+    let report = recover(addr, &target, proxy_mode(Policy::Resumable)).await;
+    assert_eq!(report.outcome, Outcome::Completed, "{:?}", report.failure);
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    assert_eq!(report.failures[0].kind, FailureKind::Reset);
+    assert_identical(&snapshot, &target);
+    assert_eq!(leader.stats().connections_accepted, 36, "one reconnect");
+    assert!(
+        report.bytes_transferred < 24 * MIB + 5 * MIB,
+        "at most the window again: {}",
+        report.bytes_transferred
+    );
+    leader.shutdown().await;
 }

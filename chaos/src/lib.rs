@@ -27,6 +27,7 @@ pub mod datagram;
 pub mod events;
 pub mod fault;
 pub mod link;
+pub mod listen;
 pub mod proxy;
 pub mod rng;
 pub mod schedule;

@@ -27,6 +27,20 @@ pub struct Trial {
 }
 
 /// Every combination of the matrix's values, in key order (a matrix with no keys has one cell).
+///
+/// A value that is a table sets its dotted keys together, so an axis can pair values that
+/// belong together instead of crossing them; the axis's own key is then only a label:
+///
+/// ```toml
+/// [matrix]
+/// pairing = [
+///   { "settings.policy" = "elasticsearch", "leader.flavor" = "elasticsearch" },
+///   { "settings.policy" = "opensearch", "leader.flavor" = "opensearch" },
+/// ]
+/// ```
+///
+/// A cell's parameters are then the table's keys (`settings.policy`, `leader.flavor`), which
+/// is what `expect_when` matches and what results record.
 pub fn cells(matrix: &BTreeMap<String, Vec<Value>>) -> Vec<Vec<(String, Value)>> {
     let mut cells: Vec<Vec<(String, Value)>> = vec![Vec::new()];
     for (key, values) in matrix {
@@ -35,7 +49,12 @@ pub fn cells(matrix: &BTreeMap<String, Vec<Value>>) -> Vec<Vec<(String, Value)>>
             .flat_map(|cell| {
                 values.iter().map(move |v| {
                     let mut next = cell.clone();
-                    next.push((key.clone(), v.clone()));
+                    match v {
+                        Value::Table(together) => {
+                            next.extend(together.iter().map(|(k, v)| (k.clone(), v.clone())))
+                        }
+                        _ => next.push((key.clone(), v.clone())),
+                    }
                     next
                 })
             })
@@ -182,5 +201,36 @@ mod tests {
         assert_eq!(t["faults"]["wan"]["delay"].as_str(), Some("25ms"));
         assert_eq!(t["settings"]["policy"].as_str(), Some("resumable"));
         assert!(set_path(&mut t, "faults.wan.delay.x", 1.into()).is_err());
+    }
+
+    #[test]
+    fn a_table_value_sets_its_keys_together() {
+        let pair = |policy: &str, flavor: &str| {
+            let mut t = toml::Table::new();
+            t.insert("settings.policy".into(), policy.into());
+            t.insert("leader.flavor".into(), flavor.into());
+            Value::Table(t)
+        };
+        let m = matrix(&[
+            (
+                "pairing",
+                vec![
+                    pair("elasticsearch", "elasticsearch"),
+                    pair("opensearch", "opensearch"),
+                ],
+            ),
+            ("faults.wan.delay", vec!["0ms".into(), "25ms".into()]),
+        ]);
+        let cells = cells(&m);
+        assert_eq!(cells.len(), 4, "2 pairs x 2 delays, not 2 x 2 x 2");
+        for cell in &cells {
+            let get = |k: &str| {
+                cell.iter()
+                    .find(|(key, _)| key == k)
+                    .map(|(_, v)| v.clone())
+            };
+            assert_eq!(get("settings.policy"), get("leader.flavor"), "{cell:?}");
+            assert!(get("pairing").is_none(), "the label is not a parameter");
+        }
     }
 }

@@ -160,8 +160,8 @@ pub struct CampaignSpec {
     /// Leader settings.
     #[serde(default)]
     pub leader: LeaderSettings,
-    /// Follower settings.
-    #[serde(default)]
+    /// Follower settings: what the table gives, the rest its policy's defaults.
+    #[serde(default, deserialize_with = "policy_defaulted")]
     pub settings: RecoverySettings,
     /// Which injector carries the faults.
     #[serde(default)]
@@ -183,6 +183,17 @@ pub struct CampaignSpec {
 /// Most followers a trial may start: each holds a leader connection per channel, and the
 /// leader's default `max_connections` (1024) must not be what a fan-out trial measures.
 pub const MAX_FOLLOWERS: u32 = 128;
+
+/// Reads `[settings]` and fills what it leaves out with the defaults of its policy
+/// ([`RecoverySettings::defaults_for`]): an opensearch cell without a chunk_size gets the
+/// plugin's 10mb and no rate limit, an elasticsearch one 1mb and 40mb.
+fn policy_defaulted<'de, D: serde::Deserializer<'de>>(d: D) -> Result<RecoverySettings, D::Error> {
+    let table = toml::Table::deserialize(d)?;
+    let mut settings = RecoverySettings::deserialize(Value::Table(table.clone()))
+        .map_err(|e| serde::de::Error::custom(e.message()))?;
+    settings.fill_policy_defaults(|key| table.contains_key(key));
+    Ok(settings)
+}
 
 /// Longest campaign name: it is one path component, and stays readable in listings.
 pub const MAX_NAME_LEN: usize = 100;
@@ -339,6 +350,36 @@ fn check_key(spec: &CampaignSpec, key: &str) -> Result<(), CampaignError> {
     }
 }
 
+/// Checks a matrix axis: its key, or, when its values are tables of keys set together (see
+/// [`super::matrix::cells`]), every key of every table (the axis's key is then a label).
+fn check_axis(spec: &CampaignSpec, key: &str, values: &[Value]) -> Result<(), CampaignError> {
+    let tables = values.iter().filter(|v| v.is_table()).count();
+    if tables == 0 {
+        return check_key(spec, key);
+    }
+    if tables != values.len() {
+        return Err(CampaignError::MatrixKey {
+            key: key.to_string(),
+            problem: "mixes tables of keys set together with plain values; use one or the other"
+                .into(),
+        });
+    }
+    for value in values {
+        let table = value.as_table().expect("counted");
+        if table.is_empty() {
+            return Err(CampaignError::MatrixValue {
+                key: key.to_string(),
+                value: show(value),
+                problem: "an empty table sets nothing".into(),
+            });
+        }
+        for inner in table.keys() {
+            check_key(spec, inner)?;
+        }
+    }
+    Ok(())
+}
+
 /// Sets one `KEY=VALUE` override in the file's table.
 fn apply_override(raw: &mut toml::Table, text: &str) -> Result<(), CampaignError> {
     let bad = |problem: String| CampaignError::Override {
@@ -455,9 +496,14 @@ impl Campaign {
             spec.seed = seed;
         }
         check_name(&spec.name)?;
-        spec.validate("")?;
-        for key in spec.matrix.keys() {
-            check_key(&spec, key)?;
+        match spec.validate("") {
+            // The file's settings are checked against its own policy; when the matrix varies
+            // the policy, each cell is checked against the one it runs instead.
+            Err(CampaignError::Settings { .. }) if spec.matrix.contains_key("settings.policy") => {}
+            checked => checked?,
+        }
+        for (key, values) in &spec.matrix {
+            check_axis(&spec, key, values)?;
         }
         let trials = expand(&spec.matrix, spec.repetitions, spec.seed);
         let mut cells = Vec::new();
@@ -737,5 +783,107 @@ outcome = "completed"
             msg.contains("max_concurrent_file_chunks") && msg.contains("1 and 10"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn each_cell_gets_its_policys_defaults_unless_the_file_sets_them() {
+        let file = WAN.replace("max_bytes_per_sec = \"0\"\n", "").replace(
+            "\"settings.policy\" = [\"elasticsearch\", \"resumable\"]",
+            "\"settings.policy\" = [\"elasticsearch\", \"opensearch\"]",
+        );
+        let c = Campaign::parse(&file, None).expect("parses");
+        let of = |policy| {
+            c.cells
+                .iter()
+                .find(|cell| cell.settings.policy == policy)
+                .expect("a cell")
+                .settings
+                .clone()
+        };
+        let os = of(Policy::Opensearch);
+        assert_eq!(os.chunk_size, ByteSize::mib(10));
+        assert_eq!(os.max_bytes_per_sec, ByteSize(0), "no rate limit");
+        assert_eq!(os.max_concurrent_file_chunks, 5);
+        let es = of(Policy::Elasticsearch);
+        assert_eq!(es.chunk_size, ByteSize::mib(1));
+        assert_eq!(es.max_bytes_per_sec, ByteSize::mib(40));
+        // A value the file gives wins, whatever the policy.
+        let set = file.replace("[settings]\n", "[settings]\nchunk_size = \"2mb\"\n");
+        let c = Campaign::parse(&set, None).expect("parses");
+        assert!(
+            c.cells
+                .iter()
+                .all(|cell| cell.settings.chunk_size == ByteSize::mib(2))
+        );
+        // The policy's own range: 20 chunks are fine for opensearch, not for elasticsearch.
+        let wide = file.replace(
+            "[settings]\n",
+            "[settings]\nmax_concurrent_file_chunks = 20\n",
+        );
+        let e = error(&wide);
+        assert!(
+            e.contains("matrix cell")
+                && e.contains("settings.policy = \"elasticsearch\"")
+                && e.contains("1 and 10"),
+            "{e}"
+        );
+        let only_os = wide.replace("[\"elasticsearch\", \"opensearch\"]", "[\"opensearch\"]");
+        let c = Campaign::parse(&only_os, None).expect("opensearch takes 20");
+        assert_eq!(c.cells[0].settings.max_concurrent_file_chunks, 20);
+    }
+
+    #[test]
+    fn the_remote_mode_and_its_sockets_are_settings() {
+        let file = WAN.replace(
+            "[settings]\n",
+            "[settings]\nmode = \"proxy\"\nproxy_socket_connections = 12\n",
+        );
+        let c = Campaign::parse(&file, None).expect("parses");
+        assert!(
+            c.cells
+                .iter()
+                .all(|cell| cell.settings.channel_types().len() == 12)
+        );
+        let e = error(&file.replace("= 12", "= 0"));
+        assert!(
+            e.contains("proxy_socket_connections") && e.contains("1 and 1000"),
+            "{e}"
+        );
+        let e = error(&file.replace("\"proxy\"", "\"direct\""));
+        assert!(e.contains("direct") && e.contains("sniff"), "{e}");
+    }
+
+    #[test]
+    fn a_matrix_axis_can_pair_values_that_belong_together() {
+        let file = WAN.replace(
+            "\"settings.policy\" = [\"elasticsearch\", \"resumable\"]",
+            "stack = [\n  { \"settings.policy\" = \"elasticsearch\", \"leader.flavor\" = \"elasticsearch\" },\n  \
+             { \"settings.policy\" = \"opensearch\", \"leader.flavor\" = \"opensearch\" },\n]",
+        );
+        let c = Campaign::parse(&file, None).expect("parses");
+        assert_eq!(c.cells.len(), 6, "3 delays x 2 pairs");
+        for cell in &c.cells {
+            let flavor = cell.leader.flavor.to_string();
+            assert_eq!(cell.settings.policy.to_string(), flavor);
+        }
+        let os = c
+            .cells
+            .iter()
+            .find(|cell| cell.settings.policy == Policy::Opensearch)
+            .expect("an opensearch cell");
+        assert_eq!(
+            os.settings.chunk_size,
+            ByteSize::mib(10),
+            "its policy's defaults"
+        );
+        let e = error(&file.replace(
+            "\"leader.flavor\" = \"opensearch\"",
+            "\"leader.flavour\" = \"x\"",
+        ));
+        assert!(e.contains("leader.flavour") || e.contains("flavour"), "{e}");
+        let e = error(&file.replace("\"leader.flavor\" = \"opensearch\"", "\"speed\" = 1"));
+        assert!(e.contains("matrix key `speed`"), "{e}");
+        let e = error(&file.replace("},\n]", "},\n \"plain\"\n]"));
+        assert!(e.contains("mixes tables"), "{e}");
     }
 }

@@ -14,7 +14,7 @@ use crate::{
         quic::{QuicClient, QuicLiveness},
         socket::{Keepalive, SocketOptions},
     },
-    vocabulary::{Policy, Transport},
+    vocabulary::{Policy, RemoteMode, Transport},
 };
 
 /// What to recover, from where, into where, and how.
@@ -81,6 +81,14 @@ pub enum FollowerError {
     Target(#[from] IndexError),
 }
 
+impl FollowerConfig {
+    /// How the engine opens connections for this configuration: its channels (the profile's,
+    /// or one per proxy socket), whether one lost closes all, socket and ping options.
+    pub fn connect_options(&self) -> ConnectOptions {
+        connect_options(self, self.settings.policy)
+    }
+}
+
 /// How to open connections for these settings.
 pub(crate) fn connect_options(config: &FollowerConfig, policy: Policy) -> ConnectOptions {
     let s = &config.settings;
@@ -93,9 +101,13 @@ pub(crate) fn connect_options(config: &FollowerConfig, policy: Policy) -> Connec
     let ping_schedule = policy.ping_schedule(s.ping_schedule);
     ConnectOptions {
         profile: s.connection_profile,
-        close_all_on_channel_loss: s
-            .close_all_on_channel_loss
-            .unwrap_or(policy.closes_all_on_channel_loss()),
+        mode: s.mode,
+        proxy_sockets: s.proxy_socket_connections,
+        close_all_on_channel_loss: s.close_all_on_channel_loss.unwrap_or(match s.mode {
+            // Each proxy socket is a connection of its own: losing one loses only its requests.
+            RemoteMode::Proxy => false,
+            RemoteMode::Sniff => policy.closes_all_on_channel_loss(),
+        }),
         socket: SocketOptions {
             keepalive: s.tcp_keep_alive.then_some(Keepalive {
                 idle: s.tcp_keep_idle,

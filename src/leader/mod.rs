@@ -380,9 +380,8 @@ enum Listener {
 impl Listener {
     fn tcp(listen: &str, config: &LeaderConfig) -> Result<Self, LeaderError> {
         let listener = bind(listen, config.netns.as_deref(), |addr| {
-            let listener = std::net::TcpListener::bind(addr)?;
-            listener.set_nonblocking(true)?;
-            Ok(listener)
+            // A backlog for fan-out: 32 followers' 192 channels connect at once.
+            crate::chaos::listen::tcp_listener(addr)
         })?;
         set_congestion_control(&listener, config.settings.congestion_control)?;
         // Registered with the runtime here, not on the namespace thread (which has none).

@@ -9,6 +9,13 @@
 //! behaviour) the first channel to close takes the whole connection down and every in-flight
 //! request on every channel fails. A ping schedule sends a `Ping` on *every* channel; with a
 //! ping timeout, a channel whose `Pong` does not come back in time is closed.
+//!
+//! In proxy mode ([`RemoteMode::Proxy`], `cluster.remote.<alias>.mode: proxy`) Elasticsearch
+//! opens `proxy_socket_connections` (18) sockets to one proxy address instead, each its own
+//! connection of one channel, and spreads requests over them round robin. They are held here as
+//! one [`Connection`] of that many `Any` channels (over QUIC, a stream each); the follower's
+//! settings turn `close_all_on_channel_loss` off for them, since one socket lost is one
+//! connection lost, not all of them.
 
 use std::{
     future::Future,
@@ -35,14 +42,18 @@ use super::{
 use crate::{
     auth::AuthToken,
     protocol::{Message, VERSION},
-    vocabulary::{ChannelType, ConnectionProfile},
+    vocabulary::{ChannelType, ConnectionProfile, RemoteMode},
 };
 
 /// How to open a connection.
 #[derive(Clone, Debug)]
 pub struct ConnectOptions {
-    /// Which channels.
+    /// Which channels in sniff mode.
     pub profile: ConnectionProfile,
+    /// Sniff (the profile's channels) or proxy (`proxy_sockets` channels of type `Any`).
+    pub mode: RemoteMode,
+    /// Sockets opened in proxy mode.
+    pub proxy_sockets: u32,
     /// One channel closing closes them all (Elasticsearch).
     pub close_all_on_channel_loss: bool,
     /// Keepalive and user timeout per socket.
@@ -62,6 +73,11 @@ pub struct ConnectOptions {
 }
 
 impl ConnectOptions {
+    /// The channels to open, in order.
+    pub fn channel_types(&self) -> Vec<ChannelType> {
+        self.mode.channel_types(self.profile, self.proxy_sockets)
+    }
+
     /// What the dialer needs of these options.
     pub fn dial(&self) -> DialOptions {
         DialOptions {
@@ -97,13 +113,13 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Opens and greets every channel of the profile through `dialer`, then starts the loss
-    /// watcher and pingers.
+    /// Opens and greets every channel of the profile (or every proxy-mode socket) through
+    /// `dialer`, then starts the loss watcher and pingers.
     pub async fn open(
         dialer: &dyn Dialer,
         options: &ConnectOptions,
     ) -> Result<Self, TransportError> {
-        let types = options.profile.channel_types();
+        let types = options.channel_types();
         let streams: Arc<dyn Streams> = Arc::from(
             timeout(options.handshake_timeout, dialer.connect(&options.dial()))
                 .await

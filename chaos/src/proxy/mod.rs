@@ -235,13 +235,17 @@ impl Proxy {
     pub async fn start(mut self) -> Result<ProxyHandle, ProxyError> {
         name_uniquely(&mut self.faults)?;
         check_medium(&self.faults, Medium::Stream)?;
-        let listener =
-            TcpListener::bind(&self.listen)
-                .await
-                .map_err(|source| ProxyError::Bind {
-                    addr: self.listen.clone(),
-                    source,
-                })?;
+        let bind_error = |source| ProxyError::Bind {
+            addr: self.listen.clone(),
+            source,
+        };
+        // Resolving may block: off the runtime's threads.
+        let listen = self.listen.clone();
+        let listener = tokio::task::spawn_blocking(move || crate::listen::tcp_listener(listen))
+            .await
+            .map_err(|e| bind_error(std::io::Error::other(e)))?
+            .and_then(TcpListener::from_std)
+            .map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(|source| ProxyError::Bind {
             addr: self.listen.clone(),
             source,
