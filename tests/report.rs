@@ -276,6 +276,7 @@ fn synthetic_record(n: usize, policy: &str, rep: u32) -> TrialRecord {
         leader_sessions_open: 0,
         leader_pinned_bytes: 0,
         followers: Vec::new(),
+        shards: Vec::new(),
         aggregate_throughput_mib_s: None,
         jain_index: None,
         // Elasticsearch completes but re-sends what it had: its expectation fails.

@@ -49,6 +49,10 @@ pub struct Expectations {
     pub min_aggregate_throughput_mib_s: Option<f64>,
     /// The slowest follower's throughput, MiB/s, at least.
     pub min_follower_throughput_mib_s: Option<f64>,
+    /// Shards that needed more than one attempt, at least (an index of several shards).
+    pub min_shards_restarted: Option<u32>,
+    /// Shards that needed more than one attempt, at most.
+    pub max_shards_restarted: Option<u32>,
 }
 
 /// How a trial's followers shared the leader, as the fan-out expectations judge it.
@@ -105,6 +109,8 @@ impl Expectations {
             min_follower_throughput_mib_s: other
                 .min_follower_throughput_mib_s
                 .or(self.min_follower_throughput_mib_s),
+            min_shards_restarted: other.min_shards_restarted.or(self.min_shards_restarted),
+            max_shards_restarted: other.max_shards_restarted.or(self.max_shards_restarted),
         }
     }
 
@@ -189,6 +195,28 @@ impl Expectations {
                 format!("<= {max}"),
                 report.attempts.to_string(),
                 report.attempts <= max,
+            );
+        }
+        // An index of one shard has no shard lines: its attempts are the shard's.
+        let restarted = match report.shards.len() {
+            0 => u32::from(report.attempts > 1),
+            _ => report.shards.iter().filter(|s| s.attempts > 1).count() as u32,
+        };
+        let of_shards = format!("{restarted} of {} shards", report.shards.len().max(1));
+        if let Some(min) = self.min_shards_restarted {
+            check(
+                "min_shards_restarted",
+                format!(">= {min}"),
+                of_shards.clone(),
+                restarted >= min,
+            );
+        }
+        if let Some(max) = self.max_shards_restarted {
+            check(
+                "max_shards_restarted",
+                format!("<= {max}"),
+                of_shards,
+                restarted <= max,
             );
         }
         let of = |n: usize| format!(" over {n} followers");

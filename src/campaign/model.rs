@@ -1,6 +1,10 @@
 //! The throughput a trial should reach (design §10). The bound, from settings and faults alone:
 //!
-//! `min(max_bytes_per_sec, bottleneck, window × chunk / (RTT + chunk / bottleneck))`
+//! `min(max_bytes_per_sec, bottleneck, shards × window × chunk / (RTT + chunk / bottleneck))`
+//!
+//! where `shards` is how many shards the follower node restores at once (each has its own
+//! window; `node_initial_primaries_recoveries` caps them) while the node limits and the
+//! bottleneck are shared by all.
 //!
 //! The window of `max_concurrent_file_chunks` requests of `chunk_size` bytes is in flight per
 //! round trip; each chunk also spends `chunk / bottleneck` on the wire. Rate limits apply on
@@ -62,12 +66,33 @@ pub fn bottleneck(faults: &[Fault]) -> Option<f64> {
         .reduce(f64::min)
 }
 
-/// Model throughput in MiB/s, or `None` when nothing bounds it (no limit, no latency, no
-/// bandwidth fault: then the machine is the limit and the model says nothing).
+/// Model throughput in MiB/s of one shard, or `None` when nothing bounds it (no limit, no
+/// latency, no bandwidth fault: then the machine is the limit and the model says nothing).
 pub fn model_throughput_mib_s(
     settings: &RecoverySettings,
     leader: &LeaderSettings,
     faults: &[Fault],
+) -> Option<f64> {
+    shards_model_mib_s(settings, leader, faults, 1)
+}
+
+/// Shards of an index of `shards` that one follower node restores at once.
+pub fn concurrent_shards(settings: &RecoverySettings, shards: u32) -> u32 {
+    shards
+        .min(settings.node_initial_primaries_recoveries)
+        .max(1)
+}
+
+/// Model throughput in MiB/s of `concurrent` shards restored at once by one follower node from
+/// one leader node: each has its own window, so the window bound is theirs summed, while the
+/// node limits (the follower's one limiter, the leader's) and the bottleneck bound the sum:
+///
+/// `min(follower limit, leader limit, bottleneck, concurrent × window × chunk / RTT')`
+pub fn shards_model_mib_s(
+    settings: &RecoverySettings,
+    leader: &LeaderSettings,
+    faults: &[Fault],
+    concurrent: u32,
 ) -> Option<f64> {
     const MIB: f64 = 1048576.0;
     let rate = [
@@ -82,7 +107,8 @@ pub fn model_throughput_mib_s(
     let chunk = settings.chunk_size.bytes() as f64;
     let window = f64::from(settings.max_concurrent_file_chunks) * chunk;
     let round_trip = added_rtt(faults).as_secs_f64() + bottleneck.map_or(0.0, |b| chunk / b);
-    let window_bound = (round_trip > 0.0).then(|| window / round_trip);
+    let window_bound =
+        (round_trip > 0.0).then(|| f64::from(concurrent.max(1)) * window / round_trip);
     [rate, bottleneck, window_bound]
         .into_iter()
         .flatten()
@@ -168,6 +194,8 @@ pub struct IndexShape {
     pub bytes: u64,
     /// Chunk requests over every file at the cell's chunk size.
     pub chunks: u64,
+    /// Shards restored at once ([`concurrent_shards`]).
+    pub concurrent_shards: u32,
 }
 
 /// The model for a cell: the bound of [`model_throughput_mib_s`], and where a latency sets it
@@ -180,7 +208,7 @@ pub fn model(
     reference_s: Option<f64>,
 ) -> Option<Model> {
     const MIB: f64 = 1048576.0;
-    let bound = model_throughput_mib_s(settings, leader, faults)?;
+    let bound = shards_model_mib_s(settings, leader, faults, index.concurrent_shards)?;
     let Some(reference_s) = reference_s.filter(|r| *r > 0.0) else {
         return Some(Model {
             throughput_mib_s: bound,
@@ -188,7 +216,9 @@ pub fn model(
         });
     };
     let rtt = added_rtt(faults).as_secs_f64();
-    let window = u64::from(settings.max_concurrent_file_chunks.max(1));
+    // Concurrent shards each keep a window in flight: that many more requests per round trip.
+    let window = u64::from(settings.max_concurrent_file_chunks.max(1))
+        * u64::from(index.concurrent_shards.max(1));
     let terms = ModelTerms {
         reference_s,
         setup_s: 2.0 * rtt,
@@ -220,6 +250,24 @@ mod tests {
                 ..LeaderSettings::default()
             },
         )
+    }
+
+    #[test]
+    fn concurrent_shards_add_their_windows_under_the_shared_node_limits() {
+        let (mut s, l) = unlimited();
+        let wan = faults(&["latency:delay=25ms"]);
+        // One 5 × 1 MiB window per 50 ms round trip: 100 MiB/s a shard.
+        let one = shards_model_mib_s(&s, &l, &wan, 1).expect("bounded");
+        assert!((one - 100.0).abs() < 1e-9, "{one}");
+        let three = shards_model_mib_s(&s, &l, &wan, concurrent_shards(&s, 3)).expect("bounded");
+        assert!((three - 300.0).abs() < 1e-9, "three windows: {three}");
+        // Ten shards, but only node_initial_primaries_recoveries (4) at once.
+        assert_eq!(concurrent_shards(&s, 10), 4);
+        // The follower node's one limiter bounds them all.
+        s.max_bytes_per_sec = ByteSize::mib(40);
+        let limited = shards_model_mib_s(&s, &l, &wan, 3).expect("bounded");
+        assert!((limited - 40.0).abs() < 1e-9, "{limited}");
+        assert_eq!(shards_model_mib_s(&s, &l, &[], 3), Some(40.0));
     }
 
     #[test]
@@ -318,6 +366,7 @@ mod tests {
         let index = IndexShape {
             bytes: 48 << 20,
             chunks: 48,
+            concurrent_shards: 1,
         };
         // 48 round trips of 20 ms, 2 to set up, and a 0.27 s reference: 1.27 s for 48 MiB.
         let m = model(&narrow, &l, &wan, index, Some(0.27)).expect("bounded");

@@ -24,7 +24,7 @@ use super::{
     Campaign, CampaignSpec, IndexSpec, Trial,
     expect::Shares,
     fanout::{FollowerRun, combine, follower_seed},
-    model::{IndexShape, Model, fanout_model_mib_s, model, reference_faults},
+    model::{IndexShape, Model, concurrent_shards, fanout_model_mib_s, model, reference_faults},
     scratch,
 };
 use crate::{
@@ -36,8 +36,8 @@ use crate::{
     export::{self, write_atomic},
     follower::{self, FollowerConfig, FollowerError, Progress, RecoveryReport},
     index::{
-        GenerateSpec, IndexError, IndexSnapshot, ensure_room, generate_cancellable, human,
-        same_filesystem,
+        GenerateSpec, IndexError, IndexShards, IndexSnapshot, ensure_room, generate_shards, human,
+        same_filesystem, shard_dir,
     },
     leader::{LeaderConfig, LeaderError, LeaderStatsSnapshot},
     results::{
@@ -46,6 +46,7 @@ use crate::{
         timeseries_csv,
     },
     rig::{Certificate, InjectorKind, Rig, RigError},
+    settings::RecoverySettings,
     stats::median,
     transport::quic::{QuicError, QuicLiveness},
     vocabulary::{ChaosLayer, Transport},
@@ -220,7 +221,10 @@ impl RunSummary {
 
 /// Where the index of `spec` is cached under `root`.
 fn cache_dir(root: &Path, spec: &IndexSpec) -> PathBuf {
-    root.join(format!("{}-{}-{}", spec.size, spec.files, spec.seed))
+    root.join(match spec.shards {
+        1 => format!("{}-{}-{}", spec.size, spec.files, spec.seed),
+        n => format!("{}-{}-{}-{n}shards", spec.size, spec.files, spec.seed),
+    })
 }
 
 /// Generates (once) and loads the index a cell needs; `None` when `cancel` came first.
@@ -228,14 +232,14 @@ async fn cached_index(
     root: &Path,
     spec: &IndexSpec,
     cancel: Pin<&mut impl Future<Output = ()>>,
-) -> Result<Option<IndexSnapshot>, RunError> {
+) -> Result<Option<IndexShards>, RunError> {
     let dir = cache_dir(root, spec);
     if !dir.join(".complete").exists() && !build_index(root, spec, &dir, cancel).await? {
         return Ok(None);
     }
     let d = dir.clone();
     Ok(Some(
-        tokio::task::spawn_blocking(move || IndexSnapshot::load(&d))
+        tokio::task::spawn_blocking(move || IndexShards::load(&d))
             .await
             .map_err(|e| io(&dir)(std::io::Error::other(e)))??,
     ))
@@ -252,11 +256,12 @@ async fn build_index(
     // Named after this process, so two campaigns building the same index never share a half-made
     // directory; the first to finish wins and the other's copy is thrown away.
     let building = root.join(format!(
-        ".building-{}-{}-{}-{}",
+        ".building-{}-{}-{}-{}-{}",
         spec.size,
         spec.files,
         spec.seed,
-        std::process::id()
+        std::process::id(),
+        spec.shards
     ));
     let _ = std::fs::remove_dir_all(&building);
     remove_abandoned_builds(root);
@@ -266,9 +271,9 @@ async fn build_index(
         seed: spec.seed,
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let (b, s) = (building.clone(), stop.clone());
+    let (b, s, shards) = (building.clone(), stop.clone(), spec.shards);
     let mut task =
-        tokio::task::spawn_blocking(move || generate_cancellable(&b, &shape, &s, |_| {}));
+        tokio::task::spawn_blocking(move || generate_shards(&b, &shape, shards, &s, |_| {}));
     let joined = tokio::select! {
         r = &mut task => r,
         () = cancel => {
@@ -329,16 +334,22 @@ fn check_room(campaign: &Campaign, cache_root: &Path, scratch_root: &Path) -> Re
     let copy = campaign
         .cells
         .iter()
-        .map(|c| c.index.size.bytes().saturating_mul(u64::from(c.followers)))
+        .map(|c| {
+            c.index
+                .size
+                .bytes()
+                .saturating_mul(u64::from(c.index.shards))
+                .saturating_mul(u64::from(c.followers))
+        })
         .max()
         .unwrap_or(0);
     let mut specs: Vec<&IndexSpec> = campaign.cells.iter().map(|c| &c.index).collect();
-    specs.sort_by_key(|s| (s.size.bytes(), s.files, s.seed));
+    specs.sort_by_key(|s| (s.size.bytes(), s.files, s.seed, s.shards));
     specs.dedup();
     let to_generate: u64 = specs
         .iter()
         .filter(|s| !cache_dir(cache_root, s).join(".complete").exists())
-        .map(|s| s.size.bytes())
+        .map(|s| s.size.bytes().saturating_mul(u64::from(s.shards)))
         .fold(0, u64::saturating_add);
     let fits = if same_filesystem(cache_root, scratch_root).map_err(io(cache_root))? {
         ensure_room(cache_root, to_generate.saturating_add(copy))
@@ -373,7 +384,7 @@ const REFERENCE_RUNS: usize = 3;
 async fn reference_s(
     cell: &CampaignSpec,
     seed: u64,
-    snapshot: &IndexSnapshot,
+    snapshot: &IndexShards,
     references: &mut References,
 ) -> Result<Option<f64>, RunError> {
     let Some((key, faults)) = reference_cell(cell) else {
@@ -417,16 +428,18 @@ fn reference_cell(cell: &CampaignSpec) -> Option<(String, Vec<Fault>)> {
     Some((key, faults))
 }
 
-/// The index as the model counts it: bytes and chunk requests at `chunk_size`.
-fn index_shape(snapshot: &IndexSnapshot, chunk_size: u64) -> IndexShape {
-    let chunk = chunk_size.max(1);
+/// The index as the model counts it: bytes and chunk requests at the cell's chunk size, and
+/// how many shards the follower restores at once.
+fn index_shape(index: &IndexShards, settings: &RecoverySettings) -> IndexShape {
+    let chunk = settings.chunk_size.bytes().max(1);
     IndexShape {
-        bytes: snapshot.total_bytes(),
-        chunks: snapshot
-            .files()
+        bytes: index.total_bytes(),
+        chunks: index
             .iter()
+            .flat_map(|shard| shard.files().iter())
             .map(|f| f.meta.len.div_ceil(chunk))
             .sum(),
+        concurrent_shards: concurrent_shards(settings, index.count()),
     }
 }
 
@@ -435,13 +448,13 @@ async fn run_trial(
     campaign: &CampaignSpec,
     cell: &CampaignSpec,
     trial: &Trial,
-    snapshot: IndexSnapshot,
+    snapshot: IndexShards,
     progress: Arc<Progress>,
     cancel: impl Future<Output = ()>,
     reference: Option<f64>,
 ) -> Result<TrialFiles, RunError> {
     let faults = cell.fault_list();
-    let shape = index_shape(&snapshot, cell.settings.chunk_size.bytes());
+    let shape = index_shape(&snapshot, &cell.settings);
     let Recovered {
         report,
         chaos,
@@ -502,6 +515,7 @@ async fn run_trial(
         aggregate_throughput_mib_s: fan_out.then_some(shares.aggregate_mib_s),
         jain_index: shares.jain_index.filter(|_| fan_out),
         followers: if fan_out { followers } else { Vec::new() },
+        shards: report.shards.clone(),
         passed: verdicts.iter().all(|v| v.pass),
         expectations: verdicts,
     };
@@ -532,7 +546,7 @@ async fn recover_cell(
     cell: &CampaignSpec,
     faults: Vec<Fault>,
     seed: u64,
-    snapshot: IndexSnapshot,
+    snapshot: IndexShards,
     progress: Arc<Progress>,
     cancel: impl Future<Output = ()>,
 ) -> Result<Recovered, RunError> {
@@ -555,7 +569,8 @@ async fn recover_cell(
         settings: leader_settings,
         ..LeaderConfig::default()
     };
-    let metas = snapshot.metas();
+    let metas: Vec<Vec<crate::protocol::FileMeta>> =
+        snapshot.iter().map(IndexSnapshot::metas).collect();
     let rig = Rig::builder()
         .leader_config(snapshot, leader_config)
         .injector(injector, faults)
@@ -573,6 +588,7 @@ async fn recover_cell(
         let mut config = rig.follower_config(target);
         config.settings = cell.settings.clone();
         config.time_limit = Some(cell.time_limit);
+        config.shards = cell.index.shards;
         config
     };
     if cell.followers <= 1 {
@@ -608,7 +624,7 @@ async fn recover_cell(
             .zip(targets)
             .map(|(report, target)| {
                 let verified = if report.is_completed() {
-                    same_files(&metas, &target)
+                    same_index(&metas, &target)
                 } else {
                     Err("not completed".into())
                 };
@@ -654,7 +670,19 @@ async fn leader_stats(rig: &Rig) -> LeaderStatsSnapshot {
     }
 }
 
-/// Whether the index in `target` is the leader's, file for file: the same names, lengths and
+/// Whether the index in `target` is the leader's, shard for shard and file for file.
+fn same_index(leader: &[Vec<crate::protocol::FileMeta>], target: &Path) -> Result<(), String> {
+    let shards = leader.len() as u32;
+    for (shard, metas) in (0..shards).zip(leader) {
+        same_files(metas, &shard_dir(target, shard, shards)).map_err(|e| match shards {
+            1 => e,
+            _ => format!("shard {shard}: {e}"),
+        })?;
+    }
+    Ok(())
+}
+
+/// Whether the shard in `target` is the leader's, file for file: the same names, lengths and
 /// CRC-32C, read back from disk.
 fn same_files(leader: &[crate::protocol::FileMeta], target: &Path) -> Result<(), String> {
     let theirs = IndexSnapshot::load(target)

@@ -122,6 +122,14 @@ pub struct IndexSpec {
     /// Seed of sizes and bytes.
     #[serde(default)]
     pub seed: u64,
+    /// Shards (`index.number_of_shards`), each of `size` bytes in `files` files; the follower
+    /// restores `settings.node_initial_primaries_recoveries` of them at once.
+    #[serde(default = "one_shard")]
+    pub shards: u32,
+}
+
+fn one_shard() -> u32 {
+    1
 }
 
 /// Where the faults are injected.
@@ -183,6 +191,9 @@ pub struct CampaignSpec {
 /// Most followers a trial may start: each holds a leader connection per channel, and the
 /// leader's default `max_connections` (1024) must not be what a fan-out trial measures.
 pub const MAX_FOLLOWERS: u32 = 128;
+
+/// Most shards an index may have in a campaign (each is a directory, a session and a window).
+pub const MAX_SHARDS: u32 = 1024;
 
 /// Reads `[settings]` and fills what it leaves out with the defaults of its policy
 /// ([`RecoverySettings::defaults_for`]): an opensearch cell without a chunk_size gets the
@@ -299,6 +310,13 @@ impl CampaignSpec {
                     "smaller than index.files = {}: every file needs at least one byte",
                     self.index.files
                 ),
+            ));
+        }
+        if !(1..=MAX_SHARDS).contains(&self.index.shards) {
+            return Err(bad(
+                "index.shards",
+                self.index.shards.to_string(),
+                &format!("an index has 1 to {MAX_SHARDS} shards"),
             ));
         }
         if self.time_limit.is_zero() {

@@ -378,10 +378,12 @@ impl Handler {
             .stats
             .sessions_open_max
             .fetch_max(open, std::sync::atomic::Ordering::Relaxed);
-        shared.log(format!(
-            "{}: session {session} opened on shard {shard}",
-            self.peer
-        ));
+        let on = if shards > 1 {
+            format!(" on shard {shard}")
+        } else {
+            String::new()
+        };
+        shared.log(format!("{}: session {session} opened{on}", self.peer));
         let files = snapshot.metas();
         self.send(
             id,

@@ -109,6 +109,10 @@ pub struct TrialRecord {
     /// [`crate::stats::jain_index`]; absent with one follower).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jain_index: Option<f64>,
+    /// Each shard's line, when the index has more than one (the trial's outcome, bytes and
+    /// throughput are then the index's totals).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<crate::follower::ShardReport>,
     /// Judged expectations.
     pub expectations: Vec<Verdict>,
     /// Whether every expectation held.

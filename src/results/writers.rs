@@ -335,6 +335,7 @@ mod tests {
             leader_sessions_open: 0,
             leader_pinned_bytes: 0,
             followers: Vec::new(),
+            shards: Vec::new(),
             aggregate_throughput_mib_s: None,
             jain_index: None,
             expectations: vec![super::super::Verdict {
