@@ -196,6 +196,15 @@ pub fn parse_dial_address(text: &str) -> Result<String, String> {
     }
 }
 
+/// One address to connect to, or several separated by commas (a leader cluster's nodes), each
+/// checked as [`parse_dial_address`] does.
+pub fn parse_dial_addresses(text: &str) -> Result<String, String> {
+    for one in text.split(',') {
+        parse_dial_address(one.trim()).map_err(|e| format!("`{}`: {e}", one.trim()))?;
+    }
+    Ok(text.split(',').map(str::trim).collect::<Vec<_>>().join(","))
+}
+
 /// An address to listen on (`--listen`): `HOST:PORT`; port 0 lets the OS pick one.
 pub fn parse_listen_address(text: &str) -> Result<String, String> {
     parse_address(text).map(|_| text.to_string())
@@ -283,6 +292,12 @@ pub struct LeaderArgs {
     /// Address to listen on, HOST:PORT (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:9443", value_parser = parse_listen_address)]
     pub listen: String,
+    /// Leader nodes of the cluster (1-64), node i listening on PORT+i (all on free ports with
+    /// port 0), each with its own max_bytes_per_sec limiter; shard s's primary is on node
+    /// s % nodes, and a node asked for a shard it does not hold forwards the request to the one
+    /// that does (a gateway, as in sniff mode). TCP only. Followers: --from with every address.
+    #[arg(long, default_value_t = 1)]
+    pub nodes: u32,
     /// ccr.indices.recovery.max_bytes_per_sec: node-wide limit applied before each chunk read,
     /// shared by all sessions; 0 = unlimited.
     #[arg(long, default_value = "40mb")]
@@ -447,8 +462,10 @@ impl LeaderArgs {
 #[derive(Debug, Args)]
 #[command(allow_negative_numbers = true)]
 pub struct RecoverArgs {
-    /// Leader address, HOST:PORT.
-    #[arg(long, value_parser = parse_dial_address)]
+    /// Leader address, HOST:PORT; in sniff mode a comma-separated list of the leader cluster's
+    /// nodes (the first --node-connections are the gateways), e.g. as `rrbench leader --nodes 3`
+    /// prints them.
+    #[arg(long, value_parser = parse_dial_addresses)]
     pub from: String,
     /// Target directory (created if missing; must be empty or a previous rrbench target).
     #[arg(long)]
@@ -501,6 +518,11 @@ pub struct RecoverArgs {
     /// cluster.remote.<alias>.proxy_socket_connections: sockets opened in proxy mode (1-1000).
     #[arg(long, default_value_t = 18)]
     pub proxy_socket_connections: u32,
+    /// cluster.remote.node_connections: in sniff mode, how many of the --from addresses (the
+    /// leader cluster's gateway nodes) to connect to (1-100); each shard is requested from one
+    /// of them, which forwards it when the shard's primary is on another node.
+    #[arg(long, default_value_t = 3)]
+    pub node_connections: u32,
     /// When one channel closes, close the whole connection and fail every in-flight request.
     /// Default: true for the elasticsearch and opensearch policies in sniff mode; false for
     /// resumable, and in proxy mode (each socket is a connection of its own).
@@ -622,6 +644,7 @@ impl RecoverArgs {
             connection_profile: self.connection_profile,
             mode: self.mode,
             proxy_socket_connections: self.proxy_socket_connections,
+            node_connections: self.node_connections,
             close_all_on_channel_loss: self.close_all_on_channel_loss,
             tcp_keep_alive: self.tcp_keep_alive,
             tcp_keep_idle: self.tcp_keep_idle,

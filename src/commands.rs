@@ -149,6 +149,9 @@ pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
         snapshot.total_bytes(),
         snapshot.count(),
     );
+    if args.nodes != 1 {
+        return leader_cluster(&args, snapshot, settings, auth_token, interrupt).await;
+    }
     let (certificate, generated) = match args.transport {
         Transport::Tcp => (None, None),
         Transport::Quic => {
@@ -199,6 +202,89 @@ pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
     errln!("{}", serde_json::to_string(&stats)?);
     if let Some(generated) = generated {
         generated.finish()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `rrbench leader --nodes M`: M nodes in this process, until Ctrl-C.
+async fn leader_cluster(
+    args: &LeaderArgs,
+    index: IndexShards,
+    settings: rrbench::settings::LeaderSettings,
+    auth_token: Option<rrbench::auth::AuthToken>,
+    mut interrupt: tokio::signal::unix::Signal,
+) -> anyhow::Result<ExitCode> {
+    if !(1..=64).contains(&args.nodes) {
+        return Err(rrbench::settings::OutOfRange {
+            setting: "nodes",
+            flag: "nodes",
+            value: args.nodes.to_string(),
+            range: "must be between 1 and 64",
+        }
+        .into());
+    }
+    if args.transport != Transport::Tcp || args.netns.is_some() {
+        anyhow::bail!(
+            "--nodes {} serves TCP on this host only: leave out --transport quic and --netns              (or run one `rrbench leader` per node)",
+            args.nodes
+        );
+    }
+    let (host, port) = args
+        .listen
+        .rsplit_once(':')
+        .context("--listen is HOST:PORT")?;
+    let port: u16 = port.parse().context("--listen port")?;
+    let listen: Vec<String> = (0..args.nodes)
+        .map(|i| match port {
+            0 => Ok(format!("{host}:0")),
+            p => p
+                .checked_add(i as u16)
+                .map(|p| format!("{host}:{p}"))
+                .with_context(|| format!("--listen port {port} + {i} is past 65535")),
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let config = LeaderConfig {
+        settings: settings.clone(),
+        index_name: args.index_name.clone(),
+        auth_token,
+        log: !args.quiet,
+        quic: None,
+        netns: None,
+    };
+    let shards = index.count();
+    let nodes =
+        rrbench::leader::start_cluster(&listen, index, config, rrbench::clock::Clock::start())
+            .await?;
+    let addresses: Vec<String> = nodes.iter().map(|n| n.local_addr().to_string()).collect();
+    for (i, addr) in addresses.iter().enumerate() {
+        let held: Vec<String> = (0..shards)
+            .filter(|s| rrbench::leader::primary_node(*s, nodes.len()) == i)
+            .map(|s| s.to_string())
+            .collect();
+        errln!(
+            "leader node {i} on {addr}: primaries of shard(s) {}",
+            if held.is_empty() {
+                "none".into()
+            } else {
+                held.join(", ")
+            }
+        );
+    }
+    errln!(
+        "  followers: rrbench recover --from {} --shards {shards} | max_bytes_per_sec {} per node | Ctrl-C to stop",
+        addresses.join(","),
+        if settings.max_bytes_per_sec.bytes() == 0 {
+            "unlimited".to_string()
+        } else {
+            settings.max_bytes_per_sec.to_string()
+        }
+    );
+    interrupt.recv().await;
+    errln!("stopping: draining connections");
+    for (i, node) in nodes.into_iter().enumerate() {
+        let stats = node.stats();
+        node.shutdown().await;
+        errln!("node {i}: {}", serde_json::to_string(&stats)?);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -67,6 +67,10 @@ pub struct RecoverySettings {
     pub mode: RemoteMode,
     /// `cluster.remote.<alias>.proxy_socket_connections`: sockets opened in proxy mode (1–1000).
     pub proxy_socket_connections: u32,
+    /// `cluster.remote.node_connections`: gateway nodes connected to in sniff mode (1–100); the
+    /// follower is given their addresses, and a shard whose primary is on another node is
+    /// reached through one of them.
+    pub node_connections: u32,
     /// One channel closing closes the whole connection; `None` is the default: on for the
     /// elasticsearch and opensearch policies in sniff mode, off for resumable and in proxy mode
     /// (where every socket is a connection of its own).
@@ -180,6 +184,7 @@ impl Default for RecoverySettings {
             connection_profile: ConnectionProfile::Remote,
             mode: RemoteMode::Sniff,
             proxy_socket_connections: 18,
+            node_connections: 3,
             close_all_on_channel_loss: None,
             tcp_keep_alive: true,
             tcp_keep_idle: Duration::from_secs(300),
@@ -220,6 +225,14 @@ impl RecoverySettings {
                 flag: "chunk-size",
                 value: self.chunk_size.to_string(),
                 range: "must be between 1kb and 1gb",
+            });
+        }
+        if !(1..=100).contains(&self.node_connections) {
+            return Err(OutOfRange {
+                setting: "cluster.remote.node_connections",
+                flag: "node-connections",
+                value: self.node_connections.to_string(),
+                range: "must be between 1 and 100",
             });
         }
         if !(1..=1000).contains(&self.proxy_socket_connections) {

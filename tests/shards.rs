@@ -381,3 +381,70 @@ fn shards_over_real_sockets_are_byte_identical() {
     assert_eq!(report.shards.len(), 4);
     assert_eq!(report.files, 4 * 6);
 }
+
+#[test]
+fn in_sniff_mode_a_shard_on_a_node_that_is_not_a_gateway_is_reached_through_one() {
+    let dir = scratch();
+    let index = make_index(dir.path(), 3, 512 << 10);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let target = scratch();
+    let (report, nodes) = runtime.block_on(async {
+        let listen = vec!["127.0.0.1:0".to_string(); 3];
+        let nodes = leader::start_cluster(
+            &listen,
+            index.clone(),
+            LeaderConfig::default(),
+            Clock::start(),
+        )
+        .await
+        .expect("three leader nodes");
+        let addresses: Vec<String> = nodes.iter().map(|n| n.local_addr().to_string()).collect();
+        let mut config = FollowerConfig::new(addresses.join(","), target.path());
+        config.shards = 3;
+        // Two gateways of the three nodes: shard 2's primary (node 2) is reached through one.
+        config.settings.node_connections = 2;
+        config.settings.max_bytes_per_sec = ByteSize(0);
+        let report = follower::recover(
+            config,
+            Arc::new(Progress::default()),
+            std::future::pending(),
+        )
+        .await
+        .expect("recover");
+        (
+            report,
+            nodes.iter().map(LeaderHandle::stats).collect::<Vec<_>>(),
+        )
+    });
+    assert!(report.is_completed(), "{}", report.summary());
+    assert_identical(&index, target.path());
+    assert_eq!(
+        [
+            nodes[0].connections_accepted,
+            nodes[1].connections_accepted,
+            nodes[2].connections_accepted
+        ],
+        [6, 6, 0],
+        "one connection to each gateway, none to node 2"
+    );
+    for (node, stats) in nodes.iter().enumerate() {
+        assert_eq!(
+            stats.sessions_opened, 1,
+            "node {node} holds its shard's session"
+        );
+        assert!(
+            stats.chunks_served > 0,
+            "node {node} read its shard's chunks"
+        );
+    }
+    assert!(
+        nodes[0].requests_forwarded > nodes[2].chunks_served,
+        "gateway 0 forwarded every request for shard 2 (its session and its {} chunks): {}",
+        nodes[2].chunks_served,
+        nodes[0].requests_forwarded
+    );
+    assert_eq!(
+        nodes[1].requests_forwarded, 0,
+        "shard 1's primary is its gateway"
+    );
+}

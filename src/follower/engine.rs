@@ -225,9 +225,9 @@ impl Driver {
                 self.target.clear().err().map(local)
             }
             Action::Connect => {
-                let node = self.node.clone();
+                let (node, shard) = (self.node.clone(), self.shard.shard);
                 self.tasks.spawn(async move {
-                    match node.connection().await {
+                    match node.connection(shard).await {
                         Ok(c) => Done::Connected(c),
                         Err(e) => Done::Event(Event::ConnectFailed(Failure::transport(None, e))),
                     }

@@ -27,6 +27,7 @@ use crate::{
     index::{IndexError, TargetDir, shard_dir, shard_seed},
     settings::OutOfRange,
     transport::dial::{Dialer, QuicDialer, TcpDialer},
+    vocabulary::RemoteMode,
 };
 
 /// Recovers every shard of the index, each attempt after attempt as the policy allows, until
@@ -48,7 +49,7 @@ pub async fn recover(
     }
     let node = Arc::new(FollowerNode::new(
         config.settings.max_bytes_per_sec,
-        dialer_of(&config),
+        dialers_of(&config)?,
         connect_options(&config, config.settings.policy),
     ));
     if config.shards == 1 {
@@ -65,18 +66,38 @@ pub async fn recover(
     recover_shards(config, node, progress, cancel).await
 }
 
-/// The dialer the configuration asks for: the one given, else QUIC or TCP to `leader`.
-fn dialer_of(config: &FollowerConfig) -> Arc<dyn Dialer> {
-    match (&config.dialer, &config.quic) {
-        (Some(dialer), _) => dialer.clone(),
-        (None, Some(client)) => Arc::new(QuicDialer {
-            addr: config.leader.clone(),
-            client: client.clone(),
-        }),
-        (None, None) => Arc::new(TcpDialer {
-            addr: config.leader.clone(),
-        }),
+/// The dialers the configuration asks for: the one given, else QUIC or TCP to each gateway of
+/// `leader` (a comma-separated list in sniff mode, of which the first `node_connections` are
+/// used; proxy mode has one `proxy_address`).
+fn dialers_of(config: &FollowerConfig) -> Result<Vec<Arc<dyn Dialer>>, FollowerError> {
+    if let Some(dialer) = &config.dialer {
+        return Ok(vec![dialer.clone()]);
     }
+    let addresses: Vec<&str> = config.leader.split(',').map(str::trim).collect();
+    if config.settings.mode == RemoteMode::Proxy && addresses.len() > 1 {
+        return Err(FollowerError::Settings(OutOfRange {
+            setting: "cluster.remote.<alias>.proxy_address",
+            flag: "from",
+            value: config.leader.clone(),
+            range: "is one address in proxy mode (a load balancer in front of the cluster)",
+        }));
+    }
+    let gateways = config.settings.node_connections.max(1) as usize;
+    Ok(addresses
+        .into_iter()
+        .take(gateways)
+        .map(|addr| -> Arc<dyn Dialer> {
+            match &config.quic {
+                Some(client) => Arc::new(QuicDialer {
+                    addr: addr.to_string(),
+                    client: client.clone(),
+                }),
+                None => Arc::new(TcpDialer {
+                    addr: addr.to_string(),
+                }),
+            }
+        })
+        .collect())
 }
 
 /// How often the index's progress is summed from its shards'.

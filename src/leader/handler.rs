@@ -324,11 +324,11 @@ impl Handler {
                 len,
             } => self.get_chunk(id, session, file, offset, len).await,
             Message::CloseSession { session } => {
-                let closed = self.shared.sessions().close(session);
+                let holder = self.shared.holder_of(session);
+                let closed = holder.sessions().close(session);
                 if closed {
                     // Not "expired": the follower ended it (a finished recovery or attempt).
-                    self.shared
-                        .log(format!("{}: session {session} closed", self.peer));
+                    holder.log(format!("{}: session {session} closed", self.peer));
                     self.send(id, &Message::SessionClosed { session }).await;
                 } else {
                     let msg = format!("no session {session}");
@@ -342,7 +342,8 @@ impl Handler {
     }
 
     async fn open_session(&self, id: u64, index: &str, shard: u32) {
-        let shared = &self.shared;
+        // In a cluster, the session lives on the node holding the shard's primary.
+        let shared = &self.shared.primary_of(shard);
         if index != shared.config.index_name {
             let msg = format!(
                 "no index {index:?}; this leader serves {:?}",
@@ -397,7 +398,8 @@ impl Handler {
     }
 
     async fn get_chunk(&mut self, id: u64, session: u64, file: u32, offset: u64, len: u32) {
-        let shared = self.shared.clone();
+        // Read on the node holding the session, under that node's limiter.
+        let shared = self.shared.holder_of(session);
         let max_chunk = shared.config.settings.max_chunk_size.bytes();
         let checked = match shared.sessions().get(session) {
             None => Err((

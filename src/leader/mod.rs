@@ -12,11 +12,13 @@
 //! simulated time (`#[tokio::test(start_paused = true)]`): session expiry, `Hello` deadlines and
 //! idle shedding included.
 
+mod cluster;
 mod handler;
 mod session;
 mod slots;
 mod stats;
 
+pub use cluster::{primary_node, start_cluster};
 pub use handler::MAX_REQUEST_PAYLOAD;
 pub use session::{SessionLimits, SessionRefused, SessionTable, random_ids};
 pub use stats::{LeaderStats, LeaderStatsSnapshot};
@@ -140,6 +142,8 @@ pub(crate) struct Shared {
     stats: LeaderStats,
     config: LeaderConfig,
     clock: Clock,
+    /// The other nodes, when this is one node of a cluster ([`start_cluster`]).
+    cluster: cluster::Membership,
 }
 
 impl Shared {
@@ -353,6 +357,7 @@ impl Shared {
             stats: LeaderStats::default(),
             config,
             clock,
+            cluster: cluster::Membership::new(),
         })
     }
 

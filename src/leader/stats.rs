@@ -16,6 +16,8 @@ pub struct LeaderStats {
     pub sessions_expired: AtomicU64,
     /// The most sessions open at once (shards restored concurrently show here).
     pub sessions_open_max: AtomicU64,
+    /// Requests this node passed to the node holding their shard (as a gateway).
+    pub requests_forwarded: AtomicU64,
     /// Chunk requests served.
     pub chunks_served: AtomicU64,
     /// Chunk payload bytes sent.
@@ -44,6 +46,8 @@ pub struct LeaderStatsSnapshot {
     pub sessions_expired: u64,
     /// The most sessions open at once.
     pub sessions_open_max: u64,
+    /// Requests this node passed to the node holding their shard (as a gateway).
+    pub requests_forwarded: u64,
     /// Sessions open now: each pins its file list (an OpenSearch leader never expires one, so
     /// those a restarting follower leaves behind pile up here).
     pub sessions_open: u64,
@@ -84,6 +88,7 @@ impl LeaderStats {
             sessions_opened: get(&self.sessions_opened),
             sessions_expired: get(&self.sessions_expired),
             sessions_open_max: get(&self.sessions_open_max),
+            requests_forwarded: get(&self.requests_forwarded),
             sessions_open,
             pinned_bytes,
             chunks_served: get(&self.chunks_served),

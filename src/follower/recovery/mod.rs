@@ -171,7 +171,7 @@ impl Recovery {
         let bytes_resumed = resumed.as_ref().map_or(0, Ledger::persisted);
         let mut recovery = Self {
             policy: settings.policy,
-            channel_types: settings.connection_profile.channel_types(),
+            channel_types: settings.channel_types(),
             settings,
             clock,
             jitter: SeededRng::new(seed, 0x5eed),
