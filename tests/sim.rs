@@ -149,6 +149,8 @@ struct Ran {
     report: RecoveryReport,
     /// Sessions the leader opened, and those it still holds `linger` after the recovery.
     leader_sessions: (u64, u64),
+    /// Bytes those sessions pin.
+    pinned_bytes: u64,
     target: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -223,6 +225,7 @@ async fn run_async(trial: &Trial) -> Ran {
     let stats = leader.stats();
     Ran {
         leader_sessions: (stats.sessions_opened, stats.sessions_open),
+        pinned_bytes: stats.pinned_bytes,
         report,
         target,
         _dir: dir,
@@ -439,6 +442,39 @@ fn an_opensearch_leader_keeps_the_sessions_of_abandoned_attempts() {
         );
         assert_eq!(open, pinned, "{flavor}: {opened} opened, {}", r.summary());
     }
+}
+
+#[test]
+fn a_link_that_never_carries_a_chunk_restarts_opensearch_until_the_time_limit_pinning_a_session_each_time()
+ {
+    // Every channel dies after 8 KiB, half a chunk: no chunk ever arrives, every chunk's five
+    // tries fail, and the restore restarts (10 ms later at this scale) with a new session, which
+    // the OpenSearch policy never releases and an OpenSearch leader never expires.
+    let mut trial = Trial::new(Policy::Opensearch, &["limit_data:bytes=8kb"]);
+    trial.settings.max_retries = 3;
+    trial.leader_flavor = LeaderFlavor::Opensearch;
+    let ran = run(&trial);
+    let r = &ran.report;
+    assert!(!r.is_completed(), "{}", r.summary());
+    let last = r.failures.last().expect("failures");
+    assert_eq!(
+        last.kind,
+        FailureKind::TimeLimit,
+        "only the time limit stops it: {last}"
+    );
+    assert!(
+        r.attempts > 10 * trial.settings.max_retries,
+        "restarted without bound: {} attempts",
+        r.attempts
+    );
+    let (opened, open) = ran.leader_sessions;
+    assert_eq!(opened, u64::from(r.attempts), "a session per attempt");
+    assert_eq!(open, opened, "every one still pinned on the leader");
+    assert_eq!(
+        ran.pinned_bytes,
+        open * INDEX_BYTES,
+        "each pins the whole index"
+    );
 }
 
 #[test]
