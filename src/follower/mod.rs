@@ -35,6 +35,7 @@ pub use fault_times::fault_times;
 pub use index_recovery::recover;
 pub use progress::Progress;
 pub use recovery::Recovery;
-pub use report::{FailureKind, FailureRecord, FaultTimes, Outcome, REPORT_SCHEMA, RecoveryReport};
+pub use report::{
+    FailureKind, FailureRecord, FaultTimes, Outcome, REPORT_SCHEMA, RecoveryReport, ShardReport,
+};
 pub use series::Sample;
-pub use shard_report::ShardReport;

@@ -179,7 +179,7 @@ pub struct RecoveryReport {
     /// Each shard's result, when the index has more than one (the fields above are then the
     /// index's totals: see [`super::shard_report::combine`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub shards: Vec<super::shard_report::ShardReport>,
+    pub shards: Vec<ShardReport>,
 }
 
 /// One fault window as the engine lived through it (measured by
@@ -301,5 +301,68 @@ impl RecoveryReport {
             }
         }
         text
+    }
+}
+
+/// One shard's result within an index recovery.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardReport {
+    /// The shard's number.
+    pub shard: u32,
+    /// Whether it was verified.
+    pub outcome: Outcome,
+    /// Why it failed, if it did.
+    pub failure: Option<String>,
+    /// Attempts it made (0: it never started).
+    pub attempts: u32,
+    /// Bytes of the shard verified.
+    pub bytes: u64,
+    /// Bytes of the shard.
+    pub bytes_needed: u64,
+    /// Chunk bytes received for it, over every attempt.
+    pub bytes_transferred: u64,
+    /// Of those, bytes thrown away with a failed attempt.
+    pub bytes_wasted: u64,
+    /// When it started, in seconds on the recovery's clock (`None`: it never started).
+    pub started_at: Option<f64>,
+    /// How long it took, start to end.
+    pub duration_s: f64,
+    /// Its verified bytes over its duration.
+    pub throughput_mib_s: f64,
+}
+
+impl ShardReport {
+    /// The line of shard `shard` from its report.
+    pub fn of(shard: u32, report: &RecoveryReport) -> Self {
+        Self {
+            shard,
+            outcome: report.outcome,
+            failure: report.failure.clone(),
+            attempts: report.attempts,
+            bytes: report.bytes,
+            bytes_needed: report.bytes_needed,
+            bytes_transferred: report.bytes_transferred,
+            bytes_wasted: report.bytes_wasted,
+            started_at: Some(report.started_at),
+            duration_s: report.duration_s,
+            throughput_mib_s: report.throughput_mib_s,
+        }
+    }
+
+    /// A shard that never started (interrupted, or out of time, while it waited for a slot).
+    pub fn not_started(shard: u32, why: &str) -> Self {
+        Self {
+            shard,
+            outcome: Outcome::Failed,
+            failure: Some(format!("never started: {why}")),
+            attempts: 0,
+            bytes: 0,
+            bytes_needed: 0,
+            bytes_transferred: 0,
+            bytes_wasted: 0,
+            started_at: None,
+            duration_s: 0.0,
+            throughput_mib_s: 0.0,
+        }
     }
 }
