@@ -637,3 +637,87 @@ fn fan_out_trials_get_a_per_follower_figure_and_table() {
         "report.md",
     );
 }
+
+#[test]
+fn sharded_trials_get_a_timeline_and_a_table() {
+    let tmp = scratch();
+    let dir = tmp.path();
+    write_synthetic(dir, false);
+    let shard = |n: u32, restart: bool| rrbench::follower::ShardReport {
+        shard: n,
+        outcome: Outcome::Completed,
+        failure: None,
+        attempts: if n < 4 { 2 } else { 1 },
+        bytes: 4 << 20,
+        bytes_needed: 4 << 20,
+        bytes_transferred: if restart && n < 4 { 7 << 20 } else { 4 << 20 },
+        bytes_wasted: if restart && n < 4 { 3 << 20 } else { 0 },
+        started_at: Some(if n < 4 { 0.01 } else { 2.6 }),
+        duration_s: if n < 4 { 2.6 } else { 0.6 },
+        throughput_mib_s: 1.5,
+    };
+    let mut lines = String::new();
+    let mut n = 0;
+    for policy in ["elasticsearch", "resumable"] {
+        for rep in 1..=2 {
+            n += 1;
+            let restart = policy == "elasticsearch";
+            let mut r = synthetic_record(n, policy, rep);
+            r.shards = (0..5).map(|s| shard(s, restart)).collect();
+            r.bytes_wasted = r.shards.iter().map(|s| s.bytes_wasted).sum();
+            if n == 4 {
+                // One shard gives up, and the one waiting for its slot never starts.
+                r.outcome = Outcome::Failed;
+                r.shards[3].outcome = Outcome::Failed;
+                r.shards[3].attempts = 5;
+                r.shards[4] = rrbench::follower::ShardReport::not_started(4, "out of time");
+                r.faults[0].off = Some(1.8);
+            }
+            lines.push_str(&serde_json::to_string(&r).expect("json"));
+            lines.push('\n');
+        }
+    }
+    fs::write(dir.join("trials.jsonl"), lines).expect("trials");
+    let files = write_report(dir).expect("a report");
+    assert!(files.plots.iter().any(|r| r.name == "shards"));
+    assert_has(
+        &svg(dir, "shards"),
+        &[
+            "t0001 policy=elasticsearch (rep 1): completed, 4 of 5 shards restarted, 12 MiB \
+             wasted, 3.2 s",
+            "shard 4",
+            "×2 · 3 MiB wasted",
+            "×5 · failed",
+            "never started",
+            "fault turned on: cut (reset)",
+            "seconds since the trial started",
+        ],
+        "shards.svg",
+    );
+    let md = fs::read_to_string(&files.markdown).expect("md");
+    assert_has(
+        &md,
+        &[
+            "## Shards",
+            "| trial | condition | policy | outcome | shards verified | attempts per shard |",
+            "| t0001 | policy=elasticsearch | elasticsearch | completed | 5/5 | 2 2 2 2 1 | 4 of 5 \
+             | 12.0 | 3.20 |",
+            "| t0004 | policy=resumable | resumable | failed | 3/5 | 2 2 2 5 0 | 4 of 5 | 0.0 |",
+        ],
+        "report.md",
+    );
+    let html = fs::read_to_string(&files.html).expect("html");
+    assert!(
+        html.contains("<td>2 2 2 2 1</td>"),
+        "report.html lacks the row"
+    );
+
+    // The same campaign of one-shard indexes: no figure, no table, and the old files go.
+    write_synthetic(dir, false);
+    let files = write_report(dir).expect("a report");
+    assert!(files.plots.iter().all(|r| r.name != "shards"));
+    assert!(!dir.join("plots").join("shards.svg").exists());
+    assert!(!dir.join("plots").join("shards.png").exists());
+    let md = fs::read_to_string(&files.markdown).expect("md");
+    assert!(!md.contains("## Shards"), "a table of shards with none");
+}

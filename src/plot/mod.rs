@@ -19,6 +19,7 @@ mod font;
 mod legend;
 mod outcomes;
 mod progress;
+mod shards;
 mod sweep;
 mod timeseries;
 
@@ -28,6 +29,7 @@ pub use distribution::{Distribution, DistributionGroup};
 pub use fanout::{FanOut, FanOutPanel};
 pub use outcomes::{CellVerdict, Missed, NOT_RUN, OutcomeCell, OutcomeMatrix, verdict_colour};
 pub use progress::{AttemptSegment, FailureMark, Progress, ProgressPanel, ProgressRun};
+pub use shards::{ShardBar, ShardFault, ShardPanel, Shards};
 pub use sweep::{Sweep, SweepSeries};
 pub use timeseries::{Marker, MarkerKind, Run, Throughput, Window};
 

@@ -14,9 +14,10 @@ use crate::{
     plot::{
         AttemptSegment, Breakdown, BreakdownRow, Cdf, CdfCurve, FailureMark, FanOut, FanOutPanel,
         Marker, MarkerKind, Missed, OutcomeCell, OutcomeMatrix, Progress, ProgressPanel,
-        ProgressRun, Run, Scale, Sweep, SweepSeries, Throughput, Window,
+        ProgressRun, Run, Scale, ShardBar, ShardFault, ShardPanel, Shards, Sweep, SweepSeries,
+        Throughput, Window,
     },
-    results::{Condition, LoadedTrial, ResultsDir, short_key},
+    results::{Condition, LoadedTrial, ResultsDir, TrialRecord, short_key},
     stats::{median, quantile},
     units::{ByteSize, parse_duration},
 };
@@ -953,6 +954,217 @@ pub fn fan_out(results: &ResultsDir) -> Option<FanOut> {
     })
 }
 
+/// Most panels in the shards figure: past it, the first repetition of each condition, and
+/// past that the first of those (the table still lists every trial).
+pub const SHARD_PANELS: usize = 12;
+
+/// Which trials the shards figure shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShardSelection {
+    /// Every trial with shards.
+    All,
+    /// The first repetition of each condition with shards (there were too many trials).
+    FirstRepetitions,
+}
+
+/// The shards figure and what it left out.
+pub struct ShardsFigure {
+    /// The figure.
+    pub figure: Shards,
+    /// Which trials it shows.
+    pub selection: ShardSelection,
+    /// Trials with shards.
+    pub sharded: usize,
+}
+
+/// The trials the shards figure shows: every trial with shards when they fit in
+/// [`SHARD_PANELS`], otherwise the first repetition of each condition, at most that many.
+pub fn shard_trials(results: &ResultsDir) -> (Vec<&LoadedTrial>, ShardSelection) {
+    let sharded: Vec<&LoadedTrial> = results
+        .trials
+        .iter()
+        .filter(|t| !t.record.shards.is_empty())
+        .collect();
+    if sharded.len() <= SHARD_PANELS {
+        return (sharded, ShardSelection::All);
+    }
+    let mut cells: Vec<usize> = Vec::new();
+    let mut firsts: Vec<&LoadedTrial> = sharded
+        .into_iter()
+        .filter(|t| {
+            let fresh = !cells.contains(&t.record.cell);
+            cells.push(t.record.cell);
+            fresh
+        })
+        .collect();
+    firsts.sort_by_key(|t| t.record.cell);
+    firsts.truncate(SHARD_PANELS);
+    (firsts, ShardSelection::FirstRepetitions)
+}
+
+/// Shards whose attempts were more than one (the expectation `min_shards_restarted` counts the
+/// same way; an index of one shard counts the trial's attempts).
+fn shards_restarted(r: &TrialRecord) -> usize {
+    match r.shards.len() {
+        0 => usize::from(r.attempts > 1),
+        _ => r.shards.iter().filter(|s| s.attempts > 1).count(),
+    }
+}
+
+/// Per shard timelines of the trials with shards; `None` when no trial has any.
+pub fn shards(results: &ResultsDir) -> Option<ShardsFigure> {
+    let sharded = results
+        .trials
+        .iter()
+        .filter(|t| !t.record.shards.is_empty())
+        .count();
+    let (trials, selection) = shard_trials(results);
+    let panels: Vec<ShardPanel> = trials
+        .iter()
+        .map(|t| {
+            let r = &t.record;
+            let condition = match Condition::of(r).label() {
+                c if c == "(no matrix)" => format!("policy={}", r.policy),
+                c => c,
+            };
+            let verified = r
+                .shards
+                .iter()
+                .filter(|s| s.outcome == Outcome::Completed)
+                .count();
+            let outcome = if verified == r.shards.len() {
+                "completed".to_string()
+            } else {
+                format!("failed, {verified} of {} verified", r.shards.len())
+            };
+            ShardPanel {
+                title: format!(
+                    "{} {condition} (rep {}): {outcome}, {} of {} shards restarted, {} MiB \
+                     wasted, {} s",
+                    r.trial,
+                    r.repetition,
+                    shards_restarted(r),
+                    r.shards.len(),
+                    crate::plot::fmt_num(r.bytes_wasted as f64 / MIB),
+                    crate::plot::fmt_num(r.duration_s),
+                ),
+                shards: r
+                    .shards
+                    .iter()
+                    .map(|s| ShardBar {
+                        shard: s.shard,
+                        started_at: s.started_at,
+                        duration_s: s.duration_s,
+                        verified: s.outcome == Outcome::Completed,
+                        attempts: s.attempts,
+                        wasted_mib: s.bytes_wasted as f64 / MIB,
+                        wasted_share: if s.bytes_transferred > 0 {
+                            s.bytes_wasted as f64 / s.bytes_transferred as f64
+                        } else {
+                            0.0
+                        },
+                    })
+                    .collect(),
+                faults: r
+                    .faults
+                    .iter()
+                    .map(|f| ShardFault {
+                        name: format!("{} ({})", f.fault, f.kind),
+                        on: f.on,
+                        off: f.off,
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    if panels.is_empty() {
+        return None;
+    }
+    let shown = match selection {
+        ShardSelection::All => String::new(),
+        ShardSelection::FirstRepetitions => format!(
+            " (first repetition of {} conditions; {sharded} trials in the table)",
+            panels.len()
+        ),
+    };
+    Some(ShardsFigure {
+        figure: Shards {
+            title: format!("{}: each shard's recovery{shown}", results.campaign),
+            panels,
+        },
+        selection,
+        sharded,
+    })
+}
+
+/// One trial as the shards table lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShardRow {
+    /// Trial id.
+    pub trial: String,
+    /// Its condition.
+    pub condition: String,
+    /// Its policy.
+    pub policy: String,
+    /// Completed or failed.
+    pub outcome: Outcome,
+    /// Shards verified.
+    pub verified: usize,
+    /// Shards (1 for an index without shard lines).
+    pub shards: usize,
+    /// Each shard's attempts, in shard order.
+    pub attempts: Vec<u32>,
+    /// Shards with more than one attempt.
+    pub restarted: usize,
+    /// Bytes received then thrown away, MiB.
+    pub wasted_mib: f64,
+    /// Seconds.
+    pub duration_s: f64,
+}
+
+/// A row per trial when any trial has shards (a trial of one shard is its own only shard);
+/// empty otherwise.
+pub fn shard_rows(results: &ResultsDir) -> Vec<ShardRow> {
+    if results.trials.iter().all(|t| t.record.shards.is_empty()) {
+        return Vec::new();
+    }
+    results
+        .trials
+        .iter()
+        .map(|t| {
+            let r = &t.record;
+            let (verified, shards, attempts) = if r.shards.is_empty() {
+                (
+                    usize::from(r.outcome == Outcome::Completed),
+                    1,
+                    vec![r.attempts],
+                )
+            } else {
+                (
+                    r.shards
+                        .iter()
+                        .filter(|s| s.outcome == Outcome::Completed)
+                        .count(),
+                    r.shards.len(),
+                    r.shards.iter().map(|s| s.attempts).collect(),
+                )
+            };
+            ShardRow {
+                trial: r.trial.clone(),
+                condition: Condition::of(r).label(),
+                policy: r.policy.clone(),
+                outcome: r.outcome,
+                verified,
+                shards,
+                attempts,
+                restarted: shards_restarted(r),
+                wasted_mib: r.bytes_wasted as f64 / MIB,
+                duration_s: r.duration_s,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1481,5 +1693,67 @@ mod tests {
         let (windows, standing) = windows_of(&results.trials[0]);
         assert_eq!(windows.len(), 1, "the reset");
         assert_eq!(standing, vec!["wan (latency)"]);
+    }
+
+    #[test]
+    fn shard_panels_fall_back_to_first_repetitions_and_one_shard_trials_get_a_row() {
+        let shard = |n: u32| crate::follower::ShardReport {
+            shard: n,
+            outcome: Outcome::Completed,
+            failure: None,
+            attempts: 1 + u32::from(n < 2),
+            bytes: 1,
+            bytes_needed: 1,
+            bytes_transferred: 1,
+            bytes_wasted: 0,
+            started_at: Some(0.0),
+            duration_s: 1.0,
+            throughput_mib_s: 1.0,
+        };
+        let results = |cells: usize, reps: u32| ResultsDir {
+            dir: "/nonexistent".into(),
+            campaign: "synthetic".into(),
+            description: String::new(),
+            trials: (0..cells)
+                .flat_map(|c| (1..=reps).map(move |rep| (c, rep)))
+                .map(|(c, rep)| {
+                    let mut r = record(c, rep, &[("index.shards", &c.to_string())]);
+                    r.shards = if c == 0 {
+                        Vec::new()
+                    } else {
+                        (0..3).map(shard).collect()
+                    };
+                    loaded(r, Vec::new())
+                })
+                .collect(),
+        };
+        let few = results(3, 2);
+        let (shown, selection) = shard_trials(&few);
+        assert_eq!((shown.len(), selection), (4, ShardSelection::All));
+        let rows = shard_rows(&few);
+        assert_eq!(rows.len(), 6, "every trial, the one-shard ones too");
+        assert_eq!((rows[0].shards, rows[0].attempts.clone()), (1, vec![1]));
+        assert_eq!(
+            (rows[2].attempts.clone(), rows[2].restarted),
+            (vec![2, 2, 1], 2)
+        );
+
+        let many = results(20, 2);
+        let (shown, selection) = shard_trials(&many);
+        assert_eq!(selection, ShardSelection::FirstRepetitions);
+        assert_eq!(shown.len(), SHARD_PANELS);
+        assert!(shown.iter().all(|t| t.record.repetition == 1));
+        let cells: Vec<usize> = shown.iter().map(|t| t.record.cell).collect();
+        assert_eq!(cells, (1..=SHARD_PANELS).collect::<Vec<_>>());
+        let fig = shards(&many).expect("a figure");
+        assert_eq!(fig.sharded, 38);
+        assert!(
+            fig.figure.title.contains("first repetition"),
+            "{}",
+            fig.figure.title
+        );
+
+        assert!(shards(&results(1, 2)).is_none(), "no shards, no figure");
+        assert!(shard_rows(&results(1, 2)).is_empty());
     }
 }

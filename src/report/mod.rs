@@ -6,7 +6,8 @@
 //! against the matrix axis that varies with the model dashed, verified bytes over time attempt
 //! by attempt (all policies of a condition on one time axis), where the time went (when the
 //! trials measured it), how the followers of one leader shared it (when a trial ran more than
-//! one), the chunk request latency CDF (when they logged requests), and
+//! one), each shard's timeline with its attempts and wasted bytes (when the index had several),
+//! the chunk request latency CDF (when they logged requests), and
 //! throughput over time per condition with fault windows shaded and failures and resets marked.
 //! Which numbers go in each figure is [`figures`]; drawing is [`crate::plot`].
 
@@ -143,6 +144,39 @@ pub fn write_report(dir: &Path) -> Result<ReportFiles, ReportError> {
         blocks.push(fan_out_table(&figures::fan_out_rows(&results)));
     }
 
+    if let Some(fig) = figures::shards(&results) {
+        blocks.push(Block::Heading("Shards".into()));
+        let r = plot::render(&fig.figure, &plots_dir, "shards")?;
+        let which = match fig.selection {
+            figures::ShardSelection::All => "One panel per trial of a sharded index".to_string(),
+            figures::ShardSelection::FirstRepetitions => format!(
+                "One panel per condition, its first repetition (the {} trials of a sharded \
+                 index would not fit; the table lists them all)",
+                fig.sharded
+            ),
+        };
+        blocks.push(figure(
+            &r,
+            format!(
+                "{which}, on one time axis: a row per shard from its start to its end, green \
+                 when verified, red when it failed; ×N is its attempts. The darker part is the \
+                 share of the shard's bytes received that were thrown away, drawn from its \
+                 start because failed attempts come before the one that finished (an \
+                 estimate of when, exact in amount). Red lines: a fault turning on; a shard \
+                 that waits for a recovery slot starts late, after another one ends."
+            ),
+        ));
+        rendered.push(r);
+        blocks.push(shard_table(&figures::shard_rows(&results)));
+        blocks.push(Block::Paragraph(
+            "Shards restarted counts the shards that needed more than one attempt, as the \
+             expectation min_shards_restarted does, whether the next attempt resumed or began \
+             from zero; wasted MiB tells the two apart. A trial of one shard is listed as its \
+             own only shard."
+                .into(),
+        ));
+    }
+
     let progress = figures::progress(&results);
     if !progress.is_empty() {
         blocks.push(Block::Heading("Verified bytes over time".into()));
@@ -271,7 +305,15 @@ pub fn write_report(dir: &Path) -> Result<ReportFiles, ReportError> {
 /// this module names its figures are touched.
 fn remove_stale(plots_dir: &Path, rendered: &[Rendered]) -> Result<(), ReportError> {
     let ours = |stem: &str| {
-        ["outcomes", "sweep", "breakdown", "latency", "fanout"].contains(&stem)
+        [
+            "outcomes",
+            "sweep",
+            "breakdown",
+            "latency",
+            "fanout",
+            "shards",
+        ]
+        .contains(&stem)
             || ["progress-c", "throughput-c"].iter().any(|p| {
                 stem.strip_prefix(p)
                     .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
@@ -383,6 +425,52 @@ fn fan_out_table(rows: &[figures::FanOutRow]) -> Block {
     }
 }
 
+/// Per trial: outcome, each shard's attempts, shards restarted, bytes wasted and duration.
+fn shard_table(rows: &[figures::ShardRow]) -> Block {
+    let header = [
+        "trial",
+        "condition",
+        "policy",
+        "outcome",
+        "shards verified",
+        "attempts per shard",
+        "shards restarted",
+        "wasted MiB",
+        "duration (s)",
+    ];
+    let rows = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.trial.clone(),
+                r.condition.clone(),
+                r.policy.clone(),
+                outcome_word(r.outcome).into(),
+                format!("{}/{}", r.verified, r.shards),
+                r.attempts
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                format!("{} of {}", r.restarted, r.shards),
+                format!("{:.1}", r.wasted_mib),
+                format!("{:.2}", r.duration_s),
+            ]
+        })
+        .collect();
+    Block::Table {
+        header: header.map(String::from).to_vec(),
+        rows,
+    }
+}
+
+fn outcome_word(o: crate::follower::Outcome) -> &'static str {
+    match o {
+        crate::follower::Outcome::Completed => "completed",
+        crate::follower::Outcome::Failed => "failed",
+    }
+}
+
 /// The breakdown's terms per condition, in seconds.
 fn breakdown_table(medians: &[figures::BreakdownMedians]) -> Block {
     let terms = figures::breakdown_terms(medians);
@@ -443,10 +531,7 @@ fn trial_table(results: &ResultsDir) -> Block {
                 crate::results::Condition::of(r).label(),
                 r.repetition.to_string(),
                 r.policy.clone(),
-                match r.outcome {
-                    crate::follower::Outcome::Completed => "completed".into(),
-                    crate::follower::Outcome::Failed => "failed".into(),
-                },
+                outcome_word(r.outcome).into(),
                 format!("{:.1}", r.throughput_mib_s),
                 r.steady_throughput_mib_s
                     .map_or("-".into(), |m| format!("{m:.1}")),
