@@ -225,7 +225,8 @@ async fn leader_cluster(
     }
     if args.transport != Transport::Tcp || args.netns.is_some() {
         anyhow::bail!(
-            "--nodes {} serves TCP on this host only: leave out --transport quic and --netns              (or run one `rrbench leader` per node)",
+            "--nodes {} serves TCP on this host only: leave out --transport quic and --netns \
+             (or run one `rrbench leader` per node)",
             args.nodes
         );
     }

@@ -555,3 +555,27 @@ fn zero_followers_are_refused_naming_the_key() {
     let c = Campaign::parse(&FAN_OUT.replace("followers = 32\n", ""), None).expect("default");
     assert_eq!(c.cells[0].followers, 1, "one follower by default");
 }
+
+#[test]
+fn a_shard_count_out_of_range_or_fanned_out_is_refused_naming_the_key() {
+    use rrbench::campaign::Campaign;
+    let one = FAN_OUT.replace("followers = 32\n", "");
+    for (shards, says) in [("0", "1 to 1024"), ("5000", "1 to 1024")] {
+        let text = one.replace("seed = 43\n", &format!("seed = 43\nshards = {shards}\n"));
+        let e = Campaign::parse(&text, None)
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("index.shards") && e.contains(says), "{e}");
+    }
+    let sharded = one.replace("seed = 43\n", "seed = 43\nshards = 3\n");
+    let c = Campaign::parse(&sharded, None).expect("three shards");
+    assert_eq!(c.cells[0].index.shards, 3);
+    let fanned = FAN_OUT.replace("seed = 43\n", "seed = 43\nshards = 3\n");
+    let e = Campaign::parse(&fanned, None)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        e.contains("followers") && e.contains("index.shards = 3"),
+        "{e}"
+    );
+}

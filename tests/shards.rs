@@ -331,13 +331,17 @@ fn a_follower_asking_for_another_shard_count_is_told_so_and_does_not_retry() {
         let target = scratch();
         let mut config = FollowerConfig::new(leader.local_addr().to_string(), target.path());
         config.shards = 2;
-        follower::recover(
+        let report = follower::recover(
             config,
             Arc::new(Progress::default()),
             std::future::pending(),
         )
         .await
-        .expect("recover")
+        .expect("recover");
+        // The session the leader opened for it is let go, not left pinned until it expires.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(leader.stats().sessions_open, 0, "sessions left pinned");
+        report
     });
     assert_eq!(report.outcome, Outcome::Failed);
     assert_eq!(report.attempts, 1, "no retry: {}", report.summary());

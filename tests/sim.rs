@@ -478,6 +478,34 @@ fn a_link_that_never_carries_a_chunk_restarts_opensearch_until_the_time_limit_pi
 }
 
 #[test]
+fn elasticsearch_and_resumable_release_the_session_of_an_attempt_a_reset_failed() {
+    // (OpenSearch does not: see the test above, where every session stays pinned.)
+    for (policy, pinned) in [(Policy::Elasticsearch, 0), (Policy::Resumable, 0)] {
+        // Every connection reset at 100 ms; the next attempt's (or retry's) connection carries
+        // the failed attempt's CloseSession, long before the leader would expire it (60 s).
+        let mut trial = Trial::new(policy, &["reset:at=100ms"]);
+        trial.leader_flavor = LeaderFlavor::Opensearch;
+        trial.linger = Duration::from_millis(200);
+        // The leader is the bottleneck, so requests are always on the wire when the reset lands.
+        trial.leader_rate = ByteSize::kib(512);
+        trial.settings.max_bytes_per_sec = ByteSize(0);
+        let ran = run(&trial);
+        let r = &ran.report;
+        assert!(r.is_completed(), "{policy}: {}", r.summary());
+        let (opened, open) = ran.leader_sessions;
+        assert!(
+            opened >= 2,
+            "{policy}: the reset restarted it: {}",
+            r.summary()
+        );
+        assert_eq!(
+            open, pinned,
+            "{policy}: {opened} opened, {open} still pinned"
+        );
+    }
+}
+
+#[test]
 fn every_policy_under_every_fault_kind() {
     use Policy::*;
     let completes = |p| (p, true);

@@ -1,6 +1,6 @@
 //! TCP listeners with a backlog sized for fan-out.
 //!
-//! `std::net::TcpListener::bind` (and tokio's) listen with a backlog of 128. Thirty-two
+//! `std::net::TcpListener::bind` listens with a backlog of 128 (tokio's `bind`, 1024). Thirty-two
 //! followers of six channels each connect at once, 192 SYNs, and past the backlog Linux drops
 //! them: those followers start a second late (the SYN retransmission), which is what a fan-out
 //! trial would then measure. Every rrbench listener uses [`LISTEN_BACKLOG`] instead (the kernel

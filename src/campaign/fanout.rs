@@ -112,20 +112,13 @@ pub fn combine(runs: &[FollowerRun]) -> (RecoveryReport, Vec<FollowerRecord>, Sh
     });
     all.started_at = start;
     all.duration_s = (end - start).max(0.0);
-    all.bytes = sum(|r| r.bytes);
-    all.bytes_needed = sum(|r| r.bytes_needed);
-    all.bytes_transferred = sum(|r| r.bytes_transferred);
-    all.bytes_resumed = sum(|r| r.bytes_resumed);
-    all.bytes_wasted = sum(|r| r.bytes_wasted);
+    all.sum_counts_of(runs.iter().map(|r| &r.report));
     all.pings_sent = sum(|r| r.pings_sent);
-    all.files = sum(|r| r.files);
-    all.files_verified = sum(|r| r.files_verified);
     let recovered: u64 = followers.iter().map(|f| f.bytes).sum();
     all.throughput_mib_s = mib_per_sec(
         recovered,
         std::time::Duration::try_from_secs_f64(all.duration_s).unwrap_or_default(),
     );
-    all.attempts = runs.iter().map(|r| r.report.attempts).max().unwrap_or(0);
     all.failures = runs
         .iter()
         .flat_map(|r| r.report.failures.iter().cloned())

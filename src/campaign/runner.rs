@@ -764,23 +764,7 @@ async fn recover_all(
 
 /// Sets `total` to the sum of `each` (the highest attempt any is on).
 fn sum_progress(each: &[Arc<Progress>], total: &Progress) {
-    let add = |field: fn(&Progress) -> &std::sync::atomic::AtomicU64| {
-        each.iter().map(|p| Progress::get(field(p))).sum::<u64>()
-    };
-    Progress::set(&total.bytes_transferred, add(|p| &p.bytes_transferred));
-    Progress::set(&total.bytes_needed, add(|p| &p.bytes_needed));
-    Progress::set(&total.bytes_verified, add(|p| &p.bytes_verified));
-    Progress::set(&total.files_total, add(|p| &p.files_total));
-    Progress::set(&total.files_verified, add(|p| &p.files_verified));
-    Progress::set(&total.bytes_persisted, add(|p| &p.bytes_persisted));
-    Progress::set(&total.pings_sent, add(|p| &p.pings_sent));
-    Progress::set(&total.requests_in_flight, add(|p| &p.requests_in_flight));
-    let attempt = each
-        .iter()
-        .map(|p| Progress::get(&p.attempt))
-        .max()
-        .unwrap_or(0);
-    Progress::set(&total.attempt, attempt);
+    total.set_sum_of(each, None);
 }
 
 /// What the injector warned about (a fault that fired with no connection open) and the fault

@@ -192,8 +192,7 @@ pub struct CampaignSpec {
 /// leader's default `max_connections` (1024) must not be what a fan-out trial measures.
 pub const MAX_FOLLOWERS: u32 = 128;
 
-/// Most shards an index may have in a campaign (each is a directory, a session and a window).
-pub const MAX_SHARDS: u32 = 1024;
+pub use crate::follower::index_recovery::MAX_SHARDS;
 
 /// Reads `[settings]` and fills what it leaves out with the defaults of its policy
 /// ([`RecoverySettings::defaults_for`]): an opensearch cell without a chunk_size gets the
@@ -333,6 +332,17 @@ impl CampaignSpec {
                 &format!(
                     "a trial runs 1 to {MAX_FOLLOWERS} followers against its leader (1, the \
                      default, is one follower)"
+                ),
+            ));
+        }
+        if self.followers > 1 && self.index.shards > 1 {
+            return Err(bad(
+                "followers",
+                self.followers.to_string(),
+                &format!(
+                    "a fan-out trial recovers an index of one shard (this cell has index.shards = \
+                     {}): the trial record keeps one set of shard lines, not one per follower",
+                    self.index.shards
                 ),
             ));
         }

@@ -242,8 +242,13 @@ impl Driver {
                 };
                 let (index, expected) = (self.config.index.clone(), self.shard.shards);
                 self.tasks.spawn(async move {
-                    Done::Event(match request(connection, &open).await {
-                        Ok(Message::SessionOpened { shards, .. }) if shards != expected => {
+                    Done::Event(match request(connection.clone(), &open).await {
+                        Ok(Message::SessionOpened {
+                            shards, session, ..
+                        }) if shards != expected => {
+                            // The leader pinned a session for an index this follower will not
+                            // recover: let it go.
+                            close_session_later(connection, session);
                             Event::OpenSessionFailed(shard_count_differs(&index, shards, expected))
                         }
                         Ok(Message::SessionOpened { session, files, .. }) => {
@@ -327,9 +332,9 @@ impl Driver {
                 // shard's is given it again.
                 if let Some(connection) = self.connection.take() {
                     self.node.distrust(&connection);
-                    if let Some(session) = release_session {
-                        close_session_later(Some(connection), session);
-                    }
+                }
+                if let Some(session) = release_session {
+                    release_later(self.node.clone(), self.shard.shard, session);
                 }
                 // Nothing of a failed attempt is reused by a restarting policy: its part files
                 // (sized to the lengths the leader declared) go now, not at the next attempt.
@@ -451,6 +456,28 @@ fn close_session_later(connection: Option<Arc<Connection>>, session: u64) {
         let _ = timeout(CLOSE_WAIT, request(connection, &close)).await;
     });
 }
+
+/// Asks the leader to close a failed attempt's `session`, as Elasticsearch's restore does in a
+/// `finally` through its remote client: on the node's next open connection for `shard` (the
+/// failed one is usually closed; the next attempt opens another), within [`CLOSE_WAIT`]. It
+/// dials nothing itself, so it never competes with the next attempt's connect; if no connection
+/// opens in time, the leader expires the session instead.
+fn release_later(node: Arc<FollowerNode>, shard: u32, session: u64) {
+    tokio::spawn(async move {
+        let deadline = Instant::now() + CLOSE_WAIT;
+        while Instant::now() < deadline {
+            if let Some(connection) = node.open_connection(shard) {
+                let close = Message::CloseSession { session };
+                let _ = tokio::time::timeout_at(deadline, connection.request(&close)).await;
+                return;
+            }
+            tokio::time::sleep(RELEASE_POLL).await;
+        }
+    });
+}
+
+/// How often [`release_later`] looks for an open connection.
+const RELEASE_POLL: Duration = Duration::from_millis(10);
 
 /// The leader's index has another shard count than the follower restores: recovering some of
 /// its shards would leave a wrong index, so no attempt is made again.

@@ -39,17 +39,18 @@ pub async fn recover(
     cancel: impl Future<Output = ()>,
 ) -> Result<RecoveryReport, FollowerError> {
     config.settings.validate()?;
-    if config.shards == 0 {
+    if !(1..=MAX_SHARDS).contains(&config.shards) {
         return Err(FollowerError::Settings(OutOfRange {
             setting: "index.number_of_shards",
             flag: "shards",
-            value: "0".into(),
-            range: "must be at least 1",
+            value: config.shards.to_string(),
+            range: "must be between 1 and 1024",
         }));
     }
     let node = Arc::new(FollowerNode::new(
         config.settings.max_bytes_per_sec,
         dialers_of(&config)?,
+        config.leader.split(',').count(),
         connect_options(&config, config.settings.policy),
     ));
     if config.shards == 1 {
@@ -99,6 +100,9 @@ fn dialers_of(config: &FollowerConfig) -> Result<Vec<Arc<dyn Dialer>>, FollowerE
         })
         .collect())
 }
+
+/// Most shards of an index rrbench restores (each is a directory, a session and a window).
+pub const MAX_SHARDS: u32 = 1024;
 
 /// How often the index's progress is summed from its shards'.
 const SUM_EVERY: Duration = Duration::from_millis(20);
@@ -233,36 +237,9 @@ fn claim_parent(config: &FollowerConfig) -> Result<(), IndexError> {
     parent.remove_files_but_shards(config.shards)
 }
 
-/// The index's counters are the sums of its shards' (attempt: the highest; failures: all).
+/// The index's counters are the sums of its shards' (attempt: the highest; failures: all);
+/// pings are the node's, counted once per connection.
 fn sum_progress(parts: &[Arc<Progress>], total: &Progress, node: &FollowerNode) {
-    let sum = |f: fn(&Progress) -> &std::sync::atomic::AtomicU64| {
-        parts.iter().map(|p| Progress::get(f(p))).sum::<u64>()
-    };
-    Progress::set(&total.bytes_transferred, sum(|p| &p.bytes_transferred));
-    Progress::set(&total.bytes_needed, sum(|p| &p.bytes_needed));
-    Progress::set(&total.bytes_verified, sum(|p| &p.bytes_verified));
-    Progress::set(&total.files_total, sum(|p| &p.files_total));
-    Progress::set(&total.files_verified, sum(|p| &p.files_verified));
-    Progress::set(&total.bytes_persisted, sum(|p| &p.bytes_persisted));
-    Progress::set(&total.requests_in_flight, sum(|p| &p.requests_in_flight));
+    total.set_sum_of(parts, Some("shard"));
     Progress::set(&total.pings_sent, node.pings_sent());
-    let attempt = parts
-        .iter()
-        .map(|p| Progress::get(&p.attempt))
-        .max()
-        .unwrap_or(0);
-    Progress::set(&total.attempt, attempt);
-    let mut failures = Vec::new();
-    for (shard, p) in parts.iter().enumerate() {
-        for mut f in p.failures_since(0) {
-            f.message = format!("[shard {shard}] {}", f.message);
-            failures.push(f);
-        }
-    }
-    failures.sort_by(|a, b| a.t.total_cmp(&b.t));
-    if let Ok(mut seen) = total.failures.lock()
-        && seen.len() != failures.len()
-    {
-        *seen = failures;
-    }
 }

@@ -31,6 +31,8 @@ use crate::{
 pub struct FollowerNode {
     limiter: Arc<NodeRateLimiter>,
     gateways: Vec<Gateway>,
+    /// Nodes of the leader cluster (the gateways are the first of them).
+    leader_nodes: usize,
 }
 
 /// The connection to one leader node.
@@ -41,6 +43,10 @@ struct Gateway {
     current: std::sync::Mutex<Option<Arc<Connection>>>,
     /// Held while a connection opens, so shards asking together open one.
     opening: Mutex<()>,
+    /// Opens tried so far, and how the last one failed: shards that waited behind a failed
+    /// open get its error rather than dialling again one after another.
+    tries: AtomicU64,
+    last_failure: std::sync::Mutex<Option<(u64, TransportError)>>,
     /// Pings sent on connections no longer current.
     retired_pings: AtomicU64,
     /// Connections opened.
@@ -48,14 +54,17 @@ struct Gateway {
 }
 
 impl FollowerNode {
-    /// A node limited to `max_bytes_per_sec` (0: unlimited) reaching the leader cluster through
-    /// `dialers`, one per gateway node (shard `s` goes through gateway `s % gateways`).
+    /// A node limited to `max_bytes_per_sec` (0: unlimited) reaching a leader cluster of
+    /// `leader_nodes` nodes through `dialers`, one per gateway: the first nodes of the cluster,
+    /// in order ([`Self::gateway_of`] says which carries a shard).
     pub fn new(
         max_bytes_per_sec: ByteSize,
         dialers: Vec<Arc<dyn Dialer>>,
+        leader_nodes: usize,
         options: ConnectOptions,
     ) -> Self {
         Self {
+            leader_nodes: leader_nodes.max(dialers.len()).max(1),
             limiter: Arc::new(NodeRateLimiter::new(max_bytes_per_sec)),
             gateways: dialers
                 .into_iter()
@@ -64,6 +73,8 @@ impl FollowerNode {
                     options: options.clone(),
                     current: std::sync::Mutex::new(None),
                     opening: Mutex::new(()),
+                    tries: AtomicU64::new(0),
+                    last_failure: std::sync::Mutex::new(None),
                     retired_pings: AtomicU64::new(0),
                     opened: AtomicU64::new(0),
                 })
@@ -79,13 +90,24 @@ impl FollowerNode {
     /// The connection shard `shard`'s requests go on: to its gateway, the open one, or a new
     /// one if it lost a channel or was distrusted.
     pub async fn connection(&self, shard: u32) -> Result<Arc<Connection>, TransportError> {
-        match self
-            .gateways
-            .get(shard as usize % self.gateways.len().max(1))
-        {
+        match self.gateways.get(self.gateway_of(shard)) {
             Some(gateway) => gateway.connection().await,
             None => Err(TransportError::Io("no leader address to connect to".into())),
         }
+    }
+
+    /// The connection shard `shard`'s requests would go on, if one is open and has lost no
+    /// channel (nothing is dialled).
+    pub fn open_connection(&self, shard: u32) -> Option<Arc<Connection>> {
+        self.gateways.get(self.gateway_of(shard))?.healthy()
+    }
+
+    /// The gateway shard `shard`'s requests go through: the node holding its primary (shard
+    /// `s` on node `s % leader_nodes`, as `rrbench leader --nodes` places them) when that node
+    /// is a gateway, as Elasticsearch sends to a connected node directly; else one of the
+    /// gateways in turn, which forwards it inside the leader cluster.
+    pub fn gateway_of(&self, shard: u32) -> usize {
+        gateway_for(shard, self.gateways.len(), self.leader_nodes)
     }
 
     /// An attempt failed on `connection`: no attempt is given it again.
@@ -136,12 +158,32 @@ impl Gateway {
         if let Some(open) = self.healthy() {
             return Ok(open);
         }
+        let tried_before = self.tries.load(Ordering::Relaxed);
         let _opening = self.opening.lock().await;
-        // Another shard may have opened one while this one waited.
+        // Another shard may have opened one while this one waited, or failed to.
         if let Some(open) = self.healthy() {
             return Ok(open);
         }
-        let fresh = Arc::new(Connection::open(self.dialer.as_ref(), &self.options).await?);
+        let failed_meanwhile = {
+            let failed = self.last_failure.lock().unwrap_or_else(|p| p.into_inner());
+            failed
+                .as_ref()
+                .filter(|(try_number, _)| *try_number > tried_before)
+                .map(|(_, error)| error.clone())
+        };
+        if let Some(error) = failed_meanwhile {
+            return Err(error);
+        }
+        let try_number = self.tries.fetch_add(1, Ordering::Relaxed) + 1;
+        let opened = Connection::open(self.dialer.as_ref(), &self.options).await;
+        let fresh = match opened {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((try_number, e.clone()));
+                return Err(e);
+            }
+        };
         self.opened.fetch_add(1, Ordering::Relaxed);
         if let Some(old) = self.current().replace(fresh.clone()) {
             self.retire(&old);
@@ -166,5 +208,33 @@ impl Gateway {
     fn pings_sent(&self) -> u64 {
         self.retired_pings.load(Ordering::Relaxed)
             + self.current().as_ref().map_or(0, |c| c.pings_sent())
+    }
+}
+
+/// Which of `gateways` (the first nodes of a cluster of `leader_nodes`) carries shard `shard`:
+/// see [`FollowerNode::gateway_of`].
+pub fn gateway_for(shard: u32, gateways: usize, leader_nodes: usize) -> usize {
+    let gateways = gateways.max(1);
+    let primary = shard as usize % leader_nodes.max(1);
+    if primary < gateways {
+        primary
+    } else {
+        shard as usize % gateways
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gateway_for;
+
+    #[test]
+    fn a_shard_goes_to_its_primarys_node_when_it_is_a_gateway() {
+        // Four leader nodes, three gateways: node 3's shards (3, 7) go through one in turn.
+        let routes: Vec<usize> = (0..8).map(|s| gateway_for(s, 3, 4)).collect();
+        assert_eq!(routes, [0, 1, 2, 0, 0, 1, 2, 1]);
+        // Every node a gateway: always straight to the primary.
+        assert!((0..9).all(|s| gateway_for(s, 3, 3) == s as usize % 3));
+        // One address (a lone leader, or proxy mode).
+        assert!((0..5).all(|s| gateway_for(s, 1, 1) == 0));
     }
 }

@@ -49,6 +49,41 @@ impl Progress {
 }
 
 impl Progress {
+    /// Sets these counters to the sums of `parts`' (the shards of an index, the followers of a
+    /// fan-out trial), the attempt to the highest; with `label`, also every part's failures, in
+    /// time order, each message prefixed with its part's label (`[shard 2] ...`).
+    pub fn set_sum_of(&self, parts: &[Arc<Progress>], label: Option<&str>) {
+        let sum = |field: fn(&Progress) -> &AtomicU64| {
+            parts.iter().map(|p| Self::get(field(p))).sum::<u64>()
+        };
+        Self::set(&self.bytes_transferred, sum(|p| &p.bytes_transferred));
+        Self::set(&self.bytes_needed, sum(|p| &p.bytes_needed));
+        Self::set(&self.bytes_verified, sum(|p| &p.bytes_verified));
+        Self::set(&self.files_total, sum(|p| &p.files_total));
+        Self::set(&self.files_verified, sum(|p| &p.files_verified));
+        Self::set(&self.bytes_persisted, sum(|p| &p.bytes_persisted));
+        Self::set(&self.pings_sent, sum(|p| &p.pings_sent));
+        Self::set(&self.requests_in_flight, sum(|p| &p.requests_in_flight));
+        let attempt = parts.iter().map(|p| Self::get(&p.attempt)).max();
+        Self::set(&self.attempt, attempt.unwrap_or(0));
+        let Some(label) = label else {
+            return;
+        };
+        let mut failures = Vec::new();
+        for (i, p) in parts.iter().enumerate() {
+            for mut f in p.failures_since(0) {
+                f.message = format!("[{label} {i}] {}", f.message);
+                failures.push(f);
+            }
+        }
+        failures.sort_by(|a, b| a.t.total_cmp(&b.t));
+        if let Ok(mut seen) = self.failures.lock()
+            && seen.len() != failures.len()
+        {
+            *seen = failures;
+        }
+    }
+
     pub(crate) fn set(counter: &AtomicU64, n: u64) {
         counter.store(n, Ordering::Relaxed);
     }

@@ -202,6 +202,31 @@ pub struct FaultTimes {
 }
 
 impl RecoveryReport {
+    /// Sets the byte and file counts to the sums of `parts`' (the shards of an index, the
+    /// followers of a fan-out trial) and the attempts to the most any part made.
+    pub fn sum_counts_of<'a>(&mut self, parts: impl Iterator<Item = &'a RecoveryReport>) {
+        let (mut bytes, mut needed, mut moved, mut resumed, mut wasted) = (0, 0, 0, 0, 0);
+        let (mut files, mut verified, mut attempts) = (0, 0, 0);
+        for r in parts {
+            bytes += r.bytes;
+            needed += r.bytes_needed;
+            moved += r.bytes_transferred;
+            resumed += r.bytes_resumed;
+            wasted += r.bytes_wasted;
+            files += r.files;
+            verified += r.files_verified;
+            attempts = attempts.max(r.attempts);
+        }
+        self.bytes = bytes;
+        self.bytes_needed = needed;
+        self.bytes_transferred = moved;
+        self.bytes_resumed = resumed;
+        self.bytes_wasted = wasted;
+        self.files = files;
+        self.files_verified = verified;
+        self.attempts = attempts;
+    }
+
     /// Whether every file was verified.
     pub fn is_completed(&self) -> bool {
         self.outcome == Outcome::Completed

@@ -44,35 +44,26 @@ pub fn combine(
     lines.sort_by_key(|l| l.shard);
     reports.sort_by_key(|(s, _)| *s);
     let mut index = reports[0].1.clone();
-    let sum = |f: fn(&RecoveryReport) -> u64| reports.iter().map(|(_, r)| f(r)).sum::<u64>();
-    index.bytes = sum(|r| r.bytes);
-    index.bytes_needed = sum(|r| r.bytes_needed);
-    index.bytes_transferred = sum(|r| r.bytes_transferred);
-    index.bytes_resumed = sum(|r| r.bytes_resumed);
-    index.bytes_wasted = sum(|r| r.bytes_wasted);
-    index.files = sum(|r| r.files);
-    index.files_verified = sum(|r| r.files_verified);
-    index.attempts = reports.iter().map(|(_, r)| r.attempts).max().unwrap_or(0);
+    index.sum_counts_of(reports.iter().map(|(_, r)| r));
     index.started_at = totals.started_at;
     index.duration_s = totals.duration_s;
     index.pings_sent = totals.pings_sent;
+    // What this run recovered: bytes a resumed shard already had are not its throughput.
     index.throughput_mib_s = if totals.duration_s > 0.0 {
-        index.bytes as f64 / 1048576.0 / totals.duration_s
+        index.bytes.saturating_sub(index.bytes_resumed) as f64 / 1048576.0 / totals.duration_s
     } else {
         0.0
     };
     index.steady_throughput_mib_s = steady_throughput_mib_s(&totals.timeseries);
     index.timeseries = totals.timeseries;
     let mut breakdown = TimeBreakdown::default();
-    let mut finalize = None::<f64>;
+    let mut finalize = Vec::new();
     index.failures.clear();
     index.warnings.clear();
     index.requests.clear();
     for (shard, r) in &reports {
         breakdown.add(&r.time_breakdown);
-        if let Some(s) = r.file_finalize_s {
-            *finalize.get_or_insert(0.0) += s;
-        }
+        finalize.extend(r.file_finalize_s);
         for f in &r.failures {
             let mut f = f.clone();
             f.message = format!("[shard {shard}] {}", f.message);
@@ -86,7 +77,8 @@ pub fn combine(
     index.failures.sort_by(|a, b| a.t.total_cmp(&b.t));
     index.requests.sort_by(|a, b| a.t.total_cmp(&b.t));
     index.time_breakdown = breakdown;
-    index.file_finalize_s = finalize;
+    // The shards' medians' median: each is already one file's typical cost.
+    index.file_finalize_s = crate::stats::median(&finalize);
     let failed: Vec<&ShardReport> = lines
         .iter()
         .filter(|l| l.outcome != Outcome::Completed)

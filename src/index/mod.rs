@@ -62,7 +62,8 @@ pub enum IndexError {
     NoShards,
     /// Shard directories `0..n` with one missing.
     #[error(
-        "{} has {found} shard directories but no shard {shard}: an index missing a shard is not          served (regenerate it with gen-index --shards)",
+        "{} has {found} shard directories but no shard {shard}: an index missing a shard is not \
+         served (regenerate it with gen-index --shards)",
         dir.display()
     )]
     MissingShard {

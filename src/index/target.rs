@@ -64,25 +64,34 @@ impl TargetDir {
     /// files but the marker (a one-shard recovery's) and the directories of shards it no longer
     /// has, when rrbench wrote them; anything else is refused.
     pub fn remove_files_but_shards(&self, shards: u32) -> Result<(), IndexError> {
-        self.remove_parts()?;
+        // Everything is judged before anything is removed: a foreign entry leaves all as it was.
+        let mut files = Vec::new();
+        let mut old_shards = Vec::new();
         for entry in fs::read_dir(&self.path).map_err(IndexError::io(&self.path))? {
             let entry = entry.map_err(IndexError::io(&self.path))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name == MARKER {
+            let path = entry.path();
+            if name == MARKER || name == PARTS {
                 continue;
             }
-            let path = entry.path();
             if !entry.file_type().map_err(IndexError::io(&path))?.is_dir() {
-                fs::remove_file(&path).map_err(IndexError::io(&path))?;
+                files.push(path);
                 continue;
             }
             match name.parse::<u32>() {
                 Ok(n) if n.to_string() == name && n < shards => {}
                 Ok(n) if n.to_string() == name && path.join(MARKER).exists() => {
-                    fs::remove_dir_all(&path).map_err(IndexError::io(&path))?;
+                    old_shards.push(path)
                 }
                 _ => return Err(IndexError::ForeignTarget(path)),
             }
+        }
+        self.remove_parts()?;
+        for path in files {
+            fs::remove_file(&path).map_err(IndexError::io(&path))?;
+        }
+        for path in old_shards {
+            fs::remove_dir_all(&path).map_err(IndexError::io(&path))?;
         }
         Ok(())
     }
@@ -278,6 +287,39 @@ mod tests {
             len: data.len() as u64,
             crc32c: crc32c::crc32c(data),
         }
+    }
+
+    #[test]
+    fn a_sharded_target_keeps_its_shards_and_refuses_what_is_not_rrbenchs_before_removing_anything()
+    {
+        let dir = tempfile::tempdir().expect("dir");
+        let root = TargetDir::prepare(dir.path()).expect("claim");
+        fs::write(dir.path().join("_0.cfs"), b"a one-shard run's file").expect("file");
+        for shard in ["0", "5"] {
+            TargetDir::prepare(&dir.path().join(shard)).expect("shard");
+        }
+        fs::create_dir(dir.path().join("photos")).expect("foreign");
+        let refused = root.remove_files_but_shards(3).expect_err("foreign");
+        assert!(matches!(refused, IndexError::ForeignTarget(p) if p.ends_with("photos")));
+        assert!(
+            dir.path().join("_0.cfs").exists(),
+            "nothing removed before the refusal"
+        );
+        assert!(dir.path().join("5").exists());
+        fs::remove_dir(dir.path().join("photos")).expect("rmdir");
+        root.remove_files_but_shards(3).expect("cleared");
+        assert!(
+            !dir.path().join("_0.cfs").exists(),
+            "the old one-shard files go"
+        );
+        assert!(
+            !dir.path().join("5").exists(),
+            "a shard the index no longer has goes"
+        );
+        assert!(
+            dir.path().join("0").join(MARKER).exists(),
+            "shard 0 stays for its recovery"
+        );
     }
 
     #[test]

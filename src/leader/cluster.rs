@@ -84,6 +84,23 @@ impl Shared {
         }
     }
 
+    /// Whether connection `id` (of this node) has a session open on this node or, through it,
+    /// on another node of the cluster.
+    pub(crate) fn owns_sessions(&self, id: u64) -> bool {
+        if self.sessions().owned_by(id) > 0 {
+            return true;
+        }
+        self.cluster.get().is_some_and(|cluster| {
+            cluster
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != cluster.me)
+                .filter_map(|(_, node)| node.upgrade())
+                .any(|node| node.sessions().owned_by(id) > 0)
+        })
+    }
+
     /// `node` if it still runs (counting one request forwarded to it), else this node (which
     /// then refuses what it does not have).
     fn forwarded_to(self: &Arc<Self>, node: Option<Arc<Shared>>) -> Arc<Shared> {

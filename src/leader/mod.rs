@@ -720,7 +720,8 @@ async fn slot_for_new_connection(shared: &Shared, queue: bool) -> Option<OwnedSe
         if let Some(permit) = shared.slots.try_take() {
             return Some(permit);
         }
-        let owns = |id| shared.sessions().owned_by(id) > 0;
+        // A gateway's connection may own sessions on the other nodes of its cluster.
+        let owns = |id| shared.owns_sessions(id);
         if let Some(id) = shared
             .slots
             .shed_one(silent, settings.idle_connection_timeout, owns)

@@ -68,15 +68,17 @@ impl Activity {
 pub(crate) struct Slots {
     permits: Arc<Semaphore>,
     open: Mutex<HashMap<u64, Arc<Activity>>>,
-    next_id: AtomicU64,
 }
+
+/// Connection ids, unique in the process: the nodes of a cluster ([`super::start_cluster`])
+/// share session tables through forwarding, so one node's connection 3 must not be another's.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Slots {
     pub(crate) fn new(max_connections: u32) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(max_connections as usize)),
             open: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(1),
         }
     }
 
@@ -97,7 +99,7 @@ impl Slots {
     /// A fresh activity record, not a candidate for shedding.
     fn unlisted(&self) -> Arc<Activity> {
         Arc::new(Activity {
-            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             base: Instant::now(),
             last_frame_ms: AtomicU64::new(0),
             greeted: AtomicBool::new(false),

@@ -2,10 +2,10 @@
 //! throughput as a bar, fastest first, with the fair share (aggregate / followers) dashed across,
 //! so an unfair leader shows as a staircase and a fair one as a flat row at the line.
 
-use plotters::{coord::Shift, prelude::*, style::text_anchor};
+use plotters::{coord::Shift, prelude::*};
 
 use super::{
-    AXIS_PX, DrawError, FAULT, FONT, Figure, GRID, TEXT_PX, TITLE_PX, colour, fmt_num, headroom,
+    AXIS_PX, DrawError, FAULT, FONT, Figure, GRID, TEXT_PX, colour, fmt_num, headroom,
     legend::{self, Dash, Entry, Swatch},
 };
 
@@ -83,18 +83,7 @@ impl Figure for FanOut {
     where
         DB::ErrorType: 'static,
     {
-        let area = legend::below(root, &self.legend())?;
-        area.draw(&Text::new(
-            self.title.clone(),
-            (WIDTH as i32 / 2, HEAD_H as i32 / 2 + 2),
-            (FONT, TITLE_PX)
-                .into_font()
-                .color(&BLACK)
-                .pos(text_anchor::Pos::new(
-                    text_anchor::HPos::Center,
-                    text_anchor::VPos::Center,
-                )),
-        ))?;
+        let area = legend::titled_below(root, &self.title, HEAD_H, &self.legend())?;
         let (w, _) = area.dim_in_pixel();
         for (k, panel) in self.panels.iter().enumerate() {
             let last = k + 1 == self.panels.len();

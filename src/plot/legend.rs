@@ -109,6 +109,34 @@ where
     Ok(chart)
 }
 
+/// A figure of panels under one title: `entries` as a legend band at the bottom of `root`, and
+/// `title` centred in the top `head_h` pixels; returns the area above the legend.
+pub(crate) fn titled_below<'a, DB>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    head_h: u32,
+    entries: &[Entry],
+) -> Result<DrawingArea<DB, Shift>, DrawError>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+{
+    let area = below(root, entries)?;
+    let (w, _) = root.dim_in_pixel();
+    area.draw(&Text::new(
+        title.to_owned(),
+        (w as i32 / 2, head_h as i32 / 2 + 2),
+        (FONT, super::TITLE_PX)
+            .into_font()
+            .color(&BLACK)
+            .pos(text_anchor::Pos::new(
+                text_anchor::HPos::Center,
+                text_anchor::VPos::Center,
+            )),
+    ))?;
+    Ok(area)
+}
+
 /// Draws `entries` into `area` (a band as wide as the figure).
 pub(crate) fn draw<DB>(area: &DrawingArea<DB, Shift>, entries: &[Entry]) -> Result<(), DrawError>
 where

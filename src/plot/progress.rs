@@ -6,7 +6,7 @@
 use plotters::{coord::Shift, prelude::*, style::text_anchor};
 
 use super::{
-    AXIS_PX, DrawError, FAULT, FONT, Figure, GRID, TEXT_PX, TITLE_PX, colour, fmt_num, headroom,
+    AXIS_PX, DrawError, FAULT, FONT, Figure, GRID, TEXT_PX, colour, fmt_num, headroom,
     legend::{self, Dash, Entry, Swatch},
     text_width,
     timeseries::{self, Window},
@@ -182,18 +182,7 @@ impl Figure for Progress {
     where
         DB::ErrorType: 'static,
     {
-        let area = legend::below(root, &self.legend())?;
-        area.draw(&Text::new(
-            self.title.clone(),
-            (WIDTH as i32 / 2, HEAD_H as i32 / 2 + 2),
-            (FONT, TITLE_PX)
-                .into_font()
-                .color(&BLACK)
-                .pos(text_anchor::Pos::new(
-                    text_anchor::HPos::Center,
-                    text_anchor::VPos::Center,
-                )),
-        ))?;
+        let area = legend::titled_below(root, &self.title, HEAD_H, &self.legend())?;
         let (t_end, y_top) = (self.t_end(), self.y_top());
         for (k, panel) in self.panels.iter().enumerate() {
             let (top, bottom) = self.panel_bounds(k);

@@ -8,7 +8,7 @@
 use plotters::{coord::Shift, prelude::*, style::text_anchor};
 
 use super::{
-    AXIS_PX, DrawError, FAULT, FONT, Figure, GRID, TEXT_PX, TITLE_PX, fmt_num,
+    AXIS_PX, DrawError, FAULT, FONT, Figure, GRID, TEXT_PX, fmt_num,
     legend::{self, Dash, Entry, Swatch},
     text_width, truncate_px,
 };
@@ -230,18 +230,7 @@ impl Figure for Shards {
     where
         DB::ErrorType: 'static,
     {
-        let area = legend::below(root, &self.legend())?;
-        area.draw(&Text::new(
-            self.title.clone(),
-            (WIDTH as i32 / 2, HEAD_H as i32 / 2 + 2),
-            (FONT, TITLE_PX)
-                .into_font()
-                .color(&BLACK)
-                .pos(text_anchor::Pos::new(
-                    text_anchor::HPos::Center,
-                    text_anchor::VPos::Center,
-                )),
-        ))?;
+        let area = legend::titled_below(root, &self.title, HEAD_H, &self.legend())?;
         let (w, _) = area.dim_in_pixel();
         let x_hi = self.x_hi();
         let mut top = HEAD_H as i32;

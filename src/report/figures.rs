@@ -1011,6 +1011,10 @@ fn shards_restarted(r: &TrialRecord) -> usize {
     }
 }
 
+/// Shards drawn per panel at most (a figure of 12 panels stays a few thousand pixels tall); the
+/// table lists every shard's attempts.
+const MAX_SHARD_ROWS: usize = 32;
+
 /// Per shard timelines of the trials with shards; `None` when no trial has any.
 pub fn shards(results: &ResultsDir) -> Option<ShardsFigure> {
     let sharded = results
@@ -1037,10 +1041,14 @@ pub fn shards(results: &ResultsDir) -> Option<ShardsFigure> {
             } else {
                 format!("failed, {verified} of {} verified", r.shards.len())
             };
+            let drawn = match r.shards.len() {
+                n if n > MAX_SHARD_ROWS => format!(" (first {MAX_SHARD_ROWS} drawn)"),
+                _ => String::new(),
+            };
             ShardPanel {
                 title: format!(
-                    "{} {condition} (rep {}): {outcome}, {} of {} shards restarted, {} MiB \
-                     wasted, {} s",
+                    "{} {condition} (rep {}): {outcome}, {} of {} shards restarted{drawn}, {} \
+                     MiB wasted, {} s",
                     r.trial,
                     r.repetition,
                     shards_restarted(r),
@@ -1051,6 +1059,7 @@ pub fn shards(results: &ResultsDir) -> Option<ShardsFigure> {
                 shards: r
                     .shards
                     .iter()
+                    .take(MAX_SHARD_ROWS)
                     .map(|s| ShardBar {
                         shard: s.shard,
                         started_at: s.started_at,
