@@ -476,7 +476,7 @@ pub struct RecoverArgs {
     /// Shards of the index (index.number_of_shards; the leader must have as many): one is
     /// recovered into --dir itself, more into DIR/0, DIR/1, ..., up to
     /// --node-initial-primaries-recoveries at once.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_name = "N")]
     pub shards: u32,
     /// ccr.indices.recovery.chunk_size: bytes per chunk request (1kb-1gb) [default 1mb; 10mb
     /// under --policy opensearch, whose plugin takes 1mb-1gb].
@@ -502,7 +502,7 @@ pub struct RecoverArgs {
     /// cluster.routing.allocation.node_initial_primaries_recoveries: shards of a sharded index
     /// restored at once (1-1000). They share this node's max_bytes_per_sec limiter and its one
     /// connection to the leader, so one lost channel fails every shard in flight.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_name = "N")]
     pub node_initial_primaries_recoveries: u32,
     /// Channels to open in sniff mode: remote (6, chunks spread over all) or intra-cluster (13
     /// typed: recovery 2, bulk 3, reg 6, state 1, ping 1; chunks ride the recovery channels
@@ -519,9 +519,10 @@ pub struct RecoverArgs {
     #[arg(long, default_value_t = 18)]
     pub proxy_socket_connections: u32,
     /// cluster.remote.node_connections: in sniff mode, how many of the --from addresses (the
-    /// leader cluster's gateway nodes) to connect to (1-100); each shard is requested from one
-    /// of them, which forwards it when the shard's primary is on another node.
-    #[arg(long, default_value_t = 3)]
+    /// leader cluster's gateway nodes) to connect to (1-100); a shard goes straight to its
+    /// primary's node when that is a gateway, else through the gateways in turn, which forward
+    /// it inside the leader cluster.
+    #[arg(long, default_value_t = 3, value_name = "N")]
     pub node_connections: u32,
     /// When one channel closes, close the whole connection and fail every in-flight request.
     /// Default: true for the elasticsearch and opensearch policies in sniff mode; false for
