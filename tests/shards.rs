@@ -310,6 +310,33 @@ fn one_lost_channel_restarts_every_shard_in_flight_under_elasticsearch() {
     );
 }
 
+/// A leader of `index` on a loopback port, and the follower's report of recovering it into
+/// `target` with the default settings changed by `configure`.
+async fn recover_from_one_leader(
+    index: &IndexShards,
+    target: &Path,
+    configure: impl FnOnce(&mut FollowerConfig),
+) -> (LeaderHandle, RecoveryReport) {
+    let leader = leader::start(
+        "127.0.0.1:0",
+        index.clone(),
+        LeaderConfig::default(),
+        Clock::start(),
+    )
+    .await
+    .expect("leader");
+    let mut config = FollowerConfig::new(leader.local_addr().to_string(), target);
+    configure(&mut config);
+    let report = follower::recover(
+        config,
+        Arc::new(Progress::default()),
+        std::future::pending(),
+    )
+    .await
+    .expect("recover");
+    (leader, report)
+}
+
 #[test]
 fn a_follower_asking_for_another_shard_count_is_told_so_and_does_not_retry() {
     let dir = scratch();
@@ -319,25 +346,12 @@ fn a_follower_asking_for_another_shard_count_is_told_so_and_does_not_retry() {
         .start_paused(true)
         .build()
         .expect("runtime");
+    let target = scratch();
     let report = runtime.block_on(async {
-        let leader = leader::start(
-            "127.0.0.1:0",
-            index.clone(),
-            LeaderConfig::default(),
-            Clock::start(),
-        )
-        .await
-        .expect("leader");
-        let target = scratch();
-        let mut config = FollowerConfig::new(leader.local_addr().to_string(), target.path());
-        config.shards = 2;
-        let report = follower::recover(
-            config,
-            Arc::new(Progress::default()),
-            std::future::pending(),
-        )
-        .await
-        .expect("recover");
+        let (leader, report) = recover_from_one_leader(&index, target.path(), |config| {
+            config.shards = 2;
+        })
+        .await;
         // The session the leader opened for it is let go, not left pinned until it expires.
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(leader.stats().sessions_open, 0, "sessions left pinned");
@@ -359,24 +373,11 @@ fn shards_over_real_sockets_are_byte_identical() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let target = scratch();
     let report = runtime.block_on(async {
-        let leader = leader::start(
-            "127.0.0.1:0",
-            index.clone(),
-            LeaderConfig::default(),
-            Clock::start(),
-        )
-        .await
-        .expect("leader");
-        let mut config = FollowerConfig::new(leader.local_addr().to_string(), target.path());
-        config.shards = 4;
-        config.settings.max_bytes_per_sec = ByteSize(0);
-        let report = follower::recover(
-            config,
-            Arc::new(Progress::default()),
-            std::future::pending(),
-        )
-        .await
-        .expect("recover");
+        let (leader, report) = recover_from_one_leader(&index, target.path(), |config| {
+            config.shards = 4;
+            config.settings.max_bytes_per_sec = ByteSize(0);
+        })
+        .await;
         assert_eq!(leader.stats().connections_accepted, 6, "one connection");
         report
     });

@@ -11,7 +11,6 @@
 use std::{sync::Arc, time::Duration};
 
 use tokio::{
-    sync::watch,
     task::JoinSet,
     time::{Instant, sleep_until, timeout},
 };
@@ -20,7 +19,7 @@ use super::{
     config::{FollowerConfig, FollowerError},
     failure::Failure,
     node::FollowerNode,
-    progress::{Progress, sample},
+    progress::{Progress, Sampler},
     recovery::{Action, ChunkReply, Event, Recovery, StorePlan},
     report::{FailureKind, RecoveryReport},
     store::Store,
@@ -76,13 +75,7 @@ pub(crate) async fn recover_shard(
         }
     };
     let clock = config.clock;
-    let (stop, stopped) = watch::channel(false);
-    let sampler = tokio::spawn(sample(
-        progress.clone(),
-        clock,
-        config.sample_interval,
-        stopped,
-    ));
+    let sampler = Sampler::start(progress.clone(), clock, config.sample_interval);
     let mut recovery = Recovery::new(
         config.settings.clone(),
         clock,
@@ -146,8 +139,7 @@ pub(crate) async fn recover_shard(
     }
     driver.mirror(&recovery);
     driver.connection = None;
-    let _ = stop.send(true);
-    let timeseries = sampler.await.unwrap_or_default();
+    let timeseries = sampler.finish().await;
     Ok(recovery.report(driver.config.leader.clone(), 0, timeseries))
 }
 

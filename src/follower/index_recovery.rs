@@ -19,7 +19,7 @@ use super::{
     config::{FollowerConfig, FollowerError, connect_options},
     engine::{ShardOf, recover_shard},
     node::FollowerNode,
-    progress::{Progress, sample},
+    progress::{Progress, Sampler},
     report::RecoveryReport,
     shard_report::{IndexTotals, combine},
 };
@@ -118,13 +118,7 @@ async fn recover_shards(
     let clock = config.clock;
     let began = Instant::now();
     let started_at = clock.elapsed().as_secs_f64();
-    let (stop, stopped) = watch::channel(false);
-    let sampler = tokio::spawn(sample(
-        progress.clone(),
-        clock,
-        config.sample_interval,
-        stopped,
-    ));
+    let sampler = Sampler::start(progress.clone(), clock, config.sample_interval);
     let (cancelled, cancel_seen) = watch::channel(false);
     let slots = Arc::new(Semaphore::new(
         config.settings.node_initial_primaries_recoveries as usize,
@@ -203,8 +197,7 @@ async fn recover_shards(
     sum_progress(&parts, &progress, &node);
     let duration_s = began.elapsed().as_secs_f64();
     node.close();
-    let _ = stop.send(true);
-    let timeseries = sampler.await.unwrap_or_default();
+    let timeseries = sampler.finish().await;
     if let Some(e) = error {
         return Err(e);
     }

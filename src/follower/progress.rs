@@ -116,9 +116,30 @@ impl Progress {
     }
 }
 
+/// A running [`sample`] task: [`Sampler::finish`] stops it and returns the series.
+pub(crate) struct Sampler {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Vec<Sample>>,
+}
+
+impl Sampler {
+    /// Samples `progress` on `clock` every `interval` until finished.
+    pub(crate) fn start(progress: Arc<Progress>, clock: Clock, interval: Duration) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(sample(progress, clock, interval, stopped));
+        Self { stop, task }
+    }
+
+    /// Stops sampling (with a last sample now) and returns the series.
+    pub(crate) async fn finish(self) -> Vec<Sample> {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap_or_default()
+    }
+}
+
 /// Samples `progress` every `interval` until `stop` fires; returns the series, with a final
 /// sample taken at the moment it stopped.
-pub(crate) async fn sample(
+async fn sample(
     progress: Arc<Progress>,
     clock: Clock,
     interval: Duration,

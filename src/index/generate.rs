@@ -160,6 +160,17 @@ pub fn generate_cancellable(
 ) -> Result<Vec<FileMeta>, IndexError> {
     let plan = plan_files(spec)?;
     super::space::ensure_room(dir, spec.size)?;
+    let created = claim_empty_dir(dir)?;
+    let written = write_plan(dir, spec.seed, &plan, cancel, &mut progress);
+    if written.is_err() {
+        remove_partial(dir, &plan, created);
+    }
+    written
+}
+
+/// Creates `dir` if missing and refuses it unless it is empty; returns whether it was created
+/// (so a failed generator knows to remove it too).
+pub(super) fn claim_empty_dir(dir: &Path) -> Result<bool, IndexError> {
     let created = !dir.exists();
     fs::create_dir_all(dir).map_err(IndexError::io(dir))?;
     if fs::read_dir(dir)
@@ -169,11 +180,7 @@ pub fn generate_cancellable(
     {
         return Err(IndexError::NotEmpty(dir.to_path_buf()));
     }
-    let written = write_plan(dir, spec.seed, &plan, cancel, &mut progress);
-    if written.is_err() {
-        remove_partial(dir, &plan, created);
-    }
-    written
+    Ok(created)
 }
 
 /// Writes every planned file into `dir`, each from its own ChaCha8 stream.

@@ -46,15 +46,7 @@ pub fn generate_shards(
         return Ok(vec![generate_cancellable(dir, spec, cancel, progress)?]);
     }
     super::space::ensure_room(dir, spec.size.saturating_mul(u64::from(shards)))?;
-    let created = !dir.exists();
-    fs::create_dir_all(dir).map_err(IndexError::io(dir))?;
-    if fs::read_dir(dir)
-        .map_err(IndexError::io(dir))?
-        .next()
-        .is_some()
-    {
-        return Err(IndexError::NotEmpty(dir.to_path_buf()));
-    }
+    let created = super::generate::claim_empty_dir(dir)?;
     let mut written = Vec::with_capacity(shards as usize);
     let mut done = 0;
     for shard in 0..shards {
