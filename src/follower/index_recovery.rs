@@ -10,7 +10,7 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::{
-    sync::{Semaphore, watch},
+    sync::{OwnedSemaphorePermit, watch},
     task::JoinSet,
     time::Instant,
 };
@@ -18,7 +18,7 @@ use tokio::{
 use super::{
     config::{FollowerConfig, FollowerError, connect_options},
     engine::{ShardOf, recover_shard},
-    node::FollowerNode,
+    node::{FollowerNode, NodeThrottles},
     progress::{Progress, Sampler},
     report::RecoveryReport,
     shard_report::{IndexTotals, combine},
@@ -32,9 +32,27 @@ use crate::{
 
 /// Recovers every shard of the index, each attempt after attempt as the policy allows, until
 /// all are verified or have failed for good, the time limit passes, or `cancel` completes.
-/// Returns the report either way.
+/// Returns the report either way. The follower node is this recovery's alone: see
+/// [`recover_on`] for several indices on one node.
 pub async fn recover(
     config: FollowerConfig,
+    progress: Arc<Progress>,
+    cancel: impl Future<Output = ()>,
+) -> Result<RecoveryReport, FollowerError> {
+    let throttles = NodeThrottles::new(
+        config.settings.max_bytes_per_sec,
+        config.settings.node_initial_primaries_recoveries,
+    );
+    recover_on(config, throttles, progress, cancel).await
+}
+
+/// [`recover`] on a follower node whose limiter and shard slots are `throttles` (fan-in: one
+/// node restoring indices from several leader clusters at once, every shard of each sharing
+/// them; `config.settings`' own `max_bytes_per_sec` and `node_initial_primaries_recoveries`
+/// are then the node's, given when `throttles` was made). The connections are this index's.
+pub async fn recover_on(
+    config: FollowerConfig,
+    throttles: NodeThrottles,
     progress: Arc<Progress>,
     cancel: impl Future<Output = ()>,
 ) -> Result<RecoveryReport, FollowerError> {
@@ -48,23 +66,58 @@ pub async fn recover(
         }));
     }
     let node = Arc::new(FollowerNode::new(
-        config.settings.max_bytes_per_sec,
+        throttles,
         dialers_of(&config)?,
         config.leader.split(',').count(),
         connect_options(&config, config.settings.policy),
     ));
     if config.shards == 1 {
-        let one = ShardOf {
-            shard: 0,
-            shards: 1,
-        };
-        let mut report = recover_shard(config, one, node.clone(), progress.clone(), cancel).await?;
-        node.close();
-        report.pings_sent = node.pings_sent();
-        Progress::set(&progress.pings_sent, report.pings_sent);
-        return Ok(report);
+        return recover_one_shard(config, node, progress, cancel).await;
     }
     recover_shards(config, node, progress, cancel).await
+}
+
+/// An index of one shard: it waits for one of the node's slots (at once, unless other indices
+/// hold them all), then recovers into the target itself. Cancelled or out of time while it
+/// waits, it still runs, and stops at once, so there is a report.
+async fn recover_one_shard(
+    mut config: FollowerConfig,
+    node: Arc<FollowerNode>,
+    progress: Arc<Progress>,
+    cancel: impl Future<Output = ()>,
+) -> Result<RecoveryReport, FollowerError> {
+    let one = ShardOf {
+        shard: 0,
+        shards: 1,
+    };
+    let out_of_time = async {
+        match config.time_limit {
+            Some(limit) => tokio::time::sleep(limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    let began = Instant::now();
+    tokio::pin!(cancel);
+    let slot = tokio::select! {
+        permit = node.slots().clone().acquire_owned() => permit.ok(),
+        () = &mut cancel => None,
+        () = out_of_time => None,
+    };
+    config.time_limit = config
+        .time_limit
+        .map(|limit| limit.saturating_sub(began.elapsed()));
+    let holds_slot = slot.is_some();
+    let stop = async move {
+        if holds_slot {
+            cancel.await;
+        }
+    };
+    let mut report = recover_shard(config, one, node.clone(), progress.clone(), stop).await?;
+    drop(slot);
+    node.close();
+    report.pings_sent = node.pings_sent();
+    Progress::set(&progress.pings_sent, report.pings_sent);
+    Ok(report)
 }
 
 /// The dialers the configuration asks for: the one given, else QUIC or TCP to each gateway of
@@ -120,9 +173,7 @@ async fn recover_shards(
     let started_at = clock.elapsed().as_secs_f64();
     let sampler = Sampler::start(progress.clone(), clock, config.sample_interval);
     let (cancelled, cancel_seen) = watch::channel(false);
-    let slots = Arc::new(Semaphore::new(
-        config.settings.node_initial_primaries_recoveries as usize,
-    ));
+    let slots = node.slots().clone();
     let deadline = config.time_limit.map(|l| began + l);
     let parts: Vec<Arc<Progress>> = (0..shards).map(|_| Arc::default()).collect();
     let mut running = JoinSet::new();
@@ -130,41 +181,56 @@ async fn recover_shards(
     let mut error = None;
     let mut next = 0;
     let mut ticker = tokio::time::interval(SUM_EVERY);
+    // Shard `next`'s task, holding `permit` (one of the node's slots) until it ends.
+    let shard_task = |next: u32, permit: Option<OwnedSemaphorePermit>| {
+        let shard = ShardOf {
+            shard: next,
+            shards,
+        };
+        let mut shard_config = config.clone();
+        shard_config.target = shard_dir(&config.target, next, shards);
+        shard_config.seed = shard_seed(config.seed, next);
+        // The index's time limit, not a fresh one per shard.
+        shard_config.time_limit = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let (node, part) = (node.clone(), parts[next as usize].clone());
+        let mut cancel_seen = cancel_seen.clone();
+        async move {
+            let until_cancelled = async move {
+                let _ = cancel_seen.wait_for(|c| *c).await;
+            };
+            let report = recover_shard(shard_config, shard, node, part, until_cancelled).await;
+            drop(permit);
+            (shard.shard, report)
+        }
+    };
     tokio::pin!(cancel);
     loop {
         let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
-        // Shard 0 starts whatever happens, so the index always has a report to fold into.
-        let starting = next == 0 || (!*cancelled.borrow() && !out_of_time && error.is_none());
-        // Shards start in order, each as soon as a slot is free (shard 0 at once).
-        while starting && next < shards {
+        let stopping = *cancelled.borrow() || out_of_time || error.is_some();
+        if stopping && next == 0 {
+            // Shard 0 runs whatever happens (and stops at once), so the index has a report to
+            // fold into.
+            running.spawn(shard_task(0, None));
+            next = 1;
+        }
+        // Shards start in order, each as soon as one of the node's slots is free.
+        while !stopping && next < shards {
             let Ok(permit) = slots.clone().try_acquire_owned() else {
                 break;
             };
-            let shard = ShardOf {
-                shard: next,
-                shards,
-            };
-            let mut shard_config = config.clone();
-            shard_config.target = shard_dir(&config.target, next, shards);
-            shard_config.seed = shard_seed(config.seed, next);
-            // The index's time limit, not a fresh one per shard.
-            shard_config.time_limit = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let (node, part) = (node.clone(), parts[next as usize].clone());
-            let mut cancel_seen = cancel_seen.clone();
-            running.spawn(async move {
-                let until_cancelled = async move {
-                    let _ = cancel_seen.wait_for(|c| *c).await;
-                };
-                let report = recover_shard(shard_config, shard, node, part, until_cancelled).await;
-                drop(permit);
-                (shard.shard, report)
-            });
+            running.spawn(shard_task(next, Some(permit)));
             next += 1;
         }
-        if running.is_empty() {
+        let waiting = !stopping && next < shards;
+        if running.is_empty() && !waiting {
             break;
         }
         tokio::select! {
+            // Every slot was held (by this index's shards or another index's on the node).
+            Ok(permit) = slots.clone().acquire_owned(), if waiting => {
+                running.spawn(shard_task(next, Some(permit)));
+                next += 1;
+            }
             Some(joined) = running.join_next() => match joined {
                 Ok((shard, Ok(report))) => done.push((shard, Ok(report))),
                 Ok((_, Err(e))) => {

@@ -32,7 +32,8 @@ pub use breakdown::{Activity, RequestSample, TimeBreakdown};
 pub use config::{FollowerConfig, FollowerError};
 pub use failure::Failure;
 pub use fault_times::fault_times;
-pub use index_recovery::recover;
+pub use index_recovery::{recover, recover_on};
+pub use node::NodeThrottles;
 pub use progress::Progress;
 pub use recovery::Recovery;
 pub use report::{

@@ -1,5 +1,7 @@
-//! What the shards one follower node restores share: the node's `max_bytes_per_sec` limiter and
-//! its one connection to each leader node it reaches (its gateways, in sniff mode).
+//! What the shards one follower node restores share: the node's `max_bytes_per_sec` limiter,
+//! its `node_initial_primaries_recoveries` slots ([`NodeThrottles`], shared by every index the
+//! node restores, whichever leader cluster it comes from) and its one connection to each leader
+//! node it reaches (its gateways, in sniff mode; one [`FollowerNode`] per leader cluster).
 //!
 //! Elasticsearch keeps one connection per remote node and sends every shard's requests on it,
 //! so when one channel closes (the whole connection closes with it), every shard in flight on
@@ -15,7 +17,7 @@ use std::sync::{
     atomic::{AtomicU64, Ordering},
 };
 
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Semaphore};
 
 use crate::{
     ratelimit::NodeRateLimiter,
@@ -27,9 +29,40 @@ use crate::{
     units::ByteSize,
 };
 
-/// One follower node's shared limiter and its connections, one per gateway node.
-pub struct FollowerNode {
+/// What every recovery on one follower node shares, from however many leader clusters: the
+/// node's one `max_bytes_per_sec` limiter, and its `node_initial_primaries_recoveries` slots
+/// (a shard restores only while it holds one). Clones share them.
+#[derive(Clone)]
+pub struct NodeThrottles {
     limiter: Arc<NodeRateLimiter>,
+    slots: Arc<Semaphore>,
+}
+
+impl NodeThrottles {
+    /// A node limited to `max_bytes_per_sec` (0: unlimited) restoring up to `slots` shards at
+    /// once (at least one).
+    pub fn new(max_bytes_per_sec: ByteSize, slots: u32) -> Self {
+        Self {
+            limiter: Arc::new(NodeRateLimiter::new(max_bytes_per_sec)),
+            slots: Arc::new(Semaphore::new(slots.max(1) as usize)),
+        }
+    }
+
+    /// The node's rate limiter.
+    pub fn limiter(&self) -> &Arc<NodeRateLimiter> {
+        &self.limiter
+    }
+
+    /// The node's shard slots.
+    pub fn slots(&self) -> &Arc<Semaphore> {
+        &self.slots
+    }
+}
+
+/// One follower node's throttles and its connections to one leader cluster, one per gateway
+/// node.
+pub struct FollowerNode {
+    throttles: NodeThrottles,
     gateways: Vec<Gateway>,
     /// Nodes of the leader cluster (the gateways are the first of them).
     leader_nodes: usize,
@@ -54,18 +87,18 @@ struct Gateway {
 }
 
 impl FollowerNode {
-    /// A node limited to `max_bytes_per_sec` (0: unlimited) reaching a leader cluster of
-    /// `leader_nodes` nodes through `dialers`, one per gateway: the first nodes of the cluster,
-    /// in order ([`Self::gateway_of`] says which carries a shard).
+    /// A node with `throttles` reaching a leader cluster of `leader_nodes` nodes through
+    /// `dialers`, one per gateway: the first nodes of the cluster, in order
+    /// ([`Self::gateway_of`] says which carries a shard).
     pub fn new(
-        max_bytes_per_sec: ByteSize,
+        throttles: NodeThrottles,
         dialers: Vec<Arc<dyn Dialer>>,
         leader_nodes: usize,
         options: ConnectOptions,
     ) -> Self {
         Self {
             leader_nodes: leader_nodes.max(dialers.len()).max(1),
-            limiter: Arc::new(NodeRateLimiter::new(max_bytes_per_sec)),
+            throttles,
             gateways: dialers
                 .into_iter()
                 .map(|dialer| Gateway {
@@ -84,7 +117,12 @@ impl FollowerNode {
 
     /// The node's rate limiter.
     pub fn limiter(&self) -> &Arc<NodeRateLimiter> {
-        &self.limiter
+        self.throttles.limiter()
+    }
+
+    /// The node's shard slots.
+    pub fn slots(&self) -> &Arc<Semaphore> {
+        self.throttles.slots()
     }
 
     /// The connection shard `shard`'s requests go on: to its gateway, the open one, or a new
