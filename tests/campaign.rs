@@ -556,6 +556,90 @@ fn zero_followers_are_refused_naming_the_key() {
     assert_eq!(c.cells[0].followers, 1, "one follower by default");
 }
 
+/// A tiny fan-in campaign: one follower node, three leader clusters at once, under one 8mb
+/// node limit.
+const FAN_IN: &str = "name = \"fan-in\"\nseed = 6\nleaders = 3\ntime_limit = \"30s\"\n\
+    [index]\nsize = \"512kb\"\nfiles = 2\nseed = 44\n\
+    [leader]\nmax_bytes_per_sec = \"0\"\n\
+    [settings]\nmax_bytes_per_sec = \"8mb\"\nchunk_size = \"64kb\"\n\
+    [expect]\noutcome = \"completed\"\nmin_jain_index = 0.5\n";
+
+/// Three leaders' indices restored at once by one follower node, each byte-identical in its own
+/// directory; the record lists each leader's recovery, and their aggregate is held to the one
+/// node limit (8 MiB/s for all three, not 8 each).
+#[test]
+fn one_follower_node_restores_three_leaders_indices_under_one_limit() {
+    let tmp = scratch();
+    let out = tmp.path().join("results");
+    let file = tmp.path().join("fan-in.toml");
+    fs::write(&file, FAN_IN).expect("campaign file");
+    let run = campaign_run(&[
+        file.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--no-report",
+    ]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let trial = &records(&results_dir(&out, "fan-in"))[0];
+    assert_eq!(trial["outcome"], "completed", "{trial}");
+    assert!(trial.get("followers").is_none(), "not fan-out: {trial}");
+    let leaders = trial["leaders"].as_array().expect("leaders listed");
+    assert_eq!(leaders.len(), 3);
+    for (i, l) in leaders.iter().enumerate() {
+        assert_eq!(l["index"].as_u64(), Some(i as u64));
+        assert_eq!(l["verified"], true, "byte-identical to leader {i}'s: {l}");
+        assert_eq!(l["bytes"].as_u64(), Some(512 << 10), "{l}");
+    }
+    let aggregate = trial["aggregate_throughput_mib_s"]
+        .as_f64()
+        .expect("aggregate");
+    assert!(
+        aggregate < 8.0 * 1.5,
+        "three indices on one 8mb node moved {aggregate:.1} MiB/s together (a limiter each \
+         would allow 24)"
+    );
+    let model = trial["model_throughput_mib_s"].as_f64().expect("a model");
+    assert!(
+        (model - 8.0).abs() < 1e-6,
+        "the node limit bounds fan-in: {model}"
+    );
+    let verdict = trial["expectations"]
+        .as_array()
+        .expect("verdicts")
+        .iter()
+        .find(|v| v["name"] == "min_jain_index")
+        .expect("the Jain expectation is judged");
+    assert_eq!(verdict["pass"], true, "{verdict}");
+}
+
+/// `leaders` out of range, or with fan-out or shards in the same cell, is refused naming the
+/// key.
+#[test]
+fn fan_in_out_of_range_or_mixed_is_refused_naming_the_key() {
+    use rrbench::campaign::Campaign;
+    for (bad, says) in [
+        (FAN_IN.replace("leaders = 3", "leaders = 0"), "1 to 32"),
+        (FAN_IN.replace("leaders = 3", "leaders = 33"), "1 to 32"),
+        (
+            FAN_IN.replace("leaders = 3", "leaders = 3\nfollowers = 2"),
+            "not both",
+        ),
+        (
+            FAN_IN.replace("files = 2", "files = 2\nshards = 2"),
+            "one shard",
+        ),
+    ] {
+        let e = Campaign::parse(&bad, None)
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("leaders") && e.contains(says), "{e}");
+    }
+    let matrix = FAN_IN.replace("leaders = 3\n", "") + "[matrix]\nleaders = [1, 3]\n";
+    let c = Campaign::parse(&matrix, None).expect("a matrix of leaders");
+    let counts: Vec<u32> = c.cells.iter().map(|cell| cell.leaders).collect();
+    assert_eq!(counts, [1, 3]);
+}
+
 #[test]
 fn a_shard_count_out_of_range_or_fanned_out_is_refused_naming_the_key() {
     use rrbench::campaign::Campaign;

@@ -153,6 +153,49 @@ pub fn fanout_model_mib_s(
     .map(|bytes_per_sec| bytes_per_sec / MIB)
 }
 
+/// Model throughput of one follower node restoring from `leaders` leader clusters at once
+/// (fan-in), summed, in MiB/s; `None` when nothing bounds it. Each leader has its own node
+/// limiter, its own path (its own copy of every fault, a bandwidth fault included) and its
+/// index its own window, so each bounds one recovery; the follower node's one limiter bounds
+/// the sum. Only `node_initial_primaries_recoveries` of them restore at once:
+///
+/// `min(follower limit, concurrent × min(leader limit, bottleneck, window × chunk / RTT'))`
+///
+/// For one leader this is [`model_throughput_mib_s`].
+pub fn fanin_model_mib_s(
+    settings: &RecoverySettings,
+    leader: &LeaderSettings,
+    faults: &[Fault],
+    leaders: u32,
+) -> Option<f64> {
+    const MIB: f64 = 1048576.0;
+    if leaders <= 1 {
+        return model_throughput_mib_s(settings, leader, faults);
+    }
+    let positive = |r: u64| (r > 0).then_some(r as f64);
+    let bottleneck = bottleneck(faults);
+    let chunk = settings.chunk_size.bytes() as f64;
+    let window = f64::from(settings.max_concurrent_file_chunks) * chunk;
+    let round_trip = added_rtt(faults).as_secs_f64() + bottleneck.map_or(0.0, |b| chunk / b);
+    let each = [
+        positive(leader.max_bytes_per_sec.bytes()),
+        bottleneck,
+        (round_trip > 0.0).then(|| window / round_trip),
+    ]
+    .into_iter()
+    .flatten()
+    .reduce(f64::min);
+    let concurrent = f64::from(concurrent_shards(settings, leaders));
+    [
+        positive(settings.max_bytes_per_sec.bytes()),
+        each.map(|e| e * concurrent),
+    ]
+    .into_iter()
+    .flatten()
+    .reduce(f64::min)
+    .map(|bytes_per_sec| bytes_per_sec / MIB)
+}
+
 /// The faults of a reference trial: every always-on latency with its delay and jitter set to
 /// zero (so the bytes still take the relay's copying path). `None` when no latency fault shapes
 /// the steady state, so no reference is needed.
@@ -286,6 +329,28 @@ mod tests {
         assert!((m - 100.0).abs() < 1e-9, "{m}");
         let one = fanout_model_mib_s(&s, &l, &[], 1).expect("one");
         assert!((one - 4.0).abs() < 1e-9, "{one}");
+    }
+
+    #[test]
+    fn fan_in_multiplies_what_each_leader_limits_and_caps_by_the_follower_node() {
+        let (mut s, mut l) = unlimited();
+        assert_eq!(fanin_model_mib_s(&s, &l, &[], 3), None, "nothing bounds it");
+        // Each leader's own 10mb: three at once give 30, under a 40mb follower node.
+        l.max_bytes_per_sec = ByteSize::mib(10);
+        s.max_bytes_per_sec = ByteSize::mib(40);
+        let m = fanin_model_mib_s(&s, &l, &[], 3).expect("leader limits");
+        assert!((m - 30.0).abs() < 1e-9, "{m}");
+        // Six leaders, but only node_initial_primaries_recoveries (4) at once; then the
+        // follower node's one 40mb is the bound.
+        assert_eq!(fanin_model_mib_s(&s, &l, &[], 6), Some(40.0));
+        s.node_initial_primaries_recoveries = 2;
+        assert_eq!(fanin_model_mib_s(&s, &l, &[], 6), Some(20.0));
+        // A 25 ms WAN on every path: each 5 × 1 MiB window per 50 ms is 100 MiB/s, so the
+        // leaders' limits still bound it.
+        let wan = faults(&["latency:delay=25ms"]);
+        assert_eq!(fanin_model_mib_s(&s, &l, &wan, 2), Some(20.0));
+        let one = fanin_model_mib_s(&s, &l, &[], 1).expect("one");
+        assert!((one - 10.0).abs() < 1e-9, "{one}");
     }
 
     #[test]

@@ -24,17 +24,20 @@ use super::{
     Campaign, CampaignSpec, IndexSpec, Trial,
     expect::Shares,
     fanout::{FollowerRun, combine, follower_seed},
-    model::{IndexShape, Model, concurrent_shards, fanout_model_mib_s, model, reference_faults},
+    model::{
+        IndexShape, Model, concurrent_shards, fanin_model_mib_s, fanout_model_mib_s, model,
+        reference_faults,
+    },
     scratch,
 };
 use crate::{
     chaos::{
-        Event, EventKind, Fault, LinkError, ProxyError,
+        Event, EventKind, EventLog, Fault, LinkError, ProxyError,
         fault::{Medium, check_medium},
     },
     clock::{Clock, utc_stamp},
     export::{self, write_atomic},
-    follower::{self, FollowerConfig, FollowerError, Progress, RecoveryReport},
+    follower::{self, FollowerConfig, FollowerError, NodeThrottles, Progress, RecoveryReport},
     index::{
         GenerateSpec, IndexError, IndexShards, IndexSnapshot, ensure_room, generate_shards, human,
         same_filesystem, shard_dir,
@@ -328,7 +331,7 @@ fn remove_abandoned_builds(root: &Path) {
 
 /// Refuses, before anything is written, a campaign whose indexes cannot fit: those not cached
 /// yet are generated under `cache_root`, and each trial recovers a copy into `scratch_root`
-/// (one trial at a time, so the largest counts, once per follower). On one filesystem both must
+/// (one trial at a time, so the largest counts, once per follower or, in fan-in, per leader). On one filesystem both must
 /// fit together.
 fn check_room(campaign: &Campaign, cache_root: &Path, scratch_root: &Path) -> Result<(), RunError> {
     let copy = campaign
@@ -340,6 +343,7 @@ fn check_room(campaign: &Campaign, cache_root: &Path, scratch_root: &Path) -> Re
                 .bytes()
                 .saturating_mul(u64::from(c.index.shards))
                 .saturating_mul(u64::from(c.followers))
+                .saturating_mul(u64::from(c.leaders))
         })
         .max()
         .unwrap_or(0);
@@ -416,8 +420,9 @@ async fn reference_s(
 
 /// The key and faults of `cell`'s reference, if its model needs one.
 fn reference_cell(cell: &CampaignSpec) -> Option<(String, Vec<Fault>)> {
-    // A fan-out trial is judged on the bound alone: its reference would be many followers too.
-    if cell.followers > 1 {
+    // A fan-out (fan-in) trial is judged on the bound alone: its reference would be many
+    // followers (leaders) too.
+    if cell.followers > 1 || cell.leaders > 1 {
         return None;
     }
     let faults = reference_faults(&cell.fault_list())?;
@@ -459,10 +464,16 @@ async fn run_trial(
         report,
         chaos,
         followers,
+        leaders,
         shares,
         leader,
     } = recover_cell(cell, faults.clone(), trial.seed, snapshot, progress, cancel).await?;
-    let model = if cell.followers > 1 {
+    let model = if cell.leaders > 1 {
+        fanin_model_mib_s(&cell.settings, &cell.leader, &faults, cell.leaders).map(|m| Model {
+            throughput_mib_s: m,
+            terms: None,
+        })
+    } else if cell.followers > 1 {
         fanout_model_mib_s(&cell.settings, &cell.leader, &faults, cell.followers).map(|m| Model {
             throughput_mib_s: m,
             terms: None,
@@ -478,7 +489,7 @@ async fn run_trial(
         .iter()
         .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
         .collect();
-    let fan_out = followers.len() > 1;
+    let several = followers.len() > 1 || leaders.len() > 1;
     let record = TrialRecord {
         schema: TRIAL_SCHEMA.into(),
         campaign: campaign.name.clone(),
@@ -512,9 +523,10 @@ async fn run_trial(
             .count() as u64,
         leader_sessions_open: leader.sessions_open,
         leader_pinned_bytes: leader.pinned_bytes,
-        aggregate_throughput_mib_s: fan_out.then_some(shares.aggregate_mib_s),
-        jain_index: shares.jain_index.filter(|_| fan_out),
-        followers: if fan_out { followers } else { Vec::new() },
+        aggregate_throughput_mib_s: several.then_some(shares.aggregate_mib_s),
+        jain_index: shares.jain_index.filter(|_| several),
+        followers,
+        leaders,
         shards: report.shards.clone(),
         passed: verdicts.iter().all(|v| v.pass),
         expectations: verdicts,
@@ -534,14 +546,16 @@ struct Recovered {
     report: RecoveryReport,
     chaos: Vec<Event>,
     followers: Vec<FollowerRecord>,
+    leaders: Vec<FollowerRecord>,
     shares: Shares,
     leader: LeaderStatsSnapshot,
 }
 
 /// The recoveries of `cell` with `faults` on the path: a rig (leader, injector) of its own and
 /// `cell.followers` followers recovering from it at once, each a node of its own (its own
-/// target, seed and rate limiter, the rig's clock); the reports with their fault windows
-/// measured, and the injector's events.
+/// target, seed and rate limiter, the rig's clock), or (fan-in, `cell.leaders`) one follower
+/// node recovering from that many rigs at once; the reports with their fault windows measured,
+/// and the injector's events.
 async fn recover_cell(
     cell: &CampaignSpec,
     faults: Vec<Fault>,
@@ -553,44 +567,23 @@ async fn recover_cell(
     let clock = Clock::start();
     let root = scratch::scratch_root();
     let scratch = scratch::trial_dir(&root).map_err(io(&root))?;
-    let liveness = QuicLiveness {
-        idle_timeout: cell.settings.quic_idle_timeout,
-        keep_alive: cell.settings.quic_keep_alive,
-    };
-    let injector = match cell.chaos.layer {
-        ChaosLayer::L3 => InjectorKind::Link,
-        // QUIC rides UDP, so its faults go through the datagram proxy.
-        ChaosLayer::L4 => InjectorKind::proxy_for(cell.settings.transport),
-    };
-    // The leader serves the chunk size the cell asks for, even past its default guard.
-    let mut leader_settings = cell.leader.clone();
-    leader_settings.max_chunk_size = leader_settings.max_chunk_size.max(cell.settings.chunk_size);
-    let leader_config = LeaderConfig {
-        settings: leader_settings,
-        ..LeaderConfig::default()
-    };
+    if cell.leaders > 1 {
+        return recover_fan_in(
+            cell,
+            faults,
+            seed,
+            snapshot,
+            clock,
+            scratch.path(),
+            progress,
+            cancel,
+        )
+        .await;
+    }
     let metas: Vec<Vec<crate::protocol::FileMeta>> =
         snapshot.iter().map(IndexSnapshot::metas).collect();
-    let rig = Rig::builder()
-        .leader_config(snapshot, leader_config)
-        .injector(injector, faults)
-        .transport(cell.settings.transport)
-        .certificate(Certificate::Generate {
-            dir: scratch.path().to_path_buf(),
-            names: vec!["localhost".into()],
-        })
-        .quic_liveness(liveness)
-        .clock(clock)
-        .seed(seed)
-        .start()
-        .await?;
-    let configure = |target: PathBuf| {
-        let mut config = rig.follower_config(target);
-        config.settings = cell.settings.clone();
-        config.time_limit = Some(cell.time_limit);
-        config.shards = cell.index.shards;
-        config
-    };
+    let rig = start_rig(cell, faults, seed, snapshot, clock, None, scratch.path()).await?;
+    let configure = |target: PathBuf| follower_config(cell, &rig, target);
     if cell.followers <= 1 {
         let config = configure(scratch.path().join("index"));
         let mut report = follower::recover(config, progress, cancel).await?;
@@ -603,6 +596,7 @@ async fn recover_cell(
             report,
             chaos,
             followers: Vec::new(),
+            leaders: Vec::new(),
             leader,
         });
     }
@@ -614,11 +608,163 @@ async fn recover_cell(
         })
         .collect();
     let targets: Vec<PathBuf> = configs.iter().map(|c| c.target.clone()).collect();
-    let reports = recover_all(configs, &progress, cancel).await?;
+    let reports = recover_all(configs, None, &progress, cancel).await?;
     let leader = leader_stats(&rig).await;
     let chaos = rig.shutdown().await;
-    // Re-read after every follower finished, so checking one does not slow the others.
-    let checked = tokio::task::spawn_blocking(move || {
+    let checked = verify_all(reports, targets, metas).await?;
+    let (mut report, followers, shares) = combine(&checked);
+    let early = report.annotate_faults(&chaos);
+    report.warnings = fault_warnings(&chaos, &early);
+    Ok(Recovered {
+        report,
+        chaos,
+        followers,
+        leaders: Vec::new(),
+        shares,
+        leader,
+    })
+}
+
+/// Fan-in: `cell.leaders` rigs, each a leader cluster of its own with its own copy of the
+/// index, its own injector carrying `faults` (seeded apart) and its own certificate, all on one
+/// clock and one event log; and one follower node restoring every leader's index at once into
+/// `leader-NN`, each recovery with its own connections and sessions, all sharing the node's
+/// one limiter and its `node_initial_primaries_recoveries` slots.
+#[allow(clippy::too_many_arguments)]
+async fn recover_fan_in(
+    cell: &CampaignSpec,
+    faults: Vec<Fault>,
+    seed: u64,
+    snapshot: IndexShards,
+    clock: Clock,
+    scratch: &Path,
+    progress: Arc<Progress>,
+    cancel: impl Future<Output = ()>,
+) -> Result<Recovered, RunError> {
+    let metas: Vec<Vec<crate::protocol::FileMeta>> =
+        snapshot.iter().map(IndexSnapshot::metas).collect();
+    let events = Arc::new(EventLog::new(clock));
+    let mut rigs: Vec<Rig> = Vec::with_capacity(cell.leaders as usize);
+    for i in 0..cell.leaders as usize {
+        let dir = scratch.join(format!("leader-{i:02}-certificate"));
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let started = start_rig(
+            cell,
+            faults.clone(),
+            follower_seed(seed, i),
+            snapshot.clone(),
+            clock,
+            Some(events.clone()),
+            &dir,
+        )
+        .await;
+        match started {
+            Ok(rig) => rigs.push(rig),
+            Err(e) => {
+                for rig in rigs {
+                    rig.shutdown().await;
+                }
+                return Err(e);
+            }
+        }
+    }
+    let configs: Vec<FollowerConfig> = rigs
+        .iter()
+        .enumerate()
+        .map(|(i, rig)| follower_config(cell, rig, scratch.join(format!("leader-{i:02}"))))
+        .collect();
+    let targets: Vec<PathBuf> = configs.iter().map(|c| c.target.clone()).collect();
+    let throttles = NodeThrottles::new(
+        cell.settings.max_bytes_per_sec,
+        cell.settings.node_initial_primaries_recoveries,
+    );
+    let reports = recover_all(configs, Some(throttles), &progress, cancel).await;
+    let mut stats = Vec::with_capacity(rigs.len());
+    for rig in &rigs {
+        stats.push(leader_stats(rig).await);
+    }
+    for rig in rigs {
+        rig.shutdown().await;
+    }
+    let reports = reports?;
+    let chaos = events.since(0);
+    let checked = verify_all(reports, targets, metas).await?;
+    let (mut report, leaders, shares) = combine(&checked);
+    let early = report.annotate_faults(&chaos);
+    report.warnings = fault_warnings(&chaos, &early);
+    Ok(Recovered {
+        report,
+        chaos,
+        followers: Vec::new(),
+        leaders,
+        shares,
+        leader: LeaderStatsSnapshot::total(stats),
+    })
+}
+
+/// Starts `cell`'s rig: its leader serving `snapshot` (at the chunk size the cell asks for,
+/// even past the leader's default guard), the injector its chaos layer and transport call for
+/// with `faults`, a QUIC certificate written into `certificate_dir`, on `clock` (recording into
+/// `events`, or a log of its own).
+async fn start_rig(
+    cell: &CampaignSpec,
+    faults: Vec<Fault>,
+    seed: u64,
+    snapshot: IndexShards,
+    clock: Clock,
+    events: Option<Arc<EventLog>>,
+    certificate_dir: &Path,
+) -> Result<Rig, RunError> {
+    let liveness = QuicLiveness {
+        idle_timeout: cell.settings.quic_idle_timeout,
+        keep_alive: cell.settings.quic_keep_alive,
+    };
+    let injector = match cell.chaos.layer {
+        ChaosLayer::L3 => InjectorKind::Link,
+        // QUIC rides UDP, so its faults go through the datagram proxy.
+        ChaosLayer::L4 => InjectorKind::proxy_for(cell.settings.transport),
+    };
+    let mut leader_settings = cell.leader.clone();
+    leader_settings.max_chunk_size = leader_settings.max_chunk_size.max(cell.settings.chunk_size);
+    let leader_config = LeaderConfig {
+        settings: leader_settings,
+        ..LeaderConfig::default()
+    };
+    let mut rig = Rig::builder()
+        .leader_config(snapshot, leader_config)
+        .injector(injector, faults)
+        .transport(cell.settings.transport)
+        .certificate(Certificate::Generate {
+            dir: certificate_dir.to_path_buf(),
+            names: vec!["localhost".into()],
+        })
+        .quic_liveness(liveness)
+        .clock(clock)
+        .seed(seed);
+    if let Some(events) = events {
+        rig = rig.events(events);
+    }
+    Ok(rig.start().await?)
+}
+
+/// A follower of `cell` recovering into `target` through `rig`: the cell's settings, time limit
+/// and shard count.
+fn follower_config(cell: &CampaignSpec, rig: &Rig, target: PathBuf) -> FollowerConfig {
+    let mut config = rig.follower_config(target);
+    config.settings = cell.settings.clone();
+    config.time_limit = Some(cell.time_limit);
+    config.shards = cell.index.shards;
+    config
+}
+
+/// Re-reads every completed recovery's target against the leader's files, after every
+/// recovery finished, so checking one does not slow the others.
+async fn verify_all(
+    reports: Vec<RecoveryReport>,
+    targets: Vec<PathBuf>,
+    metas: Vec<Vec<crate::protocol::FileMeta>>,
+) -> Result<Vec<FollowerRun>, RunError> {
+    tokio::task::spawn_blocking(move || {
         reports
             .into_iter()
             .zip(targets)
@@ -636,16 +782,6 @@ async fn recover_cell(
     .map_err(|e| RunError::FollowerTask {
         index: 0,
         message: format!("verifying: {e}"),
-    })?;
-    let (mut report, followers, shares) = combine(&checked);
-    let early = report.annotate_faults(&chaos);
-    report.warnings = fault_warnings(&chaos, &early);
-    Ok(Recovered {
-        report,
-        chaos,
-        followers,
-        shares,
-        leader,
     })
 }
 
@@ -706,11 +842,12 @@ fn same_files(leader: &[crate::protocol::FileMeta], target: &Path) -> Result<(),
 /// How often the trial's progress is refreshed from its followers'.
 const SUM_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Runs every follower of `configs` at once, each in a task of its own with progress of its
-/// own, summed into `progress` as they go (bytes and files added up, the highest attempt);
+/// Runs every follower of `configs` at once (each a node of its own, or all on `shared_node`),
+/// each in a task of its own with progress of its own, summed into `progress` as they go (bytes and files added up, the highest attempt);
 /// `cancel` stops them all. Their reports, in follower order.
 async fn recover_all(
     configs: Vec<FollowerConfig>,
+    shared_node: Option<NodeThrottles>,
     progress: &Arc<Progress>,
     cancel: impl Future<Output = ()>,
 ) -> Result<Vec<RecoveryReport>, RunError> {
@@ -727,7 +864,13 @@ async fn recover_all(
             let cancel = async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             };
-            tokio::spawn(follower::recover(config, p.clone(), cancel))
+            let progress = p.clone();
+            match &shared_node {
+                Some(node) => {
+                    tokio::spawn(follower::recover_on(config, node.clone(), progress, cancel))
+                }
+                None => tokio::spawn(follower::recover(config, progress, cancel)),
+            }
         })
         .collect();
     let all = async {

@@ -163,6 +163,12 @@ pub struct CampaignSpec {
     /// replicated to many datacenters), each a node of its own with its own rate limiter.
     #[serde(default = "one")]
     pub followers: u32,
+    /// Leader clusters one follower node restores from at once in each trial (fan-in: one node
+    /// pulling several leader indices), each leader with its own copy of the index, its own
+    /// path and faults; the follower node's one limiter and its
+    /// `node_initial_primaries_recoveries` slots are shared by all of them.
+    #[serde(default = "one")]
+    pub leaders: u32,
     /// The index.
     pub index: IndexSpec,
     /// Leader settings.
@@ -191,6 +197,10 @@ pub struct CampaignSpec {
 /// Most followers a trial may start: each holds a leader connection per channel, and the
 /// leader's default `max_connections` (1024) must not be what a fan-out trial measures.
 pub const MAX_FOLLOWERS: u32 = 128;
+
+/// Most leader clusters a fan-in trial may start (each its own leader, injector and
+/// certificate).
+pub const MAX_LEADERS: u32 = 32;
 
 pub use crate::follower::index_recovery::MAX_SHARDS;
 
@@ -346,6 +356,38 @@ impl CampaignSpec {
                 ),
             ));
         }
+        if !(1..=MAX_LEADERS).contains(&self.leaders) {
+            return Err(bad(
+                "leaders",
+                self.leaders.to_string(),
+                &format!(
+                    "a trial restores from 1 to {MAX_LEADERS} leader clusters at once (1, the \
+                     default, is one leader)"
+                ),
+            ));
+        }
+        if self.leaders > 1 && self.followers > 1 {
+            return Err(bad(
+                "leaders",
+                self.leaders.to_string(),
+                &format!(
+                    "a trial is fan-in (leaders > 1) or fan-out (followers > 1), not both (this \
+                     cell has followers = {})",
+                    self.followers
+                ),
+            ));
+        }
+        if self.leaders > 1 && self.index.shards > 1 {
+            return Err(bad(
+                "leaders",
+                self.leaders.to_string(),
+                &format!(
+                    "a fan-in trial recovers indices of one shard (this cell has index.shards = \
+                     {}): the trial record keeps one set of shard lines, not one per leader",
+                    self.index.shards
+                ),
+            ));
+        }
         if self.repetitions == 0 {
             return Err(bad(
                 "repetitions",
@@ -364,15 +406,15 @@ fn check_key(spec: &CampaignSpec, key: &str) -> Result<(), CampaignError> {
         problem,
     };
     match key.split('.').collect::<Vec<_>>().as_slice() {
-        ["settings" | "leader" | "index" | "chaos", _] | ["followers"] => Ok(()),
+        ["settings" | "leader" | "index" | "chaos", _] | ["followers" | "leaders"] => Ok(()),
         ["faults", name, _field] if spec.faults.contains_key(*name) => Ok(()),
         ["faults", name, _] => Err(bad(format!(
             "no fault `{name}` is declared (declared: {})",
             spec.faults.keys().cloned().collect::<Vec<_>>().join(", ")
         ))),
         _ => Err(bad(
-            "expected followers, settings.NAME, leader.NAME, index.NAME, chaos.layer or \
-             faults.FAULT.FIELD"
+            "expected followers, leaders, settings.NAME, leader.NAME, index.NAME, chaos.layer \
+             or faults.FAULT.FIELD"
                 .into(),
         )),
     }
@@ -425,6 +467,7 @@ fn apply_override(raw: &mut toml::Table, text: &str) -> Result<(), CampaignError
         "repetitions",
         "time_limit",
         "followers",
+        "leaders",
     ];
     let shape_ok = match key.split('.').collect::<Vec<_>>().as_slice() {
         [one] => top.contains(one),

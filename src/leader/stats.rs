@@ -70,6 +70,31 @@ pub struct LeaderStatsSnapshot {
     pub max_in_flight_per_session: u32,
 }
 
+impl LeaderStatsSnapshot {
+    /// Several nodes' (or several clusters') counters as one: every count summed, the
+    /// high-water marks (`sessions_open_max`, `max_in_flight_per_session`) the highest of any.
+    pub fn total(all: impl IntoIterator<Item = Self>) -> Self {
+        all.into_iter().fold(Self::default(), |a, b| Self {
+            connections_accepted: a.connections_accepted + b.connections_accepted,
+            connections_open: a.connections_open + b.connections_open,
+            sessions_opened: a.sessions_opened + b.sessions_opened,
+            sessions_expired: a.sessions_expired + b.sessions_expired,
+            sessions_open_max: a.sessions_open_max.max(b.sessions_open_max),
+            requests_forwarded: a.requests_forwarded + b.requests_forwarded,
+            sessions_open: a.sessions_open + b.sessions_open,
+            pinned_bytes: a.pinned_bytes + b.pinned_bytes,
+            chunks_served: a.chunks_served + b.chunks_served,
+            bytes_sent: a.bytes_sent + b.bytes_sent,
+            errors_sent: a.errors_sent + b.errors_sent,
+            throttle_nanos: a.throttle_nanos + b.throttle_nanos,
+            connections_closed_by_leader: a.connections_closed_by_leader
+                + b.connections_closed_by_leader,
+            connections_refused: a.connections_refused + b.connections_refused,
+            max_in_flight_per_session: a.max_in_flight_per_session.max(b.max_in_flight_per_session),
+        })
+    }
+}
+
 impl LeaderStats {
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);

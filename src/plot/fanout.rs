@@ -1,5 +1,6 @@
-//! Fan-out: how the followers of one leader shared it. One panel per trial, each follower's
-//! throughput as a bar, fastest first, with the fair share (aggregate / followers) dashed across,
+//! Fan-out (and fan-in): how the followers of one leader shared it, or the leader indices one
+//! follower node restored at once shared that node. One panel per trial, each recovery's
+//! throughput as a bar, fastest first, with the fair share (aggregate / recoveries) dashed across,
 //! so an unfair leader shows as a staircase and a fair one as a flat row at the line.
 
 use plotters::{coord::Shift, prelude::*};
@@ -7,6 +8,7 @@ use plotters::{coord::Shift, prelude::*};
 use super::{
     AXIS_PX, DrawError, FAULT, FONT, Figure, GRID, TEXT_PX, colour, fmt_num, headroom,
     legend::{self, Dash, Entry, Swatch},
+    truncate_px,
 };
 
 /// One trial's followers.
@@ -25,7 +27,12 @@ pub struct FanOutPanel {
 pub struct FanOut {
     /// Campaign and what is shown.
     pub title: String,
-    /// One panel per trial with more than one follower.
+    /// What one bar is: `follower` (fan-out), `leader index` (fan-in) or `recovery` (both
+    /// kinds of trial in one figure).
+    pub unit: String,
+    /// `unit` in the plural.
+    pub units: String,
+    /// One panel per trial with more than one follower (or leader).
     pub panels: Vec<FanOutPanel>,
 }
 
@@ -38,14 +45,14 @@ impl FanOut {
     fn legend(&self) -> Vec<Entry> {
         let mut entries = vec![
             Entry::new(
-                "one follower's throughput (sorted, fastest first)",
+                format!("one {}'s throughput (sorted, fastest first)", self.unit),
                 Swatch::Band {
                     colour: colour(0),
                     opacity: 0.8,
                 },
             ),
             Entry::new(
-                "fair share: aggregate / followers",
+                format!("fair share: aggregate / {}", self.units),
                 Swatch::Line {
                     colour: BLACK,
                     width: 2,
@@ -59,7 +66,7 @@ impl FanOut {
             .any(|p| p.followers.iter().any(|(_, ok)| !ok))
         {
             entries.push(Entry::new(
-                "a follower that failed",
+                format!("a {} that failed", self.unit),
                 Swatch::Band {
                     colour: FAULT,
                     opacity: 0.8,
@@ -90,7 +97,7 @@ impl Figure for FanOut {
             let top = HEAD_H as i32 + PANEL_H as i32 * k as i32;
             let height = PANEL_H + if last { FOOT_H } else { 0 };
             let this = area.clone().shrink((0, top), (w, height));
-            draw_panel(&this, panel, last)?;
+            draw_panel(&this, panel, last, &self.unit)?;
         }
         Ok(())
     }
@@ -100,6 +107,7 @@ fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     panel: &FanOutPanel,
     last: bool,
+    unit: &str,
 ) -> Result<(), DrawError>
 where
     DB::ErrorType: 'static,
@@ -114,7 +122,10 @@ where
             .fold(0.0, f64::max),
     );
     let mut chart = ChartBuilder::on(area)
-        .caption(panel.title.clone(), (FONT, AXIS_PX))
+        .caption(
+            truncate_px(&panel.title, AXIS_PX, WIDTH - 40),
+            (FONT, AXIS_PX),
+        )
         .margin_left(12)
         .margin_right(20)
         .margin_top(4)
@@ -143,7 +154,7 @@ where
         .disable_x_mesh()
         .light_line_style(GRID);
     if last {
-        mesh.x_desc("follower, by throughput (fastest first)");
+        mesh.x_desc(format!("{unit}, by throughput (fastest first)"));
     }
     mesh.draw()?;
     chart.draw_series(panel.followers.iter().enumerate().map(|(i, (t, ok))| {

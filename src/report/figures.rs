@@ -813,6 +813,52 @@ pub const FAN_OUT_PANELS: usize = 12;
 /// The matrix key of the follower count.
 const FOLLOWERS: &str = "followers";
 
+/// The matrix key of the leader count (fan-in).
+const LEADERS: &str = "leaders";
+
+/// A trial's several recoveries: a fan-out's followers or a fan-in's leader indices (empty
+/// with one of each).
+fn recoveries(r: &crate::results::TrialRecord) -> &[crate::results::FollowerRecord] {
+    if r.leaders.is_empty() {
+        &r.followers
+    } else {
+        &r.leaders
+    }
+}
+
+/// What one of a trial's recoveries is called: `follower`, or `leader index` in fan-in.
+fn recovery_unit(r: &crate::results::TrialRecord) -> &'static str {
+    if r.leaders.is_empty() {
+        "follower"
+    } else {
+        "leader index"
+    }
+}
+
+/// `unit` in the plural.
+pub fn plural(unit: &str) -> String {
+    match unit {
+        "leader index" => "leader indices".into(),
+        "recovery" => "recoveries".into(),
+        other => format!("{other}s"),
+    }
+}
+
+/// What the fan-out figure and table call one recovery: the unit every such trial shares, or
+/// `recovery` when fan-out and fan-in trials are mixed.
+pub fn fan_unit(results: &ResultsDir) -> &'static str {
+    let mut units = results
+        .trials
+        .iter()
+        .filter(|t| recoveries(&t.record).len() > 1)
+        .map(|t| recovery_unit(&t.record));
+    match units.next() {
+        Some(first) if units.all(|u| u == first) => first,
+        Some(_) => "recovery",
+        None => "follower",
+    }
+}
+
 /// One trial of a campaign with fan-out, as the report's table lists it (a trial with one
 /// follower counts as its own aggregate, minimum and maximum).
 #[derive(Clone, Debug, PartialEq)]
@@ -842,30 +888,29 @@ pub struct FanOutRow {
     pub leader_sessions_open: u64,
 }
 
-/// The throughputs of a trial's followers (its own, with one).
+/// The throughputs of a trial's followers or leader indices (its own, with one).
 fn follower_throughputs(t: &LoadedTrial) -> Vec<f64> {
-    if t.record.followers.is_empty() {
-        vec![t.record.throughput_mib_s]
-    } else {
-        t.record
-            .followers
-            .iter()
-            .map(|f| f.throughput_mib_s)
-            .collect()
+    match recoveries(&t.record) {
+        [] => vec![t.record.throughput_mib_s],
+        several => several.iter().map(|f| f.throughput_mib_s).collect(),
     }
 }
 
-/// A row per trial when any trial ran more than one follower; empty otherwise.
+/// A row per trial when any trial ran more than one follower (or leader); empty otherwise.
 pub fn fan_out_rows(results: &ResultsDir) -> Vec<FanOutRow> {
-    if results.trials.iter().all(|t| t.record.followers.len() <= 1) {
+    if results
+        .trials
+        .iter()
+        .all(|t| recoveries(&t.record).len() <= 1)
+    {
         return Vec::new();
     }
-    let alike = |t: &LoadedTrial| Condition::of(&t.record).label_without(&[FOLLOWERS]);
+    let alike = |t: &LoadedTrial| Condition::of(&t.record).label_without(&[FOLLOWERS, LEADERS]);
     let mut alone: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for t in results
         .trials
         .iter()
-        .filter(|t| t.record.followers.is_empty())
+        .filter(|t| recoveries(&t.record).is_empty())
     {
         alone
             .entry(alike(t))
@@ -878,9 +923,9 @@ pub fn fan_out_rows(results: &ResultsDir) -> Vec<FanOutRow> {
         .map(|t| {
             let r = &t.record;
             let xs = follower_throughputs(t);
-            let many = !r.followers.is_empty();
+            let many = !recoveries(r).is_empty();
             let completed = if many {
-                r.followers
+                recoveries(r)
                     .iter()
                     .filter(|f| f.outcome == Outcome::Completed)
                     .count()
@@ -915,28 +960,28 @@ pub fn fan_out(results: &ResultsDir) -> Option<FanOut> {
     let panels: Vec<FanOutPanel> = results
         .trials
         .iter()
-        .filter(|t| t.record.followers.len() > 1)
+        .filter(|t| recoveries(&t.record).len() > 1)
         .take(FAN_OUT_PANELS)
         .map(|t| {
             let r = &t.record;
-            let mut followers: Vec<(f64, bool)> = r
-                .followers
+            let mut followers: Vec<(f64, bool)> = recoveries(r)
                 .iter()
                 .map(|f| (f.throughput_mib_s, f.outcome == Outcome::Completed))
                 .collect();
             followers.sort_by(|a, b| b.0.total_cmp(&a.0));
             let aggregate = r.aggregate_throughput_mib_s.unwrap_or(r.throughput_mib_s);
             let jain = r.jain_index.map_or("–".to_string(), |j| format!("{j:.3}"));
-            let condition = match Condition::of(r).label_without(&[FOLLOWERS]) {
+            let condition = match Condition::of(r).label_without(&[FOLLOWERS, LEADERS]) {
                 c if c == "(no matrix)" => String::new(),
-                c => format!(" {c}"),
+                c => format!(" | {c}"),
             };
+            // The figures first: a long condition is what the panel cuts short.
             FanOutPanel {
                 title: format!(
-                    "{}{condition}: {} followers, Jain {jain}, aggregate {} MiB/s, fair share {} \
-                     MiB/s",
+                    "{}: {} {}, Jain {jain}, aggregate {} MiB/s, fair share {} MiB/s{condition}",
                     r.trial,
                     followers.len(),
+                    plural(recovery_unit(r)),
                     crate::plot::fmt_num(aggregate),
                     crate::plot::fmt_num(aggregate / followers.len() as f64)
                 ),
@@ -945,11 +990,24 @@ pub fn fan_out(results: &ResultsDir) -> Option<FanOut> {
             }
         })
         .collect();
+    let unit = fan_unit(results);
     (!panels.is_empty()).then(|| FanOut {
-        title: format!(
-            "{}: throughput of each follower of one leader",
-            results.campaign
-        ),
+        title: match unit {
+            "follower" => format!(
+                "{}: throughput of each follower of one leader",
+                results.campaign
+            ),
+            "leader index" => format!(
+                "{}: throughput of each leader index one follower node restored",
+                results.campaign
+            ),
+            _ => format!(
+                "{}: throughput of each follower (fan-out) or leader index (fan-in)",
+                results.campaign
+            ),
+        },
+        unit: unit.to_string(),
+        units: plural(unit),
         panels,
     })
 }

@@ -121,7 +121,16 @@ pub fn write_report(dir: &Path) -> Result<ReportFiles, ReportError> {
     rendered.push(r);
 
     if let Some(fig) = figures::fan_out(&results) {
-        blocks.push(Block::Heading("Fan-out: one leader, many followers".into()));
+        let unit = fig.unit.clone();
+        let units = fig.units.clone();
+        blocks.push(Block::Heading(
+            match unit.as_str() {
+                "follower" => "Fan-out: one leader, many followers",
+                "leader index" => "Fan-in: one follower node, many leaders",
+                _ => "Fan-out and fan-in",
+            }
+            .into(),
+        ));
         let r = plot::render(&fig, &plots_dir, "fanout")?;
         let shown = fig.panels.len();
         let more = if shown == figures::FAN_OUT_PANELS {
@@ -132,16 +141,17 @@ pub fn write_report(dir: &Path) -> Result<ReportFiles, ReportError> {
         blocks.push(figure(
             &r,
             format!(
-                "One panel per trial with more than one follower{more}: each follower's \
+                "One panel per trial with more than one {unit}{more}: each {unit}'s \
                  throughput (its bytes over its own duration), fastest first, and the fair \
-                 share dashed (the aggregate, every follower's bytes over the wall time from \
-                 the first start to the last finish, divided by the followers). Jain's index \
-                 is (Σx)² / (n·Σx²): 1 when every follower got the same, 1/n when one got \
-                 everything."
+                 share dashed (the aggregate, every {unit}'s bytes over the wall time from \
+                 the first start to the last finish, divided by the {units}). Jain's index \
+                 is (Σx)² / (n·Σx²): 1 when every {unit} got the same, 1/n when one got \
+                 everything. A fan-in trial's leader indices share the follower node's one \
+                 max_bytes_per_sec and its node_initial_primaries_recoveries slots."
             ),
         ));
         rendered.push(r);
-        blocks.push(fan_out_table(&figures::fan_out_rows(&results)));
+        blocks.push(fan_out_table(&figures::fan_out_rows(&results), &unit));
     }
 
     if let Some(fig) = figures::shards(&results) {
@@ -386,15 +396,18 @@ fn overview(results: &ResultsDir, conditions: usize, dir: &Path) -> Vec<String> 
     items
 }
 
-/// Per trial: followers, aggregate, Jain's index and the spread of the followers' throughputs.
-fn fan_out_table(rows: &[figures::FanOutRow]) -> Block {
+/// Per trial: followers (or leader indices, `unit`), aggregate, Jain's index and the spread of
+/// their throughputs.
+fn fan_out_table(rows: &[figures::FanOutRow], unit: &str) -> Block {
+    let units = figures::plural(unit);
+    let vs_one = format!("vs one {unit}");
     let header = [
         "trial",
         "condition",
-        "followers",
+        units.as_str(),
         "completed",
         "aggregate MiB/s",
-        "vs one follower",
+        vs_one.as_str(),
         "Jain",
         "min MiB/s",
         "median MiB/s",

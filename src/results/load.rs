@@ -171,12 +171,18 @@ impl Condition {
     }
 
     /// Like [`Condition::label`] but leaving out `skip` keys.
+    /// A key keeps its prefix where two keys would read the same without it
+    /// (`leader.max_bytes_per_sec` and `settings.max_bytes_per_sec`).
     pub fn label_without(&self, skip: &[&str]) -> String {
+        let alike = |short: &str| self.0.keys().filter(|k| short_key(k) == short).count();
         let parts: Vec<String> = self
             .0
             .iter()
             .filter(|(k, _)| !skip.contains(&k.as_str()))
-            .map(|(k, v)| format!("{}={v}", short_key(k)))
+            .map(|(k, v)| match short_key(k) {
+                short if alike(short) > 1 => format!("{k}={v}"),
+                short => format!("{short}={v}"),
+            })
             .collect();
         if parts.is_empty() {
             "(no matrix)".into()
@@ -272,5 +278,15 @@ mod tests {
         assert_eq!(c.label(), "wan.delay=10ms policy=resumable");
         assert_eq!(c.label_without(&["settings.policy"]), "wan.delay=10ms");
         assert_eq!(Condition::default().label(), "(no matrix)");
+        // Two keys that would read the same keep their prefixes.
+        let both = Condition(BTreeMap::from([
+            ("leader.max_bytes_per_sec".to_string(), "10mb".to_string()),
+            ("settings.max_bytes_per_sec".to_string(), "0b".to_string()),
+            ("leaders".to_string(), "4".to_string()),
+        ]));
+        assert_eq!(
+            both.label(),
+            "leader.max_bytes_per_sec=10mb leaders=4 settings.max_bytes_per_sec=0b"
+        );
     }
 }

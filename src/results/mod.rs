@@ -101,6 +101,12 @@ pub struct TrialRecord {
     /// from the first start to the last finish and its throughput the aggregate. Absent with one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub followers: Vec<FollowerRecord>,
+    /// With more than one leader cluster (`leaders = N`, fan-in): the one follower node's
+    /// recovery of each leader's index, in leader order (`index` is the leader's). The trial's
+    /// outcome, bytes, duration and aggregate are then theirs as for `followers`. Absent with
+    /// one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaders: Vec<FollowerRecord>,
     /// Bytes every follower recovered over the wall time from the first start to the last
     /// finish, MiB/s (absent with one follower).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,10 +129,12 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// One follower of a fan-out trial (one leader, many followers at once).
+/// One recovery of a trial with several: a follower of a fan-out trial (one leader, many
+/// followers at once), or one leader's index in a fan-in trial (one follower node, many
+/// leaders).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FollowerRecord {
-    /// Position among the trial's followers, from 0.
+    /// Position among the trial's followers (or leaders, in fan-in), from 0.
     pub index: usize,
     /// Completed (and every file byte-identical to the leader's) or failed.
     pub outcome: Outcome,
