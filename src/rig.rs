@@ -1,15 +1,25 @@
-//! One trial's wiring: an in-process leader, the fault injector in front of it (the TCP proxy,
-//! the UDP proxy for QUIC's datagrams, or the L3 link with the leader in its own namespace), a
-//! QUIC certificate, one clock and one event log, and what a follower needs to reach it all.
+//! One trial's wiring: an in-process leader (one node, or a cluster of several), the fault
+//! injector in front of it (the TCP proxy, the UDP proxy for QUIC's datagrams, or the L3 link
+//! with the leader in its own namespace), a QUIC certificate, one clock and one event log, and
+//! what a follower needs to reach it all.
 //!
 //! Campaign trials, the demo, the CLI's `leader`, `proxy` and `link`, the benches and the
 //! integration tests all start their pieces here. The rig owns the order in which they start
 //! (the link first, since the leader listens inside its namespace; then the certificate, which
-//! names the leader's address; the leader; the proxy, in front of the leader's address) and stop
-//! (leader, then injector), and which settings follow from which: a QUIC transport gives the
-//! leader its certificate and the follower the CA, a link gives the leader its namespace. It does
-//! not own what a trial measures, judges or prints, nor the follower itself: it hands out a
-//! [`FollowerConfig`] to run.
+//! names the leader's address; the leader's nodes; the proxies, in front of the nodes'
+//! addresses) and stop (every leader node, then every injector), and which settings follow from
+//! which: a QUIC transport gives the leader its certificate and the follower the CA, a link gives
+//! the leader its namespace. It does not own what a trial measures, judges or prints, nor the
+//! follower itself: it hands out a [`FollowerConfig`] to run.
+//!
+//! A leader cluster ([`RigBuilder::leader_nodes`], started by [`leader::start_cluster`]) is TCP
+//! only, as `rrbench leader --nodes` is. How the follower reaches it follows the remote mode, as
+//! an Elasticsearch follower reaches a remote cluster: in sniff mode it dials the nodes
+//! themselves (one TCP proxy in front of each, with the same faults, or the link routing to
+//! them), so `config.leader` lists every node and the first `node_connections` are its gateways;
+//! in proxy mode it dials one address, a TCP proxy relaying each connection to the next node in
+//! turn (the load balancer in front of the cluster). Every proxy records into the one event log;
+//! each numbers its connections from 1, and its `ProxyStart` event names the node it relays to.
 //!
 //! ```no_run
 //! # async fn demo(snapshot: rrbench::index::IndexSnapshot) -> Result<(), rrbench::rig::RigError> {
@@ -46,8 +56,11 @@ use crate::{
     transport::quic::{
         CertificatePaths, QuicClient, QuicError, QuicLiveness, generate_self_signed, host_of,
     },
-    vocabulary::Transport,
+    vocabulary::{RemoteMode, Transport},
 };
+
+/// Most leader nodes a rig starts (as `rrbench leader --nodes`).
+pub const MAX_LEADER_NODES: usize = 64;
 
 /// What carries a rig's faults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,6 +121,30 @@ pub enum RigError {
     /// Neither a leader nor an upstream address: nothing to relay to or dial.
     #[error("the rig has nothing to relay to or dial: give it a leader or an upstream address")]
     NoUpstream,
+    /// [`RigBuilder::leader_nodes`] out of range.
+    #[error("leader nodes {nodes}: must be between 1 and {MAX_LEADER_NODES}")]
+    LeaderNodes {
+        /// The count asked for.
+        nodes: usize,
+    },
+    /// A leader cluster over QUIC or behind the UDP proxy: a cluster serves TCP only.
+    #[error(
+        "a leader cluster ({nodes} nodes) serves TCP only, as `rrbench leader --nodes` does: \
+         use the TCP transport, with the TCP proxy, the link or no injector"
+    )]
+    ClusterNotTcp {
+        /// The nodes asked for.
+        nodes: usize,
+    },
+    /// Several listeners (leader nodes, proxies) on consecutive ports from a fixed one would
+    /// pass port 65535.
+    #[error("{count} listeners on consecutive ports from {listen} would pass port 65535")]
+    ListenPorts {
+        /// The first listener's address.
+        listen: String,
+        /// How many listeners.
+        count: usize,
+    },
 }
 
 /// A running injector.
@@ -157,29 +194,52 @@ pub struct RigBuilder {
     clock: Option<Clock>,
     seed: u64,
     events: Option<Arc<EventLog>>,
+    nodes: usize,
+    mode: RemoteMode,
 }
 
-/// A running rig: the leader (if it started one), the injector (if any), the event log, and
-/// the address a follower dials.
+/// A running rig: the leader's nodes (if it started a leader), the injectors (if any), the
+/// event log, and the addresses a follower dials.
 pub struct Rig {
-    leader: Option<LeaderHandle>,
-    injector: Option<InjectorHandle>,
+    leaders: Vec<LeaderHandle>,
+    injectors: Vec<InjectorHandle>,
     events: Arc<EventLog>,
-    dial: SocketAddr,
+    /// Never empty.
+    dial: Vec<SocketAddr>,
+    /// The follower's remote mode, when the rig started a cluster.
+    mode: Option<RemoteMode>,
     transport: Transport,
     certificate: Option<CertificatePaths>,
     clock: Clock,
     seed: u64,
 }
 
-/// A rig taken apart ([`Rig::into_parts`]), for a caller that stops the pieces itself.
+/// A rig taken apart ([`Rig::into_parts`]), for a caller that stops the pieces itself
+/// ([`RigParts::shutdown`] stops them all). A handle dropped stops its piece too, without
+/// waiting for it.
 pub struct RigParts {
-    /// The leader, if the rig started one.
+    /// The leader (node 0 of a cluster), if the rig started one.
     pub leader: Option<LeaderHandle>,
-    /// The injector, if the rig started one.
+    /// The cluster's other nodes, 1 onwards (empty for a lone leader).
+    pub other_nodes: Vec<LeaderHandle>,
+    /// The injector (the first, when there is one per leader node), if the rig started one.
     pub injector: Option<InjectorHandle>,
+    /// The other injectors, in node order (empty but for sniff mode over a cluster).
+    pub other_injectors: Vec<InjectorHandle>,
     /// The event log every piece records to.
     pub events: Arc<EventLog>,
+}
+
+impl RigParts {
+    /// Stops every leader node (draining its connections), then every injector.
+    pub async fn shutdown(self) {
+        for leader in self.leader.into_iter().chain(self.other_nodes) {
+            leader.shutdown().await;
+        }
+        for injector in self.injector.into_iter().chain(self.other_injectors) {
+            injector.shutdown().await;
+        }
+    }
 }
 
 impl RigBuilder {
@@ -201,15 +261,28 @@ impl RigBuilder {
         self
     }
 
+    /// Starts the leader as a cluster of `nodes` nodes (1 to [`MAX_LEADER_NODES`]; default 1),
+    /// node `i` the primary of shards `s` with `s % nodes == i`, and has the follower reach it
+    /// in `mode` (default sniff): see the [module docs](self). With one node the rig is as
+    /// without this call (the follower's mode is its settings' own). A cluster is TCP only;
+    /// without a leader of the rig's, this is ignored.
+    pub fn leader_nodes(mut self, nodes: usize, mode: RemoteMode) -> Self {
+        self.nodes = nodes;
+        self.mode = mode;
+        self
+    }
+
     /// Where the leader listens; default `127.0.0.1:0`, or the leader's address on the link
-    /// (port 0) when there is one.
+    /// (port 0) when there is one. A cluster's nodes listen on this host, each on a port of its
+    /// own (port 0), or on consecutive ports from the one given.
     pub fn leader_listen(mut self, listen: impl Into<String>) -> Self {
         self.leader_listen = Some(listen.into());
         self
     }
 
     /// Relays to a leader started elsewhere (when the rig starts none): what `rrbench proxy`
-    /// does.
+    /// does. A comma-separated list: the TCP proxy relays each connection to the next in turn,
+    /// and without an injector the follower dials them all.
     pub fn upstream(mut self, addr: impl Into<String>) -> Self {
         self.upstream = Some(addr.into());
         self
@@ -224,7 +297,8 @@ impl RigBuilder {
         self
     }
 
-    /// Where a proxy listens; default `127.0.0.1:0`.
+    /// Where a proxy listens; default `127.0.0.1:0`. One per leader node (sniff mode over a
+    /// cluster): each on a port of its own (port 0), or on consecutive ports from the one given.
     pub fn injector_listen(mut self, listen: impl Into<String>) -> Self {
         self.injector_listen = listen.into();
         self
@@ -257,7 +331,7 @@ impl RigBuilder {
     }
 
     /// Seed of the injector's random choices and of the follower's (its backoff jitter);
-    /// default 0.
+    /// default 0. The proxy in front of leader node `i` is seeded with `seed + i`.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
@@ -270,9 +344,19 @@ impl RigBuilder {
         self
     }
 
-    /// Starts the link (if asked for), writes the certificate, starts the leader and then the
-    /// proxy in front of it. On an error, whatever started is stopped again.
+    /// Starts the link (if asked for), writes the certificate, starts the leader's nodes and
+    /// then the proxies in front of them. On an error, whatever started is stopped again.
     pub async fn start(self) -> Result<Rig, RigError> {
+        let nodes = self.nodes;
+        if !(1..=MAX_LEADER_NODES).contains(&nodes) {
+            return Err(RigError::LeaderNodes { nodes });
+        }
+        let cluster = nodes > 1 && self.leader.is_some();
+        if cluster
+            && (self.transport == Transport::Quic || self.injector == Some(InjectorKind::UdpProxy))
+        {
+            return Err(RigError::ClusterNotTcp { nodes });
+        }
         let clock = self.clock.unwrap_or_else(Clock::start);
         let events = self
             .events
@@ -304,7 +388,7 @@ impl RigBuilder {
                 &certificate_names(names, &leader_listen),
             )?),
         };
-        let leader = match self.leader {
+        let leaders = match self.leader {
             Some((snapshot, mut config)) => {
                 config.quic = certificate.clone().map(|certificate| QuicServer {
                     certificate,
@@ -313,58 +397,119 @@ impl RigBuilder {
                 if let Some(link) = &link {
                     config.netns = Some(link.netns_path());
                 }
-                Some(leader::start(&leader_listen, snapshot, config, clock).await?)
-            }
-            None => None,
-        };
-        let leader_addr = leader.as_ref().map(LeaderHandle::local_addr);
-        let (injector, dial) = match (self.injector, link) {
-            (_, Some(link)) => {
-                // The host routes the leader's address through the link. Without a leader of
-                // the rig's, one is started by hand inside the namespace: its port is unknown.
-                let dial =
-                    leader_addr.unwrap_or_else(|| SocketAddr::new(IpAddr::V4(link.leader_ip()), 0));
-                (Some(InjectorHandle::Link(link)), dial)
-            }
-            (Some(kind), None) => {
-                let upstream = leader_addr
-                    .map(|a| a.to_string())
-                    .or(self.upstream)
-                    .ok_or(RigError::NoUpstream)?;
-                let proxy = Proxy {
-                    listen: self.injector_listen,
-                    upstream,
-                    faults: self.faults,
-                    seed: self.seed,
-                    events: events.clone(),
-                };
-                if kind == InjectorKind::UdpProxy {
-                    let udp = proxy.start_udp().await?;
-                    let at = udp.local_addr();
-                    (Some(InjectorHandle::Udp(udp)), at)
+                if cluster {
+                    let listen = listen_addresses(&leader_listen, nodes)?;
+                    leader::start_cluster(&listen, snapshot, config, clock).await?
                 } else {
-                    let tcp = proxy.start().await?;
-                    let at = tcp.local_addr();
-                    (Some(InjectorHandle::Tcp(tcp)), at)
+                    vec![leader::start(&leader_listen, snapshot, config, clock).await?]
                 }
             }
+            None => Vec::new(),
+        };
+        let leader_addrs: Vec<SocketAddr> = leaders.iter().map(LeaderHandle::local_addr).collect();
+        let (injectors, dial) = match (self.injector, link) {
+            (_, Some(link)) => {
+                // The host routes the leader's addresses through the link. Without a leader of
+                // the rig's, one is started by hand inside the namespace: its port is unknown.
+                let dial = if leader_addrs.is_empty() {
+                    vec![SocketAddr::new(IpAddr::V4(link.leader_ip()), 0)]
+                } else {
+                    leader_addrs
+                };
+                (vec![InjectorHandle::Link(link)], dial)
+            }
+            (Some(kind), None) => {
+                let upstreams = if leader_addrs.is_empty() {
+                    vec![self.upstream.ok_or(RigError::NoUpstream)?]
+                } else {
+                    leader_addrs.iter().map(SocketAddr::to_string).collect()
+                };
+                // Sniff mode dials each node, so each has a proxy of its own; otherwise one
+                // proxy relays to them all in turn (the load balancer of proxy mode).
+                let fronts = if cluster && self.mode == RemoteMode::Sniff {
+                    upstreams
+                } else {
+                    vec![upstreams.join(",")]
+                };
+                let listen = listen_addresses(&self.injector_listen, fronts.len())?;
+                let mut injectors = Vec::with_capacity(fronts.len());
+                let mut dial = Vec::with_capacity(fronts.len());
+                for (i, (upstream, listen)) in fronts.into_iter().zip(listen).enumerate() {
+                    let proxy = Proxy {
+                        listen,
+                        upstream,
+                        faults: self.faults.clone(),
+                        seed: self.seed.wrapping_add(i as u64),
+                        events: events.clone(),
+                    };
+                    let (injector, at) = if kind == InjectorKind::UdpProxy {
+                        let udp = proxy.start_udp().await?;
+                        let at = udp.local_addr();
+                        (InjectorHandle::Udp(udp), at)
+                    } else {
+                        let tcp = proxy.start().await?;
+                        let at = tcp.local_addr();
+                        (InjectorHandle::Tcp(tcp), at)
+                    };
+                    injectors.push(injector);
+                    dial.push(at);
+                }
+                (injectors, dial)
+            }
             (None, None) => {
-                let upstream = self.upstream.and_then(|a| a.parse().ok());
-                let dial = leader_addr.or(upstream).ok_or(RigError::NoUpstream)?;
-                (None, dial)
+                let dial = if leader_addrs.is_empty() {
+                    self.upstream
+                        .as_deref()
+                        .and_then(parse_addresses)
+                        .ok_or(RigError::NoUpstream)?
+                } else {
+                    leader_addrs
+                };
+                (Vec::new(), dial)
             }
         };
         Ok(Rig {
-            leader,
-            injector,
+            leaders,
+            injectors,
             events,
             dial,
+            mode: cluster.then_some(self.mode),
             transport: self.transport,
             certificate,
             clock,
             seed: self.seed,
         })
     }
+}
+
+/// Where each of `count` listeners binds, given one address: that address for one listener,
+/// or for each when its port is 0 (or it is no `HOST:PORT`, so binding says what is wrong);
+/// otherwise consecutive ports from the one given, as `rrbench leader --nodes` does.
+fn listen_addresses(listen: &str, count: usize) -> Result<Vec<String>, RigError> {
+    let port = listen
+        .rsplit_once(':')
+        .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)));
+    match port {
+        Some((host, port)) if count > 1 && port != 0 => (0..count)
+            .map(|i| {
+                let port = u16::try_from(i).ok().and_then(|i| port.checked_add(i));
+                port.map(|p| format!("{host}:{p}"))
+                    .ok_or_else(|| RigError::ListenPorts {
+                        listen: listen.to_string(),
+                        count,
+                    })
+            })
+            .collect(),
+        _ => Ok(vec![listen.to_string(); count]),
+    }
+}
+
+/// A comma-separated list of socket addresses; `None` if any is not one.
+fn parse_addresses(list: &str) -> Option<Vec<SocketAddr>> {
+    list.split(',')
+        .map(|a| a.trim().parse().ok())
+        .collect::<Option<Vec<_>>>()
+        .filter(|a| !a.is_empty())
 }
 
 /// `names`, then the host of `listen` unless it is a wildcard or already there.
@@ -392,27 +537,47 @@ impl Rig {
             clock: None,
             seed: 0,
             events: None,
+            nodes: 1,
+            mode: RemoteMode::Sniff,
         }
     }
 
-    /// The address the follower dials: the proxy, or else the leader (across the link, when
-    /// there is one). For a link without a leader of the rig's, the leader's address on the
-    /// link with port 0.
+    /// The address the follower dials: the (first) proxy, or else the (first) leader node
+    /// (across the link, when there is one). For a link without a leader of the rig's, the
+    /// leader's address on the link with port 0.
     pub fn dial(&self) -> SocketAddr {
-        self.dial
+        self.dial[0]
     }
 
-    /// The leader, if the rig started one.
+    /// Every address the follower dials, comma-separated in node order (what
+    /// [`FollowerConfig::leader`] takes): one proxy per leader node, the nodes themselves, or
+    /// the one address of [`Rig::dial`] (a lone leader, proxy mode).
+    pub fn dial_list(&self) -> String {
+        let list: Vec<String> = self.dial.iter().map(SocketAddr::to_string).collect();
+        list.join(",")
+    }
+
+    /// The leader (node 0 of a cluster), if the rig started one.
     pub fn leader(&self) -> Option<&LeaderHandle> {
-        self.leader.as_ref()
+        self.leaders.first()
     }
 
-    /// The injector, if the rig started one.
+    /// Every leader node, in node order (one for a lone leader; none if the rig started none).
+    pub fn leader_nodes(&self) -> &[LeaderHandle] {
+        &self.leaders
+    }
+
+    /// The injector (the first, when there is one per leader node), if the rig started one.
     pub fn injector(&self) -> Option<&InjectorHandle> {
-        self.injector.as_ref()
+        self.injectors.first()
     }
 
-    /// The event log the injector records to.
+    /// Every injector: one per leader node in sniff mode over a cluster, else at most one.
+    pub fn injectors(&self) -> &[InjectorHandle] {
+        &self.injectors
+    }
+
+    /// The event log the injectors record to.
     pub fn events(&self) -> &Arc<EventLog> {
         &self.events
     }
@@ -436,11 +601,14 @@ impl Rig {
         })
     }
 
-    /// A follower configuration that recovers into `target` through the rig: the address to
-    /// dial, the transport (and the QUIC CA), the rig's clock and seed; settings otherwise
-    /// [`FollowerConfig::new`]'s.
+    /// A follower configuration that recovers into `target` through the rig: the addresses
+    /// to dial ([`Rig::dial_list`]), the remote mode (for a cluster), the transport (and the
+    /// QUIC CA), the rig's clock and seed; settings otherwise [`FollowerConfig::new`]'s.
     pub fn follower_config(&self, target: impl Into<PathBuf>) -> FollowerConfig {
-        let mut config = FollowerConfig::new(self.dial.to_string(), target);
+        let mut config = FollowerConfig::new(self.dial_list(), target);
+        if let Some(mode) = self.mode {
+            config.settings.mode = mode;
+        }
         config.settings.transport = self.transport;
         config.quic = self.quic_client();
         config.clock = self.clock;
@@ -448,23 +616,23 @@ impl Rig {
         config
     }
 
-    /// Stops the leader (draining its connections), then the injector; returns every event
-    /// recorded.
+    /// Stops every leader node (draining its connections), then every injector; returns
+    /// every event recorded.
     pub async fn shutdown(self) -> Vec<Event> {
-        if let Some(leader) = self.leader {
-            leader.shutdown().await;
-        }
-        if let Some(injector) = self.injector {
-            injector.shutdown().await;
-        }
-        self.events.since(0)
+        let events = self.events.clone();
+        self.into_parts().shutdown().await;
+        events.since(0)
     }
 
     /// The running pieces, for a caller that keeps and stops them itself.
     pub fn into_parts(self) -> RigParts {
+        let mut leaders = self.leaders.into_iter();
+        let mut injectors = self.injectors.into_iter();
         RigParts {
-            leader: self.leader,
-            injector: self.injector,
+            leader: leaders.next(),
+            other_nodes: leaders.collect(),
+            injector: injectors.next(),
+            other_injectors: injectors.collect(),
             events: self.events,
         }
     }
@@ -490,5 +658,28 @@ mod tests {
         );
         assert_eq!(names(&["localhost"], "0.0.0.0:9443"), ["localhost"]);
         assert_eq!(names(&["localhost"], "[::]:9443"), ["localhost"]);
+    }
+
+    #[test]
+    fn several_listeners_take_port_zero_each_or_consecutive_ports() {
+        let listen = |addr, count| listen_addresses(addr, count).expect("addresses");
+        assert_eq!(listen("127.0.0.1:0", 3), ["127.0.0.1:0"; 3]);
+        assert_eq!(listen("127.0.0.1:9300", 1), ["127.0.0.1:9300"]);
+        assert_eq!(
+            listen("[::1]:9300", 3),
+            ["[::1]:9300", "[::1]:9301", "[::1]:9302"]
+        );
+        assert!(matches!(
+            listen_addresses("127.0.0.1:65535", 2),
+            Err(RigError::ListenPorts { count: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn an_upstream_list_is_dialled_whole_or_not_at_all() {
+        let list = parse_addresses("127.0.0.1:1, 127.0.0.1:2").expect("two");
+        assert_eq!(list.len(), 2);
+        assert_eq!(parse_addresses("127.0.0.1:1,leader:9300"), None);
+        assert_eq!(parse_addresses(""), None);
     }
 }

@@ -226,7 +226,8 @@ async fn next_tick(tick: &mut Option<Interval>) {
     }
 }
 
-/// Relays a client that the proxy accepted to a new connection to the upstream.
+/// Relays a client that the proxy accepted to a new connection to its upstream (the next in
+/// turn when there are several).
 pub(crate) async fn serve(
     shared: Arc<Shared>,
     client: TcpStream,
@@ -237,7 +238,7 @@ pub(crate) async fn serve(
     let edges = shared.edges.subscribe();
     let server = match tokio::time::timeout(
         Duration::from_secs(10),
-        TcpStream::connect(&shared.upstream),
+        TcpStream::connect(shared.upstream_of(id)),
     )
     .await
     {

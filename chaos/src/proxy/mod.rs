@@ -1,4 +1,5 @@
-//! The L4 TCP proxy: accepts clients, connects each to the upstream, applies faults.
+//! The L4 TCP proxy: accepts clients, connects each to the upstream (the next of several in
+//! turn, as a load balancer in front of a cluster), applies faults.
 //!
 //! Structure (mini-redis style): an accept loop, a task per connection that `select!`s on its
 //! pipes, fault edges, an idle tick and shutdown, and a scheduler task that flips each fault on
@@ -73,7 +74,10 @@ pub enum ProxyError {
 pub struct Proxy {
     /// Address to listen on (`127.0.0.1:0` picks a port).
     pub listen: String,
-    /// Address every connection is relayed to.
+    /// Address every connection is relayed to, or a comma-separated list of them (`a,b,c`):
+    /// then, like a load balancer in front of a cluster, each accepted connection goes to the
+    /// next in turn (connection 1 to the first, 2 to the second, and round again). A lone
+    /// address is the whole list. The datagram proxy ([`Proxy::start_udp`]) takes one address.
     pub upstream: String,
     /// Faults to apply; times count from the proxy's start.
     pub faults: Vec<Fault>,
@@ -84,7 +88,8 @@ pub struct Proxy {
 }
 
 pub(crate) struct Shared {
-    upstream: String,
+    /// Where connections go, in turn (never empty).
+    upstreams: Vec<String>,
     seed: u64,
     started: Instant,
     events: Arc<EventLog>,
@@ -107,7 +112,7 @@ impl Shared {
     ) -> Arc<Self> {
         let (edges, _) = broadcast::channel(edge_capacity);
         Arc::new(Shared {
-            upstream,
+            upstreams: upstreams_of(&upstream),
             seed,
             started: Instant::now(),
             events,
@@ -156,6 +161,13 @@ impl Shared {
     /// Fault edges from now on.
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Edge> {
         self.edges.subscribe()
+    }
+
+    /// The upstream connection `id` is relayed to: round-robin over the list, in the order
+    /// connections were accepted (ids count from 1).
+    pub(crate) fn upstream_of(&self, id: u64) -> &str {
+        let at = id.saturating_sub(1) % self.upstreams.len() as u64;
+        &self.upstreams[at as usize]
     }
 
     /// A new connection id.
@@ -220,6 +232,22 @@ impl Shared {
                 });
             }
         }
+    }
+}
+
+/// The addresses in `upstream` (comma-separated, blanks around each ignored); a list with no
+/// address in it is kept whole, so connecting to it fails as that address would.
+fn upstreams_of(upstream: &str) -> Vec<String> {
+    let list: Vec<String> = upstream
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(String::from)
+        .collect();
+    if list.is_empty() {
+        vec![upstream.to_string()]
+    } else {
+        list
     }
 }
 
@@ -419,4 +447,16 @@ async fn rebind(addr: SocketAddr) -> Option<TcpListener> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::upstreams_of;
+
+    #[test]
+    fn an_upstream_list_is_split_on_commas_and_a_lone_address_is_the_whole_list() {
+        assert_eq!(upstreams_of("127.0.0.1:9300"), ["127.0.0.1:9300"]);
+        assert_eq!(upstreams_of("a:1, b:2,,c:3 "), ["a:1", "b:2", "c:3"]);
+        assert_eq!(upstreams_of(" , "), [" , "]);
+    }
 }

@@ -1,0 +1,242 @@
+//! A rig of several leader nodes over real sockets on 127.0.0.1: in sniff mode through one TCP
+//! proxy per node (a shard whose primary is on no gateway is forwarded by one), in proxy mode
+//! through one proxy relaying connections to the nodes in turn, and refused over QUIC.
+
+use std::{path::Path, sync::Arc};
+
+use rrbench::{
+    chaos::EventKind,
+    follower::{self, Progress, RecoveryReport},
+    index::{GenerateSpec, IndexShards, generate_shards, shard_dir},
+    rig::{Certificate, InjectorKind, Rig, RigError},
+    settings::LeaderSettings,
+    units::ByteSize,
+    vocabulary::{RemoteMode, Transport},
+};
+
+fn scratch() -> tempfile::TempDir {
+    let mut b = tempfile::Builder::new();
+    b.prefix("rrbench-rig-nodes-");
+    if Path::new("/dev/shm").is_dir() {
+        b.tempdir_in("/dev/shm").expect("scratch")
+    } else {
+        b.tempdir().expect("scratch")
+    }
+}
+
+/// An index of `shards` shards of `size` bytes each.
+fn make_index(dir: &Path, shards: u32, size: u64) -> IndexShards {
+    let spec = GenerateSpec {
+        size,
+        files: 6,
+        seed: 16,
+    };
+    let never = std::sync::atomic::AtomicBool::new(false);
+    generate_shards(dir, &spec, shards, &never, |_| {}).expect("generate");
+    IndexShards::load(dir).expect("load")
+}
+
+/// Every shard of `target` holds exactly the leader's files.
+fn assert_identical(index: &IndexShards, target: &Path) {
+    for shard in 0..index.count() {
+        let dir = shard_dir(target, shard, index.count());
+        for f in index.shard(shard).expect("shard").files().iter() {
+            let bytes = std::fs::read(dir.join(&f.meta.name))
+                .unwrap_or_else(|e| panic!("shard {shard} {}: {e}", f.meta.name));
+            assert_eq!(
+                bytes.len() as u64,
+                f.meta.len,
+                "shard {shard} {}",
+                f.meta.name
+            );
+            assert_eq!(crc32c::crc32c(&bytes), f.meta.crc32c, "shard {shard}");
+        }
+    }
+}
+
+fn unlimited_leader() -> LeaderSettings {
+    LeaderSettings {
+        max_bytes_per_sec: ByteSize(0),
+        ..LeaderSettings::default()
+    }
+}
+
+/// A rig of `nodes` leader nodes serving `index` in `mode`, behind TCP proxies without faults.
+async fn proxied_cluster(index: &IndexShards, nodes: usize, mode: RemoteMode) -> Rig {
+    Rig::builder()
+        .leader(index.clone(), unlimited_leader())
+        .leader_nodes(nodes, mode)
+        .injector(InjectorKind::TcpProxy, Vec::new())
+        .seed(3)
+        .start()
+        .await
+        .expect("the rig starts")
+}
+
+/// Restores every shard of the rig's index into `target`, through the rig.
+async fn restore(rig: &Rig, target: &Path, shards: u32, node_connections: u32) -> RecoveryReport {
+    let mut config = rig.follower_config(target);
+    config.shards = shards;
+    config.settings.node_connections = node_connections;
+    config.settings.max_bytes_per_sec = ByteSize(0);
+    follower::recover(
+        config,
+        Arc::new(Progress::default()),
+        std::future::pending(),
+    )
+    .await
+    .expect("recovery runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sniff_mode_dials_a_proxy_per_node_and_a_gateway_forwards_the_third_nodes_shard() {
+    let dir = scratch();
+    let index = make_index(dir.path(), 3, 2 << 20);
+    let target = scratch();
+    let rig = proxied_cluster(&index, 3, RemoteMode::Sniff).await;
+    assert_eq!(rig.leader_nodes().len(), 3);
+    assert_eq!(rig.injectors().len(), 3, "one proxy per node");
+    let dialled: Vec<String> = rig
+        .injectors()
+        .iter()
+        .map(|i| i.local_addr().expect("a proxy").to_string())
+        .collect();
+    assert_eq!(
+        rig.dial_list(),
+        dialled.join(","),
+        "the proxies, in node order"
+    );
+    assert_eq!(
+        rig.dial(),
+        rig.injectors()[0].local_addr().expect("a proxy")
+    );
+    let config = rig.follower_config(target.path());
+    assert_eq!(config.leader, rig.dial_list());
+    assert_eq!(config.settings.mode, RemoteMode::Sniff);
+
+    // Two gateways of the three nodes: shard 2's primary (node 2) is reached through one.
+    let report = restore(&rig, target.path(), 3, 2).await;
+    assert!(report.is_completed(), "{}", report.summary());
+    assert_identical(&index, target.path());
+    let stats: Vec<_> = rig.leader_nodes().iter().map(|n| n.stats()).collect();
+    assert!(
+        stats[0].requests_forwarded + stats[1].requests_forwarded > 0,
+        "a gateway forwards node 2's shard: {stats:?}"
+    );
+    assert_eq!(stats[2].connections_accepted, 0, "node 2 is no gateway");
+    assert_eq!(stats[2].requests_forwarded, 0);
+    assert!(
+        stats[2].sessions_opened > 0,
+        "node 2 holds shard 2's session"
+    );
+
+    let events = rig.shutdown().await;
+    let starts = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::ProxyStart { .. }))
+        .count();
+    assert_eq!(starts, 3, "every proxy records into the rig's one log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_mode_dials_one_proxy_that_spreads_connections_over_the_nodes() {
+    let dir = scratch();
+    let index = make_index(dir.path(), 3, 2 << 20);
+    let target = scratch();
+    let rig = proxied_cluster(&index, 3, RemoteMode::Proxy).await;
+    assert_eq!(rig.injectors().len(), 1, "one load balancer");
+    assert_eq!(rig.dial_list(), rig.dial().to_string());
+    assert_eq!(
+        rig.follower_config(target.path()).settings.mode,
+        RemoteMode::Proxy
+    );
+
+    let report = restore(&rig, target.path(), 3, 3).await;
+    assert!(report.is_completed(), "{}", report.summary());
+    assert_identical(&index, target.path());
+    let stats: Vec<_> = rig.leader_nodes().iter().map(|n| n.stats()).collect();
+    let accepting = stats.iter().filter(|s| s.connections_accepted > 0).count();
+    assert!(
+        accepting > 1,
+        "connections spread over the nodes: {stats:?}"
+    );
+    rig.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_over_quic_or_the_udp_proxy_is_refused() {
+    let dir = scratch();
+    let index = make_index(dir.path(), 2, 64 << 10);
+    let quic = Rig::builder()
+        .leader(index.clone(), unlimited_leader())
+        .leader_nodes(2, RemoteMode::Sniff)
+        .transport(Transport::Quic)
+        .certificate(Certificate::Generate {
+            dir: dir.path().join("cert"),
+            names: vec!["localhost".into()],
+        })
+        .start()
+        .await;
+    match quic {
+        Err(e @ RigError::ClusterNotTcp { nodes: 2 }) => {
+            assert!(e.to_string().contains("TCP only"), "{e}")
+        }
+        Err(e) => panic!("another error: {e}"),
+        Ok(_) => panic!("a QUIC cluster started"),
+    }
+    let udp = Rig::builder()
+        .leader(index.clone(), unlimited_leader())
+        .leader_nodes(2, RemoteMode::Proxy)
+        .injector(InjectorKind::UdpProxy, Vec::new())
+        .start()
+        .await;
+    assert!(matches!(udp, Err(RigError::ClusterNotTcp { nodes: 2 })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_count_out_of_range_is_refused_by_name() {
+    let dir = scratch();
+    let index = make_index(dir.path(), 1, 64 << 10);
+    for nodes in [0, 65] {
+        let rig = Rig::builder()
+            .leader(index.clone(), unlimited_leader())
+            .leader_nodes(nodes, RemoteMode::Sniff)
+            .start()
+            .await;
+        match rig {
+            Err(e @ RigError::LeaderNodes { .. }) => {
+                assert!(
+                    e.to_string().contains(&format!("leader nodes {nodes}")),
+                    "{e}"
+                )
+            }
+            Err(e) => panic!("another error: {e}"),
+            Ok(_) => panic!("{nodes} nodes started"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_injector_the_follower_dials_every_node() {
+    let dir = scratch();
+    let index = make_index(dir.path(), 2, 512 << 10);
+    let target = scratch();
+    let rig = Rig::builder()
+        .leader(index.clone(), unlimited_leader())
+        .leader_nodes(2, RemoteMode::Sniff)
+        .start()
+        .await
+        .expect("the rig starts");
+    let nodes: Vec<String> = rig
+        .leader_nodes()
+        .iter()
+        .map(|n| n.local_addr().to_string())
+        .collect();
+    assert_eq!(rig.dial_list(), nodes.join(","));
+    let report = restore(&rig, target.path(), 2, 3).await;
+    assert!(report.is_completed(), "{}", report.summary());
+    assert_identical(&index, target.path());
+    let parts = rig.into_parts();
+    assert_eq!(parts.other_nodes.len(), 1);
+    parts.shutdown().await;
+}
