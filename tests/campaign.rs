@@ -640,6 +640,73 @@ fn fan_in_out_of_range_or_mixed_is_refused_naming_the_key() {
     assert_eq!(counts, [1, 3]);
 }
 
+/// A leader cluster of three nodes, each held at 4mb, serving an index of three shards (one
+/// primary per node), reached through two gateways in sniff mode or one address in proxy mode.
+const LEADER_NODES: &str = "name = \"leader-nodes\"\nseed = 7\nleader_nodes = 3\n\
+    time_limit = \"30s\"\n\
+    [index]\nsize = \"512kb\"\nfiles = 2\nseed = 45\nshards = 3\n\
+    [leader]\nmax_bytes_per_sec = \"4mb\"\n\
+    [settings]\nmax_bytes_per_sec = \"0\"\nchunk_size = \"64kb\"\nnode_connections = 2\n\
+    [matrix]\n\"settings.mode\" = [\"sniff\", \"proxy\"]\n\
+    [expect]\noutcome = \"completed\"\n";
+
+/// Over three leader nodes every shard completes byte-identical in both modes; the model sums
+/// the three nodes' limits (12 MiB/s, not 4); and the third node's shard, which no gateway holds
+/// in sniff mode, went through a gateway (requests forwarded inside the leader cluster).
+#[test]
+fn a_campaign_over_three_leader_nodes_sums_their_limits_and_forwards_through_gateways() {
+    let tmp = scratch();
+    let out = tmp.path().join("results");
+    let file = tmp.path().join("leader-nodes.toml");
+    fs::write(&file, LEADER_NODES).expect("campaign file");
+    let run = campaign_run(&[
+        file.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--no-report",
+    ]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let trials = records(&results_dir(&out, "leader-nodes"));
+    assert_eq!(trials.len(), 2);
+    for trial in &trials {
+        assert_eq!(trial["outcome"], "completed", "{trial}");
+        let shards = trial["shards"].as_array().expect("shard lines");
+        assert_eq!(shards.len(), 3, "{trial}");
+        let model = trial["model_throughput_mib_s"].as_f64().expect("a model");
+        assert!(
+            (model - 12.0).abs() < 1e-6,
+            "three leader nodes at 4mb each: {model}"
+        );
+        assert!(
+            trial["throughput_mib_s"].as_f64().expect("throughput") > 4.0 * 1.5,
+            "more than one node's limit: {trial}"
+        );
+        let forwarded = trial["leader_requests_forwarded"].as_u64().unwrap_or(0);
+        assert!(forwarded > 0, "a gateway forwarded requests: {trial}");
+    }
+}
+
+/// `leader_nodes` out of range, or over QUIC, is refused naming the key.
+#[test]
+fn leader_nodes_out_of_range_or_over_quic_are_refused_naming_the_key() {
+    use rrbench::campaign::Campaign;
+    for (bad, says) in [
+        (
+            LEADER_NODES.replace("leader_nodes = 3", "leader_nodes = 0"),
+            "1 to 64",
+        ),
+        (
+            LEADER_NODES.replace("node_connections = 2", "transport = \"quic\""),
+            "TCP",
+        ),
+    ] {
+        let e = Campaign::parse(&bad, None)
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("leader_nodes") && e.contains(says), "{e}");
+    }
+}
+
 #[test]
 fn a_shard_count_out_of_range_or_fanned_out_is_refused_naming_the_key() {
     use rrbench::campaign::Campaign;

@@ -1,10 +1,14 @@
 //! The throughput a trial should reach (design §10). The bound, from settings and faults alone:
 //!
-//! `min(max_bytes_per_sec, bottleneck, shards × window × chunk / (RTT + chunk / bottleneck))`
+//! `min(follower max_bytes_per_sec, nodes × leader max_bytes_per_sec, paths × bottleneck,
+//!     shards × window × chunk / (RTT + chunk / bottleneck))`
 //!
 //! where `shards` is how many shards the follower node restores at once (each has its own
-//! window; `node_initial_primaries_recoveries` caps them) while the node limits and the
-//! bottleneck are shared by all.
+//! window; `node_initial_primaries_recoveries` caps them), `nodes` how many leader nodes hold
+//! their primaries (each node has its own limiter: the sum of the leader node limits in play)
+//! and `paths` how many separate injector paths their requests take (one per gateway node in
+//! sniff mode over a cluster; else one), while the follower node's one limiter is shared by all
+//! ([`Spread`]).
 //!
 //! The window of `max_concurrent_file_chunks` requests of `chunk_size` bytes is in flight per
 //! round trip; each chunk also spends `chunk / bottleneck` on the wire. Rate limits apply on
@@ -73,7 +77,7 @@ pub fn model_throughput_mib_s(
     leader: &LeaderSettings,
     faults: &[Fault],
 ) -> Option<f64> {
-    shards_model_mib_s(settings, leader, faults, 1)
+    shards_model_mib_s(settings, leader, faults, Spread::ONE)
 }
 
 /// Shards of an index of `shards` that one follower node restores at once.
@@ -83,33 +87,78 @@ pub fn concurrent_shards(settings: &RecoverySettings, shards: u32) -> u32 {
         .max(1)
 }
 
-/// Model throughput in MiB/s of `concurrent` shards restored at once by one follower node from
-/// one leader node: each has its own window, so the window bound is theirs summed, while the
-/// node limits (the follower's one limiter, the leader's) and the bottleneck bound the sum:
+/// How the shards a follower node restores at once spread over a leader cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spread {
+    /// Shards restored at once ([`concurrent_shards`]).
+    pub shards: u32,
+    /// Leader nodes holding those shards' primaries (each its own limiter).
+    pub leader_nodes: u32,
+    /// Separate injector paths their requests take (each its own bandwidth fault).
+    pub paths: u32,
+}
+
+impl Spread {
+    /// One shard from one leader node over one path.
+    pub const ONE: Self = Self {
+        shards: 1,
+        leader_nodes: 1,
+        paths: 1,
+    };
+
+    /// An index of `shards` shards restored under `settings` from a cluster of `leader_nodes`
+    /// (the primary of shard `s` on node `s % leader_nodes`), over one injector per gateway
+    /// when `path_per_gateway` (sniff mode through per-node proxies), else over one path.
+    /// Shards start in order, so those at once are the first [`concurrent_shards`].
+    pub fn of(
+        settings: &RecoverySettings,
+        shards: u32,
+        leader_nodes: u32,
+        path_per_gateway: bool,
+    ) -> Self {
+        let at_once = concurrent_shards(settings, shards);
+        let nodes = leader_nodes.max(1);
+        let gateways = settings.node_connections.clamp(1, nodes) as usize;
+        let paths: std::collections::BTreeSet<usize> = (0..at_once)
+            .map(|s| crate::follower::node::gateway_for(s, gateways, nodes as usize))
+            .collect();
+        Self {
+            shards: at_once,
+            leader_nodes: at_once.min(nodes),
+            paths: if path_per_gateway {
+                paths.len() as u32
+            } else {
+                1
+            },
+        }
+    }
+}
+
+/// Model throughput in MiB/s of the shards of `spread` restored at once by one follower node:
+/// each has its own window, so the window bound is theirs summed; each leader node in play has
+/// its own limiter and each path its own bottleneck, so those bounds are summed over the nodes
+/// and paths; the follower node's one limiter bounds the whole:
 ///
-/// `min(follower limit, leader limit, bottleneck, concurrent × window × chunk / RTT')`
+/// `min(follower limit, nodes × leader limit, paths × bottleneck, shards × window × chunk / RTT')`
 pub fn shards_model_mib_s(
     settings: &RecoverySettings,
     leader: &LeaderSettings,
     faults: &[Fault],
-    concurrent: u32,
+    spread: Spread,
 ) -> Option<f64> {
     const MIB: f64 = 1048576.0;
-    let rate = [
-        settings.max_bytes_per_sec.bytes(),
-        leader.max_bytes_per_sec.bytes(),
-    ]
-    .into_iter()
-    .filter(|r| *r > 0)
-    .min()
-    .map(|r| r as f64);
+    let positive = |r: u64| (r > 0).then_some(r as f64);
+    let follower_rate = positive(settings.max_bytes_per_sec.bytes());
+    let leader_rate = positive(leader.max_bytes_per_sec.bytes())
+        .map(|r| r * f64::from(spread.leader_nodes.max(1)));
     let bottleneck = bottleneck(faults);
     let chunk = settings.chunk_size.bytes() as f64;
     let window = f64::from(settings.max_concurrent_file_chunks) * chunk;
     let round_trip = added_rtt(faults).as_secs_f64() + bottleneck.map_or(0.0, |b| chunk / b);
     let window_bound =
-        (round_trip > 0.0).then(|| f64::from(concurrent.max(1)) * window / round_trip);
-    [rate, bottleneck, window_bound]
+        (round_trip > 0.0).then(|| f64::from(spread.shards.max(1)) * window / round_trip);
+    let paths_bound = bottleneck.map(|b| b * f64::from(spread.paths.max(1)));
+    [follower_rate, leader_rate, paths_bound, window_bound]
         .into_iter()
         .flatten()
         .reduce(f64::min)
@@ -237,8 +286,8 @@ pub struct IndexShape {
     pub bytes: u64,
     /// Chunk requests over every file at the cell's chunk size.
     pub chunks: u64,
-    /// Shards restored at once ([`concurrent_shards`]).
-    pub concurrent_shards: u32,
+    /// The shards restored at once, and the leader nodes and paths they use.
+    pub spread: Spread,
 }
 
 /// The model for a cell: the bound of [`model_throughput_mib_s`], and where a latency sets it
@@ -251,7 +300,7 @@ pub fn model(
     reference_s: Option<f64>,
 ) -> Option<Model> {
     const MIB: f64 = 1048576.0;
-    let bound = shards_model_mib_s(settings, leader, faults, index.concurrent_shards)?;
+    let bound = shards_model_mib_s(settings, leader, faults, index.spread)?;
     let Some(reference_s) = reference_s.filter(|r| *r > 0.0) else {
         return Some(Model {
             throughput_mib_s: bound,
@@ -261,7 +310,7 @@ pub fn model(
     let rtt = added_rtt(faults).as_secs_f64();
     // Concurrent shards each keep a window in flight: that many more requests per round trip.
     let window = u64::from(settings.max_concurrent_file_chunks.max(1))
-        * u64::from(index.concurrent_shards.max(1));
+        * u64::from(index.spread.shards.max(1));
     let terms = ModelTerms {
         reference_s,
         setup_s: 2.0 * rtt,
@@ -300,17 +349,56 @@ mod tests {
         let (mut s, l) = unlimited();
         let wan = faults(&["latency:delay=25ms"]);
         // One 5 × 1 MiB window per 50 ms round trip: 100 MiB/s a shard.
-        let one = shards_model_mib_s(&s, &l, &wan, 1).expect("bounded");
+        let at_once = |n| Spread {
+            shards: n,
+            ..Spread::ONE
+        };
+        let one = shards_model_mib_s(&s, &l, &wan, at_once(1)).expect("bounded");
         assert!((one - 100.0).abs() < 1e-9, "{one}");
-        let three = shards_model_mib_s(&s, &l, &wan, concurrent_shards(&s, 3)).expect("bounded");
+        let three =
+            shards_model_mib_s(&s, &l, &wan, at_once(concurrent_shards(&s, 3))).expect("bounded");
         assert!((three - 300.0).abs() < 1e-9, "three windows: {three}");
         // Ten shards, but only node_initial_primaries_recoveries (4) at once.
         assert_eq!(concurrent_shards(&s, 10), 4);
         // The follower node's one limiter bounds them all.
         s.max_bytes_per_sec = ByteSize::mib(40);
-        let limited = shards_model_mib_s(&s, &l, &wan, 3).expect("bounded");
+        let limited = shards_model_mib_s(&s, &l, &wan, at_once(3)).expect("bounded");
         assert!((limited - 40.0).abs() < 1e-9, "{limited}");
-        assert_eq!(shards_model_mib_s(&s, &l, &[], 3), Some(40.0));
+        assert_eq!(shards_model_mib_s(&s, &l, &[], at_once(3)), Some(40.0));
+    }
+
+    #[test]
+    fn leader_nodes_in_play_sum_their_limits_and_gateway_paths_their_bandwidth() {
+        let (s, mut l) = unlimited();
+        l.max_bytes_per_sec = ByteSize::mib(10);
+        // Three shards on three nodes, three gateways (node_connections 3): three limiters
+        // and, through a proxy per node, three paths.
+        let sniff = Spread::of(&s, 3, 3, true);
+        assert_eq!(
+            sniff,
+            Spread {
+                shards: 3,
+                leader_nodes: 3,
+                paths: 3
+            }
+        );
+        assert_eq!(shards_model_mib_s(&s, &l, &[], sniff), Some(30.0));
+        // One node: one limiter for all three shards.
+        assert_eq!(
+            shards_model_mib_s(&s, &l, &[], Spread::of(&s, 3, 1, true)),
+            Some(10.0)
+        );
+        // Two gateways to three nodes: node 2's shard goes through gateway 0, so two paths.
+        let mut two = s.clone();
+        two.node_connections = 2;
+        assert_eq!(Spread::of(&two, 3, 3, true).paths, 2);
+        // Proxy mode, one path: a 16mb bandwidth fault bounds them all once.
+        let narrow = faults(&["bandwidth:rate=16mb"]);
+        l.max_bytes_per_sec = ByteSize(0);
+        let one_path = Spread::of(&s, 3, 3, false);
+        assert_eq!(one_path.paths, 1);
+        assert_eq!(shards_model_mib_s(&s, &l, &narrow, one_path), Some(16.0));
+        assert_eq!(shards_model_mib_s(&s, &l, &narrow, sniff), Some(48.0));
     }
 
     #[test]
@@ -431,7 +519,7 @@ mod tests {
         let index = IndexShape {
             bytes: 48 << 20,
             chunks: 48,
-            concurrent_shards: 1,
+            spread: Spread::ONE,
         };
         // 48 round trips of 20 ms, 2 to set up, and a 0.27 s reference: 1.27 s for 48 MiB.
         let m = model(&narrow, &l, &wan, index, Some(0.27)).expect("bounded");

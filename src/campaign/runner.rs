@@ -25,8 +25,7 @@ use super::{
     expect::Shares,
     fanout::{FollowerRun, combine, follower_seed},
     model::{
-        IndexShape, Model, concurrent_shards, fanin_model_mib_s, fanout_model_mib_s, model,
-        reference_faults,
+        IndexShape, Model, Spread, fanin_model_mib_s, fanout_model_mib_s, model, reference_faults,
     },
     scratch,
 };
@@ -49,10 +48,9 @@ use crate::{
         timeseries_csv,
     },
     rig::{Certificate, InjectorKind, Rig, RigError},
-    settings::RecoverySettings,
     stats::median,
     transport::quic::{QuicError, QuicLiveness},
-    vocabulary::{ChaosLayer, Transport},
+    vocabulary::{ChaosLayer, RemoteMode, Transport},
 };
 
 /// A campaign could not run (a failed trial is a result, not this error).
@@ -433,10 +431,15 @@ fn reference_cell(cell: &CampaignSpec) -> Option<(String, Vec<Fault>)> {
     Some((key, faults))
 }
 
-/// The index as the model counts it: bytes and chunk requests at the cell's chunk size, and
-/// how many shards the follower restores at once.
-fn index_shape(index: &IndexShards, settings: &RecoverySettings) -> IndexShape {
+/// The index as the model counts it: bytes and chunk requests at the cell's chunk size, how
+/// many shards the follower restores at once, and over how many leader nodes and paths.
+fn index_shape(index: &IndexShards, cell: &CampaignSpec) -> IndexShape {
+    let settings = &cell.settings;
     let chunk = settings.chunk_size.bytes().max(1);
+    // Sniff mode over a cluster at L4 puts a proxy in front of each node.
+    let path_per_gateway = cell.leader_nodes > 1
+        && cell.chaos.layer == ChaosLayer::L4
+        && settings.mode == RemoteMode::Sniff;
     IndexShape {
         bytes: index.total_bytes(),
         chunks: index
@@ -444,7 +447,7 @@ fn index_shape(index: &IndexShards, settings: &RecoverySettings) -> IndexShape {
             .flat_map(|shard| shard.files().iter())
             .map(|f| f.meta.len.div_ceil(chunk))
             .sum(),
-        concurrent_shards: concurrent_shards(settings, index.count()),
+        spread: Spread::of(settings, index.count(), cell.leader_nodes, path_per_gateway),
     }
 }
 
@@ -459,7 +462,7 @@ async fn run_trial(
     reference: Option<f64>,
 ) -> Result<TrialFiles, RunError> {
     let faults = cell.fault_list();
-    let shape = index_shape(&snapshot, &cell.settings);
+    let shape = index_shape(&snapshot, cell);
     let Recovered {
         report,
         chaos,
@@ -523,6 +526,7 @@ async fn run_trial(
             .count() as u64,
         leader_sessions_open: leader.sessions_open,
         leader_pinned_bytes: leader.pinned_bytes,
+        leader_requests_forwarded: leader.requests_forwarded,
         aggregate_throughput_mib_s: several.then_some(shares.aggregate_mib_s),
         jain_index: shares.jain_index.filter(|_| several),
         followers,
@@ -739,6 +743,7 @@ async fn start_rig(
             names: vec!["localhost".into()],
         })
         .quic_liveness(liveness)
+        .leader_nodes(cell.leader_nodes as usize, cell.settings.mode)
         .clock(clock)
         .seed(seed);
     if let Some(events) = events {
@@ -789,16 +794,13 @@ async fn verify_all(
 /// are read anyway (a blackholed connection may never tell it).
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// The leader's counters once every follower connection is closed, or after [`SETTLE`] (zeros
-/// for a rig without a leader of its own). Read at once, a follower's last `CloseSession` may
+/// The leader's counters (every node's, summed) once every follower connection is closed, or
+/// after [`SETTLE`] (zeros for a rig without a leader of its own). Read at once, a follower's last `CloseSession` may
 /// still be on its way, and the session it closes would count as left open.
 async fn leader_stats(rig: &Rig) -> LeaderStatsSnapshot {
-    let Some(leader) = rig.leader() else {
-        return LeaderStatsSnapshot::default();
-    };
     let deadline = tokio::time::Instant::now() + SETTLE;
     loop {
-        let stats = leader.stats();
+        let stats = LeaderStatsSnapshot::total(rig.leader_nodes().iter().map(|n| n.stats()));
         if stats.connections_open == 0 || tokio::time::Instant::now() >= deadline {
             return stats;
         }

@@ -42,7 +42,7 @@ use crate::{
     chaos::{Fault, fault::name_uniquely},
     settings::{LeaderSettings, OutOfRange, RecoverySettings},
     units::{ByteSize, duration_serde},
-    vocabulary::ChaosLayer,
+    vocabulary::{ChaosLayer, Transport},
 };
 
 /// A campaign file that cannot be used.
@@ -169,6 +169,13 @@ pub struct CampaignSpec {
     /// `node_initial_primaries_recoveries` slots are shared by all of them.
     #[serde(default = "one")]
     pub leaders: u32,
+    /// Nodes of the (each) leader cluster, the primary of shard `s` on node `s % leader_nodes`,
+    /// each node with its own listener and its own `max_bytes_per_sec` limiter, reached as
+    /// `settings.mode` says: in sniff mode through the first `settings.node_connections`
+    /// gateway nodes (one injector per node), in proxy mode through one injector in front of
+    /// every node (a load balancer). TCP only.
+    #[serde(default = "one")]
+    pub leader_nodes: u32,
     /// The index.
     pub index: IndexSpec,
     /// Leader settings.
@@ -201,6 +208,9 @@ pub const MAX_FOLLOWERS: u32 = 128;
 /// Most leader clusters a fan-in trial may start (each its own leader, injector and
 /// certificate).
 pub const MAX_LEADERS: u32 = 32;
+
+/// Most nodes of a trial's leader cluster (as `rrbench leader --nodes`).
+pub const MAX_LEADER_NODES: u32 = crate::rig::MAX_LEADER_NODES as u32;
 
 pub use crate::follower::index_recovery::MAX_SHARDS;
 
@@ -388,6 +398,21 @@ impl CampaignSpec {
                 ),
             ));
         }
+        if !(1..=MAX_LEADER_NODES).contains(&self.leader_nodes) {
+            return Err(bad(
+                "leader_nodes",
+                self.leader_nodes.to_string(),
+                &format!("a leader cluster has 1 to {MAX_LEADER_NODES} nodes"),
+            ));
+        }
+        if self.leader_nodes > 1 && self.settings.transport != Transport::Tcp {
+            return Err(bad(
+                "leader_nodes",
+                self.leader_nodes.to_string(),
+                "a leader cluster of several nodes is reached over TCP (settings.transport = \
+                 \"tcp\"), as Elasticsearch's remote clusters are",
+            ));
+        }
         if self.repetitions == 0 {
             return Err(bad(
                 "repetitions",
@@ -406,15 +431,16 @@ fn check_key(spec: &CampaignSpec, key: &str) -> Result<(), CampaignError> {
         problem,
     };
     match key.split('.').collect::<Vec<_>>().as_slice() {
-        ["settings" | "leader" | "index" | "chaos", _] | ["followers" | "leaders"] => Ok(()),
+        ["settings" | "leader" | "index" | "chaos", _]
+        | ["followers" | "leaders" | "leader_nodes"] => Ok(()),
         ["faults", name, _field] if spec.faults.contains_key(*name) => Ok(()),
         ["faults", name, _] => Err(bad(format!(
             "no fault `{name}` is declared (declared: {})",
             spec.faults.keys().cloned().collect::<Vec<_>>().join(", ")
         ))),
         _ => Err(bad(
-            "expected followers, leaders, settings.NAME, leader.NAME, index.NAME, chaos.layer \
-             or faults.FAULT.FIELD"
+            "expected followers, leaders, leader_nodes, settings.NAME, leader.NAME, index.NAME, \
+             chaos.layer or faults.FAULT.FIELD"
                 .into(),
         )),
     }
@@ -468,6 +494,7 @@ fn apply_override(raw: &mut toml::Table, text: &str) -> Result<(), CampaignError
         "time_limit",
         "followers",
         "leaders",
+        "leader_nodes",
     ];
     let shape_ok = match key.split('.').collect::<Vec<_>>().as_slice() {
         [one] => top.contains(one),

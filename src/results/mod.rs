@@ -96,6 +96,10 @@ pub struct TrialRecord {
     /// Bytes of files those open sessions pin on the leader; absent when zero.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub leader_pinned_bytes: u64,
+    /// Requests the leader cluster's gateway nodes forwarded to the node holding their shard
+    /// (`leader_nodes > 1`: the extra hop inside the cluster); absent when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub leader_requests_forwarded: u64,
     /// With more than one follower (`followers = N`): each follower's result, in follower order.
     /// The trial's own outcome is then the worst of theirs, its bytes their sums, its duration
     /// from the first start to the last finish and its throughput the aggregate. Absent with one.
