@@ -196,6 +196,7 @@ pub struct RigBuilder {
     events: Option<Arc<EventLog>>,
     nodes: usize,
     mode: RemoteMode,
+    node_connections: usize,
 }
 
 /// A running rig: the leader's nodes (if it started a leader), the injectors (if any), the
@@ -269,6 +270,15 @@ impl RigBuilder {
     pub fn leader_nodes(mut self, nodes: usize, mode: RemoteMode) -> Self {
         self.nodes = nodes;
         self.mode = mode;
+        self
+    }
+
+    /// In sniff mode over a cluster, how many of its first nodes the follower connects to
+    /// (`cluster.remote.node_connections`, default 3): only those get a proxy of their own; the
+    /// follower is given the others' own addresses, which it never dials (it learns of them,
+    /// as Elasticsearch's sniffer does, but reaches their shards through a gateway).
+    pub fn node_connections(mut self, gateways: usize) -> Self {
+        self.node_connections = gateways.max(1);
         self
     }
 
@@ -352,6 +362,7 @@ impl RigBuilder {
             return Err(RigError::LeaderNodes { nodes });
         }
         let cluster = nodes > 1 && self.leader.is_some();
+        let (mode, seed) = (cluster.then_some(self.mode), self.seed);
         if cluster
             && (self.transport == Transport::Quic || self.injector == Some(InjectorKind::UdpProxy))
         {
@@ -416,7 +427,9 @@ impl RigBuilder {
                 } else {
                     leader_addrs
                 };
-                (vec![InjectorHandle::Link(link)], dial)
+                let mut injectors = vec![InjectorHandle::Link(link)];
+                let dial = load_balance(mode, seed, dial, &events, &mut injectors).await?;
+                (injectors, dial)
             }
             (Some(kind), None) => {
                 let upstreams = if leader_addrs.is_empty() {
@@ -424,16 +437,22 @@ impl RigBuilder {
                 } else {
                     leader_addrs.iter().map(SocketAddr::to_string).collect()
                 };
-                // Sniff mode dials each node, so each has a proxy of its own; otherwise one
-                // proxy relays to them all in turn (the load balancer of proxy mode).
-                let fronts = if cluster && self.mode == RemoteMode::Sniff {
-                    upstreams
+                // Sniff mode dials each gateway node, so each has a proxy of its own (the nodes
+                // past the gateways are never dialled: their own addresses stand in the list);
+                // otherwise one proxy relays to them all in turn (the load balancer of proxy
+                // mode).
+                let (fronts, undialled) = if cluster && self.mode == RemoteMode::Sniff {
+                    let gateways = self.node_connections.min(upstreams.len());
+                    (
+                        upstreams[..gateways].to_vec(),
+                        leader_addrs[gateways..].to_vec(),
+                    )
                 } else {
-                    vec![upstreams.join(",")]
+                    (vec![upstreams.join(",")], Vec::new())
                 };
                 let listen = listen_addresses(&self.injector_listen, fronts.len())?;
                 let mut injectors = Vec::with_capacity(fronts.len());
-                let mut dial = Vec::with_capacity(fronts.len());
+                let mut dial = Vec::with_capacity(fronts.len() + undialled.len());
                 for (i, (upstream, listen)) in fronts.into_iter().zip(listen).enumerate() {
                     let proxy = Proxy {
                         listen,
@@ -454,6 +473,7 @@ impl RigBuilder {
                     injectors.push(injector);
                     dial.push(at);
                 }
+                dial.extend(undialled);
                 (injectors, dial)
             }
             (None, None) => {
@@ -465,7 +485,9 @@ impl RigBuilder {
                 } else {
                     leader_addrs
                 };
-                (Vec::new(), dial)
+                let mut injectors = Vec::new();
+                let dial = load_balance(mode, seed, dial, &events, &mut injectors).await?;
+                (injectors, dial)
             }
         };
         Ok(Rig {
@@ -480,6 +502,35 @@ impl RigBuilder {
             seed: self.seed,
         })
     }
+}
+
+/// In proxy mode over a cluster (`mode` given) without an L4 proxy of the rig's (at L3, or no
+/// injector), a fault-free TCP proxy relaying each new socket to the next of `nodes` in turn,
+/// as the load balancer in front of a cluster does (added to `injectors`); its address is then
+/// the one the follower dials. Otherwise `nodes` as they are.
+async fn load_balance(
+    mode: Option<RemoteMode>,
+    seed: u64,
+    nodes: Vec<SocketAddr>,
+    events: &Arc<EventLog>,
+    injectors: &mut Vec<InjectorHandle>,
+) -> Result<Vec<SocketAddr>, RigError> {
+    if mode != Some(RemoteMode::Proxy) || nodes.len() < 2 {
+        return Ok(nodes);
+    }
+    let upstream: Vec<String> = nodes.iter().map(SocketAddr::to_string).collect();
+    let balancer = Proxy {
+        listen: "127.0.0.1:0".into(),
+        upstream: upstream.join(","),
+        faults: Vec::new(),
+        seed,
+        events: events.clone(),
+    }
+    .start()
+    .await?;
+    let at = balancer.local_addr();
+    injectors.push(InjectorHandle::Tcp(balancer));
+    Ok(vec![at])
 }
 
 /// Where each of `count` listeners binds, given one address: that address for one listener,
@@ -539,6 +590,7 @@ impl Rig {
             events: None,
             nodes: 1,
             mode: RemoteMode::Sniff,
+            node_connections: 3,
         }
     }
 

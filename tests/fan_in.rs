@@ -52,8 +52,29 @@ async fn leader_and_dialer(
 
 /// `leaders` leader clusters, each serving its own copy of one index of `shards` shards of 16
 /// MiB, restored at once by one follower node with these throttles; each recovery's report, in
-/// leader order.
+/// leader order. Every recovery completes, byte-identical.
 fn fan_in(leaders: usize, shards: u32, rate: ByteSize, slots: u32) -> Vec<RecoveryReport> {
+    let reports = fan_in_limited(
+        shards,
+        rate,
+        slots,
+        &vec![Duration::from_secs(120); leaders],
+    );
+    for r in &reports {
+        assert!(r.is_completed(), "{}", r.summary());
+    }
+    reports
+}
+
+/// As [`fan_in`], one leader per time limit, recovery `i` started `i` × 10 ms after the first
+/// (so the first takes the first slot); the reports whatever their outcome.
+fn fan_in_limited(
+    shards: u32,
+    rate: ByteSize,
+    slots: u32,
+    time_limits: &[Duration],
+) -> Vec<RecoveryReport> {
+    let time_limits = time_limits.to_vec();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
@@ -74,7 +95,7 @@ fn fan_in(leaders: usize, shards: u32, rate: ByteSize, slots: u32) -> Vec<Recove
             let throttles = NodeThrottles::new(rate, slots);
             let mut leader_handles = Vec::new();
             let mut recoveries = Vec::new();
-            for i in 0..leaders {
+            for (i, limit) in time_limits.into_iter().enumerate() {
                 let name = format!("leader-{i}");
                 let (leader, dialer) = leader_and_dialer(&index, &name, clock).await;
                 leader_handles.push(leader);
@@ -88,22 +109,25 @@ fn fan_in(leaders: usize, shards: u32, rate: ByteSize, slots: u32) -> Vec<Recove
                 };
                 config.clock = clock;
                 config.shards = shards;
-                config.time_limit = Some(Duration::from_secs(120));
+                config.time_limit = Some(limit);
                 config.dialer = Some(Arc::new(dialer));
-                recoveries.push(tokio::spawn(follower::recover_on(
-                    config,
-                    throttles.clone(),
-                    Arc::new(Progress::default()),
-                    std::future::pending(),
-                )));
+                let throttles = throttles.clone();
+                recoveries.push(tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(10) * i as u32).await;
+                    follower::recover_on(
+                        config,
+                        throttles,
+                        Arc::new(Progress::default()),
+                        std::future::pending(),
+                    )
+                    .await
+                }));
             }
             let mut reports = Vec::new();
             for r in recoveries {
-                let report = r.await.expect("task").expect("recover");
-                assert!(report.is_completed(), "{}", report.summary());
-                reports.push(report);
+                reports.push(r.await.expect("task").expect("recover"));
             }
-            for (i, _) in reports.iter().enumerate() {
+            for (i, _) in reports.iter().enumerate().filter(|(_, r)| r.is_completed()) {
                 for shard in 0..shards {
                     let at = shard_dir(&dir.path().join(format!("leader-{i}")), shard, shards);
                     let target = IndexSnapshot::load(&at).expect("recovered shard");
@@ -150,25 +174,75 @@ fn two_leader_indices_share_the_follower_nodes_40mb() {
 
 #[test]
 fn one_slot_restores_the_leaders_indices_one_after_another() {
+    // Each leader alone would take `alone` (its own 40mb limit); at once they would all end
+    // together. With one slot they end one `alone` apart, and the wait is in their durations.
     let mut reports = fan_in(3, 1, ByteSize(0), 1);
-    reports.sort_by(|a, b| a.started_at.total_cmp(&b.started_at));
+    let end = |r: &RecoveryReport| r.started_at + r.duration_s;
+    reports.sort_by(|a, b| end(a).total_cmp(&end(b)));
+    let alone = reports[0].duration_s;
     for pair in reports.windows(2) {
-        let first_end = pair[0].started_at + pair[0].duration_s;
         assert!(
-            pair[1].started_at >= first_end - 1e-3,
-            "with node_initial_primaries_recoveries = 1 an index started at {:.3} s while \
-             another ran until {first_end:.3} s",
-            pair[1].started_at
+            end(&pair[1]) - end(&pair[0]) >= 0.9 * alone,
+            "with node_initial_primaries_recoveries = 1 two indices ended {:.3} s apart; one \
+             alone takes {alone:.3} s",
+            end(&pair[1]) - end(&pair[0])
+        );
+    }
+    assert!(
+        reports[2].duration_s >= 2.7 * alone,
+        "the last waited for the other two: {:.3} s",
+        reports[2].duration_s
+    );
+}
+
+#[test]
+fn a_sharded_index_waits_for_the_slots_another_index_holds() {
+    // Two slots for two indices of three shards each: never more than two shards restore at
+    // once across both, the second index waits even for its shard 0, and both complete.
+    let reports = fan_in(2, 3, ByteSize::mib(40), 2);
+    let spans: Vec<(f64, f64)> = reports
+        .iter()
+        .flat_map(|r| r.shards.iter())
+        .map(|s| {
+            let start = s.started_at.expect("every shard started");
+            (start, start + s.duration_s)
+        })
+        .collect();
+    assert_eq!(spans.len(), 6);
+    for (start, _) in &spans {
+        let running = spans
+            .iter()
+            .filter(|(s, e)| s <= start && *start < e - 1e-3)
+            .count();
+        assert!(
+            running <= 2,
+            "{running} shards running at {start:.3} s with two slots: {spans:?}"
         );
     }
 }
 
 #[test]
-fn a_sharded_index_waits_for_the_slots_another_index_holds() {
-    // Two slots for two indices of three shards each: whichever starts second waits, even for
-    // its shard 0, and both still complete every shard.
-    let reports = fan_in(2, 3, ByteSize(0), 2);
-    for r in &reports {
-        assert_eq!(r.shards.len(), 3, "{}", r.summary());
-    }
+fn an_index_out_of_time_while_it_waits_for_a_slot_says_so() {
+    // One slot: the first index holds it for 0.4 s (16 MiB at 40mb); the second may wait only
+    // 0.1 s, and fails naming the slot it waited for, its wait counted in its duration.
+    let reports = fan_in_limited(
+        1,
+        ByteSize::mib(40),
+        1,
+        &[Duration::from_secs(60), Duration::from_millis(100)],
+    );
+    assert!(reports[0].is_completed(), "{}", reports[0].summary());
+    let late = &reports[1];
+    assert!(!late.is_completed());
+    let why = late.failure.as_deref().unwrap_or_default();
+    assert!(
+        why.contains("waited for a slot") && why.contains("node_initial_primaries_recoveries"),
+        "{why}"
+    );
+    assert_eq!(late.bytes_transferred, 0, "it never started");
+    assert!(
+        (0.09..0.2).contains(&late.duration_s),
+        "it waited 0.1 s: {}",
+        late.duration_s
+    );
 }

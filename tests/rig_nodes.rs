@@ -61,11 +61,13 @@ fn unlimited_leader() -> LeaderSettings {
     }
 }
 
-/// A rig of `nodes` leader nodes serving `index` in `mode`, behind TCP proxies without faults.
+/// A rig of `nodes` leader nodes serving `index` in `mode`, behind TCP proxies without faults
+/// (in sniff mode, in front of the first two nodes: the gateways).
 async fn proxied_cluster(index: &IndexShards, nodes: usize, mode: RemoteMode) -> Rig {
     Rig::builder()
         .leader(index.clone(), unlimited_leader())
         .leader_nodes(nodes, mode)
+        .node_connections(2)
         .injector(InjectorKind::TcpProxy, Vec::new())
         .seed(3)
         .start()
@@ -95,16 +97,17 @@ async fn sniff_mode_dials_a_proxy_per_node_and_a_gateway_forwards_the_third_node
     let target = scratch();
     let rig = proxied_cluster(&index, 3, RemoteMode::Sniff).await;
     assert_eq!(rig.leader_nodes().len(), 3);
-    assert_eq!(rig.injectors().len(), 3, "one proxy per node");
-    let dialled: Vec<String> = rig
+    assert_eq!(rig.injectors().len(), 2, "one proxy per gateway node");
+    let mut dialled: Vec<String> = rig
         .injectors()
         .iter()
         .map(|i| i.local_addr().expect("a proxy").to_string())
         .collect();
+    dialled.push(rig.leader_nodes()[2].local_addr().to_string());
     assert_eq!(
         rig.dial_list(),
         dialled.join(","),
-        "the proxies, in node order"
+        "the gateways' proxies, then the node past them, in node order"
     );
     assert_eq!(
         rig.dial(),
@@ -135,7 +138,7 @@ async fn sniff_mode_dials_a_proxy_per_node_and_a_gateway_forwards_the_third_node
         .iter()
         .filter(|e| matches!(e.kind, EventKind::ProxyStart { .. }))
         .count();
-    assert_eq!(starts, 3, "every proxy records into the rig's one log");
+    assert_eq!(starts, 2, "every proxy records into the rig's one log");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,4 +242,38 @@ async fn without_an_injector_the_follower_dials_every_node() {
     let parts = rig.into_parts();
     assert_eq!(parts.other_nodes.len(), 1);
     parts.shutdown().await;
+}
+
+/// Proxy mode needs one address even where the rig has no L4 proxy of its own (no injector,
+/// or the L3 link): a fault-free load balancer relays each socket to the next node in turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_mode_without_a_proxy_of_the_rigs_gets_a_load_balancer() {
+    let dir = scratch();
+    let index = make_index(dir.path(), 3, 512 << 10);
+    let target = scratch();
+    let rig = Rig::builder()
+        .leader(index.clone(), unlimited_leader())
+        .leader_nodes(3, RemoteMode::Proxy)
+        .start()
+        .await
+        .expect("the rig starts");
+    assert_eq!(rig.injectors().len(), 1, "the load balancer");
+    assert!(
+        !rig.dial_list().contains(','),
+        "one address: {}",
+        rig.dial_list()
+    );
+    let report = restore(&rig, target.path(), 3, 3).await;
+    assert!(report.is_completed(), "{}", report.summary());
+    assert_identical(&index, target.path());
+    let accepting = rig
+        .leader_nodes()
+        .iter()
+        .filter(|n| n.stats().connections_accepted > 0)
+        .count();
+    assert!(
+        accepting > 1,
+        "the balancer spread the sockets: {accepting} node(s)"
+    );
+    rig.shutdown().await;
 }

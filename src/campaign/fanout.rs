@@ -60,10 +60,10 @@ impl FollowerRun {
     }
 }
 
-/// The trial's view of `runs` (at least one): each follower's record, the shares, and the
-/// aggregate report (its fault windows not measured yet: the runner does that on the aggregate
+/// The trial's view of `runs` (at least one; each a follower's, or in fan-in a leader's, as
+/// `unit` names them in the failure): each one's record, the shares, and the aggregate report (its fault windows not measured yet: the runner does that on the aggregate
 /// time series).
-pub fn combine(runs: &[FollowerRun]) -> (RecoveryReport, Vec<FollowerRecord>, Shares) {
+pub fn combine(runs: &[FollowerRun], unit: &str) -> (RecoveryReport, Vec<FollowerRecord>, Shares) {
     let followers: Vec<FollowerRecord> = runs
         .iter()
         .enumerate()
@@ -102,9 +102,9 @@ pub fn combine(runs: &[FollowerRun]) -> (RecoveryReport, Vec<FollowerRecord>, Sh
     all.failure = failed.first().map(|first| {
         let why = first.failure.as_deref().unwrap_or("failed");
         match failed.len() {
-            1 => format!("follower {}: {why}", first.index),
+            1 => format!("{unit} {}: {why}", first.index),
             n => format!(
-                "{n} of {} followers failed; follower {}: {why}",
+                "{n} of {} {unit}s failed; {unit} {}: {why}",
                 runs.len(),
                 first.index
             ),

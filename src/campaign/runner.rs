@@ -616,7 +616,7 @@ async fn recover_cell(
     let leader = leader_stats(&rig).await;
     let chaos = rig.shutdown().await;
     let checked = verify_all(reports, targets, metas).await?;
-    let (mut report, followers, shares) = combine(&checked);
+    let (mut report, followers, shares) = combine(&checked, "follower");
     let early = report.annotate_faults(&chaos);
     report.warnings = fault_warnings(&chaos, &early);
     Ok(Recovered {
@@ -648,10 +648,14 @@ async fn recover_fan_in(
     let metas: Vec<Vec<crate::protocol::FileMeta>> =
         snapshot.iter().map(IndexSnapshot::metas).collect();
     let events = Arc::new(EventLog::new(clock));
+    let certificate_dirs: Vec<PathBuf> = (0..cell.leaders as usize)
+        .map(|i| scratch.join(format!("leader-{i:02}-certificate")))
+        .collect();
+    for dir in &certificate_dirs {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
     let mut rigs: Vec<Rig> = Vec::with_capacity(cell.leaders as usize);
-    for i in 0..cell.leaders as usize {
-        let dir = scratch.join(format!("leader-{i:02}-certificate"));
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    for (i, dir) in certificate_dirs.iter().enumerate() {
         let started = start_rig(
             cell,
             faults.clone(),
@@ -659,7 +663,7 @@ async fn recover_fan_in(
             snapshot.clone(),
             clock,
             Some(events.clone()),
-            &dir,
+            dir,
         )
         .await;
         match started {
@@ -693,7 +697,7 @@ async fn recover_fan_in(
     let reports = reports?;
     let chaos = events.since(0);
     let checked = verify_all(reports, targets, metas).await?;
-    let (mut report, leaders, shares) = combine(&checked);
+    let (mut report, leaders, shares) = combine(&checked, "leader");
     let early = report.annotate_faults(&chaos);
     report.warnings = fault_warnings(&chaos, &early);
     Ok(Recovered {
@@ -744,6 +748,7 @@ async fn start_rig(
         })
         .quic_liveness(liveness)
         .leader_nodes(cell.leader_nodes as usize, cell.settings.mode)
+        .node_connections(cell.settings.node_connections as usize)
         .clock(clock)
         .seed(seed);
     if let Some(events) = events {

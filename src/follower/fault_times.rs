@@ -14,6 +14,10 @@ use super::{
 };
 use crate::chaos::{Event, EventKind};
 
+/// A fault turning on again this soon (seconds) while its window is open is the same fault
+/// logged by another injector.
+const SAME_FAULT_S: f64 = 0.05;
+
 /// The span goodput is averaged over, in seconds.
 pub const WINDOW: f64 = 0.5;
 
@@ -82,6 +86,13 @@ pub fn fault_times(
     let mut windows: Vec<FaultTimes> = Vec::new();
     for e in events {
         match &e.kind {
+            // Several injectors carrying one fault (a proxy per gateway node, a rig per leader)
+            // each log it turning on, within moments of each other: one window.
+            EventKind::FaultOn { fault, .. }
+                if windows
+                    .iter()
+                    .any(|w| &w.fault == fault && w.off.is_none() && e.t - w.on < SAME_FAULT_S) => {
+            }
             EventKind::FaultOn { fault, kind } => windows.push(FaultTimes {
                 fault: fault.clone(),
                 kind: kind.clone(),
@@ -208,6 +219,25 @@ mod tests {
         assert_eq!(times[0].off, Some(3.0));
         assert_eq!(times[0].time_to_detect_s, Some(0.5));
         assert_eq!(times[0].time_to_recover_s, Some(1.0));
+    }
+
+    #[test]
+    fn one_fault_logged_by_several_injectors_is_one_window() {
+        let on = |t| {
+            event(
+                t,
+                EventKind::FaultOn {
+                    fault: "cut".into(),
+                    kind: "reset".into(),
+                },
+            )
+        };
+        // Two proxies fire the same instant 2 ms apart, then both again a second later.
+        let events = vec![on(1.0), on(1.002), on(2.0), on(2.001)];
+        let s = series(&[(0.0, 0), (3.0, 30)]);
+        let times = fault_times(&events, 0.0, &[], &s).windows;
+        let ons: Vec<f64> = times.iter().map(|w| w.on).collect();
+        assert_eq!(ons, [1.0, 2.0]);
     }
 
     #[test]

@@ -20,13 +20,14 @@ use super::{
     engine::{ShardOf, recover_shard},
     node::{FollowerNode, NodeThrottles},
     progress::{Progress, Sampler},
-    report::RecoveryReport,
+    report::{Outcome, RecoveryReport},
     shard_report::{IndexTotals, combine},
 };
 use crate::{
     index::{IndexError, TargetDir, shard_dir, shard_seed},
     settings::OutOfRange,
     transport::dial::{Dialer, QuicDialer, TcpDialer},
+    units::mib_per_sec,
     vocabulary::RemoteMode,
 };
 
@@ -78,8 +79,10 @@ pub async fn recover_on(
 }
 
 /// An index of one shard: it waits for one of the node's slots (at once, unless other indices
-/// hold them all), then recovers into the target itself. Cancelled or out of time while it
-/// waits, it still runs, and stops at once, so there is a report.
+/// hold them all), then recovers into the target itself. Its clock runs from before the wait,
+/// as an index's of several shards does: time spent queued for a slot is part of its duration.
+/// Cancelled or out of time while it waits, it fails saying so (after a recovery that stops at
+/// once, so the report has every field).
 async fn recover_one_shard(
     mut config: FollowerConfig,
     node: Arc<FollowerNode>,
@@ -99,26 +102,49 @@ async fn recover_one_shard(
     let began = Instant::now();
     tokio::pin!(cancel);
     let slot = tokio::select! {
-        permit = node.slots().clone().acquire_owned() => permit.ok(),
-        () = &mut cancel => None,
-        () = out_of_time => None,
+        permit = node.slots().clone().acquire_owned() => permit.map_err(|_| INTERRUPTED_WAITING),
+        () = &mut cancel => Err(INTERRUPTED_WAITING),
+        () = out_of_time => Err(OUT_OF_TIME_WAITING),
     };
-    config.time_limit = config
-        .time_limit
-        .map(|limit| limit.saturating_sub(began.elapsed()));
-    let holds_slot = slot.is_some();
+    let waited = began.elapsed();
+    let never_started = slot.as_ref().err().copied();
+    config.time_limit = match never_started {
+        None => config.time_limit.map(|limit| limit.saturating_sub(waited)),
+        // Only the (ready) cancellation stops it, so the report says why.
+        Some(_) => None,
+    };
     let stop = async move {
-        if holds_slot {
+        if never_started.is_none() {
             cancel.await;
         }
     };
     let mut report = recover_shard(config, one, node.clone(), progress.clone(), stop).await?;
     drop(slot);
     node.close();
+    if let Some(why) = never_started {
+        report.outcome = Outcome::Failed;
+        report.failure = Some(why.to_string());
+    }
+    if waited >= Duration::from_millis(1) {
+        report.started_at -= waited.as_secs_f64();
+        report.duration_s += waited.as_secs_f64();
+        report.throughput_mib_s = mib_per_sec(
+            report.bytes.saturating_sub(report.bytes_resumed),
+            Duration::from_secs_f64(report.duration_s),
+        );
+    }
     report.pings_sent = node.pings_sent();
     Progress::set(&progress.pings_sent, report.pings_sent);
     Ok(report)
 }
+
+/// Why a shard never started: cancelled while it waited for a slot.
+const INTERRUPTED_WAITING: &str =
+    "interrupted while it waited for a slot (node_initial_primaries_recoveries)";
+
+/// Why a shard never started: the time limit passed while it waited for a slot.
+const OUT_OF_TIME_WAITING: &str =
+    "the time limit passed while it waited for a slot (node_initial_primaries_recoveries)";
 
 /// The dialers the configuration asks for: the one given, else QUIC or TCP to each gateway of
 /// `leader` (a comma-separated list in sniff mode, of which the first `node_connections` are
@@ -255,9 +281,9 @@ async fn recover_shards(
         }
     }
     let why = if *cancelled.borrow() {
-        "interrupted while it waited for a slot (node_initial_primaries_recoveries)"
+        INTERRUPTED_WAITING
     } else {
-        "the time limit passed while it waited for a slot (node_initial_primaries_recoveries)"
+        OUT_OF_TIME_WAITING
     };
     done.extend((next..shards).map(|s| (s, Err(why.to_string()))));
     sum_progress(&parts, &progress, &node);

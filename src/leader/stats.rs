@@ -1,5 +1,6 @@
 //! Counters a running leader exposes: to tests, to `rrbench leader` (printed as JSON when it
-//! stops) and to the demo's side-by-side table. Campaign results do not record them.
+//! stops) and to the demo's side-by-side table. Campaign trials record the sessions left open,
+//! the bytes they pin and the requests forwarded (summed over a cluster's nodes).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -72,7 +73,8 @@ pub struct LeaderStatsSnapshot {
 
 impl LeaderStatsSnapshot {
     /// Several nodes' (or several clusters') counters as one: every count summed, the
-    /// high-water marks (`sessions_open_max`, `max_in_flight_per_session`) the highest of any.
+    /// high-water marks (`sessions_open_max`, `max_in_flight_per_session`) the highest of any
+    /// one node (so `sessions_open_max` is a node's, not the cluster's at one moment).
     pub fn total(all: impl IntoIterator<Item = Self>) -> Self {
         all.into_iter().fold(Self::default(), |a, b| Self {
             connections_accepted: a.connections_accepted + b.connections_accepted,
