@@ -54,6 +54,9 @@ pub enum Command {
     /// Join a network namespace for the leader to this host through a packet pump that injects
     /// faults on every IP packet (needs root), until Ctrl-C.
     Link(LinkArgs),
+    /// Measure the path to a leader as a recovery uses it (RTT, throughput, idle timeout) and
+    /// print the Elasticsearch settings that fit it.
+    Probe(ProbeArgs),
     /// Run declarative campaigns: settings x faults x repetitions, with results on disk.
     #[command(subcommand)]
     Campaign(CampaignCommand),
@@ -741,4 +744,127 @@ pub struct ProxyArgs {
     /// Relay UDP datagrams (QUIC) instead of TCP connections.
     #[arg(long)]
     pub udp: bool,
+}
+
+/// Options of `rrbench probe`. The subcommand's doc comment is its `about`; the rest of its
+/// `--help` is the `after_long_help` below.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+What it measures, over rrbench's own transport (the same sockets, Hello and frames as a
+recovery, so through the same TCP proxies and tunnels):
+
+  RTT          connect time (TCP connect + Hello) and min / median / p99 of --pings Ping/Pong
+               round trips on one connection. The median sets how many chunks must be in
+               flight: a recovery moves at most window x chunk_size per round trip.
+  throughput   a --transfer-time transfer of real chunks of --index (a session, --window
+               requests in flight per connection), over 1 and over --connections connections,
+               with the bandwidth-delay product (throughput x median RTT). If 1 connection is
+               much slower than N, the window, not the path, is the limit. \"leader throttled\"
+               means the leader's own max_bytes_per_sec set the pace.
+  idle timeout how long a connection may sit idle before the path (stunnel, a firewall, a NAT,
+               a load balancer) forgets it. Three kinds of connection are held idle: silent (no
+               keepalive, no pings), keepalive only (TCP keepalive every --probe-every) and
+               application pings (a Ping every --probe-every, as transport.ping_schedule).
+               Rather than doubling and bisecting one connection at a time (which would take
+               many times the timeout), each kind opens a grid of connections at once, one per
+               idle time from 0.25 s to --max-idle, each --resolution longer than the one
+               before; connection k is used (a Ping, waiting --pong-timeout for the Pong) after
+               its idle time. So the whole measurement takes at most about --max-idle, and it
+               ends early once every kind is decided: a kind that dies is decided when every
+               shorter idle survived; a kind that outlives twice another kind's timeout is
+               taken to survive it. Deaths are told apart: RST on next use, RST while idle,
+               silent drop (no Pong; sockets carry TCP_USER_TIMEOUT = --pong-timeout).
+
+The path is then classified:
+  stunnel-like    silent and keepalive die at about the same idle, pings survive: a data-idle
+                  timeout. Keepalive does not help; set transport.ping_schedule (and
+                  cluster.remote.<alias>.transport.ping_schedule) below it.
+  conntrack-like  silent dies, keepalive and pings survive: a packet-idle timeout. Set
+                  network.tcp.keep_idle / keep_interval below it (or ping).
+  no idle timeout nothing died up to --max-idle.
+  inconclusive    anything else, with the reason.
+
+The advice is printed as text, as an elasticsearch.yml snippet and as the body of a
+PUT _cluster/settings request (dynamic settings only); --json prints everything as one JSON
+document instead. Window advice: ccr.indices.recovery.max_concurrent_file_chunks x chunk_size
+to hold --max-bytes-per-sec x RTT in flight, and what the window model then predicts:
+min(rate, window x chunk / RTT).
+
+Progress goes to stderr; Ctrl-C stops and prints what was measured so far (exit 130).
+Exit codes: 0 measured; 1 the leader cannot be reached, refused the token, or broke; 2 bad
+input (an address without a port, a value out of range, an index the leader does not serve).
+
+Example: rrbench probe --to 10.0.0.5:9443 --max-idle 30m")]
+#[command(allow_negative_numbers = true)]
+pub struct ProbeArgs {
+    /// The leader, or the proxy or tunnel in front of it, HOST:PORT.
+    #[arg(long, value_parser = parse_dial_address)]
+    pub to: String,
+    /// Index to open a session on for the throughput transfer (the follower's default).
+    #[arg(long, default_value = "index")]
+    pub index: String,
+    /// Ping/Pong round trips to time.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub pings: u32,
+    /// Connections of the second transfer (the first uses one), 1-64.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub connections: u32,
+    /// Length of each transfer; 0 skips them.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub transfer_time: Duration,
+    /// Bytes per chunk request (ccr.indices.recovery.chunk_size).
+    #[arg(long, default_value = "1mb")]
+    pub chunk_size: ByteSize,
+    /// Chunk requests in flight per connection during the transfer, 1-100 (large, to measure
+    /// the path rather than a window).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub window: u32,
+    /// Longest idle tested; the idle measurement takes at most about this long. 0 skips it.
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    pub max_idle: Duration,
+    /// Step of the idle grid as a fraction: each idle is (1 + this) times the one before.
+    #[arg(long, default_value_t = 0.1)]
+    pub resolution: f64,
+    /// Keepalive idle and interval of the keepalive connections, ping schedule of the pinged
+    /// ones (at least 1s).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub probe_every: Duration,
+    /// How long a use of an idle connection waits for its Pong; also the sockets'
+    /// TCP_USER_TIMEOUT, so a silently dropped connection is found this fast.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub pong_timeout: Duration,
+    /// ccr.indices.recovery.max_bytes_per_sec the window advice is sized for; 0: the measured
+    /// throughput.
+    #[arg(long, default_value = "40mb")]
+    pub max_bytes_per_sec: ByteSize,
+    /// The remote cluster's alias in cluster.remote.<alias>.* settings.
+    #[arg(long, default_value = "leader")]
+    pub alias: String,
+    /// The shared secret to send.
+    #[command(flatten)]
+    pub auth: AuthTokenArgs,
+    /// Print everything as one JSON document on stdout instead of the text report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ProbeArgs {
+    /// The library's configuration.
+    pub fn config(&self) -> Result<rrbench::probe::ProbeConfig, AuthTokenError> {
+        let mut c = rrbench::probe::ProbeConfig::new(self.to.clone());
+        c.index = self.index.clone();
+        c.auth = self.auth.token()?;
+        c.pings = self.pings;
+        c.connections = self.connections;
+        c.transfer_time = self.transfer_time;
+        c.chunk_size = self.chunk_size;
+        c.window = self.window;
+        c.max_idle = self.max_idle;
+        c.resolution = self.resolution;
+        c.probe_every = self.probe_every;
+        c.pong_timeout = self.pong_timeout;
+        c.max_bytes_per_sec = self.max_bytes_per_sec;
+        c.alias = self.alias.clone();
+        Ok(c)
+    }
 }

@@ -32,7 +32,7 @@ use tempfile::TempDir;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
-    cli::{GenIndexArgs, InjectorArgs, LeaderArgs, LinkArgs, ProxyArgs, RecoverArgs},
+    cli::{GenIndexArgs, InjectorArgs, LeaderArgs, LinkArgs, ProbeArgs, ProxyArgs, RecoverArgs},
     output::{errln, outln},
     recover_output::RecoverOutput,
 };
@@ -628,4 +628,27 @@ async fn serve_until_ctrl_c(
         errln!("[{label}] summary: {summary}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `rrbench probe`: progress on stderr, the report on stdout (text or JSON).
+pub async fn probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {
+    let config = args.config()?;
+    let progress = |line: &str| errln!("{line}");
+    let cancel = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let report = rrbench::probe::run(config, &progress, cancel).await?;
+    if args.json {
+        let doc = rrbench::probe::output::json_document(&report);
+        outln!("{}", serde_json::to_string_pretty(&doc)?)?;
+    } else {
+        crate::output::stdout(&rrbench::probe::output::text(&report))?;
+    }
+    Ok(if report.interrupted {
+        ExitCode::from(INTERRUPTED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -27,6 +27,7 @@ pub mod index;
 pub mod jsonl;
 pub mod leader;
 pub mod plot;
+pub mod probe;
 pub mod protocol;
 pub mod ratelimit;
 pub mod report;

@@ -23,6 +23,7 @@ use rrbench::{
     chaos::{FaultError, LinkError, ProxyError},
     compare::CompareError,
     index::IndexError,
+    probe::ProbeError,
     report::ReportError,
     results::LoadError,
     settings::OutOfRange,
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
             Command::Recover(args) => commands::recover(args).await,
             Command::Proxy(args) => commands::proxy(args).await,
             Command::Link(args) => commands::link(args).await,
+            Command::Probe(args) => commands::probe(args).await,
             Command::Campaign(cli::CampaignCommand::Run(args)) => campaign_command::run(args).await,
             Command::Report(args) => report_command::report(args),
             Command::Compare(args) => report_command::compare(args),
@@ -77,6 +79,8 @@ fn main() -> ExitCode {
                         .is_some_and(CompareError::is_bad_input)
                     || c.downcast_ref::<LoadError>()
                         .is_some_and(LoadError::is_bad_input)
+                    || c.downcast_ref::<ProbeError>()
+                        .is_some_and(ProbeError::is_bad_input)
                     || c.downcast_ref::<ReportError>()
                         .is_some_and(ReportError::is_bad_input)
             };

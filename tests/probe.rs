@@ -1,0 +1,131 @@
+//! `rrbench probe` against an in-process leader behind the L4 chaos proxy, and the command's
+//! errors and help.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use rrbench::{
+    probe::{self, ProbeConfig, ProbeReport, classify::PathClass, grid::IdleKind},
+    rig::{InjectorKind, Rig},
+    units::parse_duration,
+};
+
+/// A leader serving a small index behind a TCP proxy with `faults`.
+async fn rig(tmp: &std::path::Path, faults: &[&str]) -> Rig {
+    let snapshot = make_index(tmp, 8 << 20, 4, 31);
+    Rig::builder()
+        .leader(snapshot, unlimited_leader())
+        .injector(InjectorKind::TcpProxy, parse_faults(faults))
+        .seed(5)
+        .start()
+        .await
+        .expect("the rig starts")
+}
+
+/// A quick probe of `rig`: short transfers, `max_idle` idle grid.
+async fn probe_rig(rig: &Rig, max_idle: Duration) -> ProbeReport {
+    let mut config = ProbeConfig::new(rig.dial().to_string());
+    config.pings = 10;
+    config.connections = 2;
+    config.transfer_time = Duration::from_millis(500);
+    config.max_idle = max_idle;
+    let progress = |line: &str| eprintln!("progress: {line}");
+    let report = probe::run(config, &progress, std::future::pending())
+        .await
+        .expect("the probe runs");
+    eprintln!("{}", probe::output::text(&report));
+    report
+}
+
+fn kind(report: &ProbeReport, kind: IdleKind) -> &probe::grid::KindSummary {
+    report
+        .idle
+        .as_ref()
+        .expect("idle measured")
+        .kinds
+        .iter()
+        .find(|k| k.kind == kind)
+        .expect("kind")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_timeout_proxy_is_found_within_15_percent_and_named_stunnel_like() {
+    let tmp = scratch();
+    let rig = rig(tmp.path(), &["idle_timeout:idle=3s"]).await;
+    let start = Instant::now();
+    let report = probe_rig(&rig, Duration::from_secs(8)).await;
+    assert!(!report.interrupted);
+    for k in [IdleKind::Silent, IdleKind::Keepalive] {
+        let s = kind(&report, k);
+        let t = s.timeout.expect("a timeout").as_secs_f64();
+        assert!(s.dies && (2.55..=3.45).contains(&t), "{k:?}: {s:?}");
+    }
+    let pings = kind(&report, IdleKind::Pings);
+    assert!(pings.decided && !pings.dies, "{pings:?}");
+    assert_eq!(
+        report.path.class,
+        PathClass::StunnelLike,
+        "{:?}",
+        report.path
+    );
+    let ping = report
+        .advice
+        .settings
+        .iter()
+        .find(|s| s.name == "transport.ping_schedule")
+        .expect("ping advice");
+    let every = parse_duration(&ping.value).expect("a duration");
+    assert!(every < Duration::from_secs(3), "{every:?}");
+    assert_eq!(report.throughput.len(), 2);
+    assert!(report.throughput.iter().all(|t| t.bytes > 0));
+    // Pings outlived twice the 3 s timeout: decided before the 8 s grid ran out.
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        start.elapsed()
+    );
+    rig.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_path_with_20ms_each_way_has_40ms_rtt_and_no_idle_timeout() {
+    let tmp = scratch();
+    let rig = rig(tmp.path(), &["latency:delay=20ms"]).await;
+    let report = probe_rig(&rig, Duration::from_secs(3)).await;
+    assert_eq!(
+        report.path.class,
+        PathClass::NoIdleTimeout,
+        "{:?}",
+        report.path
+    );
+    let median = report.rtt.expect("rtt").median.as_secs_f64();
+    assert!((0.032..=0.048).contains(&median), "median {median}");
+    let connect = report.connect.expect("connect time");
+    assert!(connect >= Duration::from_millis(30), "{connect:?}");
+    assert!(report.advice.predicted_mib_s.is_some());
+    rig.shutdown().await;
+}
+
+#[test]
+fn the_command_names_an_unreachable_leader_and_teaches_the_idle_timeout() {
+    let out = rrbench(&["probe", "--to", "127.0.0.1:1", "--max-idle", "1s"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("127.0.0.1:1") && err.contains("nothing listens there"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let bad = rrbench(&["probe", "--to", "localhost"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("no port"));
+    let help = rrbench(&["probe", "--help"]);
+    assert!(help.status.success());
+    let help = text(&help.stdout);
+    assert!(
+        help.contains("idle timeout") && help.contains("stunnel-like"),
+        "{help}"
+    );
+}
