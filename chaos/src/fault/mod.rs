@@ -758,6 +758,61 @@ mod tests {
     }
 
     #[test]
+    fn conntrack_parses_with_defaults_and_checks_its_fields() {
+        let f = parse("conntrack:idle=3s").expect("conntrack");
+        assert_eq!(
+            f.kind,
+            FaultKind::Conntrack(conntrack::Conntrack {
+                idle: Duration::from_secs(3),
+                action: conntrack::Action::Drop,
+                strict: true,
+                max_flows: conntrack::Conntrack::MAX_FLOWS,
+            })
+        );
+        let f = parse("conntrack:idle=1m,action=reset,strict=false,max_flows=2").expect("all");
+        let FaultKind::Conntrack(c) = f.kind else {
+            panic!("{f:?}");
+        };
+        assert_eq!(
+            (c.action, c.strict, c.max_flows),
+            (conntrack::Action::Reset, false, 2)
+        );
+        let msg = |s: &str| parse(s).expect_err(s).to_string();
+        assert!(msg("conntrack").contains("missing field `idle`"));
+        assert!(msg("conntrack:idle=0s").contains("field `idle`"));
+        assert!(msg("conntrack:idle=1s,action=nat").contains("field `action`"));
+        assert!(msg("conntrack:idle=1s,strict=maybe").contains("field `strict`"));
+        assert!(msg("conntrack:idle=1s,max_flows=0").contains("field `max_flows`"));
+        let v = serde_json::to_value(parse("conntrack:idle=3s").expect("f")).expect("json");
+        assert_eq!(
+            (v["type"].as_str(), v["action"].as_str()),
+            (Some("conntrack"), Some("drop"))
+        );
+    }
+
+    #[test]
+    fn each_medium_takes_its_faults() {
+        let check = |spec: &str, medium| check_medium(&[parse(spec).expect(spec)], medium);
+        assert!(check("conntrack:idle=1s", Medium::Packets).is_ok());
+        for medium in [Medium::Stream, Medium::Datagrams] {
+            let Err(FaultError::WrongMedium { hint, .. }) = check("conntrack:idle=1s", medium)
+            else {
+                panic!("conntrack on {medium:?}");
+            };
+            assert!(
+                hint.contains("L3 link") && hint.contains("idle_timeout"),
+                "{hint}"
+            );
+        }
+        for medium in [Medium::Stream, Medium::Packets] {
+            assert!(check("reset:at=1s", medium).is_ok(), "{medium:?}");
+            assert!(check("reset:after_bytes=1mb", medium).is_ok(), "{medium:?}");
+        }
+        assert!(check("reset:at=1s", Medium::Datagrams).is_err());
+        assert!(check("idle_timeout:idle=1s", Medium::Packets).is_err());
+    }
+
+    #[test]
     fn faults_serialize_flat() {
         let v =
             serde_json::to_value(parse("latency:delay=50ms,start=1s").expect("f")).expect("json");
