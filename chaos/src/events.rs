@@ -121,6 +121,45 @@ pub enum EventKind {
         /// Bytes affected (for `corrupted`: bytes changed).
         bytes: u64,
     },
+    /// A `conntrack` fault on the L3 link started following a TCP flow.
+    FlowOpen {
+        /// Fault name.
+        fault: String,
+        /// The flow's ends (`A:p <-> B:q`).
+        flow: String,
+    },
+    /// A `conntrack` fault forgot a flow: idle too long, or evicted from a full table.
+    FlowExpired {
+        /// Fault name.
+        fault: String,
+        /// The flow's ends.
+        flow: String,
+        /// How long it had carried no packet, in seconds.
+        idle_s: f64,
+        /// Packets that refreshed it after the one that created it.
+        refreshes: u64,
+        /// `idle` or `evicted`.
+        reason: String,
+    },
+    /// A forgotten (or never seen) flow's packet was dropped on the L3 link.
+    FlowDrop {
+        /// Fault name.
+        fault: String,
+        /// The flow's ends.
+        flow: String,
+        /// Which way the packet was going.
+        direction: Direction,
+    },
+    /// A fault on the L3 link forged an RST to both ends of a flow.
+    FlowReset {
+        /// Fault name.
+        fault: String,
+        /// The flow's ends.
+        flow: String,
+        /// Which way the packet that set it off was going (`both` when none did: the fault
+        /// turned on).
+        direction: Direction,
+    },
     /// A fault that will likely not do what was meant (recorded once per fault).
     Warning {
         /// Fault name.

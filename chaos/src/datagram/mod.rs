@@ -20,7 +20,10 @@ use std::{
     time::Duration,
 };
 
-use tokio::{sync::mpsc, time::Instant};
+use tokio::{
+    sync::{Notify, mpsc},
+    time::Instant,
+};
 
 use self::lane::{Effect, Lane, Send};
 use crate::{
@@ -44,6 +47,11 @@ pub(crate) trait Sink: Clone + std::marker::Send + Sync + 'static {
 pub(crate) struct Shared {
     faults: Vec<Fault>,
     on: Vec<AtomicBool>,
+    /// How often each fault has turned on (an instant fault is on and off at once, so a flag
+    /// alone could miss it).
+    fired: Vec<AtomicU64>,
+    /// Woken at every edge, for injectors that act when a fault turns on (the L3 link's resets).
+    pub(crate) edges: Notify,
     seed: u64,
     events: Arc<EventLog>,
     pub(crate) flows: AtomicU64,
@@ -53,6 +61,8 @@ impl Shared {
     pub(crate) fn new(faults: Vec<Fault>, seed: u64, events: Arc<EventLog>) -> Self {
         Self {
             on: faults.iter().map(|_| AtomicBool::new(false)).collect(),
+            fired: faults.iter().map(|_| AtomicU64::new(0)).collect(),
+            edges: Notify::new(),
             faults,
             seed,
             events,
@@ -62,6 +72,26 @@ impl Shared {
 
     pub(crate) fn events(&self) -> &EventLog {
         &self.events
+    }
+
+    /// The faults, in the order given.
+    pub(crate) fn faults(&self) -> &[Fault] {
+        &self.faults
+    }
+
+    /// The seed of every random choice.
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Whether fault `i` is on now.
+    pub(crate) fn is_on(&self, i: usize) -> bool {
+        self.on[i].load(Ordering::Relaxed)
+    }
+
+    /// How often fault `i` has turned on (or fired).
+    pub(crate) fn fired(&self, i: usize) -> u64 {
+        self.fired[i].load(Ordering::Relaxed)
     }
 
     /// The next connection (flow, link) number.
@@ -98,6 +128,10 @@ fn fire_edges(shared: &Shared, clocks: &mut [EdgeClock], now: Duration) {
     for (i, clock) in clocks.iter_mut().enumerate() {
         for on in clock.advance(now) {
             shared.on[i].store(on, Ordering::Relaxed);
+            if on {
+                shared.fired[i].fetch_add(1, Ordering::Relaxed);
+            }
+            shared.edges.notify_one();
             let fault = shared.faults[i].name.clone();
             shared.events.record(if on {
                 EventKind::FaultOn {

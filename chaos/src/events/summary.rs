@@ -64,6 +64,7 @@ impl Summary {
                         .or_default() += bytes;
                 }
                 EventKind::Warning { .. } => s.warnings += 1,
+                EventKind::FlowReset { .. } => s.reset_by_fault += 1,
                 _ => {}
             }
         }

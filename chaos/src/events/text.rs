@@ -22,6 +22,8 @@ impl Event {
                 | EventKind::ProxyDown { .. }
                 | EventKind::ProxyUp { .. }
                 | EventKind::Warning { .. }
+                | EventKind::FlowExpired { .. }
+                | EventKind::FlowReset { .. }
         )
     }
 }
@@ -107,6 +109,36 @@ impl fmt::Display for EventKind {
                 direction(*d)
             ),
             Self::Warning { fault, message } => write!(f, "warning: fault `{fault}`: {message}"),
+            Self::FlowOpen { fault, flow } => write!(f, "flow {flow}: `{fault}` follows it"),
+            Self::FlowExpired {
+                fault,
+                flow,
+                idle_s,
+                refreshes,
+                reason,
+            } => write!(
+                f,
+                "flow {flow}: `{fault}` forgot it ({reason}, {idle_s:.1} s without a packet, \
+                 {refreshes} refreshes)"
+            ),
+            Self::FlowDrop {
+                fault,
+                flow,
+                direction: d,
+            } => write!(
+                f,
+                "flow {flow}: `{fault}` dropped a packet {} (forgotten flow)",
+                direction(*d)
+            ),
+            Self::FlowReset {
+                fault,
+                flow,
+                direction: d,
+            } => write!(
+                f,
+                "flow {flow}: `{fault}` sent an RST to both ends (packet {})",
+                direction(*d)
+            ),
         }
     }
 }

@@ -14,6 +14,7 @@
 
 pub mod bandwidth;
 pub mod blackhole;
+pub mod conntrack;
 pub mod corrupt;
 pub mod down;
 pub mod duplicate;
@@ -21,6 +22,7 @@ pub mod idle_timeout;
 pub mod latency;
 pub mod limit_data;
 pub mod loss;
+pub mod packet;
 pub mod reorder;
 pub mod reset;
 pub mod slow_close;
@@ -88,6 +90,8 @@ pub enum FaultKind {
     Duplicate(duplicate::Duplicate),
     /// Hold datagrams back so later ones overtake them (UDP only).
     Reorder(reorder::Reorder),
+    /// Forget TCP flows that carried no packet for a while (L3 link only).
+    Conntrack(conntrack::Conntrack),
 }
 
 /// Every fault type name, as written in specs and campaigns.
@@ -105,20 +109,21 @@ pub const FAULT_TYPES: &[&str] = &[
     "loss",
     "duplicate",
     "reorder",
+    "conntrack",
 ];
 
 /// Fault types that act on a TCP byte stream only.
-pub const STREAM_ONLY: &[&str] = &[
-    "reset",
-    "idle_timeout",
-    "stall",
-    "slow_close",
-    "limit_data",
-    "down",
-];
+pub const STREAM_ONLY: &[&str] = &["idle_timeout", "stall", "slow_close", "limit_data", "down"];
 
 /// Fault types that act on datagrams only.
 pub const DATAGRAM_ONLY: &[&str] = &["loss", "duplicate", "reorder"];
+
+/// Fault types that act on TCP connections, as a byte stream (the TCP proxy) or as packets (the
+/// L3 link, which forges RSTs): not on UDP.
+pub const TCP_ONLY: &[&str] = &["reset"];
+
+/// Fault types that act on the L3 link's packets only (they follow TCP flows packet by packet).
+pub const PACKETS_ONLY: &[&str] = &["conntrack"];
 
 const COMMON_FIELDS: &[&str] = &[
     "name",
@@ -147,6 +152,7 @@ impl FaultKind {
             Self::Loss(_) => "loss",
             Self::Duplicate(_) => "duplicate",
             Self::Reorder(_) => "reorder",
+            Self::Conntrack(_) => "conntrack",
         }
     }
 
@@ -162,6 +168,7 @@ impl FaultKind {
             "loss" => &["probability", "p", "r", "bad_loss", "good_loss"],
             "duplicate" => &["probability"],
             "reorder" => &["probability", "gap"],
+            "conntrack" => &["idle", "action", "strict", "max_flows"],
             _ => &[],
         }
     }
@@ -263,17 +270,39 @@ impl Medium {
                 "the UDP proxy takes delay, rate, loss, duplicate, reorder, corrupt and blackhole"
             }
             Medium::Packets => {
-                "the L3 link takes delay, rate, loss, duplicate, reorder, corrupt and blackhole; \
-                 connection faults need the L4 TCP proxy (`[chaos] layer = \"l4\"`)"
+                "the L3 link takes delay, rate, loss, duplicate, reorder, corrupt, blackhole, \
+                 reset and conntrack; the other connection faults need the L4 TCP proxy \
+                 (`[chaos] layer = \"l4\"`)"
             }
         }
     }
 }
 
+/// Why `conntrack` is refused off the L3 link.
+const CONNTRACK_HINT: &str = "it forgets flows by their packets, so it needs the L3 link \
+     (`rrbench link`, `[chaos] layer = \"l3\"`); through a TCP proxy the proxy's own kernel \
+     answers keepalives, so use `idle_timeout` there for a middlebox that counts only data";
+
 /// Refuses faults that cannot act on this injector's medium.
 pub fn check_medium(faults: &[Fault], medium: Medium) -> Result<(), FaultError> {
     for f in faults {
         let t = f.kind.type_name();
+        if medium != Medium::Packets && PACKETS_ONLY.contains(&t) {
+            return Err(FaultError::WrongMedium {
+                fault: f.name.clone(),
+                type_name: t,
+                acts_on: "TCP flows, packet by packet",
+                hint: CONNTRACK_HINT,
+            });
+        }
+        if medium == Medium::Datagrams && TCP_ONLY.contains(&t) {
+            return Err(FaultError::WrongMedium {
+                fault: f.name.clone(),
+                type_name: t,
+                acts_on: "TCP connections",
+                hint: medium.hint(),
+            });
+        }
         if medium != Medium::Stream && STREAM_ONLY.contains(&t) {
             return Err(FaultError::WrongMedium {
                 fault: f.name.clone(),
@@ -350,6 +379,28 @@ impl Fields<'_> {
             return Err(self.bad(field, format!("{p} is not between 0 and 1")));
         }
         Ok(Some(p))
+    }
+
+    fn boolean(&self, field: &str) -> Result<Option<bool>, FaultError> {
+        match self.map.get(field) {
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            _ => match self.text(field)?.as_deref() {
+                None => Ok(None),
+                Some("true" | "yes" | "on") => Ok(Some(true)),
+                Some("false" | "no" | "off") => Ok(Some(false)),
+                Some(other) => Err(self.bad(field, format!("`{other}` is not true or false"))),
+            },
+        }
+    }
+
+    fn count(&self, field: &str) -> Result<Option<usize>, FaultError> {
+        let Some(text) = self.text(field)? else {
+            return Ok(None);
+        };
+        match text.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => Err(self.bad(field, format!("`{text}` is not a whole number above 0"))),
+        }
     }
 
     fn required<T>(&self, field: &str, value: Option<T>) -> Result<T, FaultError> {
@@ -454,6 +505,20 @@ impl Fault {
             "reorder" => FaultKind::Reorder(reorder::Reorder {
                 probability: f.required("probability", f.probability("probability")?)?,
                 gap: f.duration("gap")?.unwrap_or(Duration::from_millis(5)),
+            }),
+            "conntrack" => FaultKind::Conntrack(conntrack::Conntrack {
+                idle: f.positive("idle", f.required("idle", f.duration("idle")?)?)?,
+                action: match f.text("action")?.as_deref() {
+                    None | Some("drop") => conntrack::Action::Drop,
+                    Some("reset") => conntrack::Action::Reset,
+                    Some(other) => {
+                        return Err(f.bad("action", format!("`{other}` is not drop or reset")));
+                    }
+                },
+                strict: f.boolean("strict")?.unwrap_or(true),
+                max_flows: f
+                    .count("max_flows")?
+                    .unwrap_or(conntrack::Conntrack::MAX_FLOWS),
             }),
             _ => FaultKind::Down,
         };
@@ -690,6 +755,61 @@ mod tests {
             name_uniquely(&mut dup),
             Err(FaultError::DuplicateName("s".into()))
         );
+    }
+
+    #[test]
+    fn conntrack_parses_with_defaults_and_checks_its_fields() {
+        let f = parse("conntrack:idle=3s").expect("conntrack");
+        assert_eq!(
+            f.kind,
+            FaultKind::Conntrack(conntrack::Conntrack {
+                idle: Duration::from_secs(3),
+                action: conntrack::Action::Drop,
+                strict: true,
+                max_flows: conntrack::Conntrack::MAX_FLOWS,
+            })
+        );
+        let f = parse("conntrack:idle=1m,action=reset,strict=false,max_flows=2").expect("all");
+        let FaultKind::Conntrack(c) = f.kind else {
+            panic!("{f:?}");
+        };
+        assert_eq!(
+            (c.action, c.strict, c.max_flows),
+            (conntrack::Action::Reset, false, 2)
+        );
+        let msg = |s: &str| parse(s).expect_err(s).to_string();
+        assert!(msg("conntrack").contains("missing field `idle`"));
+        assert!(msg("conntrack:idle=0s").contains("field `idle`"));
+        assert!(msg("conntrack:idle=1s,action=nat").contains("field `action`"));
+        assert!(msg("conntrack:idle=1s,strict=maybe").contains("field `strict`"));
+        assert!(msg("conntrack:idle=1s,max_flows=0").contains("field `max_flows`"));
+        let v = serde_json::to_value(parse("conntrack:idle=3s").expect("f")).expect("json");
+        assert_eq!(
+            (v["type"].as_str(), v["action"].as_str()),
+            (Some("conntrack"), Some("drop"))
+        );
+    }
+
+    #[test]
+    fn each_medium_takes_its_faults() {
+        let check = |spec: &str, medium| check_medium(&[parse(spec).expect(spec)], medium);
+        assert!(check("conntrack:idle=1s", Medium::Packets).is_ok());
+        for medium in [Medium::Stream, Medium::Datagrams] {
+            let Err(FaultError::WrongMedium { hint, .. }) = check("conntrack:idle=1s", medium)
+            else {
+                panic!("conntrack on {medium:?}");
+            };
+            assert!(
+                hint.contains("L3 link") && hint.contains("idle_timeout"),
+                "{hint}"
+            );
+        }
+        for medium in [Medium::Stream, Medium::Packets] {
+            assert!(check("reset:at=1s", medium).is_ok(), "{medium:?}");
+            assert!(check("reset:after_bytes=1mb", medium).is_ok(), "{medium:?}");
+        }
+        assert!(check("reset:at=1s", Medium::Datagrams).is_err());
+        assert!(check("idle_timeout:idle=1s", Medium::Packets).is_err());
     }
 
     #[test]

@@ -5,10 +5,22 @@
 //! duration is open, new connections are reset as they arrive. `reset:at=10s` is an instant at
 //! 10 s. With `after_bytes`, each affected connection is reset once that many bytes have crossed
 //! it (both directions counted) while the fault is on.
+//!
+//! On the L3 link there is no proxy to close sockets: the link forges an RST to each end of the
+//! TCP flows the fault picks (per flow, by `toxicity`), with the sequence number each end expects,
+//! and the kernels' TCP is otherwise untouched. When the fault turns on every flow the link has
+//! seen is reset, idle or not; while a window is open every packet of a flow (a new SYN too) is
+//! dropped and answered with RSTs; with `after_bytes`, the packet that takes a flow's payload
+//! (both directions) past it is. [`PacketReset`] decides, purely; the link sends.
+
+use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::verdict::{Behaviour, ConnEvent, Context, Verdict};
+use super::{
+    packet::{FlowKey, TcpPacket, flags},
+    verdict::{Behaviour, ConnEvent, Context, Verdict},
+};
 use crate::units::ByteSize;
 
 /// Parameters of a reset fault.
@@ -45,5 +57,88 @@ impl Behaviour for Reset {
             ConnEvent::Opened | ConnEvent::TurnedOn if self.after_bytes.is_none() => Verdict::Reset,
             _ => Verdict::Pass,
         }
+    }
+}
+
+/// A reset fault's memory of the L3 link's TCP flows: payload bytes so far, and whether the flow
+/// was reset already.
+#[derive(Debug)]
+pub struct PacketReset {
+    params: Reset,
+    flows: HashMap<FlowKey, (u64, bool)>,
+}
+
+impl PacketReset {
+    /// No flows yet.
+    pub fn new(params: Reset) -> Self {
+        Self {
+            params,
+            flows: HashMap::new(),
+        }
+    }
+
+    /// A TCP packet of a flow this fault affects; `on` is whether the fault is on. `Pass`, or
+    /// `Reset` (drop it, RST both ends).
+    pub fn on_packet(&mut self, p: &TcpPacket, on: bool) -> Verdict {
+        let (flow, _) = p.flow();
+        if p.has(flags::RST) {
+            self.flows.remove(&flow);
+            return Verdict::Pass;
+        }
+        if p.opens() {
+            // A new connection on these ports starts counting afresh.
+            self.flows.remove(&flow);
+        }
+        let (bytes, done) = self.flows.entry(flow).or_default();
+        *bytes += p.payload as u64;
+        match self.params.after_bytes {
+            None if on => Verdict::Reset,
+            Some(limit) if on && !*done && *bytes > limit.bytes() => {
+                *done = true;
+                Verdict::Reset
+            }
+            _ => Verdict::Pass,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fault::packet::tests::packet;
+
+    fn tcp(fl: u8, payload: usize) -> TcpPacket {
+        TcpPacket::parse(&packet("10.0.0.1:5000", "10.0.0.2:80", 1, 1, fl, payload)).expect("tcp")
+    }
+
+    #[test]
+    fn on_packets_a_reset_fires_past_its_bytes_once() {
+        let mut r = PacketReset::new(Reset {
+            after_bytes: Some(ByteSize(1000)),
+        });
+        assert_eq!(r.on_packet(&tcp(flags::SYN, 0), true), Verdict::Pass);
+        assert_eq!(r.on_packet(&tcp(flags::ACK, 600), false), Verdict::Pass);
+        assert_eq!(
+            r.on_packet(&tcp(flags::ACK, 400), true),
+            Verdict::Pass,
+            "not past"
+        );
+        assert_eq!(r.on_packet(&tcp(flags::ACK, 1), true), Verdict::Reset);
+        assert_eq!(
+            r.on_packet(&tcp(flags::ACK, 1), true),
+            Verdict::Pass,
+            "once"
+        );
+        // A new connection on the same ports counts again.
+        assert_eq!(r.on_packet(&tcp(flags::SYN, 0), true), Verdict::Pass);
+        assert_eq!(r.on_packet(&tcp(flags::ACK, 1001), true), Verdict::Reset);
+    }
+
+    #[test]
+    fn on_packets_a_reset_window_resets_every_packet_but_an_rst() {
+        let mut r = PacketReset::new(Reset { after_bytes: None });
+        assert_eq!(r.on_packet(&tcp(flags::ACK, 10), false), Verdict::Pass);
+        assert_eq!(r.on_packet(&tcp(flags::SYN, 0), true), Verdict::Reset);
+        assert_eq!(r.on_packet(&tcp(flags::RST, 0), true), Verdict::Pass);
     }
 }

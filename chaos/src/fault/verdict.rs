@@ -200,6 +200,7 @@ impl FaultKind {
             FaultKind::Loss(f) => f,
             FaultKind::Duplicate(f) => f,
             FaultKind::Reorder(f) => f,
+            FaultKind::Conntrack(f) => f,
         }
     }
 }

@@ -17,7 +17,13 @@
 //! namespace ([`netns::in_netns`], `ip netns exec`). Root (CAP_NET_ADMIN) and iproute2 are needed.
 //! What a fault does to one packet, the schedule and the delay lines are [`crate::datagram`],
 //! shared with the UDP proxy; this module owns the namespace, the devices and the pump.
+//!
+//! Two faults follow TCP flows rather than packets: `conntrack` (a middlebox that forgets idle
+//! flows) and `reset` (forged RSTs). They sit in a gate both pumps pass every packet through
+//! first (`flows.rs`), which holds both devices, so a packet one way can be answered with an RST
+//! into each kernel. The RSTs skip the datagram faults.
 
+mod flows;
 pub mod netns;
 pub mod tun;
 
@@ -251,9 +257,14 @@ impl Link {
         // The delay lines end when their pump has dropped its path.
         shutdown.spawn(|_| up_line.run());
         shutdown.spawn(|_| down_line.run());
+        let gate = flows::Gate::new(shared.clone(), near.clone(), far.clone(), follower_ip);
+        if let Some(gate) = gate.clone() {
+            shutdown.spawn(|stop| gate.run(stop));
+        }
         let pumping = shared.clone();
-        shutdown.spawn(|stop| pump(near, up, pumping, stop));
-        shutdown.spawn(|stop| pump(far, down, shared, stop));
+        let up_gate = gate.clone().map(|g| (g, true));
+        shutdown.spawn(|stop| pump(near, up, up_gate, pumping, stop));
+        shutdown.spawn(|stop| pump(far, down, gate.map(|g| (g, false)), shared, stop));
         Ok(LinkHandle {
             follower_ip,
             leader_ip,
@@ -272,8 +283,15 @@ impl Sink for Arc<Tun> {
     }
 }
 
-/// Carries every packet the kernel routes into `from` along `path` until stopped.
-async fn pump(from: Arc<Tun>, mut path: Path<Arc<Tun>>, shared: Arc<Shared>, mut stop: Signal) {
+/// Carries every packet the kernel routes into `from` along `path` until stopped, through the
+/// flow faults' gate first if there is one (with whether `from` is the near device).
+async fn pump(
+    from: Arc<Tun>,
+    mut path: Path<Arc<Tun>>,
+    gate: Option<(Arc<flows::Gate>, bool)>,
+    shared: Arc<Shared>,
+    mut stop: Signal,
+) {
     let mut buf = vec![0u8; PACKET_MAX];
     loop {
         let received = tokio::select! {
@@ -281,7 +299,15 @@ async fn pump(from: Arc<Tun>, mut path: Path<Arc<Tun>>, shared: Arc<Shared>, mut
             r = from.recv(&mut buf) => r,
         };
         match received {
-            Ok(n) => path.carry(&shared, &buf[..n]).await,
+            Ok(n) => {
+                if let Some((gate, from_near)) = &gate
+                    && let Some(rsts) = gate.check(*from_near, &buf[..n])
+                {
+                    gate.send(rsts).await;
+                    continue;
+                }
+                path.carry(&shared, &buf[..n]).await;
+            }
             // The device went away (the link is being removed).
             Err(_) => break,
         }
