@@ -551,6 +551,12 @@ pub struct RecoverArgs {
     /// so they keep idle-timeout middleboxes (stunnel, firewalls) from resetting channels.
     #[arg(long, default_value = "-1", value_parser = parse_off_or_duration)]
     pub ping_schedule: OffOrDuration,
+    /// Open the connection to the leader, leave it idle this long, then recover (rrbench's own
+    /// knob): a remote cluster is connected long before a follow request, so the first
+    /// recovery runs on a connection a firewall or NAT may have forgotten (`probe` finds how
+    /// long that takes). 0 recovers at once.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub idle_before_recovery: Duration,
     /// What a failure costs. elasticsearch: abort, new session, empty store (up to
     /// max_retries). opensearch: retry a chunk on connection errors (10/20/40/80 s), then start
     /// over after 1 s, without bound (set --time-limit). resumable: reconnect and fetch only what is missing; survives a restart of this
@@ -663,6 +669,7 @@ impl RecoverArgs {
             quic_keep_alive: self.quic.quic_keep_alive.0,
             max_files: self.max_files,
             max_file_size: self.max_file_size,
+            idle_before_recovery: self.idle_before_recovery,
         }
     }
 }

@@ -110,6 +110,12 @@ pub struct RecoverySettings {
     /// The largest file a leader may declare (rrbench's guard): Elasticsearch advises shards of
     /// at most 50gb, so a larger single file is far more likely a broken or hostile leader.
     pub max_file_size: ByteSize,
+    /// How long the node connection sits open and unused before the recovery starts (rrbench's,
+    /// not an Elasticsearch setting): a remote cluster is connected long before a follow
+    /// request, so the first recovery runs on a connection a middlebox may have forgotten.
+    /// 0 (the default) recovers at once.
+    #[serde(with = "duration_serde")]
+    pub idle_before_recovery: Duration,
 }
 
 impl RecoverySettings {
@@ -199,6 +205,7 @@ impl Default for RecoverySettings {
             quic_keep_alive: None,
             max_files: 10_000,
             max_file_size: ByteSize::gib(64),
+            idle_before_recovery: Duration::ZERO,
         }
     }
 }
@@ -248,8 +255,8 @@ impl RecoverySettings {
             "internal-action-timeout",
             self.internal_action_timeout,
         )?;
-        check_positive("network.tcp.keep_idle", "tcp-keep-idle", self.tcp_keep_idle)?;
-        check_positive(
+        check_a_second_or_more("network.tcp.keep_idle", "tcp-keep-idle", self.tcp_keep_idle)?;
+        check_a_second_or_more(
             "network.tcp.keep_interval",
             "tcp-keep-interval",
             self.tcp_keep_interval,
@@ -503,6 +510,24 @@ fn check_rate(rate: ByteSize) -> Result<(), OutOfRange> {
     Ok(())
 }
 
+/// Keepalive times: the kernel takes them in whole seconds, so less than one would be refused
+/// by the socket (`EINVAL`) only once a connection opens.
+fn check_a_second_or_more(
+    setting: &'static str,
+    flag: &'static str,
+    value: Duration,
+) -> Result<(), OutOfRange> {
+    if value < Duration::from_secs(1) {
+        return Err(OutOfRange {
+            setting,
+            flag,
+            value: format_duration(value),
+            range: "must be at least 1s (the kernel counts keepalive times in whole seconds)",
+        });
+    }
+    Ok(())
+}
+
 fn check_positive(
     setting: &'static str,
     flag: &'static str,
@@ -569,6 +594,24 @@ mod tests {
             s.validate().expect_err("timeout").flag,
             "internal-action-timeout"
         );
+    }
+
+    #[test]
+    fn keepalive_times_under_a_second_are_refused_by_name() {
+        let s = RecoverySettings {
+            tcp_keep_idle: Duration::from_millis(500),
+            ..RecoverySettings::default()
+        };
+        let e = s.validate().expect_err("refused").to_string();
+        assert!(
+            e.contains("network.tcp.keep_idle") && e.contains("whole seconds"),
+            "{e}"
+        );
+        let s = RecoverySettings {
+            tcp_keep_interval: Duration::from_millis(999),
+            ..RecoverySettings::default()
+        };
+        assert!(s.validate().is_err());
     }
 
     #[test]

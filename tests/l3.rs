@@ -348,3 +348,41 @@ async fn the_leader_sends_with_the_congestion_controller_it_is_given() {
         rig.stop().await;
     }
 }
+
+/// A connection opened long before the recovery and left idle past a firewall's conntrack
+/// `idle` is forgotten: with `action = reset` its first use is answered by a RST, the attempt
+/// fails at once and the next one, on a fresh connection, completes; the same connection with
+/// keepalive probes below the conntrack idle keeps its flow and completes in one attempt.
+#[tokio::test]
+async fn a_connection_idle_past_conntrack_costs_an_attempt_unless_keepalive_keeps_it() {
+    if !usable_in_tests() {
+        return;
+    }
+    let settings = |keepalive: bool| RecoverySettings {
+        max_bytes_per_sec: ByteSize(0),
+        idle_before_recovery: Duration::from_secs(3),
+        tcp_keep_alive: keepalive,
+        // The kernel counts keepalive times in whole seconds.
+        tcp_keep_idle: Duration::from_secs(1),
+        tcp_keep_interval: Duration::from_secs(1),
+        tcp_user_timeout: Some(Duration::from_secs(2)),
+        ..RecoverySettings::default()
+    };
+    let rig = Rig::start(
+        4 * MIB,
+        &["conntrack:idle=2s,action=reset"],
+        unlimited_leader(),
+        false,
+    )
+    .await;
+    let forgotten = rig.recover_identical(settings(false)).await;
+    assert_eq!(forgotten.attempts, 2, "{}", forgotten.summary());
+    assert!(
+        forgotten.failures[0].message.contains("reset"),
+        "{:?}",
+        forgotten.failures
+    );
+    let kept = rig.recover_identical(settings(true)).await;
+    assert_eq!(kept.attempts, 1, "{}", kept.summary());
+    rig.stop().await;
+}

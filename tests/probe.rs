@@ -1,5 +1,6 @@
-//! `rrbench probe` against an in-process leader behind the L4 chaos proxy, and the command's
-//! errors and help.
+//! `rrbench probe` against an in-process leader behind the L4 chaos proxy (stunnel-like: data
+//! idle) and across the L3 link with a `conntrack` fault (packet idle), and the command's errors
+//! and help.
 
 mod common;
 
@@ -18,6 +19,18 @@ async fn rig(tmp: &std::path::Path, faults: &[&str]) -> Rig {
     Rig::builder()
         .leader(snapshot, unlimited_leader())
         .injector(InjectorKind::TcpProxy, parse_faults(faults))
+        .seed(5)
+        .start()
+        .await
+        .expect("the rig starts")
+}
+
+/// A leader serving a small index across the L3 link with `faults` (root only).
+async fn l3_rig(tmp: &std::path::Path, faults: &[&str]) -> Rig {
+    let snapshot = make_index(tmp, 8 << 20, 4, 31);
+    Rig::builder()
+        .leader(snapshot, unlimited_leader())
+        .injector(InjectorKind::Link, parse_faults(faults))
         .seed(5)
         .start()
         .await
@@ -86,6 +99,41 @@ async fn an_idle_timeout_proxy_is_found_within_15_percent_and_named_stunnel_like
         "{:?}",
         start.elapsed()
     );
+    rig.shutdown().await;
+}
+
+/// A firewall's conntrack forgets a flow after 3 s without a packet: silent connections die at
+/// about 3 s, keepalive probes (packets) keep theirs, as pings do; the probe names it
+/// conntrack-like and advises a keepalive below 3 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conntrack_link_is_found_within_15_percent_and_named_conntrack_like() {
+    if !rrbench::chaos::link::usable_in_tests() {
+        return;
+    }
+    let tmp = scratch();
+    let rig = l3_rig(tmp.path(), &["conntrack:idle=3s,action=reset"]).await;
+    let report = probe_rig(&rig, Duration::from_secs(8)).await;
+    let silent = kind(&report, IdleKind::Silent);
+    let t = silent.timeout.expect("a timeout").as_secs_f64();
+    assert!(silent.dies && (2.55..=3.45).contains(&t), "{silent:?}");
+    for k in [IdleKind::Keepalive, IdleKind::Pings] {
+        let s = kind(&report, k);
+        assert!(s.decided && !s.dies, "{k:?}: {s:?}");
+    }
+    assert_eq!(
+        report.path.class,
+        PathClass::ConntrackLike,
+        "{:?}",
+        report.path
+    );
+    let keep_idle = report
+        .advice
+        .settings
+        .iter()
+        .find(|s| s.name == "network.tcp.keep_idle")
+        .expect("keepalive advice");
+    let every = parse_duration(&keep_idle.value).expect("a duration");
+    assert!(every < Duration::from_secs(3), "{every:?}");
     rig.shutdown().await;
 }
 

@@ -43,6 +43,9 @@ pub struct Expectations {
     pub max_time_to_recover: Option<Duration>,
     /// Attempts, at most (of the follower that needed most).
     pub max_attempts: Option<u32>,
+    /// Attempts, at least: a fault that must have cost an attempt (a forgotten connection found
+    /// dead on first use) did.
+    pub min_attempts: Option<u32>,
     /// Jain's fairness index over the followers' throughputs, at least (1/n to 1).
     pub min_jain_index: Option<f64>,
     /// Every follower's bytes over the wall time, MiB/s, at least.
@@ -102,6 +105,7 @@ impl Expectations {
             max_bytes_wasted: other.max_bytes_wasted.or(self.max_bytes_wasted),
             max_time_to_recover: other.max_time_to_recover.or(self.max_time_to_recover),
             max_attempts: other.max_attempts.or(self.max_attempts),
+            min_attempts: other.min_attempts.or(self.min_attempts),
             min_jain_index: other.min_jain_index.or(self.min_jain_index),
             min_aggregate_throughput_mib_s: other
                 .min_aggregate_throughput_mib_s
@@ -195,6 +199,14 @@ impl Expectations {
                 format!("<= {max}"),
                 report.attempts.to_string(),
                 report.attempts <= max,
+            );
+        }
+        if let Some(min) = self.min_attempts {
+            check(
+                "min_attempts",
+                format!(">= {min}"),
+                report.attempts.to_string(),
+                report.attempts >= min,
             );
         }
         // An index of one shard has no shard lines: its attempts are the shard's.
@@ -299,6 +311,14 @@ mod tests {
             max_attempts: Some(2),
             ..Default::default()
         };
+        let at_least_two = Expectations {
+            min_attempts: Some(2),
+            ..Default::default()
+        };
+        let once = report(Outcome::Completed, 95.0, 0, 1);
+        let twice = report(Outcome::Completed, 95.0, 0, 2);
+        assert!(!at_least_two.judge(&once, None, &Shares::one(&once))[0].pass);
+        assert!(at_least_two.judge(&twice, None, &Shares::one(&twice))[0].pass);
         let judge = |r: &RecoveryReport, m| e.judge(r, m, &Shares::one(r));
         let good = judge(&report(Outcome::Completed, 95.0, 1 << 20, 1), Some(100.0));
         assert!(good.iter().all(|v| v.pass), "{good:?}");

@@ -274,10 +274,13 @@ pub struct Campaign {
 }
 
 impl CampaignSpec {
-    /// Faults in a list, each named after its table key unless it has a name of its own.
+    /// Faults in a list, each named after its table key unless it has a name of its own. A
+    /// fault at `toxicity = 0` is off: left out, so it is checked against no injector (a matrix
+    /// switches between an L4 and an L3 middlebox by the toxicity of each).
     pub fn fault_list(&self) -> Vec<Fault> {
         self.faults
             .iter()
+            .filter(|(_, f)| f.toxicity > 0.0)
             .map(|(key, f)| {
                 let mut f = f.clone();
                 if f.name == f.kind.type_name() {

@@ -72,6 +72,22 @@ pub async fn recover_on(
         config.leader.split(',').count(),
         connect_options(&config, config.settings.policy),
     ));
+    // A connection opened long before the follow request, left unused.
+    let idle = config.settings.idle_before_recovery;
+    tokio::pin!(cancel);
+    let mut cancelled = false;
+    if !idle.is_zero() {
+        node.connect_all().await;
+        tokio::select! {
+            () = tokio::time::sleep(idle) => {}
+            () = &mut cancel => cancelled = true,
+        }
+    }
+    let cancel = async move {
+        if !cancelled {
+            cancel.await;
+        }
+    };
     if config.shards == 1 {
         return recover_one_shard(config, node, progress, cancel).await;
     }

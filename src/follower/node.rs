@@ -134,6 +134,14 @@ impl FollowerNode {
         }
     }
 
+    /// Opens the connection to every gateway (those that fail are tried again when a shard
+    /// asks): what a follower node holds once the remote cluster is configured.
+    pub async fn connect_all(&self) {
+        for gateway in &self.gateways {
+            let _ = gateway.connection().await;
+        }
+    }
+
     /// The connection shard `shard`'s requests would go on, if one is open and has lost no
     /// channel (nothing is dialled).
     pub fn open_connection(&self, shard: u32) -> Option<Arc<Connection>> {
