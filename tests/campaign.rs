@@ -730,3 +730,28 @@ fn a_shard_count_out_of_range_or_fanned_out_is_refused_naming_the_key() {
         "{e}"
     );
 }
+
+/// Every campaign shipped in chaos/campaigns/ parses, every cell is valid, and its header
+/// comment says what story it reproduces.
+#[test]
+fn every_shipped_campaign_parses() {
+    use rrbench::campaign::Campaign;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/chaos/campaigns");
+    let mut seen = 0;
+    for entry in fs::read_dir(dir).expect("campaigns dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let text = fs::read_to_string(&path).expect("read");
+        let c = Campaign::parse(&text, None).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(!c.trials.is_empty(), "{}", path.display());
+        assert!(
+            text.starts_with('#'),
+            "{}: a story comment first",
+            path.display()
+        );
+        seen += 1;
+    }
+    assert!(seen >= 15, "{seen} campaigns");
+}
