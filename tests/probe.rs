@@ -94,8 +94,10 @@ async fn an_idle_timeout_proxy_is_found_within_15_percent_and_named_stunnel_like
     assert_eq!(report.throughput.len(), 2);
     assert!(report.throughput.iter().all(|t| t.bytes > 0));
     // Pings outlived twice the 3 s timeout: decided before the 8 s grid ran out.
+    let idle_ran = report.idle.as_ref().expect("idle measured").elapsed;
+    assert!(idle_ran < Duration::from_secs(8), "{idle_ran:?}");
     assert!(
-        start.elapsed() < Duration::from_secs(8),
+        start.elapsed() < Duration::from_secs(12),
         "{:?}",
         start.elapsed()
     );
@@ -176,4 +178,32 @@ fn the_command_names_an_unreachable_leader_and_teaches_the_idle_timeout() {
         help.contains("idle timeout") && help.contains("stunnel-like"),
         "{help}"
     );
+}
+
+/// A wrong `--index` is bad input: the probe says which index and exits 2 before it spends
+/// minutes on the idle grid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_index_is_refused_at_once_with_exit_code_2() {
+    let tmp = scratch();
+    let rig = rig(tmp.path(), &[]).await;
+    let to = rig.dial().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        rrbench(&[
+            "probe",
+            "--to",
+            &to,
+            "--index",
+            "no-such-index",
+            "--max-idle",
+            "60s",
+            "--transfer-time",
+            "200ms",
+        ])
+    })
+    .await
+    .expect("join");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("no-such-index"), "{err}");
+    rig.shutdown().await;
 }

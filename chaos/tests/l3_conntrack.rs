@@ -355,3 +355,27 @@ async fn l3_reset_after_bytes_resets_both_ends_mid_transfer() {
     assert!(wrote.is_err(), "the client's write fails too");
     link.shutdown().await;
 }
+
+/// A `reset` with `after_bytes` resets a flow by its own bytes only: turning on later (here at
+/// 1 s) leaves an idle connection that never moved that much alone.
+#[tokio::test]
+async fn l3_reset_after_bytes_spares_an_idle_flow_when_it_turns_on() {
+    if !usable_in_tests() {
+        return;
+    }
+    let events = Arc::new(EventLog::new(Clock::start()));
+    let link = link(&["reset:after_bytes=1mb,start=1s"], events.clone()).await;
+    let (port, mut accepted) = server_in(&link);
+    let (mut c, mut s) = open(&link, port, &mut accepted, false).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    c.write_all(b"still here")
+        .await
+        .expect("the write is taken");
+    let mut got = [0u8; 10];
+    timeout(Duration::from_secs(5), s.read_exact(&mut got))
+        .await
+        .expect("in time")
+        .expect("no reset: the flow moved 10 bytes, not 1 MiB");
+    assert_eq!(&got, b"still here");
+    link.shutdown().await;
+}

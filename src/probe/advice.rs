@@ -131,7 +131,21 @@ pub fn advise(i: &AdviceInputs) -> Advice {
     }
     if let Some(t) = i.path.packet_idle {
         let keep = half_below(t).max(Duration::from_secs(1));
-        if keep >= MAX_KEEP {
+        if half_below(t) < Duration::from_secs(1) && i.path.data_idle.is_none() {
+            // The kernel takes keepalive times in whole seconds: under 2 s, a probe a second
+            // is not comfortably below the timeout, but a ping (any data) is.
+            let ping = text(half_below(t));
+            a.settings.push(Setting {
+                name: format!("cluster.remote.{}.transport.ping_schedule", i.alias),
+                value: ping.clone(),
+                dynamic: true,
+                reason: format!(
+                    "silent connections die after {:.1} s: keepalive (whole seconds, at least \
+                     1s) cannot probe under half of that, a ping every {ping} can",
+                    t.as_secs_f64()
+                ),
+            });
+        } else if keep >= MAX_KEEP {
             a.notes.push(format!(
                 "silent connections die after {:.0} s: Elasticsearch's keepalive (300 s) \
                  already probes sooner",
@@ -261,6 +275,18 @@ mod tests {
         assert_eq!(
             half_below(Duration::from_millis(50)),
             Duration::from_millis(100)
+        );
+    }
+
+    #[test]
+    fn a_packet_idle_under_two_seconds_gets_a_ping_not_a_keepalive() {
+        let mut short = path(PathClass::ConntrackLike, None, Some(3));
+        short.packet_idle = Some(Duration::from_millis(1500));
+        let a = advise(&inputs(short));
+        assert_eq!(value(&a, "network.tcp.keep_idle"), None);
+        assert_eq!(
+            value(&a, "cluster.remote.leader.transport.ping_schedule"),
+            Some("700ms")
         );
     }
 

@@ -157,6 +157,7 @@ mod tests {
             decided: true,
             dies: d.is_some(),
             inconsistent: false,
+            not_opened: 0,
         }
     }
 

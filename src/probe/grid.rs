@@ -228,7 +228,12 @@ impl KindGrid {
                 Decision::Dies
             };
         }
-        if self.fates.iter().all(|f| *f != Fate::Pending) {
+        // Every fate known: it survives only if a connection really lived through the longest
+        // idle tried (one that never opened proves nothing).
+        let longest = self.idles.iter().copied().max();
+        if self.fates.iter().all(|f| *f != Fate::Pending)
+            && self.longest_survived().is_some_and(|s| Some(s) >= longest)
+        {
             return Decision::Survives;
         }
         match (others_timeout, self.longest_survived()) {
@@ -256,6 +261,7 @@ impl KindGrid {
             decided: decision != Decision::Open,
             dies: decision == Decision::Dies,
             inconsistent: self.is_inconsistent(),
+            not_opened: self.fates.iter().filter(|f| **f == Fate::NotOpened).count(),
         }
     }
 }
@@ -297,6 +303,9 @@ pub struct KindSummary {
     pub dies: bool,
     /// A connection survived longer than one that died.
     pub inconsistent: bool,
+    /// Connections that never opened (a file-descriptor limit, a leader's `max_connections`,
+    /// a full middlebox table): their idles were not tested.
+    pub not_opened: usize,
 }
 
 /// Every kind's decision: first whether it dies (which needs no other kind), then whether a
@@ -414,6 +423,14 @@ mod tests {
         g.record(3, Fate::Survived);
         assert_eq!(g.decision(None), Decision::Survives);
         assert_eq!(g.timeout_estimate(), None);
+        // The longest idles never opened: nothing says they would have survived.
+        let mut h = grid();
+        h.record(0, Fate::Survived);
+        h.record(1, Fate::Survived);
+        h.record(2, Fate::NotOpened);
+        h.record(3, Fate::NotOpened);
+        assert_eq!(h.decision(None), Decision::Open);
+        assert_eq!(h.summary(None).not_opened, 2);
     }
 
     #[test]

@@ -396,11 +396,17 @@ async fn measure(
     let mut throughput = Vec::new();
     let mut idle = None;
     if !interrupted {
-        let transfers = transfers(config, dialer.as_ref(), &options, stop.clone(), progress);
-        let idle_run = idle_phase(config, dialer.clone(), &options, stop.clone(), progress);
-        let ((t, t_notes), idle_result) = tokio::join!(transfers, idle_run);
+        // The transfers first: queued behind them, a ping of the idle grid could miss its pong
+        // timeout and look like a silent drop. A wrong index name stops the probe here.
+        let (t, t_notes) =
+            transfers(config, dialer.as_ref(), &options, stop.clone(), progress).await?;
         throughput = t;
         notes.extend(t_notes);
+        interrupted |= *stop.0.borrow();
+    }
+    if !interrupted {
+        let idle_result =
+            idle_phase(config, dialer.clone(), &options, stop.clone(), progress).await;
         if let Some((report, cut)) = idle_result {
             interrupted |= cut;
             idle = Some(report);
@@ -440,18 +446,19 @@ async fn measure(
     })
 }
 
-/// The two transfers, one after the other; failures become notes, except a wrong index name.
+/// The two transfers, one after the other; failures become notes, except a wrong index name
+/// or an empty index (bad input: the error).
 async fn transfers(
     config: &ProbeConfig,
     dialer: &dyn Dialer,
     options: &ConnectOptions,
     mut stop: Stop,
     progress: &(dyn Fn(&str) + Sync),
-) -> (Vec<Throughput>, Vec<String>) {
+) -> Result<(Vec<Throughput>, Vec<String>), ProbeError> {
     let (mut done, mut notes) = (Vec::new(), Vec::new());
     if config.transfer_time.is_zero() {
         notes.push("throughput: skipped (--transfer-time 0)".into());
-        return (done, notes);
+        return Ok((done, notes));
     }
     let t = Transfer {
         dialer,
@@ -482,6 +489,9 @@ async fn transfers(
                 done.push(r);
             }
             Err(ProbeError::Interrupted) => break,
+            Err(e @ (ProbeError::UnknownIndex { .. } | ProbeError::EmptyIndex(_))) => {
+                return Err(e);
+            }
             Err(e) => {
                 progress(&format!("throughput: {e}"));
                 notes.push(format!("throughput over {n} connection(s): {e}"));
@@ -489,7 +499,7 @@ async fn transfers(
             }
         }
     }
-    (done, notes)
+    Ok((done, notes))
 }
 
 /// The idle grid of every kind; `None` when skipped.

@@ -55,7 +55,7 @@ fn kind_line(k: &KindSummary) -> String {
         (true, false) => "survives",
     };
     format!(
-        "  {:<10} {:<9} longest survived {:>9}  shortest died {:>9}  timeout {:>9}  {}{}",
+        "  {:<10} {:<9} longest survived {:>9}  shortest died {:>9}  timeout {:>9}  {}{}{}",
         k.kind.name(),
         verdict,
         secs(k.longest_survived),
@@ -70,6 +70,10 @@ fn kind_line(k: &KindSummary) -> String {
             " (inconsistent: survived longer than one that died)"
         } else {
             ""
+        },
+        match k.not_opened {
+            0 => String::new(),
+            n => format!(" ({n} never opened: their idles are untested)"),
         }
     )
 }

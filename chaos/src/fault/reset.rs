@@ -68,7 +68,15 @@ pub struct PacketReset {
     flows: HashMap<FlowKey, (u64, bool)>,
 }
 
+/// Most flows a [`PacketReset`] counts bytes for.
+const MAX_COUNTED: usize = 65_536;
+
 impl PacketReset {
+    /// The byte count after which a flow is reset, if any.
+    pub fn after_bytes(&self) -> Option<crate::units::ByteSize> {
+        self.params.after_bytes
+    }
+
     /// No flows yet.
     pub fn new(params: Reset) -> Self {
         Self {
@@ -85,9 +93,24 @@ impl PacketReset {
             self.flows.remove(&flow);
             return Verdict::Pass;
         }
+        // A connection ending needs its count no more (a window without a byte limit still
+        // resets its FIN).
+        if p.has(flags::FIN) {
+            self.flows.remove(&flow);
+            return match self.params.after_bytes {
+                None if on => Verdict::Reset,
+                _ => Verdict::Pass,
+            };
+        }
         if p.opens() {
             // A new connection on these ports starts counting afresh.
             self.flows.remove(&flow);
+        }
+        if self.flows.len() >= MAX_COUNTED && !self.flows.contains_key(&flow) {
+            // Bounded: a table this full loses a count rather than grow.
+            if let Some(any) = self.flows.keys().next().copied() {
+                self.flows.remove(&any);
+            }
         }
         let (bytes, done) = self.flows.entry(flow).or_default();
         *bytes += p.payload as u64;

@@ -36,6 +36,9 @@ const SWEEP: Duration = Duration::from_millis(100);
 /// Sequence numbers of a flow not seen for this long are let go.
 const SEQS_KEPT: Duration = Duration::from_secs(3600);
 
+/// Most flows whose sequence numbers are remembered (a conntrack table's default size).
+const SEQS_MAX: usize = 65_536;
+
 enum Machine {
     Conntrack(ConntrackTable),
     Reset {
@@ -178,6 +181,13 @@ impl Gate {
             if p.has(flags::RST) {
                 state.seqs.remove(&flow);
             } else {
+                if state.seqs.len() >= SEQS_MAX && !state.seqs.contains_key(&flow) {
+                    // A full record: the flow heard from longest ago goes.
+                    let oldest = state.seqs.iter().min_by_key(|(_, (_, last))| *last);
+                    if let Some(key) = oldest.map(|(k, _)| *k) {
+                        state.seqs.remove(&key);
+                    }
+                }
                 let entry = state.seqs.entry(flow).or_insert((FlowSeqs::default(), now));
                 entry.0.saw(&p, from_lo);
                 entry.1 = now;
@@ -218,12 +228,17 @@ impl Gate {
                     t.sweep(now, &mut notes);
                     self.record_notes(ff.index, &mut notes);
                 }
-                Machine::Reset { fired, .. } => {
+                Machine::Reset { table, fired } => {
                     let now_fired = self.shared.fired(ff.index);
                     if now_fired == *fired {
                         continue;
                     }
                     *fired = now_fired;
+                    // With `after_bytes` a flow is reset by its own bytes, not by the fault
+                    // turning on (as on the TCP proxy).
+                    if table.after_bytes().is_some() {
+                        continue;
+                    }
                     let fault = &self.shared.faults()[ff.index].name;
                     let hit: Vec<FlowKey> = seqs
                         .keys()
