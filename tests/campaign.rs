@@ -9,7 +9,7 @@ use std::{
     process::Command,
 };
 
-use common::{campaign_run, scratch, text};
+use common::{campaign_run, run_campaign_text, scratch, text};
 
 const SMOKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/chaos/campaigns/smoke.toml");
 
@@ -569,18 +569,8 @@ const FAN_IN: &str = "name = \"fan-in\"\nseed = 6\nleaders = 3\ntime_limit = \"3
 /// node limit (8 MiB/s for all three, not 8 each).
 #[test]
 fn one_follower_node_restores_three_leaders_indices_under_one_limit() {
-    let tmp = scratch();
-    let out = tmp.path().join("results");
-    let file = tmp.path().join("fan-in.toml");
-    fs::write(&file, FAN_IN).expect("campaign file");
-    let run = campaign_run(&[
-        file.to_str().expect("utf-8"),
-        "--out",
-        out.to_str().expect("utf-8"),
-        "--no-report",
-    ]);
-    assert!(run.status.success(), "{}", text(&run.stderr));
-    let trial = &records(&results_dir(&out, "fan-in"))[0];
+    let run = run_campaign_text("fan-in", FAN_IN);
+    let trial = &run.records[0];
     assert_eq!(trial["outcome"], "completed", "{trial}");
     assert!(trial.get("followers").is_none(), "not fan-out: {trial}");
     let leaders = trial["leaders"].as_array().expect("leaders listed");
@@ -655,20 +645,9 @@ const LEADER_NODES: &str = "name = \"leader-nodes\"\nseed = 7\nleader_nodes = 3\
 /// in sniff mode, went through a gateway (requests forwarded inside the leader cluster).
 #[test]
 fn a_campaign_over_three_leader_nodes_sums_their_limits_and_forwards_through_gateways() {
-    let tmp = scratch();
-    let out = tmp.path().join("results");
-    let file = tmp.path().join("leader-nodes.toml");
-    fs::write(&file, LEADER_NODES).expect("campaign file");
-    let run = campaign_run(&[
-        file.to_str().expect("utf-8"),
-        "--out",
-        out.to_str().expect("utf-8"),
-        "--no-report",
-    ]);
-    assert!(run.status.success(), "{}", text(&run.stderr));
-    let trials = records(&results_dir(&out, "leader-nodes"));
-    assert_eq!(trials.len(), 2);
-    for trial in &trials {
+    let run = run_campaign_text("leader-nodes", LEADER_NODES);
+    assert_eq!(run.records.len(), 2);
+    for trial in &run.records {
         assert_eq!(trial["outcome"], "completed", "{trial}");
         let shards = trial["shards"].as_array().expect("shard lines");
         assert_eq!(shards.len(), 3, "{trial}");

@@ -4,7 +4,11 @@
 //! ([`NodeThrottles`]). The real engine and real leaders, joined by the simulated network in
 //! paused tokio time, so rates are exact and nothing waits on the wall clock.
 
-use std::{path::Path, sync::Arc, time::Duration};
+mod common;
+
+use common::scratch;
+
+use std::{sync::Arc, time::Duration};
 
 use rrbench::{
     chaos::{EventLog, sim::SimNetwork},
@@ -16,16 +20,6 @@ use rrbench::{
     transport::dial::{ByteStream, MemoryDialer},
     units::ByteSize,
 };
-
-fn scratch() -> tempfile::TempDir {
-    let mut b = tempfile::Builder::new();
-    b.prefix("rrbench-fan-in-");
-    if Path::new("/dev/shm").is_dir() {
-        b.tempdir_in("/dev/shm").expect("scratch")
-    } else {
-        b.tempdir().expect("scratch")
-    }
-}
 
 /// A leader cluster of one node serving `index`, and a dialer reaching it over the simulated
 /// network.

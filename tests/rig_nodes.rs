@@ -2,64 +2,23 @@
 //! proxy per node (a shard whose primary is on no gateway is forwarded by one), in proxy mode
 //! through one proxy relaying connections to the nodes in turn, and refused over QUIC.
 
+mod common;
+
+use common::{
+    assert_shards_identical as assert_identical, make_sharded_index as make_index, scratch,
+    unlimited_leader,
+};
+
 use std::{path::Path, sync::Arc};
 
 use rrbench::{
     chaos::EventKind,
     follower::{self, Progress, RecoveryReport},
-    index::{GenerateSpec, IndexShards, generate_shards, shard_dir},
+    index::IndexShards,
     rig::{Certificate, InjectorKind, Rig, RigError},
-    settings::LeaderSettings,
     units::ByteSize,
     vocabulary::{RemoteMode, Transport},
 };
-
-fn scratch() -> tempfile::TempDir {
-    let mut b = tempfile::Builder::new();
-    b.prefix("rrbench-rig-nodes-");
-    if Path::new("/dev/shm").is_dir() {
-        b.tempdir_in("/dev/shm").expect("scratch")
-    } else {
-        b.tempdir().expect("scratch")
-    }
-}
-
-/// An index of `shards` shards of `size` bytes each.
-fn make_index(dir: &Path, shards: u32, size: u64) -> IndexShards {
-    let spec = GenerateSpec {
-        size,
-        files: 6,
-        seed: 16,
-    };
-    let never = std::sync::atomic::AtomicBool::new(false);
-    generate_shards(dir, &spec, shards, &never, |_| {}).expect("generate");
-    IndexShards::load(dir).expect("load")
-}
-
-/// Every shard of `target` holds exactly the leader's files.
-fn assert_identical(index: &IndexShards, target: &Path) {
-    for shard in 0..index.count() {
-        let dir = shard_dir(target, shard, index.count());
-        for f in index.shard(shard).expect("shard").files().iter() {
-            let bytes = std::fs::read(dir.join(&f.meta.name))
-                .unwrap_or_else(|e| panic!("shard {shard} {}: {e}", f.meta.name));
-            assert_eq!(
-                bytes.len() as u64,
-                f.meta.len,
-                "shard {shard} {}",
-                f.meta.name
-            );
-            assert_eq!(crc32c::crc32c(&bytes), f.meta.crc32c, "shard {shard}");
-        }
-    }
-}
-
-fn unlimited_leader() -> LeaderSettings {
-    LeaderSettings {
-        max_bytes_per_sec: ByteSize(0),
-        ..LeaderSettings::default()
-    }
-}
 
 /// A rig of `nodes` leader nodes serving `index` in `mode`, behind TCP proxies without faults
 /// (in sniff mode, in front of the first two nodes: the gateways).

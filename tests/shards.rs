@@ -8,6 +8,12 @@
 //! lost channel fails every shard in flight, while the resumable policy re-sends only what was
 //! lost; and every shard ends byte-identical to the leader's.
 
+mod common;
+
+use common::{
+    assert_shards_identical as assert_identical, make_sharded_index as make_index, scratch,
+};
+
 use std::{
     path::Path,
     sync::{
@@ -21,53 +27,13 @@ use rrbench::{
     chaos::{EventLog, sim::SimNetwork},
     clock::Clock,
     follower::{self, FollowerConfig, Outcome, Progress, RecoveryReport},
-    index::{GenerateSpec, IndexShards, generate_shards, shard_dir},
+    index::IndexShards,
     leader::{self, LeaderConfig, LeaderHandle},
     settings::{LeaderSettings, RecoverySettings},
     transport::dial::{ByteStream, MemoryDialer},
     units::ByteSize,
     vocabulary::Policy,
 };
-
-fn scratch() -> tempfile::TempDir {
-    let mut b = tempfile::Builder::new();
-    b.prefix("rrbench-shards-");
-    if Path::new("/dev/shm").is_dir() {
-        b.tempdir_in("/dev/shm").expect("scratch")
-    } else {
-        b.tempdir().expect("scratch")
-    }
-}
-
-/// An index of `shards` shards of `size` bytes each.
-fn make_index(dir: &Path, shards: u32, size: u64) -> IndexShards {
-    let spec = GenerateSpec {
-        size,
-        files: 6,
-        seed: 16,
-    };
-    let never = std::sync::atomic::AtomicBool::new(false);
-    generate_shards(dir, &spec, shards, &never, |_| {}).expect("generate");
-    IndexShards::load(dir).expect("load")
-}
-
-/// Every shard of `target` holds exactly the leader's files.
-fn assert_identical(index: &IndexShards, target: &Path) {
-    for shard in 0..index.count() {
-        let dir = shard_dir(target, shard, index.count());
-        for f in index.shard(shard).expect("shard").files().iter() {
-            let bytes = std::fs::read(dir.join(&f.meta.name))
-                .unwrap_or_else(|e| panic!("shard {shard} {}: {e}", f.meta.name));
-            assert_eq!(
-                bytes.len() as u64,
-                f.meta.len,
-                "shard {shard} {}",
-                f.meta.name
-            );
-            assert_eq!(crc32c::crc32c(&bytes), f.meta.crc32c, "shard {shard}");
-        }
-    }
-}
 
 /// One simulated restore: which streams (numbered from 0 in the order the follower opens them)
 /// go through `faulty` instead of a clean network.

@@ -615,18 +615,7 @@ async fn recover_cell(
     let reports = recover_all(configs, None, &progress, cancel).await?;
     let leader = leader_stats(&rig).await;
     let chaos = rig.shutdown().await;
-    let checked = verify_all(reports, targets, metas).await?;
-    let (mut report, followers, shares) = combine(&checked, "follower");
-    let early = report.annotate_faults(&chaos);
-    report.warnings = fault_warnings(&chaos, &early);
-    Ok(Recovered {
-        report,
-        chaos,
-        followers,
-        leaders: Vec::new(),
-        shares,
-        leader,
-    })
+    recovered_many(Several::Followers, reports, targets, metas, chaos, leader).await
 }
 
 /// Fan-in: `cell.leaders` rigs, each a leader cluster of its own with its own copy of the
@@ -696,17 +685,48 @@ async fn recover_fan_in(
     }
     let reports = reports?;
     let chaos = events.since(0);
+    let leader = LeaderStatsSnapshot::total(stats);
+    recovered_many(Several::Leaders, reports, targets, metas, chaos, leader).await
+}
+
+/// What a trial has several of: followers of one leader (fan-out), or leaders of one follower
+/// node (fan-in).
+#[derive(Clone, Copy)]
+enum Several {
+    Followers,
+    Leaders,
+}
+
+/// A trial of several recoveries: each target re-read against the leader's files, the reports
+/// combined into the trial's (each one's record under `followers` or `leaders`), the fault
+/// windows measured on the aggregate.
+async fn recovered_many(
+    several: Several,
+    reports: Vec<RecoveryReport>,
+    targets: Vec<PathBuf>,
+    metas: Vec<Vec<crate::protocol::FileMeta>>,
+    chaos: Vec<Event>,
+    leader: LeaderStatsSnapshot,
+) -> Result<Recovered, RunError> {
     let checked = verify_all(reports, targets, metas).await?;
-    let (mut report, leaders, shares) = combine(&checked, "leader");
+    let unit = match several {
+        Several::Followers => "follower",
+        Several::Leaders => "leader",
+    };
+    let (mut report, records, shares) = combine(&checked, unit);
     let early = report.annotate_faults(&chaos);
     report.warnings = fault_warnings(&chaos, &early);
+    let (followers, leaders) = match several {
+        Several::Followers => (records, Vec::new()),
+        Several::Leaders => (Vec::new(), records),
+    };
     Ok(Recovered {
         report,
         chaos,
-        followers: Vec::new(),
+        followers,
         leaders,
         shares,
-        leader: LeaderStatsSnapshot::total(stats),
+        leader,
     })
 }
 

@@ -19,7 +19,7 @@ use rrbench::{
     chaos::{Fault, ProxyHandle},
     clock::Clock,
     follower::{self, FollowerConfig, Progress, RecoveryReport},
-    index::{GenerateSpec, IndexSnapshot, generate},
+    index::{GenerateSpec, IndexShards, IndexSnapshot, generate, generate_shards, shard_dir},
     leader::LeaderHandle,
     rig::{InjectorHandle, InjectorKind, Rig},
     settings::{LeaderSettings, RecoverySettings},
@@ -132,6 +132,36 @@ pub fn parse_faults(faults: &[&str]) -> Vec<Fault> {
         .iter()
         .map(|f| f.parse::<Fault>().expect(f))
         .collect()
+}
+
+/// An index of `shards` shards of `size` bytes each (6 files, seed 16) generated in `dir`.
+pub fn make_sharded_index(dir: &Path, shards: u32, size: u64) -> IndexShards {
+    let spec = GenerateSpec {
+        size,
+        files: 6,
+        seed: 16,
+    };
+    let never = AtomicBool::new(false);
+    generate_shards(dir, &spec, shards, &never, |_| {}).expect("generate");
+    IndexShards::load(dir).expect("load")
+}
+
+/// Every shard of `target` holds exactly the leader's files (names, lengths, CRC-32C).
+pub fn assert_shards_identical(index: &IndexShards, target: &Path) {
+    for shard in 0..index.count() {
+        let dir = shard_dir(target, shard, index.count());
+        for f in index.shard(shard).expect("shard").files().iter() {
+            let bytes = fs::read(dir.join(&f.meta.name))
+                .unwrap_or_else(|e| panic!("shard {shard} {}: {e}", f.meta.name));
+            assert_eq!(
+                bytes.len() as u64,
+                f.meta.len,
+                "shard {shard} {}",
+                f.meta.name
+            );
+            assert_eq!(crc32c::crc32c(&bytes), f.meta.crc32c, "shard {shard}");
+        }
+    }
 }
 
 /// Asserts that every leader file exists in `target` with identical bytes, and nothing else
