@@ -766,8 +766,9 @@ recovery, so through the same TCP proxies and tunnels):
   throughput   a --transfer-time transfer of real chunks of --index (a session, --window
                requests in flight per connection), over 1 and over --connections connections,
                with the bandwidth-delay product (throughput x median RTT). If 1 connection is
-               much slower than N, the window, not the path, is the limit. \"leader throttled\"
-               means the leader's own max_bytes_per_sec set the pace.
+               much slower than N, the window, not the path, is the limit. \"requests waited N s
+               in all on the leader's limiter\" (summed over requests in flight): when it is a
+               good share of the transfer, the leader's own max_bytes_per_sec set the pace.
   idle timeout how long a connection may sit idle before the path (stunnel, a firewall, a NAT,
                a load balancer) forgets it. Three kinds of connection are held idle: silent (no
                keepalive, no pings), keepalive only (TCP keepalive every --probe-every) and

@@ -122,7 +122,7 @@ pub fn text(report: &ProbeReport) -> String {
     for t in &report.throughput {
         let _ = writeln!(
             o,
-            "  {} connection(s)  {:>8.1} MiB/s  ({:.1} MiB in {:.1} s; BDP {}; leader throttled {:.1} s)",
+            "  {} connection(s)  {:>8.1} MiB/s  ({:.1} MiB in {:.1} s; BDP {}; requests waited {:.1} s in all on the leader's limiter)",
             t.connections,
             t.mib_per_sec,
             t.bytes as f64 / (1 << 20) as f64,
