@@ -613,7 +613,9 @@ async fn plaintext_and_tls_sides_say_which_speaks_what() {
     assert_refused(
         "plaintext follower, TLS leader",
         &report,
-        &["the leader answered with TLS", "recover with --tls"],
+        &[
+            "the leader answered with TLS, not rrbench frames: it runs with --tls; recover with --tls",
+        ],
     );
     leader.shutdown().await;
 

@@ -81,7 +81,7 @@ impl Failure {
                 )
             }
             TransportError::Protocol(ProtocolError::BadMagic(first)) if looks_like_tls(first) => {
-                "TLS: the leader answered with TLS, not rrbench frames: it runs with --tls;                  recover with --tls and --ca FILE"
+                "TLS: the leader answered with TLS, not rrbench frames: it runs with --tls; recover with --tls and --ca FILE"
                     .to_string()
             }
             TransportError::Tls(_) => e.root().to_string(),
