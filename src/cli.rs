@@ -347,18 +347,26 @@ pub struct LeaderArgs {
     /// tcp, or quic (UDP, TLS 1.3; one connection, a stream per channel).
     #[arg(long, default_value = "tcp")]
     pub transport: Transport,
-    /// QUIC: the certificate chain to present (PEM). Without --cert/--key a self-signed
-    /// certificate for the listen address and localhost is generated into a private directory
-    /// (0700, key 0600) under the temporary directory and its path printed.
+    /// TCP: serve TLS (1.2 or 1.3, rustls). Followers then need --tls and --ca.
+    #[arg(long)]
+    pub tls: bool,
+    /// QUIC or --tls: the certificate chain to present (PEM: the leader's certificate, then any
+    /// intermediates). Without --cert/--key a self-signed certificate for the listen address
+    /// and localhost is generated into a private directory (0700, key 0600) under the temporary
+    /// directory and its path printed.
     #[arg(long, value_name = "PEM", requires = "key")]
     pub cert: Option<PathBuf>,
-    /// QUIC: the certificate's private key (PEM).
+    /// QUIC or --tls: the certificate's private key (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC).
     #[arg(long, value_name = "PEM", requires = "cert")]
     pub key: Option<PathBuf>,
-    /// QUIC: keep the directory of the generated certificate and key when the leader stops. By
-    /// default it is removed on Ctrl-C; its path is printed either way.
+    /// QUIC or --tls: keep the directory of the generated certificate and key when the leader
+    /// stops. By default it is removed on Ctrl-C; its path is printed either way.
     #[arg(long, conflicts_with = "cert")]
     pub keep_cert: bool,
+    /// --tls: require a client certificate issued by a CA in this PEM bundle (mTLS); the
+    /// followers then need --cert and --key.
+    #[arg(long, value_name = "PEM", requires = "tls")]
+    pub client_ca: Option<PathBuf>,
     /// QUIC liveness of every connection.
     #[command(flatten)]
     pub quic: QuicLivenessArgs,
@@ -604,13 +612,23 @@ pub struct RecoverArgs {
     /// tcp, or quic (needs --ca).
     #[arg(long, default_value = "tcp")]
     pub transport: Transport,
-    /// QUIC: trust this certificate or CA (PEM), e.g. the one `rrbench leader --transport quic`
-    /// printed.
+    /// TCP: connect with TLS (the leader runs with --tls); needs --ca.
+    #[arg(long, requires = "ca")]
+    pub tls: bool,
+    /// QUIC or --tls: trust these certificates (PEM bundle: CAs, or the leader's own
+    /// certificate, which is then pinned), e.g. the one `rrbench leader` printed.
     #[arg(long, value_name = "PEM", required_if_eq("transport", "quic"))]
     pub ca: Option<PathBuf>,
-    /// QUIC: the name the leader's certificate must carry (default: the host of --from).
+    /// QUIC or --tls: the name the leader's certificate must carry (default: the host of
+    /// --from).
     #[arg(long)]
     pub server_name: Option<String>,
+    /// QUIC or --tls: present this client certificate chain (PEM) to a leader with --client-ca.
+    #[arg(long, value_name = "PEM", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// QUIC or --tls: the client certificate's private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    pub key: Option<PathBuf>,
     /// QUIC liveness of the connection.
     #[command(flatten)]
     pub quic: QuicLivenessArgs,
@@ -665,6 +683,7 @@ impl RecoverArgs {
             policy: self.policy,
             time_scale: self.time_scale,
             transport: self.transport,
+            tls: self.tls,
             quic_idle_timeout: self.quic.quic_idle_timeout,
             quic_keep_alive: self.quic.quic_keep_alive.0,
             max_files: self.max_files,

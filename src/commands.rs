@@ -152,9 +152,12 @@ pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
     if args.nodes != 1 {
         return leader_cluster(&args, snapshot, settings, auth_token, interrupt).await;
     }
+    if args.tls && args.transport == Transport::Quic {
+        anyhow::bail!("--tls is for the TCP transport: QUIC is always TLS");
+    }
     let (certificate, generated) = match args.transport {
-        Transport::Tcp => (None, None),
-        Transport::Quic => {
+        Transport::Tcp if !args.tls => (None, None),
+        Transport::Tcp | Transport::Quic => {
             let (certificate, generated) = leader_certificate(&args)?;
             (Some(certificate), generated)
         }
@@ -166,6 +169,7 @@ pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
         log: !args.quiet,
         // The rig sets it from the transport and the certificate.
         quic: None,
+        tls: None,
         netns: args.netns.as_deref().map(netns::path_of),
     };
     let mut rig = Rig::builder()
@@ -175,6 +179,12 @@ pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
         .quic_liveness(args.quic.liveness());
     if let Some(certificate) = certificate {
         rig = rig.certificate(Certificate::Given(certificate));
+    }
+    if args.tls {
+        rig = rig.tls(true);
+        if let Some(client_ca) = &args.client_ca {
+            rig = rig.client_ca(client_ca.clone());
+        }
     }
     let rig = rig.start().await.map_err(rig_error)?;
     errln!(
@@ -250,6 +260,7 @@ async fn leader_cluster(
         auth_token,
         log: !args.quiet,
         quic: None,
+        tls: None,
         netns: None,
     };
     let shards = index.count();
@@ -352,11 +363,17 @@ fn leader_certificate(
     };
     let paths = generate_self_signed(dir.path(), &names)?;
     errln!(
-        "QUIC: generated a self-signed certificate for {}: {} ({} on exit)
-  followers: --transport quic --ca {}",
+        "{}: generated a self-signed certificate for {}: {} ({} on exit)
+  followers: {} --ca {}",
+        if args.tls { "TLS" } else { "QUIC" },
         names.join(", "),
         paths.cert.display(),
         if args.keep_cert { "kept" } else { "removed" },
+        if args.tls {
+            "--tls"
+        } else {
+            "--transport quic"
+        },
         paths.cert.display()
     );
     Ok((paths, Some(dir)))
@@ -374,11 +391,27 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
     config.settings = settings;
     config.time_limit = args.time_limit.0;
     config.seed = args.seed;
-    if let (Transport::Quic, Some(ca)) = (args.transport, &args.ca) {
-        config.quic = Some(QuicClient {
+    if args.tls && args.transport == Transport::Quic {
+        anyhow::bail!("--tls is for the TCP transport: QUIC is always TLS");
+    }
+    let identity = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => Some(CertificatePaths {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
+    };
+    if let Some(ca) = &args.ca {
+        let client = QuicClient {
             ca: ca.clone(),
             server_name: args.server_name.clone(),
-        });
+            identity,
+        };
+        match args.transport {
+            Transport::Quic => config.quic = Some(client),
+            Transport::Tcp if args.tls => config.tls = Some(client),
+            Transport::Tcp => {}
+        }
     }
     let progress = Arc::new(Progress::default());
     let output = RecoverOutput::start(&args.output_options(), &config, progress.clone())?;

@@ -51,10 +51,11 @@ use crate::{
     clock::Clock,
     follower::FollowerConfig,
     index::IndexShards,
-    leader::{self, LeaderConfig, LeaderError, LeaderHandle, QuicServer},
+    leader::{self, LeaderConfig, LeaderError, LeaderHandle, QuicServer, TlsServer},
     settings::LeaderSettings,
     transport::quic::{
-        CertificatePaths, QuicClient, QuicError, QuicLiveness, generate_self_signed, host_of,
+        CertificatePaths, QuicClient, QuicError, QuicLiveness, TlsClient, generate_self_signed,
+        host_of,
     },
     vocabulary::{RemoteMode, Transport},
 };
@@ -191,6 +192,8 @@ pub struct RigBuilder {
     transport: Transport,
     certificate: Option<Certificate>,
     liveness: QuicLiveness,
+    tls: bool,
+    client_ca: Option<PathBuf>,
     clock: Option<Clock>,
     seed: u64,
     events: Option<Arc<EventLog>>,
@@ -211,6 +214,7 @@ pub struct Rig {
     mode: Option<RemoteMode>,
     transport: Transport,
     certificate: Option<CertificatePaths>,
+    tls: bool,
     clock: Clock,
     seed: u64,
 }
@@ -327,6 +331,20 @@ impl RigBuilder {
         self
     }
 
+    /// TLS on the TCP transport (ignored for QUIC, which always is): the leader serves its
+    /// [`RigBuilder::certificate`], the follower trusts it as its CA.
+    pub fn tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// With [`RigBuilder::tls`]: the leader requires client certificates issued by a CA in this
+    /// PEM bundle (mTLS).
+    pub fn client_ca(mut self, client_ca: PathBuf) -> Self {
+        self.client_ca = Some(client_ca);
+        self
+    }
+
     /// The QUIC leader's idle timeout and keep-alive; default [`QuicLiveness::default`].
     pub fn quic_liveness(mut self, liveness: QuicLiveness) -> Self {
         self.liveness = liveness;
@@ -390,21 +408,31 @@ impl RigBuilder {
             None => "127.0.0.1:0".to_string(),
         });
         let serves_quic = self.transport == Transport::Quic && self.leader.is_some();
+        let tls = self.tls && self.transport == Transport::Tcp;
+        let serves_tls = tls && self.leader.is_some();
         let certificate = match self.certificate {
-            _ if !serves_quic => None,
+            _ if !serves_quic && !serves_tls => None,
             None => return Err(RigError::NoCertificate),
             Some(Certificate::Given(paths)) => Some(paths),
-            Some(Certificate::Generate { dir, names }) => Some(generate_self_signed(
-                &dir,
-                &certificate_names(names, &leader_listen),
-            )?),
+            Some(Certificate::Generate { dir, names }) => Some(
+                generate_self_signed(&dir, &certificate_names(names, &leader_listen))
+                    .map_err(QuicError::from)?,
+            ),
         };
         let leaders = match self.leader {
             Some((snapshot, mut config)) => {
-                config.quic = certificate.clone().map(|certificate| QuicServer {
-                    certificate,
-                    liveness: self.liveness,
-                });
+                if serves_quic {
+                    config.quic = certificate.clone().map(|certificate| QuicServer {
+                        certificate,
+                        liveness: self.liveness,
+                    });
+                }
+                if serves_tls {
+                    config.tls = certificate.clone().map(|certificate| TlsServer {
+                        certificate,
+                        client_ca: self.client_ca.clone(),
+                    });
+                }
                 if let Some(link) = &link {
                     config.netns = Some(link.netns_path());
                 }
@@ -498,6 +526,7 @@ impl RigBuilder {
             mode: cluster.then_some(self.mode),
             transport: self.transport,
             certificate,
+            tls,
             clock,
             seed: self.seed,
         })
@@ -585,6 +614,8 @@ impl Rig {
             transport: Transport::Tcp,
             certificate: None,
             liveness: QuicLiveness::default(),
+            tls: false,
+            client_ca: None,
             clock: None,
             seed: 0,
             events: None,
@@ -647,10 +678,26 @@ impl Rig {
     /// How a follower reaches the QUIC leader: trusting its certificate, verifying the name in
     /// the address it dials.
     pub fn quic_client(&self) -> Option<QuicClient> {
-        self.certificate.as_ref().map(|c| QuicClient {
-            ca: c.cert.clone(),
-            server_name: None,
-        })
+        let quic = self.transport == Transport::Quic;
+        self.certificate
+            .as_ref()
+            .filter(|_| quic)
+            .map(|c| QuicClient {
+                ca: c.cert.clone(),
+                ..QuicClient::default()
+            })
+    }
+
+    /// How a follower reaches the TLS (TCP) leader: trusting its certificate, verifying the
+    /// name in the address it dials.
+    pub fn tls_client(&self) -> Option<TlsClient> {
+        self.certificate
+            .as_ref()
+            .filter(|_| self.tls)
+            .map(|c| TlsClient {
+                ca: c.cert.clone(),
+                ..TlsClient::default()
+            })
     }
 
     /// A follower configuration that recovers into `target` through the rig: the addresses
@@ -663,6 +710,8 @@ impl Rig {
         }
         config.settings.transport = self.transport;
         config.quic = self.quic_client();
+        config.tls = self.tls_client();
+        config.settings.tls = self.tls;
         config.clock = self.clock;
         config.seed = self.seed;
         config

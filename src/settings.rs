@@ -98,6 +98,9 @@ pub struct RecoverySettings {
     pub time_scale: f64,
     /// `tcp` (Elasticsearch's channels) or `quic` (one QUIC connection, a stream per channel).
     pub transport: Transport,
+    /// TLS on the TCP transport (the follower trusts the leader's certificate; a campaign's
+    /// rig generates a self-signed one per trial). QUIC is always TLS.
+    pub tls: bool,
     /// QUIC: the connection closes after this long without a packet from the peer.
     #[serde(with = "duration_serde")]
     pub quic_idle_timeout: Duration,
@@ -201,6 +204,7 @@ impl Default for RecoverySettings {
             policy: Policy::Elasticsearch,
             time_scale: 1.0,
             transport: Transport::Tcp,
+            tls: false,
             quic_idle_timeout: Duration::from_secs(30),
             quic_keep_alive: None,
             max_files: 10_000,

@@ -390,6 +390,7 @@ async fn quic_connections_count_against_max_connections() {
     let client = QuicClient {
         ca: cert.cert.clone(),
         server_name: Some("localhost".into()),
+        identity: None,
     };
     let mut open = Vec::new();
     let mut refused = 0;
@@ -574,6 +575,7 @@ impl SlotLeader {
         let client = QuicClient {
             ca: cert.cert,
             server_name: Some("localhost".into()),
+            identity: None,
         };
         Self {
             transport,

@@ -65,6 +65,7 @@ async fn quic_recover(
     config.quic = Some(QuicClient {
         ca: ca.to_path_buf(),
         server_name: server_name.map(str::to_owned),
+        identity: None,
     });
     config.settings = settings;
     config.time_limit = Some(Duration::from_secs(120));

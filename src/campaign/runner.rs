@@ -762,6 +762,7 @@ async fn start_rig(
         .leader_config(snapshot, leader_config)
         .injector(injector, faults)
         .transport(cell.settings.transport)
+        .tls(cell.settings.tls)
         .certificate(Certificate::Generate {
             dir: certificate_dir.to_path_buf(),
             names: vec!["localhost".into()],

@@ -11,7 +11,7 @@ use crate::{
     transport::{
         connection::ConnectOptions,
         dial::Dialer,
-        quic::{QuicClient, QuicLiveness},
+        quic::{QuicClient, QuicLiveness, TlsClient},
         socket::{Keepalive, SocketOptions},
     },
     vocabulary::{Policy, RemoteMode, Transport},
@@ -45,6 +45,8 @@ pub struct FollowerConfig {
     /// Reach the leader over QUIC (one connection, a stream per channel) instead of TCP; its
     /// liveness comes from `settings` (`quic_idle_timeout`, `quic_keep_alive`).
     pub quic: Option<QuicClient>,
+    /// Reach the leader over TLS on TCP, trusting this CA (TCP only; QUIC always is TLS).
+    pub tls: Option<TlsClient>,
     /// Reach the leader through this instead of TCP or QUIC to `leader` (an in-memory leader,
     /// a simulated network); `leader` then only names it in the report.
     pub dialer: Option<Arc<dyn Dialer>>,
@@ -65,6 +67,7 @@ impl FollowerConfig {
             time_limit: None,
             seed: 0,
             quic: None,
+            tls: None,
             dialer: None,
         }
     }

@@ -4,7 +4,10 @@
 
 use super::report::FailureKind;
 use crate::{
-    auth::AUTH_TOKEN_ENV, index::IndexError, protocol::ErrorCode, transport::TransportError,
+    auth::AUTH_TOKEN_ENV,
+    index::IndexError,
+    protocol::{ErrorCode, ProtocolError},
+    transport::{TransportError, tls::looks_like_tls},
 };
 
 /// Why a request, a write or an attempt failed.
@@ -64,6 +67,7 @@ impl Failure {
             } => FailureKind::Unauthorized,
             TransportError::Remote { .. } => FailureKind::Remote,
             TransportError::PingTimeout(_) => FailureKind::Timeout,
+            TransportError::Tls(_) => FailureKind::Connect,
             TransportError::ChannelLost { .. } => FailureKind::Eof,
         };
         let message = match e.root() {
@@ -76,7 +80,18 @@ impl Failure {
                     "no leader listening at {addr} (is `rrbench leader` running there?): {message}"
                 )
             }
+            TransportError::Protocol(ProtocolError::BadMagic(first)) if looks_like_tls(first) => {
+                "TLS: the leader answered with TLS, not rrbench frames: it runs with --tls; recover with --tls and --ca FILE"
+                    .to_string()
+            }
+            TransportError::Tls(_) => e.root().to_string(),
             _ => e.to_string(),
+        };
+        // Not transient: a certificate refused, or the two sides not both speaking TLS.
+        let tls = match e.root() {
+            TransportError::Tls(_) => true,
+            TransportError::Protocol(ProtocolError::BadMagic(first)) => looks_like_tls(first),
+            _ => false,
         };
         // The leader does not have what was asked for: asking again will not make it.
         let absent = matches!(
@@ -89,7 +104,7 @@ impl Failure {
         let mut failure = Self::new(kind, message);
         failure.channel = channel;
         failure.from_network = true;
-        failure.fatal |= absent;
+        failure.fatal |= absent || tls;
         failure
     }
 

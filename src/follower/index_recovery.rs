@@ -26,7 +26,10 @@ use super::{
 use crate::{
     index::{IndexError, TargetDir, shard_dir, shard_seed},
     settings::OutOfRange,
-    transport::dial::{Dialer, QuicDialer, TcpDialer},
+    transport::{
+        dial::{Dialer, QuicDialer, TcpDialer},
+        tls::TlsDialer,
+    },
     units::mib_per_sec,
     vocabulary::RemoteMode,
 };
@@ -183,12 +186,16 @@ fn dialers_of(config: &FollowerConfig) -> Result<Vec<Arc<dyn Dialer>>, FollowerE
         .into_iter()
         .take(gateways)
         .map(|addr| -> Arc<dyn Dialer> {
-            match &config.quic {
-                Some(client) => Arc::new(QuicDialer {
+            match (&config.quic, &config.tls) {
+                (Some(client), _) => Arc::new(QuicDialer {
                     addr: addr.to_string(),
                     client: client.clone(),
                 }),
-                None => Arc::new(TcpDialer {
+                (None, Some(client)) => Arc::new(TlsDialer {
+                    addr: addr.to_string(),
+                    client: client.clone(),
+                }),
+                (None, None) => Arc::new(TcpDialer {
                     addr: addr.to_string(),
                 }),
             }

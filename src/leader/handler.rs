@@ -40,8 +40,11 @@ use crate::{
     auth::AuthToken,
     chaos::shutdown::Signal,
     index::IndexFile,
-    protocol::{EncodedFrame, ErrorCode, Message, VERSION, encode},
-    transport::frame_io::{ReadError, read_frame_within, write_queued},
+    protocol::{EncodedFrame, ErrorCode, Message, ProtocolError, VERSION, encode},
+    transport::{
+        frame_io::{ReadError, read_frame_within, write_queued},
+        tls::looks_like_tls,
+    },
 };
 
 /// Largest request payload accepted: requests are small (ids, offsets, an index name, a token).
@@ -208,6 +211,13 @@ pub(crate) async fn serve_halves(
                 flow = conn.handle(frame.request_id, frame.message) => flow,
             },
             Ok(None) => Flow::Close,
+            Err(ReadError::Protocol(ProtocolError::BadMagic(first))) if looks_like_tls(&first) => {
+                let why = "a TLS client (its first bytes are a TLS ClientHello, not an rrbench \
+                           frame) connected to this plaintext leader; start the leader with \
+                           --tls, or recover without --tls; closing the connection";
+                conn.refuse(0, ErrorCode::Malformed, why.into()).await;
+                Flow::Close
+            }
             Err(ReadError::Protocol(e)) => {
                 conn.refuse(0, e.code(), format!("{e}; closing the connection"))
                     .await;

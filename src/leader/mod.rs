@@ -53,7 +53,11 @@ use crate::{
     index::{IndexFile, IndexShards},
     ratelimit::FairRateLimiter,
     settings::{LeaderSettings, OutOfRange},
-    transport::quic::{CertificatePaths, QuicError, QuicLiveness, server_endpoint},
+    transport::{
+        certs::{self, CertError},
+        quic::{CertificatePaths, QuicError, QuicLiveness, server_endpoint},
+        tls::{UNEXPECTED_MESSAGE_ALERT, leader_handshake_failure, linger, looks_like_tls},
+    },
     vocabulary::CongestionControl,
 };
 
@@ -70,9 +74,20 @@ pub struct LeaderConfig {
     pub log: bool,
     /// Serve QUIC on UDP instead of TCP, with this certificate.
     pub quic: Option<QuicServer>,
+    /// Serve TLS on TCP with this certificate (and, for mTLS, these client CAs).
+    pub tls: Option<TlsServer>,
     /// Listen inside this network namespace (`/run/netns/NAME`): the leader's end of the L3
     /// link.
     pub netns: Option<PathBuf>,
+}
+
+/// A TLS (TCP) leader's certificate, and the CAs whose client certificates it requires.
+#[derive(Clone, Debug)]
+pub struct TlsServer {
+    /// Certificate chain (leaf first, then intermediates) and key (PEM).
+    pub certificate: CertificatePaths,
+    /// Require a client certificate issued by a CA in this PEM bundle (mTLS).
+    pub client_ca: Option<PathBuf>,
 }
 
 /// A QUIC leader's certificate and liveness.
@@ -92,6 +107,7 @@ impl Default for LeaderConfig {
             auth_token: None,
             log: false,
             quic: None,
+            tls: None,
             netns: None,
         }
     }
@@ -106,6 +122,9 @@ pub enum LeaderError {
     /// The QUIC endpoint could not be set up.
     #[error(transparent)]
     Quic(#[from] QuicError),
+    /// The TLS certificate, key or client CAs are unusable.
+    #[error(transparent)]
+    Tls(#[from] CertError),
     /// The kernel refused the congestion controller.
     #[error(
         "leader congestion_control `{name}`: {source} (this kernel has: {available}; as root \
@@ -144,6 +163,8 @@ pub(crate) struct Shared {
     clock: Clock,
     /// The other nodes, when this is one node of a cluster ([`start_cluster`]).
     cluster: cluster::Membership,
+    /// TLS on TCP connections ([`LeaderConfig::tls`]).
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Shared {
@@ -280,7 +301,13 @@ pub async fn start(
         None => Listener::tcp(listen, &config)?,
     };
     let local_addr = listener.local_addr().map_err(bind_error(listen))?;
-    let shared = Shared::new(index.into(), config, clock);
+    let tls = match &config.tls {
+        Some(tls) => Some(tokio_rustls::TlsAcceptor::from(Arc::new(
+            certs::server_config(&tls.certificate, tls.client_ca.as_deref())?,
+        ))),
+        None => None,
+    };
+    let shared = Shared::new(index.into(), config, clock, tls);
     let (streams, incoming_streams) = mpsc::channel(STREAM_BACKLOG);
     let mut shutdown = Shutdown::new();
     let serving = shared.clone();
@@ -344,7 +371,12 @@ fn set_congestion_control(
 }
 
 impl Shared {
-    fn new(index: IndexShards, config: LeaderConfig, clock: Clock) -> Arc<Self> {
+    fn new(
+        index: IndexShards,
+        config: LeaderConfig,
+        clock: Clock,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Arc<Self> {
         Arc::new(Shared {
             index,
             sessions: Mutex::new(SessionTable::new(
@@ -358,6 +390,7 @@ impl Shared {
             config,
             clock,
             cluster: cluster::Membership::new(),
+            tls,
         })
     }
 
@@ -545,8 +578,15 @@ async fn serve_connection(
     match arrival {
         Arrival::Tcp(stream, peer) => {
             let _ = stream.set_nodelay(true);
-            let (read, write) = stream.into_split();
-            serve_byte_stream(read, write, peer, &shared, activity, shutdown).await;
+            match shared.tls.clone() {
+                Some(acceptor) => {
+                    serve_tls(acceptor, stream, peer, &shared, activity, shutdown).await;
+                }
+                None => {
+                    let (read, write) = stream.into_split();
+                    serve_byte_stream(read, write, peer, &shared, activity, shutdown).await;
+                }
+            }
         }
         Arrival::Stream(InMemory { stream, peer }) => {
             let (read, write) = tokio::io::split(stream);
@@ -576,6 +616,70 @@ async fn serve_byte_stream(
     };
     serve_halves(read, write, channel, shared.clone(), shutdown).await;
     shared.closed();
+}
+
+/// A TLS connection: its handshake within `handshake_timeout`, then one byte stream. A failed
+/// handshake is logged with its cause (the client's alert, a missing or untrusted client
+/// certificate, a plaintext follower), and its alert is given time to reach the follower.
+async fn serve_tls(
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    activity: Arc<Activity>,
+    mut shutdown: Signal,
+) {
+    let within = shared.config.settings.handshake_timeout;
+    let mut first = [0u8; 2];
+    // Only for the log line: a plaintext follower's first bytes are an rrbench frame.
+    let peeked = match tokio::time::timeout(within, stream.peek(&mut first)).await {
+        Ok(Ok(n)) => &first[..n],
+        _ => &[][..],
+    };
+    let plaintext = !peeked.is_empty() && !looks_like_tls(peeked);
+    if plaintext {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = stream;
+        shared.log(format!(
+            "{peer}: {}",
+            leader_handshake_failure(&std::io::Error::other("plaintext"), &first, false)
+        ));
+        // Answered as a TLS server would: the follower's first bytes then say "TLS".
+        // Three times: a follower reads a whole 16-byte frame header before it checks the
+        // magic, and a TLS client stops at the first.
+        let _ = stream.write_all(&UNEXPECTED_MESSAGE_ALERT.repeat(3)).await;
+        linger(&mut stream).await;
+        return;
+    }
+    let handshake = tokio::select! {
+        _ = shutdown.recv() => return,
+        _ = activity.shed.notified() => return closing(shared, peer, SHED),
+        done = tokio::time::timeout(within, acceptor.accept(stream).into_fallible()) => done,
+    };
+    match handshake {
+        Ok(Ok(tls)) => {
+            let (read, write) = tokio::io::split(tls);
+            serve_byte_stream(read, write, peer, shared, activity, shutdown).await;
+        }
+        Ok(Err((e, mut stream))) => {
+            let client_ca = shared
+                .config
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.client_ca.is_some());
+            shared.log(format!(
+                "{peer}: {}",
+                leader_handshake_failure(&e, &[], client_ca)
+            ));
+            linger(&mut stream).await;
+        }
+        Err(_) => {
+            LeaderStats::add(&shared.stats.connections_closed_by_leader, 1);
+            shared.log(format!(
+                "{peer}: TLS handshake not done within handshake_timeout {within:?}"
+            ));
+        }
+    }
 }
 
 /// Why a connection gives its slot up to a newcomer (the same words for TCP and QUIC).

@@ -119,9 +119,12 @@ impl Dialer for QuicDialer {
                 .map_err(|e| connect_err(e.to_string()))?
                 .next()
                 .ok_or_else(|| connect_err("no address".into()))?;
-            let endpoint = quic::client_endpoint(&self.client, &options.quic_liveness, peer)
-                .map_err(|e| connect_err(e.to_string()))?;
-            let connection = quic::connect(&endpoint, peer, &self.addr, &self.client).await?;
+            let (endpoint, verifier) =
+                quic::client_endpoint_diagnosed(&self.client, &options.quic_liveness, peer)
+                    .map_err(|e| connect_err(e.to_string()))?;
+            let connection =
+                quic::connect_diagnosed(&endpoint, Some(&verifier), peer, &self.addr, &self.client)
+                    .await?;
             Ok(Box::new(QuicStreams {
                 _endpoint: endpoint,
                 connection,

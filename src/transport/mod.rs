@@ -5,16 +5,19 @@
 //! stream on which many requests are in flight at once, each matched to its response by request
 //! id; a [`connection::Connection`] is the channels of a connection profile used as one, with
 //! its pings and its reaction to a lost channel; [`socket`] holds the TCP liveness options and
-//! [`quic`] the QUIC endpoints and certificates (for the leader too). Timeouts are the caller's:
+//! [`quic`] the QUIC endpoints, [`tls`] TLS over TCP and [`certs`] the certificates both use
+//! (for the leader too). Timeouts are the caller's:
 //! a request future may simply be dropped. Serving requests is the leader's
 //! ([`crate::leader`]); what a frame means is the protocol's.
 
+pub mod certs;
 pub mod channel;
 pub mod connection;
 pub mod dial;
 pub mod frame_io;
 pub mod quic;
 pub mod socket;
+pub mod tls;
 
 /// The old path of the channel and its socket options (this module was `tcp.rs`, though its
 /// channels also ride QUIC streams). Kept for the follower's code; use [`channel`] and
@@ -69,6 +72,10 @@ pub enum TransportError {
         /// Why it failed.
         cause: Box<TransportError>,
     },
+    /// TLS refused: a certificate one side did not trust, or one side not speaking TLS. Not
+    /// transient; the message says which and what fixes it, in one line.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// A ping got no pong, and the channel not a single byte, in time; it was closed.
     #[error("no pong (and no byte) within {0:?}")]
     PingTimeout(Duration),
@@ -87,6 +94,10 @@ impl TransportError {
 impl TransportError {
     /// Classifies a socket error: resets are told apart from a clean close and from other errors.
     pub fn from_io(e: &io::Error) -> Self {
+        // A TLS alert after the handshake (TLS 1.3: the leader refusing a client certificate).
+        if let Some(tls) = tls::rustls_error(e) {
+            return Self::Tls(tls::describe(tls));
+        }
         match e.kind() {
             io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted

@@ -9,22 +9,17 @@
 //! stream carries about one chunk at a time, so a stream per request would change little.
 //! Flow-control windows are raised so one stream can carry several 1 MiB chunks in flight.
 
-use std::{
-    fs,
-    io::Write,
-    net::SocketAddr,
-    os::unix::fs::{DirBuilderExt, OpenOptionsExt},
-    path::{Path, PathBuf},
-    sync::Arc,
-    time::Duration,
-};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use quinn::{
     ClientConfig, Endpoint, IdleTimeout, ServerConfig, TransportConfig, VarInt, congestion,
-    rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
 };
 
-use super::TransportError;
+pub use super::certs::{
+    CertError, CertificatePaths, DiagnosingVerifier, TlsClient, generate_self_signed,
+    read_certificates,
+};
+use super::{TransportError, certs};
 use crate::vocabulary::CongestionControl;
 
 /// ALPN protocol id of rrbench's recovery protocol.
@@ -51,23 +46,9 @@ impl Default for QuicLiveness {
 /// QUIC set-up failed before any connection.
 #[derive(Debug, thiserror::Error)]
 pub enum QuicError {
-    /// A PEM file could not be read or holds nothing usable.
-    #[error("{path}: {problem}")]
-    Pem {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        problem: String,
-    },
-    /// A generated certificate or key could not be written.
-    #[error("cannot write {path}: {source}")]
-    Write {
-        /// The file or directory.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A certificate, a key or the TLS configuration is unusable.
+    #[error(transparent)]
+    Cert(#[from] CertError),
     /// TLS rejected the configuration (a key that does not match its certificate...).
     #[error("TLS configuration: {0}")]
     Tls(String),
@@ -116,81 +97,6 @@ fn transport(
     Ok(t)
 }
 
-/// Reads every certificate in a PEM file.
-pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, QuicError> {
-    let pem = |problem: String| QuicError::Pem {
-        path: path.to_path_buf(),
-        problem,
-    };
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| pem(e.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(pem("no CERTIFICATE block in the file".into()));
-    }
-    Ok(certs)
-}
-
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, QuicError> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| QuicError::Pem {
-        path: path.to_path_buf(),
-        problem: format!("no private key: {e}"),
-    })
-}
-
-/// The leader's certificate and key files.
-#[derive(Clone, Debug)]
-pub struct CertificatePaths {
-    /// Certificate chain (PEM).
-    pub cert: PathBuf,
-    /// Private key (PEM).
-    pub key: PathBuf,
-}
-
-/// Writes a self-signed certificate for `names` (DNS names or IP addresses) into `dir` as
-/// `leader.crt.pem` and `leader.key.pem`; a follower trusts it with `--ca dir/leader.crt.pem`.
-///
-/// The key is created readable by its owner only (0600), and `dir`, when this creates it, is
-/// 0700; a directory that already exists keeps its mode.
-pub fn generate_self_signed(dir: &Path, names: &[String]) -> Result<CertificatePaths, QuicError> {
-    let certified = rcgen::generate_simple_self_signed(names.to_vec())
-        .map_err(|e| QuicError::Tls(e.to_string()))?;
-    let paths = CertificatePaths {
-        cert: dir.join("leader.crt.pem"),
-        key: dir.join("leader.key.pem"),
-    };
-    let failed = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| QuicError::Write { path, source }
-    };
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(failed(dir))?;
-    fs::write(&paths.cert, certified.cert.pem()).map_err(failed(&paths.cert))?;
-    write_private(&paths.key, certified.signing_key.serialize_pem().as_bytes())
-        .map_err(failed(&paths.key))?;
-    Ok(paths)
-}
-
-/// Writes `bytes` to a new file at `path` that only its owner can read, replacing any file
-/// there. The mode is given at creation, so the key is never readable by others, not even
-/// between a write and a chmod; `create_new` also refuses a symlink planted at `path`.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?
-        .write_all(bytes)
-}
-
 /// A leader's QUIC endpoint on `listen` with the given certificate.
 pub fn server_endpoint(
     socket: std::net::UdpSocket,
@@ -202,12 +108,7 @@ pub fn server_endpoint(
         addr: SocketAddr::from(([0, 0, 0, 0], 0)),
         source,
     })?;
-    let chain = read_certificates(&certificate.cert)?;
-    let key = read_key(&certificate.key)?;
-    let mut tls = quinn::rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| QuicError::Tls(e.to_string()))?;
+    let mut tls = certs::server_config(certificate, None)?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
         .map_err(|e| QuicError::Tls(e.to_string()))?;
@@ -227,14 +128,8 @@ pub fn server_endpoint(
     .map_err(bind_err)
 }
 
-/// How a follower reaches a QUIC leader.
-#[derive(Clone, Debug)]
-pub struct QuicClient {
-    /// PEM file of the leader's certificate or its CA.
-    pub ca: PathBuf,
-    /// The name to verify; default: the host of the address dialled.
-    pub server_name: Option<String>,
-}
+/// How a follower reaches a QUIC leader (the same as over TLS on TCP).
+pub type QuicClient = TlsClient;
 
 /// A client endpoint and its configuration, trusting only `client.ca`.
 pub fn client_endpoint(
@@ -242,16 +137,17 @@ pub fn client_endpoint(
     liveness: &QuicLiveness,
     peer: SocketAddr,
 ) -> Result<Endpoint, QuicError> {
-    let mut roots = quinn::rustls::RootCertStore::empty();
-    for cert in read_certificates(&client.ca)? {
-        roots.add(cert).map_err(|e| QuicError::Pem {
-            path: client.ca.clone(),
-            problem: format!("not a usable certificate: {e}"),
-        })?;
-    }
-    let mut tls = quinn::rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    client_endpoint_diagnosed(client, liveness, peer).map(|(endpoint, _)| endpoint)
+}
+
+/// [`client_endpoint`], and its verifier, which explains a refused certificate
+/// ([`connect_diagnosed`]).
+pub fn client_endpoint_diagnosed(
+    client: &QuicClient,
+    liveness: &QuicLiveness,
+    peer: SocketAddr,
+) -> Result<(Endpoint, Arc<DiagnosingVerifier>), QuicError> {
+    let (mut tls, verifier) = certs::client_config(client)?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
         .map_err(|e| QuicError::Tls(e.to_string()))?;
@@ -267,13 +163,25 @@ pub fn client_endpoint(
         source,
     })?;
     endpoint.set_default_client_config(config);
-    Ok(endpoint)
+    Ok((endpoint, verifier))
 }
 
 /// Dials `addr` and completes the handshake. A certificate the follower does not trust is
 /// refused with a message naming the flag that fixes it.
 pub async fn connect(
     endpoint: &Endpoint,
+    peer: SocketAddr,
+    addr: &str,
+    client: &QuicClient,
+) -> Result<quinn::Connection, TransportError> {
+    connect_diagnosed(endpoint, None, peer, addr, client).await
+}
+
+/// [`connect`]; a certificate `verifier` refused is described by its diagnosis, one line, and
+/// the error is [`TransportError::Tls`] (not worth another attempt).
+pub async fn connect_diagnosed(
+    endpoint: &Endpoint,
+    verifier: Option<&DiagnosingVerifier>,
     peer: SocketAddr,
     addr: &str,
     client: &QuicClient,
@@ -287,6 +195,9 @@ pub async fn connect(
         .connect(peer, &name)
         .map_err(|e| connect_err(e.to_string()))?;
     connecting.await.map_err(|e| {
+        if let Some(diagnosis) = verifier.and_then(DiagnosingVerifier::take_diagnosis) {
+            return TransportError::Tls(format!("{addr}: {diagnosis}"));
+        }
         let text = e.to_string();
         connect_err(if text.contains("UnknownIssuer") || text.contains("BadSignature") {
             format!(
@@ -321,28 +232,5 @@ mod tests {
         assert_eq!(host_of("127.0.0.1:9443"), "127.0.0.1");
         assert_eq!(host_of("[::1]:9443"), "::1");
         assert_eq!(host_of("leader.example:1"), "leader.example");
-    }
-
-    #[test]
-    fn a_generated_certificate_reads_back_and_bad_pem_is_named() {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let paths = generate_self_signed(tmp.path(), &["localhost".into()]).expect("gen");
-        assert_eq!(read_certificates(&paths.cert).expect("cert").len(), 1);
-        assert!(read_key(&paths.key).is_ok());
-        let junk = tmp.path().join("junk.pem");
-        fs::write(&junk, "not pem").expect("write");
-        let e = read_certificates(&junk).expect_err("junk").to_string();
-        assert!(e.contains("junk.pem"), "{e}");
-    }
-
-    #[test]
-    fn a_generated_key_is_private_to_its_owner() {
-        use std::os::unix::fs::PermissionsExt;
-        let tmp = tempfile::tempdir().expect("tmp");
-        let dir = tmp.path().join("cert");
-        let paths = generate_self_signed(&dir, &["localhost".into()]).expect("gen");
-        let mode = |p: &Path| fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
-        assert_eq!(mode(&paths.key), 0o600, "key");
-        assert_eq!(mode(&dir), 0o700, "directory");
     }
 }
