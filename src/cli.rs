@@ -623,10 +623,11 @@ pub struct RecoverArgs {
     /// --from).
     #[arg(long)]
     pub server_name: Option<String>,
-    /// QUIC or --tls: present this client certificate chain (PEM) to a leader with --client-ca.
-    #[arg(long, value_name = "PEM", requires = "key")]
+    /// --tls: present this client certificate chain (PEM) to a leader with --client-ca (mTLS;
+    /// a QUIC leader asks for none).
+    #[arg(long, value_name = "PEM", requires_all = ["key", "tls"])]
     pub cert: Option<PathBuf>,
-    /// QUIC or --tls: the client certificate's private key (PEM).
+    /// --tls: the client certificate's private key (PEM).
     #[arg(long, value_name = "PEM", requires = "cert")]
     pub key: Option<PathBuf>,
     /// QUIC liveness of the connection.

@@ -240,6 +240,13 @@ async fn leader_cluster(
             args.nodes
         );
     }
+    if args.tls || args.client_ca.is_some() {
+        anyhow::bail!(
+            "--nodes {} serves plaintext TCP only: TLS (--tls, --client-ca) is for one node a \
+             process (run one `rrbench leader --tls` per node)",
+            args.nodes
+        );
+    }
     let (host, port) = args
         .listen
         .rsplit_once(':')

@@ -430,7 +430,39 @@ async fn an_openssl_self_signed_ca_true_certificate_is_pinned_over_tcp_and_quic(
         report.failure
     );
     assert_identical(&snapshot, &target);
+    // Pinned means this very certificate, and still for its names.
+    let wrong_name = recover(
+        &leader.local_addr().to_string(),
+        &tmp.path().join("tcp-wrong-name"),
+        Some(TlsClient {
+            server_name: Some("other.example".into()),
+            ..client(&pair.cert)
+        }),
+        None,
+    )
+    .await;
+    assert_eq!(
+        wrong_name.outcome,
+        Outcome::Failed,
+        "a pinned certificate keeps its names"
+    );
     leader.shutdown().await;
+    let twin = pki.self_signed("twin");
+    let impostor = tls_leader(&snapshot, &twin, None).await;
+    let refused = recover(
+        &impostor.local_addr().to_string(),
+        &tmp.path().join("tcp-twin"),
+        Some(client(&pair.cert)),
+        None,
+    )
+    .await;
+    assert_eq!(
+        refused.outcome,
+        Outcome::Failed,
+        "another certificate with the same subject and names is not the pinned one"
+    );
+    assert_eq!(refused.attempts, 1, "{:?}", refused.failure);
+    impostor.shutdown().await;
 
     let config = LeaderConfig {
         settings: unlimited_leader(),

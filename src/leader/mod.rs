@@ -630,13 +630,22 @@ async fn serve_tls(
     mut shutdown: Signal,
 ) {
     let within = shared.config.settings.handshake_timeout;
+    // One deadline for the peek and the handshake together, and both give way to shutdown and
+    // to a newcomer needing the slot, as a plaintext connection's greeting does.
+    let deadline = tokio::time::Instant::now() + within;
     let mut first = [0u8; 2];
     // Only for the log line: a plaintext follower's first bytes are an rrbench frame.
-    let peeked = match tokio::time::timeout(within, stream.peek(&mut first)).await {
-        Ok(Ok(n)) => &first[..n],
-        _ => &[][..],
+    let peeked = tokio::select! {
+        _ = shutdown.recv() => return,
+        _ = activity.shed.notified() => return closing(shared, peer, SHED),
+        peeked = tokio::time::timeout_at(deadline, stream.peek(&mut first)) => match peeked {
+            Ok(Ok(n)) => n,
+            _ => 0,
+        },
     };
-    let plaintext = !peeked.is_empty() && !looks_like_tls(peeked);
+    // Plaintext only when it starts as an rrbench frame does (a short peek of a ClientHello
+    // is not taken for one).
+    let plaintext = peeked > 0 && first[0] == crate::protocol::MAGIC[0] && !looks_like_tls(&first);
     if plaintext {
         use tokio::io::AsyncWriteExt;
         let mut stream = stream;
@@ -654,7 +663,7 @@ async fn serve_tls(
     let handshake = tokio::select! {
         _ = shutdown.recv() => return,
         _ = activity.shed.notified() => return closing(shared, peer, SHED),
-        done = tokio::time::timeout(within, acceptor.accept(stream).into_fallible()) => done,
+        done = tokio::time::timeout_at(deadline, acceptor.accept(stream).into_fallible()) => done,
     };
     match handshake {
         Ok(Ok(tls)) => {

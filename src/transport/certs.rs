@@ -495,7 +495,23 @@ fn diagnose(r: &Refusal<'_>) -> String {
         ),
         Cause::Other => write!(out, "rustls says: {:?}", r.error),
     };
-    out
+    one_line(&out)
+}
+
+/// `text` with control characters escaped: names in a certificate come from the network, and a
+/// newline or a terminal escape in one must not break the message's one line or forge a log
+/// line.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 /// An issuer whose name says it is an intermediate (the leaf alone cannot tell an unknown
@@ -567,6 +583,14 @@ pub fn utc(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_from_the_network_cannot_break_the_line() {
+        assert_eq!(
+            one_line("CN=a\nforged: ok\u{1b}[2J"),
+            "CN=a\\nforged: ok\\u{1b}[2J"
+        );
+    }
 
     #[test]
     fn times_print_as_rfc3339_utc() {

@@ -94,9 +94,14 @@ impl TransportError {
 impl TransportError {
     /// Classifies a socket error: resets are told apart from a clean close and from other errors.
     pub fn from_io(e: &io::Error) -> Self {
-        // A TLS alert after the handshake (TLS 1.3: the leader refusing a client certificate).
+        // A certificate refused (TLS 1.3: the leader refusing a client certificate shows after
+        // the handshake) is final; any other TLS error (a record that does not decrypt, as a
+        // corrupting path makes) is a broken connection like any other.
         if let Some(tls) = tls::rustls_error(e) {
-            return Self::Tls(tls::describe(tls));
+            if tls::is_certificate_error(tls) {
+                return Self::Tls(tls::describe(tls));
+            }
+            return Self::Io(format!("TLS: {tls}"));
         }
         match e.kind() {
             io::ErrorKind::ConnectionReset

@@ -154,6 +154,28 @@ pub fn rustls_error(e: &io::Error) -> Option<&rustls::Error> {
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
 }
 
+/// Whether a rustls error is about certificates (not transient: retrying cannot help), as
+/// opposed to a record that failed to decrypt, a protocol slip or an alert about the stream,
+/// which a corrupting path or a reset also causes and a new attempt may survive.
+pub fn is_certificate_error(e: &rustls::Error) -> bool {
+    matches!(
+        e,
+        rustls::Error::InvalidCertificate(_)
+            | rustls::Error::NoCertificatesPresented
+            | rustls::Error::AlertReceived(
+                AlertDescription::CertificateRequired
+                    | AlertDescription::HandshakeFailure
+                    | AlertDescription::UnknownCA
+                    | AlertDescription::BadCertificate
+                    | AlertDescription::CertificateUnknown
+                    | AlertDescription::CertificateExpired
+                    | AlertDescription::CertificateRevoked
+                    | AlertDescription::UnsupportedCertificate
+                    | AlertDescription::AccessDenied
+            )
+    )
+}
+
 /// A rustls error seen by the follower, in words: the leader's alerts name what it refused.
 pub fn describe(e: &rustls::Error) -> String {
     match e {
@@ -307,6 +329,26 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Sniffed<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_certificate_errors_are_final() {
+        assert!(is_certificate_error(&rustls::Error::AlertReceived(
+            AlertDescription::UnknownCA
+        )));
+        assert!(is_certificate_error(
+            &rustls::Error::NoCertificatesPresented
+        ));
+        // A record a corrupting path spoiled: a broken connection, retried like a reset.
+        assert!(!is_certificate_error(&rustls::Error::DecryptError));
+        assert!(!is_certificate_error(&rustls::Error::AlertReceived(
+            AlertDescription::BadRecordMac
+        )));
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::DecryptError);
+        assert!(matches!(
+            crate::transport::TransportError::from_io(&io),
+            crate::transport::TransportError::Io(_)
+        ));
+    }
 
     #[test]
     fn alerts_are_named_as_the_rfcs_do() {
