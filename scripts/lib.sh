@@ -73,3 +73,43 @@ recover_mib() {
 # warm_up ADDR: one recovery whose figure is thrown away (page cache, allocator, first tmpfs
 # allocation of the target), so the first measured run is not a cold outlier.
 warm_up() { recover_mib "$1" warmup >/dev/null; }
+
+# compare_secured LABEL FLAG...: a second leader serving $work/leader with FLAG... (`--transport
+# quic`, `--tls`; it generates a self-signed certificate), then $runs unlimited recoveries from
+# each leader, interleaved (the plaintext TCP one at $leader_addr first) after a warm-up of each,
+# with FLAG... and the printed CA for the second; prints each run, the medians and LABEL / tcp.
+compare_secured() {
+    local label=$1
+    shift
+    local flags=("$@")
+    "$bin" leader --dir "$work/leader" --listen 127.0.0.1:0 --max-bytes-per-sec 0 --quiet \
+        "${flags[@]}" 2>"$work/$label-leader.log" &
+    pids+=($!)
+    for _ in $(seq 100); do grep -q '^leader on' "$work/$label-leader.log" && break; sleep 0.1; done
+    local addr ca
+    addr=$(awk '/^leader on/ {print $3; exit}' "$work/$label-leader.log")
+    ca=$(awk '/--ca/ {print $NF; exit}' "$work/$label-leader.log")
+    [ -n "$addr" ] && [ -f "$ca" ] || { echo "$label leader did not start:" >&2; cat "$work/$label-leader.log" >&2; exit 1; }
+    secured_mib() {
+        "$bin" recover --from "$addr" --dir "$work/follower" --max-bytes-per-sec 0 --json \
+            --no-progress "${flags[@]}" --ca "$ca" >"$work/$1.json"
+        [ "$(report_json "$work/$1.json" 'd["outcome"]')" = completed ] || { echo "$label recovery $1 failed: $(report_json "$work/$1.json" 'd["failure"]')" >&2; exit 1; }
+        report_json "$work/$1.json" 'd["throughput_mib_s"]'
+    }
+    echo "== $size index, unlimited, into /dev/shm; a warm-up of each, then $runs runs of each, interleaved"
+    warm_up "$leader_addr"
+    secured_mib "warmup-$label" >/dev/null
+    local tcp=() other=() t o
+    for i in $(seq "$runs"); do
+        t=$(recover_mib "$leader_addr" "tcp$i")
+        o=$(secured_mib "$label$i")
+        printf "run %d: tcp %7.1f | %s %7.1f MiB/s\n" "$i" "$t" "$label" "$o"
+        tcp+=("$t") other+=("$o")
+    done
+    t=$(printf '%s\n' "${tcp[@]}" | median)
+    o=$(printf '%s\n' "${other[@]}" | median)
+    echo
+    printf "%-20s %10.1f MiB/s\n" "tcp (median)" "$t"
+    printf "%-20s %10.1f MiB/s\n" "$label (median)" "$o"
+    printf "%-20s %10s\n" "$label / tcp" "$(ratio "$o" "$t")"
+}
