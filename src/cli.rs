@@ -7,7 +7,10 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use rrbench::{
-    auth::{AUTH_TOKEN_ENV, AuthToken, AuthTokenError, TokenSource},
+    auth::{
+        API_KEY_ENV, AUTH_TOKEN_ENV, ApiKey, ApiKeyError, ApiKeys, AuthToken, AuthTokenError,
+        Credentials, KeyType, TokenSource,
+    },
     chaos::Fault,
     settings::{LeaderSettings, RecoverySettings},
     units::{ByteSize, parse_duration, parse_optional_duration},
@@ -66,6 +69,47 @@ pub enum Command {
     /// Compare a baseline results directory with a contender, condition by condition: medians,
     /// difference, 95% bootstrap interval, Mann-Whitney p and a verdict per metric.
     Compare(CompareArgs),
+    /// Make a cross-cluster API key: its hash goes into a leader's keys file (--api-keys), the
+    /// key itself into a file for the follower (--api-key-file).
+    ApiKey(ApiKeyArgs),
+}
+
+/// Options of `rrbench api-key`.
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Example:
+  rrbench api-key --keys-file leader-keys.txt --key-file dc2.key --index 'logs-*'
+  rrbench leader --tls --api-keys leader-keys.txt ...
+  rrbench recover --tls --ca ca.pem --api-key-file dc2.key ...
+
+The keys file has one key a line: id, type, index names (comma-separated, * matches any run of
+characters), and the argon2id hash of the secret. Only the hash is stored on the leader; the
+secret is in the key file alone (id:secret, readable by its owner only). A key is refused with
+the cause named as Elasticsearch names it: invalid credentials, a `rest` key where a
+`cross_cluster` key is expected, or an index its names do not include.")]
+pub struct ApiKeyArgs {
+    /// The leader's keys file: the new key's line is appended (the file is made, owner-only,
+    /// if missing).
+    #[arg(long, value_name = "PATH")]
+    pub keys_file: PathBuf,
+    /// Where to write the key for the follower (id:secret); an existing file is not replaced.
+    #[arg(long, value_name = "PATH")]
+    pub key_file: PathBuf,
+    /// The key's id (letters, digits, '-', '_', '.'); default: a random one.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// cross_cluster (what a follower uses), or rest (refused by a leader, as Elasticsearch
+    /// refuses REST keys for remote clusters; for testing that refusal).
+    #[arg(long = "type", default_value = "cross_cluster", value_parser = parse_key_type)]
+    pub key_type: KeyType,
+    /// An index name the key may recover, * matching any run of characters (repeatable).
+    /// Default: every index (*).
+    #[arg(long = "index", value_name = "NAME")]
+    pub indices: Vec<String>,
+}
+
+fn parse_key_type(text: &str) -> Result<KeyType, String> {
+    text.parse()
 }
 
 /// Options of `rrbench report`.
@@ -338,9 +382,9 @@ pub struct LeaderArgs {
     /// Index name followers must ask for.
     #[arg(long, default_value = "index")]
     pub index_name: String,
-    /// The shared secret every follower must send.
+    /// The API keys (or the deprecated shared secret) followers must send.
     #[command(flatten)]
-    pub auth: AuthTokenArgs,
+    pub auth: LeaderAuthArgs,
     /// Do not log sessions and refused requests.
     #[arg(long)]
     pub quiet: bool,
@@ -386,31 +430,118 @@ pub struct LeaderArgs {
     pub netns: Option<String>,
 }
 
-/// The shared secret a leader requires in every follower's Hello, and a follower sends: from a
-/// flag, a file or the environment, at most one of them.
+/// What a leader requires of followers: API keys, or the deprecated shared token.
+#[derive(Debug, Args)]
+pub struct LeaderAuthArgs {
+    /// Serve only followers whose Hello carries a cross-cluster API key listed in this file (one
+    /// key a line: id, type, index names, argon2 hash; `rrbench api-key` makes them). Keys
+    /// travel only inside TLS: give --tls (or --transport quic), or
+    /// --allow-plaintext-credentials.
+    #[arg(long, value_name = "PATH")]
+    pub api_keys: Option<PathBuf>,
+    /// Accept API keys over plaintext TCP, where anyone on the path can read them: only on a
+    /// network you trust.
+    #[arg(long)]
+    pub allow_plaintext_credentials: bool,
+    /// The deprecated shared token.
+    #[command(flatten)]
+    pub token: AuthTokenArgs,
+}
+
+impl LeaderAuthArgs {
+    /// The keys file's keys, if given; refused over plaintext unless allowed. `encrypted`: the
+    /// leader serves TLS or QUIC.
+    pub fn api_keys(
+        &self,
+        encrypted: bool,
+    ) -> Result<Option<std::sync::Arc<ApiKeys>>, ApiKeyError> {
+        let Some(path) = &self.api_keys else {
+            return Ok(None);
+        };
+        if !encrypted && !self.allow_plaintext_credentials {
+            return Err(ApiKeyError::Plaintext {
+                side: "this leader's followers",
+            });
+        }
+        ApiKeys::load(path).map(|keys| Some(std::sync::Arc::new(keys)))
+    }
+}
+
+/// How a follower proves who it is: an API key from a file or the environment (never the
+/// command line), or the deprecated shared token.
+#[derive(Debug, Args)]
+pub struct FollowerAuthArgs {
+    /// Send the cross-cluster API key in this file (id:secret, as `rrbench api-key` writes it;
+    /// a line break at its end is trimmed). Or set it in the environment variable
+    /// RRBENCH_API_KEY.
+    #[arg(long, value_name = "PATH")]
+    pub api_key_file: Option<PathBuf>,
+    /// Send an API key over plaintext TCP, where anyone on the path can read it: only on a
+    /// network you trust. Without it, a key is sent only inside TLS or QUIC.
+    #[arg(long)]
+    pub allow_plaintext_credentials: bool,
+    /// The deprecated shared token.
+    #[command(flatten)]
+    pub token: AuthTokenArgs,
+}
+
+impl FollowerAuthArgs {
+    /// The credentials to send, if any: an API key ([`API_KEY_ENV`] or --api-key-file) or the
+    /// token, not both. A key is refused before anything is sent when `encrypted` is false
+    /// (plaintext TCP) and plaintext was not allowed.
+    pub fn credentials(&self, encrypted: bool) -> Result<Option<Credentials>, ApiKeyError> {
+        let key =
+            ApiKey::from_sources(self.api_key_file.as_deref(), std::env::var_os(API_KEY_ENV))?;
+        let token = self.token.token()?;
+        match (key, token) {
+            (Some(_), Some(_)) => Err(ApiKeyError::BothKinds),
+            (Some(_), None) if !encrypted && !self.allow_plaintext_credentials => {
+                Err(ApiKeyError::Plaintext {
+                    side: "this follower",
+                })
+            }
+            (Some(key), None) => Ok(Some(Credentials::ApiKey(key))),
+            (None, token) => Ok(token.map(Credentials::Token)),
+        }
+    }
+}
+
+/// The deprecated shared secret a leader requires in every follower's Hello, and a follower
+/// sends: from a flag, a file or the environment, at most one of them.
 #[derive(Args)]
 pub struct AuthTokenArgs {
-    /// Shared secret: a leader with one serves only followers that send the same. Command-line
-    /// arguments are visible to other users of the machine (ps, /proc): prefer --auth-token-file
-    /// or the environment variable RRBENCH_AUTH_TOKEN. Give at most one of the three; an empty
-    /// token is refused.
+    /// Deprecated (use API keys: --api-keys, --api-key-file). Shared secret: a leader with one
+    /// serves only followers that send the same. Command-line arguments are visible to other
+    /// users of the machine (ps, /proc): prefer --auth-token-file or the environment variable
+    /// RRBENCH_AUTH_TOKEN. Give at most one of the three; an empty token is refused.
     #[arg(long, value_name = "TOKEN", conflicts_with = "auth_token_file")]
     pub auth_token: Option<String>,
-    /// Read the shared secret from this file (line breaks at its end are trimmed). Or set it in
-    /// the environment variable RRBENCH_AUTH_TOKEN.
+    /// Deprecated (use API keys). Read the shared secret from this file (line breaks at its
+    /// end are trimmed). Or set it in the environment variable RRBENCH_AUTH_TOKEN.
     #[arg(long, value_name = "PATH")]
     pub auth_token_file: Option<PathBuf>,
 }
 
 impl AuthTokenArgs {
-    /// The token of whichever source is given: a flag or [`AUTH_TOKEN_ENV`].
+    /// The token of whichever source is given: a flag or [`AUTH_TOKEN_ENV`]. A token, being
+    /// deprecated, is announced as such on stderr.
     pub fn token(&self) -> Result<Option<AuthToken>, AuthTokenError> {
         let sources = [
             self.auth_token.clone().map(TokenSource::Argument),
             self.auth_token_file.clone().map(TokenSource::File),
             std::env::var_os(AUTH_TOKEN_ENV).map(TokenSource::Environment),
         ];
-        AuthToken::from_sources(sources.into_iter().flatten())
+        let named: Vec<String> = sources.iter().flatten().map(ToString::to_string).collect();
+        let token = AuthToken::from_sources(sources.into_iter().flatten())?;
+        if token.is_some() {
+            crate::output::errln!(
+                "warning: the shared auth token ({}) is deprecated: it admits every follower \
+                 alike and crosses plaintext TCP in clear; use API keys (rrbench api-key, \
+                 leader --api-keys, recover --api-key-file)",
+                named.join(", ")
+            );
+        }
+        Ok(token)
     }
 }
 
@@ -585,9 +716,9 @@ pub struct RecoverArgs {
     /// per fault window, the time to detect it and the time to recover from it.
     #[arg(long, value_name = "FILE")]
     pub chaos_events: Option<PathBuf>,
-    /// The shared secret to send.
+    /// The API key (or the deprecated shared secret) to send.
     #[command(flatten)]
-    pub auth: AuthTokenArgs,
+    pub auth: FollowerAuthArgs,
     /// Print one JSON document shaped like iperf3's instead of the summary: `start` (settings,
     /// environment, leader, policy, seed), `intervals`, and `end` (totals, where the time went,
     /// failures, CPU, and the flat report as `end.report`). Seeds are strings.
@@ -868,9 +999,9 @@ pub struct ProbeArgs {
     /// The remote cluster's alias in cluster.remote.<alias>.* settings.
     #[arg(long, default_value = "leader")]
     pub alias: String,
-    /// The shared secret to send.
+    /// The API key (or the deprecated shared secret) to send.
     #[command(flatten)]
-    pub auth: AuthTokenArgs,
+    pub auth: FollowerAuthArgs,
     /// Print everything as one JSON document on stdout instead of the text report.
     #[arg(long)]
     pub json: bool,
@@ -878,10 +1009,11 @@ pub struct ProbeArgs {
 
 impl ProbeArgs {
     /// The library's configuration.
-    pub fn config(&self) -> Result<rrbench::probe::ProbeConfig, AuthTokenError> {
+    pub fn config(&self) -> Result<rrbench::probe::ProbeConfig, ApiKeyError> {
         let mut c = rrbench::probe::ProbeConfig::new(self.to.clone());
         c.index = self.index.clone();
-        c.auth = self.auth.token()?;
+        // The probe speaks plaintext TCP.
+        c.auth = self.auth.credentials(false)?;
         c.pings = self.pings;
         c.connections = self.connections;
         c.transfer_time = self.transfer_time;

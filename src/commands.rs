@@ -14,6 +14,7 @@ use std::{
 
 use anyhow::Context;
 use rrbench::{
+    auth::{API_KEY_ENV, ApiKey, ApiKeyError, ApiKeys},
     chaos::{
         EventLog, LinkError,
         fault::{Medium, check_medium, name_uniquely},
@@ -32,7 +33,10 @@ use tempfile::TempDir;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
-    cli::{GenIndexArgs, InjectorArgs, LeaderArgs, LinkArgs, ProbeArgs, ProxyArgs, RecoverArgs},
+    cli::{
+        ApiKeyArgs, GenIndexArgs, InjectorArgs, LeaderArgs, LinkArgs, ProbeArgs, ProxyArgs,
+        RecoverArgs,
+    },
     output::{errln, outln},
     recover_output::RecoverOutput,
 };
@@ -136,7 +140,11 @@ pub async fn gen_index(args: GenIndexArgs) -> anyhow::Result<ExitCode> {
 pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
     let settings = args.settings();
     settings.validate()?;
-    let auth_token = args.auth.token()?;
+    let auth_token = args.auth.token.token()?;
+    // In a cluster (--nodes) the leader serves plaintext TCP.
+    let encrypted = args.nodes == 1 && (args.tls || args.transport == Transport::Quic);
+    let api_keys = args.auth.api_keys(encrypted)?;
+    let allow_plaintext_credentials = args.auth.allow_plaintext_credentials;
     // Before anything is announced: a Ctrl-C right after the announcement must still stop the
     // leader cleanly (and remove a generated certificate), not kill it.
     let mut interrupt = signal(SignalKind::interrupt()).context("listening for Ctrl-C")?;
@@ -150,7 +158,8 @@ pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
         snapshot.count(),
     );
     if args.nodes != 1 {
-        return leader_cluster(&args, snapshot, settings, auth_token, interrupt).await;
+        let auth = (auth_token, api_keys, allow_plaintext_credentials);
+        return leader_cluster(&args, snapshot, settings, auth, interrupt).await;
     }
     if args.tls && args.transport == Transport::Quic {
         anyhow::bail!("--tls is for the TCP transport: QUIC is always TLS");
@@ -166,6 +175,8 @@ pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
         settings: settings.clone(),
         index_name: args.index_name.clone(),
         auth_token,
+        api_keys,
+        allow_plaintext_credentials,
         log: !args.quiet,
         // The rig sets it from the transport and the certificate.
         quic: None,
@@ -221,7 +232,11 @@ async fn leader_cluster(
     args: &LeaderArgs,
     index: IndexShards,
     settings: rrbench::settings::LeaderSettings,
-    auth_token: Option<rrbench::auth::AuthToken>,
+    (auth_token, api_keys, allow_plaintext_credentials): (
+        Option<rrbench::auth::AuthToken>,
+        Option<Arc<rrbench::auth::ApiKeys>>,
+        bool,
+    ),
     mut interrupt: tokio::signal::unix::Signal,
 ) -> anyhow::Result<ExitCode> {
     if !(1..=64).contains(&args.nodes) {
@@ -265,6 +280,8 @@ async fn leader_cluster(
         settings: settings.clone(),
         index_name: args.index_name.clone(),
         auth_token,
+        api_keys,
+        allow_plaintext_credentials,
         log: !args.quiet,
         quic: None,
         tls: None,
@@ -394,7 +411,10 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
     let mut config = FollowerConfig::new(&args.from, &args.dir);
     config.index = args.index.clone();
     config.shards = args.shards;
-    config.auth_token = args.auth.token()?;
+    config.credentials = args
+        .auth
+        .credentials(args.tls || args.transport == Transport::Quic)?;
+    config.allow_plaintext_credentials = args.auth.allow_plaintext_credentials;
     config.settings = settings;
     config.time_limit = args.time_limit.0;
     config.seed = args.seed;
@@ -691,4 +711,83 @@ pub async fn probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `rrbench api-key`: a new key; its line appended to the leader's keys file, the key itself
+/// written, owner-only, for the follower. The secret is printed nowhere.
+pub fn api_key(args: ApiKeyArgs) -> anyhow::Result<ExitCode> {
+    use std::{fs::OpenOptions, io::Write, os::unix::fs::OpenOptionsExt};
+    let key = ApiKey::generate(args.id.as_deref())?;
+    let names = if args.indices.is_empty() {
+        vec!["*".to_string()]
+    } else {
+        args.indices.clone()
+    };
+    if let Some(bad) = names
+        .iter()
+        .find(|n| n.is_empty() || n.contains([',', '#']) || n.contains(char::is_whitespace))
+    {
+        return Err(ApiKeyError::Malformed {
+            origin: "--index".into(),
+            why: format!("index name {bad:?} is empty or holds ',', '#' or a space"),
+        }
+        .into());
+    }
+    if args.keys_file.exists() {
+        // The file must stay one a leader can read: check it before adding to it, and refuse
+        // an id it already has.
+        let text =
+            std::fs::read_to_string(&args.keys_file).map_err(|source| ApiKeyError::Read {
+                path: args.keys_file.clone(),
+                source,
+            })?;
+        if !text.trim().is_empty() {
+            let keys = ApiKeys::parse(&text, &args.keys_file)?;
+            if keys.contains(key.id()) {
+                return Err(ApiKeyError::Malformed {
+                    origin: "--id".into(),
+                    why: format!(
+                        "{} already has a key with id {}",
+                        args.keys_file.display(),
+                        key.id()
+                    ),
+                }
+                .into());
+            }
+        }
+    }
+    let line = key.keys_file_line(args.key_type, &names)?;
+    let write_err = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| ApiKeyError::Write { path, source }
+    };
+    // The key file first, and only if new: a key whose secret was lost must not be admitted.
+    let mut key_file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&args.key_file)
+        .map_err(write_err(&args.key_file))?;
+    writeln!(key_file, "{}:{}", key.id(), key.expose_secret())
+        .map_err(write_err(&args.key_file))?;
+    key_file.sync_all().map_err(write_err(&args.key_file))?;
+    let mut keys_file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(&args.keys_file)
+        .map_err(write_err(&args.keys_file))?;
+    writeln!(keys_file, "{line}").map_err(write_err(&args.keys_file))?;
+    keys_file.sync_all().map_err(write_err(&args.keys_file))?;
+    outln!(
+        "API key [{}] ({}, index names {}): its hash appended to {}; the key for the follower \
+         is in {} (recover --api-key-file {}, or its content in {API_KEY_ENV})",
+        key.id(),
+        args.key_type,
+        names.join(","),
+        args.keys_file.display(),
+        args.key_file.display(),
+        args.key_file.display(),
+    )?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 success; 1 a recovery that failed or a runtime error; 2 bad input (an unknown
 //! flag, a malformed size, a setting out of range, an empty or twice-given auth token, an
-//! index that does not fit, not a results directory); 3 a confident
+//! unusable API key or keys file, an API key over plaintext TCP without
+//! --allow-plaintext-credentials, an index that does not fit, not a results directory); 3 a confident
 //! regression found by `compare --fail-on-regression`; 130 interrupted by Ctrl-C.
 
 mod campaign_command;
@@ -18,11 +19,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use rrbench::{
-    auth::AuthTokenError,
+    auth::{ApiKeyError, AuthTokenError},
     campaign::{CampaignError, RunError},
     chaos::{FaultError, LinkError, ProxyError},
     compare::CompareError,
     index::IndexError,
+    leader::LeaderError,
     probe::ProbeError,
     report::ReportError,
     results::LoadError,
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
             Command::Campaign(cli::CampaignCommand::Run(args)) => campaign_command::run(args).await,
             Command::Report(args) => report_command::report(args),
             Command::Compare(args) => report_command::compare(args),
+            Command::ApiKey(args) => commands::api_key(args),
         }
     });
     match result {
@@ -65,6 +68,9 @@ fn main() -> ExitCode {
             let bad_input = |c: &(dyn std::error::Error + 'static)| {
                 c.is::<OutOfRange>()
                     || c.is::<AuthTokenError>()
+                    || c.is::<ApiKeyError>()
+                    || c.downcast_ref::<LeaderError>()
+                        .is_some_and(|e| matches!(e, LeaderError::Credentials(_)))
                     || c.is::<FaultError>()
                     || c.downcast_ref::<ProxyError>()
                         .is_some_and(|e| matches!(e, ProxyError::Fault(_)))

@@ -4,7 +4,7 @@
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use crate::{
-    auth::AuthToken,
+    auth::{ApiKeyError, Credentials},
     clock::Clock,
     index::IndexError,
     settings::{OutOfRange, RecoverySettings},
@@ -29,8 +29,10 @@ pub struct FollowerConfig {
     /// Shards of the index (`index.number_of_shards`), which the leader must confirm: one is
     /// recovered into `target`, more into `target/0`, `target/1`, ....
     pub shards: u32,
-    /// Shared secret for `Hello`.
-    pub auth_token: Option<AuthToken>,
+    /// What `Hello` carries: an API key, or the deprecated shared token.
+    pub credentials: Option<Credentials>,
+    /// Send an API key over plaintext TCP (refused without it: TLS or QUIC carry keys).
+    pub allow_plaintext_credentials: bool,
     /// Elasticsearch-named settings.
     pub settings: RecoverySettings,
     /// Time-series sampling interval.
@@ -60,7 +62,8 @@ impl FollowerConfig {
             target: target.into(),
             index: "index".into(),
             shards: 1,
-            auth_token: None,
+            credentials: None,
+            allow_plaintext_credentials: false,
             settings: RecoverySettings::default(),
             sample_interval: Duration::from_millis(50),
             clock: Clock::start(),
@@ -82,6 +85,9 @@ pub enum FollowerError {
     /// The target directory cannot be used.
     #[error(transparent)]
     Target(#[from] IndexError),
+    /// An API key would cross the network in clear text.
+    #[error(transparent)]
+    Credentials(#[from] ApiKeyError),
 }
 
 impl FollowerConfig {
@@ -127,7 +133,7 @@ pub(crate) fn connect_options(config: &FollowerConfig, policy: Policy) -> Connec
             .then(|| policy.pong_deadline(ping_schedule))
             .flatten(),
         max_response,
-        auth: config.auth_token.clone(),
+        auth: config.credentials.clone(),
         handshake_timeout: limit,
         quic_liveness: QuicLiveness {
             idle_timeout: s.quic_idle_timeout,

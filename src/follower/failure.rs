@@ -62,7 +62,7 @@ impl Failure {
                 ..
             } => FailureKind::SessionExpired,
             TransportError::Remote {
-                code: ErrorCode::Unauthorized,
+                code: ErrorCode::Unauthorized | ErrorCode::Forbidden,
                 ..
             } => FailureKind::Unauthorized,
             TransportError::Remote { .. } => FailureKind::Remote,
@@ -72,7 +72,7 @@ impl Failure {
         };
         let message = match e.root() {
             TransportError::Remote {
-                code: ErrorCode::Unauthorized,
+                code: ErrorCode::Unauthorized | ErrorCode::Forbidden,
                 message,
             } => unauthorized(message),
             TransportError::Connect { addr, message } if is_refused(message) => {
@@ -158,8 +158,15 @@ fn is_refused(message: &str) -> bool {
     message.contains(&std::io::Error::from_raw_os_error(libc::ECONNREFUSED).to_string())
 }
 
-/// What a refused token means, for a user: the likely cause and the fix.
+/// What refused credentials mean, for a user. The leader names the cause of a refused API key
+/// itself (as Elasticsearch's do); a refused shared token gets the likely cause and the fix.
 fn unauthorized(leader_said: &str) -> String {
+    let about_token = ["no auth token sent", "wrong auth token"]
+        .iter()
+        .any(|start| leader_said.starts_with(start));
+    if !about_token {
+        return format!("the leader refused this follower's credentials: {leader_said}");
+    }
     format!(
         "the leader refused the auth token ({leader_said}): this follower's token is missing or \
          differs from the leader's; give both the same one (--auth-token-file or \
@@ -184,7 +191,7 @@ mod tests {
             None,
             TransportError::Remote {
                 code: ErrorCode::Unauthorized,
-                message: "bad token".into(),
+                message: "wrong auth token".into(),
             },
         );
         assert!(refused.fatal && refused.message.contains("--auth-token-file"));

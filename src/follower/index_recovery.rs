@@ -24,6 +24,7 @@ use super::{
     shard_report::{IndexTotals, combine},
 };
 use crate::{
+    auth::ApiKeyError,
     index::{IndexError, TargetDir, shard_dir, shard_seed},
     settings::OutOfRange,
     transport::{
@@ -179,6 +180,13 @@ fn dialers_of(config: &FollowerConfig) -> Result<Vec<Arc<dyn Dialer>>, FollowerE
             flag: "from",
             value: config.leader.clone(),
             range: "is one address in proxy mode (a load balancer in front of the cluster)",
+        }));
+    }
+    let in_clear_text = config.quic.is_none() && config.tls.is_none();
+    let sends_key = config.credentials.as_ref().is_some_and(|c| c.is_api_key());
+    if in_clear_text && sends_key && !config.allow_plaintext_credentials {
+        return Err(FollowerError::Credentials(ApiKeyError::Plaintext {
+            side: "this follower",
         }));
     }
     let gateways = config.settings.node_connections.max(1) as usize;

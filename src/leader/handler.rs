@@ -27,7 +27,6 @@
 use std::{net::SocketAddr, os::unix::fs::FileExt, sync::Arc};
 
 use bytes::Bytes;
-use subtle::ConstantTimeEq;
 use tokio::{
     io::{AsyncRead, AsyncWrite, BufReader},
     sync::{OwnedSemaphorePermit, Semaphore, mpsc},
@@ -37,7 +36,7 @@ use tokio::{
 
 use super::{Shared, session::SessionRefused, slots::Activity, stats::LeaderStats};
 use crate::{
-    auth::AuthToken,
+    auth::{Admitted, Grant, admit},
     chaos::shutdown::Signal,
     index::IndexFile,
     protocol::{EncodedFrame, ErrorCode, Message, ProtocolError, VERSION, encode},
@@ -94,15 +93,6 @@ pub(crate) fn check_chunk(
     Ok(f)
 }
 
-/// Whether a follower `offered` the leader's token, in a time that tells nothing about the
-/// token: both sides are hashed to fixed-size SHA-256 digests (so neither a differing byte nor
-/// a differing length ends the comparison early), compared in constant time by `subtle`.
-fn same_secret(expected: &AuthToken, offered: &str) -> bool {
-    let digest = |text: &str| ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
-    let (expected, offered) = (digest(expected.expose()), digest(offered));
-    expected.as_ref().ct_eq(offered.as_ref()).into()
-}
-
 /// A response on its way to the socket, holding the buffer budget its bytes use until written.
 pub(crate) struct Response {
     frame: EncodedFrame,
@@ -129,6 +119,8 @@ struct Handler {
     budget: Arc<Semaphore>,
     chunks: JoinSet<()>,
     greeted: bool,
+    /// What the follower's API key may recover (`None`: no key, or the leader requires none).
+    grant: Option<Grant>,
 }
 
 /// Bytes of chunk responses one connection may have read but not yet written: two of the
@@ -185,6 +177,7 @@ pub(crate) async fn serve_halves(
         budget,
         chunks: JoinSet::new(),
         greeted: false,
+        grant: None,
     };
     loop {
         // Only these branches can interrupt a half-read frame, and then we stop anyway.
@@ -302,16 +295,13 @@ impl Handler {
                     self.refuse(id, ErrorCode::UnsupportedVersion, msg).await;
                     return Flow::Close;
                 }
-                if let Some(token) = &self.shared.config.auth_token
-                    && !same_secret(token, &auth)
-                {
-                    let why = if auth.is_empty() {
-                        "no auth token sent; this leader requires one"
-                    } else {
-                        "wrong auth token"
-                    };
-                    self.refuse(id, ErrorCode::Unauthorized, why.into()).await;
-                    return Flow::Close;
+                match self.admit(auth).await {
+                    Ok(Admitted::Key(grant)) => self.grant = Some(grant),
+                    Ok(Admitted::Open | Admitted::Token) => {}
+                    Err((code, message)) => {
+                        self.refuse(id, code, message).await;
+                        return Flow::Close;
+                    }
                 }
                 self.greeted = true;
                 self.activity.greet();
@@ -351,7 +341,42 @@ impl Handler {
         Flow::Continue
     }
 
+    /// Checks a `Hello`'s credentials; a refusal is logged as the leader sees it and returned
+    /// as the follower is told it. An API key's first check runs argon2 on a blocking thread,
+    /// at most [`super::KEY_CHECKS`] at once, so a flood of `Hello`s takes neither the async
+    /// workers nor unbounded memory.
+    async fn admit(&self, hello: String) -> Result<Admitted, (ErrorCode, String)> {
+        let config = &self.shared.config;
+        let (token, keys) = (config.auth_token.clone(), config.api_keys.clone());
+        let admitted = if keys.is_some() {
+            let _permit = self.shared.key_checks.acquire().await;
+            tokio::task::spawn_blocking(move || admit(token.as_ref(), keys.as_deref(), &hello))
+                .await
+                .map_err(|e| (ErrorCode::Internal, format!("checking credentials: {e}")))?
+        } else {
+            admit(token.as_ref(), None, &hello)
+        };
+        match &admitted {
+            Ok(Admitted::Key(grant)) => self.shared.log(format!(
+                "{}: authenticated API key [{}]",
+                self.peer,
+                grant.id()
+            )),
+            Ok(_) => {}
+            Err(refused) => self.shared.log(format!("{}: {refused}", self.peer)),
+        }
+        admitted.map_err(|refused| (ErrorCode::Unauthorized, refused.to_follower()))
+    }
+
     async fn open_session(&self, id: u64, index: &str, shard: u32) {
+        if let Some(grant) = &self.grant
+            && let Err(refused) = grant.check_index(index)
+        {
+            self.shared.log(format!("{}: {refused}", self.peer));
+            self.refuse(id, ErrorCode::Forbidden, refused.to_follower())
+                .await;
+            return;
+        }
         // In a cluster, the session lives on the node holding the shard's primary.
         let shared = &self.shared.primary_of(shard);
         if index != shared.config.index_name {
@@ -526,16 +551,5 @@ mod tests {
         assert_eq!(code(0, 0, 0, 1 << 20), Some(ErrorCode::LengthOutOfRange));
         assert_eq!(code(0, 50, 51, 1 << 20), Some(ErrorCode::LengthOutOfRange));
         assert_eq!(code(0, 0, 100, 64), Some(ErrorCode::LengthOutOfRange));
-    }
-
-    #[test]
-    fn secrets_compare_exactly() {
-        let token = AuthToken::new("abc").expect("token");
-        assert!(same_secret(&token, "abc"));
-        assert!(!same_secret(&token, "abd"), "unequal");
-        assert!(!same_secret(&token, "ab"), "shorter");
-        assert!(!same_secret(&token, "abcd"), "longer");
-        assert!(!same_secret(&token, ""), "none offered");
-        assert!(AuthToken::new("").is_err(), "an empty secret admits no one");
     }
 }

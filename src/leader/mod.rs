@@ -44,7 +44,7 @@ use self::{
     slots::Activity,
 };
 use crate::{
-    auth::AuthToken,
+    auth::{ApiKeyError, ApiKeys, AuthToken},
     chaos::{
         link::netns::in_netns,
         shutdown::{Shutdown, Signal},
@@ -68,8 +68,13 @@ pub struct LeaderConfig {
     pub settings: LeaderSettings,
     /// The index name followers must ask for in `OpenSession`.
     pub index_name: String,
-    /// Shared secret every `Hello` must carry, if set.
+    /// Shared secret every `Hello` must carry, if set (deprecated: use `api_keys`).
     pub auth_token: Option<AuthToken>,
+    /// The API keys a follower's `Hello` may carry, if set ([`crate::auth::key_store`]).
+    pub api_keys: Option<Arc<ApiKeys>>,
+    /// Accept API keys over plaintext TCP (without it, a leader with `api_keys` must serve TLS
+    /// or QUIC).
+    pub allow_plaintext_credentials: bool,
     /// Log sessions and refused requests to stderr.
     pub log: bool,
     /// Serve QUIC on UDP instead of TCP, with this certificate.
@@ -105,6 +110,8 @@ impl Default for LeaderConfig {
             settings: LeaderSettings::default(),
             index_name: "index".into(),
             auth_token: None,
+            api_keys: None,
+            allow_plaintext_credentials: false,
             log: false,
             quic: None,
             tls: None,
@@ -125,6 +132,9 @@ pub enum LeaderError {
     /// The TLS certificate, key or client CAs are unusable.
     #[error(transparent)]
     Tls(#[from] CertError),
+    /// API keys would arrive in clear text.
+    #[error(transparent)]
+    Credentials(#[from] ApiKeyError),
     /// The kernel refused the congestion controller.
     #[error(
         "leader congestion_control `{name}`: {source} (this kernel has: {available}; as root \
@@ -165,6 +175,8 @@ pub(crate) struct Shared {
     cluster: cluster::Membership,
     /// TLS on TCP connections ([`LeaderConfig::tls`]).
     tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Permits for API key checks ([`KEY_CHECKS`]).
+    key_checks: tokio::sync::Semaphore,
 }
 
 impl Shared {
@@ -296,6 +308,7 @@ pub async fn start(
     clock: Clock,
 ) -> Result<LeaderHandle, LeaderError> {
     config.settings.validate()?;
+    refuse_plaintext_keys(&config)?;
     let listener = match &config.quic {
         Some(quic) => Listener::quic(listen, &config, quic)?,
         None => Listener::tcp(listen, &config)?,
@@ -370,6 +383,21 @@ fn set_congestion_control(
         })
 }
 
+/// API keys are secrets: a leader takes them only inside TLS or QUIC, unless told the network
+/// is trusted.
+pub(crate) fn refuse_plaintext_keys(config: &LeaderConfig) -> Result<(), ApiKeyError> {
+    let plaintext = config.tls.is_none() && config.quic.is_none();
+    if config.api_keys.is_some() && plaintext && !config.allow_plaintext_credentials {
+        return Err(ApiKeyError::Plaintext {
+            side: "this leader's followers",
+        });
+    }
+    Ok(())
+}
+
+/// API key checks (argon2, about 19 MiB and tens of milliseconds each) run at once at most.
+pub(crate) const KEY_CHECKS: usize = 2;
+
 impl Shared {
     fn new(
         index: IndexShards,
@@ -391,6 +419,7 @@ impl Shared {
             clock,
             cluster: cluster::Membership::new(),
             tls,
+            key_checks: tokio::sync::Semaphore::new(KEY_CHECKS),
         })
     }
 

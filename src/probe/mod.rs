@@ -34,7 +34,7 @@ use self::{
     throughput::{Throughput, Transfer},
 };
 use crate::{
-    auth::AuthToken,
+    auth::Credentials,
     protocol::ErrorCode,
     transport::{
         TransportError,
@@ -54,8 +54,8 @@ pub struct ProbeConfig {
     pub to: String,
     /// The index to open a session on for the transfer.
     pub index: String,
-    /// Token for the leader's `Hello`.
-    pub auth: Option<AuthToken>,
+    /// Credentials for the leader's `Hello`: an API key or the deprecated token.
+    pub auth: Option<Credentials>,
     /// Ping/Pong round trips to time.
     pub pings: u32,
     /// Connections of the second transfer (the first uses one).
@@ -181,10 +181,11 @@ pub enum ProbeError {
         /// The likely cause.
         hint: &'static str,
     },
-    /// The leader refused the token.
+    /// The leader refused the credentials.
     #[error(
-        "the leader at {addr} refused the auth token ({leader_said}): the token is missing or \
-         differs from the leader's; give both the same one (--auth-token-file)"
+        "the leader at {addr} refused this probe's credentials: {leader_said} (give the \
+         follower's API key with --api-key-file or RRBENCH_API_KEY, or the same auth token as \
+         the leader's)"
     )]
     Unauthorized {
         /// The address.
@@ -225,7 +226,7 @@ impl ProbeError {
 
     fn connect(addr: &str, cause: TransportError) -> Self {
         if let TransportError::Remote {
-            code: ErrorCode::Unauthorized,
+            code: ErrorCode::Unauthorized | ErrorCode::Forbidden,
             message,
         } = cause.root()
         {

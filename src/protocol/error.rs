@@ -68,7 +68,7 @@ pub enum ErrorCode {
     FrameTooLarge,
     /// A protocol version the receiver does not speak.
     UnsupportedVersion,
-    /// The `Hello` auth token is wrong.
+    /// The `Hello` credentials are missing, unknown, wrong or of the wrong type.
     Unauthorized,
     /// `OpenSession` named an index the leader does not serve.
     UnknownIndex,
@@ -89,6 +89,8 @@ pub enum ErrorCode {
     LimitExceeded,
     /// `OpenSession` named a shard the index does not have.
     UnknownShard,
+    /// The follower's API key may not recover the index it named.
+    Forbidden,
     /// A code this build does not know.
     Other(u16),
 }
@@ -110,6 +112,7 @@ impl ErrorCode {
             Self::Internal => 11,
             Self::LimitExceeded => 12,
             Self::UnknownShard => 13,
+            Self::Forbidden => 14,
             Self::Other(n) => n,
         }
     }
@@ -130,6 +133,7 @@ impl ErrorCode {
             11 => Self::Internal,
             12 => Self::LimitExceeded,
             13 => Self::UnknownShard,
+            14 => Self::Forbidden,
             n => Self::Other(n),
         }
     }

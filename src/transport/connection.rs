@@ -40,7 +40,7 @@ use super::{
     socket::SocketOptions,
 };
 use crate::{
-    auth::AuthToken,
+    auth::Credentials,
     protocol::{Message, VERSION},
     vocabulary::{ChannelType, ConnectionProfile, RemoteMode},
 };
@@ -64,8 +64,8 @@ pub struct ConnectOptions {
     pub ping_timeout: Option<Duration>,
     /// Largest response accepted.
     pub max_response: u32,
-    /// Token sent in `Hello` (an empty one without).
-    pub auth: Option<AuthToken>,
+    /// Credentials sent in `Hello` (an empty text without).
+    pub auth: Option<Credentials>,
     /// Bound on connecting and greeting each channel.
     pub handshake_timeout: Duration,
     /// The QUIC connection's idle timeout and keep-alive (unused over TCP).
@@ -261,7 +261,7 @@ async fn open_channel(
         auth: options
             .auth
             .as_ref()
-            .map_or_else(String::new, |t| t.expose().to_owned()),
+            .map_or_else(String::new, Credentials::wire),
     };
     match timeout(options.handshake_timeout, channel.request(&hello)).await {
         Err(_) => Err(TransportError::Timeout(options.handshake_timeout)),

@@ -314,6 +314,9 @@ pub fn rrbench(args: &[&str]) -> std::process::Output {
 /// The environment variable the leader and the follower read an auth token from.
 pub const AUTH_TOKEN_ENV: &str = "RRBENCH_AUTH_TOKEN";
 
+/// The environment variable a follower reads its API key from.
+pub const API_KEY_ENV: &str = "RRBENCH_API_KEY";
+
 /// Runs `rrbench ARGS` with `envs` (and no inherited auth token) and waits at most `limit`,
 /// killing it then: a command that should have refused to start fails the test, not hangs it.
 pub fn rrbench_within(
@@ -326,6 +329,7 @@ pub fn rrbench_within(
     command
         .args(args)
         .env_remove(AUTH_TOKEN_ENV)
+        .env_remove(API_KEY_ENV)
         .envs(envs.iter().copied());
     let mut child = command
         .stdout(Stdio::piped())
@@ -370,6 +374,7 @@ pub fn spawn_collecting(args: &[&str]) -> (Child, String, std::thread::JoinHandl
         std::process::Command::new(env!("CARGO_BIN_EXE_rrbench"))
             .args(args)
             .env_remove(AUTH_TOKEN_ENV)
+            .env_remove(API_KEY_ENV)
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn"),
@@ -396,6 +401,7 @@ pub fn spawn_until_line(args: &[&str], last: &str) -> (Child, Vec<String>) {
         std::process::Command::new(env!("CARGO_BIN_EXE_rrbench"))
             .args(args)
             .env_remove(AUTH_TOKEN_ENV)
+            .env_remove(API_KEY_ENV)
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn"),

@@ -1,4 +1,6 @@
 //! The shared secret a leader requires in every follower's `Hello`, and where it is read from.
+//! Deprecated: one secret for every follower, which says nothing about which one it is nor
+//! what it may recover; API keys ([`super::api_key`]) replace it.
 //!
 //! It owns the token's invariants: never empty (an empty token would admit the followers that
 //! send none) and never printed (`Debug` shows no secret). It reads the token from one of three
@@ -23,6 +25,9 @@ impl AuthToken {
     fn checked(secret: String, origin: impl FnOnce() -> String) -> Result<Self, AuthTokenError> {
         if secret.is_empty() {
             return Err(AuthTokenError::Empty { origin: origin() });
+        }
+        if secret.starts_with(super::API_KEY_SCHEME) {
+            return Err(AuthTokenError::LooksLikeApiKey { origin: origin() });
         }
         Ok(Self(secret))
     }
@@ -116,6 +121,15 @@ pub enum AuthTokenError {
         /// Where it came from.
         origin: String,
     },
+    /// The token starts as an API key does on the wire, so a leader would read it as one.
+    #[error(
+        "the auth token from {origin} starts with \"ApiKey \", which is how an API key is sent: \
+         choose another token, or send the key with --api-key-file"
+    )]
+    LooksLikeApiKey {
+        /// Where it came from.
+        origin: String,
+    },
     /// The token file could not be read.
     #[error("cannot read the auth token file {path}: {source}")]
     Read {
@@ -176,6 +190,10 @@ mod tests {
     #[test]
     fn empty_tokens_are_refused_from_every_source() {
         assert!(AuthToken::new("").is_err());
+        assert!(matches!(
+            AuthToken::new("ApiKey id:secret"),
+            Err(AuthTokenError::LooksLikeApiKey { .. })
+        ));
         for source in [
             TokenSource::Argument(String::new()),
             TokenSource::Environment(OsString::new()),

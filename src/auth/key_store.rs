@@ -1,0 +1,512 @@
+//! A leader's API keys: the file that lists them, and the check of a key a follower offers.
+//!
+//! The file has one key a line, four fields apart by spaces, `#` starting a comment:
+//!
+//! ```text
+//! # id            type           index names       argon2 hash of the secret (PHC string)
+//! follower-dc2    cross_cluster  logs-*,metrics    $argon2id$v=19$m=19456,t=2,p=1$…$…
+//! ```
+//!
+//! The names are Elasticsearch's `access.replication.names`: index names, `*` matching any run
+//! of characters. `rrbench api-key` writes such a line. Only hashes are stored; checking one
+//! takes argon2's time and memory, so a key checked once is remembered by the SHA-256 of its
+//! secret, and later connections of the same follower compare that in constant time.
+
+use std::{
+    collections::HashMap,
+    fmt,
+    path::{Path, PathBuf},
+    sync::{Mutex, OnceLock},
+};
+
+use argon2::{
+    Argon2, Params,
+    password_hash::{PasswordHash, PasswordVerifier},
+};
+use subtle::ConstantTimeEq;
+
+use super::api_key::{ApiKey, ApiKeyError, KeyType, check_id};
+
+/// The most memory one hash may ask argon2 for, in KiB (256 MiB): a keys file asking more
+/// would let every `Hello` take that much.
+const MAX_MEMORY_KIB: u32 = 256 << 10;
+
+/// One key as the leader stores it.
+struct StoredKey {
+    key_type: KeyType,
+    names: Vec<String>,
+    hash: String,
+}
+
+/// A leader's API keys, read from its keys file.
+pub struct ApiKeys {
+    path: PathBuf,
+    keys: HashMap<String, StoredKey>,
+    /// Key id to the SHA-256 of the secret that passed argon2 for it.
+    verified: Mutex<HashMap<String, [u8; 32]>>,
+}
+
+impl fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeys")
+            .field("path", &self.path)
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+/// What a checked key may do: recover the indices its names match.
+#[derive(Clone, Debug)]
+pub struct Grant {
+    id: String,
+    names: Vec<String>,
+}
+
+impl Grant {
+    /// The key's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Whether the key may recover `index`; refused naming the key and the index.
+    pub fn check_index(&self, index: &str) -> Result<(), Refusal> {
+        if self
+            .names
+            .iter()
+            .any(|pattern| matches_pattern(pattern, index))
+        {
+            return Ok(());
+        }
+        Err(Refusal::IndexNotAllowed {
+            id: self.id.clone(),
+            index: index.to_owned(),
+            names: self.names.join(","),
+        })
+    }
+}
+
+impl ApiKeys {
+    /// Reads the keys file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ApiKeyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ApiKeyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Reads a keys file's text (`path` names it in errors). Every line is checked: a field
+    /// missing or extra, a type other than `cross_cluster` or `rest`, an id given twice, a hash
+    /// that is not an argon2 PHC string, or a file with no key is refused with its line.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ApiKeyError> {
+        let mut keys = HashMap::new();
+        for (n, line) in text.lines().enumerate() {
+            let bad = |why: String| ApiKeyError::KeysFile {
+                path: path.to_path_buf(),
+                line: n + 1,
+                why,
+            };
+            let line = line.split('#').next().unwrap_or_default().trim();
+            if line.is_empty() {
+                continue;
+            }
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [id, key_type, names, hash] = fields[..] else {
+                return Err(bad(format!(
+                    "{} fields, not 4 (id, type, index names, argon2 hash)",
+                    fields.len()
+                )));
+            };
+            check_id(id).map_err(|why| bad(why.replacen("its id", "the id", 1)))?;
+            let key_type: KeyType = key_type.parse().map_err(bad)?;
+            if names.split(',').any(str::is_empty) {
+                return Err(bad(format!(
+                    "index names {names:?}: an empty name between commas"
+                )));
+            }
+            check_hash(hash).map_err(bad)?;
+            let names = names.split(',').map(str::to_owned).collect();
+            let stored = StoredKey {
+                key_type,
+                names,
+                hash: hash.to_owned(),
+            };
+            if keys.insert(id.to_owned(), stored).is_some() {
+                return Err(bad(format!("key id {id} is given twice")));
+            }
+        }
+        if keys.is_empty() {
+            return Err(ApiKeyError::KeysFile {
+                path: path.to_path_buf(),
+                line: 0,
+                why: "no key in the file: a leader with no key would admit no follower".into(),
+            });
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            keys,
+            verified: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Whether a key has this id.
+    pub fn contains(&self, id: &str) -> bool {
+        self.keys.contains_key(id)
+    }
+
+    /// The file the keys came from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Checks `key` as Elasticsearch does: first its secret (an unknown id costs the same
+    /// argon2 time as a wrong secret, so the time tells nothing about which ids exist), then
+    /// its type. It blocks for argon2's time on a key's first check: call it off the async
+    /// workers.
+    pub fn authenticate(&self, key: &ApiKey) -> Result<Grant, Refusal> {
+        let Some(stored) = self.keys.get(key.id()) else {
+            let _ = verify(decoy_hash(), key.expose_secret());
+            return Err(Refusal::UnknownKey {
+                id: key.id().to_owned(),
+                path: self.path.clone(),
+            });
+        };
+        let digest = sha256(key.expose_secret());
+        let remembered = self
+            .verified()
+            .get(key.id())
+            .is_some_and(|known| bool::from(known.ct_eq(&digest)));
+        if !remembered {
+            if !verify(&stored.hash, key.expose_secret()) {
+                return Err(Refusal::InvalidSecret {
+                    id: key.id().to_owned(),
+                });
+            }
+            self.verified().insert(key.id().to_owned(), digest);
+        }
+        if stored.key_type != KeyType::CrossCluster {
+            return Err(Refusal::WrongType {
+                id: key.id().to_owned(),
+                got: stored.key_type,
+            });
+        }
+        Ok(Grant {
+            id: key.id().to_owned(),
+            names: stored.names.clone(),
+        })
+    }
+
+    fn verified(&self) -> std::sync::MutexGuard<'_, HashMap<String, [u8; 32]>> {
+        self.verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Whether `hash` is an argon2 PHC string whose cost a leader can afford.
+fn check_hash(hash: &str) -> Result<(), String> {
+    let parsed = PasswordHash::new(hash).map_err(|e| {
+        format!("the hash is not a PHC string ({e}); make keys with rrbench api-key")
+    })?;
+    if !matches!(
+        parsed.algorithm.as_str(),
+        "argon2id" | "argon2i" | "argon2d"
+    ) {
+        return Err(format!(
+            "the hash is {}, not argon2id, argon2i or argon2d",
+            parsed.algorithm
+        ));
+    }
+    let params = Params::try_from(&parsed).map_err(|e| format!("the hash's parameters: {e}"))?;
+    if params.m_cost() > MAX_MEMORY_KIB {
+        return Err(format!(
+            "the hash asks argon2 for {} MiB, more than the {} MiB a leader gives one check",
+            params.m_cost() >> 10,
+            MAX_MEMORY_KIB >> 10
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `secret` matches the PHC string `hash` (argon2 compares in constant time).
+fn verify(hash: &str, secret: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|hash| {
+        Argon2::default()
+            .verify_password(secret.as_bytes(), &hash)
+            .is_ok()
+    })
+}
+
+/// A hash no secret is known for, checked against an unknown id's secret to take the same time
+/// as a known one's.
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| {
+        ApiKey::generate(Some("decoy"))
+            .and_then(|key| key.hash_secret())
+            .unwrap_or_default()
+    })
+}
+
+fn sha256(text: &str) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// Whether `name` matches `pattern`, where `*` matches any run of characters (none included).
+fn matches_pattern(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+/// Why a leader refused a follower's credentials. [`Refusal::to_follower`] is what the
+/// follower is told, [`fmt::Display`] what the leader logs (which may say more: a follower
+/// without the secret is not told whether the id exists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// No credentials, and the leader requires an API key.
+    Missing,
+    /// A `Hello` that claims an API key and is not `id:secret`.
+    Malformed(String),
+    /// No key with this id.
+    UnknownKey {
+        /// The id offered.
+        id: String,
+        /// The leader's keys file.
+        path: PathBuf,
+    },
+    /// The secret does not match the key's hash.
+    InvalidSecret {
+        /// The key.
+        id: String,
+    },
+    /// The key is not a cross-cluster key.
+    WrongType {
+        /// The key.
+        id: String,
+        /// Its type.
+        got: KeyType,
+    },
+    /// The key's names do not match the index asked for.
+    IndexNotAllowed {
+        /// The key.
+        id: String,
+        /// The index.
+        index: String,
+        /// The key's names, for the leader's log.
+        names: String,
+    },
+    /// The leader authenticates API keys and the follower sent the deprecated token.
+    TokenNotKey,
+    /// The leader requires the deprecated token and the follower sent an API key.
+    KeyNotToken,
+    /// No token where the leader requires one (the deprecated token).
+    MissingToken,
+    /// A token other than the leader's (the deprecated token).
+    WrongToken,
+}
+
+impl Refusal {
+    /// What the follower is told.
+    pub fn to_follower(&self) -> String {
+        match self {
+            Self::Missing => "missing credentials: this leader requires an API key and none was \
+                              sent; ensure the follower has the cross-cluster API key its \
+                              leader's administrator made (--api-key-file or RRBENCH_API_KEY)"
+                .into(),
+            Self::Malformed(why) => format!("unable to authenticate: {why}"),
+            Self::UnknownKey { id, .. } | Self::InvalidSecret { id } => format!(
+                "unable to authenticate API key [{id}]: invalid credentials (a wrong secret, or \
+                 a key this leader does not have)"
+            ),
+            Self::IndexNotAllowed { id, index, .. } => format!(
+                "recovering index [{index}] is unauthorized for API key [{id}]: the key's index \
+                 names do not include it"
+            ),
+            Self::TokenNotKey => "this leader authenticates API keys and the follower sent a \
+                                  shared auth token: give the follower an API key \
+                                  (--api-key-file or RRBENCH_API_KEY)"
+                .into(),
+            Self::KeyNotToken => "this leader has no API keys (it requires the deprecated \
+                                  shared auth token): start it with --api-keys, or give the \
+                                  follower the token"
+                .into(),
+            Self::MissingToken => "no auth token sent; this leader requires one".into(),
+            Self::WrongToken => "wrong auth token".into(),
+            Self::WrongType { .. } => self.to_string(),
+        }
+    }
+
+    /// Whether this refusal is about an API key (and not the deprecated token).
+    pub fn is_api_key(&self) -> bool {
+        !matches!(self, Self::MissingToken | Self::WrongToken)
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownKey { id, path } => write!(
+                f,
+                "Authentication using apikey failed - no API key with id [{id}] in {}",
+                path.display()
+            ),
+            Self::InvalidSecret { id } => write!(
+                f,
+                "Authentication using apikey failed - invalid credentials for API key [{id}]"
+            ),
+            Self::WrongType { id, got } => write!(
+                f,
+                "authentication expected API key type of [cross_cluster], but API key [{id}] has \
+                 type [{got}]"
+            ),
+            Self::IndexNotAllowed { id, index, names } => write!(
+                f,
+                "recovering index [{index}] is unauthorized for API key [{id}], whose index \
+                 names are [{names}]"
+            ),
+            other => f.write_str(&other.to_follower()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(lines: &[String]) -> Result<ApiKeys, ApiKeyError> {
+        ApiKeys::parse(&lines.join("\n"), Path::new("keys.txt"))
+    }
+
+    #[test]
+    fn a_key_passes_once_for_its_secret_and_type_and_index_names() {
+        let good = ApiKey::generate(Some("dc2")).expect("key");
+        let rest = ApiKey::generate(Some("http")).expect("key");
+        let names = vec!["logs-*".to_string(), "metrics".to_string()];
+        let store = keys(&[
+            "# a comment".into(),
+            good.keys_file_line(KeyType::CrossCluster, &names)
+                .expect("line"),
+            String::new(),
+            rest.keys_file_line(KeyType::Rest, &[]).expect("line") + "  # trailing comment",
+        ])
+        .expect("keys");
+        for _ in 0..2 {
+            let grant = store.authenticate(&good).expect("valid");
+            assert_eq!(grant.id(), "dc2");
+            assert!(grant.check_index("logs-2026.12").is_ok());
+            assert!(grant.check_index("metrics").is_ok());
+            let refused = grant.check_index("metrics-old").expect_err("not named");
+            assert!(
+                refused.to_follower().contains("index [metrics-old]"),
+                "{refused}"
+            );
+            assert!(
+                !refused.to_follower().contains("logs-*"),
+                "names stay on the leader"
+            );
+            assert!(
+                refused.to_string().contains("[logs-*,metrics]"),
+                "{refused}"
+            );
+        }
+        let wrong = ApiKey::parse(&format!("dc2:{}x", good.expose_secret()), "t").expect("k");
+        let refused = store.authenticate(&wrong).expect_err("wrong secret");
+        assert_eq!(refused, Refusal::InvalidSecret { id: "dc2".into() });
+        assert!(
+            store.authenticate(&good).is_ok(),
+            "a wrong secret forgets nothing"
+        );
+        let unknown = ApiKey::parse("nobody:secret", "t").expect("k");
+        let refused = store.authenticate(&unknown).expect_err("unknown");
+        assert_eq!(
+            refused.to_follower(),
+            Refusal::InvalidSecret {
+                id: "nobody".into()
+            }
+            .to_follower()
+        );
+        assert!(
+            refused
+                .to_string()
+                .contains("no API key with id [nobody] in keys.txt")
+        );
+        let refused = store.authenticate(&rest).expect_err("rest key");
+        assert_eq!(
+            refused.to_string(),
+            "authentication expected API key type of [cross_cluster], but API key [http] has \
+             type [rest]"
+        );
+    }
+
+    #[test]
+    fn a_bad_keys_file_is_refused_naming_its_line() {
+        let key = ApiKey::generate(Some("k")).expect("key");
+        let line = key
+            .keys_file_line(KeyType::CrossCluster, &[])
+            .expect("line");
+        let cases = [
+            (vec![line.clone(), line.clone()], "line 2: key id k is given twice"),
+            (vec!["k cross_cluster *".into()], "line 1: 3 fields, not 4"),
+            (vec![line.replace("cross_cluster", "admin")], "\"admin\" is neither"),
+            (vec!["k cross_cluster * plain".into()], "not a PHC string"),
+            (vec!["k cross_cluster * $scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE".into()], "not argon2"),
+            (
+                vec![line.replace("m=19456", "m=4194304")],
+                "asks argon2 for 4096 MiB",
+            ),
+            (vec!["# only a comment".into()], "no key in the file"),
+            (vec![line.replacen("k ", "k! ", 1)], "line 1: the id \"k!\""),
+        ];
+        for (lines, want) in cases {
+            let e = keys(&lines).expect_err(want).to_string();
+            assert!(e.starts_with("keys.txt"), "{e}");
+            assert!(e.contains(want), "{want}: {e}");
+        }
+    }
+
+    #[test]
+    fn star_matches_any_run_of_characters() {
+        let yes = [
+            ("*", ""),
+            ("*", "a"),
+            ("logs-*", "logs-"),
+            ("logs-*", "logs-1"),
+            ("a*c", "abc"),
+            ("a*c", "ac"),
+            ("*-x-*", "a-x-b"),
+            ("a**", "a"),
+            ("exact", "exact"),
+        ];
+        let no = [
+            ("logs-*", "log"),
+            ("a*c", "ab"),
+            ("a*c", "cab"),
+            ("exact", "exact2"),
+            ("*-x-*", "a-x"),
+            ("ab*ba", "aba"),
+        ];
+        for (pattern, name) in yes {
+            assert!(matches_pattern(pattern, name), "{pattern} {name}");
+        }
+        for (pattern, name) in no {
+            assert!(!matches_pattern(pattern, name), "{pattern} {name}");
+        }
+    }
+}
