@@ -13,6 +13,7 @@ use rrbench::{
     },
     chaos::Fault,
     settings::{LeaderSettings, RecoverySettings},
+    transport::quic::TlsClient,
     units::{ByteSize, parse_duration, parse_optional_duration},
     vocabulary::{
         CongestionControl, ConnectionProfile, LeaderFlavor, Policy, RemoteMode, Transport,
@@ -999,6 +1000,22 @@ pub struct ProbeArgs {
     /// The remote cluster's alias in cluster.remote.<alias>.* settings.
     #[arg(long, default_value = "leader")]
     pub alias: String,
+    /// Connect with TLS (the leader runs with --tls); needs --ca. The path then measured is
+    /// the one a --tls recovery uses, handshakes and encryption included.
+    #[arg(long, requires = "ca")]
+    pub tls: bool,
+    /// --tls: trust these certificates (PEM bundle: CAs, or the leader's own certificate).
+    #[arg(long, value_name = "PEM", requires = "tls")]
+    pub ca: Option<PathBuf>,
+    /// --tls: the name the leader's certificate must carry (default: the host of --to).
+    #[arg(long, requires = "tls")]
+    pub server_name: Option<String>,
+    /// --tls: present this client certificate chain (PEM) to a leader with --client-ca.
+    #[arg(long, value_name = "PEM", requires_all = ["key", "tls"])]
+    pub cert: Option<PathBuf>,
+    /// --tls: the client certificate's private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    pub key: Option<PathBuf>,
     /// The API key (or the deprecated shared secret) to send.
     #[command(flatten)]
     pub auth: FollowerAuthArgs,
@@ -1012,8 +1029,16 @@ impl ProbeArgs {
     pub fn config(&self) -> Result<rrbench::probe::ProbeConfig, ApiKeyError> {
         let mut c = rrbench::probe::ProbeConfig::new(self.to.clone());
         c.index = self.index.clone();
-        // The probe speaks plaintext TCP.
-        c.auth = self.auth.credentials(false)?;
+        c.auth = self.auth.credentials(self.tls)?;
+        c.tls = self.ca.clone().map(|ca| TlsClient {
+            ca,
+            server_name: self.server_name.clone(),
+            identity: self
+                .cert
+                .clone()
+                .zip(self.key.clone())
+                .map(|(cert, key)| rrbench::transport::quic::CertificatePaths { cert, key }),
+        });
         c.pings = self.pings;
         c.connections = self.connections;
         c.transfer_time = self.transfer_time;

@@ -207,3 +207,59 @@ async fn a_wrong_index_is_refused_at_once_with_exit_code_2() {
     assert!(err.contains("no-such-index"), "{err}");
     rig.shutdown().await;
 }
+
+/// A TLS leader is probed over TLS (`--tls --ca`), handshakes and encryption on the path it
+/// measures; probed in plaintext it is named as a TLS leader, not as something unknown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_leader_is_probed_over_tls_and_named_when_probed_in_plaintext() {
+    let tmp = scratch();
+    let snapshot = make_index(tmp.path(), 8 << 20, 4, 31);
+    let rig = Rig::builder()
+        .leader(snapshot, unlimited_leader())
+        .tls(true)
+        .certificate(rrbench::rig::Certificate::Generate {
+            dir: tmp.path().join("cert"),
+            names: vec!["127.0.0.1".into()],
+        })
+        .start()
+        .await
+        .expect("the rig starts");
+    let mut config = ProbeConfig::new(rig.dial().to_string());
+    config.tls = rig.tls_client();
+    config.pings = 5;
+    config.connections = 2;
+    config.transfer_time = Duration::from_millis(300);
+    config.max_idle = Duration::ZERO;
+    let report = probe::run(config, &|_: &str| {}, std::future::pending())
+        .await
+        .expect("the probe runs over TLS");
+    assert!(report.rtt.is_some(), "{:?}", report.notes);
+    assert_eq!(report.throughput.len(), 2, "{:?}", report.notes);
+    assert!(
+        report.throughput.iter().all(|t| t.bytes > 0),
+        "{:?}",
+        report.throughput
+    );
+
+    let to = rig.dial().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        rrbench(&[
+            "probe",
+            "--to",
+            &to,
+            "--max-idle",
+            "0",
+            "--transfer-time",
+            "0",
+        ])
+    })
+    .await
+    .expect("join");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the leader speaks TLS: probe with --tls"),
+        "{err}"
+    );
+    rig.shutdown().await;
+}

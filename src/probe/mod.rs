@@ -41,7 +41,9 @@ use crate::{
         connection::ConnectOptions,
         dial::{Dialer, TcpDialer},
         quic::QuicLiveness,
+        quic::TlsClient,
         socket::SocketOptions,
+        tls::TlsDialer,
     },
     units::ByteSize,
     vocabulary::{ConnectionProfile, RemoteMode},
@@ -56,6 +58,8 @@ pub struct ProbeConfig {
     pub index: String,
     /// Credentials for the leader's `Hello`: an API key or the deprecated token.
     pub auth: Option<Credentials>,
+    /// Reach the leader over TLS, trusting this (`None`: plaintext TCP).
+    pub tls: Option<TlsClient>,
     /// Ping/Pong round trips to time.
     pub pings: u32,
     /// Connections of the second transfer (the first uses one).
@@ -89,6 +93,7 @@ impl ProbeConfig {
             to: to.into(),
             index: "index".into(),
             auth: None,
+            tls: None,
             pings: 20,
             connections: 4,
             transfer_time: Duration::from_secs(2),
@@ -249,6 +254,15 @@ impl ProbeError {
             TransportError::Timeout(_) => {
                 "no answer to the greeting: a firewall dropping packets, or not an rrbench leader"
             }
+            TransportError::Protocol(crate::protocol::ProtocolError::BadMagic(first))
+                if crate::transport::tls::looks_like_tls(first) =>
+            {
+                "the leader speaks TLS: probe with --tls and --ca FILE"
+            }
+            TransportError::Tls(_) => {
+                "TLS failed: the cause above names the certificate refused, or the side not \
+                 speaking TLS"
+            }
             TransportError::Protocol(_) => "something that is not an rrbench leader answered",
             _ => "the connection broke during the greeting (not an rrbench leader?)",
         };
@@ -353,9 +367,15 @@ async fn measure(
     mut stop: Stop,
 ) -> Result<ProbeReport, ProbeError> {
     let start = Instant::now();
-    let dialer: Arc<dyn Dialer> = Arc::new(TcpDialer {
-        addr: config.to.clone(),
-    });
+    let dialer: Arc<dyn Dialer> = match &config.tls {
+        Some(client) => Arc::new(TlsDialer {
+            addr: config.to.clone(),
+            client: client.clone(),
+        }),
+        None => Arc::new(TcpDialer {
+            addr: config.to.clone(),
+        }),
+    };
     let options = config.connect_options();
     let mut notes = Vec::new();
     progress(&format!("connecting to {}", config.to));
