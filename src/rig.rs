@@ -99,6 +99,26 @@ pub enum Certificate {
         /// DNS names or IP addresses, before the leader's host.
         names: Vec<String>,
     },
+    /// A certificate issued by a CA (as [`crate::transport::certs::generate_issued`] makes
+    /// them): the leader serves `certificate`, the follower trusts only `ca` (a chain, not a
+    /// pinned leaf) and verifies the host it dials when that is one of `names`, else the first
+    /// of `names` (a leader behind an L3 link listens on an address no certificate names).
+    Issued {
+        /// The leader's certificate and key.
+        certificate: CertificatePaths,
+        /// The CA the follower trusts.
+        ca: PathBuf,
+        /// The names `certificate` was issued for.
+        names: Vec<String>,
+    },
+}
+
+/// What the follower trusts and which name it verifies, when that is not simply the leader's
+/// certificate and the host it dials.
+#[derive(Clone, Debug)]
+struct Trust {
+    ca: PathBuf,
+    names: Vec<String>,
 }
 
 /// The rig could not start.
@@ -214,6 +234,7 @@ pub struct Rig {
     mode: Option<RemoteMode>,
     transport: Transport,
     certificate: Option<CertificatePaths>,
+    trust: Option<Trust>,
     tls: bool,
     clock: Clock,
     seed: u64,
@@ -410,14 +431,22 @@ impl RigBuilder {
         let serves_quic = self.transport == Transport::Quic && self.leader.is_some();
         let tls = self.tls && self.transport == Transport::Tcp;
         let serves_tls = tls && self.leader.is_some();
-        let certificate = match self.certificate {
-            _ if !serves_quic && !serves_tls => None,
+        let (certificate, trust) = match self.certificate {
+            _ if !serves_quic && !serves_tls => (None, None),
             None => return Err(RigError::NoCertificate),
-            Some(Certificate::Given(paths)) => Some(paths),
-            Some(Certificate::Generate { dir, names }) => Some(
-                generate_self_signed(&dir, &certificate_names(names, &leader_listen))
-                    .map_err(QuicError::from)?,
+            Some(Certificate::Given(paths)) => (Some(paths), None),
+            Some(Certificate::Generate { dir, names }) => (
+                Some(
+                    generate_self_signed(&dir, &certificate_names(names, &leader_listen))
+                        .map_err(QuicError::from)?,
+                ),
+                None,
             ),
+            Some(Certificate::Issued {
+                certificate,
+                ca,
+                names,
+            }) => (Some(certificate), Some(Trust { ca, names })),
         };
         let leaders = match self.leader {
             Some((snapshot, mut config)) => {
@@ -526,6 +555,7 @@ impl RigBuilder {
             mode: cluster.then_some(self.mode),
             transport: self.transport,
             certificate,
+            trust,
             tls,
             clock,
             seed: self.seed,
@@ -679,25 +709,33 @@ impl Rig {
     /// the address it dials.
     pub fn quic_client(&self) -> Option<QuicClient> {
         let quic = self.transport == Transport::Quic;
-        self.certificate
-            .as_ref()
-            .filter(|_| quic)
-            .map(|c| QuicClient {
-                ca: c.cert.clone(),
-                ..QuicClient::default()
-            })
+        self.client().filter(|_| quic)
     }
 
-    /// How a follower reaches the TLS (TCP) leader: trusting its certificate, verifying the
-    /// name in the address it dials.
+    /// How a follower reaches the TLS (TCP) leader: trusting its certificate (or the CA that
+    /// issued it), verifying the name in the address it dials.
     pub fn tls_client(&self) -> Option<TlsClient> {
-        self.certificate
-            .as_ref()
-            .filter(|_| self.tls)
-            .map(|c| TlsClient {
-                ca: c.cert.clone(),
+        self.client().filter(|_| self.tls)
+    }
+
+    fn client(&self) -> Option<TlsClient> {
+        let certificate = self.certificate.as_ref()?;
+        Some(match &self.trust {
+            None => TlsClient {
+                ca: certificate.cert.clone(),
                 ..TlsClient::default()
-            })
+            },
+            Some(trust) => {
+                let host = host_of(&self.dial().to_string());
+                TlsClient {
+                    ca: trust.ca.clone(),
+                    server_name: (!trust.names.contains(&host))
+                        .then(|| trust.names.first().cloned())
+                        .flatten(),
+                    identity: None,
+                }
+            }
+        })
     }
 
     /// A follower configuration that recovers into `target` through the rig: the addresses

@@ -734,3 +734,78 @@ fn every_shipped_campaign_parses() {
     }
     assert!(seen >= 15, "{seen} campaigns");
 }
+
+/// A tiny campaign over TCP, in plaintext and with `settings.tls`.
+const TLS: &str = "name = \"tls\"\nseed = 8\ntime_limit = \"30s\"\n\
+    [index]\nsize = \"256kb\"\nfiles = 2\nseed = 46\n\
+    [leader]\nmax_bytes_per_sec = \"0\"\n\
+    [settings]\nmax_bytes_per_sec = \"0\"\nchunk_size = \"64kb\"\n\
+    [matrix]\n\"settings.tls\" = [false, true]\n\
+    [expect]\noutcome = \"completed\"\n";
+
+/// With `settings.tls` the results directory gets a CA and a leader certificate it issued
+/// (the follower trusts the CA, so the chain is verified, not a leaf pinned), and the TLS
+/// trial's record names the protocol and cipher suite; the plaintext trial's has no `tls`.
+/// `env.json` says what this machine's rustls would pick.
+#[test]
+fn a_tls_campaign_issues_its_certificates_and_records_the_cipher_suite() {
+    use std::os::unix::fs::PermissionsExt;
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let run = run_campaign_text("tls", TLS);
+    assert_eq!(run.records.len(), 2);
+    for trial in &run.records {
+        assert_eq!(trial["outcome"], "completed", "{trial}");
+        let tls = &trial["tls"];
+        if trial["params"]["settings.tls"] == true {
+            assert_eq!(tls["protocol"], "TLSv1.3", "{trial}");
+            assert!(
+                tls["cipher_suite"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("TLS13_")),
+                "{trial}"
+            );
+        } else {
+            assert!(tls.is_null(), "plaintext has no tls: {trial}");
+        }
+    }
+    let pki = run.dir.join("tls");
+    let der = |name: &str| {
+        rrbench::transport::certs::read_certificates(&pki.join(name)).expect(name)[0].to_vec()
+    };
+    let (ca, leader) = (der("ca.crt.pem"), der("leader.crt.pem"));
+    let (_, ca) = X509Certificate::from_der(&ca).expect("CA");
+    let (_, leader) = X509Certificate::from_der(&leader).expect("leader");
+    assert!(ca.is_ca() && !leader.is_ca());
+    assert_eq!(leader.issuer(), ca.subject(), "issued by the CA");
+    assert_ne!(leader.subject(), ca.subject());
+    let sans: Vec<String> = leader
+        .subject_alternative_name()
+        .expect("SAN")
+        .expect("SAN")
+        .value
+        .general_names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect();
+    assert!(
+        sans.iter().any(|n| n.contains("localhost")) && sans.len() == 2,
+        "{sans:?}"
+    );
+    let mode = fs::metadata(pki.join("leader.key.pem"))
+        .expect("key")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let env: serde_json::Value =
+        serde_json::from_slice(&fs::read(run.dir.join("env.json")).expect("env")).expect("json");
+    assert!(
+        env["tls"]["cipher_suites"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty()),
+        "{env}"
+    );
+    assert_eq!(
+        env["tls"]["expected_tls13_suite"], run.records[1]["tls"]["cipher_suite"],
+        "what env.json expects is what the TLS trial got"
+    );
+}

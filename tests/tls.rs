@@ -349,6 +349,21 @@ async fn tls_recovery_of_64_mib_is_byte_identical_with_an_rsa_pkcs1_key() {
     assert_eq!(report.outcome, Outcome::Completed, "{:?}", report.failure);
     assert_identical(&snapshot, &target);
     eprintln!("64 MiB over TLS in {:.2}s", started.elapsed().as_secs_f64());
+    // The handshake's outcome is in the report: TLS 1.3 and the suite both sides prefer.
+    let tls = report
+        .tls
+        .clone()
+        .expect("the report names the TLS session");
+    assert_eq!(tls.protocol, "TLSv1.3");
+    let suite = tls.cipher_suite.clone().expect("a cipher suite");
+    assert!(suite.starts_with("TLS13_"), "{suite}");
+    assert_eq!(
+        Some(suite),
+        rrbench::transport::tls::local_preference().expected_tls13_suite,
+        "env.json's expectation is what a recovery gets"
+    );
+    let json = serde_json::to_value(&report).expect("json");
+    assert_eq!(json["tls"]["protocol"], "TLSv1.3", "{}", json["tls"]);
     leader.shutdown().await;
 }
 
@@ -490,6 +505,8 @@ async fn an_openssl_self_signed_ca_true_certificate_is_pinned_over_tcp_and_quic(
         report.failure
     );
     assert_identical(&snapshot, &target);
+    let tls = report.tls.expect("a QUIC report names its TLS");
+    assert_eq!(tls.protocol, "QUIC/TLSv1.3");
     leader.shutdown().await;
 }
 
@@ -701,6 +718,10 @@ async fn a_rig_with_tls_generates_its_certificate_and_the_follower_trusts_it() {
     .expect("runs");
     assert_eq!(report.outcome, Outcome::Completed, "{:?}", report.failure);
     assert_identical(&snapshot, &tmp.path().join("f"));
+    assert_eq!(
+        report.tls.as_ref().map(|t| t.protocol.as_str()),
+        Some("TLSv1.3")
+    );
     rig.shutdown().await;
 }
 
@@ -719,6 +740,7 @@ fn the_binaries_refuse_a_wrong_client_certificate_on_both_sides() {
     let rogue = pki.ca("rogue", "Rogue CA");
     let server = pki.issue("leader", "leader", sans, &ca, false, false);
     let stranger = pki.issue("stranger", "stranger", "DNS:stranger", &rogue, false, false);
+    let member = pki.issue("member", "member", "DNS:member", &ca, false, false);
     let index = tmp.path().join("index");
     let out = rrbench_within(
         &[
@@ -793,6 +815,34 @@ fn the_binaries_refuse_a_wrong_client_certificate_on_both_sides() {
         );
         eprintln!("{case}: {}", lines[0]);
     }
+    // A follower the leader trusts, and which trusts it: the TLS session is in `--json` (in
+    // the report) and in the summary, one line.
+    let (mcert, mkey) = (s(&member.cert), s(&member.key));
+    let trusted = ["--ca", ca_file.as_str(), "--cert", &mcert, "--key", &mkey];
+    let out = recover("json", &[&trusted[..], &["--json"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    let tls = &doc["end"]["report"]["tls"];
+    assert_eq!(tls["protocol"], "TLSv1.3", "{tls}");
+    let suite = tls["cipher_suite"].as_str().expect("a cipher suite");
+    assert!(suite.starts_with("TLS13_"), "{suite}");
+    let out = recover("text", &trusted);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let line = format!("tls                 TLSv1.3 {suite}");
+    assert!(
+        stdout.lines().any(|l| l.trim() == line),
+        "{line:?} not in: {stdout}"
+    );
+    eprintln!("{}", line);
     assert!(interrupt(&mut leader).success());
     let log = rest.join().expect("leader log").join("\n");
     assert!(
@@ -800,11 +850,19 @@ fn the_binaries_refuse_a_wrong_client_certificate_on_both_sides() {
             && log.contains("not signed by a CA in --client-ca"),
         "{log}"
     );
-    // The follower's refusal reaches the leader as its alert, or (when the follower gave up
-    // on its other channels first) as a closed handshake; either way it is logged.
-    assert!(
-        log.contains("client did not trust this server's certificate")
-            || log.contains("TLS handshake failed"),
-        "{log}"
-    );
+    // The follower's refusal reaches the leader as its alert (unknown_ca: the leader's issuer
+    // is not the follower's CA), logged with the follower's address.
+    let refused: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            l.contains(
+                "127.0.0.1:",
+            ) && l.contains(
+                ": client did not trust this server's certificate (TLS alert unknown_ca), closing \
+                 connection",
+            )
+        })
+        .collect();
+    assert!(!refused.is_empty(), "{log}");
+    eprintln!("leader: {}", refused[0]);
 }

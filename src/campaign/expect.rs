@@ -298,6 +298,7 @@ mod tests {
             requests: Vec::new(),
             faults: vec![],
             shards: Vec::new(),
+            tls: None,
         }
     }
 

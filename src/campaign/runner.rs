@@ -49,7 +49,10 @@ use crate::{
     },
     rig::{Certificate, InjectorKind, Rig, RigError},
     stats::median,
-    transport::quic::{QuicError, QuicLiveness},
+    transport::{
+        certs::{CertError, IssuedPaths, LOCAL_NAMES, generate_issued},
+        quic::{QuicError, QuicLiveness},
+    },
     vocabulary::{ChaosLayer, RemoteMode, Transport},
 };
 
@@ -115,6 +118,9 @@ pub enum RunError {
     /// The campaign asks for the L3 link where it cannot run.
     #[error("[chaos] layer = \"l3\": {0}; run as root, or use layer \"l4\"")]
     L3Unavailable(String),
+    /// The results directory's CA and leader certificate (`settings.tls`) could not be made.
+    #[error("TLS certificates of the results directory: {0}")]
+    Certificates(#[from] CertError),
 }
 
 impl From<RigError> for RunError {
@@ -388,6 +394,7 @@ async fn reference_s(
     seed: u64,
     snapshot: &IndexShards,
     references: &mut References,
+    pki: Option<&IssuedPaths>,
 ) -> Result<Option<f64>, RunError> {
     let Some((key, faults)) = reference_cell(cell) else {
         return Ok(None);
@@ -405,6 +412,7 @@ async fn reference_s(
             snapshot.clone(),
             progress,
             std::future::pending(),
+            pki,
         )
         .await?;
         if report.is_completed() {
@@ -452,6 +460,7 @@ fn index_shape(index: &IndexShards, cell: &CampaignSpec) -> IndexShape {
 }
 
 /// Runs one trial and returns its record, time series and events.
+#[allow(clippy::too_many_arguments)]
 async fn run_trial(
     campaign: &CampaignSpec,
     cell: &CampaignSpec,
@@ -460,6 +469,7 @@ async fn run_trial(
     progress: Arc<Progress>,
     cancel: impl Future<Output = ()>,
     reference: Option<f64>,
+    pki: Option<&IssuedPaths>,
 ) -> Result<TrialFiles, RunError> {
     let faults = cell.fault_list();
     let shape = index_shape(&snapshot, cell);
@@ -470,7 +480,16 @@ async fn run_trial(
         leaders,
         shares,
         leader,
-    } = recover_cell(cell, faults.clone(), trial.seed, snapshot, progress, cancel).await?;
+    } = recover_cell(
+        cell,
+        faults.clone(),
+        trial.seed,
+        snapshot,
+        progress,
+        cancel,
+        pki,
+    )
+    .await?;
     let model = if cell.leaders > 1 {
         fanin_model_mib_s(&cell.settings, &cell.leader, &faults, cell.leaders).map(|m| Model {
             throughput_mib_s: m,
@@ -532,6 +551,7 @@ async fn run_trial(
         followers,
         leaders,
         shards: report.shards.clone(),
+        tls: report.tls.clone(),
         passed: verdicts.iter().all(|v| v.pass),
         expectations: verdicts,
     };
@@ -567,6 +587,7 @@ async fn recover_cell(
     snapshot: IndexShards,
     progress: Arc<Progress>,
     cancel: impl Future<Output = ()>,
+    pki: Option<&IssuedPaths>,
 ) -> Result<Recovered, RunError> {
     let clock = Clock::start();
     let root = scratch::scratch_root();
@@ -581,12 +602,14 @@ async fn recover_cell(
             scratch.path(),
             progress,
             cancel,
+            pki,
         )
         .await;
     }
     let metas: Vec<Vec<crate::protocol::FileMeta>> =
         snapshot.iter().map(IndexSnapshot::metas).collect();
-    let rig = start_rig(cell, faults, seed, snapshot, clock, None, scratch.path()).await?;
+    let certificate = certificate(cell, pki, scratch.path());
+    let rig = start_rig(cell, faults, seed, snapshot, clock, None, certificate).await?;
     let configure = |target: PathBuf| follower_config(cell, &rig, target);
     if cell.followers <= 1 {
         let config = configure(scratch.path().join("index"));
@@ -633,6 +656,7 @@ async fn recover_fan_in(
     scratch: &Path,
     progress: Arc<Progress>,
     cancel: impl Future<Output = ()>,
+    pki: Option<&IssuedPaths>,
 ) -> Result<Recovered, RunError> {
     let metas: Vec<Vec<crate::protocol::FileMeta>> =
         snapshot.iter().map(IndexSnapshot::metas).collect();
@@ -652,7 +676,7 @@ async fn recover_fan_in(
             snapshot.clone(),
             clock,
             Some(events.clone()),
-            dir,
+            certificate(cell, pki, dir),
         )
         .await;
         match started {
@@ -741,7 +765,7 @@ async fn start_rig(
     snapshot: IndexShards,
     clock: Clock,
     events: Option<Arc<EventLog>>,
-    certificate_dir: &Path,
+    certificate: Certificate,
 ) -> Result<Rig, RunError> {
     let liveness = QuicLiveness {
         idle_timeout: cell.settings.quic_idle_timeout,
@@ -763,10 +787,7 @@ async fn start_rig(
         .injector(injector, faults)
         .transport(cell.settings.transport)
         .tls(cell.settings.tls)
-        .certificate(Certificate::Generate {
-            dir: certificate_dir.to_path_buf(),
-            names: vec!["localhost".into()],
-        })
+        .certificate(certificate)
         .quic_liveness(liveness)
         .leader_nodes(cell.leader_nodes as usize, cell.settings.mode)
         .node_connections(cell.settings.node_connections as usize)
@@ -1005,6 +1026,39 @@ fn start_run_dir(out: &Path, spec: &CampaignSpec, text: &str) -> Result<PathBuf,
     Ok(dir)
 }
 
+/// The leader's certificate for a trial of `cell`: over TLS on TCP the one the results
+/// directory's CA issued (`pki`), which the follower verifies through the CA; otherwise (QUIC,
+/// or no `pki`) a self-signed one written into `dir`, which the follower pins.
+fn certificate(cell: &CampaignSpec, pki: Option<&IssuedPaths>, dir: &Path) -> Certificate {
+    match pki {
+        Some(pki) if needs_pki(cell) => Certificate::Issued {
+            certificate: pki.leader.clone(),
+            ca: pki.ca.clone(),
+            names: LOCAL_NAMES.iter().map(|n| n.to_string()).collect(),
+        },
+        _ => Certificate::Generate {
+            dir: dir.to_path_buf(),
+            names: vec!["localhost".into()],
+        },
+    }
+}
+
+/// Whether trials of `cell` run TLS over TCP (`settings.tls`; QUIC has TLS of its own).
+fn needs_pki(cell: &CampaignSpec) -> bool {
+    cell.settings.tls && cell.settings.transport == Transport::Tcp
+}
+
+/// The results directory's CA and leader certificate (`tls/ca.crt.pem`,
+/// `tls/leader.crt.pem`, `tls/leader.key.pem`), when a cell runs TLS over TCP: one set per
+/// results directory, kept when the run is resumed.
+fn results_pki(campaign: &Campaign, dir: &Path) -> Result<Option<IssuedPaths>, RunError> {
+    if !campaign.cells.iter().any(needs_pki) {
+        return Ok(None);
+    }
+    let names: Vec<String> = LOCAL_NAMES.iter().map(|n| n.to_string()).collect();
+    Ok(Some(generate_issued(&dir.join("tls"), &names)?))
+}
+
 /// Runs every trial not yet recorded, in the campaign's order, until done or `cancel`.
 pub async fn run(
     campaign: &Campaign,
@@ -1038,6 +1092,7 @@ pub async fn run(
         Some(dir) => dir.clone(),
         None => start_run_dir(&options.out, spec, text)?,
     };
+    let pki = results_pki(campaign, &dir)?;
     let trials_path = dir.join("trials.jsonl");
     repair_torn_tail(&trials_path).map_err(io(&trials_path))?;
     let done: HashSet<String> = read_trials(&trials_path)
@@ -1085,7 +1140,7 @@ pub async fn run(
             });
         }
         let measured = tokio::select! {
-            r = reference_s(cell, trial.seed, &snapshot, &mut references) => Some(r?),
+            r = reference_s(cell, trial.seed, &snapshot, &mut references, pki.as_ref()) => Some(r?),
             _ = &mut cancel => None,
         };
         let Some(reference) = measured else {
@@ -1110,6 +1165,7 @@ pub async fn run(
             progress,
             trial_cancel,
             reference,
+            pki.as_ref(),
         );
         tokio::pin!(run);
         let result = tokio::select! {

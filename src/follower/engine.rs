@@ -28,7 +28,7 @@ use super::{
 use crate::{
     index::{IndexError, Journal, JournalEntry, PartFile, TargetDir},
     protocol::Message,
-    transport::connection::Connection,
+    transport::{connection::Connection, tls::Negotiated},
     vocabulary::Policy,
 };
 
@@ -94,6 +94,7 @@ pub(crate) async fn recover_shard(
         connection: None,
         loss_reported: false,
         tasks: JoinSet::new(),
+        tls: None,
     };
     tokio::pin!(cancel);
     loop {
@@ -140,7 +141,9 @@ pub(crate) async fn recover_shard(
     driver.mirror(&recovery);
     driver.connection = None;
     let timeseries = sampler.finish().await;
-    Ok(recovery.report(driver.config.leader.clone(), 0, timeseries))
+    let mut report = recovery.report(driver.config.leader.clone(), 0, timeseries);
+    report.tls = driver.tls;
+    Ok(report)
 }
 
 /// How long the courtesy `CloseSession` may keep the last connection open.
@@ -177,6 +180,8 @@ struct Driver {
     loss_reported: bool,
     /// The attempt's requests, writes and finalizations; dropping the set aborts them.
     tasks: JoinSet<Done>,
+    /// What the last connection's TLS (or QUIC) handshake settled on.
+    tls: Option<Negotiated>,
 }
 
 impl Driver {
@@ -344,6 +349,11 @@ impl Driver {
         match done {
             Done::Event(event) => event,
             Done::Connected(connection) => {
+                // Every channel of a connection is dialled with one configuration, so any one
+                // tells what was negotiated (`pick` only moves the round robin on by one).
+                if let Some((_, channel)) = connection.pick() {
+                    self.tls = channel.tls().cloned().or(self.tls.take());
+                }
                 self.connection = Some(connection);
                 self.loss_reported = false;
                 Event::Connected

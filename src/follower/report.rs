@@ -6,7 +6,7 @@ use super::{
     breakdown::{RequestSample, TimeBreakdown},
     series::Sample,
 };
-use crate::{settings::RecoverySettings, vocabulary::ChannelType};
+use crate::{settings::RecoverySettings, transport::tls::Negotiated, vocabulary::ChannelType};
 
 /// Schema id of [`RecoveryReport`].
 pub const REPORT_SCHEMA: &str = "rrbench.recovery/1";
@@ -180,6 +180,10 @@ pub struct RecoveryReport {
     /// index's totals: see [`super::shard_report::combine`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shards: Vec<ShardReport>,
+    /// What the TLS (or QUIC) handshake of the last connection settled on: protocol version
+    /// and cipher suite. Absent in plaintext and when no connection was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Negotiated>,
 }
 
 /// One fault window as the engine lived through it (measured by
@@ -289,8 +293,9 @@ impl RecoveryReport {
             ("where the time went", self.time_breakdown.line()),
             ("largest term", largest),
         ];
+        let tls = self.tls.as_ref().map(|t| ("tls", t.to_string()));
         let mut text = status;
-        for (label, value) in rows {
+        for (label, value) in rows.into_iter().chain(tls) {
             text.push_str(&format!("\n  {label:<20}{value}"));
         }
         if !self.shards.is_empty() {

@@ -1361,6 +1361,7 @@ mod tests {
             shards: Vec::new(),
             aggregate_throughput_mib_s: None,
             jain_index: None,
+            tls: None,
             expectations: Vec::new(),
             passed: true,
         }

@@ -11,7 +11,8 @@ fn proc_field(path: &str, key: &str) -> Option<String> {
     })
 }
 
-/// CPU, cores, memory, kernel, rrbench version and git revision.
+/// CPU, cores, memory, kernel, rrbench version and git revision, and what TLS would negotiate
+/// here (`tls`: see [`crate::transport::tls::local_preference`]).
 pub fn capture_env() -> Value {
     let memory_kib = proc_field("/proc/meminfo", "MemTotal")
         .and_then(|v| v.trim_end_matches("kB").trim().parse::<u64>().ok());
@@ -34,6 +35,9 @@ pub fn capture_env() -> Value {
         "tcp_congestion_control": fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control").ok().map(|s| s.trim().to_string()),
         "rrbench_version": env!("CARGO_PKG_VERSION"),
         "git_revision": git,
+        // Written before any connection: what this machine's rustls would pick, and whether
+        // the CPU makes AES-GCM cheap (a TLS run's cost depends on it).
+        "tls": crate::transport::tls::local_preference(),
     })
 }
 
@@ -47,5 +51,17 @@ mod tests {
         assert_eq!(env["schema"], "rrbench.env/1");
         assert!(env["cores"].as_u64().is_some_and(|n| n >= 1));
         assert_eq!(env["rrbench_version"], env!("CARGO_PKG_VERSION"));
+        let tls = &env["tls"];
+        assert_eq!(tls["provider"], "ring");
+        assert_eq!(tls["expected_tls13_suite"], tls["cipher_suites"][0]);
+        assert!(
+            tls["cipher_suites"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|s| s == "TLS13_AES_128_GCM_SHA256")),
+            "{tls}"
+        );
+        if cfg!(target_arch = "x86_64") {
+            assert!(tls["cpu_aes"].is_boolean(), "{tls}");
+        }
     }
 }

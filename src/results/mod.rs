@@ -123,6 +123,10 @@ pub struct TrialRecord {
     /// throughput are then the index's totals).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shards: Vec<crate::follower::ShardReport>,
+    /// What the recovery's TLS (or QUIC) handshake settled on (protocol version, cipher
+    /// suite); absent in plaintext.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::transport::tls::Negotiated>,
     /// Judged expectations.
     pub expectations: Vec<Verdict>,
     /// Whether every expectation held.

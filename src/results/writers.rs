@@ -340,6 +340,7 @@ mod tests {
             shards: Vec::new(),
             aggregate_throughput_mib_s: None,
             jain_index: None,
+            tls: None,
             expectations: vec![super::super::Verdict {
                 name: "outcome".into(),
                 expected: "completed".into(),

@@ -117,6 +117,74 @@ pub fn generate_self_signed(dir: &Path, names: &[String]) -> Result<CertificateP
     Ok(paths)
 }
 
+/// A CA and the leader certificate it issued, PEM files ([`generate_issued`]).
+#[derive(Clone, Debug)]
+pub struct IssuedPaths {
+    /// The CA's certificate: what a follower trusts (`--ca`).
+    pub ca: PathBuf,
+    /// The leader's certificate (issued by the CA) and its key.
+    pub leader: CertificatePaths,
+}
+
+/// The names of a leader certificate of [`generate_issued`].
+pub const LOCAL_NAMES: [&str; 2] = ["localhost", "127.0.0.1"];
+
+/// A small PKI in `dir`, as a deployment has one: a CA (`ca.crt.pem`) and a leader
+/// certificate it issued for `names` (`leader.crt.pem`, `leader.key.pem`: CA:FALSE,
+/// serverAuth), so that a follower trusting `ca.crt.pem` verifies a chain, not a pinned leaf.
+/// An existing set in `dir` is kept (a resumed campaign serves the same certificate).
+///
+/// The CA's key is not written: nothing else is issued from it, and a key that never touches
+/// the disk cannot leak. The leader's key is 0600 and `dir`, when this creates it, 0700.
+pub fn generate_issued(dir: &Path, names: &[String]) -> Result<IssuedPaths, CertError> {
+    let paths = IssuedPaths {
+        ca: dir.join("ca.crt.pem"),
+        leader: CertificatePaths {
+            cert: dir.join("leader.crt.pem"),
+            key: dir.join("leader.key.pem"),
+        },
+    };
+    if [&paths.ca, &paths.leader.cert, &paths.leader.key]
+        .iter()
+        .all(|p| p.is_file())
+    {
+        return Ok(paths);
+    }
+    let rcgen_err = |e: rcgen::Error| CertError::Tls(e.to_string());
+    let ca_key = rcgen::KeyPair::generate().map_err(rcgen_err)?;
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(rcgen_err)?;
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "rrbench campaign CA");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    ca.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    let ca = rcgen::CertifiedIssuer::self_signed(ca, ca_key).map_err(rcgen_err)?;
+    let leader_key = rcgen::KeyPair::generate().map_err(rcgen_err)?;
+    let mut leader = rcgen::CertificateParams::new(names.to_vec()).map_err(rcgen_err)?;
+    leader
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "rrbench leader");
+    leader.is_ca = rcgen::IsCa::ExplicitNoCa;
+    leader.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let leader = leader.signed_by(&leader_key, &ca).map_err(rcgen_err)?;
+    let failed = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CertError::Write { path, source }
+    };
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(failed(dir))?;
+    fs::write(&paths.ca, ca.pem()).map_err(failed(&paths.ca))?;
+    fs::write(&paths.leader.cert, leader.pem()).map_err(failed(&paths.leader.cert))?;
+    write_private(&paths.leader.key, leader_key.serialize_pem().as_bytes())
+        .map_err(failed(&paths.leader.key))?;
+    Ok(paths)
+}
+
 /// Writes `bytes` to a new file at `path` that only its owner can read, replacing any file
 /// there. The mode is given at creation, so the key is never readable by others, not even
 /// between a write and a chmod; `create_new` also refuses a symlink planted at `path`.
@@ -609,6 +677,43 @@ mod tests {
         fs::write(&junk, "not pem").expect("write");
         let e = read_certificates(&junk).expect_err("junk").to_string();
         assert!(e.contains("junk.pem"), "{e}");
+    }
+
+    #[test]
+    fn an_issued_leader_certificate_verifies_through_its_ca_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let names: Vec<String> = LOCAL_NAMES.iter().map(|n| n.to_string()).collect();
+        let issued = generate_issued(tmp.path(), &names).expect("pki");
+        let mode = |p: &Path| fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode(&issued.leader.key), 0o600);
+        let leaf = read_certificates(&issued.leader.cert).expect("leaf");
+        let verifier = DiagnosingVerifier::new(&issued.ca).expect("ca");
+        assert!(
+            !verifier.trusted.iter().any(|t| t == &leaf[0]),
+            "the CA is trusted, not the leaf pinned"
+        );
+        for name in LOCAL_NAMES {
+            let name = ServerName::try_from(name).expect("name");
+            verifier
+                .verify_server_cert(&leaf[0], &[], &name, &[], UnixTime::now())
+                .expect("a chain to the CA, for each name");
+        }
+        let (_, cert) = X509Certificate::from_der(leaf[0].as_ref()).expect("x509");
+        assert!(!cert.is_ca());
+        // Kept as it is when asked again (a resumed campaign).
+        let again = generate_issued(tmp.path(), &names).expect("again");
+        assert_eq!(read_certificates(&again.leader.cert).expect("leaf"), leaf);
+        // A leader certificate issued by another CA is refused.
+        let other = tempfile::tempdir().expect("tmp");
+        let stranger = generate_issued(other.path(), &names).expect("other pki");
+        let stranger = read_certificates(&stranger.leader.cert).expect("leaf");
+        let name = ServerName::try_from("localhost").expect("name");
+        assert!(
+            verifier
+                .verify_server_cert(&stranger[0], &[], &name, &[], UnixTime::now())
+                .is_err()
+        );
     }
 
     #[test]

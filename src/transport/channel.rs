@@ -27,6 +27,7 @@ use super::{
     TransportError,
     frame_io::{ReadError, read_frame, write_queued},
     socket::SocketOptions,
+    tls::Negotiated,
 };
 use crate::protocol::{EncodedFrame, Message, encode};
 
@@ -62,6 +63,8 @@ pub struct Channel {
     next_id: AtomicU64,
     received: Arc<AtomicU64>,
     tasks: [JoinHandle<()>; 2],
+    /// What its TLS (or QUIC) handshake settled on; `None` in plaintext.
+    tls: Option<Negotiated>,
 }
 
 /// Locks `pending`, recovering the data if a task panicked while holding it.
@@ -132,7 +135,19 @@ impl Channel {
             next_id: AtomicU64::new(1),
             received,
             tasks: [reader, writer],
+            tls: None,
         }
+    }
+
+    /// This channel, marked as running over a handshake that settled on `tls`.
+    pub fn with_tls(mut self, tls: Negotiated) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// What its TLS (or QUIC) handshake settled on; `None` in plaintext.
+    pub fn tls(&self) -> Option<&Negotiated> {
+        self.tls.as_ref()
     }
 
     /// Bytes received so far: evidence that the path is alive even while a response waits

@@ -16,6 +16,7 @@ use super::{
     channel::Channel,
     quic::{self, QuicClient, QuicLiveness},
     socket::SocketOptions,
+    tls::Negotiated,
 };
 
 /// What every channel's stream is opened with.
@@ -146,7 +147,7 @@ impl Streams for QuicStreams {
                 .open_bi()
                 .await
                 .map_err(|e| TransportError::Io(e.to_string()))?;
-            Ok(Channel::from_halves(recv, send, self.max_response))
+            Ok(Channel::from_halves(recv, send, self.max_response).with_tls(Negotiated::quic()))
         })
     }
 }

@@ -9,19 +9,20 @@
 //! Every one of these is [`TransportError::Tls`]: not transient, not retried.
 
 use std::{
-    io,
+    fmt, io,
     pin::Pin,
     sync::{Arc, Mutex},
     task::{Context, Poll},
 };
 
+use serde::{Deserialize, Serialize};
 use tokio::{
     io::{AsyncRead, ReadBuf},
     net::TcpStream,
 };
 use tokio_rustls::{
     TlsConnector,
-    rustls::{self, AlertDescription, pki_types::ServerName},
+    rustls::{self, AlertDescription, CommonState, pki_types::ServerName},
 };
 
 use super::{
@@ -32,6 +33,113 @@ use super::{
     quic::host_of,
 };
 use crate::protocol::MAGIC;
+
+/// What a handshake settled on: the protocol version and the cipher suite, as rustls names
+/// them. A report carries it (`tls`), absent for plaintext.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Negotiated {
+    /// `TLSv1.3` (TLS over TCP), `QUIC/TLSv1.3` (QUIC always runs TLS 1.3).
+    pub protocol: String,
+    /// `TLS13_AES_256_GCM_SHA384`; absent for QUIC, whose crypto session quinn does not expose
+    /// (its `handshake_data` holds only the ALPN and the server name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cipher_suite: Option<String>,
+}
+
+impl Negotiated {
+    /// What a finished rustls handshake (either side) agreed on; `None` before it finished.
+    pub fn of(state: &CommonState) -> Option<Self> {
+        Some(Self {
+            protocol: version_name(state.protocol_version()?),
+            cipher_suite: state
+                .negotiated_cipher_suite()
+                .map(|s| suite_name(s.suite())),
+        })
+    }
+
+    /// A QUIC connection: TLS 1.3 by RFC 9001, its suite not known to rrbench.
+    pub fn quic() -> Self {
+        Self {
+            protocol: "QUIC/TLSv1.3".into(),
+            cipher_suite: None,
+        }
+    }
+}
+
+impl fmt::Display for Negotiated {
+    /// `TLSv1.3 TLS13_AES_256_GCM_SHA384`, or `QUIC/TLSv1.3 (cipher suite not exposed by
+    /// quinn)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.cipher_suite {
+            Some(suite) => write!(f, "{} {suite}", self.protocol),
+            None => write!(f, "{} (cipher suite not exposed by quinn)", self.protocol),
+        }
+    }
+}
+
+/// `TLSv1_3` → `TLSv1.3`, as OpenSSL and Java print versions.
+fn version_name(v: rustls::ProtocolVersion) -> String {
+    v.as_str()
+        .map_or_else(|| format!("{v:?}"), |s| s.replace('_', "."))
+}
+
+fn suite_name(s: rustls::CipherSuite) -> String {
+    s.as_str().map_or_else(|| format!("{s:?}"), str::to_string)
+}
+
+/// What this machine's rustls would negotiate, for `env.json` (written before any
+/// connection): the provider's cipher suites in preference order (a rustls leader and follower
+/// both use it, so the first TLS 1.3 suite is the one a recovery gets) and whether the CPU has
+/// AES instructions (without them AES-GCM runs in software and ChaCha20-Poly1305 is faster).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LocalPreference {
+    /// The crypto provider (`ring`).
+    pub provider: &'static str,
+    /// Its cipher suites, most preferred first.
+    pub cipher_suites: Vec<String>,
+    /// The first TLS 1.3 suite: what a TLS 1.3 recovery between two rrbench processes uses.
+    pub expected_tls13_suite: Option<String>,
+    /// AES-NI (x86) or the ARMv8 AES extension; `None` on other architectures.
+    pub cpu_aes: Option<bool>,
+}
+
+/// [`LocalPreference`] of this process's rustls.
+pub fn local_preference() -> LocalPreference {
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| std::sync::Arc::new(rustls::crypto::ring::default_provider()));
+    let cipher_suites: Vec<String> = provider
+        .cipher_suites
+        .iter()
+        .map(|s| suite_name(s.suite()))
+        .collect();
+    let expected_tls13_suite = provider
+        .cipher_suites
+        .iter()
+        .find(|s| s.version() == &rustls::version::TLS13)
+        .map(|s| suite_name(s.suite()));
+    LocalPreference {
+        provider: "ring",
+        cipher_suites,
+        expected_tls13_suite,
+        cpu_aes: cpu_aes(),
+    }
+}
+
+fn cpu_aes() -> Option<bool> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        Some(std::arch::is_x86_feature_detected!("aes"))
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        Some(std::arch::is_aarch64_feature_detected!("aes"))
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        None
+    }
+}
 
 /// Whether the first bytes of a stream are a TLS record (a ClientHello, or an alert).
 pub fn looks_like_tls(first: &[u8]) -> bool {
@@ -112,8 +220,13 @@ impl Streams for TlsStreams {
             let connecting = self.connector.connect(self.name.clone(), sniffed);
             match connecting.into_fallible().await {
                 Ok(stream) => {
+                    let negotiated = Negotiated::of(stream.get_ref().1);
                     let (read, write) = tokio::io::split(stream);
-                    Ok(Channel::from_halves(read, write, self.options.max_response))
+                    let channel = Channel::from_halves(read, write, self.options.max_response);
+                    Ok(match negotiated {
+                        Some(n) => channel.with_tls(n),
+                        None => channel,
+                    })
                 }
                 Err((e, mut sniffed)) => {
                     // The alert rustls wrote must reach the leader before a reset would.
@@ -240,7 +353,9 @@ pub fn leader_handshake_failure(e: &io::Error, first: &[u8], client_ca: bool) ->
             | AlertDescription::CertificateUnknown
             | AlertDescription::CertificateExpired
             | AlertDescription::UnsupportedCertificate
-            | AlertDescription::AccessDenied => format!(
+            | AlertDescription::AccessDenied
+            // A signature that does not verify: a trusted issuer's name, another key.
+            | AlertDescription::DecryptError => format!(
                 "client did not trust this server's certificate (TLS alert {}), closing \
                  connection",
                 snake(&format!("{a:?}"))
@@ -284,7 +399,11 @@ pub async fn linger(stream: &mut TcpStream) {
     .await;
 }
 
-/// Remembers the first two bytes read through it.
+/// Remembers the first two bytes read through it. Writes pass through, vectored ones whole:
+/// rustls hands its records over as one vectored write, and after a refused handshake
+/// tokio-rustls makes exactly one last write (the middlebox-compatibility ChangeCipherSpec
+/// *and* the alert); a write of only the first buffer would send the CCS and drop the alert, so
+/// the leader would see an end of stream where the follower refused its certificate.
 struct Sniffed<S> {
     inner: S,
     first: Arc<Mutex<Vec<u8>>>,
@@ -315,6 +434,18 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Sniffed<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -355,6 +486,98 @@ mod tests {
         assert_eq!(snake("UnknownCA"), "unknown_ca");
         assert_eq!(snake("BadCertificate"), "bad_certificate");
         assert_eq!(snake("CertificateRequired"), "certificate_required");
+    }
+
+    /// A TLS server on 127.0.0.1 with a fresh self-signed certificate, and what its one
+    /// accepted handshake ended with.
+    async fn server(
+        dir: &std::path::Path,
+    ) -> (
+        String,
+        tokio::task::JoinHandle<Result<Option<Negotiated>, io::Error>>,
+    ) {
+        let identity = certs::generate_self_signed(dir, &["127.0.0.1".into()]).expect("cert");
+        let config = certs::server_config(&identity, None).expect("server config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let accepted = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await?;
+            let tls = acceptor.accept(tcp).await?;
+            Ok(Negotiated::of(tls.get_ref().1))
+        });
+        (addr, accepted)
+    }
+
+    fn dialer(addr: &str, ca: std::path::PathBuf) -> TlsDialer {
+        TlsDialer {
+            addr: addr.into(),
+            client: TlsClient {
+                ca,
+                ..TlsClient::default()
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn the_leader_reads_the_alert_of_a_follower_that_refused_its_certificate() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (addr, accepted) = server(&tmp.path().join("leader")).await;
+        // Another CA, of another name (a root of the leader's issuer name but another key
+        // would be refused as a bad signature, alert decrypt_error).
+        let other = certs::generate_issued(&tmp.path().join("other"), &["127.0.0.1".into()])
+            .expect("another CA");
+        let streams = dialer(&addr, other.ca)
+            .connect(&DialOptions::default())
+            .await
+            .expect("streams");
+        let refused = streams.open().await.err().expect("refused");
+        assert!(
+            matches!(&refused, TransportError::Tls(m) if m.contains("not trusted")),
+            "{refused:?}"
+        );
+        let e = accepted.await.expect("task").expect_err("handshake fails");
+        // Not "tls handshake eof": the alert arrived before the end of the stream.
+        assert!(
+            matches!(
+                rustls_error(&e),
+                Some(rustls::Error::AlertReceived(AlertDescription::UnknownCA))
+            ),
+            "{e}"
+        );
+        assert_eq!(
+            leader_handshake_failure(&e, &[], false),
+            "client did not trust this server's certificate (TLS alert unknown_ca), closing \
+             connection"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tls_channel_names_its_protocol_and_cipher_suite() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (addr, accepted) = server(&tmp.path().join("leader")).await;
+        let streams = dialer(&addr, tmp.path().join("leader").join("leader.crt.pem"))
+            .connect(&DialOptions::default())
+            .await
+            .expect("streams");
+        let channel = streams.open().await.expect("handshake");
+        let on_leader = accepted.await.expect("task").expect("accepted");
+        let tls = channel.tls().cloned().expect("negotiated");
+        assert_eq!(tls.protocol, "TLSv1.3");
+        assert_eq!(Some(&tls), on_leader.as_ref(), "both sides agree");
+        assert_eq!(
+            tls.cipher_suite,
+            local_preference().expected_tls13_suite,
+            "{tls}"
+        );
+        assert_eq!(
+            tls.to_string(),
+            format!("TLSv1.3 {}", tls.cipher_suite.clone().expect("suite"))
+        );
+        let quic = serde_json::to_value(Negotiated::quic()).expect("json");
+        assert_eq!(quic, serde_json::json!({"protocol": "QUIC/TLSv1.3"}));
     }
 
     #[test]

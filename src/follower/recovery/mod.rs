@@ -396,6 +396,8 @@ impl Recovery {
             requests: self.account.requests().to_vec(),
             faults: Vec::new(),
             shards: Vec::new(),
+            // The driver's to fill: the machine sees no handshakes.
+            tls: None,
         }
     }
 
