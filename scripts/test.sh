@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 # iproute2: `ip`, which makes the L3 link's network namespace (tests/l3.rs, chaos/tests/l3_link.rs).
 # jq: reads a u64 seed back from `recover --json` exactly as users would (tests/cli.rs).
 # openssl: makes certificates as users make them (tests/tls.rs), which then must not skip.
-scripts/ensure-packages.sh procps iproute2 jq openssl
+# stunnel4: the real stunnel, TLS on both hops, for the idle-timeout story (tests/stunnel_tls.rs).
+scripts/ensure-packages.sh procps iproute2 jq openssl stunnel4
 export RRBENCH_REQUIRE_OPENSSL=1
+export RRBENCH_REQUIRE_STUNNEL=1
 
 # As root the L3 link can run, so its tests must run rather than skip (they skip elsewhere).
 # A container may lack the TUN device node although the kernel has the driver: make it.
