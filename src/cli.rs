@@ -392,7 +392,7 @@ pub struct LeaderArgs {
     /// tcp, or quic (UDP, TLS 1.3; one connection, a stream per channel).
     #[arg(long, default_value = "tcp")]
     pub transport: Transport,
-    /// TCP: serve TLS (1.2 or 1.3, rustls). Followers then need --tls and --ca.
+    /// TCP: serve TLS (1.3, rustls). Followers then need --tls and --ca.
     #[arg(long)]
     pub tls: bool,
     /// QUIC or --tls: the certificate chain to present (PEM: the leader's certificate, then any
@@ -489,17 +489,29 @@ pub struct FollowerAuthArgs {
 impl FollowerAuthArgs {
     /// The credentials to send, if any: an API key ([`API_KEY_ENV`] or --api-key-file) or the
     /// token, not both. A key is refused before anything is sent when `encrypted` is false
-    /// (plaintext TCP) and plaintext was not allowed.
-    pub fn credentials(&self, encrypted: bool) -> Result<Option<Credentials>, ApiKeyError> {
+    /// (plaintext TCP) and plaintext was not allowed; `side` names the sender in the message.
+    pub fn credentials(
+        &self,
+        encrypted: bool,
+        side: &'static str,
+    ) -> Result<Option<Credentials>, ApiKeyError> {
         let key =
             ApiKey::from_sources(self.api_key_file.as_deref(), std::env::var_os(API_KEY_ENV))?;
+        if let Some(path) = &self.api_key_file {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path).map(|m| m.permissions().mode());
+            if mode.is_ok_and(|mode| mode & 0o077 != 0) {
+                crate::output::errln!(
+                    "warning: {} can be read by other users of this machine: chmod 600 it",
+                    path.display()
+                );
+            }
+        }
         let token = self.token.token()?;
         match (key, token) {
             (Some(_), Some(_)) => Err(ApiKeyError::BothKinds),
             (Some(_), None) if !encrypted && !self.allow_plaintext_credentials => {
-                Err(ApiKeyError::Plaintext {
-                    side: "this follower",
-                })
+                Err(ApiKeyError::Plaintext { side })
             }
             (Some(key), None) => Ok(Some(Credentials::ApiKey(key))),
             (None, token) => Ok(token.map(Credentials::Token)),
@@ -1029,7 +1041,8 @@ impl ProbeArgs {
     pub fn config(&self) -> Result<rrbench::probe::ProbeConfig, ApiKeyError> {
         let mut c = rrbench::probe::ProbeConfig::new(self.to.clone());
         c.index = self.index.clone();
-        c.auth = self.auth.credentials(self.tls)?;
+        c.auth = self.auth.credentials(self.tls, "this probe")?;
+        c.allow_plaintext_credentials = self.auth.allow_plaintext_credentials;
         c.tls = self.ca.clone().map(|ca| TlsClient {
             ca,
             server_name: self.server_name.clone(),

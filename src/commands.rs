@@ -140,10 +140,20 @@ pub async fn gen_index(args: GenIndexArgs) -> anyhow::Result<ExitCode> {
 pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
     let settings = args.settings();
     settings.validate()?;
+    if args.nodes != 1 && (args.tls || args.client_ca.is_some()) {
+        anyhow::bail!(
+            "--nodes {} serves plaintext TCP only: TLS (--tls, --client-ca) is for one node a \
+             process (run one `rrbench leader --tls` per node)",
+            args.nodes
+        );
+    }
     let auth_token = args.auth.token.token()?;
     // In a cluster (--nodes) the leader serves plaintext TCP.
     let encrypted = args.nodes == 1 && (args.tls || args.transport == Transport::Quic);
     let api_keys = args.auth.api_keys(encrypted)?;
+    if api_keys.is_some() && auth_token.is_some() {
+        return Err(ApiKeyError::LeaderBothKinds.into());
+    }
     let allow_plaintext_credentials = args.auth.allow_plaintext_credentials;
     // Before anything is announced: a Ctrl-C right after the announcement must still stop the
     // leader cleanly (and remove a generated certificate), not kill it.
@@ -252,13 +262,6 @@ async fn leader_cluster(
         anyhow::bail!(
             "--nodes {} serves TCP on this host only: leave out --transport quic and --netns \
              (or run one `rrbench leader` per node)",
-            args.nodes
-        );
-    }
-    if args.tls || args.client_ca.is_some() {
-        anyhow::bail!(
-            "--nodes {} serves plaintext TCP only: TLS (--tls, --client-ca) is for one node a \
-             process (run one `rrbench leader --tls` per node)",
             args.nodes
         );
     }
@@ -411,9 +414,10 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
     let mut config = FollowerConfig::new(&args.from, &args.dir);
     config.index = args.index.clone();
     config.shards = args.shards;
-    config.credentials = args
-        .auth
-        .credentials(args.tls || args.transport == Transport::Quic)?;
+    config.credentials = args.auth.credentials(
+        args.tls || args.transport == Transport::Quic,
+        "this follower",
+    )?;
     config.allow_plaintext_credentials = args.auth.allow_plaintext_credentials;
     config.settings = settings;
     config.time_limit = args.time_limit.0;
@@ -715,77 +719,111 @@ pub async fn probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {
 
 /// `rrbench api-key`: a new key; its line appended to the leader's keys file, the key itself
 /// written, owner-only, for the follower. The secret is printed nowhere.
+///
+/// The keys file is locked while it is read and added to, so two runs at once neither both
+/// take an id nor interleave their lines; the key file is written first and removed again if
+/// the keys file cannot take the key, so no key is admitted whose secret was lost.
 pub fn api_key(args: ApiKeyArgs) -> anyhow::Result<ExitCode> {
-    use std::{fs::OpenOptions, io::Write, os::unix::fs::OpenOptionsExt};
-    let key = ApiKey::generate(args.id.as_deref())?;
+    use std::{
+        fs::OpenOptions,
+        io::{Read, Seek, Write},
+        os::unix::fs::OpenOptionsExt,
+    };
+    let bad = |origin: &str, why: String| ApiKeyError::Malformed {
+        origin: origin.into(),
+        why,
+    };
     let names = if args.indices.is_empty() {
         vec!["*".to_string()]
     } else {
         args.indices.clone()
     };
-    if let Some(bad) = names
+    if let Some(name) = names
         .iter()
         .find(|n| n.is_empty() || n.contains([',', '#']) || n.contains(char::is_whitespace))
     {
-        return Err(ApiKeyError::Malformed {
-            origin: "--index".into(),
-            why: format!("index name {bad:?} is empty or holds ',', '#' or a space"),
-        }
-        .into());
+        let why = format!("index name {name:?} is empty or holds ',', '#' or a space");
+        return Err(bad("--index", why).into());
     }
-    if args.keys_file.exists() {
-        // The file must stay one a leader can read: check it before adding to it, and refuse
-        // an id it already has.
-        let text =
-            std::fs::read_to_string(&args.keys_file).map_err(|source| ApiKeyError::Read {
-                path: args.keys_file.clone(),
-                source,
-            })?;
-        if !text.trim().is_empty() {
-            let keys = ApiKeys::parse(&text, &args.keys_file)?;
-            if keys.contains(key.id()) {
-                return Err(ApiKeyError::Malformed {
-                    origin: "--id".into(),
-                    why: format!(
-                        "{} already has a key with id {}",
-                        args.keys_file.display(),
-                        key.id()
-                    ),
-                }
-                .into());
-            }
-        }
+    let same = |a: &std::path::Path, b: &std::path::Path| {
+        std::path::absolute(a).ok() == std::path::absolute(b).ok()
+            || a.canonicalize()
+                .ok()
+                .is_some_and(|a| b.canonicalize().ok() == Some(a))
+    };
+    if same(&args.keys_file, &args.key_file) {
+        let why = "--key-file is the keys file: the secret would sit beside the hashes".into();
+        return Err(bad("--key-file", why).into());
     }
+    let key = ApiKey::generate(args.id.as_deref())?;
     let line = key.keys_file_line(args.key_type, &names)?;
+    let keys_path = args.keys_file.clone();
     let write_err = |path: &std::path::Path| {
         let path = path.to_path_buf();
         move |source| ApiKeyError::Write { path, source }
     };
-    // The key file first, and only if new: a key whose secret was lost must not be admitted.
+    let mut keys_file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(&keys_path)
+        .map_err(write_err(&keys_path))?;
+    keys_file.lock().map_err(write_err(&keys_path))?;
+    let mut text = String::new();
+    keys_file
+        .rewind()
+        .and_then(|()| keys_file.read_to_string(&mut text))
+        .map_err(|source| ApiKeyError::Read {
+            path: keys_path.clone(),
+            source,
+        })?;
+    if ApiKeys::ids(&text, &keys_path)?
+        .iter()
+        .any(|id| id == key.id())
+    {
+        let why = format!(
+            "{} already has a key with id {}",
+            keys_path.display(),
+            key.id()
+        );
+        return Err(bad("--id", why).into());
+    }
     let mut key_file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&args.key_file)
         .map_err(write_err(&args.key_file))?;
-    writeln!(key_file, "{}:{}", key.id(), key.expose_secret())
+    let credential = format!("{}:{}\n", key.id(), key.expose_secret());
+    key_file
+        .write_all(credential.as_bytes())
+        .and_then(|()| key_file.sync_all())
         .map_err(write_err(&args.key_file))?;
-    key_file.sync_all().map_err(write_err(&args.key_file))?;
-    let mut keys_file = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(&args.keys_file)
-        .map_err(write_err(&args.keys_file))?;
-    writeln!(keys_file, "{line}").map_err(write_err(&args.keys_file))?;
-    keys_file.sync_all().map_err(write_err(&args.keys_file))?;
+    // One write of whole lines: a file whose last line has no line break gets one first.
+    let lead = if text.is_empty() || text.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    let appended = keys_file
+        .write_all(format!("{lead}{line}\n").as_bytes())
+        .and_then(|()| keys_file.sync_all());
+    if let Err(source) = appended {
+        let _ = std::fs::remove_file(&args.key_file);
+        return Err(ApiKeyError::Write {
+            path: keys_path,
+            source,
+        }
+        .into());
+    }
     outln!(
         "API key [{}] ({}, index names {}): its hash appended to {}; the key for the follower \
          is in {} (recover --api-key-file {}, or its content in {API_KEY_ENV})",
         key.id(),
         args.key_type,
         names.join(","),
-        args.keys_file.display(),
+        keys_path.display(),
         args.key_file.display(),
         args.key_file.display(),
     )?;

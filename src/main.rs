@@ -23,6 +23,7 @@ use rrbench::{
     campaign::{CampaignError, RunError},
     chaos::{FaultError, LinkError, ProxyError},
     compare::CompareError,
+    follower::FollowerError,
     index::IndexError,
     leader::LeaderError,
     probe::ProbeError,
@@ -68,9 +69,12 @@ fn main() -> ExitCode {
             let bad_input = |c: &(dyn std::error::Error + 'static)| {
                 c.is::<OutOfRange>()
                     || c.is::<AuthTokenError>()
-                    || c.is::<ApiKeyError>()
+                    || c.downcast_ref::<ApiKeyError>()
+                        .is_some_and(ApiKeyError::is_bad_input)
                     || c.downcast_ref::<LeaderError>()
                         .is_some_and(|e| matches!(e, LeaderError::Credentials(_)))
+                    || c.downcast_ref::<FollowerError>()
+                        .is_some_and(|e| matches!(e, FollowerError::Credentials(_)))
                     || c.is::<FaultError>()
                     || c.downcast_ref::<ProxyError>()
                         .is_some_and(|e| matches!(e, ProxyError::Fault(_)))

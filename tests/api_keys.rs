@@ -200,7 +200,7 @@ fn api_keys_admit_the_valid_key_and_name_each_refusal_on_both_sides() {
         (
             "wrong-index",
             vec!["--api-key-file", &logs],
-            "recovering index [index] is unauthorized for API key [logs]",
+            "the leader accepted this follower's API key but refused: recovering index [index] is unauthorized for API key [logs]",
         ),
     ];
     for (case, extra, cause) in refusals {
@@ -219,6 +219,10 @@ fn api_keys_admit_the_valid_key_and_name_each_refusal_on_both_sides() {
     }
     let log = leader.stop();
     for (case, logged) in [
+        (
+            "missing",
+            "missing credentials: this leader requires an API key",
+        ),
         ("valid", "authenticated API key [dc2]"),
         (
             "invalid",
@@ -470,4 +474,142 @@ fn bad_keys_and_key_files_exit_2_naming_the_file_and_line() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// QUIC is always encrypted: a key goes over it without --tls or any flag, one Hello per stream.
+#[test]
+fn an_api_key_rides_quic_without_a_flag() {
+    let tmp = scratch();
+    let index = s(&tmp.path().join("index"));
+    let out = run(
+        &[
+            "gen-index",
+            "--dir",
+            &index,
+            "--size",
+            "1mb",
+            "--files",
+            "2",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (key, secret) = make_key(tmp.path(), "dc2", &[]);
+    let keys_file = s(&tmp.path().join("leader-keys.txt"));
+    let cert = generate_self_signed(&tmp.path().join("cert"), &["127.0.0.1".to_string()])
+        .expect("certificate");
+    let leader = leader(
+        &index,
+        &[
+            "--transport",
+            "quic",
+            "--cert",
+            &s(&cert.cert),
+            "--key",
+            &s(&cert.key),
+            "--api-keys",
+            &keys_file,
+        ],
+    );
+    let target = s(&tmp.path().join("f"));
+    let out = run(
+        &[
+            "recover",
+            "--from",
+            &leader.addr,
+            "--dir",
+            &target,
+            "--transport",
+            "quic",
+            "--ca",
+            &s(&cert.cert),
+            "--api-key-file",
+            &key,
+            "--max-bytes-per-sec",
+            "0",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let log = leader.stop();
+    assert!(log.contains("authenticated API key [dc2]"), "{log}");
+    assert!(!log.contains(&secret));
+}
+
+/// The library refuses too, for a dialer it is given (not only the command line).
+#[tokio::test]
+async fn the_library_refuses_a_key_through_a_plaintext_dialer_it_is_given() {
+    use rrbench::{
+        auth::{ApiKey, Credentials},
+        follower::{self, FollowerConfig, FollowerError},
+        transport::dial::TcpDialer,
+    };
+    let (addr, touched) = watching_listener();
+    let tmp = scratch();
+    let mut config = FollowerConfig::new(addr.clone(), tmp.path().join("f"));
+    config.credentials = Some(Credentials::ApiKey(
+        ApiKey::parse("dc2:secret", "test").expect("key"),
+    ));
+    config.dialer = Some(Arc::new(TcpDialer { addr }));
+    let progress = Arc::new(follower::Progress::default());
+    let refused = follower::recover(config, progress, std::future::pending())
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(refused, FollowerError::Credentials(_)),
+        "{refused}"
+    );
+    assert!(!touched.load(Ordering::SeqCst), "nothing was sent");
+}
+
+#[test]
+fn the_probe_and_the_deprecated_token_say_what_they_do() {
+    let tmp = scratch();
+    let (key, _) = make_key(tmp.path(), "dc2", &[]);
+    let (addr, touched) = watching_listener();
+    let out = run(
+        &[
+            "probe",
+            "--to",
+            &addr,
+            "--api-key-file",
+            &key,
+            "--max-idle",
+            "0",
+        ],
+        &[],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("this probe would send an API key over plaintext TCP"),
+        "{err}"
+    );
+    assert!(
+        !touched.load(Ordering::SeqCst),
+        "the probe connected before refusing"
+    );
+
+    let token = tmp.path().join("token");
+    std::fs::write(&token, "s3cret-token\n").expect("token");
+    let target = s(&tmp.path().join("never"));
+    let out = run(
+        &[
+            "recover",
+            "--from",
+            "127.0.0.1:1",
+            "--dir",
+            &target,
+            "--auth-token-file",
+            &s(&token),
+        ],
+        &[],
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("warning: the shared auth token (--auth-token-file")
+            && err.contains("is deprecated"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret-token"), "{err}");
 }

@@ -368,12 +368,13 @@ fn parse(source: &str, module: &ModPath) -> (Vec<Reference>, BTreeMap<String, Mo
         let mut leaves = Vec::new();
         j = tree(&tokens, j, base, &mut leaves);
         for (path, alias, line) in leaves {
-            if is_pub_use && inline.is_empty() {
-                if let Some(name) = alias.or_else(|| path.last().cloned()) {
-                    if name != "*" && name != "self" {
-                        reexports.insert(name, path.clone());
-                    }
-                }
+            if is_pub_use
+                && inline.is_empty()
+                && let Some(name) = alias.or_else(|| path.last().cloned())
+                && name != "*"
+                && name != "self"
+            {
+                reexports.insert(name, path.clone());
             }
             references.push(Reference { path, line });
         }

@@ -359,7 +359,7 @@ async fn tls_recovery_of_64_mib_is_byte_identical_with_an_rsa_pkcs1_key() {
     assert!(suite.starts_with("TLS13_"), "{suite}");
     assert_eq!(
         Some(suite),
-        rrbench::transport::tls::local_preference().expected_tls13_suite,
+        rrbench::transport::negotiated::local_preference().expected_tls13_suite,
         "env.json's expectation is what a recovery gets"
     );
     let json = serde_json::to_value(&report).expect("json");

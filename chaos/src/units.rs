@@ -114,7 +114,7 @@ impl fmt::Display for ByteSize {
             ("mb", MIB),
             ("kb", KIB),
         ] {
-            if n != 0 && n % size == 0 {
+            if n != 0 && n.is_multiple_of(size) {
                 return write!(f, "{}{unit}", n / size);
             }
         }
@@ -178,7 +178,7 @@ pub fn format_duration(d: Duration) -> String {
         ("ms", 1_000_000),
         ("micros", 1_000),
     ] {
-        if n != 0 && n % size == 0 {
+        if n != 0 && n.is_multiple_of(size) {
             return format!("{}{unit}", n / size);
         }
     }

@@ -106,10 +106,11 @@ impl ApiKey {
             }),
             (Some(path), None) => {
                 let origin = format!("--api-key-file {}", path.display());
-                let bytes = std::fs::read(path).map_err(|source| ApiKeyError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
+                let bytes =
+                    super::read_bounded(path, 4096).map_err(|source| ApiKeyError::Read {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
                 let text = String::from_utf8(bytes).map_err(|_| ApiKeyError::Malformed {
                     origin: origin.clone(),
                     why: "it is not UTF-8 text".into(),
@@ -157,12 +158,17 @@ impl ApiKey {
     /// The argon2id hash of the secret with a random salt, as a PHC string
     /// (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`): what a leader's keys file stores.
     pub fn hash_secret(&self) -> Result<String, ApiKeyError> {
+        self.hash_secret_with(argon2::Params::default())
+    }
+
+    /// The same with these argon2 parameters.
+    pub fn hash_secret_with(&self, params: argon2::Params) -> Result<String, ApiKeyError> {
         let mut salt = [0u8; 16];
         SystemRandom::new()
             .fill(&mut salt)
             .map_err(|_| ApiKeyError::Random)?;
         let salt = SaltString::encode_b64(&salt).map_err(|e| ApiKeyError::Hash(e.to_string()))?;
-        Argon2::default()
+        Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
             .hash_password(self.secret.as_bytes(), &salt)
             .map(|hash| hash.to_string())
             .map_err(|e| ApiKeyError::Hash(e.to_string()))
@@ -201,8 +207,8 @@ pub(crate) fn check_id(id: &str) -> Result<(), String> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     if id.is_empty() || id.len() > MAX_ID || !id.chars().all(allowed) {
         return Err(format!(
-            "its id {:?} is not 1 to {MAX_ID} letters, digits, '-', '_' or '.'",
-            id.escape_debug().to_string()
+            "its id \"{}\" is not 1 to {MAX_ID} letters, digits, '-', '_' or '.'",
+            super::printable(id)
         ));
     }
     Ok(())
@@ -274,6 +280,12 @@ pub enum ApiKeyError {
          given: give one"
     )]
     BothKinds,
+    /// A leader is given both API keys and the deprecated token.
+    #[error(
+        "both --api-keys and the deprecated auth token are given: give one (a token would admit \
+         its holders to every index, whatever the keys allow)"
+    )]
+    LeaderBothKinds,
     /// The deprecated token cannot be used.
     #[error(transparent)]
     Token(#[from] super::token::AuthTokenError),
@@ -303,6 +315,14 @@ pub enum ApiKeyError {
         /// "this follower" or "this leader's followers".
         side: &'static str,
     },
+}
+
+impl ApiKeyError {
+    /// Whether the user gave something unusable (exit code 2), rather than the machine failing
+    /// (a write, the random source).
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, Self::Write { .. } | Self::Random | Self::Hash(_))
+    }
 }
 
 #[cfg(test)]

@@ -16,8 +16,9 @@ pub enum Admitted {
 }
 
 /// Checks `hello`'s text against what the leader requires: its API keys, its shared token
-/// (deprecated), both (either passes), or neither (everyone passes). An API key's first check
-/// blocks for argon2's time (see [`ApiKeys::authenticate`]).
+/// (deprecated), both (either passes), or neither (everyone passes). Checking an API key that
+/// is not remembered (a first check, a wrong secret, an unknown id) blocks for argon2's time
+/// (see [`ApiKeys::authenticate`]); [`remembered`] decides without it when it can.
 pub fn admit(
     token: Option<&AuthToken>,
     keys: Option<&ApiKeys>,
@@ -36,11 +37,26 @@ pub fn admit(
         }
         Offered::Token(offered) => match token {
             Some(token) if same_secret(token, &offered) => Ok(Admitted::Token),
-            Some(_) if keys.is_none() => Err(Refusal::WrongToken),
-            _ => Err(Refusal::TokenNotKey),
+            Some(_) => Err(Refusal::WrongToken),
+            None => Err(Refusal::TokenNotKey),
         },
         Offered::Nothing if keys.is_some() => Err(Refusal::Missing),
         Offered::Nothing => Err(Refusal::MissingToken),
+    }
+}
+
+/// The decision on `hello` for a leader with `keys` if it takes no argon2 check: everything
+/// but an API key not yet remembered. `None`: call [`admit`] off the async workers.
+pub fn remembered(
+    token: Option<&AuthToken>,
+    keys: &ApiKeys,
+    hello: &str,
+) -> Option<Result<Admitted, Refusal>> {
+    match Offered::parse(hello) {
+        Offered::ApiKey(Ok(key)) => keys
+            .remembered(&key)
+            .map(|decided| decided.map(Admitted::Key)),
+        _ => Some(admit(token, Some(keys), hello)),
     }
 }
 
@@ -90,6 +106,7 @@ mod tests {
         assert_eq!(refused(true, false, ""), Refusal::MissingToken);
         assert_eq!(refused(true, false, &key_text), Refusal::KeyNotToken);
         assert_eq!(refused(false, true, "tok"), Refusal::TokenNotKey);
+        assert_eq!(refused(true, true, "tik"), Refusal::WrongToken);
         assert_eq!(refused(false, true, ""), Refusal::Missing);
         assert!(matches!(
             refused(false, true, "ApiKey k"),

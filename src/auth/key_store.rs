@@ -16,7 +16,10 @@ use std::{
     collections::HashMap,
     fmt,
     path::{Path, PathBuf},
-    sync::{Mutex, OnceLock},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use argon2::{
@@ -25,11 +28,21 @@ use argon2::{
 };
 use subtle::ConstantTimeEq;
 
-use super::api_key::{ApiKey, ApiKeyError, KeyType, check_id};
+use super::{
+    api_key::{ApiKey, ApiKeyError, KeyType, check_id},
+    printable,
+};
 
 /// The most memory one hash may ask argon2 for, in KiB (256 MiB): a keys file asking more
 /// would let every `Hello` take that much.
 const MAX_MEMORY_KIB: u32 = 256 << 10;
+/// The most passes (`t`) and lanes (`p`) one hash may ask for.
+const MAX_PASSES: u32 = 16;
+const MAX_LANES: u32 = 16;
+
+/// Argon2 checks (about 19 MiB and tens of milliseconds each at the default cost) that run at
+/// once at most, over every leader node sharing these keys.
+pub const KEY_CHECKS: usize = 2;
 
 /// One key as the leader stores it.
 struct StoredKey {
@@ -44,6 +57,13 @@ pub struct ApiKeys {
     keys: HashMap<String, StoredKey>,
     /// Key id to the SHA-256 of the secret that passed argon2 for it.
     verified: Mutex<HashMap<String, [u8; 32]>>,
+    /// A hash with the costliest parameters of the file, that no secret matches: checked for an
+    /// unknown id, so it takes as long as a known one.
+    decoy: String,
+    /// Permits for argon2 checks ([`KEY_CHECKS`]), shared by every node holding these keys.
+    checks: Arc<tokio::sync::Semaphore>,
+    /// Argon2 checks run so far.
+    checks_run: AtomicU64,
 }
 
 impl fmt::Debug for ApiKeys {
@@ -88,9 +108,15 @@ impl Grant {
 impl ApiKeys {
     /// Reads the keys file at `path`.
     pub fn load(path: &Path) -> Result<Self, ApiKeyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ApiKeyError::Read {
+        let read = |source| ApiKeyError::Read {
             path: path.to_path_buf(),
             source,
+        };
+        let bytes = super::read_bounded(path, 16 << 20).map_err(read)?;
+        let text = String::from_utf8(bytes).map_err(|_| ApiKeyError::KeysFile {
+            path: path.to_path_buf(),
+            line: 0,
+            why: "it is not UTF-8 text".into(),
         })?;
         Self::parse(&text, path)
     }
@@ -99,42 +125,7 @@ impl ApiKeys {
     /// missing or extra, a type other than `cross_cluster` or `rest`, an id given twice, a hash
     /// that is not an argon2 PHC string, or a file with no key is refused with its line.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ApiKeyError> {
-        let mut keys = HashMap::new();
-        for (n, line) in text.lines().enumerate() {
-            let bad = |why: String| ApiKeyError::KeysFile {
-                path: path.to_path_buf(),
-                line: n + 1,
-                why,
-            };
-            let line = line.split('#').next().unwrap_or_default().trim();
-            if line.is_empty() {
-                continue;
-            }
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let [id, key_type, names, hash] = fields[..] else {
-                return Err(bad(format!(
-                    "{} fields, not 4 (id, type, index names, argon2 hash)",
-                    fields.len()
-                )));
-            };
-            check_id(id).map_err(|why| bad(why.replacen("its id", "the id", 1)))?;
-            let key_type: KeyType = key_type.parse().map_err(bad)?;
-            if names.split(',').any(str::is_empty) {
-                return Err(bad(format!(
-                    "index names {names:?}: an empty name between commas"
-                )));
-            }
-            check_hash(hash).map_err(bad)?;
-            let names = names.split(',').map(str::to_owned).collect();
-            let stored = StoredKey {
-                key_type,
-                names,
-                hash: hash.to_owned(),
-            };
-            if keys.insert(id.to_owned(), stored).is_some() {
-                return Err(bad(format!("key id {id} is given twice")));
-            }
-        }
+        let keys = parse_lines(text, path)?;
         if keys.is_empty() {
             return Err(ApiKeyError::KeysFile {
                 path: path.to_path_buf(),
@@ -142,11 +133,44 @@ impl ApiKeys {
                 why: "no key in the file: a leader with no key would admit no follower".into(),
             });
         }
+        let decoy = decoy_hash(keys.values()).map_err(|why| ApiKeyError::KeysFile {
+            path: path.to_path_buf(),
+            line: 0,
+            why,
+        })?;
         Ok(Self {
             path: path.to_path_buf(),
             keys,
             verified: Mutex::new(HashMap::new()),
+            decoy,
+            checks: Arc::new(tokio::sync::Semaphore::new(KEY_CHECKS)),
+            checks_run: AtomicU64::new(0),
         })
+    }
+
+    /// The ids of a keys file's text, every line checked as [`ApiKeys::parse`] does, but a
+    /// file with no key (a template of comments) is fine: what `rrbench api-key` adds to.
+    pub fn ids(text: &str, path: &Path) -> Result<Vec<String>, ApiKeyError> {
+        Ok(parse_lines(text, path)?.into_keys().collect())
+    }
+
+    /// The permits an argon2 check takes one of ([`KEY_CHECKS`]); hold it for the whole check.
+    pub fn checks(&self) -> Arc<tokio::sync::Semaphore> {
+        self.checks.clone()
+    }
+
+    /// Argon2 checks run so far (a key remembered is not checked again).
+    pub fn checks_run(&self) -> u64 {
+        self.checks_run.load(Ordering::Relaxed)
+    }
+
+    /// The decision on `key` if it takes no argon2 check: a known id whose secret passed
+    /// before. `None`: call [`ApiKeys::authenticate`].
+    pub fn remembered(&self, key: &ApiKey) -> Option<Result<Grant, Refusal>> {
+        let stored = self.keys.get(key.id())?;
+        let digest = sha256(key.expose_secret());
+        let known = self.verified().get(key.id()).copied()?;
+        bool::from(known.ct_eq(&digest)).then(|| grant(key, stored))
     }
 
     /// Whether a key has this id.
@@ -164,36 +188,25 @@ impl ApiKeys {
     /// its type. It blocks for argon2's time on a key's first check: call it off the async
     /// workers.
     pub fn authenticate(&self, key: &ApiKey) -> Result<Grant, Refusal> {
+        if let Some(decided) = self.remembered(key) {
+            return decided;
+        }
+        self.checks_run.fetch_add(1, Ordering::Relaxed);
         let Some(stored) = self.keys.get(key.id()) else {
-            let _ = verify(decoy_hash(), key.expose_secret());
+            let _ = verify(&self.decoy, key.expose_secret());
             return Err(Refusal::UnknownKey {
                 id: key.id().to_owned(),
                 path: self.path.clone(),
             });
         };
-        let digest = sha256(key.expose_secret());
-        let remembered = self
-            .verified()
-            .get(key.id())
-            .is_some_and(|known| bool::from(known.ct_eq(&digest)));
-        if !remembered {
-            if !verify(&stored.hash, key.expose_secret()) {
-                return Err(Refusal::InvalidSecret {
-                    id: key.id().to_owned(),
-                });
-            }
-            self.verified().insert(key.id().to_owned(), digest);
-        }
-        if stored.key_type != KeyType::CrossCluster {
-            return Err(Refusal::WrongType {
+        if !verify(&stored.hash, key.expose_secret()) {
+            return Err(Refusal::InvalidSecret {
                 id: key.id().to_owned(),
-                got: stored.key_type,
             });
         }
-        Ok(Grant {
-            id: key.id().to_owned(),
-            names: stored.names.clone(),
-        })
+        self.verified()
+            .insert(key.id().to_owned(), sha256(key.expose_secret()));
+        grant(key, stored)
     }
 
     fn verified(&self) -> std::sync::MutexGuard<'_, HashMap<String, [u8; 32]>> {
@@ -201,6 +214,61 @@ impl ApiKeys {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// Every key line of a keys file's text, checked (see [`ApiKeys::parse`]).
+fn parse_lines(text: &str, path: &Path) -> Result<HashMap<String, StoredKey>, ApiKeyError> {
+    let mut keys = HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let bad = |why: String| ApiKeyError::KeysFile {
+            path: path.to_path_buf(),
+            line: n + 1,
+            why,
+        };
+        let line = line.split('#').next().unwrap_or_default().trim();
+        if line.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [id, key_type, names, hash] = fields[..] else {
+            return Err(bad(format!(
+                "{} fields, not 4 (id, type, index names, argon2 hash)",
+                fields.len()
+            )));
+        };
+        check_id(id).map_err(|why| bad(why.replacen("its id", "the id", 1)))?;
+        let key_type: KeyType = key_type.parse().map_err(bad)?;
+        if names.split(',').any(str::is_empty) {
+            return Err(bad(format!(
+                "index names {names:?}: an empty name between commas"
+            )));
+        }
+        check_hash(hash).map_err(bad)?;
+        let names = names.split(',').map(str::to_owned).collect();
+        let stored = StoredKey {
+            key_type,
+            names,
+            hash: hash.to_owned(),
+        };
+        if keys.insert(id.to_owned(), stored).is_some() {
+            return Err(bad(format!("key id {id} is given twice")));
+        }
+    }
+    Ok(keys)
+}
+
+/// What a key whose secret passed may do: nothing unless it is a cross-cluster key.
+fn grant(key: &ApiKey, stored: &StoredKey) -> Result<Grant, Refusal> {
+    if stored.key_type != KeyType::CrossCluster {
+        return Err(Refusal::WrongType {
+            id: key.id().to_owned(),
+            got: stored.key_type,
+        });
+    }
+    Ok(Grant {
+        id: key.id().to_owned(),
+        names: stored.names.clone(),
+    })
 }
 
 /// Whether `hash` is an argon2 PHC string whose cost a leader can afford.
@@ -225,10 +293,19 @@ fn check_hash(hash: &str) -> Result<(), String> {
             MAX_MEMORY_KIB >> 10
         ));
     }
+    if params.t_cost() > MAX_PASSES || params.p_cost() > MAX_LANES {
+        return Err(format!(
+            "the hash asks argon2 for {} passes and {} lanes, more than the {MAX_PASSES} and \
+             {MAX_LANES} a leader gives one check",
+            params.t_cost(),
+            params.p_cost()
+        ));
+    }
     Ok(())
 }
 
-/// Whether `secret` matches the PHC string `hash` (argon2 compares in constant time).
+/// Whether `secret` matches the PHC string `hash`, with the hash's own parameters (argon2
+/// compares in constant time).
 fn verify(hash: &str, secret: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|hash| {
         Argon2::default()
@@ -237,15 +314,25 @@ fn verify(hash: &str, secret: &str) -> bool {
     })
 }
 
-/// A hash no secret is known for, checked against an unknown id's secret to take the same time
-/// as a known one's.
-fn decoy_hash() -> &'static str {
-    static DECOY: OnceLock<String> = OnceLock::new();
-    DECOY.get_or_init(|| {
-        ApiKey::generate(Some("decoy"))
-            .and_then(|key| key.hash_secret())
-            .unwrap_or_default()
-    })
+/// A hash of a random secret with the costliest parameters among `keys`: checking an unknown
+/// id's secret against it takes at least as long as a known id's.
+fn decoy_hash<'a>(keys: impl Iterator<Item = &'a StoredKey>) -> Result<String, String> {
+    let mut costliest = Params::default();
+    for key in keys {
+        let params = PasswordHash::new(&key.hash)
+            .ok()
+            .and_then(|hash| Params::try_from(&hash).ok());
+        if let Some(p) = params {
+            let cost = |p: &Params| u64::from(p.m_cost()) * u64::from(p.t_cost());
+            if cost(&p) > cost(&costliest) {
+                costliest = p;
+            }
+        }
+    }
+    let secret = ApiKey::generate(Some("decoy")).map_err(|e| e.to_string())?;
+    secret
+        .hash_secret_with(costliest)
+        .map_err(|e| format!("cannot make the decoy hash: {e}"))
 }
 
 fn sha256(text: &str) -> [u8; 32] {
@@ -336,8 +423,9 @@ impl Refusal {
                  a key this leader does not have)"
             ),
             Self::IndexNotAllowed { id, index, .. } => format!(
-                "recovering index [{index}] is unauthorized for API key [{id}]: the key's index \
-                 names do not include it"
+                "recovering index [{}] is unauthorized for API key [{id}]: the key's index \
+                 names do not include it",
+                printable(index)
             ),
             Self::TokenNotKey => "this leader authenticates API keys and the follower sent a \
                                   shared auth token: give the follower an API key \
@@ -351,11 +439,6 @@ impl Refusal {
             Self::WrongToken => "wrong auth token".into(),
             Self::WrongType { .. } => self.to_string(),
         }
-    }
-
-    /// Whether this refusal is about an API key (and not the deprecated token).
-    pub fn is_api_key(&self) -> bool {
-        !matches!(self, Self::MissingToken | Self::WrongToken)
     }
 }
 
@@ -378,8 +461,9 @@ impl fmt::Display for Refusal {
             ),
             Self::IndexNotAllowed { id, index, names } => write!(
                 f,
-                "recovering index [{index}] is unauthorized for API key [{id}], whose index \
-                 names are [{names}]"
+                "recovering index [{}] is unauthorized for API key [{id}], whose index names \
+                 are [{names}]",
+                printable(index)
             ),
             other => f.write_str(&other.to_follower()),
         }
@@ -456,6 +540,84 @@ mod tests {
     }
 
     #[test]
+    fn argon2_runs_once_per_key_and_an_unknown_id_costs_as_much_as_the_costliest_key() {
+        let cheap = ApiKey::generate(Some("cheap")).expect("key");
+        let costly = ApiKey::generate(Some("costly")).expect("key");
+        let params = argon2::Params::new(8 << 10, 3, 1, None).expect("params");
+        let costly_line = format!(
+            "costly cross_cluster * {}",
+            costly.hash_secret_with(params).expect("hash")
+        );
+        let store = keys(&[
+            cheap
+                .keys_file_line(KeyType::CrossCluster, &[])
+                .expect("line"),
+            costly_line,
+        ])
+        .expect("keys");
+        // 8 MiB x 3 passes is less work than the default 19 MiB x 2: the decoy keeps the
+        // default; a key above it raises the decoy to its cost.
+        assert!(
+            store.decoy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{}",
+            store.decoy
+        );
+        let heavy = argon2::Params::new(32 << 10, 2, 1, None).expect("params");
+        let heavy_line = format!(
+            "heavy cross_cluster * {}",
+            cheap.hash_secret_with(heavy).expect("h")
+        );
+        let heavier = keys(&[heavy_line]).expect("keys");
+        assert!(
+            heavier.decoy.starts_with("$argon2id$v=19$m=32768,t=2,p=1$"),
+            "{}",
+            heavier.decoy
+        );
+
+        for _ in 0..3 {
+            store.authenticate(&cheap).expect("valid");
+            store.authenticate(&costly).expect("valid");
+        }
+        assert_eq!(
+            store.checks_run(),
+            2,
+            "each key is checked once, then remembered"
+        );
+        assert!(store.remembered(&cheap).is_some_and(|r| r.is_ok()));
+        let wrong = ApiKey::parse(&format!("cheap:{}x", cheap.expose_secret()), "t").expect("k");
+        assert!(
+            store.remembered(&wrong).is_none(),
+            "a wrong secret is not decided from memory"
+        );
+        let unknown = ApiKey::parse("nobody:secret", "t").expect("k");
+        assert!(store.remembered(&unknown).is_none());
+        assert!(store.authenticate(&unknown).is_err());
+        assert_eq!(
+            store.checks_run(),
+            3,
+            "an unknown id takes an argon2 check too"
+        );
+    }
+
+    #[test]
+    fn a_name_from_the_network_is_one_short_line_in_messages() {
+        let grant = Grant {
+            id: "k".into(),
+            names: vec!["logs".into()],
+        };
+        let refused = grant
+            .check_index(&format!(
+                "evil\n[leader] authenticated API key [admin]{}",
+                "x".repeat(500)
+            ))
+            .expect_err("not named");
+        for text in [refused.to_follower(), refused.to_string()] {
+            assert!(!text.contains('\n'), "{text}");
+            assert!(text.len() < 400, "{} bytes", text.len());
+        }
+    }
+
+    #[test]
     fn a_bad_keys_file_is_refused_naming_its_line() {
         let key = ApiKey::generate(Some("k")).expect("key");
         let line = key
@@ -472,6 +634,7 @@ mod tests {
                 "asks argon2 for 4096 MiB",
             ),
             (vec!["# only a comment".into()], "no key in the file"),
+            (vec![line.replace("t=2", "t=1000")], "1000 passes"),
             (vec![line.replacen("k ", "k! ", 1)], "line 1: the id \"k!\""),
         ];
         for (lines, want) in cases {

@@ -20,7 +20,7 @@ pub mod key_store;
 pub mod token;
 
 pub use api_key::{API_KEY_ENV, ApiKey, ApiKeyError, KeyType};
-pub use gate::{Admitted, admit};
+pub use gate::{Admitted, admit, remembered};
 pub use key_store::{ApiKeys, Grant, Refusal};
 pub use token::{AUTH_TOKEN_ENV, AuthToken, AuthTokenError, TokenSource};
 
@@ -53,8 +53,7 @@ impl Credentials {
 }
 
 /// What a leader read in a `Hello`'s text: it arrived from the network, so nothing in it is
-/// trusted yet.
-#[derive(Debug)]
+/// trusted yet. `Debug` shows no secret.
 pub enum Offered {
     /// The text was empty.
     Nothing,
@@ -62,6 +61,16 @@ pub enum Offered {
     ApiKey(Result<ApiKey, ApiKeyError>),
     /// Any other text: a shared token.
     Token(String),
+}
+
+impl std::fmt::Debug for Offered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Nothing => f.write_str("Nothing"),
+            Self::ApiKey(key) => f.debug_tuple("ApiKey").field(key).finish(),
+            Self::Token(_) => f.write_str("Token(<redacted>)"),
+        }
+    }
 }
 
 impl Offered {
@@ -74,6 +83,33 @@ impl Offered {
         } else {
             Self::Token(text.to_owned())
         }
+    }
+}
+
+/// The bytes of the file at `path`, refused past `limit` bytes (a path such as /dev/zero, or
+/// the wrong file, must not fill the memory).
+pub(crate) fn read_bounded(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("it is larger than {limit} bytes, too large for what it should hold"),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// A name from the network as one line of at most 128 characters: control characters escaped,
+/// the rest cut with an ellipsis.
+pub(crate) fn printable(name: &str) -> String {
+    let escaped: String = name.escape_debug().collect();
+    match escaped.char_indices().nth(128) {
+        Some((at, _)) => format!("{}…", &escaped[..at]),
+        None => escaped,
     }
 }
 
@@ -99,5 +135,9 @@ mod tests {
             Offered::parse("ApiKey no-colon"),
             Offered::ApiKey(Err(_))
         ));
+        for hello in ["ApiKey k1:s3cret-s3cret", "s3cret-s3cret"] {
+            let shown = format!("{:?}", Offered::parse(hello));
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
     }
 }

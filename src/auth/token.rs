@@ -79,9 +79,11 @@ impl TokenSource {
         let text = match self {
             Self::Argument(text) => text,
             Self::File(path) => {
-                let bytes = std::fs::read(&path).map_err(|source| AuthTokenError::Read {
-                    path: path.clone(),
-                    source,
+                let bytes = super::read_bounded(&path, 64 << 10).map_err(|source| {
+                    AuthTokenError::Read {
+                        path: path.clone(),
+                        source,
+                    }
                 })?;
                 let text = String::from_utf8(bytes).map_err(|_| AuthTokenError::NotText {
                     origin: origin.clone(),

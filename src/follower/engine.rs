@@ -28,7 +28,7 @@ use super::{
 use crate::{
     index::{IndexError, Journal, JournalEntry, PartFile, TargetDir},
     protocol::Message,
-    transport::{connection::Connection, tls::Negotiated},
+    transport::{connection::Connection, negotiated::Negotiated},
     vocabulary::Policy,
 };
 
@@ -349,10 +349,8 @@ impl Driver {
         match done {
             Done::Event(event) => event,
             Done::Connected(connection) => {
-                // Every channel of a connection is dialled with one configuration, so any one
-                // tells what was negotiated (`pick` only moves the round robin on by one).
-                if let Some((_, channel)) = connection.pick() {
-                    self.tls = channel.tls().cloned().or(self.tls.take());
+                if let Some(tls) = connection.tls() {
+                    self.tls = Some(tls.clone());
                 }
                 self.connection = Some(connection);
                 self.loss_reported = false;

@@ -72,9 +72,13 @@ impl Failure {
         };
         let message = match e.root() {
             TransportError::Remote {
-                code: ErrorCode::Unauthorized | ErrorCode::Forbidden,
+                code: ErrorCode::Unauthorized,
                 message,
             } => unauthorized(message),
+            TransportError::Remote {
+                code: ErrorCode::Forbidden,
+                message,
+            } => format!("the leader accepted this follower's API key but refused: {message}"),
             TransportError::Connect { addr, message } if is_refused(message) => {
                 format!(
                     "no leader listening at {addr} (is `rrbench leader` running there?): {message}"

@@ -166,10 +166,24 @@ const INTERRUPTED_WAITING: &str =
 const OUT_OF_TIME_WAITING: &str =
     "the time limit passed while it waited for a slot (node_initial_primaries_recoveries)";
 
-/// The dialers the configuration asks for: the one given, else QUIC or TCP to each gateway of
-/// `leader` (a comma-separated list in sniff mode, of which the first `node_connections` are
-/// used; proxy mode has one `proxy_address`).
+/// The dialers the configuration asks for ([`chosen_dialers`]); an API key is refused here,
+/// before anything is sent, unless every dialer encrypts (or plaintext is allowed).
 fn dialers_of(config: &FollowerConfig) -> Result<Vec<Arc<dyn Dialer>>, FollowerError> {
+    let dialers = chosen_dialers(config)?;
+    let sends_key = config.credentials.as_ref().is_some_and(|c| c.is_api_key());
+    let in_clear_text = dialers.iter().any(|d| !d.encrypted());
+    if in_clear_text && sends_key && !config.allow_plaintext_credentials {
+        return Err(FollowerError::Credentials(ApiKeyError::Plaintext {
+            side: "this follower",
+        }));
+    }
+    Ok(dialers)
+}
+
+/// The one given, else QUIC, TLS or TCP to each gateway of `leader` (a comma-separated list in
+/// sniff mode, of which the first `node_connections` are used; proxy mode has one
+/// `proxy_address`).
+fn chosen_dialers(config: &FollowerConfig) -> Result<Vec<Arc<dyn Dialer>>, FollowerError> {
     if let Some(dialer) = &config.dialer {
         return Ok(vec![dialer.clone()]);
     }
@@ -180,13 +194,6 @@ fn dialers_of(config: &FollowerConfig) -> Result<Vec<Arc<dyn Dialer>>, FollowerE
             flag: "from",
             value: config.leader.clone(),
             range: "is one address in proxy mode (a load balancer in front of the cluster)",
-        }));
-    }
-    let in_clear_text = config.quic.is_none() && config.tls.is_none();
-    let sends_key = config.credentials.as_ref().is_some_and(|c| c.is_api_key());
-    if in_clear_text && sends_key && !config.allow_plaintext_credentials {
-        return Err(FollowerError::Credentials(ApiKeyError::Plaintext {
-            side: "this follower",
         }));
     }
     let gateways = config.settings.node_connections.max(1) as usize;

@@ -6,7 +6,9 @@ use super::{
     breakdown::{RequestSample, TimeBreakdown},
     series::Sample,
 };
-use crate::{settings::RecoverySettings, transport::tls::Negotiated, vocabulary::ChannelType};
+use crate::{
+    settings::RecoverySettings, transport::negotiated::Negotiated, vocabulary::ChannelType,
+};
 
 /// Schema id of [`RecoveryReport`].
 pub const REPORT_SCHEMA: &str = "rrbench.recovery/1";

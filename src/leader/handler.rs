@@ -36,7 +36,7 @@ use tokio::{
 
 use super::{Shared, session::SessionRefused, slots::Activity, stats::LeaderStats};
 use crate::{
-    auth::{Admitted, Grant, admit},
+    auth::{Admitted, Grant, Refusal, admit, remembered},
     chaos::shutdown::Signal,
     index::IndexFile,
     protocol::{EncodedFrame, ErrorCode, Message, ProtocolError, VERSION, encode},
@@ -121,6 +121,8 @@ struct Handler {
     greeted: bool,
     /// What the follower's API key may recover (`None`: no key, or the leader requires none).
     grant: Option<Grant>,
+    /// When the `Hello` must have been answered.
+    hello_by: Instant,
 }
 
 /// Bytes of chunk responses one connection may have read but not yet written: two of the
@@ -178,6 +180,7 @@ pub(crate) async fn serve_halves(
         chunks: JoinSet::new(),
         greeted: false,
         grant: None,
+        hello_by,
     };
     loop {
         // Only these branches can interrupt a half-read frame, and then we stop anyway.
@@ -342,30 +345,51 @@ impl Handler {
     }
 
     /// Checks a `Hello`'s credentials; a refusal is logged as the leader sees it and returned
-    /// as the follower is told it. An API key's first check runs argon2 on a blocking thread,
-    /// at most [`super::KEY_CHECKS`] at once, so a flood of `Hello`s takes neither the async
-    /// workers nor unbounded memory.
+    /// as the follower is told it. What needs no argon2 (no key, a key remembered) is decided
+    /// here; an argon2 check runs on a blocking thread holding one of the keys' permits
+    /// ([`crate::auth::key_store::KEY_CHECKS`], shared by every node) until it ends, so a flood
+    /// of `Hello`s takes neither the async workers nor unbounded memory. A `Hello` that cannot
+    /// get a permit before its `handshake_timeout` is told to try again.
     async fn admit(&self, hello: String) -> Result<Admitted, (ErrorCode, String)> {
         let config = &self.shared.config;
         let (token, keys) = (config.auth_token.clone(), config.api_keys.clone());
-        let admitted = if keys.is_some() {
-            let _permit = self.shared.key_checks.acquire().await;
-            tokio::task::spawn_blocking(move || admit(token.as_ref(), keys.as_deref(), &hello))
-                .await
-                .map_err(|e| (ErrorCode::Internal, format!("checking credentials: {e}")))?
-        } else {
-            admit(token.as_ref(), None, &hello)
+        let decided = match &keys {
+            None => Some(admit(token.as_ref(), None, &hello)),
+            Some(keys) => remembered(token.as_ref(), keys, &hello),
         };
-        match &admitted {
-            Ok(Admitted::Key(grant)) => self.shared.log(format!(
-                "{}: authenticated API key [{}]",
-                self.peer,
-                grant.id()
-            )),
-            Ok(_) => {}
-            Err(refused) => self.shared.log(format!("{}: {refused}", self.peer)),
-        }
-        admitted.map_err(|refused| (ErrorCode::Unauthorized, refused.to_follower()))
+        let admitted = match (decided, keys) {
+            (Some(decided), _) => decided,
+            (None, None) => unreachable!("only a leader with keys defers a decision"),
+            (None, Some(keys)) => {
+                let permit = tokio::time::timeout_at(self.hello_by, keys.checks().acquire_owned());
+                let Ok(Ok(permit)) = permit.await else {
+                    let busy = "the leader is busy checking other API keys and could not check \
+                                this one within its handshake_timeout; try again";
+                    self.shared.log(format!("{}: {busy}", self.peer));
+                    return Err((ErrorCode::LimitExceeded, busy.into()));
+                };
+                let checked = tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    admit(token.as_ref(), Some(&keys), &hello)
+                })
+                .await
+                .map_err(|e| (ErrorCode::Internal, format!("checking credentials: {e}")))?;
+                if let Ok(Admitted::Key(grant)) = &checked {
+                    let id = grant.id();
+                    self.shared
+                        .log(format!("{}: authenticated API key [{id}]", self.peer));
+                }
+                checked
+            }
+        };
+        admitted.map_err(|refused| {
+            self.shared.log(format!("{}: {refused}", self.peer));
+            let code = match refused {
+                Refusal::IndexNotAllowed { .. } => ErrorCode::Forbidden,
+                _ => ErrorCode::Unauthorized,
+            };
+            (code, refused.to_follower())
+        })
     }
 
     async fn open_session(&self, id: u64, index: &str, shard: u32) {

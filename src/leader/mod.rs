@@ -70,7 +70,9 @@ pub struct LeaderConfig {
     pub index_name: String,
     /// Shared secret every `Hello` must carry, if set (deprecated: use `api_keys`).
     pub auth_token: Option<AuthToken>,
-    /// The API keys a follower's `Hello` may carry, if set ([`crate::auth::key_store`]).
+    /// The API keys a follower's `Hello` may carry, if set ([`crate::auth::key_store`]). With
+    /// `auth_token` as well, either passes, and a token holder may recover any index (the
+    /// command line refuses both).
     pub api_keys: Option<Arc<ApiKeys>>,
     /// Accept API keys over plaintext TCP (without it, a leader with `api_keys` must serve TLS
     /// or QUIC).
@@ -175,8 +177,6 @@ pub(crate) struct Shared {
     cluster: cluster::Membership,
     /// TLS on TCP connections ([`LeaderConfig::tls`]).
     tls: Option<tokio_rustls::TlsAcceptor>,
-    /// Permits for API key checks ([`KEY_CHECKS`]).
-    key_checks: tokio::sync::Semaphore,
 }
 
 impl Shared {
@@ -260,7 +260,8 @@ impl LeaderHandle {
     /// For tests and simulation: a follower dialer over in-memory pipes, or a simulated network
     /// with latency and faults between the two ends, runs the real leader without a socket and,
     /// with paused tokio time, in simulated time. See [`LeaderHandle::connect_in_memory`] for
-    /// the plain pipe.
+    /// the plain pipe. The stream is served as given, without TLS, whatever
+    /// [`LeaderConfig::tls`] says: credentials on it are only as private as the stream.
     ///
     /// Fails with `ConnectionRefused` when the leader has stopped, or when
     /// 1024 streams are still waiting for the accept loop.
@@ -395,9 +396,6 @@ pub(crate) fn refuse_plaintext_keys(config: &LeaderConfig) -> Result<(), ApiKeyE
     Ok(())
 }
 
-/// API key checks (argon2, about 19 MiB and tens of milliseconds each) run at once at most.
-pub(crate) const KEY_CHECKS: usize = 2;
-
 impl Shared {
     fn new(
         index: IndexShards,
@@ -419,7 +417,6 @@ impl Shared {
             clock,
             cluster: cluster::Membership::new(),
             tls,
-            key_checks: tokio::sync::Semaphore::new(KEY_CHECKS),
         })
     }
 

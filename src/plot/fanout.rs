@@ -137,7 +137,7 @@ where
     let every = n.div_ceil(16).next_power_of_two();
     let rank = move |x: &f64| {
         let r = x.round();
-        if (x - r).abs() < 1e-6 && r >= 1.0 && (r as usize - 1) % every == 0 {
+        if (x - r).abs() < 1e-6 && r >= 1.0 && (r as usize - 1).is_multiple_of(every) {
             format!("{r:.0}")
         } else {
             String::new()

@@ -206,7 +206,7 @@ pub enum PointShape {
 
 /// The point shape of series `i`.
 pub fn point_shape(i: usize) -> PointShape {
-    if (i / PALETTE.len()) % 2 == 0 {
+    if (i / PALETTE.len()).is_multiple_of(2) {
         PointShape::Circle
     } else {
         PointShape::Triangle

@@ -60,6 +60,8 @@ pub struct ProbeConfig {
     pub auth: Option<Credentials>,
     /// Reach the leader over TLS, trusting this (`None`: plaintext TCP).
     pub tls: Option<TlsClient>,
+    /// Send an API key over plaintext TCP (refused without it).
+    pub allow_plaintext_credentials: bool,
     /// Ping/Pong round trips to time.
     pub pings: u32,
     /// Connections of the second transfer (the first uses one).
@@ -94,6 +96,7 @@ impl ProbeConfig {
             index: "index".into(),
             auth: None,
             tls: None,
+            allow_plaintext_credentials: false,
             pings: 20,
             connections: 4,
             transfer_time: Duration::from_secs(2),
@@ -112,6 +115,11 @@ impl ProbeConfig {
     /// Checks the values that would make the probe meaningless.
     pub fn validate(&self) -> Result<(), ProbeError> {
         let bad = |what: String| Err(ProbeError::Invalid(what));
+        let sends_key = self.auth.as_ref().is_some_and(Credentials::is_api_key);
+        if sends_key && self.tls.is_none() && !self.allow_plaintext_credentials {
+            let refused = crate::auth::ApiKeyError::Plaintext { side: "this probe" };
+            return bad(refused.to_string());
+        }
         if self.pings == 0 {
             return bad("--pings must be at least 1".into());
         }

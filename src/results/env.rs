@@ -12,7 +12,7 @@ fn proc_field(path: &str, key: &str) -> Option<String> {
 }
 
 /// CPU, cores, memory, kernel, rrbench version and git revision, and what TLS would negotiate
-/// here (`tls`: see [`crate::transport::tls::local_preference`]).
+/// here (`tls`: see [`crate::transport::negotiated::local_preference`]).
 pub fn capture_env() -> Value {
     let memory_kib = proc_field("/proc/meminfo", "MemTotal")
         .and_then(|v| v.trim_end_matches("kB").trim().parse::<u64>().ok());
@@ -37,7 +37,7 @@ pub fn capture_env() -> Value {
         "git_revision": git,
         // Written before any connection: what this machine's rustls would pick, and whether
         // the CPU makes AES-GCM cheap (a TLS run's cost depends on it).
-        "tls": crate::transport::tls::local_preference(),
+        "tls": crate::transport::negotiated::local_preference(),
     })
 }
 

@@ -126,7 +126,7 @@ pub struct TrialRecord {
     /// What the recovery's TLS (or QUIC) handshake settled on (protocol version, cipher
     /// suite); absent in plaintext.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls: Option<crate::transport::tls::Negotiated>,
+    pub tls: Option<crate::transport::negotiated::Negotiated>,
     /// Judged expectations.
     pub expectations: Vec<Verdict>,
     /// Whether every expectation held.

@@ -26,8 +26,8 @@ use tokio::{
 use super::{
     TransportError,
     frame_io::{ReadError, read_frame, write_queued},
+    negotiated::Negotiated,
     socket::SocketOptions,
-    tls::Negotiated,
 };
 use crate::protocol::{EncodedFrame, Message, encode};
 

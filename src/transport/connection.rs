@@ -171,6 +171,12 @@ impl Connection {
         })
     }
 
+    /// What TLS negotiated on this connection (every channel is dialled with one
+    /// configuration, so the first tells); `None` for plaintext.
+    pub fn tls(&self) -> Option<&super::negotiated::Negotiated> {
+        self.channels.first().and_then(|c| c.tls())
+    }
+
     /// The next open channel for chunk requests (round robin), with its index; `None` when every
     /// data channel is closed.
     pub fn pick(&self) -> Option<(usize, Arc<Channel>)> {

@@ -14,9 +14,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{
     TransportError,
     channel::Channel,
+    negotiated::Negotiated,
     quic::{self, QuicClient, QuicLiveness},
     socket::SocketOptions,
-    tls::Negotiated,
 };
 
 /// What every channel's stream is opened with.
@@ -43,6 +43,12 @@ pub trait Dialer: Send + Sync + fmt::Debug {
 
     /// The leader's address as a user knows it (for messages and reports).
     fn address(&self) -> String;
+
+    /// Whether what is sent is encrypted on the way (TLS, QUIC): credentials such as API keys
+    /// may only be sent through such a dialer.
+    fn encrypted(&self) -> bool {
+        false
+    }
 }
 
 /// Opens the channels of one connection.
@@ -136,6 +142,10 @@ impl Dialer for QuicDialer {
 
     fn address(&self) -> String {
         self.addr.clone()
+    }
+
+    fn encrypted(&self) -> bool {
+        true
     }
 }
 

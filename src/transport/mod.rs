@@ -15,6 +15,7 @@ pub mod channel;
 pub mod connection;
 pub mod dial;
 pub mod frame_io;
+pub mod negotiated;
 pub mod quic;
 pub mod socket;
 pub mod tls;

@@ -102,7 +102,9 @@ impl World {
             attempts_started: 0,
             steps: 0,
             store: None,
-            time_limit: (seed / 3 % 2 == 0).then_some(Duration::from_secs(3600)),
+            time_limit: (seed / 3)
+                .is_multiple_of(2)
+                .then_some(Duration::from_secs(3600)),
         }
     }
 
