@@ -866,3 +866,91 @@ fn the_binaries_refuse_a_wrong_client_certificate_on_both_sides() {
     assert!(!refused.is_empty(), "{log}");
     eprintln!("leader: {}", refused[0]);
 }
+
+/// A pinned certificate is still checked for its purpose (an extended key usage without
+/// serverAuth is refused, as WebPKI refuses it in a chain), and QUIC refusals carry the same
+/// one-line diagnosis as TLS over TCP.
+#[tokio::test]
+async fn a_client_only_pinned_certificate_and_an_unknown_ca_over_quic_are_named() {
+    if !have_openssl() {
+        return;
+    }
+    let tmp = scratch();
+    let snapshot = make_index(tmp.path(), MIB, 2, 5);
+    let pki = Pki::new(&tmp.path().join("pki"));
+    pki.openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        "-addext",
+        "extendedKeyUsage=clientAuth",
+        "-days",
+        "30",
+        "-keyout",
+        "client-only.key",
+        "-out",
+        "client-only.crt",
+    ]);
+    let client_only = pki.paths("client-only");
+    let leader = tls_leader(&snapshot, &client_only, None).await;
+    let report = recover(
+        &leader.local_addr().to_string(),
+        &tmp.path().join("client-only"),
+        Some(client(&client_only.cert)),
+        None,
+    )
+    .await;
+    assert_refused(
+        "pinned, clientAuth only",
+        &report,
+        &["not for a server", "does not include serverAuth"],
+    );
+    leader.shutdown().await;
+
+    let ca = pki.ca("ca", "rrbench Test CA");
+    let other = pki.ca("other", "Some Other CA");
+    let elsewhere = pki.issue(
+        "leaf-other",
+        "leader",
+        "DNS:localhost,IP:127.0.0.1",
+        &other,
+        false,
+        false,
+    );
+    let config = LeaderConfig {
+        settings: unlimited_leader(),
+        quic: Some(QuicServer {
+            certificate: elsewhere,
+            liveness: QuicLiveness::default(),
+        }),
+        ..LeaderConfig::default()
+    };
+    let leader = leader::start("127.0.0.1:0", snapshot.clone(), config, Clock::start())
+        .await
+        .expect("QUIC leader");
+    let report = recover(
+        &leader.local_addr().to_string(),
+        &tmp.path().join("quic-unknown-ca"),
+        None,
+        Some(client(&ca.cert)),
+    )
+    .await;
+    assert_refused(
+        "QUIC, unknown CA",
+        &report,
+        &[
+            "not signed by a CA in --ca",
+            "issued by [CN=Some Other CA]",
+            "trusts 1 issuer(s): [CN=rrbench Test CA]",
+        ],
+    );
+    leader.shutdown().await;
+}

@@ -381,7 +381,8 @@ impl ServerCertVerifier for DiagnosingVerifier {
     }
 }
 
-/// The checks left for a pinned certificate: validity period and name.
+/// The checks left for a pinned certificate: validity period, purpose (an extended key usage,
+/// when there is one, must allow serverAuth, as WebPKI requires of a chain) and name.
 fn pinned_check(
     end_entity: &CertificateDer<'_>,
     server_name: &ServerName<'_>,
@@ -396,6 +397,14 @@ fn pinned_check(
     }
     if now > validity.not_after.timestamp() {
         return Err(CertificateError::Expired);
+    }
+    let usage = cert
+        .extended_key_usage()
+        .map_err(|_| CertificateError::BadEncoding)?;
+    if let Some(usage) = usage
+        && !(usage.value.server_auth || usage.value.any)
+    {
+        return Err(CertificateError::InvalidPurpose);
     }
     let parsed =
         ParsedCertificate::try_from(end_entity).map_err(|_| CertificateError::BadEncoding)?;
@@ -425,6 +434,7 @@ enum Cause {
     WrongName,
     CaAsEndEntity,
     MissingIntermediate,
+    NotForServer,
     Other,
 }
 
@@ -512,6 +522,9 @@ fn diagnose(r: &Refusal<'_>) -> String {
         CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
             Cause::WrongName
         }
+        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+            Cause::NotForServer
+        }
         CertificateError::UnknownIssuer
         | CertificateError::BadSignature
         | CertificateError::Other(_) => {
@@ -560,6 +573,12 @@ fn diagnose(r: &Refusal<'_>) -> String {
             out,
             "most likely cause: the leader did not send its intermediate CA [{issuer}]; put it \
              after the leader's own certificate in its --cert file"
+        ),
+        Cause::NotForServer => write!(
+            out,
+            "most likely cause: the certificate is not for a server: its extended key usage \
+             does not include serverAuth; give the leader a certificate made with \
+             extendedKeyUsage=serverAuth (or none)"
         ),
         Cause::Other => write!(out, "rustls says: {:?}", r.error),
     };
