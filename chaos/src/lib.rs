@@ -27,6 +27,7 @@ pub mod clock;
 pub mod datagram;
 pub mod events;
 pub mod fault;
+pub mod http;
 pub mod link;
 pub mod listen;
 pub mod proxy;

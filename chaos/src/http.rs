@@ -1,0 +1,399 @@
+//! A small HTTP/1.1 server for control APIs (the toxiproxy-compatible API, `/metrics`): one
+//! request at a time per connection, keep-alive, bodies by `Content-Length` only.
+//!
+//! Requests come from the network, so every part is bounded: the head (request line and headers)
+//! to [`MAX_HEAD`] bytes, the body to [`MAX_BODY`], the wait for a whole request to
+//! [`READ_TIMEOUT`]. A request that breaks a bound, or is not HTTP/1.x, gets `400` (or `413`,
+//! `431`, `501`) and the connection is closed. What a handler does with a request is its own:
+//! it gets a parsed [`Request`] and returns a [`Response`].
+
+use std::{future::Future, net::SocketAddr, pin::Pin, sync::Arc, time::Duration};
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+
+use crate::shutdown::{Shutdown, Signal};
+
+/// Longest request line and headers accepted.
+pub const MAX_HEAD: usize = 16 << 10;
+/// Longest request body accepted.
+pub const MAX_BODY: usize = 1 << 20;
+/// How long a connection may take to send a whole request (and may sit idle between two).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One request.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    /// `GET`, `POST`, ... as sent (HTTP methods are case-sensitive).
+    pub method: String,
+    /// The path without its query, percent-decoding not applied (`/proxies/name`).
+    pub path: String,
+    /// The query string after `?`, if any.
+    pub query: Option<String>,
+    /// Headers, names lower-cased, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body (empty without `Content-Length`).
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The first header named `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The path split on `/`, empty segments dropped (`/proxies/a/` is `["proxies", "a"]`).
+    pub fn segments(&self) -> Vec<&str> {
+        self.path.split('/').filter(|s| !s.is_empty()).collect()
+    }
+}
+
+/// One response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A JSON body.
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        Self {
+            status,
+            content_type: "application/json",
+            body: value.to_string().into_bytes(),
+        }
+    }
+
+    /// A plain-text body.
+    pub fn text(status: u16, content_type: &'static str, body: impl Into<String>) -> Self {
+        Self {
+            status,
+            content_type,
+            body: body.into().into_bytes(),
+        }
+    }
+
+    /// No body.
+    pub fn empty(status: u16) -> Self {
+        Self {
+            status,
+            content_type: "text/plain",
+            body: Vec::new(),
+        }
+    }
+}
+
+/// What answers requests.
+pub type Handler =
+    Arc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Response> + Send>> + Send + Sync>;
+
+/// A running server; dropping it stops it.
+#[derive(Debug)]
+pub struct HttpServer {
+    local_addr: SocketAddr,
+    shutdown: Shutdown,
+}
+
+impl HttpServer {
+    /// Serves `handler` on `listener` until [`HttpServer::stop`].
+    pub fn start(listener: TcpListener, handler: Handler) -> std::io::Result<Self> {
+        let local_addr = listener.local_addr()?;
+        let mut shutdown = Shutdown::new();
+        shutdown.spawn(move |signal| accept(listener, handler, signal));
+        Ok(Self {
+            local_addr,
+            shutdown,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting and waits for the connections' tasks to end.
+    pub async fn stop(mut self) {
+        self.shutdown.stop().await;
+    }
+}
+
+async fn accept(listener: TcpListener, handler: Handler, mut signal: Signal) {
+    loop {
+        let accepted = tokio::select! {
+            _ = signal.recv() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, _)) = accepted else {
+            // EMFILE and the like: wait a little instead of spinning.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let (handler, mut signal) = (handler.clone(), signal.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = signal.recv() => {}
+                () = serve(stream, handler) => {}
+            }
+        });
+    }
+}
+
+/// Serves one connection: request after request until the peer closes, asks to close, or
+/// sends something unacceptable.
+async fn serve(mut stream: TcpStream, handler: Handler) {
+    let _ = stream.set_nodelay(true);
+    let mut buffered = Vec::new();
+    loop {
+        let read = tokio::time::timeout(READ_TIMEOUT, read_request(&mut stream, &mut buffered));
+        let (request, close) = match read.await {
+            Err(_) | Ok(Err(Unreadable::Closed)) => return,
+            Ok(Err(Unreadable::Bad(status, why))) => {
+                let body = serde_json::json!({ "error": why, "status": status });
+                let _ = write_response(&mut stream, &Response::json(status, &body), true).await;
+                return;
+            }
+            Ok(Ok(parsed)) => parsed,
+        };
+        let response = handler(request).await;
+        if write_response(&mut stream, &response, close).await.is_err() || close {
+            return;
+        }
+    }
+}
+
+enum Unreadable {
+    /// The peer closed between requests (or mid-request).
+    Closed,
+    /// A request that breaks a rule: its status and why.
+    Bad(u16, String),
+}
+
+/// Reads one request from `stream`, with the bytes already read in `buffered`; leaves any bytes
+/// past it (a pipelined request) in `buffered`. Also says whether to close afterwards.
+async fn read_request(
+    stream: &mut TcpStream,
+    buffered: &mut Vec<u8>,
+) -> Result<(Request, bool), Unreadable> {
+    let head_end = loop {
+        let found = find(buffered, b"\r\n\r\n");
+        if found.unwrap_or(buffered.len()) > MAX_HEAD {
+            return Err(Unreadable::Bad(431, format!("headers over {MAX_HEAD} bytes")));
+        }
+        if let Some(at) = found {
+            break at;
+        }
+        read_more(stream, buffered).await?;
+    };
+    let head = String::from_utf8(buffered[..head_end].to_vec())
+        .map_err(|_| Unreadable::Bad(400, "the request head is not UTF-8".into()))?;
+    let (mut request, version) = parse_head(&head)?;
+    let length = match request.header("content-length") {
+        None => 0,
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| Unreadable::Bad(400, format!("Content-Length {v:?} is not a number")))?,
+    };
+    if request.header("transfer-encoding").is_some() {
+        return Err(Unreadable::Bad(
+            501,
+            "Transfer-Encoding is not supported: send Content-Length".into(),
+        ));
+    }
+    if length > MAX_BODY {
+        return Err(Unreadable::Bad(413, format!("a body over {MAX_BODY} bytes")));
+    }
+    let body_start = head_end + 4;
+    while buffered.len() < body_start + length {
+        read_more(stream, buffered).await?;
+    }
+    request.body = buffered[body_start..body_start + length].to_vec();
+    buffered.drain(..body_start + length);
+    let connection = request.header("connection").map(str::to_ascii_lowercase);
+    let close = match version {
+        Version::Http10 => connection.as_deref() != Some("keep-alive"),
+        Version::Http11 => connection.as_deref() == Some("close"),
+    };
+    Ok((request, close))
+}
+
+async fn read_more(stream: &mut TcpStream, buffered: &mut Vec<u8>) -> Result<(), Unreadable> {
+    let mut chunk = [0u8; 8192];
+    match stream.read(&mut chunk).await {
+        Ok(0) | Err(_) => Err(Unreadable::Closed),
+        Ok(n) => {
+            buffered.extend_from_slice(&chunk[..n]);
+            Ok(())
+        }
+    }
+}
+
+enum Version {
+    Http10,
+    Http11,
+}
+
+fn parse_head(head: &str) -> Result<(Request, Version), Unreadable> {
+    let bad = |why: String| Unreadable::Bad(400, why);
+    let mut lines = head.split("\r\n");
+    let line = lines.next().unwrap_or_default();
+    let mut parts = line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad(format!(
+            "request line {:?} is not METHOD TARGET VERSION",
+            line.chars().take(100).collect::<String>()
+        )));
+    };
+    let version = match version {
+        "HTTP/1.1" => Version::Http11,
+        "HTTP/1.0" => Version::Http10,
+        other => {
+            let other: String = other.chars().take(20).collect();
+            return Err(bad(format!("{other:?} is not HTTP/1.0 or HTTP/1.1")));
+        }
+    };
+    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(bad("the method is not an HTTP method".into()));
+    }
+    if !target.starts_with('/') {
+        return Err(bad("the request target is not a path".into()));
+    }
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (path, Some(query.to_string())),
+        None => (target, None),
+    };
+    let mut headers = Vec::new();
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(bad("a header line without ':'".into()));
+        };
+        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+    }
+    Ok((
+        Request {
+            method: method.to_string(),
+            path: path.to_string(),
+            query,
+            headers,
+            body: Vec::new(),
+        },
+        version,
+    ))
+}
+
+async fn write_response(
+    stream: &mut TcpStream,
+    response: &Response,
+    close: bool,
+) -> std::io::Result<()> {
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+        response.status,
+        reason(response.status),
+        response.content_type,
+        response.body.len()
+    );
+    if close {
+        out.push_str("Connection: close\r\n");
+    }
+    out.push_str("\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(&response.body);
+    stream.write_all(&bytes).await?;
+    stream.flush().await
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        413 => "Payload Too Large",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        _ => "",
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn echo_server() -> HttpServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let handler: Handler = Arc::new(|request: Request| {
+            Box::pin(async move {
+                let value = serde_json::json!({
+                    "method": request.method,
+                    "segments": request.segments(),
+                    "query": request.query,
+                    "body": String::from_utf8_lossy(&request.body),
+                });
+                Response::json(200, &value)
+            })
+        });
+        HttpServer::start(listener, handler).expect("start")
+    }
+
+    async fn exchange(addr: SocketAddr, raw: &[u8]) -> String {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        stream.write_all(raw).await.expect("write");
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[tokio::test]
+    async fn requests_are_parsed_kept_alive_and_pipelined() {
+        let server = echo_server().await;
+        let two = b"POST /proxies/a/?x=1 HTTP/1.1\r\nContent-Length: 4\r\n\r\nbodyGET /version HTTP/1.1\r\nConnection: close\r\n\r\n";
+        let out = exchange(server.local_addr(), two).await;
+        assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 2, "{out}");
+        assert!(out.contains(r#""segments":["proxies","a"]"#), "{out}");
+        assert!(out.contains(r#""query":"x=1""#) && out.contains(r#""body":"body""#), "{out}");
+        assert!(out.contains(r#""segments":["version"]"#), "{out}");
+        server.stop().await;
+    }
+
+    #[tokio::test]
+    async fn what_breaks_a_rule_gets_its_status_and_the_connection_closes() {
+        let server = echo_server().await;
+        let addr = server.local_addr();
+        let big_head = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD + 1));
+        let big_body = format!("POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n", MAX_BODY + 1);
+        for (raw, status) in [
+            ("GET / HTTP/2.0\r\n\r\n".to_string(), "400"),
+            ("nonsense\r\n\r\n".into(), "400"),
+            ("GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n".into(), "400"),
+            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".into(), "501"),
+            (big_head, "431"),
+            (big_body, "413"),
+        ] {
+            let out = exchange(addr, raw.as_bytes()).await;
+            assert!(out.starts_with(&format!("HTTP/1.1 {status}")), "{status}: {out}");
+            assert!(out.contains("Connection: close") && out.contains("\"error\""), "{out}");
+        }
+        server.stop().await;
+    }
+}
