@@ -248,10 +248,11 @@ fn result_words(row: &Row) -> String {
 fn what_it_shows(step: &Step, cell: &CampaignSpec, record: &TrialRecord) -> Vec<String> {
     let mut lines = Vec::new();
     let first_of_chapter = step.label.len() == 1 || step.label.ends_with('a');
-    if step.chapter == 1 && first_of_chapter {
-        if let Some(b) = record.time_breakdown.filter(|b| b.total() > 0.0) {
-            lines.push(format!("where the time went: {}", b.line()));
-        }
+    if step.chapter == 1
+        && first_of_chapter
+        && let Some(b) = record.time_breakdown.filter(|b| b.total() > 0.0)
+    {
+        lines.push(format!("where the time went: {}", b.line()));
     }
     if step.chapter == 2 {
         lines.extend(model_lines(cell, record));
