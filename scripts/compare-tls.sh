@@ -3,7 +3,8 @@
 # index into /dev/shm from a plaintext leader and from a TLS leader (`--tls`, a self-signed
 # certificate it generates) serving the same directory. Runs are interleaved (plain, tls,
 # plain, ...) after a warm-up of each; the median of each counts, and the ratio tls / plain is
-# printed (plaintext is "tcp" there). The cipher suite is rustls's choice (TLS 1.3); this script does not record it yet.
+# printed (plaintext is "tcp" there), then the protocol and cipher suite the TLS runs
+# negotiated (rustls's choice, from their reports' `tls`).
 #
 # Usage: scripts/compare-tls.sh [--size 1gb] [--runs 3]
 set -euo pipefail

@@ -112,4 +112,6 @@ compare_secured() {
     printf "%-20s %10.1f MiB/s\n" "tcp (median)" "$t"
     printf "%-20s %10.1f MiB/s\n" "$label (median)" "$o"
     printf "%-20s %10s\n" "$label / tcp" "$(ratio "$o" "$t")"
+    # What the secured runs negotiated, as their reports record it.
+    printf "%-20s %10s\n" "negotiated" "$(report_json "$work/${label}1.json" 'd.get("tls", {}).get("protocol", "-") + " " + str(d.get("tls", {}).get("cipher_suite") or "")')"
 }
