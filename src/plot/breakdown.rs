@@ -7,7 +7,7 @@ use plotters::{coord::Shift, prelude::*, style::text_anchor};
 use super::{
     AXIS_PX, DrawError, FONT, Figure, GRID, TEXT_PX, cartesian, colour, fmt_num,
     legend::{self, Entry, Swatch},
-    text_width, truncate_px,
+    text_width, wrap_px,
 };
 
 /// One condition's bar.
@@ -40,7 +40,12 @@ pub struct Breakdown {
     pub rows: Vec<BreakdownRow>,
 }
 
+/// Height of a row with a one- or two-line label; each line past two adds [`LINE_H`].
 const ROW_H: u32 = 40;
+/// Height of one line of a row's label.
+const LINE_H: u32 = 15;
+/// Widest the label column gets; a longer label wraps onto more lines at its spaces.
+const LABEL_AREA_MAX: u32 = 380;
 
 impl Breakdown {
     fn legend(&self) -> Vec<Entry> {
@@ -72,7 +77,23 @@ impl Breakdown {
             .map(|r| text_width(&r.label, TEXT_PX))
             .max()
             .unwrap_or(0);
-        (widest + 18).clamp(80, 380)
+        (widest + 18).clamp(80, LABEL_AREA_MAX)
+    }
+
+    /// Each row's label as the lines it is drawn in: whole, never cut, so two conditions that
+    /// differ only at the end of a long label still read apart.
+    fn label_lines(&self) -> Vec<Vec<String>> {
+        let width = self.label_area() - 14;
+        self.rows
+            .iter()
+            .map(|r| wrap_px(&r.label, TEXT_PX, width))
+            .collect()
+    }
+
+    /// The height of every row: enough for the longest label.
+    fn row_height(&self) -> u32 {
+        let lines = self.label_lines().iter().map(Vec::len).max().unwrap_or(1) as u32;
+        ROW_H.max(lines * LINE_H + 10)
     }
 }
 
@@ -80,7 +101,8 @@ impl Figure for Breakdown {
     fn size(&self) -> (u32, u32) {
         (
             1000,
-            110 + ROW_H * self.rows.len().max(1) as u32 + legend::height(&self.legend(), 1000),
+            110 + self.row_height() * self.rows.len().max(1) as u32
+                + legend::height(&self.legend(), 1000),
         )
     }
 
@@ -104,14 +126,8 @@ impl Figure for Breakdown {
             0f64..x_top,
             -0.5f64..n as f64 - 0.5,
         )?;
-        // Row 0 at the top.
-        let labels: Vec<String> = self
-            .rows
-            .iter()
-            .rev()
-            .map(|r| truncate_px(&r.label, TEXT_PX, label_area - 14))
-            .collect();
-        let format_y = move |y: &f64| super::category_at(&labels, *y);
+        // The labels are drawn beside the axis below, wrapped; the axis itself shows none.
+        let format_y = |_: &f64| String::new();
         chart
             .configure_mesh()
             .x_desc(self.x_label.as_str())
@@ -137,6 +153,23 @@ impl Figure for Breakdown {
                 text_anchor::HPos::Left,
                 text_anchor::VPos::Center,
             ));
+        let label_font = (FONT, TEXT_PX)
+            .into_font()
+            .color(&BLACK)
+            .pos(text_anchor::Pos::new(
+                text_anchor::HPos::Right,
+                text_anchor::VPos::Center,
+            ));
+        let (plot_left, _) = chart.backend_coord(&(0.0, 0.0));
+        for (i, lines) in self.label_lines().iter().enumerate() {
+            // Row 0 at the top.
+            let (_, centre) = chart.backend_coord(&(0.0, (n - 1 - i) as f64));
+            let top = centre - (LINE_H as i32 * (lines.len() as i32 - 1)) / 2;
+            for (k, line) in lines.iter().enumerate() {
+                let at = (plot_left - 8, top + k as i32 * LINE_H as i32);
+                root.draw(&Text::new(line.clone(), at, label_font.clone()))?;
+            }
+        }
         for (i, row) in self.rows.iter().enumerate() {
             let y = (n - 1 - i) as f64;
             let mut from = 0.0;
@@ -168,5 +201,33 @@ impl Figure for Breakdown {
             ))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_labels_wrap_whole_so_rows_that_differ_at_the_end_read_apart() {
+        let long = "stunnel.toxicity=1.0 connection_profile=intra-cluster max_bytes_per_sec=0 \
+                    cut.toxicity=1.0 ping_schedule=500ms policy=";
+        let row = |policy: &str| BreakdownRow {
+            label: format!("{long}{policy}"),
+            seconds: vec![1.0],
+        };
+        let figure = Breakdown {
+            title: "t".into(),
+            x_label: "s".into(),
+            segments: vec!["network".into()],
+            rows: vec![row("elasticsearch"), row("resumable")],
+        };
+        let lines = figure.label_lines();
+        assert!(lines[0].len() > 1, "{lines:?}");
+        assert_eq!(lines[0].join(" "), figure.rows[0].label, "nothing cut");
+        assert_ne!(lines[0].last(), lines[1].last());
+        let width = figure.label_area() - 14;
+        assert!(lines.iter().flatten().all(|l| text_width(l, TEXT_PX) <= width));
+        assert!(figure.row_height() >= lines[0].len() as u32 * LINE_H);
     }
 }

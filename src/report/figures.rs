@@ -739,8 +739,23 @@ pub struct BreakdownMedians {
 
 /// The time breakdown of every condition that has one; empty when no trial measured it.
 pub fn breakdown_medians(results: &ResultsDir) -> Vec<BreakdownMedians> {
-    results
-        .by_condition()
+    let groups = results.by_condition();
+    // A parameter every condition has with the same value tells no bar from another: left out
+    // of the labels (one that only some conditions have still tells them apart).
+    let conditions: Vec<Condition> = groups.iter().map(|(c, _)| c.clone()).collect();
+    let shared: Vec<String> = conditions
+        .first()
+        .map(|first| {
+            first
+                .0
+                .iter()
+                .filter(|(k, v)| conditions.iter().all(|c| c.get(k) == Some(v.as_str())))
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let shared: Vec<&str> = shared.iter().map(String::as_str).collect();
+    groups
         .into_iter()
         .filter_map(|(condition, trials)| {
             let measured: Vec<(&LoadedTrial, crate::follower::TimeBreakdown)> = trials
@@ -758,7 +773,10 @@ pub fn breakdown_medians(results: &ResultsDir) -> Vec<BreakdownMedians> {
                     .unwrap_or(0.0);
             }
             Some(BreakdownMedians {
-                condition: condition.label(),
+                condition: match conditions.len() {
+                    1 => condition.label(),
+                    _ => condition.label_without(&shared),
+                },
                 trials: measured.len(),
                 seconds,
                 median_duration_s: median(
