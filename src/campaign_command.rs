@@ -59,6 +59,7 @@ pub async fn run(args: CampaignRunArgs) -> anyhow::Result<ExitCode> {
     let options = RunOptions {
         out: args.out.clone(),
         resume: args.resume.clone(),
+        cache: None,
     };
     let cancel = async {
         let _ = tokio::signal::ctrl_c().await;

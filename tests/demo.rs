@@ -25,11 +25,35 @@ fn scratch_left_by(pid: u32) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Runs `rrbench demo ARGS` to the end: its exit status, stdout, stderr and process id.
-fn demo(args: &[&str]) -> (std::process::ExitStatus, String, String, u32) {
+/// One demo at a time: three at once on 2 cores would starve the timing the story relies on
+/// (a 100 ms ping against a 300 ms idle timeout under --quick).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The demo's private index directories left under `tmp` (its TMPDIR).
+fn private_indexes_left(tmp: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(tmp)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.to_string_lossy().contains("rrbench-demo-index-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs `rrbench demo ARGS` to the end with TMPDIR `tmp`: its exit status, stdout, stderr and
+/// process id.
+fn demo(tmp: &Path, args: &[&str]) -> (std::process::ExitStatus, String, String, u32) {
     let child = Command::new(env!("CARGO_BIN_EXE_rrbench"))
         .arg("demo")
         .args(args)
+        .env("TMPDIR", tmp)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -53,10 +77,14 @@ fn runs(out: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn demo_quick_tells_every_step_writes_a_report_and_leaves_no_temporary_data() {
+    let _one = one_at_a_time();
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("out");
     let started = Instant::now();
-    let (status, stdout, stderr, pid) = demo(&["--quick", "--out", out.to_str().expect("utf-8")]);
+    let (status, stdout, stderr, pid) = demo(
+        tmp.path(),
+        &["--quick", "--out", out.to_str().expect("utf-8")],
+    );
     let took = started.elapsed();
     assert!(status.success(), "{status}\n{stdout}\n{stderr}");
 
@@ -107,6 +135,25 @@ fn demo_quick_tells_every_step_writes_a_report_and_leaves_no_temporary_data() {
         assert!(last.ends_with('%'), "step {step}: {}", row(step));
     }
     assert!(row("3d").contains("resumable"), "{}", row("3d"));
+    // Read from the right: ... duration "s" MiB/s wasted term share.
+    let column = |step: &str, from_right: usize| -> f64 {
+        let words: Vec<&str> = row(step).split_whitespace().collect();
+        words[words.len() - from_right].parse().unwrap_or(f64::NAN)
+    };
+    let (wasted, mib_s) = (|step| column(step, 3), |step| column(step, 4));
+    assert!(wasted("3c") > 0.0, "3c restarts from zero: {}", row("3c"));
+    assert!(
+        wasted("3d") < wasted("3c"),
+        "resuming keeps the verified bytes: {} vs {}",
+        row("3d"),
+        row("3c")
+    );
+    assert!(
+        mib_s("2") < 0.5 * mib_s("1b"),
+        "the WAN delay slows step 2: {} vs {}",
+        row("2"),
+        row("1b")
+    );
     // Step 2 is measured against the model; the baseline shows where its time went.
     assert!(stdout.contains("vs model"), "{stdout}");
     assert!(stdout.contains("where the time went: "), "{stdout}");
@@ -129,6 +176,7 @@ fn demo_quick_tells_every_step_writes_a_report_and_leaves_no_temporary_data() {
         !out.join(".index-cache").exists(),
         "the index is left:\n{stderr}"
     );
+    assert_eq!(private_indexes_left(tmp.path()), Vec::<PathBuf>::new());
     assert_eq!(scratch_left_by(pid), Vec::<PathBuf>::new());
     assert!(stdout.contains("what next:"), "{stdout}");
     eprintln!("demo --quick took {:.1} s", took.as_secs_f64());
@@ -136,10 +184,13 @@ fn demo_quick_tells_every_step_writes_a_report_and_leaves_no_temporary_data() {
 
 #[test]
 fn demo_quick_keep_keeps_the_index_and_names_it() {
+    let _one = one_at_a_time();
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("out");
-    let (status, stdout, stderr, _) =
-        demo(&["--quick", "--keep", "--out", out.to_str().expect("utf-8")]);
+    let (status, stdout, stderr, _) = demo(
+        tmp.path(),
+        &["--quick", "--keep", "--out", out.to_str().expect("utf-8")],
+    );
     assert!(status.success(), "{status}\n{stdout}\n{stderr}");
     let kept: Vec<&str> = stdout
         .lines()
@@ -156,11 +207,13 @@ fn demo_quick_keep_keeps_the_index_and_names_it() {
 
 #[test]
 fn ctrl_c_mid_demo_exits_130_and_leaves_nothing_behind() {
+    let _one = one_at_a_time();
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("out");
     let mut child = common::Child(
         Command::new(env!("CARGO_BIN_EXE_rrbench"))
             .args(["demo", "--quick", "--out", out.to_str().expect("utf-8")])
+            .env("TMPDIR", tmp.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -180,6 +233,7 @@ fn ctrl_c_mid_demo_exits_130_and_leaves_nothing_behind() {
     let status = common::interrupt(&mut child);
     assert_eq!(status.code(), Some(130), "{status}");
     assert!(!out.join(".index-cache").exists(), "the index is left");
+    assert_eq!(private_indexes_left(tmp.path()), Vec::<PathBuf>::new());
     assert_eq!(
         runs(&out),
         Vec::<PathBuf>::new(),

@@ -161,6 +161,9 @@ pub struct RunOptions {
     pub out: PathBuf,
     /// Continue this results directory instead of starting a new one.
     pub resume: Option<PathBuf>,
+    /// Generate and keep the indexes here instead of `<out>/.index-cache` (the demo's private,
+    /// temporary cache).
+    pub cache: Option<PathBuf>,
 }
 
 /// What the runner tells its caller as it goes.
@@ -1081,7 +1084,10 @@ pub async fn run(
             check_resumable(dir, text)?;
             resumed_cache_root(dir)
         }
-        None => options.out.join(".index-cache"),
+        None => options
+            .cache
+            .clone()
+            .unwrap_or_else(|| options.out.join(".index-cache")),
     };
     // Scratch of runs killed before they could clean up (SIGKILL) holds tmpfs memory, and
     // counts against the room the trials need.

@@ -50,7 +50,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut temporary = Temporary::new(&args.out, &campaign.spec.name, args.keep);
     let first = &campaign.cells[0].index;
     outln!(
-        "rrbench demo: {} recoveries over loopback through the chaos proxy, a {} index of {} files \
+        "rrbench demo: {} steps over loopback through the chaos proxy, a {} index of {} files \
          (the story is {STORY_PATH}{})",
         campaign.trials.len(),
         first.size,
@@ -58,12 +58,28 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         if args.quick { ", --quick" } else { "" }
     )?;
 
+    // Without --keep the index is generated in a private temporary directory, removed however
+    // the demo ends (a kill included: it is under the system's temporary directory), and never
+    // shared with another demo running at the same time.
+    let private_cache = match args.keep {
+        true => None,
+        false => Some(
+            tempfile::Builder::new()
+                .prefix("rrbench-demo-index-")
+                .tempdir()
+                .context("creating a temporary directory for the demo's index")?,
+        ),
+    };
     let options = RunOptions {
         out: args.out.clone(),
         resume: None,
+        cache: private_cache.as_ref().map(|dir| dir.path().to_path_buf()),
     };
+    // One handler for the whole demo: a Ctrl-C while the report is written still stops it.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("listening for Ctrl-C")?;
     let cancel = async {
-        let _ = tokio::signal::ctrl_c().await;
+        interrupt.recv().await;
     };
     let mut narrator = Narrator {
         cells: &campaign.cells,
@@ -97,8 +113,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(INTERRUPTED));
     }
 
-    let files = rrbench::report::write_report(&summary.dir)
-        .with_context(|| format!("writing the report of {}", summary.dir.display()))?;
+    let dir = summary.dir.clone();
+    let report = tokio::task::spawn_blocking(move || rrbench::report::write_report(&dir));
+    let files = tokio::select! {
+        written = report => written?
+            .with_context(|| format!("writing the report of {}", summary.dir.display()))?,
+        _ = interrupt.recv() => {
+            let removed = temporary.remove();
+            errln!("interrupted while writing the report: nothing kept ({})", show_paths(&removed));
+            return Ok(ExitCode::from(INTERRUPTED));
+        }
+    };
     temporary.finished();
     let rows = narrator.rows;
     outln!("\n{}", table::render(&rows))?;

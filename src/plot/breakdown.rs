@@ -227,7 +227,12 @@ mod tests {
         assert_eq!(lines[0].join(" "), figure.rows[0].label, "nothing cut");
         assert_ne!(lines[0].last(), lines[1].last());
         let width = figure.label_area() - 14;
-        assert!(lines.iter().flatten().all(|l| text_width(l, TEXT_PX) <= width));
+        assert!(
+            lines
+                .iter()
+                .flatten()
+                .all(|l| text_width(l, TEXT_PX) <= width)
+        );
         assert!(figure.row_height() >= lines[0].len() as u32 * LINE_H);
     }
 }
