@@ -43,6 +43,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         files: args.files,
         seed: args.seed,
     };
+    story::check_size(args.quick, args.size)?;
     let overrides = story::overrides(args.quick, &index);
     let campaign = story::parse(&overrides).context("the demo's story")?;
     let steps = story::steps(&campaign.cells);

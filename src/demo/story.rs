@@ -42,6 +42,26 @@ pub struct IndexOptions {
     pub seed: Option<u64>,
 }
 
+/// The smallest index step 3 works with: a recovery at step 3's leader rate (16mb/s, 4mb/s
+/// with `--quick`) must outlast its idle timeout and its reset (2 s; 300 ms and 500 ms) by half
+/// again, or 3a completes and 3c sees no reset.
+pub fn check_size(
+    quick: bool,
+    size: Option<ByteSize>,
+) -> Result<(), rrbench::settings::OutOfRange> {
+    let smallest = if quick { 3 << 20 } else { 48 << 20 };
+    match size {
+        Some(size) if size.bytes() < smallest => Err(rrbench::settings::OutOfRange {
+            setting: "demo index size",
+            flag: "size",
+            value: size.to_string(),
+            range: "is at least 48mb (3mb with --quick): a smaller index is recovered before \
+                    step 3's idle timeout and reset strike, and the story cannot be told",
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The overrides a run applies to [`STORY`]: `--quick`'s, then the index options (which win).
 pub fn overrides(quick: bool, index: &IndexOptions) -> Vec<String> {
     let mut o: Vec<String> = if quick {
@@ -236,6 +256,14 @@ pub fn policy(cell: &CampaignSpec) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_index_too_small_for_step_3_is_refused() {
+        let mib = |n: u64| Some(ByteSize::mib(n));
+        assert!(check_size(false, mib(16)).is_err());
+        assert!(check_size(false, mib(48)).is_ok() && check_size(false, None).is_ok());
+        assert!(check_size(true, mib(2)).is_err() && check_size(true, mib(4)).is_ok());
+    }
 
     #[test]
     fn the_story_parses_in_order_with_and_without_quick() {
