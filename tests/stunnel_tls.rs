@@ -24,7 +24,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{assert_identical, make_index, scratch, unlimited_follower, unlimited_leader};
+use common::{
+    assert_identical, make_index,
+    pki::{Pki, have, have_openssl},
+    scratch, unlimited_follower, unlimited_leader,
+};
 use rrbench::{
     clock::Clock,
     follower::{self, FailureKind, FollowerConfig, Outcome, Progress, RecoveryReport},
@@ -49,148 +53,14 @@ const INDEX: u64 = 4 * MIB;
 /// The name in the leader's certificate, which stunnel's `checkHost` asks for.
 const LEADER_NAME: &str = "leader.rrbench.test";
 
-/// Whether `tool ARGS` can be run; if not, says why the test is skipped, or fails when
-/// `require` is set in the environment.
-fn have(tool: &str, args: &[&str], require: &str, install: &str) -> bool {
-    let ok = Command::new(tool)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os(require).is_none(),
-            "{require} is set but `{tool}` cannot be run"
-        );
-        eprintln!("skipped: no `{tool}` on PATH ({install})");
-    }
-    ok
-}
-
 fn have_tools() -> bool {
-    have(
-        "openssl",
-        &["version"],
-        "RRBENCH_REQUIRE_OPENSSL",
-        "apt-get install -y openssl",
-    ) && have(
-        "stunnel",
-        &["-version"],
-        "RRBENCH_REQUIRE_STUNNEL",
-        "apt-get install -y stunnel4",
-    )
-}
-
-/// Certificates in a directory, made with `openssl` (the two helpers of tests/tls.rs this
-/// needs: a root CA, and a leaf it signs).
-struct Pki {
-    dir: PathBuf,
-}
-
-impl Pki {
-    fn new(dir: &Path) -> Self {
-        std::fs::create_dir_all(dir).expect("pki dir");
-        Self {
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    fn openssl(&self, args: &[&str]) {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(&self.dir)
-            .output()
-            .expect("run openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn paths(&self, name: &str) -> CertificatePaths {
-        CertificatePaths {
-            cert: self.dir.join(format!("{name}.crt")),
-            key: self.dir.join(format!("{name}.key")),
-        }
-    }
-
-    /// A root CA named `cn` (ECDSA P-256: quick to make).
-    fn ca(&self, name: &str, cn: &str) -> CertificatePaths {
-        self.openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            &format!("/CN={cn}"),
-            "-days",
-            "30",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.crt"),
-        ]);
-        self.paths(name)
-    }
-
-    /// A server certificate for `sans`, signed by `issuer`.
-    fn issue(
-        &self,
-        name: &str,
-        cn: &str,
-        sans: &str,
-        issuer: &CertificatePaths,
-    ) -> CertificatePaths {
-        let (key, csr, ext) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.ext"),
-        );
-        self.openssl(&[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            &format!("/CN={cn}"),
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-        ]);
-        std::fs::write(
-            self.dir.join(&ext),
-            format!(
-                "basicConstraints=CA:FALSE\nsubjectAltName={sans}\nextendedKeyUsage=serverAuth\n"
-            ),
+    have_openssl()
+        && have(
+            "stunnel",
+            &["-version"],
+            "RRBENCH_REQUIRE_STUNNEL",
+            "apt-get install -y stunnel4",
         )
-        .expect("ext file");
-        self.openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            issuer.cert.to_str().expect("utf-8"),
-            "-CAkey",
-            issuer.key.to_str().expect("utf-8"),
-            "-CAcreateserial",
-            "-days",
-            "30",
-            "-extfile",
-            &ext,
-            "-out",
-            &format!("{name}.crt"),
-        ]);
-        self.paths(name)
-    }
 }
 
 /// Two ports free on 127.0.0.1 right now, for stunnel to bind (it cannot be given port 0 and
@@ -358,6 +228,8 @@ async fn path3(seed: u64, leader_settings: LeaderSettings, check_host: &str) -> 
         "leader",
         &format!("DNS:{LEADER_NAME}"),
         &leader_ca,
+        false,
+        false,
     );
     let stunnel_ca = pki.ca("stunnel-ca", "rrbench Stunnel CA");
     let stunnel_cert = pki.issue(
@@ -365,6 +237,8 @@ async fn path3(seed: u64, leader_settings: LeaderSettings, check_host: &str) -> 
         "stunnel",
         "DNS:localhost,IP:127.0.0.1",
         &stunnel_ca,
+        false,
+        false,
     );
     let config = LeaderConfig {
         settings: leader_settings,

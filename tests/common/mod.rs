@@ -4,6 +4,7 @@
 #![allow(dead_code, missing_docs)]
 
 pub mod fake_leader;
+pub mod pki;
 
 use std::{
     fs,
