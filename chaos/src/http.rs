@@ -187,7 +187,10 @@ async fn read_request(
     let head_end = loop {
         let found = find(buffered, b"\r\n\r\n");
         if found.unwrap_or(buffered.len()) > MAX_HEAD {
-            return Err(Unreadable::Bad(431, format!("headers over {MAX_HEAD} bytes")));
+            return Err(Unreadable::Bad(
+                431,
+                format!("headers over {MAX_HEAD} bytes"),
+            ));
         }
         if let Some(at) = found {
             break at;
@@ -211,7 +214,10 @@ async fn read_request(
         ));
     }
     if length > MAX_BODY {
-        return Err(Unreadable::Bad(413, format!("a body over {MAX_BODY} bytes")));
+        return Err(Unreadable::Bad(
+            413,
+            format!("a body over {MAX_BODY} bytes"),
+        ));
     }
     let body_start = head_end + 4;
     while buffered.len() < body_start + length {
@@ -321,6 +327,7 @@ fn reason(status: u16) -> &'static str {
         201 => "Created",
         204 => "No Content",
         400 => "Bad Request",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         409 => "Conflict",
@@ -371,7 +378,10 @@ mod tests {
         let out = exchange(server.local_addr(), two).await;
         assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 2, "{out}");
         assert!(out.contains(r#""segments":["proxies","a"]"#), "{out}");
-        assert!(out.contains(r#""query":"x=1""#) && out.contains(r#""body":"body""#), "{out}");
+        assert!(
+            out.contains(r#""query":"x=1""#) && out.contains(r#""body":"body""#),
+            "{out}"
+        );
         assert!(out.contains(r#""segments":["version"]"#), "{out}");
         server.stop().await;
     }
@@ -381,18 +391,30 @@ mod tests {
         let server = echo_server().await;
         let addr = server.local_addr();
         let big_head = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD + 1));
-        let big_body = format!("POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n", MAX_BODY + 1);
+        let big_body = format!(
+            "POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            MAX_BODY + 1
+        );
         for (raw, status) in [
             ("GET / HTTP/2.0\r\n\r\n".to_string(), "400"),
             ("nonsense\r\n\r\n".into(), "400"),
             ("GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n".into(), "400"),
-            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".into(), "501"),
+            (
+                "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".into(),
+                "501",
+            ),
             (big_head, "431"),
             (big_body, "413"),
         ] {
             let out = exchange(addr, raw.as_bytes()).await;
-            assert!(out.starts_with(&format!("HTTP/1.1 {status}")), "{status}: {out}");
-            assert!(out.contains("Connection: close") && out.contains("\"error\""), "{out}");
+            assert!(
+                out.starts_with(&format!("HTTP/1.1 {status}")),
+                "{status}: {out}"
+            );
+            assert!(
+                out.contains("Connection: close") && out.contains("\"error\""),
+                "{out}"
+            );
         }
         server.stop().await;
     }

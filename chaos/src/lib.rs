@@ -23,6 +23,7 @@
 //! This crate also owns the leaf modules both crates need: [`clock`], [`units`] and [`shutdown`]
 //! (how every server here, the injectors and rrbench's leader, stops and drains its tasks).
 
+pub mod api;
 pub mod clock;
 pub mod datagram;
 pub mod events;
