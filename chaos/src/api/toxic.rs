@@ -276,11 +276,10 @@ impl Toxic {
             Ok(Value::Object(m)) => m,
             _ => Map::new(),
         };
-        attributes.retain(|k, v| {
-            !TOXIC_LEVEL.contains(&k.as_str())
-                && !v.is_null()
-                && !(k == "start" && v.as_str() == Some("0s"))
-        });
+        let hidden = |k: &str, v: &Value| {
+            TOXIC_LEVEL.contains(&k) || v.is_null() || (k == "start" && v.as_str() == Some("0s"))
+        };
+        attributes.retain(|k, v| !hidden(k, v));
         Self {
             name: fault.name.clone(),
             type_name: fault.kind.type_name().to_string(),
