@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=target/toxiproxy-venv
 if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import toxiproxy" 2>/dev/null; then
-    echo "$venv/bin/python"
+    echo "$PWD/$venv/bin/python"
     exit 0
 fi
 command -v python3 >/dev/null || scripts/ensure-packages.sh python3 >&2
@@ -18,4 +18,4 @@ if ! python3 -m venv "$venv" >&2; then
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check toxiproxy-python==0.1.1 >&2
 "$venv/bin/python" -c "import toxiproxy" >&2
-echo "$venv/bin/python"
+echo "$PWD/$venv/bin/python"
