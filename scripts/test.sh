@@ -9,9 +9,15 @@ cd "$(dirname "$0")/.."
 # jq: reads a u64 seed back from `recover --json` exactly as users would (tests/cli.rs).
 # openssl: makes certificates as users make them (tests/tls.rs), which then must not skip.
 # stunnel4: the real stunnel, TLS on both hops, for the idle-timeout story (tests/stunnel_tls.rs).
-scripts/ensure-packages.sh procps iproute2 jq openssl stunnel4
+# curl: drives the toxiproxy API as shell users do (scripts/toxiproxy-curl.sh, tests/toxiproxy_clients.rs).
+scripts/ensure-packages.sh procps iproute2 jq openssl stunnel4 curl
 export RRBENCH_REQUIRE_OPENSSL=1
 export RRBENCH_REQUIRE_STUNNEL=1
+# A published toxiproxy client (toxiproxy-python, from PyPI) in target/toxiproxy-venv, which
+# tests/toxiproxy_clients.rs runs against rrbench's toxiproxy API; then it must not skip.
+RRBENCH_TOXIPROXY_PYTHON=$(scripts/toxiproxy-client-install.sh)
+export RRBENCH_TOXIPROXY_PYTHON
+export RRBENCH_REQUIRE_TOXIPROXY_CLIENT=1
 
 # As root the L3 link can run, so its tests must run rather than skip (they skip elsewhere).
 # A container may lack the TUN device node although the kernel has the driver: make it.

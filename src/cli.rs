@@ -56,6 +56,9 @@ pub enum Command {
     Recover(RecoverArgs),
     /// Relay TCP between follower and leader, injecting faults, until Ctrl-C.
     Proxy(ProxyArgs),
+    /// Serve toxiproxy's HTTP API with no proxy yet, as toxiproxy-server does: toxiproxy's
+    /// clients create proxies and toxics on it, and rrbench's faults are toxics too.
+    ServeApi(ServeApiArgs),
     /// Join a network namespace for the leader to this host through a packet pump that injects
     /// faults on every IP packet (needs root), until Ctrl-C.
     Link(LinkArgs),
@@ -944,6 +947,47 @@ pub struct ProxyArgs {
     /// Relay UDP datagrams (QUIC) instead of TCP connections.
     #[arg(long)]
     pub udp: bool,
+    /// Also serve toxiproxy's HTTP API here (HOST:PORT; toxiproxy's port is 8474): this proxy
+    /// is in it under --name, its --fault specs as its toxics, and clients may add more.
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_listen_address, conflicts_with = "udp")]
+    pub api: Option<String>,
+    /// This proxy's name in the API (--api).
+    #[arg(long, default_value = "rrbench", requires = "api")]
+    pub name: String,
+}
+
+/// Options of `rrbench serve-api`.
+///
+/// The endpoints are toxiproxy's (GET/POST /proxies, GET/POST/PATCH/DELETE /proxies/NAME,
+/// POST /populate, POST /reset, GET/POST /proxies/NAME/toxics,
+/// GET/POST/PATCH/DELETE /proxies/NAME/toxics/TOXIC, GET /version), and so are the toxics:
+/// latency, bandwidth, slow_close, timeout (0 only), reset_peer (0 only), limit_data, noop;
+/// rrbench's own faults are toxic types too, with their own fields: reset, idle_timeout,
+/// blackhole, stall, corrupt, down. The README's "toxiproxy API" says what each maps to.
+///
+///   rrbench serve-api --listen 127.0.0.1:8474
+///   curl -s -X POST localhost:8474/proxies \
+///     -d '{"name":"leader","listen":"127.0.0.1:19443","upstream":"127.0.0.1:9443"}'
+///   curl -s -X POST localhost:8474/proxies/leader/toxics \
+///     -d '{"type":"latency","attributes":{"latency":50}}'
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct ServeApiArgs {
+    /// Address the API listens on, HOST:PORT.
+    #[arg(long, default_value = "127.0.0.1:8474", value_parser = parse_listen_address)]
+    pub listen: String,
+    /// Seed of every random choice (jitter, corruption, toxicity).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Append every event of every proxy to this file as JSON lines.
+    #[arg(long)]
+    pub events: Option<PathBuf>,
+    /// Print only the start line and warnings to stderr: no fault edges, resets or summary.
+    #[arg(long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print every event to stderr, not only fault edges, resets and warnings.
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 /// Options of `rrbench probe`. The subcommand's doc comment is its `about`; the rest of its

@@ -35,7 +35,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::{
     cli::{
         ApiKeyArgs, GenIndexArgs, InjectorArgs, LeaderArgs, LinkArgs, ProbeArgs, ProxyArgs,
-        RecoverArgs,
+        RecoverArgs, ServeApiArgs,
     },
     output::{errln, outln},
     recover_output::RecoverOutput,
@@ -541,6 +541,9 @@ impl InjectorArgs {
 }
 
 pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
+    if let Some(api) = &args.api {
+        return proxy_with_api(&args, api).await;
+    }
     let injector = &args.injector;
     let events = injector.event_log()?;
     let kind = match args.udp {
@@ -594,6 +597,85 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         rig.shutdown().await;
     })
     .await
+}
+
+/// `rrbench proxy --api`: the proxy is the API's first proxy, under `--name`, so toxiproxy's
+/// clients change its toxics (its `--fault` specs among them) while it runs.
+async fn proxy_with_api(args: &ProxyArgs, api: &str) -> anyhow::Result<ExitCode> {
+    use rrbench::chaos::api::{Registry, registry::ProxySpec};
+    let injector = &args.injector;
+    let events = injector.event_log()?;
+    let registry = Arc::new(Registry::new(injector.seed, events.clone()));
+    let spec = ProxySpec {
+        name: args.name.clone(),
+        listen: args.listen.clone(),
+        upstream: args.upstream.clone(),
+        enabled: true,
+    };
+    // A fault that cannot act on the proxy is bad input (exit code 2), as without --api.
+    let mut faults = injector.faults.clone();
+    name_uniquely(&mut faults).map_err(rrbench::chaos::ProxyError::Fault)?;
+    check_medium(&faults, Medium::Stream).map_err(rrbench::chaos::ProxyError::Fault)?;
+    registry
+        .create(spec, faults)
+        .await
+        .map_err(|e| anyhow::anyhow!("proxy {:?}: {e}", args.name))?;
+    let server = start_api(api, registry.clone()).await?;
+    errln!(
+        "proxy {:?} on {} -> {} (seed {}), {} fault(s); toxiproxy API on http://{}; Ctrl-C to stop",
+        args.name,
+        registry
+            .local_addr(&args.name)
+            .await
+            .map_or_else(|| args.listen.clone(), |a| a.to_string()),
+        args.upstream,
+        injector.seed,
+        injector.faults.len(),
+        server.local_addr(),
+    );
+    serve_until_ctrl_c(&events, "proxy", injector.shown(), async {
+        errln!("stopping: closing connections");
+        server.stop().await;
+        registry.shutdown().await;
+    })
+    .await
+}
+
+/// `rrbench serve-api`: toxiproxy's API with no proxy yet, events to stderr until Ctrl-C.
+pub async fn serve_api(args: ServeApiArgs) -> anyhow::Result<ExitCode> {
+    use rrbench::chaos::api::Registry;
+    let injector = InjectorArgs {
+        faults: Vec::new(),
+        seed: args.seed,
+        events: args.events.clone(),
+        quiet: args.quiet,
+        verbose: args.verbose,
+    };
+    let events = injector.event_log()?;
+    let registry = Arc::new(Registry::new(args.seed, events.clone()));
+    let server = start_api(&args.listen, registry.clone()).await?;
+    errln!(
+        "toxiproxy API on http://{} (seed {}), no proxies yet; Ctrl-C to stop",
+        server.local_addr(),
+        args.seed
+    );
+    serve_until_ctrl_c(&events, "api", injector.shown(), async {
+        errln!("stopping: closing every proxy");
+        server.stop().await;
+        registry.shutdown().await;
+    })
+    .await
+}
+
+async fn start_api(
+    listen: &str,
+    registry: Arc<rrbench::chaos::api::Registry>,
+) -> anyhow::Result<rrbench::chaos::http::HttpServer> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("the toxiproxy API cannot listen on {listen}"))?;
+    rrbench::chaos::api::serve(listener, registry)
+        .with_context(|| format!("serving the toxiproxy API on {listen}"))
 }
 
 /// `rrbench link`: the L3 link, events to stderr until Ctrl-C.

@@ -54,6 +54,7 @@ fn main() -> ExitCode {
             Command::Leader(args) => commands::leader(args).await,
             Command::Recover(args) => commands::recover(args).await,
             Command::Proxy(args) => commands::proxy(args).await,
+            Command::ServeApi(args) => commands::serve_api(args).await,
             Command::Link(args) => commands::link(args).await,
             Command::Probe(args) => commands::probe(args).await,
             Command::Campaign(cli::CampaignCommand::Run(args)) => campaign_command::run(args).await,

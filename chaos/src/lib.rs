@@ -18,11 +18,12 @@
 //!
 //! Layers, each using only those before it: [`units`], [`clock`], [`rng`], [`schedule`] →
 //! [`fault`] → [`events`] → [`proxy`] (fault table, edges, relay) → [`sim`] and [`datagram`]
-//! → [`udp`] and [`link`].
+//! → [`udp`] and [`link`]; [`api`] (toxiproxy's HTTP API, over [`http`]) drives the TCP proxy.
 //!
 //! This crate also owns the leaf modules both crates need: [`clock`], [`units`] and [`shutdown`]
 //! (how every server here, the injectors and rrbench's leader, stops and drains its tasks).
 
+pub mod api;
 pub mod clock;
 pub mod datagram;
 pub mod events;

@@ -98,6 +98,8 @@ pub(crate) struct Shared {
     edges: broadcast::Sender<Edge>,
     next_conn: AtomicU64,
     open: AtomicU64,
+    /// The generation of faults the scheduler has taken up (turned on what was due).
+    applied: AtomicU64,
 }
 
 impl Shared {
@@ -121,6 +123,7 @@ impl Shared {
             edges,
             next_conn: AtomicU64::new(1),
             open: AtomicU64::new(0),
+            applied: AtomicU64::new(0),
         })
     }
 
@@ -325,6 +328,19 @@ impl ProxyHandle {
         Ok(self.shared.set_faults(faults)?)
     }
 
+    /// [`ProxyHandle::set_faults`], then waits (a second at most) until the scheduler has turned
+    /// on the faults due now, so the next byte relayed meets them (a control API answers only
+    /// then, as toxiproxy answers once every link has its toxic).
+    pub async fn set_faults_applied(&self, faults: Vec<Fault>) -> Result<(), ProxyError> {
+        self.shared.set_faults(faults)?;
+        let wanted = self.shared.table().generation;
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while self.shared.applied.load(Ordering::Acquire) < wanted && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Ok(())
+    }
+
     /// Stops accepting, closes every connection, and waits for them.
     pub async fn shutdown(mut self) {
         self.shutdown.stop().await;
@@ -352,6 +368,7 @@ pub(crate) async fn schedule(
     let mut table = shared.table();
     loop {
         shared.fire_edges(&table, &mut clocks, shared.now());
+        shared.applied.store(table.generation, Ordering::Release);
         let next = clocks.iter().filter_map(EdgeClock::next_due).min();
         let wake = async {
             match next {

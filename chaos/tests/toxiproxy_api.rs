@@ -1,0 +1,357 @@
+//! The toxiproxy-compatible API over real HTTP (raw requests on 127.0.0.1), with its toxics
+//! observed on the wire through the proxy to an echo server.
+
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use rrbench_chaos::{
+    EventLog,
+    api::{self, Registry},
+    clock::Clock,
+    http::HttpServer,
+};
+use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    time::timeout,
+};
+
+/// An echo server; returns its address.
+async fn echo_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 << 10];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+async fn api_server() -> HttpServer {
+    let events = Arc::new(EventLog::new(Clock::start()));
+    let registry = Arc::new(Registry::new(7, events));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    api::serve(listener, registry).expect("serve")
+}
+
+/// One request, `Connection: close`; the status and the body (JSON, or a string if not).
+async fn call(api: SocketAddr, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let raw = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nUser-Agent: test\r\nConnection: close\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut s = TcpStream::connect(api).await.expect("connect api");
+    s.write_all(raw.as_bytes()).await.expect("write");
+    let mut out = Vec::new();
+    timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("api answered in time")
+        .expect("read");
+    let text = String::from_utf8(out).expect("utf-8");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head");
+    let status = head[9..12].parse().expect("status");
+    let value = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
+    (status, value)
+}
+
+/// The round trip of a small message through `s` (echoed), median of five.
+async fn rtt(s: &mut TcpStream) -> Duration {
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        s.write_all(b"ping").await.expect("write");
+        let mut buf = [0u8; 4];
+        timeout(Duration::from_secs(5), s.read_exact(&mut buf))
+            .await
+            .expect("echo in time")
+            .expect("echo");
+        times.push(start.elapsed());
+    }
+    times.sort();
+    times[2]
+}
+
+#[tokio::test]
+async fn proxies_and_toxics_as_toxiproxy_serves_them_observed_on_the_wire() {
+    let upstream = echo_server().await.to_string();
+    let server = api_server().await;
+    let api = server.local_addr();
+
+    let (status, version) = call(api, "GET", "/version", None).await;
+    assert_eq!(status, 200);
+    assert!(version["version"].as_str().expect("text").starts_with("2."));
+
+    let create = json!({"name": "leader", "listen": "127.0.0.1:0", "upstream": upstream});
+    let (status, proxy) = call(api, "POST", "/proxies", Some(create.clone())).await;
+    assert_eq!(status, 201, "{proxy}");
+    assert_eq!(
+        (&proxy["name"], &proxy["enabled"], &proxy["toxics"]),
+        (&json!("leader"), &json!(true), &json!([]))
+    );
+    let listen: SocketAddr = proxy["listen"]
+        .as_str()
+        .expect("listen")
+        .parse()
+        .expect("addr");
+    assert_ne!(listen.port(), 0, "the bound address is shown");
+
+    // toxiproxy's errors, bodies and all.
+    let (status, body) = call(api, "POST", "/proxies", Some(create)).await;
+    assert_eq!(
+        (status, body),
+        (409, json!({"error": "proxy already exists", "status": 409}))
+    );
+    let (status, body) = call(api, "GET", "/proxies/nope", None).await;
+    assert_eq!(
+        (status, body),
+        (404, json!({"error": "proxy not found", "status": 404}))
+    );
+    let (status, _) = call(
+        api,
+        "POST",
+        "/proxies/nope/toxics",
+        Some(json!({"type": "latency"})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, body) = call(api, "POST", "/proxies", Some(json!({"name": "x"}))).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "missing required field: upstream");
+    let (status, body) = call(api, "GET", "/proxies/leader/toxics/nope", None).await;
+    assert_eq!(
+        (status, body),
+        (404, json!({"error": "toxic not found", "status": 404}))
+    );
+    for (bad, says) in [
+        (json!({"type": "teleport"}), "invalid toxic type"),
+        (
+            json!({"type": "slicer", "attributes": {"average_size": 10}}),
+            "splits chunks",
+        ),
+        (
+            json!({"type": "timeout", "attributes": {"timeout": 100}}),
+            "per-connection timer",
+        ),
+        (
+            json!({"type": "latency", "attributes": {"latency": -5}}),
+            "whole number",
+        ),
+        (
+            json!({"type": "latency", "stream": "sideways"}),
+            "stream was invalid",
+        ),
+        (json!({"type": "latency", "toxicity": 2}), "toxicity"),
+        (
+            json!({"type": "loss", "attributes": {"probability": 0.1}}),
+            "packets",
+        ),
+        (json!(["not", "an", "object"]), "bad request body"),
+    ] {
+        let (status, body) = call(api, "POST", "/proxies/leader/toxics", Some(bad.clone())).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert_eq!(body["status"], 400);
+        let error = body["error"].as_str().expect("error");
+        assert!(error.contains(says), "{bad}: {error}");
+    }
+
+    // A connection open before the toxic: the toxic takes effect on it.
+    let mut conn = TcpStream::connect(listen).await.expect("connect proxy");
+    conn.set_nodelay(true).expect("nodelay");
+    let before = rtt(&mut conn).await;
+    let latency = json!({"type": "latency", "attributes": {"latency": 100, "jitter": 0}});
+    let (status, toxic) = call(api, "POST", "/proxies/leader/toxics", Some(latency.clone())).await;
+    assert_eq!(status, 200, "{toxic}");
+    assert_eq!(
+        toxic,
+        json!({"attributes": {"latency": 100, "jitter": 0}, "name": "latency_downstream",
+               "type": "latency", "stream": "downstream", "toxicity": 1.0})
+    );
+    let (status, _) = call(api, "POST", "/proxies/leader/toxics", Some(latency)).await;
+    assert_eq!(status, 409, "a toxic of the same name");
+    let with = rtt(&mut conn).await;
+    assert!(
+        with >= before + Duration::from_millis(90),
+        "latency 100 ms on an open connection: rtt {before:?} -> {with:?}"
+    );
+    let mut fresh = TcpStream::connect(listen).await.expect("connect proxy");
+    assert!(
+        rtt(&mut fresh).await >= Duration::from_millis(90),
+        "and on a new one"
+    );
+    let (status, toxics) = call(api, "GET", "/proxies/leader/toxics", None).await;
+    assert_eq!((status, toxics.as_array().map(Vec::len)), (200, Some(1)));
+    let (status, _) = call(
+        api,
+        "DELETE",
+        "/proxies/leader/toxics/latency_downstream",
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let after = rtt(&mut conn).await;
+    assert!(after < Duration::from_millis(50), "latency gone: {after:?}");
+
+    // Bandwidth, roughly: 500 KB/s downstream carries 400 kB back in about 0.8 s (rrbench's
+    // pacer lets a chunk start at once and holds the next for its time on the wire, so up to a
+    // read's worth, 64 KiB, is early).
+    let bandwidth = json!({"type": "bandwidth", "name": "slow", "attributes": {"rate": 500}});
+    let (status, _) = call(api, "POST", "/proxies/leader/toxics", Some(bandwidth)).await;
+    assert_eq!(status, 200);
+    let data = vec![7u8; 400_000];
+    let start = Instant::now();
+    let (mut rd, mut wr) = conn.into_split();
+    let writer = tokio::spawn(async move {
+        wr.write_all(&data).await.expect("write");
+        wr
+    });
+    let mut back = vec![0u8; 400_000];
+    timeout(Duration::from_secs(5), rd.read_exact(&mut back))
+        .await
+        .expect("in time")
+        .expect("read");
+    let took = start.elapsed();
+    assert!(
+        (Duration::from_millis(550)..Duration::from_secs(3)).contains(&took),
+        "400 kB at 500 KB/s took {took:?}"
+    );
+    let conn = rd.reunite(writer.await.expect("writer")).expect("reunite");
+
+    // PATCH changes a toxic's attributes; the rest stays.
+    let (status, toxic) = call(
+        api,
+        "PATCH",
+        "/proxies/leader/toxics/slow",
+        Some(json!({"attributes": {"rate": 1000}})),
+    )
+    .await;
+    assert_eq!((status, &toxic["attributes"]["rate"]), (200, &json!(1000)));
+
+    // Disabled: the open connection is closed and new ones are refused.
+    let (status, proxy) = call(
+        api,
+        "POST",
+        "/proxies/leader",
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!((status, &proxy["enabled"]), (200, &json!(false)));
+    let mut conn = conn;
+    let mut buf = [0u8; 1];
+    let closed = timeout(Duration::from_secs(5), conn.read(&mut buf))
+        .await
+        .expect("closed in time");
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+    assert!(
+        TcpStream::connect(listen).await.is_err(),
+        "refused while disabled"
+    );
+
+    // Reset: enabled again on the same address, every toxic gone.
+    let (status, _) = call(api, "POST", "/reset", None).await;
+    assert_eq!(status, 204);
+    let (_, proxy) = call(api, "GET", "/proxies/leader", None).await;
+    assert_eq!(
+        (&proxy["enabled"], &proxy["toxics"]),
+        (&json!(true), &json!([]))
+    );
+    assert_eq!(proxy["listen"], listen.to_string());
+    let mut again = TcpStream::connect(listen).await.expect("listening again");
+    assert!(rtt(&mut again).await < Duration::from_millis(50));
+
+    // Populate: a new proxy, and the same one kept as it is.
+    let populate = json!([
+        {"name": "other", "listen": "127.0.0.1:0", "upstream": upstream},
+        {"name": "leader", "listen": listen.to_string(), "upstream": upstream},
+    ]);
+    let (status, body) = call(api, "POST", "/populate", Some(populate)).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["proxies"].as_array().map(Vec::len), Some(2));
+    let (status, body) = call(api, "POST", "/populate", Some(json!([{"name": "n"}]))).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "missing required field: upstream at proxy 1");
+    let (_, all) = call(api, "GET", "/proxies", None).await;
+    let mut names: Vec<&String> = all.as_object().expect("a map").keys().collect();
+    names.sort();
+    assert_eq!(names, ["leader", "other"]);
+
+    // Delete.
+    let (status, _) = call(api, "DELETE", "/proxies/other", None).await;
+    assert_eq!(status, 204);
+    let (status, _) = call(api, "DELETE", "/proxies/other", None).await;
+    assert_eq!(status, 404);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn rrbench_faults_are_toxics_too_and_a_browser_is_refused() {
+    let upstream = echo_server().await.to_string();
+    let server = api_server().await;
+    let api = server.local_addr();
+    let create = json!({"name": "p", "upstream": upstream});
+    let (status, proxy) = call(api, "POST", "/proxies", Some(create)).await;
+    assert_eq!(status, 201);
+    assert!(
+        proxy["listen"]
+            .as_str()
+            .expect("listen")
+            .starts_with("127.0.0.1:")
+    );
+    let listen: SocketAddr = proxy["listen"]
+        .as_str()
+        .expect("listen")
+        .parse()
+        .expect("addr");
+
+    // reset_peer 0: the next data resets the connection.
+    let mut conn = TcpStream::connect(listen).await.expect("connect");
+    assert!(rtt(&mut conn).await < Duration::from_secs(1));
+    let reset = json!({"type": "reset_peer", "stream": "upstream"});
+    let (status, _) = call(api, "POST", "/proxies/p/toxics", Some(reset)).await;
+    assert_eq!(status, 200);
+    conn.write_all(b"ping").await.expect("write");
+    let mut buf = [0u8; 4];
+    let read = timeout(Duration::from_secs(5), conn.read(&mut buf))
+        .await
+        .expect("in time");
+    assert!(matches!(read, Err(_) | Ok(0)), "reset: {read:?}");
+    let (status, _) = call(api, "DELETE", "/proxies/p/toxics/reset_peer_upstream", None).await;
+    assert_eq!(status, 204);
+
+    // rrbench's own: an idle timeout with rrbench's field, both directions.
+    let idle = json!({"type": "idle_timeout", "name": "idle", "stream": "both",
+                      "attributes": {"idle": "200ms"}});
+    let (status, toxic) = call(api, "POST", "/proxies/p/toxics", Some(idle)).await;
+    assert_eq!(status, 200, "{toxic}");
+    assert_eq!(toxic["stream"], "both");
+    let mut conn = TcpStream::connect(listen).await.expect("connect");
+    let started = Instant::now();
+    let read = timeout(Duration::from_secs(5), conn.read(&mut buf))
+        .await
+        .expect("in time");
+    assert!(matches!(read, Err(_) | Ok(0)), "idle timeout: {read:?}");
+    assert!(started.elapsed() >= Duration::from_millis(150));
+
+    // A browser's request, as toxiproxy refuses it.
+    let mut s = TcpStream::connect(api).await.expect("connect");
+    s.write_all(b"GET /proxies HTTP/1.1\r\nUser-Agent: Mozilla/5.0\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("read");
+    assert!(out.starts_with("HTTP/1.1 403"), "{out}");
+    server.stop().await;
+}
