@@ -412,6 +412,10 @@ pub struct LeaderArgs {
     /// Index name followers must ask for.
     #[arg(long, default_value = "index")]
     pub index_name: String,
+    /// Serve Prometheus metrics on ADDR (/metrics), HOST:PORT: bytes served, sessions,
+    /// requests, refusals, limiter wait (a cluster's nodes summed).
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_address)]
+    pub metrics: Option<String>,
     /// The API keys (or the deprecated shared secret) followers must send.
     #[command(flatten)]
     pub auth: LeaderAuthArgs,
@@ -754,6 +758,10 @@ pub struct RecoverArgs {
     /// Seed of the resumable policy's backoff jitter.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Serve Prometheus metrics on ADDR (/metrics), HOST:PORT, while the recovery runs: bytes
+    /// received, requests in flight, attempts, failures.
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_address)]
+    pub metrics: Option<String>,
     /// An event log written by `rrbench proxy --events` on this machine: the result then gives,
     /// per fault window, the time to detect it and the time to recover from it.
     #[arg(long, value_name = "FILE")]
@@ -944,6 +952,10 @@ pub struct ProxyArgs {
     /// Relay UDP datagrams (QUIC) instead of TCP connections.
     #[arg(long)]
     pub udp: bool,
+    /// Serve Prometheus metrics on ADDR (/metrics), HOST:PORT: bytes per direction,
+    /// connections, faults active, effects. TCP proxy only.
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_address, conflicts_with = "udp")]
+    pub metrics: Option<String>,
 }
 
 /// Options of `rrbench probe`. The subcommand's doc comment is its `about`; the rest of its

@@ -17,7 +17,10 @@ mod pipe;
 pub(crate) mod socket;
 #[cfg(target_os = "linux")]
 mod splice;
+mod stats;
 pub(crate) mod table;
+
+pub use self::stats::{EffectTotal, FaultState, ProxyStatsSnapshot, ProxyStatsSource};
 
 use std::{
     net::SocketAddr,
@@ -98,6 +101,8 @@ pub(crate) struct Shared {
     edges: broadcast::Sender<Edge>,
     next_conn: AtomicU64,
     open: AtomicU64,
+    /// Running totals (for `/metrics`).
+    pub(crate) stats: stats::ProxyStats,
 }
 
 impl Shared {
@@ -121,6 +126,7 @@ impl Shared {
             edges,
             next_conn: AtomicU64::new(1),
             open: AtomicU64::new(0),
+            stats: stats::ProxyStats::default(),
         })
     }
 
@@ -312,6 +318,13 @@ impl ProxyHandle {
     /// Connections open now.
     pub fn open_connections(&self) -> u64 {
         self.shared.open.load(Ordering::Relaxed)
+    }
+
+    /// Its counters, through a handle that can be kept (for a metrics endpoint).
+    pub fn stats_source(&self) -> ProxyStatsSource {
+        ProxyStatsSource {
+            shared: self.shared.clone(),
+        }
     }
 
     /// The faults in force.
