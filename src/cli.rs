@@ -415,6 +415,10 @@ pub struct LeaderArgs {
     /// Index name followers must ask for.
     #[arg(long, default_value = "index")]
     pub index_name: String,
+    /// Serve Prometheus metrics on ADDR (/metrics), HOST:PORT: bytes served, sessions,
+    /// requests, refusals, limiter wait (a cluster's nodes summed).
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_address)]
+    pub metrics: Option<String>,
     /// The API keys (or the deprecated shared secret) followers must send.
     #[command(flatten)]
     pub auth: LeaderAuthArgs,
@@ -757,6 +761,10 @@ pub struct RecoverArgs {
     /// Seed of the resumable policy's backoff jitter.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Serve Prometheus metrics on ADDR (/metrics), HOST:PORT, while the recovery runs: bytes
+    /// received, requests in flight, attempts, failures.
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_address)]
+    pub metrics: Option<String>,
     /// An event log written by `rrbench proxy --events` on this machine: the result then gives,
     /// per fault window, the time to detect it and the time to recover from it.
     #[arg(long, value_name = "FILE")]
@@ -954,6 +962,10 @@ pub struct ProxyArgs {
     /// This proxy's name in the API (--api).
     #[arg(long, default_value = "rrbench", requires = "api")]
     pub name: String,
+    /// Serve Prometheus metrics on ADDR (/metrics), HOST:PORT: bytes per direction,
+    /// connections, faults active, effects. TCP proxy only, without --api.
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_address, conflicts_with_all = ["udp", "api"])]
+    pub metrics: Option<String>,
 }
 
 /// Options of `rrbench serve-api`.

@@ -24,6 +24,9 @@ use rrbench::{
     follower::{self, FollowerConfig, Progress},
     index::{GenerateSpec, IndexError, IndexShards, generate_shards},
     leader::{LeaderConfig, LeaderHandle},
+    metrics::{
+        Collector, FollowerCollector, LeaderCollector, Metrics, MetricsServer, ProxyCollector,
+    },
     rig::{Certificate, InjectorHandle, InjectorKind, Rig, RigError},
     transport::quic::{CertificatePaths, QuicClient, generate_self_signed, host_of},
     units::mib_per_sec,
@@ -208,6 +211,8 @@ pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let rig = rig.start().await.map_err(rig_error)?;
+    let nodes = rig.leader_nodes().iter().map(LeaderHandle::stats_source);
+    let metrics = start_metrics(&args.metrics, || LeaderCollector::new(nodes.collect())).await?;
     errln!(
         "leader on {} serving index {:?}: {files} files{}, {:.1} MiB from {}\n  max_bytes_per_sec {} | recovery_activity_timeout {} | Ctrl-C to stop",
         rig.dial(),
@@ -226,8 +231,10 @@ pub async fn leader(args: LeaderArgs) -> anyhow::Result<ExitCode> {
         },
         rrbench::units::format_duration(settings.recovery_activity_timeout),
     );
+    announce_metrics(&metrics);
     interrupt.recv().await;
     errln!("stopping: draining connections");
+    stop_metrics(metrics).await;
     let stats = rig.leader().map(LeaderHandle::stats).unwrap_or_default();
     rig.shutdown().await;
     errln!("{}", serde_json::to_string(&stats)?);
@@ -294,6 +301,8 @@ async fn leader_cluster(
     let nodes =
         rrbench::leader::start_cluster(&listen, index, config, rrbench::clock::Clock::start())
             .await?;
+    let sources = nodes.iter().map(LeaderHandle::stats_source);
+    let metrics = start_metrics(&args.metrics, || LeaderCollector::new(sources.collect())).await?;
     let addresses: Vec<String> = nodes.iter().map(|n| n.local_addr().to_string()).collect();
     for (i, addr) in addresses.iter().enumerate() {
         let held: Vec<String> = (0..shards)
@@ -318,8 +327,10 @@ async fn leader_cluster(
             settings.max_bytes_per_sec.to_string()
         }
     );
+    announce_metrics(&metrics);
     interrupt.recv().await;
     errln!("stopping: draining connections");
+    stop_metrics(metrics).await;
     for (i, node) in nodes.into_iter().enumerate() {
         let stats = node.stats();
         node.shutdown().await;
@@ -445,6 +456,8 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let progress = Arc::new(Progress::default());
+    let metrics = start_metrics(&args.metrics, || FollowerCollector::new(progress.clone())).await?;
+    announce_metrics(&metrics);
     let output = RecoverOutput::start(&args.output_options(), &config, progress.clone())?;
     let cancel = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -452,6 +465,7 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
     let mut report = follower::recover(config, progress, cancel)
         .await
         .with_context(|| format!("recovering from {} into {}", args.from, args.dir.display()))?;
+    stop_metrics(metrics).await;
     if let Some(path) = &args.chaos_events {
         annotate_from_log(&mut report, path)?;
     }
@@ -573,6 +587,11 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         };
         return serve_until_ctrl_c(&events, "udp proxy", injector.shown(), stop).await;
     }
+    let proxies = rig.injectors().iter().filter_map(|i| match i {
+        InjectorHandle::Tcp(proxy) => Some(proxy.stats_source()),
+        _ => None,
+    });
+    let metrics = start_metrics(&args.metrics, || ProxyCollector::new(proxies.collect())).await?;
     let faults: Vec<String> = match rig.injector() {
         Some(InjectorHandle::Tcp(proxy)) => proxy
             .faults()
@@ -592,8 +611,10 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             faults.join("\n          ")
         }
     );
+    announce_metrics(&metrics);
     serve_until_ctrl_c(&events, "proxy", injector.shown(), async {
         errln!("stopping: closing connections");
+        stop_metrics(metrics).await;
         rig.shutdown().await;
     })
     .await
@@ -676,6 +697,32 @@ async fn start_api(
         .with_context(|| format!("the toxiproxy API cannot listen on {listen}"))?;
     rrbench::chaos::api::serve(listener, registry)
         .with_context(|| format!("serving the toxiproxy API on {listen}"))
+}
+
+/// Starts the `--metrics` endpoint, if asked for, with the collector `collector` makes.
+async fn start_metrics<C: Collector>(
+    listen: &Option<String>,
+    collector: impl FnOnce() -> C,
+) -> anyhow::Result<Option<MetricsServer>> {
+    match listen {
+        Some(listen) => Ok(Some(
+            MetricsServer::start(listen, Metrics::new().with(collector())).await?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Says where the metrics are (a line of its own, after the command's announcement).
+fn announce_metrics(metrics: &Option<MetricsServer>) {
+    if let Some(m) = metrics {
+        errln!("metrics on {}", m.url());
+    }
+}
+
+async fn stop_metrics(metrics: Option<MetricsServer>) {
+    if let Some(m) = metrics {
+        m.stop().await;
+    }
 }
 
 /// `rrbench link`: the L3 link, events to stderr until Ctrl-C.

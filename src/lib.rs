@@ -14,6 +14,7 @@
 //! turn results into documents and figures, with [`stats`] and the one [`export::Exporter`].
 //!
 //! [`rig`] wires a leader, a fault injector and a follower's configuration together for a trial.
+//! [`metrics`] serves their counters to Prometheus (`--metrics`).
 //!
 //! Imports go one way, from the campaign and the documents down to the protocol, the vocabulary
 //! and the units: no module imports one that imports it back (`tests/module_graph.rs`).
@@ -26,6 +27,7 @@ pub mod follower;
 pub mod index;
 pub mod jsonl;
 pub mod leader;
+pub mod metrics;
 pub mod plot;
 pub mod probe;
 pub mod protocol;

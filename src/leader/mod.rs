@@ -206,6 +206,33 @@ pub struct LeaderHandle {
     shutdown: Shutdown,
 }
 
+/// A running leader's counters, apart from its [`LeaderHandle`]: cheap to clone, for a
+/// metrics endpoint that outlives a borrow of the handle.
+#[derive(Clone)]
+pub struct LeaderStatsSource {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for LeaderStatsSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeaderStatsSource").finish_non_exhaustive()
+    }
+}
+
+impl LeaderStatsSource {
+    /// Counters so far (as [`LeaderHandle::stats`]).
+    pub fn snapshot(&self) -> LeaderStatsSnapshot {
+        let sessions = self.shared.sessions();
+        let (max, open) = (sessions.max_in_flight(), sessions.len() as u64);
+        let pinned: u64 = sessions
+            .pinned()
+            .map(|files| files.iter().map(|f| f.meta.len).sum::<u64>())
+            .sum();
+        drop(sessions);
+        self.shared.stats.snapshot(max, open, pinned)
+    }
+}
+
 /// Streams handed to [`LeaderHandle::serve_stream`] and not yet taken by the accept loop, at
 /// most: past it, as with a full listen backlog, a new one is refused.
 const STREAM_BACKLOG: usize = 1024;
@@ -233,14 +260,14 @@ impl LeaderHandle {
 
     /// Counters so far.
     pub fn stats(&self) -> LeaderStatsSnapshot {
-        let sessions = self.shared.sessions();
-        let (max, open) = (sessions.max_in_flight(), sessions.len() as u64);
-        let pinned: u64 = sessions
-            .pinned()
-            .map(|files| files.iter().map(|f| f.meta.len).sum::<u64>())
-            .sum();
-        drop(sessions);
-        self.shared.stats.snapshot(max, open, pinned)
+        self.stats_source().snapshot()
+    }
+
+    /// Its counters, through a handle that can be kept (for a metrics endpoint).
+    pub fn stats_source(&self) -> LeaderStatsSource {
+        LeaderStatsSource {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Sessions open now.

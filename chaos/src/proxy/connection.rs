@@ -84,6 +84,7 @@ impl<S: Socket> Conn<S> {
             toxic: Mutex::new(HashMap::new()),
         });
         shared.open.fetch_add(1, Ordering::Relaxed);
+        shared.stats.opened();
         conn.record(EventKind::ConnOpen { conn: id, peer });
         if let Some(e) = conn.on_arrival() {
             conn.end(e);
@@ -122,6 +123,7 @@ impl<S: Socket> Conn<S> {
             &self.up
         };
         counter.fetch_add(n as u64, Ordering::Relaxed);
+        self.shared.stats.add_moved(flow, n as u64);
     }
 
     /// Bytes moved so far in each direction.
@@ -316,6 +318,7 @@ pub(crate) async fn relay<S: Socket>(
         Ending::Reset(fault) => {
             conn.client.reset();
             conn.server.reset();
+            conn.shared.stats.reset();
             conn.record(EventKind::ConnReset {
                 conn: id,
                 fault,
@@ -341,6 +344,7 @@ pub(crate) async fn relay<S: Socket>(
 
 fn failed(shared: &Shared, id: u64, client: TcpStream, reason: String) {
     let _ = SockRef::from(&client).set_linger(Some(Duration::ZERO));
+    shared.stats.failed();
     shared
         .events
         .record(EventKind::ConnFailed { conn: id, reason });

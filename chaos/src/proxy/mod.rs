@@ -17,7 +17,10 @@ mod pipe;
 pub(crate) mod socket;
 #[cfg(target_os = "linux")]
 mod splice;
+mod stats;
 pub(crate) mod table;
+
+pub use self::stats::{EffectTotal, FaultState, ProxyStatsSnapshot, ProxyStatsSource};
 
 use std::{
     net::SocketAddr,
@@ -100,6 +103,8 @@ pub(crate) struct Shared {
     open: AtomicU64,
     /// The generation of faults the scheduler has taken up (turned on what was due).
     applied: AtomicU64,
+    /// Running totals (for `/metrics`).
+    pub(crate) stats: stats::ProxyStats,
 }
 
 impl Shared {
@@ -124,6 +129,7 @@ impl Shared {
             next_conn: AtomicU64::new(1),
             open: AtomicU64::new(0),
             applied: AtomicU64::new(0),
+            stats: stats::ProxyStats::default(),
         })
     }
 
@@ -315,6 +321,13 @@ impl ProxyHandle {
     /// Connections open now.
     pub fn open_connections(&self) -> u64 {
         self.shared.open.load(Ordering::Relaxed)
+    }
+
+    /// Its counters, through a handle that can be kept (for a metrics endpoint).
+    pub fn stats_source(&self) -> ProxyStatsSource {
+        ProxyStatsSource {
+            shared: self.shared.clone(),
+        }
     }
 
     /// The faults in force.

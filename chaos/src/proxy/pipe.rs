@@ -78,6 +78,9 @@ impl Effects {
             return;
         }
         for ((fault, effect), bytes) in std::mem::take(&mut self.pending) {
+            conn.shared
+                .stats
+                .add_effect(&fault, effect, self.flow, bytes);
             conn.record(EventKind::Effect {
                 conn: conn.id,
                 fault,
