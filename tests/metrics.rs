@@ -383,8 +383,20 @@ async fn leader_and_follower_bytes_match_the_report_within_one_chunk() {
         progress.clone(),
         std::future::pending(),
     ));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let during = scrape_async(follower_metrics.local_addr()).await;
+    // Mid-run: once the file list has arrived (polled: a loaded machine may take a while).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let during = loop {
+        let scraped = scrape_async(follower_metrics.local_addr()).await;
+        if sample(&scraped, "rrbench_follower_index_bytes", &[]) > 0.0 {
+            break scraped;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no file list: {:?}",
+            scraped.keys()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let report = recovery.await.expect("join").expect("recovery runs");
     assert!(report.is_completed(), "{:?}", report.failures);
     assert_eq!(report.bytes, 3 << 20);

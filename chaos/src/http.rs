@@ -3,7 +3,9 @@
 //!
 //! Requests come from the network, so every part is bounded: the head (request line and headers)
 //! to [`MAX_HEAD`] bytes, the body to [`MAX_BODY`], the wait for a whole request to
-//! [`READ_TIMEOUT`]. A request that breaks a bound, or is not HTTP/1.x, gets `400` (or `413`,
+//! [`READ_TIMEOUT`] (and a kept-alive connection's idle time to [`IDLE_TIMEOUT`]), the
+//! connections served at once to [`MAX_CONNECTIONS`], writing and answering to
+//! [`WRITE_TIMEOUT`]. A request that breaks a bound, or is not HTTP/1.x, gets `400` (or `413`,
 //! `431`, `501`) and the connection is closed. What a handler does with a request is its own:
 //! it gets a parsed [`Request`] and returns a [`Response`].
 
@@ -20,8 +22,16 @@ use crate::shutdown::{Shutdown, Signal};
 pub const MAX_HEAD: usize = 16 << 10;
 /// Longest request body accepted.
 pub const MAX_BODY: usize = 1 << 20;
-/// How long a connection may take to send a whole request (and may sit idle between two).
-pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection may take to send a whole request, once it has begun one.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a kept-alive connection may sit idle before its next request.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long writing a response, and a handler answering, may take.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; past that, a new one is answered `503` and closed.
+pub const MAX_CONNECTIONS: usize = 128;
+/// Requests served on one connection before it is closed.
+pub const MAX_REQUESTS: usize = 1000;
 
 /// One request.
 #[derive(Clone, Debug, Default)]
@@ -128,6 +138,7 @@ impl HttpServer {
 }
 
 async fn accept(listener: TcpListener, handler: Handler, mut signal: Signal) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let accepted = tokio::select! {
             _ = signal.recv() => return,
@@ -138,8 +149,21 @@ async fn accept(listener: TcpListener, handler: Handler, mut signal: Signal) {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tokio::spawn(async move {
+                let mut stream = stream;
+                let why = format!("more than {MAX_CONNECTIONS} connections at once");
+                let body = serde_json::json!({ "error": why, "status": 503 });
+                let busy = Response::json(503, &body);
+                let _ =
+                    tokio::time::timeout(WRITE_TIMEOUT, write_response(&mut stream, &busy, true))
+                        .await;
+            });
+            continue;
+        };
         let (handler, mut signal) = (handler.clone(), signal.clone());
         tokio::spawn(async move {
+            let _slot = slot;
             tokio::select! {
                 _ = signal.recv() => {}
                 () = serve(stream, handler) => {}
@@ -153,19 +177,37 @@ async fn accept(listener: TcpListener, handler: Handler, mut signal: Signal) {
 async fn serve(mut stream: TcpStream, handler: Handler) {
     let _ = stream.set_nodelay(true);
     let mut buffered = Vec::new();
-    loop {
+    for served in 1..=MAX_REQUESTS {
+        // Idle until a request begins (a short wait), then the whole of it within READ_TIMEOUT.
+        if buffered.is_empty() {
+            let begun = tokio::time::timeout(IDLE_TIMEOUT, read_more(&mut stream, &mut buffered));
+            if !matches!(begun.await, Ok(Ok(()))) {
+                return;
+            }
+        }
         let read = tokio::time::timeout(READ_TIMEOUT, read_request(&mut stream, &mut buffered));
         let (request, close) = match read.await {
             Err(_) | Ok(Err(Unreadable::Closed)) => return,
             Ok(Err(Unreadable::Bad(status, why))) => {
                 let body = serde_json::json!({ "error": why, "status": status });
-                let _ = write_response(&mut stream, &Response::json(status, &body), true).await;
+                let refusal = Response::json(status, &body);
+                let written = write_response(&mut stream, &refusal, true);
+                let _ = tokio::time::timeout(WRITE_TIMEOUT, written).await;
                 return;
             }
             Ok(Ok(parsed)) => parsed,
         };
-        let response = handler(request).await;
-        if write_response(&mut stream, &response, close).await.is_err() || close {
+        let close = close || served == MAX_REQUESTS;
+        let response = match tokio::time::timeout(WRITE_TIMEOUT, handler(request)).await {
+            Ok(response) => response,
+            Err(_) => {
+                let why = format!("no answer within {WRITE_TIMEOUT:?}");
+                Response::json(503, &serde_json::json!({ "error": why, "status": 503 }))
+            }
+        };
+        let written =
+            tokio::time::timeout(WRITE_TIMEOUT, write_response(&mut stream, &response, close));
+        if !matches!(written.await, Ok(Ok(()))) || close {
             return;
         }
     }
@@ -184,8 +226,12 @@ async fn read_request(
     stream: &mut TcpStream,
     buffered: &mut Vec<u8>,
 ) -> Result<(Request, bool), Unreadable> {
+    // Where the search for the head's end resumes: bytes already searched are not searched
+    // again (a client sending one byte at a time must not cost a scan of the whole head each).
+    let mut searched = 0;
     let head_end = loop {
-        let found = find(buffered, b"\r\n\r\n");
+        let found = find(&buffered[searched..], b"\r\n\r\n").map(|at| at + searched);
+        searched = buffered.len().saturating_sub(3);
         if found.unwrap_or(buffered.len()) > MAX_HEAD {
             return Err(Unreadable::Bad(
                 431,
@@ -304,13 +350,16 @@ async fn write_response(
     response: &Response,
     close: bool,
 ) -> std::io::Result<()> {
-    let mut out = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
-        response.status,
-        reason(response.status),
-        response.content_type,
-        response.body.len()
-    );
+    // A 204 has neither a body nor a Content-Length (RFC 9110, 8.6).
+    let mut out = match response.status {
+        204 => format!("HTTP/1.1 204 {}\r\n", reason(204)),
+        status => format!(
+            "HTTP/1.1 {status} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+            reason(status),
+            response.content_type,
+            response.body.len()
+        ),
+    };
     if close {
         out.push_str("Connection: close\r\n");
     }
@@ -335,6 +384,7 @@ fn reason(status: u16) -> &'static str {
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         501 => "Not Implemented",
+        503 => "Service Unavailable",
         _ => "",
     }
 }
@@ -351,6 +401,9 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let handler: Handler = Arc::new(|request: Request| {
             Box::pin(async move {
+                if request.path == "/empty" {
+                    return Response::empty(204);
+                }
                 let value = serde_json::json!({
                     "method": request.method,
                     "segments": request.segments(),
@@ -383,6 +436,34 @@ mod tests {
             "{out}"
         );
         assert!(out.contains(r#""segments":["version"]"#), "{out}");
+        server.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_204_has_no_length_and_connections_past_the_cap_get_503() {
+        let server = echo_server().await;
+        let addr = server.local_addr();
+        let out = exchange(addr, b"GET /empty HTTP/1.1\r\nConnection: close\r\n\r\n").await;
+        assert!(out.starts_with("HTTP/1.1 204"), "{out}");
+        assert!(
+            !out.to_ascii_lowercase().contains("content-length"),
+            "{out}"
+        );
+        let mut held = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            let mut stream = TcpStream::connect(addr).await.expect("connect");
+            // One request each, so every connection is being served before the next comes.
+            stream
+                .write_all(b"GET /v HTTP/1.1\r\n\r\n")
+                .await
+                .expect("write");
+            let mut first = [0u8; 12];
+            stream.read_exact(&mut first).await.expect("answered");
+            held.push(stream);
+        }
+        let out = exchange(addr, b"GET / HTTP/1.1\r\n\r\n").await;
+        assert!(out.starts_with("HTTP/1.1 503"), "{out}");
+        drop(held);
         server.stop().await;
     }
 
