@@ -90,17 +90,17 @@ pub(crate) fn write(w: &mut Writer, all: &[ProxyStatsSnapshot]) -> std::fmt::Res
         sum(|s| s.connections_open),
     )?;
     // A fault is on where it is on in any of the proxies (they share one schedule).
-    let mut faults: BTreeMap<(usize, String, String), bool> = BTreeMap::new();
+    // Keyed by the series' labels, so two proxies listing the same fault at other positions
+    // still make one series (a series given twice is not valid exposition).
+    let mut faults: BTreeMap<(String, String), bool> = BTreeMap::new();
     for s in all {
-        for (i, f) in s.faults.iter().enumerate() {
-            *faults
-                .entry((i, f.name.clone(), f.kind.clone()))
-                .or_default() |= f.on;
+        for f in &s.faults {
+            *faults.entry((f.name.clone(), f.kind.clone())).or_default() |= f.on;
         }
     }
     let active: Vec<(Labels, u64)> = faults
         .iter()
-        .map(|((_, name, kind), on)| {
+        .map(|((name, kind), on)| {
             (
                 vec![("fault", name.clone()), ("type", kind.clone())],
                 u64::from(*on),
