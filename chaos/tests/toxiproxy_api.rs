@@ -355,3 +355,64 @@ async fn rrbench_faults_are_toxics_too_and_a_browser_is_refused() {
     assert!(out.starts_with("HTTP/1.1 403"), "{out}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn adding_a_toxic_never_lets_a_live_connection_skip_the_others() {
+    let upstream = echo_server().await.to_string();
+    let server = api_server().await;
+    let api = server.local_addr();
+    let create = json!({"name": "p", "upstream": upstream});
+    let (status, proxy) = call(api, "POST", "/proxies", Some(create)).await;
+    assert_eq!(status, 201);
+    let listen: SocketAddr = proxy["listen"]
+        .as_str()
+        .expect("listen")
+        .parse()
+        .expect("addr");
+    let latency = json!({"type": "latency", "name": "slow", "attributes": {"latency": 60}});
+    let (status, _) = call(api, "POST", "/proxies/p/toxics", Some(latency)).await;
+    assert_eq!(status, 200);
+    let conn = TcpStream::connect(listen).await.expect("connect");
+    let (mut rx, mut tx) = conn.into_split();
+    // A ping every millisecond, each its send time; every echo must take the latency.
+    let started = Instant::now();
+    let pinging = tokio::spawn(async move {
+        let mut sent = 0u64;
+        while started.elapsed() < Duration::from_millis(1500) {
+            let at = started.elapsed().as_micros() as u64;
+            tx.write_all(&at.to_be_bytes()).await.expect("write");
+            sent += 1;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        sent
+    });
+    let adding = tokio::spawn(async move {
+        // Adding a toxic, then removing it: each replaces the proxy's faults.
+        for _ in 0..60 {
+            let other = json!({"type": "latency", "name": "other", "attributes": {"latency": 0}});
+            let (status, body) = call(api, "POST", "/proxies/p/toxics", Some(other)).await;
+            assert_eq!(status, 200, "{body}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let (status, _) = call(api, "DELETE", "/proxies/p/toxics/other", None).await;
+            assert_eq!(status, 204);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    let sent = pinging.await.expect("pinging");
+    let mut fastest = Duration::MAX;
+    for _ in 0..sent {
+        let mut buf = [0u8; 8];
+        timeout(Duration::from_secs(5), rx.read_exact(&mut buf))
+            .await
+            .expect("echo in time")
+            .expect("echo");
+        let at = Duration::from_micros(u64::from_be_bytes(buf));
+        fastest = fastest.min(started.elapsed() - at);
+    }
+    adding.await.expect("adding");
+    assert!(
+        fastest >= Duration::from_millis(55),
+        "a round trip skipped the latency: {fastest:?}"
+    );
+    server.stop().await;
+}
