@@ -416,3 +416,59 @@ async fn adding_a_toxic_never_lets_a_live_connection_skip_the_others() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_instant_reset_added_later_fires_and_one_already_over_is_refused() {
+    let upstream = echo_server().await.to_string();
+    let server = api_server().await;
+    let api = server.local_addr();
+    let create = json!({"name": "p", "upstream": upstream});
+    let (status, proxy) = call(api, "POST", "/proxies", Some(create)).await;
+    assert_eq!(status, 201);
+    let listen: SocketAddr = proxy["listen"]
+        .as_str()
+        .expect("listen")
+        .parse()
+        .expect("addr");
+    let mut conn = TcpStream::connect(listen).await.expect("connect");
+    assert!(rtt(&mut conn).await < Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // Counted from the proxy's start, 0s is over: refused, saying why.
+    let over = json!({"type": "reset", "name": "over", "attributes": {"start": "0s"}});
+    let (status, body) = call(api, "POST", "/proxies/p/toxics", Some(over)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .expect("error")
+            .contains("schedule is over"),
+        "{body}"
+    );
+
+    // No start: it fires as it is added, on the connection open now.
+    let (status, toxic) = call(
+        api,
+        "POST",
+        "/proxies/p/toxics",
+        Some(json!({"type": "reset"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{toxic}");
+    assert!(toxic["attributes"]["start"].is_string(), "{toxic}");
+    // It fires 10 ms ahead: an echo may come back first, then the connection ends.
+    let mut buf = [0u8; 4];
+    let read = timeout(Duration::from_secs(5), async {
+        loop {
+            conn.write_all(b"ping").await?;
+            match conn.read(&mut buf).await {
+                Ok(n) if n > 0 => tokio::time::sleep(Duration::from_millis(5)).await,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("in time");
+    assert!(matches!(read, Err(_) | Ok(0)), "reset: {read:?}");
+    server.stop().await;
+}

@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 
 use super::{
     ApiError,
-    toxic::{Toxic, check_name, stream_name},
+    toxic::{Dialect, Toxic, check_name, stream_name},
 };
 use crate::{
     events::EventLog,
@@ -111,6 +111,31 @@ impl Entry {
         if let Some(handle) = self.running.take() {
             handle.shutdown().await;
         }
+    }
+
+    /// A toxic whose every window is over on the running proxy would be accepted and never act:
+    /// refused, saying why.
+    fn check_fires(&self, toxic: &Toxic) -> Result<(), ApiError> {
+        let (Some(handle), Some(fault)) = (&self.running, &toxic.fault) else {
+            return Ok(());
+        };
+        let now = handle.now();
+        let s = fault.schedule;
+        if s.window_at(now).is_some() || s.next_start_after(now).is_some() {
+            return Ok(());
+        }
+        Err(ApiError::BadToxic(format!(
+            "{}: its schedule is over: it acts from {:.3}s after the proxy's start only{}, and \
+             the proxy has run {:.3}s; give `start` later than that, or `every`",
+            toxic.name,
+            s.start.as_secs_f64(),
+            match s.duration {
+                Some(d) if d.is_zero() => String::new(),
+                Some(d) => format!(" for {:.3}s", d.as_secs_f64()),
+                None => String::new(),
+            },
+            now.as_secs_f64(),
+        )))
     }
 
     /// Puts the toxics on the running proxy, if it runs; waits until they are on.
@@ -302,10 +327,14 @@ impl Registry {
     ) -> Result<Value, ApiError> {
         let mut proxies = self.proxies.lock().await;
         let entry = proxies.get_mut(name).ok_or(ApiError::ProxyNotFound)?;
-        let toxic = build()?;
+        let mut toxic = build()?;
         if entry.find(&toxic.name).is_ok() {
             return Err(ApiError::ToxicExists);
         }
+        if let Some(handle) = &entry.running {
+            from_now(&mut toxic, handle.now());
+        }
+        entry.check_fires(&toxic)?;
         if entry.toxics.len() >= MAX_TOXICS {
             return Err(ApiError::TooMany(format!(
                 "too many toxics: a proxy holds at most {MAX_TOXICS}"
@@ -331,6 +360,7 @@ impl Registry {
         let entry = proxies.get_mut(name).ok_or(ApiError::ProxyNotFound)?;
         let at = entry.find(toxic)?;
         let new = change(&entry.toxics[at])?;
+        entry.check_fires(&new)?;
         let shown = new.to_json();
         let old = std::mem::replace(&mut entry.toxics[at], new);
         if let Err(e) = entry.apply().await {
@@ -354,6 +384,33 @@ impl Registry {
         let proxies = self.proxies.lock().await;
         proxies.get(name)?.running.as_ref().map(|h| h.local_addr())
     }
+}
+
+/// An rrbench toxic added to a running proxy without a `start` (or `at`) starts when added,
+/// as a toxiproxy toxic does: a window counted from the proxy's start (a `reset` instant at 0s,
+/// a `duration`) would otherwise be over already and never act. It starts 10 ms ahead, so that an
+/// instant is still due when the scheduler takes it up. The start is written into its
+/// attributes, so it shows and survives an update.
+fn from_now(toxic: &mut Toxic, now: std::time::Duration) {
+    let Some(fault) = &mut toxic.fault else {
+        return;
+    };
+    let given = ["start", "at"]
+        .iter()
+        .any(|k| toxic.attributes.contains_key(*k));
+    if toxic.dialect != Dialect::Rrbench
+        || given
+        || fault.schedule.duration.is_none()
+        || !fault.schedule.start.is_zero()
+    {
+        return;
+    }
+    // A little ahead: an instant must still be due when the scheduler takes the new faults up.
+    let ms = now.as_millis() as u64 + 10;
+    fault.schedule.start = std::time::Duration::from_millis(ms);
+    toxic
+        .attributes
+        .insert("start".into(), Value::String(format!("{ms}ms")));
 }
 
 fn new_entry(spec: &ProxySpec) -> Entry {

@@ -357,6 +357,11 @@ impl ProxyHandle {
         }
     }
 
+    /// Time since the proxy started: the origin of its faults' schedules.
+    pub fn now(&self) -> Duration {
+        self.shared.now()
+    }
+
     /// The faults in force.
     pub fn faults(&self) -> Vec<Fault> {
         self.shared.faults()
