@@ -48,6 +48,17 @@ async fn api_server() -> HttpServer {
 
 /// One request, `Connection: close`; the status and the body (JSON, or a string if not).
 async fn call(api: SocketAddr, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    call_within(Duration::from_secs(5), api, method, path, body).await
+}
+
+/// [`call`], answered within `limit`.
+async fn call_within(
+    limit: Duration,
+    api: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let raw = format!(
         "{method} {path} HTTP/1.1\r\nHost: x\r\nUser-Agent: test\r\nConnection: close\r\n\
@@ -57,7 +68,7 @@ async fn call(api: SocketAddr, method: &str, path: &str, body: Option<Value>) ->
     let mut s = TcpStream::connect(api).await.expect("connect api");
     s.write_all(raw.as_bytes()).await.expect("write");
     let mut out = Vec::new();
-    timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+    timeout(limit, s.read_to_end(&mut out))
         .await
         .expect("api answered in time")
         .expect("read");
@@ -470,5 +481,56 @@ async fn an_instant_reset_added_later_fires_and_one_already_over_is_refused() {
     .await
     .expect("in time");
     assert!(matches!(read, Err(_) | Ok(0)), "reset: {read:?}");
+    server.stop().await;
+}
+
+/// A listener that takes no connection: its backlog is full, so a connect to it hangs.
+async fn unanswering_upstream() -> (tokio::net::TcpListener, SocketAddr, Vec<TcpStream>) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let listener = socket.listen(0).expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        match timeout(Duration::from_millis(200), TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => fillers.push(s),
+            _ => break,
+        }
+    }
+    (listener, addr, fillers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_slow_to_stop_holds_up_no_other_request() {
+    let (_upstream, upstream, _fillers) = unanswering_upstream().await;
+    let server = api_server().await;
+    let api = server.local_addr();
+    let create = json!({"name": "p", "upstream": upstream.to_string()});
+    let (status, proxy) = call(api, "POST", "/proxies", Some(create)).await;
+    assert_eq!(status, 201);
+    let listen: SocketAddr = proxy["listen"]
+        .as_str()
+        .expect("listen")
+        .parse()
+        .expect("addr");
+    // Its connection waits on the upstream's connect, so stopping the proxy waits out the drain.
+    let _client = TcpStream::connect(listen).await.expect("connect");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let deleting = tokio::spawn(async move {
+        call_within(Duration::from_secs(10), api, "DELETE", "/proxies/p", None).await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let (status, _) = call(api, "GET", "/proxies", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "a list waited {:?} for another proxy's stop",
+        started.elapsed()
+    );
+    let (status, _) = deleting.await.expect("deleting");
+    assert_eq!(status, 204);
     server.stop().await;
 }

@@ -4,7 +4,11 @@
 //! Disabling a proxy stops it (its listener closes, so connections are refused, and its open
 //! connections are closed); enabling it starts it again on the address it had. Every change of
 //! toxics replaces the running proxy's faults at once, on its live connections too, and answers
-//! only once they are on. One lock serialises changes, as toxiproxy's collection lock does.
+//! only once they are on. One lock serialises changes, as toxiproxy's collection lock does; it is
+//! not held across the slow parts: a listen name is resolved (within 2 s) before it is taken,
+//! and a proxy is stopped (which may wait out its connections' drain) after it is let go, all
+//! at once on shutdown. Only `POST /populate` replacing a proxy on a new address stops the old
+//! one under the lock, so that the batch stays one change.
 //! What toxics mean is [`super::toxic`]'s; what HTTP looks like is [`super::routes`]'.
 
 use std::{collections::BTreeMap, sync::Arc};
@@ -107,10 +111,9 @@ impl Entry {
         Ok(())
     }
 
-    async fn stop(&mut self) {
-        if let Some(handle) = self.running.take() {
-            handle.shutdown().await;
-        }
+    /// Takes the running proxy out, to be stopped once the lock is let go ([`stop_all`]).
+    fn take(&mut self) -> Option<ProxyHandle> {
+        self.running.take()
     }
 
     /// A toxic whose every window is over on the running proxy would be accepted and never act:
@@ -191,11 +194,12 @@ impl Registry {
 
     /// `POST /proxies`: a new proxy, started if enabled, with `faults` (rrbench's, from its
     /// command line) as its first toxics.
-    pub async fn create(&self, spec: ProxySpec, faults: Vec<Fault>) -> Result<Value, ApiError> {
+    pub async fn create(&self, mut spec: ProxySpec, faults: Vec<Fault>) -> Result<Value, ApiError> {
         check_name("name", &spec.name)?;
         if spec.upstream.is_empty() {
             return Err(ApiError::Missing("upstream".into()));
         }
+        spec.listen = resolve_listen(&spec.listen).await?;
         let mut proxies = self.proxies.lock().await;
         if proxies.contains_key(&spec.name) {
             return Err(ApiError::ProxyExists);
@@ -218,9 +222,15 @@ impl Registry {
     /// `POST /populate`: creates each proxy, or replaces one of the same name whose listen or
     /// upstream address differs (one that matches is kept, toxics and all). Stops at the first
     /// failure; returns what it did and that failure.
-    pub async fn populate(&self, specs: Vec<ProxySpec>) -> (Vec<Value>, Option<ApiError>) {
-        let mut proxies = self.proxies.lock().await;
+    pub async fn populate(&self, mut specs: Vec<ProxySpec>) -> (Vec<Value>, Option<ApiError>) {
         let mut done = Vec::new();
+        for spec in &mut specs {
+            match resolve_listen(&spec.listen).await {
+                Ok(listen) => spec.listen = listen,
+                Err(e) => return (done, Some(e)),
+            }
+        }
+        let mut proxies = self.proxies.lock().await;
         for spec in specs {
             let wanted = new_entry(&spec);
             if let Some(existing) = proxies.get_mut(&spec.name) {
@@ -228,7 +238,8 @@ impl Registry {
                     done.push(existing.to_json(&spec.name));
                     continue;
                 }
-                existing.stop().await;
+                // Its replacement may take the same address: this one must be gone first.
+                stop_all(existing.take()).await;
             } else if proxies.len() >= MAX_PROXIES {
                 let e = ApiError::TooMany(format!(
                     "too many proxies: this server holds at most {MAX_PROXIES}"
@@ -255,6 +266,10 @@ impl Registry {
         upstream: Option<String>,
         enabled: Option<bool>,
     ) -> Result<Value, ApiError> {
+        let listen = match listen {
+            Some(l) => Some(resolve_listen(&l).await?),
+            None => None,
+        };
         let mut proxies = self.proxies.lock().await;
         let entry = proxies.get_mut(name).ok_or(ApiError::ProxyNotFound)?;
         let was_enabled = entry.running.is_some();
@@ -264,16 +279,28 @@ impl Registry {
         if upstream.is_empty() {
             return Err(ApiError::Missing("upstream".into()));
         }
+        let mut stopping = None;
         if listen != entry.listen || upstream != entry.upstream {
-            entry.stop().await;
+            stopping = entry.take();
             entry.listen = listen;
             entry.upstream = upstream;
         }
-        if enabled {
-            entry.start(self.seed, &self.events).await?;
-        } else {
-            entry.stop().await;
+        if !enabled {
+            let stopping = stopping.or_else(|| entry.take());
+            let shown = entry.to_json(name);
+            drop(proxies);
+            stop_all(stopping).await;
+            return Ok(shown);
         }
+        if stopping.is_some() {
+            // The new one may take the same address, so the old must be gone first; stopped
+            // without the lock, then the proxy is started as it stands by then.
+            drop(proxies);
+            stop_all(stopping).await;
+            proxies = self.proxies.lock().await;
+        }
+        let entry = proxies.get_mut(name).ok_or(ApiError::ProxyNotFound)?;
+        entry.start(self.seed, &self.events).await?;
         Ok(entry.to_json(name))
     }
 
@@ -281,7 +308,8 @@ impl Registry {
     pub async fn delete(&self, name: &str) -> Result<(), ApiError> {
         let mut proxies = self.proxies.lock().await;
         let mut entry = proxies.remove(name).ok_or(ApiError::ProxyNotFound)?;
-        entry.stop().await;
+        drop(proxies);
+        stop_all(entry.take()).await;
         Ok(())
     }
 
@@ -299,9 +327,9 @@ impl Registry {
     /// Stops every proxy (the server is going away).
     pub async fn shutdown(&self) {
         let mut proxies = self.proxies.lock().await;
-        for entry in proxies.values_mut() {
-            entry.stop().await;
-        }
+        let stopping: Vec<ProxyHandle> = proxies.values_mut().filter_map(Entry::take).collect();
+        drop(proxies);
+        stop_all(stopping).await;
     }
 
     /// `GET /proxies/{name}/toxics`.
@@ -411,6 +439,40 @@ fn from_now(toxic: &mut Toxic, now: std::time::Duration) {
     toxic
         .attributes
         .insert("start".into(), Value::String(format!("{ms}ms")));
+}
+
+/// Stops proxies all at once (each may wait out its connections' drain), without the lock.
+async fn stop_all(handles: impl IntoIterator<Item = ProxyHandle>) {
+    let mut stopping = tokio::task::JoinSet::new();
+    for handle in handles {
+        stopping.spawn(handle.shutdown());
+    }
+    while stopping.join_next().await.is_some() {}
+}
+
+/// How long a listen address's name may take to resolve.
+const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A listen address as an IP address and port, resolved (briefly) before the lock is taken, so
+/// that starting a proxy under it never waits on a name server. Empty is the default.
+async fn resolve_listen(listen: &str) -> Result<String, ApiError> {
+    if listen.is_empty() || listen.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(listen.to_string());
+    }
+    let cannot = |why: String| ApiError::Proxy(format!("cannot listen on {listen}: {why}"));
+    let mut found = tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host(listen))
+        .await
+        .map_err(|_| {
+            cannot(format!(
+                "resolving took longer than {}s",
+                RESOLVE_TIMEOUT.as_secs()
+            ))
+        })?
+        .map_err(|e| cannot(e.to_string()))?;
+    found
+        .next()
+        .map(|a| a.to_string())
+        .ok_or_else(|| cannot("the address resolves to nothing".into()))
 }
 
 fn new_entry(spec: &ProxySpec) -> Entry {
