@@ -534,3 +534,39 @@ async fn a_proxy_slow_to_stop_holds_up_no_other_request() {
     assert_eq!(status, 204);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_toxic_is_checked_in_toxiproxys_order_and_words() {
+    let upstream = echo_server().await.to_string();
+    let server = api_server().await;
+    let api = server.local_addr();
+    let create = json!({"name": "p", "upstream": upstream});
+    assert_eq!(call(api, "POST", "/proxies", Some(create)).await.0, 201);
+    let slow = json!({"type": "latency", "name": "slow", "attributes": {"latency": 10}});
+    assert_eq!(
+        call(api, "POST", "/proxies/p/toxics", Some(slow)).await.0,
+        200
+    );
+
+    // A taken name is a 409 before bad attributes are a 400, as toxiproxy checks them.
+    let again = json!({"type": "latency", "name": "slow", "attributes": {"latency": "soon"}});
+    let (status, body) = call(api, "POST", "/proxies/p/toxics", Some(again)).await;
+    assert_eq!(
+        (status, body),
+        (409, json!({"error": "toxic already exists", "status": 409}))
+    );
+    let fresh = json!({"type": "latency", "name": "fresh", "attributes": {"latency": "soon"}});
+    let (status, body) = call(api, "POST", "/proxies/p/toxics", Some(fresh)).await;
+    assert_eq!(status, 400, "bad attributes under a free name: {body}");
+    let sideways = json!({"type": "latency", "stream": "sideways"});
+    let (status, body) = call(api, "POST", "/proxies/p/toxics", Some(sideways)).await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({"error": "stream was invalid, can be either upstream or downstream",
+                   "status": 400})
+        )
+    );
+    server.stop().await;
+}

@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 
 use super::{
     ApiError,
-    toxic::{Dialect, Toxic, check_name, stream_name},
+    toxic::{Dialect, Toxic, ToxicDraft, check_name, stream_name},
 };
 use crate::{
     events::EventLog,
@@ -346,19 +346,22 @@ impl Registry {
         Ok(entry.toxics[entry.find(toxic)?].to_json())
     }
 
-    /// `POST /proxies/{name}/toxics`: `build` makes the toxic once the proxy is known to exist
-    /// (so an unknown proxy is a 404 before a bad toxic is a 400, as in toxiproxy).
+    /// `POST /proxies/{name}/toxics`: `draft` reads the toxic once the proxy is known to exist,
+    /// and its attributes are checked once its name is known free (so, as in toxiproxy, an
+    /// unknown proxy is a 404, then a bad stream or type a 400, then a taken name a 409, and
+    /// only then bad attributes a 400).
     pub async fn add_toxic(
         &self,
         name: &str,
-        build: impl FnOnce() -> Result<Toxic, ApiError>,
+        draft: impl FnOnce() -> Result<ToxicDraft, ApiError>,
     ) -> Result<Value, ApiError> {
         let mut proxies = self.proxies.lock().await;
         let entry = proxies.get_mut(name).ok_or(ApiError::ProxyNotFound)?;
-        let mut toxic = build()?;
-        if entry.find(&toxic.name).is_ok() {
+        let draft = draft()?;
+        if entry.find(&draft.name).is_ok() {
             return Err(ApiError::ToxicExists);
         }
+        let mut toxic = draft.build()?;
         if let Some(handle) = &entry.running {
             from_now(&mut toxic, handle.now());
         }
