@@ -23,7 +23,7 @@ use super::{
 use crate::{
     events::EventLog,
     fault::{Direction, Fault},
-    proxy::{Proxy, ProxyHandle},
+    proxy::{Proxy, ProxyError, ProxyHandle},
 };
 
 /// Most proxies one registry holds.
@@ -141,14 +141,26 @@ impl Entry {
         )))
     }
 
-    /// Puts the toxics on the running proxy, if it runs; waits until they are on.
+    /// Puts the toxics on the running proxy, if it runs; waits until they are on. Faults that
+    /// are not valid together are a 400; a proxy that did not take them up in time, a 500.
     async fn apply(&self) -> Result<(), ApiError> {
         match &self.running {
             Some(handle) => handle
                 .set_faults_applied(self.faults())
                 .await
-                .map_err(|e| ApiError::BadToxic(e.to_string())),
+                .map_err(|e| match e {
+                    ProxyError::Fault(e) => ApiError::BadToxic(e.to_string()),
+                    other => ApiError::Proxy(other.to_string()),
+                }),
             None => Ok(()),
+        }
+    }
+
+    /// After a failed [`Entry::apply`] and the toxics put back: the proxy gets them back too
+    /// (it may have taken the new ones up late), so what is shown is what is in force.
+    fn restore(&self) {
+        if let Some(handle) = &self.running {
+            let _ = handle.set_faults(self.faults());
         }
     }
 }
@@ -375,6 +387,7 @@ impl Registry {
         entry.toxics.push(toxic);
         if let Err(e) = entry.apply().await {
             entry.toxics.pop();
+            entry.restore();
             return Err(e);
         }
         Ok(shown)
@@ -396,6 +409,7 @@ impl Registry {
         let old = std::mem::replace(&mut entry.toxics[at], new);
         if let Err(e) = entry.apply().await {
             entry.toxics[at] = old;
+            entry.restore();
             return Err(e);
         }
         Ok(shown)
@@ -406,8 +420,13 @@ impl Registry {
         let mut proxies = self.proxies.lock().await;
         let entry = proxies.get_mut(name).ok_or(ApiError::ProxyNotFound)?;
         let at = entry.find(toxic)?;
-        entry.toxics.remove(at);
-        entry.apply().await
+        let removed = entry.toxics.remove(at);
+        if let Err(e) = entry.apply().await {
+            entry.toxics.insert(at, removed);
+            entry.restore();
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Where a proxy listens now, if it runs.

@@ -70,6 +70,10 @@ pub enum ProxyError {
     /// The faults are not valid together.
     #[error(transparent)]
     Fault(#[from] FaultError),
+    /// New faults were put in force but the scheduler did not take them up in time (it is
+    /// stopping, or starved), so whether the next byte meets them is not known.
+    #[error("the proxy did not take up its new faults within {0:?} (is it stopping?)")]
+    NotApplied(Duration),
 }
 
 /// What to start.
@@ -376,12 +380,17 @@ impl ProxyHandle {
 
     /// [`ProxyHandle::set_faults`], then waits (a second at most) until the scheduler has turned
     /// on the faults due now, so the next byte relayed meets them (a control API answers only
-    /// then, as toxiproxy answers once every link has its toxic).
+    /// then, as toxiproxy answers once every link has its toxic). Past the second,
+    /// [`ProxyError::NotApplied`]: the faults stay in force, and the caller says so.
     pub async fn set_faults_applied(&self, faults: Vec<Fault>) -> Result<(), ProxyError> {
+        const WAIT: Duration = Duration::from_secs(1);
         self.shared.set_faults(faults)?;
         let wanted = self.shared.table().generation;
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while self.shared.applied.load(Ordering::Acquire) < wanted && Instant::now() < deadline {
+        let deadline = Instant::now() + WAIT;
+        while self.shared.applied.load(Ordering::Acquire) < wanted {
+            if Instant::now() >= deadline {
+                return Err(ProxyError::NotApplied(WAIT));
+            }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         Ok(())
@@ -538,6 +547,24 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn faults_not_taken_up_in_time_are_an_error() {
+        let events = Arc::new(EventLog::new(Clock::start()));
+        let shared = Shared::new("x".into(), Vec::new(), 1, events, 16);
+        // No scheduler runs: nothing takes the faults up.
+        let handle = ProxyHandle {
+            local_addr: "127.0.0.1:1".parse().expect("addr"),
+            shared,
+            shutdown: Shutdown::new(),
+        };
+        let faults = vec![fault("latency:delay=10ms")];
+        let applied = handle.set_faults_applied(faults).await;
+        assert!(
+            matches!(applied, Err(ProxyError::NotApplied(_))),
+            "{applied:?}"
+        );
     }
 
     #[tokio::test]
