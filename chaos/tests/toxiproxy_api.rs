@@ -570,3 +570,50 @@ async fn a_toxic_is_checked_in_toxiproxys_order_and_words() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_connection_keeps_its_toxicity_draw_when_another_toxic_goes() {
+    let upstream = echo_server().await.to_string();
+    let server = api_server().await;
+    let api = server.local_addr();
+    let create = json!({"name": "p", "upstream": upstream});
+    let (status, proxy) = call(api, "POST", "/proxies", Some(create)).await;
+    assert_eq!(status, 201);
+    let listen: SocketAddr = proxy["listen"]
+        .as_str()
+        .expect("listen")
+        .parse()
+        .expect("addr");
+    let first = json!({"type": "latency", "name": "first", "attributes": {"latency": 0}});
+    assert_eq!(
+        call(api, "POST", "/proxies/p/toxics", Some(first)).await.0,
+        200
+    );
+    let maybe = json!({"type": "latency", "name": "maybe", "toxicity": 0.5,
+                       "attributes": {"latency": 150}});
+    assert_eq!(
+        call(api, "POST", "/proxies/p/toxics", Some(maybe)).await.0,
+        200
+    );
+    let slow = Duration::from_millis(100);
+    let mut conns = Vec::new();
+    for _ in 0..10 {
+        let mut conn = TcpStream::connect(listen).await.expect("connect");
+        let picked = rtt(&mut conn).await >= slow;
+        conns.push((conn, picked));
+    }
+    // `maybe` moves from the second place to the first: each connection's draw stays.
+    let (status, _) = call(api, "DELETE", "/proxies/p/toxics/first", None).await;
+    assert_eq!(status, 204);
+    let before: Vec<bool> = conns.iter().map(|c| c.1).collect();
+    let mut after = Vec::new();
+    for (conn, _) in &mut conns {
+        after.push(rtt(conn).await >= slow);
+    }
+    assert_eq!(before, after, "which connections the toxic affects");
+    assert!(
+        before.contains(&true) && before.contains(&false),
+        "{before:?}"
+    );
+    server.stop().await;
+}
