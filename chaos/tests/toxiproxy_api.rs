@@ -48,6 +48,17 @@ async fn api_server() -> HttpServer {
 
 /// One request, `Connection: close`; the status and the body (JSON, or a string if not).
 async fn call(api: SocketAddr, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    call_within(Duration::from_secs(5), api, method, path, body).await
+}
+
+/// [`call`], answered within `limit`.
+async fn call_within(
+    limit: Duration,
+    api: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let raw = format!(
         "{method} {path} HTTP/1.1\r\nHost: x\r\nUser-Agent: test\r\nConnection: close\r\n\
@@ -57,7 +68,7 @@ async fn call(api: SocketAddr, method: &str, path: &str, body: Option<Value>) ->
     let mut s = TcpStream::connect(api).await.expect("connect api");
     s.write_all(raw.as_bytes()).await.expect("write");
     let mut out = Vec::new();
-    timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+    timeout(limit, s.read_to_end(&mut out))
         .await
         .expect("api answered in time")
         .expect("read");
@@ -353,5 +364,256 @@ async fn rrbench_faults_are_toxics_too_and_a_browser_is_refused() {
     let mut out = String::new();
     s.read_to_string(&mut out).await.expect("read");
     assert!(out.starts_with("HTTP/1.1 403"), "{out}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn adding_a_toxic_never_lets_a_live_connection_skip_the_others() {
+    let upstream = echo_server().await.to_string();
+    let server = api_server().await;
+    let api = server.local_addr();
+    let create = json!({"name": "p", "upstream": upstream});
+    let (status, proxy) = call(api, "POST", "/proxies", Some(create)).await;
+    assert_eq!(status, 201);
+    let listen: SocketAddr = proxy["listen"]
+        .as_str()
+        .expect("listen")
+        .parse()
+        .expect("addr");
+    let latency = json!({"type": "latency", "name": "slow", "attributes": {"latency": 60}});
+    let (status, _) = call(api, "POST", "/proxies/p/toxics", Some(latency)).await;
+    assert_eq!(status, 200);
+    let conn = TcpStream::connect(listen).await.expect("connect");
+    let (mut rx, mut tx) = conn.into_split();
+    // A ping every millisecond, each its send time; every echo must take the latency.
+    let started = Instant::now();
+    let pinging = tokio::spawn(async move {
+        let mut sent = 0u64;
+        while started.elapsed() < Duration::from_millis(1500) {
+            let at = started.elapsed().as_micros() as u64;
+            tx.write_all(&at.to_be_bytes()).await.expect("write");
+            sent += 1;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        sent
+    });
+    let adding = tokio::spawn(async move {
+        // Adding a toxic, then removing it: each replaces the proxy's faults.
+        for _ in 0..60 {
+            let other = json!({"type": "latency", "name": "other", "attributes": {"latency": 0}});
+            let (status, body) = call(api, "POST", "/proxies/p/toxics", Some(other)).await;
+            assert_eq!(status, 200, "{body}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let (status, _) = call(api, "DELETE", "/proxies/p/toxics/other", None).await;
+            assert_eq!(status, 204);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    let sent = pinging.await.expect("pinging");
+    let mut fastest = Duration::MAX;
+    for _ in 0..sent {
+        let mut buf = [0u8; 8];
+        timeout(Duration::from_secs(5), rx.read_exact(&mut buf))
+            .await
+            .expect("echo in time")
+            .expect("echo");
+        let at = Duration::from_micros(u64::from_be_bytes(buf));
+        fastest = fastest.min(started.elapsed() - at);
+    }
+    adding.await.expect("adding");
+    assert!(
+        fastest >= Duration::from_millis(55),
+        "a round trip skipped the latency: {fastest:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_instant_reset_added_later_fires_and_one_already_over_is_refused() {
+    let upstream = echo_server().await.to_string();
+    let server = api_server().await;
+    let api = server.local_addr();
+    let create = json!({"name": "p", "upstream": upstream});
+    let (status, proxy) = call(api, "POST", "/proxies", Some(create)).await;
+    assert_eq!(status, 201);
+    let listen: SocketAddr = proxy["listen"]
+        .as_str()
+        .expect("listen")
+        .parse()
+        .expect("addr");
+    let mut conn = TcpStream::connect(listen).await.expect("connect");
+    assert!(rtt(&mut conn).await < Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // Counted from the proxy's start, 0s is over: refused, saying why.
+    let over = json!({"type": "reset", "name": "over", "attributes": {"start": "0s"}});
+    let (status, body) = call(api, "POST", "/proxies/p/toxics", Some(over)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .expect("error")
+            .contains("schedule is over"),
+        "{body}"
+    );
+
+    // No start: it fires as it is added, on the connection open now.
+    let (status, toxic) = call(
+        api,
+        "POST",
+        "/proxies/p/toxics",
+        Some(json!({"type": "reset"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{toxic}");
+    assert!(toxic["attributes"]["start"].is_string(), "{toxic}");
+    // It fires 10 ms ahead: an echo may come back first, then the connection ends.
+    let mut buf = [0u8; 4];
+    let read = timeout(Duration::from_secs(5), async {
+        loop {
+            conn.write_all(b"ping").await?;
+            match conn.read(&mut buf).await {
+                Ok(n) if n > 0 => tokio::time::sleep(Duration::from_millis(5)).await,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("in time");
+    assert!(matches!(read, Err(_) | Ok(0)), "reset: {read:?}");
+    server.stop().await;
+}
+
+/// A listener that takes no connection: its backlog is full, so a connect to it hangs.
+async fn unanswering_upstream() -> (tokio::net::TcpListener, SocketAddr, Vec<TcpStream>) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let listener = socket.listen(0).expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        match timeout(Duration::from_millis(200), TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => fillers.push(s),
+            _ => break,
+        }
+    }
+    (listener, addr, fillers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_slow_to_stop_holds_up_no_other_request() {
+    let (_upstream, upstream, _fillers) = unanswering_upstream().await;
+    let server = api_server().await;
+    let api = server.local_addr();
+    let create = json!({"name": "p", "upstream": upstream.to_string()});
+    let (status, proxy) = call(api, "POST", "/proxies", Some(create)).await;
+    assert_eq!(status, 201);
+    let listen: SocketAddr = proxy["listen"]
+        .as_str()
+        .expect("listen")
+        .parse()
+        .expect("addr");
+    // Its connection waits on the upstream's connect, so stopping the proxy waits out the drain.
+    let _client = TcpStream::connect(listen).await.expect("connect");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let deleting = tokio::spawn(async move {
+        call_within(Duration::from_secs(10), api, "DELETE", "/proxies/p", None).await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let (status, _) = call(api, "GET", "/proxies", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "a list waited {:?} for another proxy's stop",
+        started.elapsed()
+    );
+    let (status, _) = deleting.await.expect("deleting");
+    assert_eq!(status, 204);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_toxic_is_checked_in_toxiproxys_order_and_words() {
+    let upstream = echo_server().await.to_string();
+    let server = api_server().await;
+    let api = server.local_addr();
+    let create = json!({"name": "p", "upstream": upstream});
+    assert_eq!(call(api, "POST", "/proxies", Some(create)).await.0, 201);
+    let slow = json!({"type": "latency", "name": "slow", "attributes": {"latency": 10}});
+    assert_eq!(
+        call(api, "POST", "/proxies/p/toxics", Some(slow)).await.0,
+        200
+    );
+
+    // A taken name is a 409 before bad attributes are a 400, as toxiproxy checks them.
+    let again = json!({"type": "latency", "name": "slow", "attributes": {"latency": "soon"}});
+    let (status, body) = call(api, "POST", "/proxies/p/toxics", Some(again)).await;
+    assert_eq!(
+        (status, body),
+        (409, json!({"error": "toxic already exists", "status": 409}))
+    );
+    let fresh = json!({"type": "latency", "name": "fresh", "attributes": {"latency": "soon"}});
+    let (status, body) = call(api, "POST", "/proxies/p/toxics", Some(fresh)).await;
+    assert_eq!(status, 400, "bad attributes under a free name: {body}");
+    let sideways = json!({"type": "latency", "stream": "sideways"});
+    let (status, body) = call(api, "POST", "/proxies/p/toxics", Some(sideways)).await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({"error": "stream was invalid, can be either upstream or downstream",
+                   "status": 400})
+        )
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_connection_keeps_its_toxicity_draw_when_another_toxic_goes() {
+    let upstream = echo_server().await.to_string();
+    let server = api_server().await;
+    let api = server.local_addr();
+    let create = json!({"name": "p", "upstream": upstream});
+    let (status, proxy) = call(api, "POST", "/proxies", Some(create)).await;
+    assert_eq!(status, 201);
+    let listen: SocketAddr = proxy["listen"]
+        .as_str()
+        .expect("listen")
+        .parse()
+        .expect("addr");
+    let first = json!({"type": "latency", "name": "first", "attributes": {"latency": 0}});
+    assert_eq!(
+        call(api, "POST", "/proxies/p/toxics", Some(first)).await.0,
+        200
+    );
+    let maybe = json!({"type": "latency", "name": "maybe", "toxicity": 0.5,
+                       "attributes": {"latency": 150}});
+    assert_eq!(
+        call(api, "POST", "/proxies/p/toxics", Some(maybe)).await.0,
+        200
+    );
+    let slow = Duration::from_millis(100);
+    let mut conns = Vec::new();
+    for _ in 0..10 {
+        let mut conn = TcpStream::connect(listen).await.expect("connect");
+        let picked = rtt(&mut conn).await >= slow;
+        conns.push((conn, picked));
+    }
+    // `maybe` moves from the second place to the first: each connection's draw stays.
+    let (status, _) = call(api, "DELETE", "/proxies/p/toxics/first", None).await;
+    assert_eq!(status, 204);
+    let before: Vec<bool> = conns.iter().map(|c| c.1).collect();
+    let mut after = Vec::new();
+    for (conn, _) in &mut conns {
+        after.push(rtt(conn).await >= slow);
+    }
+    assert_eq!(before, after, "which connections the toxic affects");
+    assert!(
+        before.contains(&true) && before.contains(&false),
+        "{before:?}"
+    );
     server.stop().await;
 }

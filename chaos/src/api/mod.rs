@@ -46,8 +46,9 @@ pub enum ApiError {
     /// A proxy has that name already (409).
     #[error("proxy already exists")]
     ProxyExists,
-    /// `stream` is not upstream or downstream (400).
-    #[error("stream was invalid, can be either upstream or downstream (rrbench also takes both)")]
+    /// `stream` is not upstream or downstream (400); toxiproxy's words exactly, though rrbench
+    /// also takes `both` (the README says so).
+    #[error("stream was invalid, can be either upstream or downstream")]
     InvalidStream,
     /// Not a toxic type toxiproxy or rrbench has (400).
     #[error("invalid toxic type: {0}")]

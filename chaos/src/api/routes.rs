@@ -12,7 +12,7 @@ use super::{
     ApiError, TOXIPROXY_VERSION,
     registry::{MAX_PROXIES, ProxySpec, Registry, default_toxic_name},
     toxic::{
-        Toxic, ToxicInput, attributes_of, check_name, dialect_of, known_types, parse_stream,
+        ToxicDraft, ToxicInput, attributes_of, check_name, dialect_of, known_types, parse_stream,
         toxicity_of,
     },
 };
@@ -169,7 +169,8 @@ fn proxy_spec(value: &Value, at: Option<usize>) -> Result<ProxySpec, ApiError> {
 
 /// A toxic from a `POST /proxies/{proxy}/toxics` body, in toxiproxy's order of checks: the
 /// body, the stream, the type, then the attributes.
-fn new_toxic(value: &Value) -> Result<Toxic, ApiError> {
+/// A new toxic as far as its name (its attributes are checked once the name is known free).
+fn new_toxic(value: &Value) -> Result<ToxicDraft, ApiError> {
     let input = ToxicInput::from_json(value)?;
     let stream = match &input.stream {
         Some(s) => parse_stream(s)?,
@@ -186,14 +187,14 @@ fn new_toxic(value: &Value) -> Result<Toxic, ApiError> {
         .name
         .unwrap_or_else(|| default_toxic_name(&input.type_name, stream));
     check_name("toxic name", &name)?;
-    Toxic::build(
+    Ok(ToxicDraft {
         name,
-        input.type_name,
+        type_name: input.type_name,
         dialect,
         stream,
-        input.toxicity.unwrap_or(1.0),
-        input.attributes,
-    )
+        toxicity: input.toxicity.unwrap_or(1.0),
+        attributes: input.attributes,
+    })
 }
 
 fn body(request: &Request) -> Result<Value, ApiError> {

@@ -234,6 +234,38 @@ pub fn known_types() -> String {
     )
 }
 
+/// A toxic checked as far as toxiproxy checks one before it looks for its name among the
+/// proxy's (stream, type, name): what is left to check is its attributes ([`ToxicDraft::build`]).
+#[derive(Clone, Debug)]
+pub struct ToxicDraft {
+    /// Its name (given, or the default `TYPE_STREAM`).
+    pub name: String,
+    /// `type`.
+    pub type_name: String,
+    /// How to read its attributes.
+    pub dialect: Dialect,
+    /// Which bytes it touches.
+    pub stream: Direction,
+    /// The share of connections it affects.
+    pub toxicity: f64,
+    /// Its attributes, unchecked.
+    pub attributes: Map<String, Value>,
+}
+
+impl ToxicDraft {
+    /// The toxic, once its attributes are checked.
+    pub fn build(self) -> Result<Toxic, ApiError> {
+        Toxic::build(
+            self.name,
+            self.type_name,
+            self.dialect,
+            self.stream,
+            self.toxicity,
+            self.attributes,
+        )
+    }
+}
+
 impl Toxic {
     /// Builds a toxic; `dialect` says how to read `attributes`.
     pub fn build(

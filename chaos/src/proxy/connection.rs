@@ -57,7 +57,15 @@ pub(crate) struct Conn<S: Socket> {
     down: AtomicU64,
     last_data: AtomicU64,
     ending: watch::Sender<Option<Ending>>,
-    toxic: Mutex<HashMap<(u64, usize), bool>>,
+    toxic: Mutex<Draws>,
+}
+
+/// Each fault's toxicity draw for one connection, by fault name: a fault kept across a change
+/// of faults keeps its draw wherever it moves in the table; a fault gone is forgotten.
+#[derive(Default)]
+struct Draws {
+    generation: u64,
+    by_name: HashMap<String, f64>,
 }
 
 impl<S: Socket> Conn<S> {
@@ -81,7 +89,7 @@ impl<S: Socket> Conn<S> {
             down: AtomicU64::new(0),
             last_data: AtomicU64::new(0),
             ending,
-            toxic: Mutex::new(HashMap::new()),
+            toxic: Mutex::new(Draws::default()),
         });
         shared.open.fetch_add(1, Ordering::Relaxed);
         shared.stats.opened();
@@ -139,10 +147,23 @@ impl<S: Socket> Conn<S> {
         if fault.toxicity >= 1.0 {
             return true;
         }
-        let mut toxic = self.toxic.lock().unwrap_or_else(|p| p.into_inner());
-        *toxic.entry((table.generation, index)).or_insert_with(|| {
-            SeededRng::for_connection(self.shared.seed, self.id, index, 0).chance(fault.toxicity)
-        })
+        let mut draws = self.toxic.lock().unwrap_or_else(|p| p.into_inner());
+        if table.generation > draws.generation {
+            draws.generation = table.generation;
+            draws
+                .by_name
+                .retain(|name, _| table.slots.iter().any(|s| s.fault.name == *name));
+        }
+        let drawn = match draws.by_name.get(&fault.name) {
+            Some(u) => *u,
+            None => {
+                let u = SeededRng::for_connection(self.shared.seed, self.id, index, 0).unit();
+                draws.by_name.insert(fault.name.clone(), u);
+                u
+            }
+        };
+        // As `SeededRng::chance` decides, against the toxicity in force now.
+        fault.toxicity > 0.0 && drawn < fault.toxicity
     }
 
     /// Asks the supervisor to end the connection (the first request wins).

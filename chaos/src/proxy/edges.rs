@@ -32,6 +32,26 @@ impl EdgeClock {
         }
     }
 
+    /// A clock for a fault that was already on at `now` (kept across a change of faults): no
+    /// on-edge for the window it is in; its off-edge and later windows as usual. Should the
+    /// window have closed by `now`, the off-edge is due at once.
+    pub(crate) fn resumed_on(schedule: Schedule, now: Duration) -> Self {
+        match schedule.window_at(now) {
+            Some(begin) => Self {
+                schedule,
+                pending_on: schedule.next_start_after(begin).map(|s| (s, s)),
+                off_at: schedule.end_of(begin),
+                on: true,
+            },
+            None => Self {
+                schedule,
+                pending_on: schedule.next_start_after(now).map(|s| (s, s)),
+                off_at: Some(now),
+                on: true,
+            },
+        }
+    }
+
     /// When the next edge is due.
     pub(crate) fn next_due(&self) -> Option<Duration> {
         let off = if self.on { self.off_at } else { None };
@@ -127,6 +147,25 @@ mod tests {
         assert_eq!(c.advance(ms(1050)), vec![true]);
         assert_eq!(c.advance(ms(1100)), vec![false]);
         assert_eq!(c.next_due(), Some(ms(2000)));
+    }
+
+    #[test]
+    fn a_resumed_clock_gives_no_second_on_edge_and_still_turns_off() {
+        let s = Schedule {
+            start: ms(0),
+            duration: Some(ms(100)),
+            every: Some(ms(1000)),
+        };
+        let mut c = EdgeClock::resumed_on(s, ms(50));
+        assert!(c.advance(ms(50)).is_empty());
+        assert_eq!(c.advance(ms(100)), vec![false]);
+        assert_eq!(c.advance(ms(1000)), vec![true]);
+        let mut late = EdgeClock::resumed_on(s, ms(500));
+        assert_eq!(late.advance(ms(500)), vec![false]);
+        assert_eq!(late.next_due(), Some(ms(1000)));
+        let mut always = EdgeClock::resumed_on(Schedule::ALWAYS, ms(5));
+        assert!(always.advance(ms(10_000)).is_empty());
+        assert_eq!(always.next_due(), None);
     }
 
     #[test]

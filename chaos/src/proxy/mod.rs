@@ -70,6 +70,10 @@ pub enum ProxyError {
     /// The faults are not valid together.
     #[error(transparent)]
     Fault(#[from] FaultError),
+    /// New faults were put in force but the scheduler did not take them up in time (it is
+    /// stopping, or starved), so whether the next byte meets them is not known.
+    #[error("the proxy did not take up its new faults within {0:?} (is it stopping?)")]
+    NotApplied(Duration),
 }
 
 /// What to start.
@@ -160,8 +164,35 @@ impl Shared {
         check_medium(&faults, Medium::Stream)?;
         {
             let mut table = self.table.write().unwrap_or_else(|p| p.into_inner());
-            let generation = table.generation + 1;
-            *table = Arc::new(FaultTable::new(generation, faults));
+            let now = self.now();
+            let old = table.clone();
+            let mut next = FaultTable::new(old.generation + 1, faults);
+            next.at = now;
+            // Each slot's state for `now`, before it is published: a fault kept unchanged keeps
+            // its state (a live connection never sees it lapse), a new one whose window is open
+            // is on at once (the scheduler records its `fault_on` and tells connections).
+            let mut kept = vec![false; old.slots.len()];
+            for slot in &mut next.slots {
+                let same =
+                    (0..old.slots.len()).find(|&j| !kept[j] && old.slots[j].fault == slot.fault);
+                match same {
+                    Some(j) => {
+                        kept[j] = true;
+                        slot.carried = true;
+                        slot.set_on(old.slots[j].is_on());
+                    }
+                    None => slot.set_on(slot.fault.schedule.is_active(now)),
+                }
+            }
+            for (slot, _) in old.slots.iter().zip(&kept).filter(|(_, k)| !**k) {
+                if slot.is_on() {
+                    slot.set_on(false);
+                    self.events.record(EventKind::FaultOff {
+                        fault: slot.fault.name.clone(),
+                    });
+                }
+            }
+            *table = Arc::new(next);
         }
         self.table_changed.notify_one();
         Ok(())
@@ -330,25 +361,36 @@ impl ProxyHandle {
         }
     }
 
+    /// Time since the proxy started: the origin of its faults' schedules.
+    pub fn now(&self) -> Duration {
+        self.shared.now()
+    }
+
     /// The faults in force.
     pub fn faults(&self) -> Vec<Fault> {
         self.shared.faults()
     }
 
     /// Replaces the faults while the proxy runs. Their schedules still count from the proxy's
-    /// start; a window already open turns on at once. Faults that were on turn off.
+    /// start; a window already open turns on at once. A fault kept unchanged (equal, name and
+    /// all) keeps its state without a gap or new events; faults removed that were on turn off.
     pub fn set_faults(&self, faults: Vec<Fault>) -> Result<(), ProxyError> {
         Ok(self.shared.set_faults(faults)?)
     }
 
     /// [`ProxyHandle::set_faults`], then waits (a second at most) until the scheduler has turned
     /// on the faults due now, so the next byte relayed meets them (a control API answers only
-    /// then, as toxiproxy answers once every link has its toxic).
+    /// then, as toxiproxy answers once every link has its toxic). Past the second,
+    /// [`ProxyError::NotApplied`]: the faults stay in force, and the caller says so.
     pub async fn set_faults_applied(&self, faults: Vec<Fault>) -> Result<(), ProxyError> {
+        const WAIT: Duration = Duration::from_secs(1);
         self.shared.set_faults(faults)?;
         let wanted = self.shared.table().generation;
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while self.shared.applied.load(Ordering::Acquire) < wanted && Instant::now() < deadline {
+        let deadline = Instant::now() + WAIT;
+        while self.shared.applied.load(Ordering::Acquire) < wanted {
+            if Instant::now() >= deadline {
+                return Err(ProxyError::NotApplied(WAIT));
+            }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         Ok(())
@@ -395,13 +437,20 @@ pub(crate) async fn schedule(
             biased;
             _ = shutdown.recv() => return,
             _ = shared.table_changed.notified() => {
-                for slot in table.slots.iter().filter(|s| s.is_on()) {
-                    slot.set_on(false);
-                    shared.events.record(EventKind::FaultOff { fault: slot.fault.name.clone() });
-                }
+                // `set_faults` turned off what it removed and set every slot's state for
+                // `table.at`: from there, a kept fault that is on resumes, others start over.
                 table = shared.table();
-                let now = shared.now();
-                clocks = table.slots.iter().map(|s| EdgeClock::new(s.fault.schedule, now)).collect();
+                clocks = table
+                    .slots
+                    .iter()
+                    .map(|s| {
+                        if s.carried && s.is_on() {
+                            EdgeClock::resumed_on(s.fault.schedule, table.at)
+                        } else {
+                            EdgeClock::new(s.fault.schedule, table.at)
+                        }
+                    })
+                    .collect();
             }
             _ = wake => {}
         }
@@ -481,7 +530,76 @@ async fn rebind(addr: SocketAddr) -> Option<TcpListener> {
 
 #[cfg(test)]
 mod tests {
-    use super::upstreams_of;
+    use super::*;
+    use crate::clock::Clock;
+
+    fn fault(spec: &str) -> Fault {
+        spec.parse().expect("fault")
+    }
+
+    fn fault_events(events: &EventLog) -> Vec<String> {
+        events
+            .since(0)
+            .into_iter()
+            .filter_map(|e| match e.kind {
+                EventKind::FaultOn { fault, .. } => Some(format!("on {fault}")),
+                EventKind::FaultOff { fault } => Some(format!("off {fault}")),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn faults_not_taken_up_in_time_are_an_error() {
+        let events = Arc::new(EventLog::new(Clock::start()));
+        let shared = Shared::new("x".into(), Vec::new(), 1, events, 16);
+        // No scheduler runs: nothing takes the faults up.
+        let handle = ProxyHandle {
+            local_addr: "127.0.0.1:1".parse().expect("addr"),
+            shared,
+            shutdown: Shutdown::new(),
+        };
+        let faults = vec![fault("latency:delay=10ms")];
+        let applied = handle.set_faults_applied(faults).await;
+        assert!(
+            matches!(applied, Err(ProxyError::NotApplied(_))),
+            "{applied:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn replacing_faults_keeps_the_unchanged_ones_on_without_a_gap_or_events() {
+        let events = Arc::new(EventLog::new(Clock::start()));
+        let slow = fault("latency:name=slow,delay=100ms");
+        let shared = Shared::new("x".into(), vec![slow.clone()], 1, events.clone(), 16);
+        let clocks = shared.first_edges();
+        let mut shutdown = Shutdown::new();
+        let scheduling = shared.clone();
+        shutdown.spawn(|signal| schedule(scheduling, signal, clocks));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        for i in 0..3 {
+            let mut faults = vec![slow.clone()];
+            faults.extend((0..=i).map(|j| fault(&format!("blackhole:name=b{j},at=1h"))));
+            faults.push(fault(&format!("corrupt:name=now{i},probability=0.1")));
+            shared.set_faults(faults).expect("faults");
+            // Published already on: before the scheduler has run, the data path sees them.
+            let table = shared.table();
+            assert!(table.slots[0].is_on(), "the kept latency lapsed");
+            assert!(
+                table.slots.last().expect("slot").is_on(),
+                "a new open window"
+            );
+            assert!(!table.slots[1].is_on(), "not due yet");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            fault_events(&events),
+            [
+                "on slow", "on now0", "off now0", "on now1", "off now1", "on now2"
+            ]
+        );
+        shutdown.stop().await;
+    }
 
     #[test]
     fn an_upstream_list_is_split_on_commas_and_a_lone_address_is_the_whole_list() {

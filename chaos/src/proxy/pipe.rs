@@ -31,6 +31,7 @@ use tokio::{
 use super::{
     connection::{Conn, Ending},
     socket::Socket,
+    table::FaultTable,
 };
 use crate::{
     events::EventKind,
@@ -136,7 +137,10 @@ async fn read_side<S: Socket>(
     let (src, _) = conn.streams(flow);
     // Allocated at the first read that needs it: an idle connection holds no read buffer.
     let mut buf = BytesMut::new();
-    let mut lanes: HashMap<usize, Lane> = HashMap::new();
+    // By fault name: a fault kept across a change of faults keeps its lane wherever it moves in
+    // the table; a fault gone is forgotten (`prune`).
+    let mut lanes: HashMap<String, Lane> = HashMap::new();
+    let mut lanes_of = 0;
     let lane = if flow == Direction::Upstream { 1 } else { 2 };
     let mut previous = Instant::now();
     let mut effects = Effects::new(flow);
@@ -205,14 +209,21 @@ async fn read_side<S: Socket>(
         let mut delay = Duration::ZERO;
         let mut end_after = None;
         let table = conn.table();
+        prune(&mut lanes, &mut lanes_of, &table);
         for (i, fault) in table.active_for(flow) {
             if !conn.is_toxic(&table, i, fault) {
                 continue;
             }
-            let lane = lanes.entry(i).or_insert_with(|| Lane {
-                rng: SeededRng::for_connection(conn.shared.seed, conn.id, i, lane),
-                state: State::default(),
-            });
+            if !lanes.contains_key(&fault.name) {
+                let fresh = Lane {
+                    rng: SeededRng::for_connection(conn.shared.seed, conn.id, i, lane),
+                    state: State::default(),
+                };
+                lanes.insert(fault.name.clone(), fresh);
+            }
+            let Some(lane) = lanes.get_mut(&fault.name) else {
+                continue;
+            };
             let len = chunk.len();
             let mut cx = Context {
                 now,
@@ -277,13 +288,22 @@ async fn read_side<S: Socket>(
     effects.flush(conn, true);
 }
 
+/// Forgets what belongs to faults no longer in `table`, once per generation.
+fn prune<T>(by_name: &mut HashMap<String, T>, generation: &mut u64, table: &FaultTable) {
+    if table.generation > *generation {
+        *generation = table.generation;
+        by_name.retain(|name, _| table.slots.iter().any(|s| s.fault.name == *name));
+    }
+}
+
 async fn write_side<S: Socket>(
     conn: &Conn<S>,
     flow: Direction,
     mut segments: mpsc::UnboundedReceiver<Segment>,
 ) {
     let (_, dst) = conn.streams(flow);
-    let mut states: HashMap<usize, State> = HashMap::new();
+    let mut states: HashMap<String, State> = HashMap::new();
+    let mut states_of = 0;
     let mut effects = Effects::new(flow);
     while let Some(segment) = segments.recv().await {
         let (data, leave_at) = match segment {
@@ -302,12 +322,16 @@ async fn write_side<S: Socket>(
         }
         // The first fault that paces this direction (bandwidth) sets when the bytes leave.
         let table = conn.table();
+        prune(&mut states, &mut states_of, &table);
         let now = Instant::now();
         let paced = table.active_for(flow).find_map(|(i, f)| {
             if !conn.is_toxic(&table, i, f) {
                 return None;
             }
-            let state = states.entry(i).or_default();
+            if !states.contains_key(&f.name) {
+                states.insert(f.name.clone(), State::default());
+            }
+            let state = states.get_mut(&f.name)?;
             match f.kind.behaviour().on_send(data.len(), now, state) {
                 Verdict::Pace(at) => Some((f.name.clone(), at)),
                 _ => None,

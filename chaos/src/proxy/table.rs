@@ -11,6 +11,9 @@ pub(crate) struct Slot {
     pub(crate) fault: Fault,
     on: AtomicBool,
     warned: AtomicBool,
+    /// Kept unchanged from the previous generation, its on/off state with it: the scheduler
+    /// resumes it rather than turning it on again (no gap, no second `fault_on`).
+    pub(crate) carried: bool,
 }
 
 impl Slot {
@@ -32,6 +35,8 @@ impl Slot {
 #[derive(Debug)]
 pub(crate) struct FaultTable {
     pub(crate) generation: u64,
+    /// When (since the proxy's start) the on/off states it was published with were computed.
+    pub(crate) at: std::time::Duration,
     pub(crate) slots: Vec<Slot>,
 }
 
@@ -43,9 +48,14 @@ impl FaultTable {
                 fault,
                 on: AtomicBool::new(false),
                 warned: AtomicBool::new(false),
+                carried: false,
             })
             .collect();
-        Self { generation, slots }
+        Self {
+            generation,
+            at: std::time::Duration::ZERO,
+            slots,
+        }
     }
 
     /// Faults that are on and touch bytes flowing `flow`, with their index.
