@@ -23,6 +23,26 @@ fn s(path: &Path) -> String {
     path.to_str().expect("utf-8").to_string()
 }
 
+/// `rrbench gen-index` of 1 MiB in `files` files under `dir/index`; its path.
+fn small_index(dir: &Path, files: u32) -> String {
+    let index = s(&dir.join("index"));
+    let files = files.to_string();
+    let out = run(
+        &[
+            "gen-index",
+            "--dir",
+            &index,
+            "--size",
+            "1mb",
+            "--files",
+            &files,
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    index
+}
+
 fn run(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
     rrbench_within(args, envs, Duration::from_secs(60))
 }
@@ -89,20 +109,7 @@ impl Leader {
 #[test]
 fn api_keys_admit_the_valid_key_and_name_each_refusal_on_both_sides() {
     let tmp = scratch();
-    let index = s(&tmp.path().join("index"));
-    let out = run(
-        &[
-            "gen-index",
-            "--dir",
-            &index,
-            "--size",
-            "1mb",
-            "--files",
-            "3",
-        ],
-        &[],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let index = small_index(tmp.path(), 3);
     let keys_dir = tmp.path().join("keys");
     std::fs::create_dir(&keys_dir).expect("keys dir");
     let (good, good_secret) = make_key(&keys_dir, "dc2", &["--index", "ind*"]);
@@ -270,20 +277,7 @@ fn watching_listener() -> (String, Arc<AtomicBool>) {
 #[test]
 fn an_api_key_never_crosses_plaintext_tcp_unless_both_sides_allow_it() {
     let tmp = scratch();
-    let index = s(&tmp.path().join("index"));
-    let out = run(
-        &[
-            "gen-index",
-            "--dir",
-            &index,
-            "--size",
-            "1mb",
-            "--files",
-            "2",
-        ],
-        &[],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let index = small_index(tmp.path(), 2);
     let (key, secret) = make_key(tmp.path(), "dc2", &[]);
     let keys_file = s(&tmp.path().join("leader-keys.txt"));
 
@@ -480,20 +474,7 @@ fn bad_keys_and_key_files_exit_2_naming_the_file_and_line() {
 #[test]
 fn an_api_key_rides_quic_without_a_flag() {
     let tmp = scratch();
-    let index = s(&tmp.path().join("index"));
-    let out = run(
-        &[
-            "gen-index",
-            "--dir",
-            &index,
-            "--size",
-            "1mb",
-            "--files",
-            "2",
-        ],
-        &[],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let index = small_index(tmp.path(), 2);
     let (key, secret) = make_key(tmp.path(), "dc2", &[]);
     let keys_file = s(&tmp.path().join("leader-keys.txt"));
     let cert = generate_self_signed(&tmp.path().join("cert"), &["127.0.0.1".to_string()])
