@@ -96,6 +96,18 @@ async fn rtt(s: &mut TcpStream) -> Duration {
     times[2]
 }
 
+/// `POST /proxies` of `name` in front of `upstream` (201); the address it listens on.
+async fn create_proxy(api: SocketAddr, name: &str, upstream: &str) -> SocketAddr {
+    let create = json!({"name": name, "upstream": upstream});
+    let (status, proxy) = call(api, "POST", "/proxies", Some(create)).await;
+    assert_eq!(status, 201, "{proxy}");
+    proxy["listen"]
+        .as_str()
+        .expect("listen")
+        .parse()
+        .expect("addr")
+}
+
 #[tokio::test]
 async fn proxies_and_toxics_as_toxiproxy_serves_them_observed_on_the_wire() {
     let upstream = echo_server().await.to_string();
@@ -372,14 +384,7 @@ async fn adding_a_toxic_never_lets_a_live_connection_skip_the_others() {
     let upstream = echo_server().await.to_string();
     let server = api_server().await;
     let api = server.local_addr();
-    let create = json!({"name": "p", "upstream": upstream});
-    let (status, proxy) = call(api, "POST", "/proxies", Some(create)).await;
-    assert_eq!(status, 201);
-    let listen: SocketAddr = proxy["listen"]
-        .as_str()
-        .expect("listen")
-        .parse()
-        .expect("addr");
+    let listen = create_proxy(api, "p", &upstream).await;
     let latency = json!({"type": "latency", "name": "slow", "attributes": {"latency": 60}});
     let (status, _) = call(api, "POST", "/proxies/p/toxics", Some(latency)).await;
     assert_eq!(status, 200);
@@ -433,14 +438,7 @@ async fn an_instant_reset_added_later_fires_and_one_already_over_is_refused() {
     let upstream = echo_server().await.to_string();
     let server = api_server().await;
     let api = server.local_addr();
-    let create = json!({"name": "p", "upstream": upstream});
-    let (status, proxy) = call(api, "POST", "/proxies", Some(create)).await;
-    assert_eq!(status, 201);
-    let listen: SocketAddr = proxy["listen"]
-        .as_str()
-        .expect("listen")
-        .parse()
-        .expect("addr");
+    let listen = create_proxy(api, "p", &upstream).await;
     let mut conn = TcpStream::connect(listen).await.expect("connect");
     assert!(rtt(&mut conn).await < Duration::from_secs(1));
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -576,14 +574,7 @@ async fn a_connection_keeps_its_toxicity_draw_when_another_toxic_goes() {
     let upstream = echo_server().await.to_string();
     let server = api_server().await;
     let api = server.local_addr();
-    let create = json!({"name": "p", "upstream": upstream});
-    let (status, proxy) = call(api, "POST", "/proxies", Some(create)).await;
-    assert_eq!(status, 201);
-    let listen: SocketAddr = proxy["listen"]
-        .as_str()
-        .expect("listen")
-        .parse()
-        .expect("addr");
+    let listen = create_proxy(api, "p", &upstream).await;
     let first = json!({"type": "latency", "name": "first", "attributes": {"latency": 0}});
     assert_eq!(
         call(api, "POST", "/proxies/p/toxics", Some(first)).await.0,
