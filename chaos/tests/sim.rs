@@ -134,12 +134,45 @@ async fn bandwidth_paces_a_mebibyte_at_one_mebibyte_a_second() {
     client.read_to_end(&mut got).await.expect("read");
     assert!(got == pattern(1 << 20));
     let took = t0.elapsed();
-    // Each chunk (at most one buffer) leaves when the ones before it have had their time on the
-    // wire: the last one leaves after 1 s less its own share.
-    let last_chunk = Duration::from_secs_f64(BUFFER as f64 / (1 << 20) as f64);
+    // As toxiproxy's: a chunk leaves once its own bytes have had their time on the wire, so the
+    // last byte arrives after a full second, not a chunk's share early.
     assert!(
-        took >= Duration::from_secs(1) - last_chunk && took <= Duration::from_secs(1),
+        took >= Duration::from_secs(1) && took <= Duration::from_secs(1) + ms(25),
         "1 MiB at 1 MiB/s took {took:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn bandwidth_holds_its_rate_over_short_spans_and_for_the_first_bytes() {
+    // 400 kB at 500 KB/s, written at once (the case a toxiproxy client test saw at 0.50 s).
+    let net = network(&["bandwidth:rate=500kb,direction=downstream"], 3);
+    let (mut client, server) = net.pair().expect("pair");
+    let t0 = Instant::now();
+    source(server, pattern(400_000));
+    let rate = 500.0 * 1024.0;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = client.read(&mut buf).await.expect("read");
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        // Never ahead of the rate by more than one pacing piece (20 ms of it).
+        let allowed = t0.elapsed().as_secs_f64() * rate + 0.02 * rate + 1.0;
+        assert!(
+            got.len() as f64 <= allowed,
+            "{} bytes by {:?} at 500 KB/s",
+            got.len(),
+            t0.elapsed()
+        );
+    }
+    assert!(got == pattern(400_000));
+    let took = t0.elapsed().as_secs_f64();
+    let nominal = 400_000.0 / rate;
+    assert!(
+        took >= nominal && took <= nominal + 0.025,
+        "400 kB at 500 KB/s took {took:.3} s (nominal {nominal:.3} s)"
     );
 }
 

@@ -163,6 +163,7 @@ mod tests {
         let now = Instant::now();
         // 1 KiB/s: each 100-byte datagram takes ~98 ms on the wire.
         let f = faults(&["rate:rate=1kb"]);
+        let on_wire = Duration::from_secs_f64(100.0 / 1024.0);
         let mut l = lane(1);
         let mut sends = Vec::new();
         let mut effects = Vec::new();
@@ -171,14 +172,19 @@ mod tests {
             sends.extend(s);
             effects.extend(e.into_iter().map(|e| e.effect));
         }
-        assert_eq!(sends.len(), 3, "the 4th would wait past 250 ms");
-        assert_eq!(sends[0].at, now);
-        assert!(sends[2].at > sends[1].at && sends[1].at > now);
+        assert_eq!(sends.len(), 3, "the 4th would start past 250 ms");
+        // Each leaves once it has had its own time on the wire.
+        assert_eq!(sends[0].at, now + on_wire);
+        assert!(sends[2].at > sends[1].at && sends[1].at > sends[0].at);
         assert_eq!(
             effects,
-            ["throttled", "throttled", "dropped", "dropped"],
-            "the first left at once"
+            ["throttled", "throttled", "throttled", "dropped", "dropped"]
         );
+        // A dropped datagram took no time on the wire: once the queue drains, one passes.
+        let later = sends[2].at;
+        let (s, _) = l.apply(f.iter().enumerate(), vec![0; 100], later);
+        assert_eq!(s.len(), 1, "the queue drained");
+        assert_eq!(s[0].at, later + on_wire);
     }
 
     #[test]

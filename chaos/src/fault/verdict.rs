@@ -165,6 +165,12 @@ pub trait Behaviour {
         Verdict::Pass
     }
 
+    /// Stream: the most bytes that may be written at once while this fault is on (bandwidth
+    /// splits a large chunk so its rate holds over short spans); `None` for no limit.
+    fn send_piece(&self) -> Option<usize> {
+        None
+    }
+
     /// Stream: the source closed. [`Verdict::Delay`] holds the close back.
     fn on_eof(&self) -> Verdict {
         Verdict::Pass

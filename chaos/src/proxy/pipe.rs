@@ -296,6 +296,38 @@ fn prune<T>(by_name: &mut HashMap<String, T>, generation: &mut u64, table: &Faul
     }
 }
 
+/// Writes one piece once the first fault that paces `flow` lets it leave.
+async fn send_paced<S: Socket>(
+    conn: &Conn<S>,
+    flow: Direction,
+    states: &mut HashMap<String, State>,
+    states_of: &mut u64,
+    effects: &mut Effects,
+    piece: &[u8],
+) -> io::Result<()> {
+    let paced = {
+        let table = conn.table();
+        prune(states, states_of, &table);
+        let now = Instant::now();
+        table.active_for(flow).find_map(|(i, f)| {
+            if !conn.is_toxic(&table, i, f) {
+                return None;
+            }
+            let state = states.entry(f.name.clone()).or_default();
+            match f.kind.behaviour().on_send(piece.len(), now, state) {
+                Verdict::Pace(at) => Some((f.name.clone(), at)),
+                _ => None,
+            }
+        })
+    };
+    if let Some((name, at)) = paced {
+        tokio::time::sleep_until(at).await;
+        effects.add(&name, "throttled", piece.len() as u64);
+        effects.flush(conn, false);
+    }
+    conn.streams(flow).1.write_all(piece).await
+}
+
 async fn write_side<S: Socket>(
     conn: &Conn<S>,
     flow: Direction,
@@ -320,31 +352,26 @@ async fn write_side<S: Socket>(
         if leave_at > Instant::now() {
             tokio::time::sleep_until(leave_at).await;
         }
-        // The first fault that paces this direction (bandwidth) sets when the bytes leave.
-        let table = conn.table();
-        prune(&mut states, &mut states_of, &table);
-        let now = Instant::now();
-        let paced = table.active_for(flow).find_map(|(i, f)| {
-            if !conn.is_toxic(&table, i, f) {
-                return None;
+        // The first fault that paces this direction (bandwidth) sets when the bytes leave, in
+        // pieces no larger than the faults allow at once.
+        let piece = {
+            let table = conn.table();
+            table
+                .active_for(flow)
+                .filter(|(i, f)| conn.is_toxic(&table, *i, f))
+                .filter_map(|(_, f)| f.kind.behaviour().send_piece())
+                .min()
+                .unwrap_or(usize::MAX)
+        };
+        let mut rest = data;
+        while !rest.is_empty() {
+            let next = rest.split_to(rest.len().min(piece));
+            if let Err(e) =
+                send_paced(conn, flow, &mut states, &mut states_of, &mut effects, &next).await
+            {
+                conn.end(classify(&e));
+                return;
             }
-            if !states.contains_key(&f.name) {
-                states.insert(f.name.clone(), State::default());
-            }
-            let state = states.get_mut(&f.name)?;
-            match f.kind.behaviour().on_send(data.len(), now, state) {
-                Verdict::Pace(at) => Some((f.name.clone(), at)),
-                _ => None,
-            }
-        });
-        if let Some((name, at)) = paced {
-            tokio::time::sleep_until(at).await;
-            effects.add(&name, "throttled", data.len() as u64);
-            effects.flush(conn, false);
-        }
-        if let Err(e) = dst.write_all(&data).await {
-            conn.end(classify(&e));
-            return;
         }
     }
     effects.flush(conn, true);
