@@ -77,6 +77,10 @@ pub enum Command {
     /// Make a cross-cluster API key: its hash goes into a leader's keys file (--api-keys), the
     /// key itself into a file for the follower (--api-key-file).
     ApiKey(ApiKeyArgs),
+    /// Run leaders and chaos for campaigns on other hosts: an HTTPS API (with API keys) that
+    /// starts and stops a campaign cell's leader and proxy here, serves their events and its
+    /// clock, until SIGINT or SIGTERM.
+    Agent(crate::agent_command::AgentArgs),
 }
 
 /// Options of `rrbench api-key`.

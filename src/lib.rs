@@ -19,6 +19,8 @@
 //! Imports go one way, from the campaign and the documents down to the protocol, the vocabulary
 //! and the units: no module imports one that imports it back (`tests/module_graph.rs`).
 
+pub mod agent;
+pub mod agent_api;
 pub mod auth;
 pub mod campaign;
 pub mod compare;

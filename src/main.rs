@@ -6,6 +6,7 @@
 //! --allow-plaintext-credentials, an index that does not fit, not a results directory); 3 a confident
 //! regression found by `compare --fail-on-regression`; 130 interrupted by Ctrl-C.
 
+mod agent_command;
 mod campaign_command;
 mod cli;
 mod commands;
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
             Command::Report(args) => report_command::report(args),
             Command::Compare(args) => report_command::compare(args),
             Command::ApiKey(args) => commands::api_key(args),
+            Command::Agent(args) => agent_command::run(args).await,
         }
     });
     match result {

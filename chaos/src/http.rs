@@ -8,11 +8,14 @@
 //! [`WRITE_TIMEOUT`]. A request that breaks a bound, or is not HTTP/1.x, gets `400` (or `413`,
 //! `431`, `501`) and the connection is closed. What a handler does with a request is its own:
 //! it gets a parsed [`Request`] and returns a [`Response`].
+//!
+//! [`HttpServer::start_with`] wraps each accepted connection first (rrbench's agent serves its
+//! API over TLS this way); the wrapping counts against [`READ_TIMEOUT`] like a request does.
 
 use std::{future::Future, net::SocketAddr, pin::Pin, sync::Arc, time::Duration};
 
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
 
@@ -107,6 +110,19 @@ impl Response {
 pub type Handler =
     Arc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Response> + Send>> + Send + Sync>;
 
+/// A byte stream a connection is served over (a TCP socket, or TLS over one).
+pub trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
+
+/// Turns an accepted socket into the stream requests are read from (a TLS handshake); an error
+/// closes the connection.
+pub type Wrap = Arc<
+    dyn Fn(TcpStream) -> Pin<Box<dyn Future<Output = std::io::Result<Box<dyn Duplex>>> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// A running server; dropping it stops it.
 #[derive(Debug)]
 pub struct HttpServer {
@@ -117,9 +133,19 @@ pub struct HttpServer {
 impl HttpServer {
     /// Serves `handler` on `listener` until [`HttpServer::stop`].
     pub fn start(listener: TcpListener, handler: Handler) -> std::io::Result<Self> {
+        let plain: Wrap = Arc::new(|stream| Box::pin(async move { Ok(Box::new(stream) as _) }));
+        Self::start_with(listener, handler, plain)
+    }
+
+    /// Serves `handler` on `listener`, each connection wrapped by `wrap` first.
+    pub fn start_with(
+        listener: TcpListener,
+        handler: Handler,
+        wrap: Wrap,
+    ) -> std::io::Result<Self> {
         let local_addr = listener.local_addr()?;
         let mut shutdown = Shutdown::new();
-        shutdown.spawn(move |signal| accept(listener, handler, signal));
+        shutdown.spawn(move |signal| accept(listener, handler, wrap, signal));
         Ok(Self {
             local_addr,
             shutdown,
@@ -137,7 +163,7 @@ impl HttpServer {
     }
 }
 
-async fn accept(listener: TcpListener, handler: Handler, mut signal: Signal) {
+async fn accept(listener: TcpListener, handler: Handler, wrap: Wrap, mut signal: Signal) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let accepted = tokio::select! {
@@ -161,12 +187,18 @@ async fn accept(listener: TcpListener, handler: Handler, mut signal: Signal) {
             });
             continue;
         };
-        let (handler, mut signal) = (handler.clone(), signal.clone());
+        let (handler, wrap, mut signal) = (handler.clone(), wrap.clone(), signal.clone());
         tokio::spawn(async move {
             let _slot = slot;
+            let _ = stream.set_nodelay(true);
+            let served = async move {
+                if let Ok(Ok(stream)) = tokio::time::timeout(READ_TIMEOUT, wrap(stream)).await {
+                    serve(stream, handler).await;
+                }
+            };
             tokio::select! {
                 _ = signal.recv() => {}
-                () = serve(stream, handler) => {}
+                () = served => {}
             }
         });
     }
@@ -174,8 +206,7 @@ async fn accept(listener: TcpListener, handler: Handler, mut signal: Signal) {
 
 /// Serves one connection: request after request until the peer closes, asks to close, or
 /// sends something unacceptable.
-async fn serve(mut stream: TcpStream, handler: Handler) {
-    let _ = stream.set_nodelay(true);
+async fn serve(mut stream: Box<dyn Duplex>, handler: Handler) {
     let mut buffered = Vec::new();
     for served in 1..=MAX_REQUESTS {
         // Idle until a request begins (a short wait), then the whole of it within READ_TIMEOUT.
@@ -222,8 +253,8 @@ enum Unreadable {
 
 /// Reads one request from `stream`, with the bytes already read in `buffered`; leaves any bytes
 /// past it (a pipelined request) in `buffered`. Also says whether to close afterwards.
-async fn read_request(
-    stream: &mut TcpStream,
+async fn read_request<S: AsyncRead + Unpin + ?Sized>(
+    stream: &mut S,
     buffered: &mut Vec<u8>,
 ) -> Result<(Request, bool), Unreadable> {
     // Where the search for the head's end resumes: bytes already searched are not searched
@@ -279,7 +310,10 @@ async fn read_request(
     Ok((request, close))
 }
 
-async fn read_more(stream: &mut TcpStream, buffered: &mut Vec<u8>) -> Result<(), Unreadable> {
+async fn read_more<S: AsyncRead + Unpin + ?Sized>(
+    stream: &mut S,
+    buffered: &mut Vec<u8>,
+) -> Result<(), Unreadable> {
     let mut chunk = [0u8; 8192];
     match stream.read(&mut chunk).await {
         Ok(0) | Err(_) => Err(Unreadable::Closed),
@@ -345,8 +379,8 @@ fn parse_head(head: &str) -> Result<(Request, Version), Unreadable> {
     ))
 }
 
-async fn write_response(
-    stream: &mut TcpStream,
+async fn write_response<S: AsyncWrite + Unpin + ?Sized>(
+    stream: &mut S,
     response: &Response,
     close: bool,
 ) -> std::io::Result<()> {
@@ -376,6 +410,7 @@ fn reason(status: u16) -> &'static str {
         201 => "Created",
         204 => "No Content",
         400 => "Bad Request",
+        401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",

@@ -167,10 +167,16 @@ impl ApiKeys {
     /// The decision on `key` if it takes no argon2 check: a known id whose secret passed
     /// before. `None`: call [`ApiKeys::authenticate`].
     pub fn remembered(&self, key: &ApiKey) -> Option<Result<Grant, Refusal>> {
+        self.remembered_as(key, KeyType::CrossCluster)
+    }
+
+    /// [`ApiKeys::remembered`] for a key that must be of type `expected` (an agent's API takes
+    /// `rest` keys).
+    pub fn remembered_as(&self, key: &ApiKey, expected: KeyType) -> Option<Result<Grant, Refusal>> {
         let stored = self.keys.get(key.id())?;
         let digest = sha256(key.expose_secret());
         let known = self.verified().get(key.id()).copied()?;
-        bool::from(known.ct_eq(&digest)).then(|| grant(key, stored))
+        bool::from(known.ct_eq(&digest)).then(|| grant(key, stored, expected))
     }
 
     /// Whether a key has this id.
@@ -188,7 +194,12 @@ impl ApiKeys {
     /// its type. It blocks for argon2's time on a key's first check: call it off the async
     /// workers.
     pub fn authenticate(&self, key: &ApiKey) -> Result<Grant, Refusal> {
-        if let Some(decided) = self.remembered(key) {
+        self.authenticate_as(key, KeyType::CrossCluster)
+    }
+
+    /// [`ApiKeys::authenticate`] for a key that must be of type `expected`.
+    pub fn authenticate_as(&self, key: &ApiKey, expected: KeyType) -> Result<Grant, Refusal> {
+        if let Some(decided) = self.remembered_as(key, expected) {
             return decided;
         }
         self.checks_run.fetch_add(1, Ordering::Relaxed);
@@ -206,7 +217,7 @@ impl ApiKeys {
         }
         self.verified()
             .insert(key.id().to_owned(), sha256(key.expose_secret()));
-        grant(key, stored)
+        grant(key, stored, expected)
     }
 
     fn verified(&self) -> std::sync::MutexGuard<'_, HashMap<String, [u8; 32]>> {
@@ -258,10 +269,11 @@ fn parse_lines(text: &str, path: &Path) -> Result<HashMap<String, StoredKey>, Ap
 }
 
 /// What a key whose secret passed may do: nothing unless it is a cross-cluster key.
-fn grant(key: &ApiKey, stored: &StoredKey) -> Result<Grant, Refusal> {
-    if stored.key_type != KeyType::CrossCluster {
+fn grant(key: &ApiKey, stored: &StoredKey, expected: KeyType) -> Result<Grant, Refusal> {
+    if stored.key_type != expected {
         return Err(Refusal::WrongType {
             id: key.id().to_owned(),
+            expected,
             got: stored.key_type,
         });
     }
@@ -383,10 +395,12 @@ pub enum Refusal {
         /// The key.
         id: String,
     },
-    /// The key is not a cross-cluster key.
+    /// The key is not of the type asked for (a cross-cluster key, on the transport).
     WrongType {
         /// The key.
         id: String,
+        /// The type asked for.
+        expected: KeyType,
         /// Its type.
         got: KeyType,
     },
@@ -454,9 +468,9 @@ impl fmt::Display for Refusal {
                 f,
                 "Authentication using apikey failed - invalid credentials for API key [{id}]"
             ),
-            Self::WrongType { id, got } => write!(
+            Self::WrongType { id, expected, got } => write!(
                 f,
-                "authentication expected API key type of [cross_cluster], but API key [{id}] has \
+                "authentication expected API key type of [{expected}], but API key [{id}] has \
                  type [{got}]"
             ),
             Self::IndexNotAllowed { id, index, names } => write!(

@@ -27,9 +27,11 @@ use super::{
     model::{
         IndexShape, Model, Spread, fanin_model_mib_s, fanout_model_mib_s, model, reference_faults,
     },
+    remote::RemoteLeader,
     scratch,
 };
 use crate::{
+    agent_api::AgentError,
     chaos::{
         Event, EventKind, EventLog, Fault, LinkError, ProxyError,
         fault::{Medium, check_medium},
@@ -121,6 +123,12 @@ pub enum RunError {
     /// The results directory's CA and leader certificate (`settings.tls`) could not be made.
     #[error("TLS certificates of the results directory: {0}")]
     Certificates(#[from] CertError),
+    /// The agent the leader runs on (`[hosts]`) could not be reached, refused, or failed.
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+    /// `[hosts]` names what cannot be used (a key file that cannot be read).
+    #[error("[hosts]: {0}")]
+    Hosts(String),
 }
 
 impl From<RigError> for RunError {
@@ -140,7 +148,7 @@ impl RunError {
     /// generated or does not fit.
     pub fn is_bad_input(&self) -> bool {
         match self {
-            RunError::NoRoom { .. } => true,
+            RunError::NoRoom { .. } | RunError::Hosts(_) => true,
             RunError::Index(e) => e.is_bad_input(),
             _ => false,
         }
@@ -230,7 +238,7 @@ impl RunSummary {
 }
 
 /// Where the index of `spec` is cached under `root`.
-fn cache_dir(root: &Path, spec: &IndexSpec) -> PathBuf {
+pub(crate) fn cache_dir(root: &Path, spec: &IndexSpec) -> PathBuf {
     root.join(match spec.shards {
         1 => format!("{}-{}-{}", spec.size, spec.files, spec.seed),
         n => format!("{}-{}-{}-{n}shards", spec.size, spec.files, spec.seed),
@@ -238,7 +246,7 @@ fn cache_dir(root: &Path, spec: &IndexSpec) -> PathBuf {
 }
 
 /// Generates (once) and loads the index a cell needs; `None` when `cancel` came first.
-async fn cached_index(
+pub(crate) async fn cached_index(
     root: &Path,
     spec: &IndexSpec,
     cancel: Pin<&mut impl Future<Output = ()>>,
@@ -398,6 +406,7 @@ async fn reference_s(
     snapshot: &IndexShards,
     references: &mut References,
     pki: Option<&IssuedPaths>,
+    remote: Option<Remote<'_>>,
 ) -> Result<Option<f64>, RunError> {
     let Some((key, faults)) = reference_cell(cell) else {
         return Ok(None);
@@ -416,6 +425,10 @@ async fn reference_s(
             progress,
             std::future::pending(),
             pki,
+            remote.map(|r| Remote {
+                reference: true,
+                ..r
+            }),
         )
         .await?;
         if report.is_completed() {
@@ -428,7 +441,7 @@ async fn reference_s(
 }
 
 /// The key and faults of `cell`'s reference, if its model needs one.
-fn reference_cell(cell: &CampaignSpec) -> Option<(String, Vec<Fault>)> {
+pub(crate) fn reference_cell(cell: &CampaignSpec) -> Option<(String, Vec<Fault>)> {
     // A fan-out (fan-in) trial is judged on the bound alone: its reference would be many
     // followers (leaders) too.
     if cell.followers > 1 || cell.leaders > 1 {
@@ -473,6 +486,7 @@ async fn run_trial(
     cancel: impl Future<Output = ()>,
     reference: Option<f64>,
     pki: Option<&IssuedPaths>,
+    remote: Option<Remote<'_>>,
 ) -> Result<TrialFiles, RunError> {
     let faults = cell.fault_list();
     let shape = index_shape(&snapshot, cell);
@@ -491,6 +505,7 @@ async fn run_trial(
         progress,
         cancel,
         pki,
+        remote,
     )
     .await?;
     let model = if cell.leaders > 1 {
@@ -578,11 +593,80 @@ struct Recovered {
     leader: LeaderStatsSnapshot,
 }
 
+/// A trial's rig on the campaign's agent: the agent, the cell's table it is sent, the
+/// campaign's seed, and whether it is the cell's reference.
+#[derive(Clone, Copy)]
+pub(crate) struct Remote<'a> {
+    leader: &'a RemoteLeader,
+    table: &'a toml::Table,
+    campaign_seed: u64,
+    reference: bool,
+}
+
+/// How long an agent keeps a trial's rig if the campaign never stops it (killed): the trial's
+/// time limit and then some.
+fn lease(cell: &CampaignSpec) -> std::time::Duration {
+    cell.time_limit * 2 + std::time::Duration::from_secs(120)
+}
+
+/// The recoveries of `cell` on the agent's rig (see [`recover_cell`]).
+#[allow(clippy::too_many_arguments)]
+async fn recover_remote(
+    cell: &CampaignSpec,
+    seed: u64,
+    remote: Remote<'_>,
+    metas: Vec<Vec<crate::protocol::FileMeta>>,
+    clock: Clock,
+    scratch: &Path,
+    progress: Arc<Progress>,
+    cancel: impl Future<Output = ()>,
+) -> Result<Recovered, RunError> {
+    let seeds = (remote.campaign_seed, seed);
+    let rig = remote
+        .leader
+        .start(remote.table, seeds, remote.reference, lease(cell), clock)
+        .await?;
+    let configure = |target: PathBuf| {
+        let mut config = FollowerConfig::new(rig.dial_list(), target);
+        config.clock = clock;
+        config.seed = seed;
+        with_cell(cell, config)
+    };
+    if cell.followers <= 1 {
+        let recovered = follower::recover(configure(scratch.join("index")), progress, cancel).await;
+        // Stopped whether or not the follower could run.
+        let (chaos, leader) = rig.stop().await?;
+        let mut report = recovered?;
+        let early = report.annotate_faults(&chaos);
+        report.warnings = fault_warnings(&chaos, &early);
+        return Ok(Recovered {
+            shares: Shares::one(&report),
+            report,
+            chaos,
+            followers: Vec::new(),
+            leaders: Vec::new(),
+            leader,
+        });
+    }
+    let configs: Vec<FollowerConfig> = (0..cell.followers as usize)
+        .map(|i| {
+            let mut config = configure(scratch.join(format!("follower-{i:03}")));
+            config.seed = follower_seed(seed, i);
+            config
+        })
+        .collect();
+    let targets: Vec<PathBuf> = configs.iter().map(|c| c.target.clone()).collect();
+    let reports = recover_all(configs, None, &progress, cancel).await;
+    let (chaos, leader) = rig.stop().await?;
+    recovered_many(Several::Followers, reports?, targets, metas, chaos, leader).await
+}
+
 /// The recoveries of `cell` with `faults` on the path: a rig (leader, injector) of its own and
 /// `cell.followers` followers recovering from it at once, each a node of its own (its own
 /// target, seed and rate limiter, the rig's clock), or (fan-in, `cell.leaders`) one follower
 /// node recovering from that many rigs at once; the reports with their fault windows measured,
 /// and the injector's events.
+#[allow(clippy::too_many_arguments)]
 async fn recover_cell(
     cell: &CampaignSpec,
     faults: Vec<Fault>,
@@ -591,10 +675,16 @@ async fn recover_cell(
     progress: Arc<Progress>,
     cancel: impl Future<Output = ()>,
     pki: Option<&IssuedPaths>,
+    remote: Option<Remote<'_>>,
 ) -> Result<Recovered, RunError> {
     let clock = Clock::start();
     let root = scratch::scratch_root();
     let scratch = scratch::trial_dir(&root).map_err(io(&root))?;
+    if let Some(remote) = remote {
+        let metas = snapshot.iter().map(IndexSnapshot::metas).collect();
+        let (path, cancel) = (scratch.path(), cancel);
+        return recover_remote(cell, seed, remote, metas, clock, path, progress, cancel).await;
+    }
     if cell.leaders > 1 {
         return recover_fan_in(
             cell,
@@ -612,7 +702,17 @@ async fn recover_cell(
     let metas: Vec<Vec<crate::protocol::FileMeta>> =
         snapshot.iter().map(IndexSnapshot::metas).collect();
     let certificate = certificate(cell, pki, scratch.path());
-    let rig = start_rig(cell, faults, seed, snapshot, clock, None, certificate).await?;
+    let rig = start_rig(
+        cell,
+        faults,
+        seed,
+        snapshot,
+        clock,
+        None,
+        certificate,
+        LOCAL_LISTEN,
+    )
+    .await?;
     let configure = |target: PathBuf| follower_config(cell, &rig, target);
     if cell.followers <= 1 {
         let config = configure(scratch.path().join("index"));
@@ -680,6 +780,7 @@ async fn recover_fan_in(
             clock,
             Some(events.clone()),
             certificate(cell, pki, dir),
+            LOCAL_LISTEN,
         )
         .await;
         match started {
@@ -759,9 +860,10 @@ async fn recovered_many(
 
 /// Starts `cell`'s rig: its leader serving `snapshot` (at the chunk size the cell asks for,
 /// even past the leader's default guard), the injector its chaos layer and transport call for
-/// with `faults`, a QUIC certificate written into `certificate_dir`, on `clock` (recording into
-/// `events`, or a log of its own).
-async fn start_rig(
+/// with `faults` listening on `injector_listen`, a QUIC certificate written into
+/// `certificate_dir`, on `clock` (recording into `events`, or a log of its own).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn start_rig(
     cell: &CampaignSpec,
     faults: Vec<Fault>,
     seed: u64,
@@ -769,6 +871,7 @@ async fn start_rig(
     clock: Clock,
     events: Option<Arc<EventLog>>,
     certificate: Certificate,
+    injector_listen: &str,
 ) -> Result<Rig, RunError> {
     let liveness = QuicLiveness {
         idle_timeout: cell.settings.quic_idle_timeout,
@@ -788,6 +891,7 @@ async fn start_rig(
     let mut rig = Rig::builder()
         .leader_config(snapshot, leader_config)
         .injector(injector, faults)
+        .injector_listen(injector_listen)
         .transport(cell.settings.transport)
         .tls(cell.settings.tls)
         .certificate(certificate)
@@ -805,7 +909,11 @@ async fn start_rig(
 /// A follower of `cell` recovering into `target` through `rig`: the cell's settings, time limit
 /// and shard count.
 fn follower_config(cell: &CampaignSpec, rig: &Rig, target: PathBuf) -> FollowerConfig {
-    let mut config = rig.follower_config(target);
+    with_cell(cell, rig.follower_config(target))
+}
+
+/// `config` with `cell`'s settings, time limit and shard count.
+fn with_cell(cell: &CampaignSpec, mut config: FollowerConfig) -> FollowerConfig {
     config.settings = cell.settings.clone();
     config.time_limit = Some(cell.time_limit);
     config.shards = cell.index.shards;
@@ -839,6 +947,9 @@ async fn verify_all(
         message: format!("verifying: {e}"),
     })
 }
+
+/// Where a rig in this process listens for its followers.
+const LOCAL_LISTEN: &str = "127.0.0.1:0";
 
 /// How long the leader may take to see the followers' connections close before its counters
 /// are read anyway (a blackholed connection may never tell it).
@@ -1019,12 +1130,21 @@ fn check_resumable(dir: &Path, text: &str) -> Result<(), RunError> {
 
 /// Creates a new results directory under `out` and writes the campaign file and the
 /// environment into it.
-fn start_run_dir(out: &Path, spec: &CampaignSpec, text: &str) -> Result<PathBuf, RunError> {
+fn start_run_dir(
+    out: &Path,
+    spec: &CampaignSpec,
+    text: &str,
+    hosts: Option<serde_json::Value>,
+) -> Result<PathBuf, RunError> {
     let parent = out.join(&spec.name);
     let dir =
         create_run_dir(&parent, &utc_stamp(SystemTime::now()), spec.seed).map_err(io(&parent))?;
     write_atomic(&dir.join("campaign.toml"), text.as_bytes()).map_err(io(&dir))?;
-    let env = serde_json::to_vec_pretty(&capture_env()).unwrap_or_default();
+    let mut env = capture_env();
+    if let (Some(hosts), Some(fields)) = (hosts, env.as_object_mut()) {
+        fields.insert("hosts".into(), hosts);
+    }
+    let env = serde_json::to_vec_pretty(&env).unwrap_or_default();
     write_atomic(&dir.join("env.json"), &env).map_err(io(&dir))?;
     Ok(dir)
 }
@@ -1032,7 +1152,11 @@ fn start_run_dir(out: &Path, spec: &CampaignSpec, text: &str) -> Result<PathBuf,
 /// The leader's certificate for a trial of `cell`: over TLS on TCP the one the results
 /// directory's CA issued (`pki`), which the follower verifies through the CA; otherwise (QUIC,
 /// or no `pki`) a self-signed one written into `dir`, which the follower pins.
-fn certificate(cell: &CampaignSpec, pki: Option<&IssuedPaths>, dir: &Path) -> Certificate {
+pub(crate) fn certificate(
+    cell: &CampaignSpec,
+    pki: Option<&IssuedPaths>,
+    dir: &Path,
+) -> Certificate {
     match pki {
         Some(pki) if needs_pki(cell) => Certificate::Issued {
             certificate: pki.leader.clone(),
@@ -1062,6 +1186,21 @@ fn results_pki(campaign: &Campaign, dir: &Path) -> Result<Option<IssuedPaths>, R
     Ok(Some(generate_issued(&dir.join("tls"), &names)?))
 }
 
+/// The `[hosts]` of a campaign whose leader runs on an agent; every cell must name the same.
+fn agent_hosts(campaign: &Campaign) -> Result<Option<&super::hosts::Hosts>, RunError> {
+    let Some(first) = campaign.cells.first().map(|c| &c.hosts) else {
+        return Ok(None);
+    };
+    if campaign.cells.iter().any(|c| c.hosts != *first) {
+        return Err(RunError::Hosts(
+            "every cell of a campaign runs its leader in the same place: a matrix may not vary \
+             hosts.*"
+                .into(),
+        ));
+    }
+    Ok(first.leader.is_some().then_some(first))
+}
+
 /// Runs every trial not yet recorded, in the campaign's order, until done or `cancel`.
 pub async fn run(
     campaign: &Campaign,
@@ -1079,6 +1218,11 @@ pub async fn run(
     if let Some(why) = needs_l3.then(crate::chaos::link::unavailable).flatten() {
         return Err(RunError::L3Unavailable(why));
     }
+    // An agent that cannot be reached or refuses the key fails the campaign here, naming it.
+    let agent = match agent_hosts(campaign)? {
+        Some(hosts) => Some(RemoteLeader::connect(hosts, Clock::start()).await?),
+        None => None,
+    };
     let cache_root = match &options.resume {
         Some(dir) => {
             check_resumable(dir, text)?;
@@ -1094,9 +1238,12 @@ pub async fn run(
     let scratch_root = scratch::scratch_root();
     scratch::remove_stale(&scratch_root);
     check_room(campaign, &cache_root, &scratch_root)?;
+    let hosts_env = agent
+        .as_ref()
+        .map(|a| serde_json::json!({ "leader": a.env() }));
     let dir = match &options.resume {
         Some(dir) => dir.clone(),
-        None => start_run_dir(&options.out, spec, text)?,
+        None => start_run_dir(&options.out, spec, text, hosts_env)?,
     };
     let pki = results_pki(campaign, &dir)?;
     let trials_path = dir.join("trials.jsonl");
@@ -1138,6 +1285,21 @@ pub async fn run(
             interrupted = true;
             break;
         };
+        let remote = agent.as_ref().map(|leader| Remote {
+            leader,
+            table: &campaign.tables[trial.cell],
+            campaign_seed: spec.seed,
+            reference: false,
+        });
+        if let Some(r) = remote
+            && !r
+                .leader
+                .prepare(r.table, r.campaign_seed, cancel.as_mut())
+                .await?
+        {
+            interrupted = true;
+            break;
+        }
         // The reference runs first (once per reference cell), stopped by Ctrl-C like the trial.
         if reference_cell(cell).is_some_and(|(key, _)| !references.contains_key(&key)) {
             observe(RunEvent::MeasuringReference {
@@ -1146,7 +1308,7 @@ pub async fn run(
             });
         }
         let measured = tokio::select! {
-            r = reference_s(cell, trial.seed, &snapshot, &mut references, pki.as_ref()) => Some(r?),
+            r = reference_s(cell, trial.seed, &snapshot, &mut references, pki.as_ref(), remote) => Some(r?),
             _ = &mut cancel => None,
         };
         let Some(reference) = measured else {
@@ -1172,6 +1334,7 @@ pub async fn run(
             trial_cancel,
             reference,
             pki.as_ref(),
+            remote,
         );
         tokio::pin!(run);
         let result = tokio::select! {

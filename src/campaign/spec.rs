@@ -36,6 +36,7 @@ use toml::Value;
 
 use super::{
     expect::{ExpectWhen, Expectations},
+    hosts::Hosts,
     matrix::{Trial, expand, set_path},
 };
 use crate::{
@@ -199,6 +200,9 @@ pub struct CampaignSpec {
     /// What the trials of matching cells should show instead.
     #[serde(default)]
     pub expect_when: Vec<ExpectWhen>,
+    /// Where the leader and the chaos run (here, or on an agent).
+    #[serde(default)]
+    pub hosts: Hosts,
 }
 
 /// Most followers a trial may start: each holds a leader connection per channel, and the
@@ -271,6 +275,9 @@ pub struct Campaign {
     pub cells: Vec<CampaignSpec>,
     /// Every trial, in run order.
     pub trials: Vec<Trial>,
+    /// Each cell's table as it was read into `cells` (what an agent is sent, to read the cell
+    /// with this same parser: [`CampaignSpec::from_cell_table`]).
+    pub tables: Vec<toml::Table>,
 }
 
 impl CampaignSpec {
@@ -289,6 +296,16 @@ impl CampaignSpec {
                 f
             })
             .collect()
+    }
+
+    /// A matrix cell from its table (see [`Campaign::tables`]), with the campaign's `seed`,
+    /// checked as the campaign's own cells are.
+    pub fn from_cell_table(table: toml::Table, seed: u64) -> Result<Self, CampaignError> {
+        let mut cell: CampaignSpec = Value::Table(table).try_into()?;
+        cell.seed = seed;
+        cell.matrix = BTreeMap::new();
+        cell.validate("")?;
+        Ok(cell)
     }
 
     fn validate(&self, context: &str) -> Result<(), CampaignError> {
@@ -415,6 +432,9 @@ impl CampaignSpec {
                 "a leader cluster of several nodes is reached over TCP (settings.transport = \
                  \"tcp\"), as Elasticsearch's remote clusters are",
             ));
+        }
+        if let Err((key, value, problem)) = super::hosts::check(self) {
+            return Err(bad(key, value, &problem));
         }
         if self.repetitions == 0 {
             return Err(bad(
@@ -608,6 +628,7 @@ impl Campaign {
         }
         let trials = expand(&spec.matrix, spec.repetitions, spec.seed);
         let mut cells = Vec::new();
+        let mut tables = Vec::new();
         for params in super::matrix::cells(&spec.matrix) {
             let mut table = raw.clone();
             table.remove("matrix");
@@ -626,18 +647,20 @@ impl Campaign {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            let mut cell: CampaignSpec = Value::Table(table)
+            let mut cell: CampaignSpec = Value::Table(table.clone())
                 .try_into()
                 .map_err(|e: toml::de::Error| blame(&raw, &params, e))?;
             cell.seed = spec.seed;
             cell.matrix = BTreeMap::new();
             cell.validate(&format!("matrix cell {}: ", describe()))?;
             cells.push(cell);
+            tables.push(table);
         }
         Ok(Self {
             spec,
             cells,
             trials,
+            tables,
         })
     }
 }

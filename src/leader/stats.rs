@@ -35,7 +35,8 @@ pub struct LeaderStats {
 }
 
 /// A point-in-time copy of [`LeaderStats`], plus the session table's high-water mark.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct LeaderStatsSnapshot {
     /// Connections accepted so far.
     pub connections_accepted: u64,

@@ -1,0 +1,93 @@
+//! A campaign's `[hosts]` table: where its leader (and the chaos in front of it) runs.
+//!
+//! By default everything runs in this process. With `leader = "agent://HOST:PORT"` each trial's
+//! leader and injector run on that host, started by `rrbench agent` there; the followers stay
+//! here and dial it across the network, and both sides' events are put on one timeline with
+//! the hosts' clock offset.
+//!
+//! ```toml
+//! [hosts]
+//! leader = "agent://10.0.0.5:7070"
+//! ca = "agent-ca.pem"          # the CA that issued the agent's certificate (or the certificate)
+//! api_key_file = "agent.key"   # id:secret, made by `rrbench api-key --type rest`
+//! # server_name = "agent-a"    # the name to verify, if the certificate lacks HOST
+//! ```
+//!
+//! Paths are relative to the directory `rrbench campaign run` runs in.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::spec::CampaignSpec;
+use crate::{
+    agent_api::AgentUrl,
+    vocabulary::{ChaosLayer, Transport},
+};
+
+/// Where a campaign's parts run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hosts {
+    /// `agent://HOST:PORT`: the leader and the chaos run on that host's agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
+    /// The agent's CA (or certificate) to trust.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
+    /// The API key (`id:secret`) for the agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_file: Option<PathBuf>,
+    /// The name the agent's certificate must carry (default: the URL's host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+}
+
+impl Hosts {
+    /// The leader's agent, if the leader runs on one (checked by [`check`]).
+    pub fn leader_agent(&self) -> Option<AgentUrl> {
+        self.leader.as_deref().and_then(|l| l.parse().ok())
+    }
+}
+
+/// Whether `cell` can run with its `[hosts]`: the key it names and why not.
+pub fn check(cell: &CampaignSpec) -> Result<(), (&'static str, String, String)> {
+    let hosts = &cell.hosts;
+    let Some(leader) = &hosts.leader else {
+        return Ok(());
+    };
+    let shown = format!("{leader:?}");
+    leader
+        .parse::<AgentUrl>()
+        .map_err(|why| ("hosts.leader", shown.clone(), why))?;
+    let refuse = |why: String| Err(("hosts.leader", shown.clone(), why));
+    if hosts.ca.is_none() || hosts.api_key_file.is_none() {
+        return refuse(
+            "an agent is reached over TLS with an API key: give hosts.ca (the CA of the agent's \
+             certificate) and hosts.api_key_file (made by `rrbench api-key --type rest`)"
+                .into(),
+        );
+    }
+    // What an agent does not run yet, each with why.
+    if cell.settings.transport != Transport::Tcp || cell.settings.tls {
+        return refuse(
+            "a leader on an agent is reached over plain TCP for now (settings.transport = \"tcp\", \
+             settings.tls = false): the agent would have to hand its leader certificate over"
+                .into(),
+        );
+    }
+    if cell.chaos.layer != ChaosLayer::L4 {
+        return refuse(
+            "a leader on an agent takes its faults at L4 (the TCP proxy on the agent's host): an \
+             L3 link's namespace is not reachable from another host"
+                .into(),
+        );
+    }
+    if cell.leaders > 1 {
+        return refuse(format!(
+            "a fan-in trial (leaders = {}) runs its leader clusters in this process",
+            cell.leaders
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! A trial's leader and injector on another host's agent (`[hosts] leader = "agent://..."`).
+//!
+//! Before any trial, [`RemoteLeader::connect`] reaches the agent (TLS, API key) and estimates
+//! its clock's offset from this process's clock; a campaign whose agent cannot be reached or
+//! refuses its key fails there, naming the agent, and leaves nothing behind. Each trial then
+//! asks the agent to have the cell's index ready, starts the cell's rig there
+//! ([`RemoteLeader::start`]), dials the ports it answers on the agent's host, and at the end
+//! takes the rig's events and leader counters back ([`RemoteRig::stop`]), its events moved onto
+//! the trial's clock.
+//!
+//! The clocks: the agent stamps a rig's events from the rig's start (`rig_epoch_s` on the
+//! agent's clock); the trial stamps its own from its start (`trial_epoch_s` on this process's
+//! clock). With the agent's clock `offset_s` ahead of ours, an event at `t` on the rig is at
+//! `t + rig_epoch_s - offset_s - trial_epoch_s` on the trial's clock, within the offset's
+//! uncertainty.
+
+use std::{path::Path, time::Duration};
+
+use serde_json::json;
+
+use super::{hosts::Hosts, runner::RunError};
+use crate::{
+    agent_api::{
+        AgentClient, AgentError, AgentUrl, ClockOffset, estimate_offset,
+        wire::{CellRequest, IndexState, RigStarted, RigStopped, StartRig},
+    },
+    auth::ApiKey,
+    chaos::Event,
+    clock::Clock,
+    leader::LeaderStatsSnapshot,
+    transport::certs::TlsClient,
+};
+
+/// How often the agent is asked whether an index it builds is ready.
+const INDEX_POLL: Duration = Duration::from_millis(200);
+/// How long the leader may take to see the followers' connections close (as in this process).
+const SETTLE: Duration = Duration::from_millis(500);
+
+/// A campaign's agent for its leader, and how its clock relates to ours.
+#[derive(Debug)]
+pub struct RemoteLeader {
+    client: AgentClient,
+    /// This process's clock, which `offset` is measured against.
+    clock: Clock,
+    offset: ClockOffset,
+}
+
+/// One trial's rig on the agent.
+pub struct RemoteRig<'a> {
+    leader: &'a RemoteLeader,
+    id: u64,
+    dial: String,
+    shift_s: f64,
+}
+
+impl RemoteLeader {
+    /// Reaches the agent `hosts` names, with its CA and API key, and estimates its clock.
+    pub async fn connect(hosts: &Hosts, clock: Clock) -> Result<Self, RunError> {
+        let (Some(url), Some(ca), Some(key_file)) =
+            (hosts.leader_agent(), &hosts.ca, &hosts.api_key_file)
+        else {
+            return Err(RunError::Hosts(
+                "hosts.leader needs hosts.ca and hosts.api_key_file".into(),
+            ));
+        };
+        let key = read_key(key_file, &url)?;
+        let tls = TlsClient {
+            ca: ca.clone(),
+            server_name: hosts.server_name.clone(),
+            identity: None,
+        };
+        let client = AgentClient::new(url, &tls, &key)?;
+        let offset = estimate_offset(&client, clock).await?;
+        Ok(Self {
+            client,
+            clock,
+            offset,
+        })
+    }
+
+    /// The agent's address.
+    pub fn url(&self) -> &AgentUrl {
+        self.client.url()
+    }
+
+    /// What `env.json` records of the agent and its clock.
+    pub fn env(&self) -> serde_json::Value {
+        json!({
+            "url": self.url().to_string(),
+            "clock_offset_s": self.offset.offset_s,
+            "clock_uncertainty_s": self.offset.uncertainty_s,
+            "clock_samples": self.offset.samples,
+            "clock_best_rtt_s": self.offset.best_rtt_s,
+            "method": "NTP-style: the shortest of the samples' round trips; offset = agent - campaign",
+        })
+    }
+
+    /// Has the agent generate (or find) the cell's index; `false` if `cancel` came first.
+    pub async fn prepare(
+        &self,
+        table: &toml::Table,
+        seed: u64,
+        cancel: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    ) -> Result<bool, RunError> {
+        let request = cell_request(table, seed)?;
+        let poll = async {
+            loop {
+                let state: IndexState =
+                    self.client.call("POST", "/indices", Some(&request)).await?;
+                match state {
+                    IndexState::Ready => return Ok(()),
+                    IndexState::Failed { message } => {
+                        return Err(AgentError::Remote {
+                            url: self.url().to_string(),
+                            status: 500,
+                            reason: format!("generating the index: {message}"),
+                        });
+                    }
+                    IndexState::Building => tokio::time::sleep(INDEX_POLL).await,
+                }
+            }
+        };
+        tokio::select! {
+            done = poll => done.map(|()| true).map_err(RunError::from),
+            () = cancel => Ok(false),
+        }
+    }
+
+    /// Starts the cell's rig (its reference's, with `reference`) on the agent for a trial
+    /// whose clock is `trial_clock`, stopped by the agent after `lease` if nobody stops it.
+    pub async fn start(
+        &self,
+        table: &toml::Table,
+        seeds: (u64, u64),
+        reference: bool,
+        lease: Duration,
+        trial_clock: Clock,
+    ) -> Result<RemoteRig<'_>, RunError> {
+        let (campaign_seed, trial_seed) = seeds;
+        // The trial clock's epoch on this process's clock: both read now.
+        let trial_epoch_s =
+            self.clock.elapsed().as_secs_f64() - trial_clock.elapsed().as_secs_f64();
+        let request = StartRig {
+            cell: cell_request(table, campaign_seed)?,
+            trial_seed,
+            reference,
+            lease_s: lease.as_secs_f64(),
+        };
+        let started: RigStarted = self.client.call("POST", "/rigs", Some(&request)).await?;
+        if started.ports.is_empty() {
+            return Err(AgentError::Protocol {
+                url: self.url().to_string(),
+                message: format!("rig {} started with no port to dial", started.id),
+            }
+            .into());
+        }
+        let dial: Vec<String> = started
+            .ports
+            .iter()
+            .map(|p| self.url().on_port(*p))
+            .collect();
+        Ok(RemoteRig {
+            leader: self,
+            id: started.id,
+            dial: dial.join(","),
+            shift_s: self.offset.to_local(started.rig_epoch_s) - trial_epoch_s,
+        })
+    }
+}
+
+impl RemoteRig<'_> {
+    /// The addresses a follower dials, comma-separated in node order.
+    pub fn dial_list(&self) -> &str {
+        &self.dial
+    }
+
+    /// Stops the rig once its leader has seen the followers' connections close (or after
+    /// [`SETTLE`]); its events on the trial's clock and its leader's counters.
+    pub async fn stop(self) -> Result<(Vec<Event>, LeaderStatsSnapshot), RunError> {
+        let client = &self.leader.client;
+        let stats_path = format!("/rigs/{}/stats", self.id);
+        let deadline = tokio::time::Instant::now() + SETTLE;
+        loop {
+            let stats: LeaderStatsSnapshot = client.call("GET", &stats_path, None::<&()>).await?;
+            if stats.connections_open == 0 || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let stopped: RigStopped = client
+            .call("DELETE", &format!("/rigs/{}", self.id), None::<&()>)
+            .await?;
+        let events = stopped
+            .events
+            .into_iter()
+            .map(|e| e.into_event(self.shift_s))
+            .collect();
+        Ok((events, stopped.stats))
+    }
+}
+
+fn cell_request(table: &toml::Table, seed: u64) -> Result<CellRequest, RunError> {
+    let cell = serde_json::to_value(table)
+        .map_err(|e| RunError::Hosts(format!("the cell cannot be sent to the agent: {e}")))?;
+    Ok(CellRequest { cell, seed })
+}
+
+fn read_key(path: &Path, url: &AgentUrl) -> Result<ApiKey, RunError> {
+    ApiKey::from_sources(Some(path), None)
+        .map_err(|e| RunError::Hosts(format!("hosts.api_key_file for {url}: {e}")))?
+        .ok_or_else(|| RunError::Hosts(format!("hosts.api_key_file for {url}: no key")))
+}

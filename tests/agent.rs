@@ -1,0 +1,413 @@
+//! `rrbench agent` and campaigns with `[hosts] leader = "agent://..."`: the leader and its
+//! chaos on one host, the follower on another, both sides' events on one timeline.
+//!
+//! Two network namespaces play the two hosts (joined by a veth pair; needs root, as the L3
+//! tests do); the refusals run on loopback.
+
+mod common;
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    sync::Arc,
+    time::Duration,
+};
+
+use common::{scratch, text};
+use rrbench::{
+    agent::{Agent, AgentConfig},
+    agent_api::{AgentClient, AgentError, AgentUrl, wire::ClockReading},
+    auth::ApiKey,
+    chaos::link::{
+        netns::{Netns, ip},
+        usable_in_tests,
+    },
+    transport::certs::{IssuedPaths, TlsClient, generate_issued},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_rrbench");
+
+/// A REST key in `dir/keys.txt`, its `id:secret` in `dir/<id>.key`.
+fn rest_key(dir: &Path, id: &str, key_type: &str) -> PathBuf {
+    let key = dir.join(format!("{id}.key"));
+    let out = Command::new(BIN)
+        .args(["api-key", "--type", key_type, "--id", id, "--keys-file"])
+        .arg(dir.join("keys.txt"))
+        .arg("--key-file")
+        .arg(&key)
+        .output()
+        .expect("api-key");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    key
+}
+
+/// Kills the process on drop.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `rrbench agent` (inside `netns`, if given) and waits for its announcement.
+fn start_agent(netns: Option<&str>, listen: &str, pki: &IssuedPaths, dir: &Path) -> Running {
+    let mut command = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, BIN]);
+            c
+        }
+        None => Command::new(BIN),
+    };
+    command
+        .args(["agent", "--listen", listen, "--cert"])
+        .arg(&pki.leader.cert)
+        .arg("--key")
+        .arg(&pki.leader.key)
+        .arg("--api-keys")
+        .arg(dir.join("keys.txt"))
+        .arg("--data-dir")
+        .arg(dir.join("agent-data"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("spawn agent");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let first = lines.next().expect("a line").expect("text");
+    assert!(first.starts_with("agent on https://"), "{first}");
+    // Keep draining its log so it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Running(child)
+}
+
+/// A campaign file whose leader runs on `agent`.
+fn campaign(name: &str, agent: &str, ca: &Path, key: &Path, body: &str) -> String {
+    format!(
+        "name = \"{name}\"\nseed = 3\ntime_limit = \"30s\"\n{body}\n[hosts]\nleader = \
+         \"{agent}\"\nca = \"{}\"\napi_key_file = \"{}\"\n",
+        ca.display(),
+        key.display()
+    )
+}
+
+fn run_campaign(netns: Option<&str>, file: &Path, out: &Path) -> std::process::Output {
+    let mut command = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, BIN]);
+            c
+        }
+        None => Command::new(BIN),
+    };
+    command
+        .args(["campaign", "run"])
+        .arg(file)
+        .arg("--out")
+        .arg(out)
+        .arg("--no-report")
+        .output()
+        .expect("campaign")
+}
+
+/// Two namespaces joined by a veth pair: `a` at `.1`, `b` at `.2` of a /30 in 100.64.0.0/10.
+struct TwoHosts {
+    a: Netns,
+    b: Netns,
+    ip_a: String,
+}
+
+impl TwoHosts {
+    fn new() -> Self {
+        let pid = std::process::id();
+        let a = Netns::create(&format!("rrag-a-{pid}")).expect("netns a");
+        let b = Netns::create(&format!("rrag-b-{pid}")).expect("netns b");
+        // 100.126.0.0/16: a block of the shared address space the L3 link does not use.
+        let block = (pid % 16_000) * 4;
+        let ip_of = |n: u32| {
+            let v = (100u32 << 24) | (126 << 16) | (block + n);
+            std::net::Ipv4Addr::from(v).to_string()
+        };
+        let (dev_a, dev_b) = (
+            format!("rra{}", pid % 100_000),
+            format!("rrb{}", pid % 100_000),
+        );
+        let run = |args: &[&str]| ip(args).unwrap_or_else(|e| panic!("ip {args:?}: {e}"));
+        run(&[
+            "link", "add", &dev_a, "type", "veth", "peer", "name", &dev_b,
+        ]);
+        run(&["link", "set", &dev_a, "netns", a.name()]);
+        run(&["link", "set", &dev_b, "netns", b.name()]);
+        for (ns, dev, n) in [(&a, &dev_a, 1), (&b, &dev_b, 2)] {
+            let addr = format!("{}/30", ip_of(n));
+            run(&["-n", ns.name(), "addr", "add", &addr, "dev", dev]);
+            run(&["-n", ns.name(), "link", "set", dev, "up"]);
+            run(&["-n", ns.name(), "link", "set", "lo", "up"]);
+        }
+        Self {
+            a,
+            b,
+            ip_a: ip_of(1),
+        }
+    }
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json")
+}
+
+fn only_run_dir(out: &Path, name: &str) -> PathBuf {
+    std::fs::read_dir(out.join(name))
+        .expect("campaign directory")
+        .next()
+        .expect("one run")
+        .expect("entry")
+        .path()
+}
+
+#[test]
+fn a_campaign_runs_its_leader_on_an_agent_in_another_namespace() {
+    if !usable_in_tests() {
+        return;
+    }
+    let hosts = TwoHosts::new();
+    let tmp = scratch();
+    let pki = generate_issued(&tmp.path().join("pki"), std::slice::from_ref(&hosts.ip_a)).expect("pki");
+    let key = rest_key(tmp.path(), "campaign", "rest");
+    let listen = format!("{}:7070", hosts.ip_a);
+    let _agent = start_agent(Some(hosts.a.name()), &listen, &pki, tmp.path());
+    // The agent's clock starts well before the campaign's, so an offset applied the wrong way
+    // round would put the chaos events seconds off the follower's.
+    std::thread::sleep(Duration::from_millis(1500));
+    // A reset half way through an 8 MiB recovery at 8 MiB/s: Elasticsearch fails the attempt
+    // and starts again, so the follower's failure and the proxy's reset are both in the events.
+    let body = "[index]\nsize = \"8mb\"\nfiles = 4\nseed = 2\n[leader]\nmax_bytes_per_sec = \
+                \"8mb\"\n[settings]\nmax_bytes_per_sec = \"0\"\n[faults.cut]\ntype = \
+                \"reset\"\nat = \"500ms\"\n[expect]\noutcome = \"completed\"\n";
+    let file = tmp.path().join("remote.toml");
+    let agent = format!("agent://{listen}");
+    std::fs::write(&file, campaign("remote", &agent, &pki.ca, &key, body)).expect("write");
+    let out = tmp.path().join("results");
+    let run = run_campaign(Some(hosts.b.name()), &file, &out);
+    let (stdout, stderr) = (text(&run.stdout), text(&run.stderr));
+    println!("{stderr}{stdout}");
+    assert!(run.status.success(), "{stderr}{stdout}");
+    assert!(stdout.contains("1 trials recorded, 1 passed"), "{stdout}");
+    let dir = only_run_dir(&out, "remote");
+    let record: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(dir.join("trials.jsonl"))
+            .expect("trials")
+            .lines()
+            .next()
+            .expect("a trial"),
+    )
+    .expect("json");
+    assert_eq!(record["outcome"], "completed", "{record}");
+    assert_eq!(
+        record["attempts"], 2,
+        "the reset failed the first: {record}"
+    );
+    assert!(
+        record["connections_reset"].as_u64().unwrap_or(0) >= 1,
+        "{record}"
+    );
+    let duration = record["duration_s"].as_f64().expect("duration");
+
+    // The offset is recorded with its uncertainty.
+    let env = read_json(&dir.join("env.json"));
+    let leader = &env["hosts"]["leader"];
+    assert_eq!(leader["url"], agent.as_str(), "{env}");
+    let offset = leader["clock_offset_s"].as_f64().expect("offset");
+    let uncertainty = leader["clock_uncertainty_s"].as_f64().expect("uncertainty");
+    assert_eq!(leader["clock_samples"], 16);
+    assert!(
+        offset > 1.0,
+        "the agent started 1.5 s earlier: offset {offset}"
+    );
+    assert!((0.0..0.05).contains(&uncertainty), "{uncertainty}");
+
+    // One timeline: the proxy's events (taken from the agent) and the follower's, in order.
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("events/t0001.jsonl"))
+        .expect("events")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("event"))
+        .collect();
+    let times: Vec<f64> = events.iter().map(|e| e["t"].as_f64().expect("t")).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "in time order");
+    let of = |source: &str, event: &str| {
+        events
+            .iter()
+            .filter(|e| e["source"] == source && e["event"] == event)
+            .map(|e| e["t"].as_f64().expect("t"))
+            .collect::<Vec<f64>>()
+    };
+    let started = of("chaos", "proxy_start");
+    let resets = of("chaos", "conn_reset");
+    let failed = of("engine", "attempt_failed");
+    assert_eq!(started.len(), 1, "{events:?}");
+    assert!(!resets.is_empty() && failed.len() == 1, "{events:?}");
+    // The rig starts after the trial's clock does, and within the trial.
+    assert!(
+        (0.0..1.0).contains(&started[0]),
+        "proxy started at {}",
+        started[0]
+    );
+    assert!(
+        times.iter().all(|t| (0.0..duration + 2.0).contains(t)),
+        "{times:?}"
+    );
+    // The reset fires 500 ms after the proxy starts; the follower fails on it soon after.
+    let reset = resets[0];
+    assert!((reset - started[0] - 0.5).abs() < 0.1, "reset at {reset}");
+    assert!(
+        failed[0] >= reset - uncertainty - 0.01 && failed[0] < reset + 1.0,
+        "follower failed at {} for a reset at {reset}",
+        failed[0]
+    );
+}
+
+#[test]
+fn an_unreachable_agent_fails_the_campaign_before_any_trial_naming_it() {
+    let tmp = scratch();
+    let pki = generate_issued(&tmp.path().join("pki"), &["127.0.0.1".into()]).expect("pki");
+    let key = rest_key(tmp.path(), "campaign", "rest");
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let agent = format!("agent://127.0.0.1:{port}");
+    let body = "[index]\nsize = \"1mb\"\nfiles = 2\nseed = 1\n";
+    let file = tmp.path().join("c.toml");
+    std::fs::write(&file, campaign("gone", &agent, &pki.ca, &key, body)).expect("write");
+    let out = tmp.path().join("results");
+    let run = run_campaign(None, &file, &out);
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot reach the agent at {agent}")),
+        "{stderr}"
+    );
+    assert!(!out.join("gone").exists(), "no results directory");
+}
+
+#[test]
+fn an_agent_refusing_the_key_fails_the_campaign_before_any_trial_naming_it() {
+    let tmp = scratch();
+    let pki = generate_issued(&tmp.path().join("pki"), &["127.0.0.1".into()]).expect("pki");
+    rest_key(tmp.path(), "campaign", "rest");
+    let agent_dir = tmp.path();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let _agent = start_agent(None, &listen, &pki, agent_dir);
+    // The right id with another secret.
+    let wrong = tmp.path().join("wrong.key");
+    std::fs::write(&wrong, "campaign:not-the-secret-at-all").expect("write");
+    let agent = format!("agent://{listen}");
+    let body = "[index]\nsize = \"1mb\"\nfiles = 2\nseed = 1\n";
+    let file = tmp.path().join("c.toml");
+    std::fs::write(&file, campaign("refused", &agent, &pki.ca, &wrong, body)).expect("write");
+    let out = tmp.path().join("results");
+    let run = run_campaign(None, &file, &out);
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the agent at {agent} refused this campaign's API key"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("invalid credentials"), "{stderr}");
+    assert!(
+        !stderr.contains("not-the-secret"),
+        "no secret echoed: {stderr}"
+    );
+    assert!(!out.join("refused").exists(), "no results directory");
+}
+
+#[tokio::test]
+async fn the_api_takes_rest_keys_only_and_answers_like_elasticsearch() {
+    let tmp = scratch();
+    let pki = generate_issued(&tmp.path().join("pki"), &["127.0.0.1".into()]).expect("pki");
+    let rest = rest_key(tmp.path(), "ops", "rest");
+    let cross = rest_key(tmp.path(), "dc2", "cross_cluster");
+    let config = AgentConfig {
+        listen: "127.0.0.1:0".into(),
+        identity: pki.leader.clone(),
+        api_keys: tmp.path().join("keys.txt"),
+        data_dir: tmp.path().join("data"),
+    };
+    let agent = Agent::start(config, Arc::new(|_| {})).await.expect("agent");
+    let url = AgentUrl {
+        host: "127.0.0.1".into(),
+        port: agent.local_addr().port(),
+    };
+    let tls = TlsClient {
+        ca: pki.ca.clone(),
+        ..TlsClient::default()
+    };
+    let key = |path: &Path| {
+        ApiKey::from_sources(Some(path), None)
+            .expect("key")
+            .expect("some")
+    };
+    let client = AgentClient::new(url.clone(), &tls, &key(&rest)).expect("client");
+    let first: ClockReading = client
+        .call("GET", "/clock", None::<&()>)
+        .await
+        .expect("clock");
+    let second: ClockReading = client
+        .call("GET", "/clock", None::<&()>)
+        .await
+        .expect("clock");
+    assert!(second.agent_s >= first.agent_s, "monotonic");
+    let missing = client
+        .exchange("GET", "/nowhere", None::<&()>)
+        .await
+        .expect("404");
+    assert_eq!(missing.status, 404);
+    let not_allowed = client
+        .exchange("PUT", "/rigs", None::<&()>)
+        .await
+        .expect("405");
+    assert_eq!(not_allowed.status, 405);
+    let no_rig = client
+        .call::<serde_json::Value>("DELETE", "/rigs/99", None::<&()>)
+        .await;
+    assert!(
+        matches!(&no_rig, Err(AgentError::Remote { status: 404, reason, .. }) if reason.contains("no rig 99")),
+        "{no_rig:?}"
+    );
+    // A cross-cluster key is for a leader's transport, not for this API.
+    let cross = AgentClient::new(url.clone(), &tls, &key(&cross)).expect("client");
+    let refused = cross
+        .call::<ClockReading>("GET", "/clock", None::<&()>)
+        .await;
+    let Err(AgentError::Refused { reason, .. }) = &refused else {
+        panic!("{refused:?}");
+    };
+    assert!(
+        reason.contains("expected API key type of [rest]"),
+        "{reason}"
+    );
+    // Without TLS trust in the agent's CA, nothing is sent.
+    let other = generate_issued(&tmp.path().join("other"), &["127.0.0.1".into()]).expect("pki");
+    let stranger = TlsClient {
+        ca: other.ca,
+        ..TlsClient::default()
+    };
+    let untrusting = AgentClient::new(url, &stranger, &key(&rest)).expect("client");
+    let tls_error = untrusting
+        .call::<ClockReading>("GET", "/clock", None::<&()>)
+        .await;
+    assert!(
+        matches!(tls_error, Err(AgentError::Tls { .. })),
+        "{tls_error:?}"
+    );
+    agent.stop().await;
+}
