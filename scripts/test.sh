@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 # openssl: makes certificates as users make them (tests/tls.rs), which then must not skip.
 # stunnel4: the real stunnel, TLS on both hops, for the idle-timeout story (tests/stunnel_tls.rs).
 # curl: drives the toxiproxy API as shell users do (scripts/toxiproxy-curl.sh, tests/toxiproxy_clients.rs).
-scripts/ensure-packages.sh procps iproute2 jq openssl stunnel4 curl
+# systemd: `systemd-analyze verify` and `security`, which lint deploy/'s unit (scripts/deploy-lint.sh).
+scripts/ensure-packages.sh procps iproute2 jq openssl stunnel4 curl systemd
 export RRBENCH_REQUIRE_OPENSSL=1
 export RRBENCH_REQUIRE_STUNNEL=1
 # A published toxiproxy client (toxiproxy-python, from PyPI) in target/toxiproxy-venv, which
@@ -39,6 +40,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== scripts/deploy-lint.sh"
+scripts/deploy-lint.sh
 # The benches are not timed here: `cargo test --all-targets` below builds every bench target
 # and runs each benchmark once in criterion's test mode, so a bench that no longer compiles or
 # panics fails the suite. (A separate `cargo bench --no-run` built the whole tree again with the

@@ -769,6 +769,12 @@ pub struct RecoverArgs {
     /// received, requests in flight, attempts, failures.
     #[arg(long, value_name = "ADDR", value_parser = parse_listen_address)]
     pub metrics: Option<String>,
+    /// After the recovery ends, keep serving --metrics' final values this long, so a Prometheus
+    /// scrape (every 15 s to 1 min) still finds a short recovery's last counters; Ctrl-C ends
+    /// it at once, leaving the exit code as the recovery made it. Not after a recovery that
+    /// Ctrl-C interrupted. 0: stop serving when the recovery ends.
+    #[arg(long, default_value = "0s", value_name = "DURATION", value_parser = parse_duration)]
+    pub metrics_linger: Duration,
     /// An event log written by `rrbench proxy --events` on this machine: the result then gives,
     /// per fault window, the time to detect it and the time to recover from it.
     #[arg(long, value_name = "FILE")]

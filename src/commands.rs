@@ -465,7 +465,6 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
     let mut report = follower::recover(config, progress, cancel)
         .await
         .with_context(|| format!("recovering from {} into {}", args.from, args.dir.display()))?;
-    stop_metrics(metrics).await;
     if let Some(path) = &args.chaos_events {
         annotate_from_log(&mut report, path)?;
     }
@@ -474,6 +473,11 @@ pub async fn recover(args: RecoverArgs) -> anyhow::Result<ExitCode> {
         .failures
         .last()
         .is_some_and(|f| f.kind == follower::FailureKind::Interrupted);
+    // Whoever pressed Ctrl-C asked to stop: no linger then.
+    if !interrupted {
+        linger_metrics(&metrics, args.metrics_linger).await;
+    }
+    stop_metrics(metrics).await;
     Ok(match (report.is_completed(), interrupted) {
         (true, _) => ExitCode::SUCCESS,
         (false, true) => ExitCode::from(INTERRUPTED),
@@ -716,6 +720,22 @@ async fn start_metrics<C: Collector>(
 fn announce_metrics(metrics: &Option<MetricsServer>) {
     if let Some(m) = metrics {
         errln!("metrics on {}", m.url());
+    }
+}
+
+/// Keeps `metrics` serving for `linger` (its values are final by now) or until Ctrl-C, so a
+/// scraper that comes by every 15 s or more still reads them.
+async fn linger_metrics(metrics: &Option<MetricsServer>, linger: std::time::Duration) {
+    if metrics.is_none() || linger.is_zero() {
+        return;
+    }
+    errln!(
+        "metrics: serving the final values for {} more (Ctrl-C to stop)",
+        rrbench::units::format_duration(linger)
+    );
+    tokio::select! {
+        _ = tokio::time::sleep(linger) => {}
+        _ = tokio::signal::ctrl_c() => {}
     }
 }
 

@@ -737,6 +737,11 @@ fn the_flag_is_in_the_help_and_not_for_the_udp_proxy() {
             "{command} --help: {help}"
         );
     }
+    let help = common::text(&common::rrbench(&["recover", "--help"]).stdout);
+    assert!(
+        help.contains("--metrics-linger <DURATION>") && help.contains("[default: 0s]"),
+        "{help}"
+    );
     let out = common::rrbench(&[
         "proxy",
         "--udp",
@@ -747,4 +752,87 @@ fn the_flag_is_in_the_help_and_not_for_the_udp_proxy() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", common::text(&out.stderr));
     assert!(common::text(&out.stderr).contains("--metrics"));
+}
+
+/// `recover --metrics-linger`: once the recovery's summary (here the JSON) is out, the endpoint
+/// still serves the final values, which match the summary; Ctrl-C ends the linger and the exit
+/// code stays the recovery's.
+#[test]
+fn recover_metrics_linger_serves_the_final_values_after_the_summary() {
+    let dir = common::scratch();
+    let index = dir.path().join("index");
+    let index_arg = index.to_str().expect("utf-8");
+    let out = common::rrbench(&["gen-index", "--dir", index_arg, "--size", "1mb"]);
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
+    let (_leader, leader_addr) = common::spawn_announcing(&[
+        "leader",
+        "--dir",
+        index_arg,
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+    ]);
+    let target = dir.path().join("target");
+    let mut follower = spawn(&[
+        "recover",
+        "--from",
+        &leader_addr,
+        "--dir",
+        target.to_str().expect("utf-8"),
+        "--chunk-size",
+        "256kb",
+        "--json",
+        "--metrics",
+        "127.0.0.1:0",
+        "--metrics-linger",
+        "30s",
+    ]);
+    let mut lines = BufReader::new(follower.0.stderr.take().expect("stderr")).lines();
+    let mut seen = Vec::new();
+    let mut metrics = None;
+    for line in lines.by_ref() {
+        let line = line.expect("stderr line");
+        if let Some(url) = line.strip_prefix("metrics on http://") {
+            metrics = url.strip_suffix("/metrics").map(str::to_string);
+        }
+        let lingering = line.starts_with("metrics: serving the final values");
+        seen.push(line);
+        if lingering {
+            break;
+        }
+    }
+    assert!(
+        seen.last()
+            .is_some_and(|l| l == "metrics: serving the final values for 30s more (Ctrl-C to stop)"),
+        "{seen:?}"
+    );
+    std::thread::spawn(move || for _ in lines {});
+    let metrics = metrics.expect("a `metrics on` line");
+    // The summary was written before the announcement; the process is still running.
+    let stdout = follower.0.stdout.take().expect("stdout");
+    let json: serde_json::Value = serde_json::Deserializer::from_reader(stdout)
+        .into_iter()
+        .next()
+        .expect("a JSON document")
+        .expect("recover --json prints JSON");
+    let report = &json["end"]["report"];
+    assert_eq!(json["end"]["totals"]["outcome"], "completed", "{report}");
+    let transferred = report["bytes_transferred"].as_u64().expect("transferred");
+    assert_eq!(report["bytes"].as_u64(), Some(1 << 20));
+    assert!(follower.0.try_wait().expect("wait").is_none(), "it exited");
+
+    let after = scrape(&metrics);
+    assert_eq!(
+        sample(&after, "rrbench_follower_received_bytes_total", &[]),
+        transferred as f64
+    );
+    assert_eq!(sample(&after, "rrbench_follower_attempts_total", &[]), 1.0);
+    assert_eq!(
+        sample(&after, "rrbench_follower_requests_in_flight", &[]),
+        0.0
+    );
+    // Ctrl-C long before the 30 s are up: it stops at once, with the recovery's exit code.
+    let status = common::interrupt(&mut follower);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(TcpStream::connect(&metrics).is_err());
 }
