@@ -174,7 +174,8 @@ fn a_campaign_runs_its_leader_on_an_agent_in_another_namespace() {
     }
     let hosts = TwoHosts::new();
     let tmp = scratch();
-    let pki = generate_issued(&tmp.path().join("pki"), std::slice::from_ref(&hosts.ip_a)).expect("pki");
+    let pki =
+        generate_issued(&tmp.path().join("pki"), std::slice::from_ref(&hosts.ip_a)).expect("pki");
     let key = rest_key(tmp.path(), "campaign", "rest");
     let listen = format!("{}:7070", hosts.ip_a);
     let _agent = start_agent(Some(hosts.a.name()), &listen, &pki, tmp.path());
