@@ -300,6 +300,14 @@ mod tests {
             Verdict::ResetAfter(5)
         );
         assert_eq!(
+            chunk_verdict("reset:after_bytes=95b,wait=1s", &mut chunk, moved),
+            Verdict::ResetIn {
+                keep: 5,
+                after: Duration::from_secs(1)
+            }
+        );
+        assert_eq!(chunk_verdict("timeout", &mut chunk, moved), Verdict::Drop);
+        assert_eq!(
             chunk_verdict("corrupt:probability=1", &mut chunk, moved),
             Verdict::Corrupt(20)
         );
@@ -351,6 +359,8 @@ mod tests {
             "corrupt:probability=0.1",
             "limit_data:bytes=1kb",
             "reset:after_bytes=1kb",
+            "slicer:average_size=8b",
+            "timeout:after=1s",
         ] {
             assert!(touches(spec), "{spec}");
         }
