@@ -752,6 +752,15 @@ async fn removing_a_timeout_closes_the_connections_it_held() {
             .is_err(),
         "held"
     );
+    // Changed in place (toxiproxy's update) is no removal: the connection stays, held.
+    net.set_faults(faults(&["timeout:after=1h"]))
+        .expect("update");
+    assert!(
+        timeout(Duration::from_secs(5), client.read(&mut buf))
+            .await
+            .is_err(),
+        "still held"
+    );
     let removed = Instant::now();
     net.set_faults(vec![]).expect("clear");
     // As toxiproxy's cleanup: data never flows again, the connection closes.

@@ -727,6 +727,22 @@ async fn removing_a_timeout_closes_the_connections_it_held() {
             .is_err(),
         "no data, no close while it is there"
     );
+    // An update is no removal (toxiproxy restarts the toxic, it does not clean it up).
+    let patch = json!({"attributes": {"timeout": 60000}});
+    let (status, _) = call(
+        api,
+        "PATCH",
+        "/proxies/p/toxics/timeout_downstream",
+        Some(patch),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        timeout(Duration::from_millis(300), conn.read(&mut buf))
+            .await
+            .is_err(),
+        "still held after an update"
+    );
     let (status, _) = call(api, "DELETE", "/proxies/p/toxics/timeout_downstream", None).await;
     assert_eq!(status, 204);
     // As toxiproxy: the data held never comes; the connection closes.

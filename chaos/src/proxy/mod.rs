@@ -196,7 +196,10 @@ impl Shared {
                     self.events.record(EventKind::FaultOff {
                         fault: slot.fault.name.clone(),
                     });
-                    removed.push(slot.fault.kind);
+                    // A fault replaced by one of its name (a toxic updated) is not taken away.
+                    if !next.slots.iter().any(|s| s.fault.name == slot.fault.name) {
+                        removed.push(slot.fault.kind);
+                    }
                 }
             }
             let generation = next.generation;
