@@ -844,3 +844,20 @@ async fn limit_data_counted_from_its_arrival_lets_its_bytes_through_a_busy_conne
         assert_eq!(got.len(), passed, "count_from={count_from}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_down_taken_away_while_on_brings_the_network_up_and_says_so() {
+    let net = network(&["down"], 30);
+    assert!(net.pair().is_err(), "down");
+    sleep(ms(1)).await;
+    net.set_faults(vec![]).expect("clear");
+    sleep(ms(1)).await;
+    net.pair().expect("up");
+    let events = net.events().since(0);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::ProxyUp { .. })),
+        "{events:?}"
+    );
+}
