@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A published toxiproxy client (toxiproxy-python, import name `toxiproxy`) against rrbench's
-toxiproxy API: create a proxy, add latency and bandwidth, observe them on the wire, remove them,
-take the proxy down, reset, populate. Usage: toxiproxy-client-test.py API_HOST:API_PORT
+toxiproxy API: create a proxy, add latency, bandwidth and slicer, observe them on the wire,
+remove them, take the proxy down, reset, populate. Usage: toxiproxy-client-test.py API_HOST:PORT
 
 Exits 0 when every step saw what toxiproxy would give; prints one line per step."""
 
@@ -76,6 +76,18 @@ def echo_time(s, size):
     return time.monotonic() - start
 
 
+def echo_reads(s, size):
+    """The sizes of the reads that bring `size` echoed bytes back."""
+    s.sendall(b"y" * size)
+    reads = []
+    while sum(reads) < size:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise RuntimeError("the connection closed")
+        reads.append(len(chunk))
+    return reads
+
+
 def check(what, ok, detail=""):
     print("%s %s%s" % ("ok  " if ok else "FAIL", what, (": " + detail) if detail else ""))
     if not ok:
@@ -111,12 +123,6 @@ def main():
     # ceiling is loose for a loaded machine.
     check("bandwidth on the wire", 0.8 <= took <= 4.0, "400 kB in %.2f s at 500 KB/s" % took)
 
-    try:
-        proxy.add_toxic(type="slicer", attributes={"average_size": 64})
-        check("slicer refused", False, "taken")
-    except InvalidToxic as e:
-        check("slicer refused (InvalidToxic)", True, str(e)[:90])
-
     check("remove latency", proxy.destroy_toxic("latency_downstream"))
     check("remove bandwidth", proxy.destroy_toxic("slow"))
     check("no toxics", proxy.toxics() == {})
@@ -124,6 +130,24 @@ def main():
     check("latency gone", after < 0.05, "rtt %.1f ms" % (after * 1e3))
     took = echo_time(conn, 400_000)
     check("bandwidth gone", took < 0.5, "400 kB in %.3f s" % took)
+
+    proxy.add_toxic(type="slicer",
+                    attributes={"average_size": 8, "size_variation": 3, "delay": 5000})
+    sliced = proxy.toxics()["slicer_downstream"].attributes
+    check("slicer listed", sliced == {"average_size": 8, "size_variation": 3, "delay": 5000},
+          repr(sliced))
+    reads = echo_reads(conn, 64)
+    # 64 bytes in slices of 5 to 11 bytes, 5 ms apart: several reads, even if some merge.
+    check("slicer on the wire: many small reads", len(reads) >= 3 and max(reads) < 64,
+          "64 bytes in reads of %s" % reads)
+    try:
+        proxy.add_toxic(type="slicer", name="bad", attributes={"average_size": 0})
+        check("slicer of average_size 0 refused", False, "taken")
+    except InvalidToxic as e:
+        check("slicer of average_size 0 refused (InvalidToxic)", True, str(e)[:90])
+    check("remove slicer", proxy.destroy_toxic("slicer_downstream"))
+    reads = echo_reads(conn, 64)
+    check("slicer gone", len(reads) <= 2, "64 bytes in reads of %s" % reads)
 
     with proxy.down():
         refused = False

@@ -27,6 +27,19 @@ check() {
     echo "ok   $method $path -> $got"
 }
 
+# check_allow METHOD PATH ALLOW: a 405 whose Allow header lists exactly ALLOW.
+check_allow() {
+    local method="$1" path="$2" want="$3"
+    local got
+    got=$(curl -s -o /dev/null -D - -X "$method" --max-time 5 "$api$path" \
+        | tr -d '\r' | sed -n 's/^[Aa]llow: //p')
+    if [ "$got" != "$want" ]; then
+        echo "FAIL $method $path: Allow \"$got\", want \"$want\"" >&2
+        exit 1
+    fi
+    echo "ok   $method $path -> Allow: $got"
+}
+
 check GET /version 200 "" '"version":"2.'
 check POST /proxies 201 "{\"name\":\"curl\",\"listen\":\"127.0.0.1:0\",\"upstream\":\"$upstream\"}" '"enabled":true'
 check POST /proxies 409 "{\"name\":\"curl\",\"upstream\":\"$upstream\"}" '{"error":"proxy already exists","status":409}'
@@ -37,7 +50,15 @@ check GET /proxies 200 "" '"curl":{'
 check POST /proxies/curl/toxics 200 '{"type":"latency","attributes":{"latency":50,"jitter":5}}' '"name":"latency_downstream"'
 check POST /proxies/curl/toxics 409 '{"type":"latency","attributes":{"latency":50}}' '"toxic already exists"'
 check POST /proxies/curl/toxics 400 '{"type":"teleport"}' '"invalid toxic type'
-check POST /proxies/curl/toxics 400 '{"type":"slicer","attributes":{"average_size":64}}' 'splits chunks'
+check POST /proxies/curl/toxics 400 '{"type":"slicer","attributes":{"average_size":64,"size_variation":64}}' 'size_variation'
+check POST /proxies/curl/toxics 200 '{"type":"slicer","attributes":{"average_size":64,"size_variation":8,"delay":100}}' '"name":"slicer_downstream"'
+check POST /proxies/curl/toxics 200 '{"type":"timeout","stream":"upstream","attributes":{"timeout":100}}' '"timeout":100'
+check POST /proxies/curl/toxics 200 '{"type":"reset_peer","attributes":{"timeout":100}}' '"name":"reset_peer_downstream"'
+check POST /proxies/curl/toxics 200 '{"type":"limit_data","name":"cap","attributes":{"bytes":1000}}' '"bytes":1000'
+check DELETE /proxies/curl/toxics/slicer_downstream 204
+check DELETE /proxies/curl/toxics/timeout_upstream 204
+check DELETE /proxies/curl/toxics/reset_peer_downstream 204
+check DELETE /proxies/curl/toxics/cap 204
 check POST /proxies/curl/toxics 400 '{"type":"latency","stream":"sideways"}' '"stream was invalid'
 check POST /proxies/curl/toxics 400 '{"type":"bandwidth","attributes":{"rate":-1}}' 'whole number'
 check POST /proxies/nope/toxics 404 '{"type":"latency"}' '"proxy not found"'
@@ -58,4 +79,7 @@ check DELETE /proxies/curl-2 204
 check DELETE /proxies/curl 204
 check GET /proxies/curl 404 "" '"proxy not found"'
 check PUT /proxies 405 "" '"status":405'
+check_allow PUT /proxies 'GET, POST'
+check_allow DELETE /version 'GET'
+check_allow PUT /proxies/x/toxics/y 'GET, POST, PATCH, DELETE'
 echo "toxiproxy-curl: every check passed"

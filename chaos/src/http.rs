@@ -75,6 +75,8 @@ pub struct Response {
     pub content_type: &'static str,
     /// The body.
     pub body: Vec<u8>,
+    /// Further headers (`Allow` on a 405), written as given.
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Response {
@@ -84,6 +86,7 @@ impl Response {
             status,
             content_type: "application/json",
             body: value.to_string().into_bytes(),
+            headers: Vec::new(),
         }
     }
 
@@ -93,6 +96,7 @@ impl Response {
             status,
             content_type,
             body: body.into().into_bytes(),
+            headers: Vec::new(),
         }
     }
 
@@ -102,7 +106,15 @@ impl Response {
             status,
             content_type: "text/plain",
             body: Vec::new(),
+            headers: Vec::new(),
         }
+    }
+
+    /// The same response with one more header. Names and values come from the program, never
+    /// from a request, so they need no checking for line breaks.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
 }
 
@@ -394,6 +406,9 @@ async fn write_response<S: AsyncWrite + Unpin + ?Sized>(
             response.body.len()
         ),
     };
+    for (name, value) in &response.headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
     if close {
         out.push_str("Connection: close\r\n");
     }

@@ -3,8 +3,9 @@
 //! A [`proxy::Proxy`] sits between a follower and a leader and applies [`fault::Fault`]s to the
 //! bytes and connections that pass: latency, bandwidth, resets (on connections already open and
 //! idle, too), stunnel-style idle timeouts, blackholes, stalls, corruption, slow close, data
-//! limits and the proxy going down; on the L3 link, a `conntrack` middlebox that forgets idle
-//! TCP flows, and resets forged as RST packets. Faults are data and behaviour: one serde-read enum, each kind
+//! limits, toxiproxy's slicer (short writes) and timeout, and the proxy going down; on the L3
+//! link, a `conntrack` middlebox that forgets idle TCP flows, and resets forged as RST packets.
+//! Faults are data and behaviour: one serde-read enum, each kind
 //! in its own file under [`fault`] with its parameters and its [`fault::Behaviour`] (pure
 //! functions from bytes or events to a [`fault::Verdict`]), each with a direction, a toxicity
 //! (the probability that a connection is affected), a schedule and a seeded random source, so a

@@ -629,3 +629,235 @@ async fn a_thousand_connections_run_quickly() {
         real.elapsed()
     );
 }
+
+/// Every read of `s` until EOF: (bytes, when since `t0`).
+async fn reads(s: &mut SimStream, t0: Instant) -> Vec<(usize, Duration)> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = s.read(&mut buf).await.expect("read");
+        if n == 0 {
+            return out;
+        }
+        out.push((n, t0.elapsed()));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn slicer_cuts_a_chunk_into_average_sized_slices_a_delay_apart() {
+    let net = network(
+        &["slicer:average_size=100b,delay=1ms,direction=downstream"],
+        21,
+    );
+    let (mut client, server) = net.pair().expect("pair");
+    let t0 = Instant::now();
+    source(server, pattern(1000));
+    let got = reads(&mut client, t0).await;
+    // toxiproxy's cut, without variation: 1000 → 500 → 250 → 125 → 62 + 63, sixteen slices.
+    let sizes: Vec<usize> = got.iter().map(|(n, _)| *n).collect();
+    assert_eq!(sizes, [62, 63].repeat(8), "{got:?}");
+    let times: Vec<Duration> = got.iter().map(|(_, t)| *t).collect();
+    assert_eq!(times, (0..16).map(ms).collect::<Vec<_>>(), "one per ms");
+    // The other direction is not sliced.
+    let (mut client, server) = net.pair().expect("pair");
+    echo(server);
+    assert_eq!(
+        round_trip(&mut client, &pattern(1000))
+            .await
+            .expect("echo")
+            .len(),
+        1000
+    );
+}
+
+async fn sliced_sizes(seed: u64) -> Vec<usize> {
+    let net = network(
+        &["slicer:average_size=64b,size_variation=32b,delay=1ms,direction=downstream"],
+        seed,
+    );
+    let (mut client, server) = net.pair().expect("pair");
+    source(server, pattern(4000));
+    let t0 = Instant::now();
+    reads(&mut client, t0)
+        .await
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn slicer_sizes_vary_within_bounds_and_replay_from_the_seed() {
+    let sizes = sliced_sizes(22).await;
+    assert_eq!(sizes.iter().sum::<usize>(), 4000);
+    assert!(sizes.iter().all(|n| (1..=96).contains(n)), "{sizes:?}");
+    assert!(
+        sizes.windows(2).any(|w| w[0] != w[1]),
+        "they vary: {sizes:?}"
+    );
+    assert_eq!(sizes, sliced_sizes(22).await, "a seed replays");
+    assert_ne!(sizes, sliced_sizes(23).await, "another seed cuts elsewhere");
+}
+
+#[tokio::test(start_paused = true)]
+async fn timeout_swallows_data_then_closes_its_time_after_reaching_the_connection() {
+    let net = network(&["timeout:after=300ms"], 24);
+    let (mut client, mut server) = net.pair().expect("pair");
+    let t0 = Instant::now();
+    client.write_all(b"lost").await.expect("write");
+    let mut buf = [0u8; 8];
+    let (c, s) = tokio::join!(client.read(&mut buf), async {
+        let mut buf = [0u8; 8];
+        server.read(&mut buf).await
+    });
+    assert_eq!(
+        (c.expect("client"), s.expect("server")),
+        (0, 0),
+        "a close, no data"
+    );
+    assert_eq!(t0.elapsed(), ms(300));
+    // On a connection already open, the time counts from when the fault turned on.
+    let net = network(&[], 25);
+    let (mut client, server) = net.pair().expect("pair");
+    echo(server);
+    round_trip(&mut client, b"before")
+        .await
+        .expect("no fault yet");
+    sleep(Duration::from_secs(1)).await;
+    let added = Instant::now();
+    net.set_faults(faults(&["timeout:after=300ms"]))
+        .expect("set");
+    client.write_all(b"lost").await.expect("write");
+    assert_eq!(client.read(&mut buf).await.expect("closed"), 0);
+    assert_eq!(added.elapsed(), ms(300));
+    sleep(ms(1)).await;
+    assert!(net.events().since(0).iter().any(|e| matches!(
+        &e.kind,
+        EventKind::ConnClose { reason, .. } if reason == "timeout"
+    ) && e.t == 1.3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn removing_a_timeout_closes_the_connections_it_held() {
+    let net = network(&[], 26);
+    let (mut client, server) = net.pair().expect("pair");
+    echo(server);
+    round_trip(&mut client, b"1").await.expect("no fault");
+    net.set_faults(faults(&["timeout"])).expect("set");
+    sleep(ms(1)).await;
+    client.write_all(b"2").await.expect("write");
+    let mut buf = [0u8; 1];
+    assert!(
+        timeout(Duration::from_secs(5), client.read(&mut buf))
+            .await
+            .is_err(),
+        "held"
+    );
+    // Changed in place (toxiproxy's update) is no removal: the connection stays, held.
+    net.set_faults(faults(&["timeout:after=1h"]))
+        .expect("update");
+    assert!(
+        timeout(Duration::from_secs(5), client.read(&mut buf))
+            .await
+            .is_err(),
+        "still held"
+    );
+    let removed = Instant::now();
+    net.set_faults(vec![]).expect("clear");
+    // As toxiproxy's cleanup: data never flows again, the connection closes.
+    let read = timeout(ms(10), client.read(&mut buf))
+        .await
+        .expect("closed at once");
+    assert_eq!(read.expect("a close, not a reset"), 0);
+    assert_eq!(removed.elapsed(), Duration::ZERO);
+    // A connection made afterwards passes data.
+    let (mut later, server) = net.pair().expect("pair");
+    echo(server);
+    assert_eq!(round_trip(&mut later, b"3").await.expect("echo"), b"3");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_window_ending_lets_data_flow_and_drops_its_timer() {
+    let net = network(&["timeout:after=5s,start=1s,duration=1s"], 27);
+    let (mut client, server) = net.pair().expect("pair");
+    echo(server);
+    sleep(ms(1500)).await;
+    client.write_all(b"x").await.expect("write");
+    sleep(ms(1000)).await;
+    assert_eq!(
+        round_trip(&mut client, b"y")
+            .await
+            .expect("after the window"),
+        b"y"
+    );
+    sleep(Duration::from_secs(10)).await;
+    assert_eq!(
+        round_trip(&mut client, b"z").await.expect("never closed"),
+        b"z"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiting_reset_resets_its_wait_after_the_first_data_since_it_reached_the_connection() {
+    let net = network(&[], 28);
+    let (mut client, mut server) = net.pair().expect("pair");
+    client.write_all(b"early").await.expect("write");
+    let mut early = [0u8; 5];
+    server
+        .read_exact(&mut early)
+        .await
+        .expect("before the fault");
+    sleep(Duration::from_secs(1)).await;
+    net.set_faults(faults(&[
+        "reset:after_bytes=0,wait=500ms,direction=upstream",
+    ]))
+    .expect("set");
+    // Quiet for a while: the wait starts only with the next data.
+    sleep(Duration::from_secs(2)).await;
+    let t0 = Instant::now();
+    client.write_all(b"dropped").await.expect("write");
+    let (mut buf, mut other) = ([0u8; 8], [0u8; 8]);
+    let (c, s) = tokio::join!(client.read(&mut buf), server.read(&mut other));
+    assert_eq!(kind(c), io::ErrorKind::ConnectionReset);
+    assert_eq!(
+        kind(s),
+        io::ErrorKind::ConnectionReset,
+        "the data never arrived"
+    );
+    assert_eq!(t0.elapsed(), ms(500));
+}
+
+#[tokio::test(start_paused = true)]
+async fn limit_data_counted_from_its_arrival_lets_its_bytes_through_a_busy_connection() {
+    for (count_from, passed) in [("added", 100), ("connection", 0)] {
+        let net = network(&[], 29);
+        let (mut client, server) = net.pair().expect("pair");
+        echo(server);
+        round_trip(&mut client, &pattern(1000))
+            .await
+            .expect("no fault yet");
+        let spec = format!("limit_data:bytes=100b,count_from={count_from},direction=downstream");
+        net.set_faults(faults(&[&spec])).expect("set");
+        sleep(ms(1)).await;
+        client.write_all(&pattern(300)).await.expect("write");
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.expect("a close");
+        assert_eq!(got.len(), passed, "count_from={count_from}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_down_taken_away_while_on_brings_the_network_up_and_says_so() {
+    let net = network(&["down"], 30);
+    assert!(net.pair().is_err(), "down");
+    sleep(ms(1)).await;
+    net.set_faults(vec![]).expect("clear");
+    sleep(ms(1)).await;
+    net.pair().expect("up");
+    let events = net.events().since(0);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::ProxyUp { .. })),
+        "{events:?}"
+    );
+}

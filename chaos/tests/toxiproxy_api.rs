@@ -162,13 +162,10 @@ async fn proxies_and_toxics_as_toxiproxy_serves_them_observed_on_the_wire() {
     for (bad, says) in [
         (json!({"type": "teleport"}), "invalid toxic type"),
         (
-            json!({"type": "slicer", "attributes": {"average_size": 10}}),
-            "splits chunks",
+            json!({"type": "slicer", "attributes": {"average_size": 10, "size_variation": 10}}),
+            "size_variation",
         ),
-        (
-            json!({"type": "timeout", "attributes": {"timeout": 100}}),
-            "per-connection timer",
-        ),
+        (json!({"type": "slicer"}), "average_size"),
         (
             json!({"type": "latency", "attributes": {"latency": -5}}),
             "whole number",
@@ -606,5 +603,236 @@ async fn a_connection_keeps_its_toxicity_draw_when_another_toxic_goes() {
         before.contains(&true) && before.contains(&false),
         "{before:?}"
     );
+    server.stop().await;
+}
+
+/// A connection to `listen` with Nagle off.
+async fn connect(listen: SocketAddr) -> TcpStream {
+    let conn = TcpStream::connect(listen).await.expect("connect proxy");
+    conn.set_nodelay(true).expect("nodelay");
+    conn
+}
+
+/// Reads until EOF or `limit`; every read's size, and how it ended.
+async fn reads_until_end(
+    conn: &mut TcpStream,
+    limit: Duration,
+) -> (Vec<usize>, std::io::Result<()>) {
+    let mut sizes = Vec::new();
+    let mut buf = vec![0u8; 64 << 10];
+    let ended = timeout(limit, async {
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) => return Ok(()),
+                Ok(n) => sizes.push(n),
+                Err(e) => return Err(e),
+            }
+        }
+    })
+    .await
+    .expect("ended in time");
+    (sizes, ended)
+}
+
+#[tokio::test]
+async fn slicer_cuts_what_a_client_reads_into_small_slices_until_removed() {
+    let upstream = echo_server().await.to_string();
+    let server = api_server().await;
+    let api = server.local_addr();
+    let listen = create_proxy(api, "p", &upstream).await;
+    let slicer = json!({"type": "slicer",
+                        "attributes": {"average_size": 8, "size_variation": 3, "delay": 5000}});
+    let (status, toxic) = call(api, "POST", "/proxies/p/toxics", Some(slicer)).await;
+    assert_eq!(status, 200, "{toxic}");
+    assert_eq!(
+        toxic["attributes"],
+        json!({"average_size": 8, "size_variation": 3, "delay": 5000})
+    );
+    let mut conn = connect(listen).await;
+    let started = Instant::now();
+    conn.write_all(&[7u8; 64]).await.expect("write");
+    let mut sizes = Vec::new();
+    let mut buf = [0u8; 64];
+    while sizes.iter().sum::<usize>() < 64 {
+        let n = timeout(Duration::from_secs(5), conn.read(&mut buf))
+            .await
+            .expect("in time")
+            .expect("read");
+        assert!(n > 0, "closed early");
+        sizes.push(n);
+    }
+    // 64 bytes in slices of 5 to 11, 5 ms apart: at least 6 slices, 25 ms; reads may merge
+    // some, but not all.
+    assert!(sizes.len() >= 3, "{sizes:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(25),
+        "{:?}",
+        started.elapsed()
+    );
+    let (status, _) = call(api, "DELETE", "/proxies/p/toxics/slicer_downstream", None).await;
+    assert_eq!(status, 204);
+    assert!(rtt(&mut conn).await < Duration::from_millis(200));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn timeout_closes_each_connection_its_time_after_it_reached_it() {
+    let upstream = echo_server().await.to_string();
+    let server = api_server().await;
+    let api = server.local_addr();
+    let listen = create_proxy(api, "p", &upstream).await;
+    let mut before = connect(listen).await;
+    assert!(rtt(&mut before).await < Duration::from_secs(1));
+    let added = Instant::now();
+    let toxic = json!({"type": "timeout", "attributes": {"timeout": 300}});
+    let (status, shown) = call(api, "POST", "/proxies/p/toxics", Some(toxic)).await;
+    assert_eq!(status, 200, "{shown}");
+    before.write_all(b"lost").await.expect("write");
+    let (sizes, ended) = reads_until_end(&mut before, Duration::from_secs(5)).await;
+    assert!(sizes.is_empty() && ended.is_ok(), "{sizes:?} {ended:?}");
+    let took = added.elapsed();
+    assert!(
+        took >= Duration::from_millis(280) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    // A connection made while it is there: closed its time after it opened.
+    let opened = Instant::now();
+    let mut after = connect(listen).await;
+    let (sizes, ended) = reads_until_end(&mut after, Duration::from_secs(5)).await;
+    assert!(sizes.is_empty() && ended.is_ok(), "{sizes:?} {ended:?}");
+    assert!(
+        opened.elapsed() >= Duration::from_millis(280),
+        "{:?}",
+        opened.elapsed()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn removing_a_timeout_closes_the_connections_it_held() {
+    let upstream = echo_server().await.to_string();
+    let server = api_server().await;
+    let api = server.local_addr();
+    let listen = create_proxy(api, "p", &upstream).await;
+    let mut conn = connect(listen).await;
+    assert!(rtt(&mut conn).await < Duration::from_secs(1));
+    let toxic = json!({"type": "timeout", "attributes": {"timeout": 0}});
+    let (status, _) = call(api, "POST", "/proxies/p/toxics", Some(toxic)).await;
+    assert_eq!(status, 200);
+    conn.write_all(b"held").await.expect("write");
+    let mut buf = [0u8; 4];
+    assert!(
+        timeout(Duration::from_millis(300), conn.read(&mut buf))
+            .await
+            .is_err(),
+        "no data, no close while it is there"
+    );
+    // An update is no removal (toxiproxy restarts the toxic, it does not clean it up).
+    let patch = json!({"attributes": {"timeout": 60000}});
+    let (status, _) = call(
+        api,
+        "PATCH",
+        "/proxies/p/toxics/timeout_downstream",
+        Some(patch),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        timeout(Duration::from_millis(300), conn.read(&mut buf))
+            .await
+            .is_err(),
+        "still held after an update"
+    );
+    let (status, _) = call(api, "DELETE", "/proxies/p/toxics/timeout_downstream", None).await;
+    assert_eq!(status, 204);
+    // As toxiproxy: the data held never comes; the connection closes.
+    let (sizes, ended) = reads_until_end(&mut conn, Duration::from_secs(2)).await;
+    assert!(sizes.is_empty() && ended.is_ok(), "{sizes:?} {ended:?}");
+    let mut fresh = connect(listen).await;
+    assert!(rtt(&mut fresh).await < Duration::from_secs(1));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn reset_peer_with_a_timeout_resets_that_long_after_the_next_data() {
+    let upstream = echo_server().await.to_string();
+    let server = api_server().await;
+    let api = server.local_addr();
+    let listen = create_proxy(api, "p", &upstream).await;
+    let mut conn = connect(listen).await;
+    assert!(rtt(&mut conn).await < Duration::from_secs(1));
+    let toxic = json!({"type": "reset_peer", "stream": "upstream",
+                       "attributes": {"timeout": 300}});
+    let (status, shown) = call(api, "POST", "/proxies/p/toxics", Some(toxic)).await;
+    assert_eq!(
+        (status, &shown["attributes"]),
+        (200, &json!({"timeout": 300}))
+    );
+    // Quiet for longer than the timeout: nothing happens before data.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = Instant::now();
+    conn.write_all(b"ping").await.expect("write");
+    let (sizes, ended) = reads_until_end(&mut conn, Duration::from_secs(5)).await;
+    assert!(sizes.is_empty(), "the data was dropped: {sizes:?}");
+    let err = ended.expect_err("a reset");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+    let took = sent.elapsed();
+    assert!(
+        took >= Duration::from_millis(280) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn limit_data_counts_from_when_it_was_added_to_a_live_connection() {
+    let upstream = echo_server().await.to_string();
+    let server = api_server().await;
+    let api = server.local_addr();
+    let listen = create_proxy(api, "p", &upstream).await;
+    let mut conn = connect(listen).await;
+    conn.write_all(&[1u8; 1000]).await.expect("write");
+    let mut back = vec![0u8; 1000];
+    timeout(Duration::from_secs(5), conn.read_exact(&mut back))
+        .await
+        .expect("in time")
+        .expect("echo");
+    let toxic = json!({"type": "limit_data", "attributes": {"bytes": 100}});
+    let (status, _) = call(api, "POST", "/proxies/p/toxics", Some(toxic)).await;
+    assert_eq!(status, 200);
+    conn.write_all(&[2u8; 300]).await.expect("write");
+    let (sizes, ended) = reads_until_end(&mut conn, Duration::from_secs(5)).await;
+    assert!(ended.is_ok(), "{ended:?}");
+    assert_eq!(sizes.iter().sum::<usize>(), 100, "{sizes:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_method_a_path_does_not_take_is_a_405_with_allow() {
+    let server = api_server().await;
+    let api = server.local_addr();
+    for (method, path, allow) in [
+        ("PUT", "/proxies", "GET, POST"),
+        ("DELETE", "/version", "GET"),
+        ("GET", "/reset", "POST"),
+        ("PUT", "/proxies/p", "GET, POST, PATCH, DELETE"),
+        ("DELETE", "/proxies/p/toxics", "GET, POST"),
+        ("PUT", "/proxies/p/toxics/t", "GET, POST, PATCH, DELETE"),
+    ] {
+        let mut s = TcpStream::connect(api).await.expect("connect");
+        let raw = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        s.write_all(raw.as_bytes()).await.expect("write");
+        let mut out = String::new();
+        timeout(Duration::from_secs(5), s.read_to_string(&mut out))
+            .await
+            .expect("in time")
+            .expect("read");
+        let (head, _) = out.split_once("\r\n\r\n").expect("a head");
+        assert!(head.starts_with("HTTP/1.1 405"), "{method} {path}: {head}");
+        assert!(
+            head.lines().any(|l| l == format!("Allow: {allow}")),
+            "{method} {path}: {head}"
+        );
+    }
     server.stop().await;
 }

@@ -53,9 +53,6 @@ pub enum ApiError {
     /// Not a toxic type toxiproxy or rrbench has (400).
     #[error("invalid toxic type: {0}")]
     InvalidToxicType(String),
-    /// A toxiproxy toxic rrbench cannot express faithfully (400).
-    #[error("invalid toxic type: {0}")]
-    Unsupported(String),
     /// A toxic's attributes are wrong (400).
     #[error("bad toxic: {0}")]
     BadToxic(String),
@@ -71,9 +68,15 @@ pub enum ApiError {
     /// A path no endpoint serves (404).
     #[error("not found: {0}")]
     NoRoute(String),
-    /// A method the path does not take (405).
-    #[error("method not allowed: {0}")]
-    Method(String),
+    /// A method the path does not take (405); the response's `Allow` header lists the ones it
+    /// does.
+    #[error("method not allowed: {what}")]
+    Method {
+        /// The method and path asked for.
+        what: String,
+        /// The methods the path takes, as `Allow` lists them (`GET, POST`).
+        allow: &'static str,
+    },
     /// The proxy could not listen, or took no faults (500, as toxiproxy answers a listen error).
     #[error("{0}")]
     Proxy(String),
@@ -85,7 +88,7 @@ impl ApiError {
         match self {
             Self::ProxyNotFound | Self::ToxicNotFound | Self::NoRoute(_) => 404,
             Self::ProxyExists | Self::ToxicExists => 409,
-            Self::Method(_) => 405,
+            Self::Method { .. } => 405,
             Self::Proxy(_) => 500,
             _ => 400,
         }
@@ -94,10 +97,14 @@ impl ApiError {
     /// toxiproxy's error body.
     pub fn response(&self) -> Response {
         let status = self.status();
-        Response::json(
+        let response = Response::json(
             status,
             &json!({ "error": self.to_string(), "status": status }),
-        )
+        );
+        match self {
+            Self::Method { allow, .. } => response.with_header("Allow", *allow),
+            _ => response,
+        }
     }
 }
 

@@ -39,7 +39,12 @@ async fn route(registry: &Registry, request: &Request) -> Result<Response, ApiEr
     let segments = decode_segments(&request.path)?;
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let method = request.method.as_str();
-    let not_allowed = || Err(ApiError::Method(format!("{method} {}", request.path)));
+    let not_allowed = |allow| {
+        Err(ApiError::Method {
+            what: format!("{method} {}", request.path),
+            allow,
+        })
+    };
     match (segments.as_slice(), method) {
         (["version"], "GET") => Ok(Response::json(200, &json!({ "version": version() }))),
         (["reset"], "POST") => {
@@ -100,10 +105,12 @@ async fn route(registry: &Registry, request: &Request) -> Result<Response, ApiEr
             registry.remove_toxic(name, toxic).await?;
             Ok(Response::empty(204))
         }
-        (["version"] | ["reset"] | ["populate"] | ["proxies"], _)
-        | (["proxies", _], _)
-        | (["proxies", _, "toxics"], _)
-        | (["proxies", _, "toxics", _], _) => not_allowed(),
+        (["version"], _) => not_allowed("GET"),
+        (["reset"] | ["populate"], _) => not_allowed("POST"),
+        (["proxies"] | ["proxies", _, "toxics"], _) => not_allowed("GET, POST"),
+        (["proxies", _] | ["proxies", _, "toxics", _], _) => {
+            not_allowed("GET, POST, PATCH, DELETE")
+        }
         _ => Err(ApiError::NoRoute(
             request.path.chars().take(100).collect::<String>(),
         )),

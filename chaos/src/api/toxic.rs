@@ -3,9 +3,14 @@
 //!
 //! A toxic is what the API shows (`name`, `type`, `stream`, `toxicity`, `attributes`, as
 //! toxiproxy marshals it) plus the fault it became, if any (a `noop`, a `bandwidth` of rate 0
-//! and a `latency` of 0 do nothing, as in toxiproxy). A toxiproxy toxic that rrbench's faults
-//! cannot express faithfully is refused with the reason ([`UNSUPPORTED`]) rather than
-//! approximated. This module does no I/O: it only turns JSON into faults.
+//! and a `latency` of 0 do nothing, as in toxiproxy). Every toxiproxy toxic maps onto a fault
+//! with toxiproxy's meaning: `timeout` onto rrbench's `timeout` (its timer counted per
+//! connection from when the toxic reached it; removing it closes the connections it held),
+//! `reset_peer` onto `reset` after 0 bytes with a `wait`, `slicer` onto `slicer`, and
+//! `limit_data` onto `limit_data` counted from when the toxic reached each connection. Sizes
+//! toxiproxy itself cannot cut with (a `slicer` with `average_size` 0, or a `size_variation`
+//! not below it, which crash toxiproxy) are refused. This module does no I/O: it only turns JSON
+//! into faults.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -14,8 +19,15 @@ use serde_json::{Map, Value, json};
 use super::ApiError;
 use crate::{
     fault::{
-        Direction, FAULT_TYPES, Fault, FaultKind, Medium, bandwidth::Bandwidth, check_medium,
-        latency::Latency, limit_data::LimitData, reset::Reset, slow_close::SlowClose,
+        Direction, FAULT_TYPES, Fault, FaultKind, Medium,
+        bandwidth::Bandwidth,
+        check_medium,
+        latency::Latency,
+        limit_data::{CountFrom, LimitData},
+        reset::Reset,
+        slicer::Slicer,
+        slow_close::SlowClose,
+        timeout::Timeout,
     },
     schedule::Schedule,
     units::ByteSize,
@@ -31,26 +43,6 @@ pub const TOXIPROXY_TYPES: &[(&str, &[&str])] = &[
     ("slicer", &["average_size", "size_variation", "delay"]),
     ("limit_data", &["bytes"]),
     ("noop", &[]),
-];
-
-/// toxiproxy toxics (or attribute values) that rrbench cannot express faithfully, and why.
-pub const UNSUPPORTED: &[(&str, &str)] = &[
-    (
-        "slicer",
-        "rrbench's proxy has no fault that splits chunks into smaller writes",
-    ),
-    (
-        "timeout",
-        "a timeout above 0 closes each connection that long after the toxic reached it, and \
-         rrbench has no per-connection timer to close on; timeout 0 (drop data, never close) is \
-         rrbench's blackhole and is taken",
-    ),
-    (
-        "reset_peer",
-        "a timeout above 0 resets each connection that long after its next data, and rrbench \
-         has no per-connection timer to reset on; timeout 0 (reset on the next data) is \
-         rrbench's reset after_bytes=0 and is taken",
-    ),
 ];
 
 /// The longest time attribute taken (a day, in milliseconds): more is surely a mistake.
@@ -404,14 +396,6 @@ fn toxiproxy_kind(
     let mut show = |field: &str, n: u64| {
         shown.insert(field.to_string(), Value::from(n));
     };
-    let unsupported = |why: &str| {
-        let reason = UNSUPPORTED
-            .iter()
-            .find(|(t, _)| *t == type_name)
-            .map(|(_, r)| *r)
-            .unwrap_or_default();
-        ApiError::Unsupported(format!("{type_name} {why}: {reason}"))
-    };
     let always = |kind| Some((kind, Schedule::ALWAYS));
     let kind = match type_name {
         "latency" => {
@@ -444,29 +428,52 @@ fn toxiproxy_kind(
             }))
         }
         "timeout" => {
+            // 0: drop data and never close; the connection still closes when it is removed.
             let timeout = ms("timeout")?;
-            if timeout > 0 {
-                return Err(unsupported("with a timeout above 0"));
-            }
             show("timeout", timeout);
-            always(FaultKind::Blackhole)
+            always(FaultKind::Timeout(Timeout {
+                after: (timeout > 0).then(|| Duration::from_millis(timeout)),
+            }))
         }
         "reset_peer" => {
+            // The next data after the toxic reached the connection is dropped, then the
+            // connection is reset `timeout` later (at once for 0).
             let timeout = ms("timeout")?;
-            if timeout > 0 {
-                return Err(unsupported("with a timeout above 0"));
-            }
             show("timeout", timeout);
             always(FaultKind::Reset(Reset {
                 after_bytes: Some(ByteSize(0)),
+                wait: (timeout > 0).then(|| Duration::from_millis(timeout)),
             }))
         }
-        "slicer" => return Err(unsupported("is not supported")),
+        "slicer" => {
+            let size = |field| whole(type_name, attributes, field, "bytes", u32::MAX as u64);
+            let (average, variation) = (size("average_size")?, size("size_variation")?);
+            let delay = whole(
+                type_name,
+                attributes,
+                "delay",
+                "microseconds",
+                MAX_MILLIS * 1000,
+            )?;
+            show("average_size", average);
+            show("size_variation", variation);
+            show("delay", delay);
+            let slicer = Slicer {
+                average_size: ByteSize(average),
+                size_variation: ByteSize(variation),
+                delay: Duration::from_micros(delay),
+            };
+            slicer
+                .check()
+                .map_err(|why| ApiError::BadToxic(format!("{type_name}: {why}")))?;
+            always(FaultKind::Slicer(slicer))
+        }
         "limit_data" => {
             let bytes = whole(type_name, attributes, "bytes", "bytes", u64::MAX)?;
             show("bytes", bytes);
             always(FaultKind::LimitData(LimitData {
                 bytes: ByteSize(bytes),
+                count_from: CountFrom::Added,
             }))
         }
         _ => None,
@@ -548,32 +555,63 @@ mod tests {
         );
         assert!(toxiproxy("noop", json!({})).expect("noop").fault.is_none());
         let t = toxiproxy("timeout", json!({"timeout": 0})).expect("timeout 0");
-        assert_eq!(t.fault.expect("fault").kind, FaultKind::Blackhole);
+        assert_eq!(
+            t.fault.expect("fault").kind,
+            FaultKind::Timeout(Timeout { after: None })
+        );
+        let t = toxiproxy("timeout", json!({"timeout": 100})).expect("timeout 100");
+        assert_eq!(
+            t.fault.expect("fault").kind,
+            FaultKind::Timeout(Timeout {
+                after: Some(Duration::from_millis(100))
+            })
+        );
         let t = toxiproxy("reset_peer", json!({})).expect("reset_peer 0");
         assert_eq!(
             t.fault.expect("fault").kind,
             FaultKind::Reset(Reset {
-                after_bytes: Some(ByteSize(0))
+                after_bytes: Some(ByteSize(0)),
+                wait: None,
+            })
+        );
+        let t = toxiproxy("reset_peer", json!({"timeout": 100})).expect("reset_peer 100");
+        assert_eq!(
+            t.fault.expect("fault").kind,
+            FaultKind::Reset(Reset {
+                after_bytes: Some(ByteSize(0)),
+                wait: Some(Duration::from_millis(100)),
             })
         );
         let t = toxiproxy("limit_data", json!({"bytes": 5})).expect("limit_data");
         assert_eq!(
             t.fault.expect("fault").kind,
-            FaultKind::LimitData(LimitData { bytes: ByteSize(5) })
+            FaultKind::LimitData(LimitData {
+                bytes: ByteSize(5),
+                count_from: CountFrom::Added,
+            })
+        );
+        let t = toxiproxy("slicer", json!({"average_size": 10, "delay": 500})).expect("slicer");
+        assert_eq!(
+            t.attributes,
+            attrs(json!({"average_size": 10, "size_variation": 0, "delay": 500}))
+        );
+        assert_eq!(
+            t.fault.expect("fault").kind,
+            FaultKind::Slicer(Slicer {
+                average_size: ByteSize(10),
+                size_variation: ByteSize(0),
+                delay: Duration::from_micros(500),
+            })
         );
     }
 
     #[test]
-    fn what_cannot_be_expressed_is_refused_with_the_reason() {
-        for (type_name, a) in [
-            ("slicer", json!({"average_size": 10})),
-            ("timeout", json!({"timeout": 100})),
-            ("reset_peer", json!({"timeout": 100})),
-        ] {
-            let Err(ApiError::Unsupported(why)) = toxiproxy(type_name, a) else {
-                panic!("{type_name} taken");
+    fn bad_attributes_are_refused_with_the_reason() {
+        for a in [json!({}), json!({"average_size": 10, "size_variation": 10})] {
+            let Err(ApiError::BadToxic(why)) = toxiproxy("slicer", a.clone()) else {
+                panic!("slicer {a} taken");
             };
-            assert!(why.contains("rrbench"), "{why}");
+            assert!(why.starts_with("slicer: "), "{why}");
         }
         for bad in [
             json!({"latency": -1}),

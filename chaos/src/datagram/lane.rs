@@ -68,6 +68,7 @@ impl Lane {
                 rng: &mut self.rng,
                 state,
                 moved: Moved::default(),
+                reached: Moved::default(),
                 direction: fault.direction,
             };
             let verdict = fault.kind.behaviour().on_datagram(&mut bytes, &mut cx);

@@ -17,8 +17,8 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::verdict::{Behaviour, Context, State, Verdict};
-use crate::units::ByteSize;
+use super::verdict::{Behaviour, Context, Pieces, State, Verdict};
+use crate::{rng::SeededRng, units::ByteSize};
 
 /// Parameters of a bandwidth fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -45,8 +45,8 @@ impl Behaviour for Bandwidth {
         Verdict::Pace(state.pacer.reserve(now, len, self.rate))
     }
 
-    fn send_piece(&self) -> Option<usize> {
-        Some(((self.rate.bytes() as f64 * PIECE.as_secs_f64()) as usize).max(1))
+    fn send_pieces(&self, _len: usize, _rng: &mut SeededRng) -> Pieces {
+        Pieces::AtMost(((self.rate.bytes() as f64 * PIECE.as_secs_f64()) as usize).max(1))
     }
 
     fn on_datagram(&self, datagram: &mut [u8], cx: &mut Context<'_>) -> Verdict {
@@ -112,9 +112,10 @@ mod tests {
         let b = Bandwidth {
             rate: ByteSize::kib(500),
         };
-        assert_eq!(b.send_piece(), Some(10_240));
+        let mut rng = SeededRng::new(1, 1);
+        assert_eq!(b.send_pieces(1 << 20, &mut rng), Pieces::AtMost(10_240));
         let tiny = Bandwidth { rate: ByteSize(10) };
-        assert_eq!(tiny.send_piece(), Some(1));
+        assert_eq!(tiny.send_pieces(5, &mut rng), Pieces::AtMost(1));
     }
 
     #[test]

@@ -19,7 +19,7 @@ impl Behaviour for Down {
         match event {
             ConnEvent::Connect => Verdict::Refuse,
             ConnEvent::TurnedOn => Verdict::Close,
-            ConnEvent::Opened | ConnEvent::Idle(_) => Verdict::Pass,
+            ConnEvent::Opened | ConnEvent::Idle(_) | ConnEvent::Removed => Verdict::Pass,
         }
     }
 }

@@ -1,4 +1,11 @@
 //! `limit_data`: close the connection once `bytes` have passed in the fault's direction(s).
+//!
+//! From the command line the bytes count from the connection's start (`count_from =
+//! connection`, the default): a connection that already carried `bytes` when the fault turns on
+//! closes at its next data. toxiproxy's `limit_data` counts from when the toxic reached the
+//! connection (its per-link state is made as the toxic is added), which is `count_from =
+//! added`: the API maps the toxiproxy toxic onto that, so a toxic added to a live connection
+//! lets `bytes` more through.
 
 use serde::Serialize;
 
@@ -10,6 +17,26 @@ use crate::units::ByteSize;
 pub struct LimitData {
     /// Bytes allowed through before the connection is closed.
     pub bytes: ByteSize,
+    /// From when the bytes count.
+    #[serde(skip_serializing_if = "CountFrom::is_connection")]
+    pub count_from: CountFrom,
+}
+
+/// From when a byte count runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CountFrom {
+    /// From the connection's start.
+    #[default]
+    Connection,
+    /// From when the fault reached the connection (opened with it on, or it turned on).
+    Added,
+}
+
+impl CountFrom {
+    fn is_connection(&self) -> bool {
+        *self == CountFrom::Connection
+    }
 }
 
 impl LimitData {
@@ -26,7 +53,11 @@ impl Behaviour for LimitData {
 
     /// The bytes of the fault's own direction(s) count.
     fn on_chunk(&self, chunk: &mut [u8], cx: &mut Context<'_>) -> Verdict {
-        let allowed = self.allowance(cx.moved.covered_by(cx.direction), chunk.len());
+        let moved = match self.count_from {
+            CountFrom::Connection => cx.moved,
+            CountFrom::Added => cx.moved.since(cx.reached),
+        };
+        let allowed = self.allowance(moved.covered_by(cx.direction), chunk.len());
         if allowed < chunk.len() {
             Verdict::Truncate(allowed)
         } else {

@@ -25,8 +25,10 @@ pub mod loss;
 pub mod packet;
 pub mod reorder;
 pub mod reset;
+pub mod slicer;
 pub mod slow_close;
 pub mod stall;
+pub mod timeout;
 pub mod verdict;
 
 use std::{collections::BTreeMap, fmt, str::FromStr, time::Duration};
@@ -34,7 +36,7 @@ use std::{collections::BTreeMap, fmt, str::FromStr, time::Duration};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use self::verdict::{Behaviour, ConnEvent, Context, Moved, State, Verdict};
+pub use self::verdict::{Behaviour, ConnEvent, Context, Moved, Pieces, State, Verdict};
 use crate::{
     schedule::Schedule,
     units::{ByteSize, parse_duration},
@@ -92,6 +94,10 @@ pub enum FaultKind {
     Reorder(reorder::Reorder),
     /// Forget TCP flows that carried no packet for a while (L3 link only).
     Conntrack(conntrack::Conntrack),
+    /// Cut chunks into small writes, spaced apart.
+    Slicer(slicer::Slicer),
+    /// Swallow data and close connections a while after the fault reached them.
+    Timeout(timeout::Timeout),
 }
 
 /// Every fault type name, as written in specs and campaigns.
@@ -110,10 +116,20 @@ pub const FAULT_TYPES: &[&str] = &[
     "duplicate",
     "reorder",
     "conntrack",
+    "slicer",
+    "timeout",
 ];
 
 /// Fault types that act on a TCP byte stream only.
-pub const STREAM_ONLY: &[&str] = &["idle_timeout", "stall", "slow_close", "limit_data", "down"];
+pub const STREAM_ONLY: &[&str] = &[
+    "idle_timeout",
+    "stall",
+    "slow_close",
+    "limit_data",
+    "down",
+    "slicer",
+    "timeout",
+];
 
 /// Fault types that act on datagrams only.
 pub const DATAGRAM_ONLY: &[&str] = &["loss", "duplicate", "reorder"];
@@ -153,6 +169,8 @@ impl FaultKind {
             Self::Duplicate(_) => "duplicate",
             Self::Reorder(_) => "reorder",
             Self::Conntrack(_) => "conntrack",
+            Self::Slicer(_) => "slicer",
+            Self::Timeout(_) => "timeout",
         }
     }
 
@@ -160,15 +178,17 @@ impl FaultKind {
         match type_name {
             "latency" => &["delay", "jitter"],
             "bandwidth" => &["rate"],
-            "reset" => &["after_bytes"],
+            "reset" => &["after_bytes", "wait"],
             "idle_timeout" => &["idle"],
             "corrupt" => &["probability"],
             "slow_close" => &["delay"],
-            "limit_data" => &["bytes"],
+            "limit_data" => &["bytes", "count_from"],
             "loss" => &["probability", "p", "r", "bad_loss", "good_loss"],
             "duplicate" => &["probability"],
             "reorder" => &["probability", "gap"],
             "conntrack" => &["idle", "action", "strict", "max_flows"],
+            "slicer" => &["average_size", "size_variation", "delay"],
+            "timeout" => &["after"],
             _ => &[],
         }
     }
@@ -460,9 +480,14 @@ impl Fault {
                 }
                 FaultKind::Bandwidth(bandwidth::Bandwidth { rate })
             }
-            "reset" => FaultKind::Reset(reset::Reset {
-                after_bytes: f.size("after_bytes")?,
-            }),
+            "reset" => {
+                let after_bytes = f.size("after_bytes")?;
+                let wait = f.duration("wait")?;
+                if wait.is_some() && after_bytes.is_none() {
+                    return Err(f.bad("wait", "needs `after_bytes` (the reset waits after them)"));
+                }
+                FaultKind::Reset(reset::Reset { after_bytes, wait })
+            }
             "idle_timeout" => FaultKind::IdleTimeout(idle_timeout::IdleTimeout {
                 idle: f.positive("idle", f.required("idle", f.duration("idle")?)?)?,
             }),
@@ -476,6 +501,35 @@ impl Fault {
             }),
             "limit_data" => FaultKind::LimitData(limit_data::LimitData {
                 bytes: f.required("bytes", f.size("bytes")?)?,
+                count_from: match f.text("count_from")?.as_deref() {
+                    None | Some("connection") => limit_data::CountFrom::Connection,
+                    Some("added") => limit_data::CountFrom::Added,
+                    Some(other) => {
+                        return Err(f.bad(
+                            "count_from",
+                            format!("`{other}` is not connection or added"),
+                        ));
+                    }
+                },
+            }),
+            "slicer" => {
+                let slicer = slicer::Slicer {
+                    average_size: f.required("average_size", f.size("average_size")?)?,
+                    size_variation: f.size("size_variation")?.unwrap_or_default(),
+                    delay: f.duration("delay")?.unwrap_or_default(),
+                };
+                if let Err(why) = slicer.check() {
+                    let field = if slicer.average_size.bytes() == 0 {
+                        "average_size"
+                    } else {
+                        "size_variation"
+                    };
+                    return Err(f.bad(field, why));
+                }
+                FaultKind::Slicer(slicer)
+            }
+            "timeout" => FaultKind::Timeout(timeout::Timeout {
+                after: f.duration("after")?.filter(|d| !d.is_zero()),
             }),
             "loss" => {
                 let probability = f.probability("probability")?;
@@ -542,7 +596,9 @@ impl Fault {
             .unwrap_or_default();
         // A reset without a byte trigger is an instant: it fires at `start` (and every `every`).
         let default_duration = match kind {
-            FaultKind::Reset(reset::Reset { after_bytes: None }) => Some(Duration::ZERO),
+            FaultKind::Reset(reset::Reset {
+                after_bytes: None, ..
+            }) => Some(Duration::ZERO),
             _ => None,
         };
         let schedule = Schedule {
@@ -724,7 +780,8 @@ mod tests {
         assert_eq!(
             c.faults["cut"].kind,
             FaultKind::LimitData(limit_data::LimitData {
-                bytes: ByteSize::mib(1)
+                bytes: ByteSize::mib(1),
+                count_from: limit_data::CountFrom::Connection,
             })
         );
         assert_eq!(c.faults["cut"].toxicity, 0.25);
@@ -810,6 +867,62 @@ mod tests {
         }
         assert!(check("reset:at=1s", Medium::Datagrams).is_err());
         assert!(check("idle_timeout:idle=1s", Medium::Packets).is_err());
+    }
+
+    #[test]
+    fn slicer_timeout_and_waiting_resets_parse_and_check_their_fields() {
+        let f = parse("slicer:average_size=64b,size_variation=16b,delay=500micros").expect("s");
+        assert_eq!(
+            f.kind,
+            FaultKind::Slicer(slicer::Slicer {
+                average_size: ByteSize(64),
+                size_variation: ByteSize(16),
+                delay: Duration::from_micros(500),
+            })
+        );
+        let msg = |s: &str| parse(s).expect_err(s).to_string();
+        assert!(msg("slicer").contains("missing field `average_size`"));
+        assert!(msg("slicer:average_size=0").contains("field `average_size`"));
+        assert!(msg("slicer:average_size=8b,size_variation=8b").contains("field `size_variation`"));
+        let f = parse("timeout:after=2s").expect("timeout");
+        assert_eq!(
+            f.kind,
+            FaultKind::Timeout(timeout::Timeout {
+                after: Some(Duration::from_secs(2))
+            })
+        );
+        let f = parse("timeout").expect("bare timeout");
+        assert_eq!(f.kind, FaultKind::Timeout(timeout::Timeout { after: None }));
+        let f = parse("reset:after_bytes=0,wait=100ms").expect("reset wait");
+        assert_eq!(
+            f.kind,
+            FaultKind::Reset(reset::Reset {
+                after_bytes: Some(ByteSize(0)),
+                wait: Some(Duration::from_millis(100)),
+            })
+        );
+        assert!(msg("reset:wait=1s").contains("field `wait`"));
+        let f = parse("limit_data:bytes=1kb,count_from=added").expect("limit");
+        assert_eq!(
+            f.kind,
+            FaultKind::LimitData(limit_data::LimitData {
+                bytes: ByteSize::kib(1),
+                count_from: limit_data::CountFrom::Added,
+            })
+        );
+        assert!(msg("limit_data:bytes=1kb,count_from=later").contains("field `count_from`"));
+        for spec in ["slicer:average_size=8b", "timeout"] {
+            for medium in [Medium::Datagrams, Medium::Packets] {
+                assert!(
+                    matches!(check(spec, medium), Err(FaultError::WrongMedium { .. })),
+                    "{spec} on {medium:?}"
+                );
+            }
+        }
+    }
+
+    fn check(spec: &str, medium: Medium) -> Result<(), FaultError> {
+        check_medium(&[parse(spec).expect(spec)], medium)
     }
 
     #[test]

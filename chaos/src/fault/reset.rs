@@ -4,7 +4,12 @@
 //! that moment is reset, idle or not (toxiproxy cannot do this), and while a window with a
 //! duration is open, new connections are reset as they arrive. `reset:at=10s` is an instant at
 //! 10 s. With `after_bytes`, each affected connection is reset once that many bytes have crossed
-//! it (both directions counted) while the fault is on.
+//! it (both directions counted) while the fault is on. With `wait` as well, the chunk that
+//! crosses the count passes only its bytes up to it, that direction is read no more, and the
+//! reset comes `wait` later (toxiproxy's `reset_peer` with a timeout: `after_bytes=0,wait=..`,
+//! the timer starting at the first data after the toxic reached the connection, which is
+//! dropped). The wait runs to its end even if the fault is taken away meanwhile, as toxiproxy's
+//! uninterruptible sleep does.
 //!
 //! On the L3 link there is no proxy to close sockets: the link forges an RST to each end of the
 //! TCP flows the fault picks (per flow, by `toxicity`), with the sequence number each end expects,
@@ -13,7 +18,7 @@
 //! dropped and answered with RSTs; with `after_bytes`, the packet that takes a flow's payload
 //! (both directions) past it is. [`PacketReset`] decides, purely; the link sends.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use serde::Serialize;
 
@@ -28,6 +33,9 @@ use crate::units::ByteSize;
 pub struct Reset {
     /// Reset a connection after this many bytes instead of at the fault's start.
     pub after_bytes: Option<ByteSize>,
+    /// With `after_bytes`: how long after the count is crossed the reset comes.
+    #[serde(with = "crate::units::option_duration_serde")]
+    pub wait: Option<Duration>,
 }
 
 impl Reset {
@@ -47,7 +55,10 @@ impl Behaviour for Reset {
     /// Bytes of both directions count towards `after_bytes`, whatever the fault's direction.
     fn on_chunk(&self, chunk: &mut [u8], cx: &mut Context<'_>) -> Verdict {
         match self.allowance(cx.moved.covered_by(super::Direction::Both), chunk.len()) {
-            Some(allowed) if allowed < chunk.len() => Verdict::ResetAfter(allowed),
+            Some(keep) if keep < chunk.len() => match self.wait {
+                Some(after) if !after.is_zero() => Verdict::ResetIn { keep, after },
+                _ => Verdict::ResetAfter(keep),
+            },
             _ => Verdict::Pass,
         }
     }
@@ -138,6 +149,7 @@ mod tests {
     fn on_packets_a_reset_fires_past_its_bytes_once() {
         let mut r = PacketReset::new(Reset {
             after_bytes: Some(ByteSize(1000)),
+            wait: None,
         });
         assert_eq!(r.on_packet(&tcp(flags::SYN, 0), true), Verdict::Pass);
         assert_eq!(r.on_packet(&tcp(flags::ACK, 600), false), Verdict::Pass);
@@ -159,7 +171,10 @@ mod tests {
 
     #[test]
     fn on_packets_a_reset_window_resets_every_packet_but_an_rst() {
-        let mut r = PacketReset::new(Reset { after_bytes: None });
+        let mut r = PacketReset::new(Reset {
+            after_bytes: None,
+            wait: None,
+        });
         assert_eq!(r.on_packet(&tcp(flags::ACK, 10), false), Verdict::Pass);
         assert_eq!(r.on_packet(&tcp(flags::SYN, 0), true), Verdict::Reset);
         assert_eq!(r.on_packet(&tcp(flags::RST, 0), true), Verdict::Pass);

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use super::{
     Direction, FaultKind, bandwidth::Pacer, blackhole::Blackhole, corrupt::Corrupter, down::Down,
-    loss::LossState, stall::Stall,
+    loss::LossState, slicer::SliceGap, stall::Stall,
 };
 use crate::rng::SeededRng;
 
@@ -46,6 +46,17 @@ pub enum Verdict {
     Truncate(usize),
     /// Pass only its first `n` bytes, then reset the connection (reset after bytes).
     ResetAfter(usize),
+    /// Pass only its first `keep` bytes, read no more in this direction, and reset the
+    /// connection `after` that (toxiproxy's `reset_peer` with a timeout).
+    ResetIn {
+        /// Bytes of the chunk passed on.
+        keep: usize,
+        /// How long until the reset.
+        after: Duration,
+    },
+    /// Close the connection (FIN on both sides) this long from now unless the fault turns off
+    /// first (toxiproxy's `timeout`).
+    CloseIn(Duration),
     /// Do not read the source while this holds: backpressure (stall).
     Hold,
     /// Reset the connection now: RST on both sides (reset, idle_timeout).
@@ -84,6 +95,9 @@ pub enum ConnEvent {
     TurnedOn,
     /// A periodic check: no data moved either way for this long.
     Idle(Duration),
+    /// The fault was taken out of the injector's faults while on, with the connection open
+    /// (toxiproxy's toxic removal, which a `timeout` answers by closing).
+    Removed,
 }
 
 /// Bytes a connection has carried so far.
@@ -96,6 +110,14 @@ pub struct Moved {
 }
 
 impl Moved {
+    /// The bytes moved since `earlier` (a count taken before this one).
+    pub fn since(self, earlier: Moved) -> Moved {
+        Moved {
+            up: self.up.saturating_sub(earlier.up),
+            down: self.down.saturating_sub(earlier.down),
+        }
+    }
+
     /// The bytes that flowed in `direction` (both directions summed for `Both`).
     pub fn covered_by(self, direction: Direction) -> u64 {
         match direction {
@@ -116,6 +138,19 @@ pub struct State {
     pub corrupter: Corrupter,
     /// `loss`: the Gilbert–Elliott state.
     pub loss: LossState,
+    /// `slicer`: when the next slice may be written.
+    pub slice_gap: SliceGap,
+}
+
+/// How a chunk about to be written to a stream is cut into writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Pieces {
+    /// As one write (as far as this fault cares).
+    Whole,
+    /// In writes of at most this many bytes (bandwidth, so its rate holds over short spans).
+    AtMost(usize),
+    /// In writes of exactly these sizes, in order, summing to the chunk's length (slicer).
+    Sizes(Vec<usize>),
 }
 
 /// What a fault is shown with a chunk or datagram.
@@ -129,6 +164,9 @@ pub struct Context<'a> {
     pub state: &'a mut State,
     /// Bytes the connection carried before this chunk (zero for datagrams).
     pub moved: Moved,
+    /// Bytes the connection had carried when this fault reached it (when it opened with the
+    /// fault on, or when the fault turned on with it open); zero for datagrams.
+    pub reached: Moved,
     /// The fault's own direction (which bytes it counts).
     pub direction: Direction,
 }
@@ -165,10 +203,13 @@ pub trait Behaviour {
         Verdict::Pass
     }
 
-    /// Stream: the most bytes that may be written at once while this fault is on (bandwidth
-    /// splits a large chunk so its rate holds over short spans); `None` for no limit.
-    fn send_piece(&self) -> Option<usize> {
-        None
+    /// Stream: how a chunk of `len` bytes about to be written is cut into writes (bandwidth
+    /// caps each write, slicer cuts the chunk into slices drawn from `rng`). The writer cuts
+    /// at the first fault's [`Pieces::Sizes`], then caps each piece by the smallest
+    /// [`Pieces::AtMost`]; each piece then asks [`Behaviour::on_send`].
+    fn send_pieces(&self, len: usize, rng: &mut SeededRng) -> Pieces {
+        let _ = (len, rng);
+        Pieces::Whole
     }
 
     /// Stream: the source closed. [`Verdict::Delay`] holds the close back.
@@ -176,7 +217,8 @@ pub trait Behaviour {
         Verdict::Pass
     }
 
-    /// A connection event: [`Verdict::Reset`], [`Verdict::Close`] or [`Verdict::Refuse`].
+    /// A connection event: [`Verdict::Reset`], [`Verdict::Close`], [`Verdict::CloseIn`] or
+    /// [`Verdict::Refuse`].
     fn on_connection(&self, event: ConnEvent) -> Verdict {
         let _ = event;
         Verdict::Pass
@@ -207,6 +249,8 @@ impl FaultKind {
             FaultKind::Duplicate(f) => f,
             FaultKind::Reorder(f) => f,
             FaultKind::Conntrack(f) => f,
+            FaultKind::Slicer(f) => f,
+            FaultKind::Timeout(f) => f,
         }
     }
 }
@@ -228,6 +272,7 @@ mod tests {
             rng: &mut rng,
             state: &mut state,
             moved,
+            reached: Moved::default(),
             direction: Direction::Both,
         };
         kind(spec).behaviour().on_chunk(chunk, &mut cx)
@@ -254,6 +299,14 @@ mod tests {
             chunk_verdict("reset:after_bytes=95b", &mut chunk, moved),
             Verdict::ResetAfter(5)
         );
+        assert_eq!(
+            chunk_verdict("reset:after_bytes=95b,wait=1s", &mut chunk, moved),
+            Verdict::ResetIn {
+                keep: 5,
+                after: Duration::from_secs(1)
+            }
+        );
+        assert_eq!(chunk_verdict("timeout", &mut chunk, moved), Verdict::Drop);
         assert_eq!(
             chunk_verdict("corrupt:probability=1", &mut chunk, moved),
             Verdict::Corrupt(20)
@@ -306,6 +359,8 @@ mod tests {
             "corrupt:probability=0.1",
             "limit_data:bytes=1kb",
             "reset:after_bytes=1kb",
+            "slicer:average_size=8b",
+            "timeout:after=1s",
         ] {
             assert!(touches(spec), "{spec}");
         }

@@ -4,10 +4,14 @@
 //! peers see a reset (ECONNRESET, not EOF): `SO_LINGER(0)` then close for TCP. *Close*: FIN to
 //! both. *Closed*: both directions reached EOF on their own. Which faults end a connection, and
 //! how, each fault's [`Behaviour::on_connection`] says; the supervisor asks when the connection
-//! opens, when a fault turns on, and on an idle tick. The relay is generic over its ends
+//! opens, when a fault turns on or is taken away, and on an idle tick. A fault may also answer
+//! with a time ([`Verdict::CloseIn`], toxiproxy's `timeout`): the supervisor keeps one timer per
+//! such fault ([`Timers`]), counted from when the fault reached the connection, and drops it
+//! when the fault turns off. The relay is generic over its ends
 //! ([`Socket`]): TCP sockets for the proxy, in-memory ends for the simulator.
 //!
 //! [`Behaviour::on_connection`]: crate::fault::Behaviour::on_connection
+//! [`Timers`]: super::timers::Timers
 
 use std::{
     collections::HashMap,
@@ -30,7 +34,7 @@ use tokio::{
     time::{Instant, Interval},
 };
 
-use super::{Edge, Shared, pipe::pipe, socket::Socket, table::FaultTable};
+use super::{Edge, Shared, pipe::pipe, socket::Socket, table::FaultTable, timers::Timers};
 use crate::{
     events::EventKind,
     fault::{ConnEvent, Direction, Fault, Moved, Verdict},
@@ -58,6 +62,17 @@ pub(crate) struct Conn<S: Socket> {
     last_data: AtomicU64,
     ending: watch::Sender<Option<Ending>>,
     toxic: Mutex<Draws>,
+    reach: Mutex<Reach>,
+}
+
+/// What each fault found when it reached this connection (it opened with the fault on, or the
+/// fault turned on with it open): the bytes moved by then, by fault name, forgotten when the
+/// fault leaves the table. Byte counts that run from a fault's arrival (toxiproxy's
+/// `limit_data`) subtract it.
+#[derive(Default)]
+struct Reach {
+    generation: u64,
+    by_name: HashMap<String, Moved>,
 }
 
 /// Each fault's toxicity draw for one connection, by fault name: a fault kept across a change
@@ -90,6 +105,7 @@ impl<S: Socket> Conn<S> {
             last_data: AtomicU64::new(0),
             ending,
             toxic: Mutex::new(Draws::default()),
+            reach: Mutex::new(Reach::default()),
         });
         shared.open.fetch_add(1, Ordering::Relaxed);
         shared.stats.opened();
@@ -166,6 +182,24 @@ impl<S: Socket> Conn<S> {
         fault.toxicity > 0.0 && drawn < fault.toxicity
     }
 
+    /// The bytes moved when the fault `name` of `table` reached this connection: noted now if
+    /// this is the first that is heard of it.
+    pub(crate) fn reached(&self, table: &FaultTable, name: &str) -> Moved {
+        let mut reach = self.reach.lock().unwrap_or_else(|p| p.into_inner());
+        if table.generation > reach.generation {
+            reach.generation = table.generation;
+            reach
+                .by_name
+                .retain(|n, _| table.slots.iter().any(|s| s.fault.name == *n));
+        }
+        if let Some(moved) = reach.by_name.get(name) {
+            return *moved;
+        }
+        let moved = self.moved();
+        reach.by_name.insert(name.to_string(), moved);
+        moved
+    }
+
     /// Asks the supervisor to end the connection (the first request wins).
     pub(crate) fn end(&self, ending: Ending) {
         self.ending.send_if_modified(|current| {
@@ -211,19 +245,67 @@ impl<S: Socket> Conn<S> {
             .find_map(|(i, s)| self.ending_on(&table, i, &s.fault, event))
     }
 
-    /// A fault edge: a fault that fires on open connections (reset, down) as it turns on.
-    fn on_edge(&self, edge: Edge) -> Option<Ending> {
+    /// Arms the timer fault `index` of `table` asks for on `event`, if it asks and picked this
+    /// connection.
+    fn arm_on(
+        &self,
+        timers: &mut Timers,
+        table: &FaultTable,
+        index: usize,
+        fault: &Fault,
+        event: ConnEvent,
+    ) {
+        if let Verdict::CloseIn(after) = fault.kind.behaviour().on_connection(event)
+            && self.is_toxic(table, index, fault)
+        {
+            let ending = Ending::Close(fault.name.clone());
+            timers.arm(&fault.name, Instant::now() + after, ending);
+        }
+    }
+
+    /// A fault edge: a fault that fires on open connections (reset, down) as it turns on, one
+    /// that starts a timer (timeout) as it turns on or drops it as it turns off, and one taken
+    /// away while on that ends its connections (timeout).
+    fn on_edge(&self, edge: Edge, timers: &mut Timers) -> Option<Ending> {
         let table = self.table();
-        if !edge.on || edge.generation != table.generation {
+        timers.retain(|name| table.slots.iter().any(|s| s.fault.name == name));
+        if let Some(kind) = edge.removed {
+            return match kind.behaviour().on_connection(ConnEvent::Removed) {
+                Verdict::Close => Some(Ending::Close(format!("{} removed", kind.type_name()))),
+                _ => None,
+            };
+        }
+        if edge.generation != table.generation {
             return None;
         }
         let fault = &table.slots.get(edge.index)?.fault;
+        if !edge.on {
+            timers.disarm(&fault.name);
+            return None;
+        }
+        self.reached(&table, &fault.name);
+        self.arm_on(timers, &table, edge.index, fault, ConnEvent::TurnedOn);
         self.ending_on(&table, edge.index, fault, ConnEvent::TurnedOn)
     }
 
-    /// A fault already on when the connection arrives (a reset window) may end it at once.
+    /// A fault already on when the connection arrives (a reset window) may end it at once;
+    /// every fault on reaches it now.
     fn on_arrival(&self) -> Option<Ending> {
+        let table = self.table();
+        for slot in table.slots.iter().filter(|s| s.is_on()) {
+            self.reached(&table, &slot.fault.name);
+        }
         self.first_ending(ConnEvent::Opened)
+    }
+
+    /// The timers of the faults on as the connection arrives.
+    fn arrival_timers(&self) -> Timers {
+        let table = self.table();
+        let mut timers = Timers::default();
+        for (i, slot) in table.slots.iter().enumerate().filter(|(_, s)| s.is_on()) {
+            self.arm_on(&mut timers, &table, i, &slot.fault, ConnEvent::Opened);
+        }
+        timers
     }
 
     /// An idle timeout that has run out.
@@ -238,6 +320,13 @@ fn idle_ticker(table: &FaultTable) -> Option<Interval> {
     let idle = table.shortest_idle()?;
     let period = (idle / 20).clamp(Duration::from_millis(5), Duration::from_millis(250));
     Some(tokio::time::interval(period))
+}
+
+async fn next_timer(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn next_tick(tick: &mut Option<Interval>) {
@@ -294,6 +383,7 @@ pub(crate) async fn relay<S: Socket>(
     pipes.spawn(pipe(conn.clone(), Direction::Upstream));
     pipes.spawn(pipe(conn.clone(), Direction::Downstream));
     let mut tick = idle_ticker(&conn.table());
+    let mut timers = conn.arrival_timers();
     let mut finished = 0;
     let ending = loop {
         // Biased: when several are ready at once, the outcome does not depend on a coin toss
@@ -307,13 +397,16 @@ pub(crate) async fn relay<S: Socket>(
             },
             edge = edges.recv() => match edge {
                 Ok(edge) => {
-                    if let Some(e) = conn.on_edge(edge) {
+                    if let Some(e) = conn.on_edge(edge, &mut timers) {
                         break e;
                     }
                     tick = idle_ticker(&conn.table());
                 }
                 Err(RecvError::Lagged(_)) => continue,
                 Err(RecvError::Closed) => break Ending::Close("shutdown".into()),
+            },
+            _ = next_timer(timers.next()) => if let Some(e) = timers.due(Instant::now()) {
+                break e;
             },
             _ = next_tick(&mut tick) => if let Some(e) = conn.idle_expired() {
                 break e;

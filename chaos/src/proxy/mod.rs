@@ -19,6 +19,7 @@ pub(crate) mod socket;
 mod splice;
 mod stats;
 pub(crate) mod table;
+mod timers;
 
 pub use self::stats::{EffectTotal, FaultState, ProxyStatsSnapshot, ProxyStatsSource};
 
@@ -42,17 +43,21 @@ use self::{edges::EdgeClock, table::FaultTable};
 use crate::{
     events::{EventKind, EventLog},
     fault::{
-        ConnEvent, Fault, FaultError, Medium, Verdict, check_medium, down::Outage, name_uniquely,
+        ConnEvent, Fault, FaultError, FaultKind, Medium, Verdict, check_medium, down::Outage,
+        name_uniquely,
     },
     shutdown::{Shutdown, Signal},
 };
 
-/// A fault turned on or off.
+/// A fault turned on or off, or was taken out of the faults while on.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Edge {
     pub(crate) generation: u64,
     pub(crate) index: usize,
     pub(crate) on: bool,
+    /// Taken out of the faults while on (then `index` is no slot of `generation`'s): what it
+    /// was, so open connections can answer [`ConnEvent::Removed`].
+    pub(crate) removed: Option<FaultKind>,
 }
 
 /// The proxy could not start or take new faults.
@@ -162,7 +167,8 @@ impl Shared {
     pub(crate) fn set_faults(&self, mut faults: Vec<Fault>) -> Result<(), FaultError> {
         name_uniquely(&mut faults)?;
         check_medium(&faults, Medium::Stream)?;
-        {
+        let mut removed = Vec::new();
+        let generation = {
             let mut table = self.table.write().unwrap_or_else(|p| p.into_inner());
             let now = self.now();
             let old = table.clone();
@@ -190,12 +196,41 @@ impl Shared {
                     self.events.record(EventKind::FaultOff {
                         fault: slot.fault.name.clone(),
                     });
+                    // A fault replaced by one of its name (a toxic updated) is not taken away.
+                    if !next.slots.iter().any(|s| s.fault.name == slot.fault.name) {
+                        removed.push(slot.fault.kind);
+                    }
                 }
             }
+            let generation = next.generation;
             *table = Arc::new(next);
+            generation
+        };
+        // Open connections hear of faults taken away while on (a timeout closes them).
+        for kind in removed {
+            let _ = self.edges.send(Edge {
+                generation,
+                index: usize::MAX,
+                on: false,
+                removed: Some(kind),
+            });
         }
         self.table_changed.notify_one();
         Ok(())
+    }
+
+    /// The fault an edge is about, its name, and whether it is on after it (a fault taken
+    /// away is off, named by its type); `None` for an edge of a table replaced since.
+    pub(crate) fn edge_fault(&self, edge: &Edge) -> Option<(FaultKind, String, bool)> {
+        if let Some(kind) = edge.removed {
+            return Some((kind, kind.type_name().to_string(), false));
+        }
+        let table = self.table();
+        let slot = table
+            .slots
+            .get(edge.index)
+            .filter(|_| edge.generation == table.generation)?;
+        Some((slot.fault.kind, slot.fault.name.clone(), edge.on))
     }
 
     /// Fault edges from now on.
@@ -269,6 +304,7 @@ impl Shared {
                     generation: table.generation,
                     index,
                     on,
+                    removed: None,
                 });
             }
         }
@@ -478,14 +514,12 @@ async fn accept_loop(
             _ = shutdown.recv() => break,
             edge = edges.recv() => {
                 let Ok(edge) = edge else { continue };
-                let table = shared.table();
-                let Some(slot) = table.slots.get(edge.index).filter(|_| edge.generation == table.generation) else { continue };
+                let Some((kind, fault, on)) = shared.edge_fault(&edge) else { continue };
                 // A fault that refuses connections (down) closes the listener while it is on.
-                if slot.fault.kind.behaviour().on_connection(ConnEvent::Connect) != Verdict::Refuse {
+                if kind.behaviour().on_connection(ConnEvent::Connect) != Verdict::Refuse {
                     continue;
                 }
-                let fault = slot.fault.name.clone();
-                match outage.edge(edge.on) {
+                match outage.edge(on) {
                     Some(true) => {
                         listener = None; // closing the socket: connects are refused
                         shared.events.record(EventKind::ProxyDown { fault });

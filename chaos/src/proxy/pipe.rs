@@ -3,16 +3,19 @@
 //! A reader and a writer run concurrently, joined by a queue of segments that each carry the
 //! instant they may leave (latency keeps order) and a share of a byte budget that bounds what
 //! the relay holds per direction. The reader asks each fault [`Behaviour::before_read`] (a stall
-//! holds reading) and [`Behaviour::on_chunk`] (blackhole, corrupt, latency, limit_data,
-//! reset-after-bytes); the writer asks [`Behaviour::on_send`] (bandwidth) and, at the end,
-//! [`Behaviour::on_eof`] (slow close). What each verdict means for bytes and sockets is decided
-//! here; what each fault answers is decided in its file. While no fault touches a direction's
-//! bytes and nothing is queued, a TCP reader relays with `splice(2)` instead (see `splice.rs`),
-//! and the writer idles.
+//! holds reading) and [`Behaviour::on_chunk`] (blackhole, timeout, corrupt, latency, limit_data,
+//! reset-after-bytes); the writer asks [`Behaviour::send_pieces`] how to cut each chunk into
+//! writes (bandwidth, slicer), [`Behaviour::on_send`] when each may leave (bandwidth, slicer)
+//! and, at the end, [`Behaviour::on_eof`] (slow close). A reset that waits (reset_peer with a
+//! timeout) holds the reader, which sleeps out the wait and asks for the reset. What each
+//! verdict means for bytes and sockets is decided here; what each fault answers is decided in
+//! its file. While no fault touches a direction's bytes and nothing is queued, a TCP reader
+//! relays with `splice(2)` instead (see `splice.rs`), and the writer idles.
 //!
 //! [`Behaviour::before_read`]: crate::fault::Behaviour::before_read
 //! [`Behaviour::on_chunk`]: crate::fault::Behaviour::on_chunk
 //! [`Behaviour::on_send`]: crate::fault::Behaviour::on_send
+//! [`Behaviour::send_pieces`]: crate::fault::Behaviour::send_pieces
 //! [`Behaviour::on_eof`]: crate::fault::Behaviour::on_eof
 
 use std::{
@@ -35,7 +38,7 @@ use super::{
 };
 use crate::{
     events::EventKind,
-    fault::{Context, Direction, State, Verdict, latency::deliver_at, stall},
+    fault::{Context, Direction, Fault, Pieces, State, Verdict, latency::deliver_at, stall},
     rng::SeededRng,
 };
 
@@ -94,10 +97,33 @@ impl Effects {
     }
 }
 
-/// One fault's random stream and memory for one direction of one connection.
+/// One fault's random stream and memory for one side (reader or writer) of one direction of
+/// one connection.
 struct Lane {
     rng: SeededRng,
     state: State,
+}
+
+/// The random stream of a reader's lanes; a writer's is this plus [`WRITER_LANES`].
+fn lane_id(flow: Direction) -> u64 {
+    if flow == Direction::Upstream { 1 } else { 2 }
+}
+
+/// Offsets a writer's lanes from its reader's, so the two draw apart (0 is toxicity's).
+const WRITER_LANES: u64 = 2;
+
+/// The lane of fault `index` of the table (kept by name), made on first use.
+fn lane_of<'a, S: Socket>(
+    lanes: &'a mut HashMap<String, Lane>,
+    conn: &Conn<S>,
+    index: usize,
+    fault: &Fault,
+    lane: u64,
+) -> &'a mut Lane {
+    lanes.entry(fault.name.clone()).or_insert_with(|| Lane {
+        rng: SeededRng::for_connection(conn.shared.seed, conn.id, index, lane),
+        state: State::default(),
+    })
 }
 
 /// Runs one direction until its source ends (then half-closes the destination) or it fails.
@@ -141,7 +167,7 @@ async fn read_side<S: Socket>(
     // the table; a fault gone is forgotten (`prune`).
     let mut lanes: HashMap<String, Lane> = HashMap::new();
     let mut lanes_of = 0;
-    let lane = if flow == Direction::Upstream { 1 } else { 2 };
+    let lane = lane_id(flow);
     let mut previous = Instant::now();
     let mut effects = Effects::new(flow);
     #[cfg(target_os = "linux")]
@@ -208,28 +234,22 @@ async fn read_side<S: Socket>(
         let now = Instant::now();
         let mut delay = Duration::ZERO;
         let mut end_after = None;
+        let mut reset_in = None;
         let table = conn.table();
         prune(&mut lanes, &mut lanes_of, &table);
         for (i, fault) in table.active_for(flow) {
             if !conn.is_toxic(&table, i, fault) {
                 continue;
             }
-            if !lanes.contains_key(&fault.name) {
-                let fresh = Lane {
-                    rng: SeededRng::for_connection(conn.shared.seed, conn.id, i, lane),
-                    state: State::default(),
-                };
-                lanes.insert(fault.name.clone(), fresh);
-            }
-            let Some(lane) = lanes.get_mut(&fault.name) else {
-                continue;
-            };
+            let reached = conn.reached(&table, &fault.name);
+            let lane = lane_of(&mut lanes, conn, i, fault, lane);
             let len = chunk.len();
             let mut cx = Context {
                 now,
                 rng: &mut lane.rng,
                 state: &mut lane.state,
                 moved: conn.moved(),
+                reached,
                 direction: fault.direction,
             };
             let verdict = fault.kind.behaviour().on_chunk(&mut chunk, &mut cx);
@@ -253,6 +273,12 @@ async fn read_side<S: Socket>(
                 Verdict::ResetAfter(keep) => {
                     chunk.truncate(keep);
                     end_after = Some(Ending::Reset(fault.name.clone()));
+                }
+                Verdict::ResetIn { keep, after } => {
+                    effects.add(&fault.name, "dropped", (len - keep) as u64);
+                    chunk.truncate(keep);
+                    reset_in = Some((now + after, fault.name.clone()));
+                    break;
                 }
                 _ => {}
             }
@@ -280,6 +306,13 @@ async fn read_side<S: Socket>(
                 break;
             }
         }
+        if let Some((at, fault)) = reset_in {
+            // This direction is read no more (the sender meets backpressure) until the reset.
+            effects.flush(conn, true);
+            tokio::time::sleep_until(at).await;
+            conn.end(Ending::Reset(fault));
+            return;
+        }
         if let Some(ending) = end_after {
             let _ = queue.send(Segment::End(ending));
             break;
@@ -296,29 +329,75 @@ fn prune<T>(by_name: &mut HashMap<String, T>, generation: &mut u64, table: &Faul
     }
 }
 
-/// Writes one piece once the first fault that paces `flow` lets it leave.
+/// How the faults on `flow` cut a chunk of `len` bytes into writes: the first fault's slices
+/// (or the whole chunk), each capped by the smallest piece any fault allows.
+fn plan_pieces<S: Socket>(
+    conn: &Conn<S>,
+    flow: Direction,
+    lanes: &mut HashMap<String, Lane>,
+    effects: &mut Effects,
+    len: usize,
+) -> Vec<usize> {
+    let table = conn.table();
+    let mut slices = None;
+    let mut cap = usize::MAX;
+    for (i, f) in table.active_for(flow) {
+        if !conn.is_toxic(&table, i, f) {
+            continue;
+        }
+        let lane = lane_of(lanes, conn, i, f, lane_id(flow) + WRITER_LANES);
+        match f.kind.behaviour().send_pieces(len, &mut lane.rng) {
+            Pieces::Whole => {}
+            Pieces::AtMost(n) => cap = cap.min(n.max(1)),
+            Pieces::Sizes(sizes) if slices.is_none() => {
+                if sizes.len() > 1 {
+                    effects.add(&f.name, "sliced", len as u64);
+                }
+                slices = Some(sizes);
+            }
+            Pieces::Sizes(_) => {}
+        }
+    }
+    let slices = slices.unwrap_or_else(|| vec![len]);
+    if cap == usize::MAX {
+        return slices;
+    }
+    slices
+        .into_iter()
+        .flat_map(|n| {
+            let rest = n % cap;
+            std::iter::repeat_n(cap, n / cap).chain((rest > 0).then_some(rest))
+        })
+        .collect()
+}
+
+/// Writes one piece once every fault that paces `flow` lets it leave (the latest wins).
 async fn send_paced<S: Socket>(
     conn: &Conn<S>,
     flow: Direction,
-    states: &mut HashMap<String, State>,
-    states_of: &mut u64,
+    lanes: &mut HashMap<String, Lane>,
     effects: &mut Effects,
     piece: &[u8],
 ) -> io::Result<()> {
     let paced = {
         let table = conn.table();
-        prune(states, states_of, &table);
         let now = Instant::now();
-        table.active_for(flow).find_map(|(i, f)| {
+        let mut latest: Option<(String, Instant)> = None;
+        for (i, f) in table.active_for(flow) {
             if !conn.is_toxic(&table, i, f) {
-                return None;
+                continue;
             }
-            let state = states.entry(f.name.clone()).or_default();
-            match f.kind.behaviour().on_send(piece.len(), now, state) {
-                Verdict::Pace(at) => Some((f.name.clone(), at)),
-                _ => None,
+            let lane = lane_of(lanes, conn, i, f, lane_id(flow) + WRITER_LANES);
+            if let Verdict::Pace(at) = f
+                .kind
+                .behaviour()
+                .on_send(piece.len(), now, &mut lane.state)
+                && latest.as_ref().is_none_or(|(_, t)| at > *t)
+            {
+                latest = Some((f.name.clone(), at));
             }
-        })
+        }
+        latest
     };
     if let Some((name, at)) = paced {
         tokio::time::sleep_until(at).await;
@@ -334,8 +413,8 @@ async fn write_side<S: Socket>(
     mut segments: mpsc::UnboundedReceiver<Segment>,
 ) {
     let (_, dst) = conn.streams(flow);
-    let mut states: HashMap<String, State> = HashMap::new();
-    let mut states_of = 0;
+    let mut lanes: HashMap<String, Lane> = HashMap::new();
+    let mut lanes_of = 0;
     let mut effects = Effects::new(flow);
     while let Some(segment) = segments.recv().await {
         let (data, leave_at) = match segment {
@@ -352,23 +431,17 @@ async fn write_side<S: Socket>(
         if leave_at > Instant::now() {
             tokio::time::sleep_until(leave_at).await;
         }
-        // The first fault that paces this direction (bandwidth) sets when the bytes leave, in
-        // pieces no larger than the faults allow at once.
-        let piece = {
-            let table = conn.table();
-            table
-                .active_for(flow)
-                .filter(|(i, f)| conn.is_toxic(&table, *i, f))
-                .filter_map(|(_, f)| f.kind.behaviour().send_piece())
-                .min()
-                .unwrap_or(usize::MAX)
-        };
+        // The faults cut the bytes into writes (slicer, bandwidth) and time each (bandwidth,
+        // slicer).
+        prune(&mut lanes, &mut lanes_of, &conn.table());
+        let pieces = plan_pieces(conn, flow, &mut lanes, &mut effects, data.len());
         let mut rest = data;
-        while !rest.is_empty() {
-            let next = rest.split_to(rest.len().min(piece));
-            if let Err(e) =
-                send_paced(conn, flow, &mut states, &mut states_of, &mut effects, &next).await
-            {
+        for n in pieces {
+            let next = rest.split_to(n.min(rest.len()));
+            if next.is_empty() {
+                continue;
+            }
+            if let Err(e) = send_paced(conn, flow, &mut lanes, &mut effects, &next).await {
                 conn.end(classify(&e));
                 return;
             }

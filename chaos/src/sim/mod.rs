@@ -192,25 +192,13 @@ async fn gate(shared: Arc<Shared>, mut edges: broadcast::Receiver<Edge>, mut sto
                 Err(RecvError::Closed) => return,
             },
         };
-        let table = shared.table();
-        let Some(slot) = table
-            .slots
-            .get(edge.index)
-            .filter(|_| edge.generation == table.generation)
-        else {
+        let Some((kind, fault, on)) = shared.edge_fault(&edge) else {
             continue;
         };
-        if slot
-            .fault
-            .kind
-            .behaviour()
-            .on_connection(ConnEvent::Connect)
-            != Verdict::Refuse
-        {
+        if kind.behaviour().on_connection(ConnEvent::Connect) != Verdict::Refuse {
             continue;
         }
-        let fault = slot.fault.name.clone();
-        match outage.edge(edge.on) {
+        match outage.edge(on) {
             Some(true) => shared.events().record(EventKind::ProxyDown { fault }),
             Some(false) => shared.events().record(EventKind::ProxyUp { fault }),
             None => {}
