@@ -983,9 +983,9 @@ pub struct ProxyArgs {
 /// The endpoints are toxiproxy's (GET/POST /proxies, GET/POST/PATCH/DELETE /proxies/NAME,
 /// POST /populate, POST /reset, GET/POST /proxies/NAME/toxics,
 /// GET/POST/PATCH/DELETE /proxies/NAME/toxics/TOXIC, GET /version), and so are the toxics:
-/// latency, bandwidth, slow_close, timeout (0 only), reset_peer (0 only), limit_data, noop;
-/// rrbench's own faults are toxic types too, with their own fields: reset, idle_timeout,
-/// blackhole, stall, corrupt, down. The README's "toxiproxy API" says what each maps to.
+/// latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, noop; rrbench's
+/// own faults are toxic types too, with their own fields: reset, idle_timeout, blackhole,
+/// stall, corrupt, down. The README's "toxiproxy API" says what each maps to.
 ///
 ///   rrbench serve-api --listen 127.0.0.1:8474
 ///   curl -s -X POST localhost:8474/proxies \
