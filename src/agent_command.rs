@@ -5,8 +5,9 @@ use std::{path::PathBuf, process::ExitCode, sync::Arc};
 use anyhow::Context;
 use clap::Args;
 use rrbench::{
-    agent::{Agent, AgentConfig},
+    agent::{Agent, AgentConfig, rigs::Limits},
     transport::certs::CertificatePaths,
+    units::ByteSize,
 };
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -44,6 +45,13 @@ pub struct AgentArgs {
     /// Where indices are generated (and kept, for the next campaign) and rigs keep their files.
     #[arg(long, value_name = "DIR", default_value = "rrbench-agent")]
     pub data_dir: PathBuf,
+    /// The largest index a campaign may have generated here (every shard together); the
+    /// filesystem of --data-dir must also have room for it.
+    #[arg(long, value_name = "SIZE", default_value = "64gb")]
+    pub max_index_size: ByteSize,
+    /// The most files a shard of a campaign's index may have.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_files: u32,
 }
 
 pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
@@ -55,6 +63,10 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         },
         api_keys: args.api_keys.clone(),
         data_dir: args.data_dir.clone(),
+        limits: Limits {
+            max_index_size: args.max_index_size,
+            max_files: args.max_files,
+        },
     };
     let started = std::time::Instant::now();
     let log: rrbench::agent::Log = Arc::new(move |line: String| {

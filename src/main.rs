@@ -20,6 +20,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use rrbench::{
+    agent::AgentStartError,
     auth::{ApiKeyError, AuthTokenError},
     campaign::{CampaignError, RunError},
     chaos::{FaultError, LinkError, ProxyError},
@@ -84,6 +85,8 @@ fn main() -> ExitCode {
                     || c.downcast_ref::<LinkError>()
                         .is_some_and(|e| matches!(e, LinkError::Fault(_)))
                     || c.is::<CampaignError>()
+                    || c.downcast_ref::<AgentStartError>()
+                        .is_some_and(AgentStartError::is_bad_input)
                     || c.downcast_ref::<RunError>()
                         .is_some_and(RunError::is_bad_input)
                     || c.downcast_ref::<IndexError>()

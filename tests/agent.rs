@@ -16,14 +16,19 @@ use std::{
 
 use common::{scratch, text};
 use rrbench::{
-    agent::{Agent, AgentConfig},
-    agent_api::{AgentClient, AgentError, AgentUrl, wire::ClockReading},
+    agent::{Agent, AgentConfig, rigs::Limits},
+    agent_api::{
+        AgentClient, AgentError, AgentUrl,
+        wire::{CellRequest, ClockReading, IndexState, RigStarted, RigStopped, StartRig},
+    },
     auth::ApiKey,
+    campaign::Campaign,
     chaos::link::{
         netns::{Netns, ip},
         usable_in_tests,
     },
     transport::certs::{IssuedPaths, TlsClient, generate_issued},
+    units::ByteSize,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_rrbench");
@@ -42,8 +47,8 @@ fn rest_key(dir: &Path, id: &str, key_type: &str) -> PathBuf {
     key
 }
 
-/// Kills the process on drop.
-struct Running(std::process::Child);
+/// Kills the process on drop; what it printed on stderr so far is in `log`.
+struct Running(std::process::Child, Arc<std::sync::Mutex<Vec<String>>>);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -78,9 +83,15 @@ fn start_agent(netns: Option<&str>, listen: &str, pki: &IssuedPaths, dir: &Path)
     let mut lines = BufReader::new(stderr).lines();
     let first = lines.next().expect("a line").expect("text");
     assert!(first.starts_with("agent on https://"), "{first}");
-    // Keep draining its log so it never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Running(child)
+    // Keep reading its log so it never blocks on a full pipe.
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().expect("log").push(line);
+        }
+    });
+    Running(child, log)
 }
 
 /// A campaign file whose leader runs on `agent`.
@@ -178,7 +189,7 @@ fn a_campaign_runs_its_leader_on_an_agent_in_another_namespace() {
         generate_issued(&tmp.path().join("pki"), std::slice::from_ref(&hosts.ip_a)).expect("pki");
     let key = rest_key(tmp.path(), "campaign", "rest");
     let listen = format!("{}:7070", hosts.ip_a);
-    let _agent = start_agent(Some(hosts.a.name()), &listen, &pki, tmp.path());
+    let agent_process = start_agent(Some(hosts.a.name()), &listen, &pki, tmp.path());
     // The agent's clock starts well before the campaign's, so an offset applied the wrong way
     // round would put the chaos events seconds off the follower's.
     std::thread::sleep(Duration::from_millis(1500));
@@ -186,7 +197,8 @@ fn a_campaign_runs_its_leader_on_an_agent_in_another_namespace() {
     // and starts again, so the follower's failure and the proxy's reset are both in the events.
     let body = "[index]\nsize = \"8mb\"\nfiles = 4\nseed = 2\n[leader]\nmax_bytes_per_sec = \
                 \"8mb\"\n[settings]\nmax_bytes_per_sec = \"0\"\n[faults.cut]\ntype = \
-                \"reset\"\nat = \"500ms\"\n[expect]\noutcome = \"completed\"\n";
+                \"reset\"\nat = \"500ms\"\n[faults.wan]\ntype = \"latency\"\ndelay = \
+                \"1ms\"\n[expect]\noutcome = \"completed\"\n";
     let file = tmp.path().join("remote.toml");
     let agent = format!("agent://{listen}");
     std::fs::write(&file, campaign("remote", &agent, &pki.ca, &key, body)).expect("write");
@@ -267,6 +279,19 @@ fn a_campaign_runs_its_leader_on_an_agent_in_another_namespace() {
         "follower failed at {} for a reset at {reset}",
         failed[0]
     );
+    // The trial's own offset is recorded with it.
+    assert!(
+        record["leader_clock"]["offset_s"].as_f64().expect("offset") > 1.0,
+        "{record}"
+    );
+
+    // Every rig the campaign started (the latency's reference, 3 runs, then the trial) was
+    // stopped by it.
+    let log = agent_process.1.lock().expect("log").clone();
+    let count = |what: &str| log.iter().filter(|l| l.contains(what)).count();
+    assert_eq!(count(": started for API key [campaign]"), 4, "{log:?}");
+    assert_eq!(count(": stopped, "), 4, "{log:?}");
+    assert_eq!(count("lease ended"), 0, "{log:?}");
 }
 
 #[test]
@@ -342,6 +367,7 @@ async fn the_api_takes_rest_keys_only_and_answers_like_elasticsearch() {
         identity: pki.leader.clone(),
         api_keys: tmp.path().join("keys.txt"),
         data_dir: tmp.path().join("data"),
+        limits: Default::default(),
     };
     let agent = Agent::start(config, Arc::new(|_| {})).await.expect("agent");
     let url = AgentUrl {
@@ -410,5 +436,144 @@ async fn the_api_takes_rest_keys_only_and_answers_like_elasticsearch() {
         matches!(tls_error, Err(AgentError::Tls { .. })),
         "{tls_error:?}"
     );
+    agent.stop().await;
+}
+
+/// A campaign's first cell as an agent is sent it.
+fn cell_request(text: &str) -> CellRequest {
+    let campaign = Campaign::parse(text, None).expect("campaign");
+    CellRequest {
+        cell: serde_json::to_value(&campaign.tables[0]).expect("table"),
+        seed: campaign.spec.seed,
+    }
+}
+
+#[tokio::test]
+async fn a_rig_lives_from_post_to_delete_for_the_key_that_started_it_only() {
+    let tmp = scratch();
+    let pki = generate_issued(&tmp.path().join("pki"), &["127.0.0.1".into()]).expect("pki");
+    let ops = rest_key(tmp.path(), "ops", "rest");
+    let other = rest_key(tmp.path(), "other", "rest");
+    let config = AgentConfig {
+        listen: "127.0.0.1:0".into(),
+        identity: pki.leader.clone(),
+        api_keys: tmp.path().join("keys.txt"),
+        data_dir: tmp.path().join("data"),
+        limits: Limits {
+            max_index_size: ByteSize::mib(16),
+            max_files: 8,
+        },
+    };
+    let agent = Agent::start(config, Arc::new(|_| {})).await.expect("agent");
+    let url = AgentUrl {
+        host: "127.0.0.1".into(),
+        port: agent.local_addr().port(),
+    };
+    let tls = TlsClient {
+        ca: pki.ca.clone(),
+        ..TlsClient::default()
+    };
+    let key = |path: &Path| {
+        ApiKey::from_sources(Some(path), None)
+            .expect("key")
+            .expect("some")
+    };
+    let client = AgentClient::new(url.clone(), &tls, &key(&ops)).expect("client");
+    let stranger = AgentClient::new(url, &tls, &key(&other)).expect("client");
+    let cell = cell_request(
+        "name = \"c\"\nseed = 4\n[index]\nsize = \"2mb\"\nfiles = 2\nseed = 1\n\
+         [faults.wan]\ntype = \"latency\"\ndelay = \"1ms\"\n",
+    );
+    let start = StartRig {
+        cell: cell.clone(),
+        trial_seed: 9,
+        reference: false,
+        lease_s: 60.0,
+    };
+    let status = |r: &Result<serde_json::Value, AgentError>| match r {
+        Err(AgentError::Remote { status, .. }) => *status,
+        other => panic!("{other:?}"),
+    };
+    // Before its index is there, no rig.
+    let early = client
+        .call::<serde_json::Value>("POST", "/rigs", Some(&start))
+        .await;
+    assert_eq!(status(&early), 409, "{early:?}");
+    let mut state = IndexState::Building;
+    for _ in 0..200 {
+        state = client
+            .call("POST", "/indices", Some(&cell))
+            .await
+            .expect("indices");
+        if state != IndexState::Building {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state, IndexState::Ready);
+    let started: RigStarted = client
+        .call("POST", "/rigs", Some(&start))
+        .await
+        .expect("rig");
+    assert_eq!(started.ports.len(), 1);
+    // The proxy listens where the agent does.
+    std::net::TcpStream::connect(("127.0.0.1", started.ports[0])).expect("the rig's port");
+    let listed: serde_json::Value = client
+        .call("GET", "/rigs", None::<&()>)
+        .await
+        .expect("list");
+    assert_eq!(listed["rigs"], serde_json::json!([started.id]));
+    // Another key sees none of it, and cannot stop it.
+    let theirs: serde_json::Value = stranger
+        .call("GET", "/rigs", None::<&()>)
+        .await
+        .expect("list");
+    assert_eq!(theirs["rigs"], serde_json::json!([]));
+    let path = format!("/rigs/{}", started.id);
+    let not_theirs = stranger
+        .call::<serde_json::Value>("DELETE", &path, None::<&()>)
+        .await;
+    assert_eq!(status(&not_theirs), 404);
+    let stats: serde_json::Value = client
+        .call("GET", &format!("{path}/stats"), None::<&()>)
+        .await
+        .expect("stats");
+    assert_eq!(stats["connections_open"], 0, "{stats}");
+    let stopped: RigStopped = client
+        .call("DELETE", &path, None::<&()>)
+        .await
+        .expect("stop");
+    assert!(
+        stopped
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, rrbench::chaos::EventKind::ProxyStart { .. })),
+        "{:?}",
+        stopped.events
+    );
+    let again = client
+        .call::<serde_json::Value>("DELETE", &path, None::<&()>)
+        .await;
+    assert_eq!(status(&again), 404, "stopped once");
+    // What a cell may not ask an agent for, whatever its own [hosts] says.
+    let big = cell_request("name = \"c\"\n[index]\nsize = \"1gb\"\nfiles = 2\n");
+    let refused = client
+        .call::<serde_json::Value>("POST", "/indices", Some(&big))
+        .await;
+    assert_eq!(status(&refused), 413, "{refused:?}");
+    let l3 =
+        cell_request("name = \"c\"\n[index]\nsize = \"1mb\"\nfiles = 2\n[chaos]\nlayer = \"l3\"\n");
+    let refused = client
+        .call::<serde_json::Value>("POST", "/indices", Some(&l3))
+        .await;
+    assert_eq!(status(&refused), 400, "{refused:?}");
+    let forever = StartRig {
+        lease_s: 0.0,
+        ..start
+    };
+    let refused = client
+        .call::<serde_json::Value>("POST", "/rigs", Some(&forever))
+        .await;
+    assert_eq!(status(&refused), 400, "{refused:?}");
     agent.stop().await;
 }

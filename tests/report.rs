@@ -283,6 +283,7 @@ fn synthetic_record(n: usize, policy: &str, rep: u32) -> TrialRecord {
         jain_index: None,
         // Elasticsearch completes but re-sends what it had: its expectation fails.
         tls: None,
+        leader_clock: None,
         expectations: vec![Verdict {
             name: "max_bytes_wasted".into(),
             expected: "<= 5mb".into(),

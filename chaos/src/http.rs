@@ -116,6 +116,18 @@ impl Response {
         self.headers.push((name, value.into()));
         self
     }
+
+    /// The same response, and the connection closed after it (an unauthenticated client gets
+    /// no second request on it).
+    pub fn closing(self) -> Self {
+        self.with_header("Connection", "close")
+    }
+
+    fn closes(&self) -> bool {
+        self.headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close"))
+    }
 }
 
 /// What answers requests.
@@ -146,18 +158,29 @@ impl HttpServer {
     /// Serves `handler` on `listener` until [`HttpServer::stop`].
     pub fn start(listener: TcpListener, handler: Handler) -> std::io::Result<Self> {
         let plain: Wrap = Arc::new(|stream| Box::pin(async move { Ok(Box::new(stream) as _) }));
-        Self::start_with(listener, handler, plain)
+        Self::serve(listener, handler, plain, true)
     }
 
-    /// Serves `handler` on `listener`, each connection wrapped by `wrap` first.
+    /// Serves `handler` on `listener`, each connection wrapped by `wrap` first. A connection
+    /// past [`MAX_CONNECTIONS`] is closed without a word: a `503` in plaintext would be
+    /// garbage inside the wrapping (TLS).
     pub fn start_with(
         listener: TcpListener,
         handler: Handler,
         wrap: Wrap,
     ) -> std::io::Result<Self> {
+        Self::serve(listener, handler, wrap, false)
+    }
+
+    fn serve(
+        listener: TcpListener,
+        handler: Handler,
+        wrap: Wrap,
+        plain: bool,
+    ) -> std::io::Result<Self> {
         let local_addr = listener.local_addr()?;
         let mut shutdown = Shutdown::new();
-        shutdown.spawn(move |signal| accept(listener, handler, wrap, signal));
+        shutdown.spawn(move |signal| accept(listener, handler, wrap, plain, signal));
         Ok(Self {
             local_addr,
             shutdown,
@@ -175,7 +198,13 @@ impl HttpServer {
     }
 }
 
-async fn accept(listener: TcpListener, handler: Handler, wrap: Wrap, mut signal: Signal) {
+async fn accept(
+    listener: TcpListener,
+    handler: Handler,
+    wrap: Wrap,
+    plain: bool,
+    mut signal: Signal,
+) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let accepted = tokio::select! {
@@ -188,6 +217,10 @@ async fn accept(listener: TcpListener, handler: Handler, wrap: Wrap, mut signal:
             continue;
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
+            if !plain {
+                drop(stream);
+                continue;
+            }
             tokio::spawn(async move {
                 let mut stream = stream;
                 let why = format!("more than {MAX_CONNECTIONS} connections at once");
@@ -240,7 +273,6 @@ async fn serve(mut stream: Box<dyn Duplex>, handler: Handler) {
             }
             Ok(Ok(parsed)) => parsed,
         };
-        let close = close || served == MAX_REQUESTS;
         let response = match tokio::time::timeout(WRITE_TIMEOUT, handler(request)).await {
             Ok(response) => response,
             Err(_) => {
@@ -248,6 +280,7 @@ async fn serve(mut stream: Box<dyn Duplex>, handler: Handler) {
                 Response::json(503, &serde_json::json!({ "error": why, "status": 503 }))
             }
         };
+        let close = close || served == MAX_REQUESTS || response.closes();
         let written =
             tokio::time::timeout(WRITE_TIMEOUT, write_response(&mut stream, &response, close));
         if !matches!(written.await, Ok(Ok(()))) || close {
@@ -407,7 +440,10 @@ async fn write_response<S: AsyncWrite + Unpin + ?Sized>(
         ),
     };
     for (name, value) in &response.headers {
-        out.push_str(&format!("{name}: {value}\r\n"));
+        // `Connection` is written below, once.
+        if !name.eq_ignore_ascii_case("connection") {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
     }
     if close {
         out.push_str("Connection: close\r\n");
@@ -423,6 +459,7 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         201 => "Created",
+        202 => "Accepted",
         204 => "No Content",
         400 => "Bad Request",
         401 => "Unauthorized",
@@ -430,6 +467,8 @@ fn reason(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         409 => "Conflict",
+        429 => "Too Many Requests",
+        507 => "Insufficient Storage",
         413 => "Payload Too Large",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",

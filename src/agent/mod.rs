@@ -14,15 +14,22 @@
 //! | `GET /rigs` | `{"rigs": [ids]}` |
 //! | `GET /rigs/{id}/stats` | the leader's counters |
 //! | `GET /rigs/{id}/events?from=N` | `{"events": [...]}`, on the rig's clock |
-//! | `DELETE /rigs/{id}` | `{events, stats}`: the rig stopped |
+//! | `DELETE /rigs/{id}` | `{events, stats}`: the rig stopped; `202 {"state": "stopping"}`: ask again |
 //!
-//! Errors are Elasticsearch-shaped: `{"error": {"type": ..., "reason": ...}, "status": N}`. A
-//! rig nobody stops is stopped when its lease ends; stopping the agent stops every rig.
+//! Errors are Elasticsearch-shaped: `{"error": {"type": ..., "reason": ...}, "status": N}`; a
+//! refused key also closes the connection. A key sees and stops only the rigs it started. A rig
+//! nobody stops is stopped when its lease ends; stopping the agent stops every rig and every
+//! index being generated. What a cell may ask for is bounded ([`rigs::Limits`]).
 
 pub mod auth;
 pub mod rigs;
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use rrbench_chaos::http::{Duplex, Handler, HttpServer, Request, Response, Wrap};
 use serde::Serialize;
@@ -36,7 +43,7 @@ use crate::{
     clock::Clock,
     transport::certs::{self, CertError, CertificatePaths},
 };
-use rigs::{Refused, Rigs};
+use rigs::{Limits, Refused, Rigs, Stop};
 
 /// How often rigs past their lease are looked for.
 const REAP_EVERY: Duration = Duration::from_secs(1);
@@ -52,6 +59,8 @@ pub struct AgentConfig {
     pub api_keys: PathBuf,
     /// Where indices are generated and rigs keep their files.
     pub data_dir: PathBuf,
+    /// What a cell may ask for.
+    pub limits: Limits,
 }
 
 /// Why an agent could not start.
@@ -79,6 +88,18 @@ pub enum AgentStartError {
         /// The error.
         source: std::io::Error,
     },
+}
+
+impl AgentStartError {
+    /// Whether it is the operator's input (exit code 2): an address, a certificate or key, a
+    /// keys file that cannot be used.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Self::Listen { .. } | Self::Certificate(_) => true,
+            Self::Keys(e) => e.is_bad_input(),
+            Self::DataDir { .. } => false,
+        }
+    }
 }
 
 /// A line for the agent's log.
@@ -115,6 +136,7 @@ impl Agent {
             Clock::start(),
             config.data_dir.clone(),
             addr.ip(),
+            config.limits,
         ));
         let acceptor = TlsAcceptor::from(Arc::new(server_config));
         let wrap: Wrap = Arc::new(move |tcp| {
@@ -178,18 +200,53 @@ fn from_refused(r: Refused) -> Response {
     error(r.status, kind, &r.reason)
 }
 
+/// Logs refusals at most once a second, counting the ones it did not log: a client without a
+/// key must not be able to fill the agent's log.
+struct RefusalLog {
+    log: Log,
+    last: Mutex<(Option<Instant>, u64)>,
+}
+
+impl RefusalLog {
+    fn refused(&self, line: String) {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let (when, unlogged) = &mut *last;
+        if when.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            *unlogged += 1;
+            return;
+        }
+        let more = match std::mem::take(unlogged) {
+            0 => String::new(),
+            n => format!(" (and {n} more refused since the last line)"),
+        };
+        *when = Some(Instant::now());
+        (self.log)(format!("{line}{more}"));
+    }
+}
+
 fn handler(rigs: Arc<Rigs>, keys: Arc<ApiKeys>, log: Log) -> Handler {
+    let refusals = Arc::new(RefusalLog {
+        log: log.clone(),
+        last: Mutex::new((None, 0)),
+    });
     Arc::new(move |request: Request| {
-        let (rigs, keys, log) = (rigs.clone(), keys.clone(), log.clone());
+        let (rigs, keys, log, refusals) =
+            (rigs.clone(), keys.clone(), log.clone(), refusals.clone());
         Box::pin(async move {
-            if let Err(refusal) = auth::authorize(&keys, request.header("authorization")).await {
-                log(format!(
-                    "refused {} {}: {}",
-                    request.method, request.path, refusal.log
-                ));
-                return error(refusal.status, "security_exception", &refusal.reason);
-            }
-            route(&rigs, &log, &request).await
+            let owner = match auth::authorize(&keys, request.header("authorization")).await {
+                Ok(owner) => owner,
+                Err(refusal) => {
+                    let path: String = request.path.chars().take(80).collect();
+                    refusals.refused(format!(
+                        "refused {} {path:?}: {}",
+                        request.method, refusal.log
+                    ));
+                    return error(refusal.status, "security_exception", &refusal.reason)
+                        .with_header("WWW-Authenticate", "ApiKey")
+                        .closing();
+                }
+            };
+            route(&rigs, &log, &owner, &request).await
         })
     })
 }
@@ -199,7 +256,7 @@ fn body<T: serde::de::DeserializeOwned>(request: &Request) -> Result<T, Response
         .map_err(|e| error(400, "parse_exception", &format!("the request body: {e}")))
 }
 
-async fn route(rigs: &Arc<Rigs>, log: &Log, request: &Request) -> Response {
+async fn route(rigs: &Arc<Rigs>, log: &Log, owner: &str, request: &Request) -> Response {
     let segments = request.segments();
     let method = request.method.as_str();
     let rig_id = |text: &str| {
@@ -222,13 +279,13 @@ async fn route(rigs: &Arc<Rigs>, log: &Log, request: &Request) -> Response {
             rigs.prepare(&cell.cell, cell.seed)
                 .map_or_else(from_refused, |state| ok(&state))
         }),
-        ("GET", ["rigs"]) => Ok(ok(&json!({ "rigs": rigs.ids() }))),
+        ("GET", ["rigs"]) => Ok(ok(&json!({ "rigs": rigs.ids(owner) }))),
         ("POST", ["rigs"]) => match body::<StartRig>(request) {
             Err(e) => Err(e),
-            Ok(start) => Ok(match rigs.start(start).await {
+            Ok(start) => Ok(match rigs.start(owner, start).await {
                 Ok(started) => {
                     log(format!(
-                        "rig {}: started, ports {:?}",
+                        "rig {}: started for API key [{owner}], ports {:?}",
                         started.id, started.ports
                     ));
                     ok(&started)
@@ -240,23 +297,24 @@ async fn route(rigs: &Arc<Rigs>, log: &Log, request: &Request) -> Response {
             }),
         },
         ("GET", ["rigs", id, "stats"]) => {
-            rig_id(id).map(|id| rigs.stats(id).map_or_else(from_refused, |s| ok(&s)))
+            rig_id(id).map(|id| rigs.stats(owner, id).map_or_else(from_refused, |s| ok(&s)))
         }
         ("GET", ["rigs", id, "events"]) => rig_id(id).map(|id| {
             let from = query_from(request.query.as_deref());
-            rigs.events(id, from)
+            rigs.events(owner, id, from)
                 .map_or_else(from_refused, |events| ok(&json!({ "events": events })))
         }),
         ("DELETE", ["rigs", id]) => match rig_id(id) {
             Err(e) => Err(e),
-            Ok(id) => Ok(match rigs.stop(id).await {
-                Ok(stopped) => {
+            Ok(id) => Ok(match rigs.stop(owner, id).await {
+                Ok(Stop::Done(stopped)) => {
                     log(format!(
                         "rig {id}: stopped, {} events",
                         stopped.events.len()
                     ));
-                    ok(&stopped)
+                    ok(&*stopped)
                 }
+                Ok(Stop::Pending) => Response::json(202, &json!({ "state": "stopping" })),
                 Err(r) => from_refused(r),
             }),
         },

@@ -1,6 +1,13 @@
 //! What an agent runs: the indices it generated (cached in its data directory, shared by every
 //! rig that serves them) and the rigs it started, each a campaign cell's leader and injector
 //! on the agent's clock, until stopped or its lease ends.
+//!
+//! Cells come from the network, so what they may ask for is bounded: an index of at most
+//! [`Limits::max_index_size`] (every shard together) and [`Limits::max_files`] files a shard,
+//! room for it on the data directory's filesystem, one index generated at a time, at most
+//! [`MAX_INDICES`] kept open, at most [`MAX_RIGS`] rigs, each seen and stopped only by the key
+//! that started it, and only what an agent runs ([`runs_on_agent`]) whatever the cell's own
+//! `[hosts]` says.
 
 use std::{
     collections::HashMap,
@@ -13,22 +20,55 @@ use std::{
     time::Duration,
 };
 
-use tokio::time::Instant;
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore, watch},
+    time::Instant,
+};
 
 use crate::{
     agent_api::wire::{IndexState, MAX_RIGS, RigStarted, RigStopped, StartRig, WireEvent},
     campaign::{
         CampaignSpec,
+        hosts::runs_on_agent,
         runner::{cache_dir, cached_index, certificate, reference_cell, start_rig},
     },
     chaos::EventLog,
     clock::Clock,
-    index::IndexShards,
+    index::{IndexShards, ensure_room},
     leader::LeaderStatsSnapshot,
     rig::Rig,
+    units::ByteSize,
 };
 
-/// An index by its cache directory's name.
+/// Indices kept loaded (each holds its files open); a ready one no rig uses makes room.
+pub const MAX_INDICES: usize = 32;
+/// The longest lease a rig may ask for.
+pub const MAX_LEASE: Duration = Duration::from_secs(7 * 86_400);
+/// How long `DELETE /rigs/{id}` waits for a rig to stop before answering `202` (the client
+/// asks again); under the HTTP server's handler timeout.
+pub const STOP_WAIT: Duration = Duration::from_secs(8);
+/// How long a stopped rig's events wait to be collected.
+const KEEP_STOPPED: Duration = Duration::from_secs(600);
+
+/// What a cell may ask an agent for.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// The largest index (every shard together).
+    pub max_index_size: ByteSize,
+    /// The most files a shard of an index may have.
+    pub max_files: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_index_size: ByteSize::gib(64),
+            max_files: 10_000,
+        }
+    }
+}
+
+/// An index by its cache directory.
 enum Index {
     Building,
     Ready(IndexShards),
@@ -36,16 +76,25 @@ enum Index {
 }
 
 struct Running {
+    owner: String,
     rig: Rig,
     events: Arc<EventLog>,
     until: Instant,
     dir: tempfile::TempDir,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// A rig being stopped or stopped: its result once there, and until when it is kept.
+struct Stopping {
+    owner: String,
+    done: watch::Receiver<Option<Arc<RigStopped>>>,
+    until: Instant,
 }
 
 /// A request the rig table refuses: its HTTP status and why.
 #[derive(Debug)]
 pub struct Refused {
-    /// 400, 404, 409, 503 or 500.
+    /// 400, 404, 409, 413, 503 or 500.
     pub status: u16,
     /// Why.
     pub reason: String,
@@ -58,15 +107,29 @@ fn refused(status: u16, reason: impl Into<String>) -> Refused {
     }
 }
 
+/// What `DELETE /rigs/{id}` got: the rig's remains, or not yet.
+pub enum Stop {
+    /// Stopped.
+    Done(Arc<RigStopped>),
+    /// Still stopping: ask again.
+    Pending,
+}
+
 /// The agent's indices and rigs.
 pub struct Rigs {
     clock: Clock,
     cache: PathBuf,
     scratch: PathBuf,
     bind: IpAddr,
+    limits: Limits,
     indices: Mutex<HashMap<PathBuf, Index>>,
+    builds: Arc<Semaphore>,
+    slots: Arc<Semaphore>,
     running: Mutex<HashMap<u64, Running>>,
+    stopping: Mutex<HashMap<u64, Stopping>>,
     next: AtomicU64,
+    cancel: watch::Sender<bool>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -74,16 +137,25 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Rigs {
-    /// Rigs listening on `bind`, stamping on `clock`, indices cached under `data`.
-    pub fn new(clock: Clock, data: PathBuf, bind: IpAddr) -> Self {
+    /// Rigs listening on `bind`, stamping on `clock`, indices cached under `data`. Rig files
+    /// an agent killed earlier left under `data` are removed.
+    pub fn new(clock: Clock, data: PathBuf, bind: IpAddr, limits: Limits) -> Self {
+        let scratch = data.join("rigs");
+        let _ = std::fs::remove_dir_all(&scratch);
         Self {
             clock,
             cache: data.join("index-cache"),
-            scratch: data.join("rigs"),
+            scratch,
             bind,
+            limits,
             indices: Mutex::new(HashMap::new()),
+            builds: Arc::new(Semaphore::new(1)),
+            slots: Arc::new(Semaphore::new(MAX_RIGS)),
             running: Mutex::new(HashMap::new()),
+            stopping: Mutex::new(HashMap::new()),
             next: AtomicU64::new(1),
+            cancel: watch::Sender::new(false),
+            tasks: Mutex::new(Vec::new()),
         }
     }
 
@@ -92,52 +164,108 @@ impl Rigs {
         self.clock
     }
 
-    /// The cell a request carries, read as the campaign read it.
-    fn cell(value: &serde_json::Value, seed: u64) -> Result<CampaignSpec, Refused> {
+    /// The cell a request carries, read as the campaign read it, and checked against what an
+    /// agent runs and its limits.
+    fn cell(&self, value: &serde_json::Value, seed: u64) -> Result<CampaignSpec, Refused> {
         let table: toml::Table = serde_json::from_value(value.clone())
             .map_err(|e| refused(400, format!("the cell is not a table: {e}")))?;
-        CampaignSpec::from_cell_table(table, seed)
-            .map_err(|e| refused(400, format!("the cell: {e}")))
+        let cell = CampaignSpec::from_cell_table(table, seed)
+            .map_err(|e| refused(400, format!("the cell: {e}")))?;
+        runs_on_agent(&cell).map_err(|why| refused(400, why))?;
+        let index = &cell.index;
+        let total = index.size.bytes().saturating_mul(u64::from(index.shards));
+        if total > self.limits.max_index_size.bytes() {
+            return Err(refused(
+                413,
+                format!(
+                    "index.size {} x {} shards is over this agent's --max-index-size {}",
+                    index.size, index.shards, self.limits.max_index_size
+                ),
+            ));
+        }
+        if index.files > self.limits.max_files {
+            return Err(refused(
+                413,
+                format!(
+                    "index.files {} is over this agent's --max-files {}",
+                    index.files, self.limits.max_files
+                ),
+            ));
+        }
+        Ok(cell)
     }
 
-    /// Starts generating the cell's index if it is not there yet; its state.
+    /// Starts generating the cell's index if it is not there yet; its state. A failure is
+    /// told once, then forgotten (the next request tries again).
     pub fn prepare(
         self: &Arc<Self>,
         value: &serde_json::Value,
         seed: u64,
     ) -> Result<IndexState, Refused> {
-        let cell = Self::cell(value, seed)?;
+        let cell = self.cell(value, seed)?;
         let key = cache_dir(&self.cache, &cell.index);
         let mut indices = lock(&self.indices);
         match indices.get(&key) {
             Some(Index::Ready(_)) => return Ok(IndexState::Ready),
             Some(Index::Building) => return Ok(IndexState::Building),
             Some(Index::Failed(message)) => {
-                return Ok(IndexState::Failed {
-                    message: message.clone(),
-                });
+                let message = message.clone();
+                indices.remove(&key);
+                return Ok(IndexState::Failed { message });
             }
             None => {}
+        }
+        if indices.len() >= MAX_INDICES {
+            // Room from a ready index: a rig serving it holds its own copy of the handles.
+            let spare = indices
+                .iter()
+                .find(|(_, i)| !matches!(i, Index::Building))
+                .map(|(k, _)| k.clone());
+            match spare {
+                Some(k) => {
+                    indices.remove(&k);
+                }
+                None => {
+                    return Err(refused(
+                        503,
+                        format!("{MAX_INDICES} indices are being generated; retry later"),
+                    ));
+                }
+            }
+        }
+        let total = cell.index.size.bytes() * u64::from(cell.index.shards);
+        if !key.join(".complete").exists() {
+            std::fs::create_dir_all(&self.cache)
+                .map_err(|e| refused(500, format!("{}: {e}", self.cache.display())))?;
+            ensure_room(&self.cache, total).map_err(|e| refused(507, e.to_string()))?;
         }
         indices.insert(key.clone(), Index::Building);
         drop(indices);
         let rigs = self.clone();
-        tokio::spawn(async move {
-            std::fs::create_dir_all(&rigs.cache).ok();
-            let never = std::pin::pin!(std::future::pending::<()>());
-            let built = match cached_index(&rigs.cache, &cell.index, never).await {
+        let task = tokio::spawn(async move {
+            let Ok(_build) = rigs.builds.clone().acquire_owned().await else {
+                return;
+            };
+            let mut cancel = rigs.cancel.subscribe();
+            let stopped = std::pin::pin!(async move {
+                let _ = cancel.wait_for(|stop| *stop).await;
+            });
+            let built = match cached_index(&rigs.cache, &cell.index, stopped).await {
                 Ok(Some(shards)) => Index::Ready(shards),
-                Ok(None) => Index::Failed("stopped".into()),
+                Ok(None) => Index::Failed("the agent is stopping".into()),
                 Err(e) => Index::Failed(e.to_string()),
             };
             lock(&rigs.indices).insert(key, built);
         });
+        let mut tasks = lock(&self.tasks);
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
         Ok(IndexState::Building)
     }
 
-    /// Starts a rig for the request's cell, on an index already prepared.
-    pub async fn start(&self, request: StartRig) -> Result<RigStarted, Refused> {
-        let cell = Self::cell(&request.cell.cell, request.cell.seed)?;
+    /// Starts a rig for `owner` from the request's cell, on an index already prepared.
+    pub async fn start(&self, owner: &str, request: StartRig) -> Result<RigStarted, Refused> {
+        let cell = self.cell(&request.cell.cell, request.cell.seed)?;
         let key = cache_dir(&self.cache, &cell.index);
         let snapshot = match lock(&self.indices).get(&key) {
             Some(Index::Ready(shards)) => shards.clone(),
@@ -148,12 +276,12 @@ impl Rigs {
                 ));
             }
         };
-        if lock(&self.running).len() >= MAX_RIGS {
-            return Err(refused(
+        let slot = self.slots.clone().try_acquire_owned().map_err(|_| {
+            refused(
                 503,
                 format!("{MAX_RIGS} rigs are running: stop one (DELETE /rigs/ID) first"),
-            ));
-        }
+            )
+        })?;
         let faults = match request.reference {
             true => reference_cell(&cell)
                 .map(|(_, faults)| faults)
@@ -162,11 +290,14 @@ impl Rigs {
         };
         let lease = Duration::try_from_secs_f64(request.lease_s)
             .ok()
-            .filter(|l| !l.is_zero() && *l <= Duration::from_secs(7 * 86_400))
+            .filter(|l| !l.is_zero() && *l <= MAX_LEASE)
             .ok_or_else(|| {
                 refused(
                     400,
-                    format!("lease_s {} is not 0 to 7 days", request.lease_s),
+                    format!(
+                        "lease_s {} is not above 0 and up to 7 days",
+                        request.lease_s
+                    ),
                 )
             })?;
         std::fs::create_dir_all(&self.scratch)
@@ -176,7 +307,7 @@ impl Rigs {
             .tempdir_in(&self.scratch)
             .map_err(|e| refused(500, format!("{}: {e}", self.scratch.display())))?;
         let clock = Clock::start();
-        let rig_epoch_s = self.clock.elapsed().as_secs_f64() - clock.elapsed().as_secs_f64();
+        let rig_epoch_s = rig_epoch_s(self.clock, clock);
         let events = Arc::new(EventLog::new(clock));
         let listen = SocketAddr::new(self.bind, 0).to_string();
         let rig = start_rig(
@@ -201,10 +332,12 @@ impl Rigs {
         lock(&self.running).insert(
             id,
             Running {
+                owner: owner.to_owned(),
                 rig,
                 events,
                 until: Instant::now() + lease,
                 dir,
+                _slot: slot,
             },
         );
         Ok(RigStarted {
@@ -214,38 +347,89 @@ impl Rigs {
         })
     }
 
-    /// A running rig's leader counters, every node's summed.
-    pub fn stats(&self, id: u64) -> Result<LeaderStatsSnapshot, Refused> {
+    /// A running rig of `owner`'s: what `read` reads of it.
+    fn with_rig<T>(
+        &self,
+        owner: &str,
+        id: u64,
+        read: impl FnOnce(&Running) -> T,
+    ) -> Result<T, Refused> {
         let running = lock(&self.running);
-        let r = running.get(&id).ok_or_else(|| no_rig(id))?;
-        Ok(LeaderStatsSnapshot::total(
-            r.rig.leader_nodes().iter().map(|n| n.stats()),
-        ))
+        match running.get(&id) {
+            Some(r) if r.owner == owner => Ok(read(r)),
+            _ => Err(no_rig(id)),
+        }
+    }
+
+    /// A running rig's leader counters, every node's summed.
+    pub fn stats(&self, owner: &str, id: u64) -> Result<LeaderStatsSnapshot, Refused> {
+        self.with_rig(owner, id, |r| leader_stats(&r.rig))
     }
 
     /// A running rig's events from the `from`th on.
-    pub fn events(&self, id: u64, from: usize) -> Result<Vec<WireEvent>, Refused> {
-        let running = lock(&self.running);
-        let r = running.get(&id).ok_or_else(|| no_rig(id))?;
-        Ok(r.events.since(from).iter().map(WireEvent::from).collect())
+    pub fn events(&self, owner: &str, id: u64, from: usize) -> Result<Vec<WireEvent>, Refused> {
+        self.with_rig(owner, id, |r| {
+            r.events.since(from).iter().map(WireEvent::from).collect()
+        })
     }
 
-    /// Ids of the running rigs.
-    pub fn ids(&self) -> Vec<u64> {
-        let mut ids: Vec<u64> = lock(&self.running).keys().copied().collect();
+    /// Ids of `owner`'s running rigs.
+    pub fn ids(&self, owner: &str) -> Vec<u64> {
+        let mut ids: Vec<u64> = lock(&self.running)
+            .iter()
+            .filter(|(_, r)| r.owner == owner)
+            .map(|(id, _)| *id)
+            .collect();
         ids.sort_unstable();
         ids
     }
 
-    /// Stops a rig: its events and its leader's last counters.
-    pub async fn stop(&self, id: u64) -> Result<RigStopped, Refused> {
-        let r = lock(&self.running).remove(&id).ok_or_else(|| no_rig(id))?;
-        Ok(finish(r).await)
+    /// Stops a rig (asked again, waits again): its events and its leader's last counters, or
+    /// [`Stop::Pending`] if it takes longer than [`STOP_WAIT`]. The stop goes on either way.
+    pub async fn stop(&self, owner: &str, id: u64) -> Result<Stop, Refused> {
+        let taken = {
+            let mut running = lock(&self.running);
+            match running.get(&id) {
+                Some(r) if r.owner == owner => running.remove(&id),
+                _ => None,
+            }
+        };
+        if let Some(r) = taken {
+            let (done, result) = watch::channel(None);
+            lock(&self.stopping).insert(
+                id,
+                Stopping {
+                    owner: owner.to_owned(),
+                    done: result,
+                    until: Instant::now() + KEEP_STOPPED,
+                },
+            );
+            tokio::spawn(async move {
+                done.send_replace(Some(Arc::new(finish(r).await)));
+            });
+        }
+        let mut done = match lock(&self.stopping).get(&id) {
+            Some(s) if s.owner == owner => s.done.clone(),
+            _ => return Err(no_rig(id)),
+        };
+        let waited = tokio::time::timeout(STOP_WAIT, done.wait_for(Option::is_some)).await;
+        let stopped = match waited {
+            Ok(Ok(result)) => result.clone(),
+            _ => None,
+        };
+        Ok(match stopped {
+            Some(stopped) => {
+                lock(&self.stopping).remove(&id);
+                Stop::Done(stopped)
+            }
+            None => Stop::Pending,
+        })
     }
 
-    /// Stops the rigs whose lease ended; their ids.
+    /// Stops the rigs whose lease ended (their ids) and forgets stopped ones nobody collected.
     pub async fn reap(&self) -> Vec<u64> {
         let now = Instant::now();
+        lock(&self.stopping).retain(|_, s| s.until > now);
         let expired: Vec<(u64, Running)> = {
             let mut running = lock(&self.running);
             let ids: Vec<u64> = running
@@ -265,17 +449,31 @@ impl Rigs {
         ids
     }
 
-    /// Stops every rig.
+    /// Stops every rig and every index being generated.
     pub async fn stop_all(&self) {
+        self.cancel.send_replace(true);
         let all: Vec<Running> = lock(&self.running).drain().map(|(_, r)| r).collect();
         for r in all {
             finish(r).await;
         }
+        let tasks: Vec<_> = lock(&self.tasks).drain(..).collect();
+        for task in tasks {
+            let _ = task.await;
+        }
     }
 }
 
+/// When `rig`'s clock started, on `agent`'s clock (both read now).
+fn rig_epoch_s(agent: Clock, rig: Clock) -> f64 {
+    agent.elapsed().as_secs_f64() - rig.elapsed().as_secs_f64()
+}
+
+fn leader_stats(rig: &Rig) -> LeaderStatsSnapshot {
+    LeaderStatsSnapshot::total(rig.leader_nodes().iter().map(|n| n.stats()))
+}
+
 async fn finish(r: Running) -> RigStopped {
-    let stats = LeaderStatsSnapshot::total(r.rig.leader_nodes().iter().map(|n| n.stats()));
+    let stats = leader_stats(&r.rig);
     let events = r.rig.shutdown().await;
     drop(r.dir);
     RigStopped {
@@ -285,5 +483,8 @@ async fn finish(r: Running) -> RigStopped {
 }
 
 fn no_rig(id: u64) -> Refused {
-    refused(404, format!("no rig {id} (stopped, or its lease ended)"))
+    refused(
+        404,
+        format!("no rig {id} of this API key (stopped, or its lease ended)"),
+    )
 }

@@ -30,6 +30,8 @@ pub const MAX_HEAD: usize = 16 << 10;
 pub const MAX_BODY: usize = 256 << 20;
 /// The longest one call may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest the TCP connection and the TLS handshake may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A client of one agent.
 pub struct AgentClient {
@@ -150,21 +152,34 @@ impl AgentClient {
     ) -> Result<Answer, AgentError> {
         let url = self.url.to_string();
         let addr = self.url.address();
-        let tcp = TcpStream::connect(&addr)
+        let no_answer = || AgentError::Connect {
+            url: url.clone(),
+            message: format!(
+                "no answer within {CONNECT_TIMEOUT:?} (a firewall dropping the port, or a host \
+                 that is down)"
+            ),
+        };
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
             .await
+            .map_err(|_| no_answer())?
             .map_err(|e| AgentError::Connect {
                 url: url.clone(),
                 message: e.to_string(),
             })?;
         let _ = tcp.set_nodelay(true);
-        let mut tls = match self.connector.connect(self.name.clone(), tcp).await {
+        let handshake = self.connector.connect(self.name.clone(), tcp);
+        let handshake = tokio::time::timeout(CONNECT_TIMEOUT, handshake)
+            .await
+            .map_err(|_| no_answer())?;
+        let mut tls = match handshake {
             Ok(tls) => tls,
             Err(e) => {
                 let message = match (self.verifier.take_diagnosis(), rustls_error(&e)) {
                     (Some(diagnosis), _) => diagnosis,
                     (None, Some(tls)) => describe(tls),
                     (None, None) => format!(
-                        "{e} (does the agent serve TLS on this port? `rrbench agent` always does)"
+                        "{e} (is this port an `rrbench agent`, which always serves TLS? An agent \
+                         serving its most connections at once closes new ones too)"
                     ),
                 };
                 return Err(AgentError::Tls { url, message });

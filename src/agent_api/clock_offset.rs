@@ -7,7 +7,7 @@
 //!
 //! Pure: the samples come in as numbers (seconds on each host's own monotonic clock).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One request's timings, in seconds.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -33,7 +33,7 @@ impl Sample {
 }
 
 /// The estimate: `remote = local + offset_s`, within `uncertainty_s` either way.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClockOffset {
     /// Remote time minus local time, in seconds.
     pub offset_s: f64,

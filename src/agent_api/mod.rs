@@ -162,8 +162,17 @@ pub async fn estimate_offset(
     client: &AgentClient,
     local: rrbench_chaos::clock::Clock,
 ) -> Result<ClockOffset, AgentError> {
-    let mut samples = Vec::with_capacity(CLOCK_SAMPLES);
-    for _ in 0..CLOCK_SAMPLES {
+    estimate_offset_with(client, local, CLOCK_SAMPLES).await
+}
+
+/// [`estimate_offset`] from `count` samples.
+pub async fn estimate_offset_with(
+    client: &AgentClient,
+    local: rrbench_chaos::clock::Clock,
+    count: usize,
+) -> Result<ClockOffset, AgentError> {
+    let mut samples = Vec::with_capacity(count);
+    for _ in 0..count {
         let answer = client.exchange("GET", "/clock", None::<&()>).await?;
         let reading: wire::ClockReading = client.parse(&answer)?;
         samples.push(Sample {

@@ -60,34 +60,50 @@ pub fn check(cell: &CampaignSpec) -> Result<(), (&'static str, String, String)> 
     leader
         .parse::<AgentUrl>()
         .map_err(|why| ("hosts.leader", shown.clone(), why))?;
-    let refuse = |why: String| Err(("hosts.leader", shown.clone(), why));
     if hosts.ca.is_none() || hosts.api_key_file.is_none() {
-        return refuse(
+        return Err((
+            "hosts.leader",
+            shown,
             "an agent is reached over TLS with an API key: give hosts.ca (the CA of the agent's \
              certificate) and hosts.api_key_file (made by `rrbench api-key --type rest`)"
                 .into(),
-        );
+        ));
     }
-    // What an agent does not run yet, each with why.
+    runs_on_agent(cell).map_err(|why| ("hosts.leader", shown, why))
+}
+
+/// Whether an agent runs `cell`'s rig: what it does not run yet, each with why. The agent asks
+/// this of every cell it is sent, whatever the cell's `[hosts]` says.
+pub fn runs_on_agent(cell: &CampaignSpec) -> Result<(), String> {
     if cell.settings.transport != Transport::Tcp || cell.settings.tls {
-        return refuse(
+        return Err(
             "a leader on an agent is reached over plain TCP for now (settings.transport = \"tcp\", \
              settings.tls = false): the agent would have to hand its leader certificate over"
                 .into(),
         );
     }
     if cell.chaos.layer != ChaosLayer::L4 {
-        return refuse(
+        return Err(
             "a leader on an agent takes its faults at L4 (the TCP proxy on the agent's host): an \
              L3 link's namespace is not reachable from another host"
                 .into(),
         );
     }
     if cell.leaders > 1 {
-        return refuse(format!(
+        return Err(format!(
             "a fan-in trial (leaders = {}) runs its leader clusters in this process",
             cell.leaders
         ));
     }
+    if cell.time_limit > MAX_TIME_LIMIT {
+        return Err(format!(
+            "a trial on an agent runs at most {} (time_limit): the agent stops a rig nobody \
+             stopped after twice that",
+            crate::units::format_duration(MAX_TIME_LIMIT)
+        ));
+    }
     Ok(())
 }
+
+/// The longest `time_limit` of a trial on an agent.
+pub const MAX_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(86_400);

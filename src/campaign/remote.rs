@@ -11,18 +11,23 @@
 //! The clocks: the agent stamps a rig's events from the rig's start (`rig_epoch_s` on the
 //! agent's clock); the trial stamps its own from its start (`trial_epoch_s` on this process's
 //! clock). With the agent's clock `offset_s` ahead of ours, an event at `t` on the rig is at
-//! `t + rig_epoch_s - offset_s - trial_epoch_s` on the trial's clock, within the offset's
-//! uncertainty.
+//! `t + rig_epoch_s - offset_s - trial_epoch_s` on the trial's clock ([`shift_s`]), within the
+//! offset's uncertainty. The offset is measured again before each trial (clocks drift apart by
+//! tens of parts per million), and each trial's record keeps the one it used.
+//!
+//! A rig is always stopped: at the end of its trial, by a Ctrl-C (the trial ends, then stops
+//! it), and, should its trial be dropped half way, by a `DELETE` sent as it is dropped; if all
+//! of that fails, the agent stops it when its lease ends.
 
-use std::{path::Path, time::Duration};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use serde_json::json;
 
 use super::{hosts::Hosts, runner::RunError};
 use crate::{
     agent_api::{
-        AgentClient, AgentError, AgentUrl, ClockOffset, estimate_offset,
-        wire::{CellRequest, IndexState, RigStarted, RigStopped, StartRig},
+        AgentClient, AgentError, AgentUrl, ClockOffset, estimate_offset_with,
+        wire::{CellRequest, IndexState, RigStarted, RigStopped, StartRig, Version},
     },
     auth::ApiKey,
     chaos::Event,
@@ -35,22 +40,38 @@ use crate::{
 const INDEX_POLL: Duration = Duration::from_millis(200);
 /// How long the leader may take to see the followers' connections close (as in this process).
 const SETTLE: Duration = Duration::from_millis(500);
+/// Clock samples before the campaign, and before each trial.
+const FIRST_SAMPLES: usize = 16;
+const TRIAL_SAMPLES: usize = 8;
+/// Tries of `DELETE /rigs/{id}` that cannot connect, and how long it may answer "stopping".
+const STOP_TRIES: usize = 3;
+const STOP_LIMIT: Duration = Duration::from_secs(120);
 
 /// A campaign's agent for its leader, and how its clock relates to ours.
 #[derive(Debug)]
 pub struct RemoteLeader {
-    client: AgentClient,
+    client: Arc<AgentClient>,
     /// This process's clock, which `offset` is measured against.
     clock: Clock,
     offset: ClockOffset,
+    version: String,
 }
 
-/// One trial's rig on the agent.
+/// One trial's rig on the agent; dropped before [`RemoteRig::stop`], it is stopped anyway.
 pub struct RemoteRig<'a> {
     leader: &'a RemoteLeader,
     id: u64,
     dial: String,
     shift_s: f64,
+    offset: ClockOffset,
+    stopped: bool,
+}
+
+/// Seconds to add to a rig's event times to put them on the trial's clock: the rig's epoch
+/// on the agent's clock, moved onto ours (`offset_s` = agent minus ours), less the trial's
+/// epoch on ours.
+pub fn shift_s(offset_s: f64, rig_epoch_s: f64, trial_epoch_s: f64) -> f64 {
+    rig_epoch_s - offset_s - trial_epoch_s
 }
 
 impl RemoteLeader {
@@ -70,11 +91,22 @@ impl RemoteLeader {
             identity: None,
         };
         let client = AgentClient::new(url, &tls, &key)?;
-        let offset = estimate_offset(&client, clock).await?;
+        let version: Version = client.call("GET", "/version", None::<&()>).await?;
+        let ours = format!("rrbench {}", env!("CARGO_PKG_VERSION"));
+        if version.version != ours {
+            return Err(RunError::Hosts(format!(
+                "the agent at {} runs {}, this campaign {ours}: a cell reads the same on both \
+                 only with one version; run the same rrbench on both hosts",
+                client.url(),
+                version.version
+            )));
+        }
+        let offset = estimate_offset_with(&client, clock, FIRST_SAMPLES).await?;
         Ok(Self {
-            client,
+            client: Arc::new(client),
             clock,
             offset,
+            version: version.version,
         })
     }
 
@@ -87,11 +119,13 @@ impl RemoteLeader {
     pub fn env(&self) -> serde_json::Value {
         json!({
             "url": self.url().to_string(),
+            "version": self.version,
             "clock_offset_s": self.offset.offset_s,
             "clock_uncertainty_s": self.offset.uncertainty_s,
             "clock_samples": self.offset.samples,
             "clock_best_rtt_s": self.offset.best_rtt_s,
-            "method": "NTP-style: the shortest of the samples' round trips; offset = agent - campaign",
+            "method": "NTP-style: the shortest of the samples' round trips; offset = agent - \
+                       campaign; measured again before each trial (trials.jsonl leader_clock)",
         })
     }
 
@@ -137,6 +171,7 @@ impl RemoteLeader {
         trial_clock: Clock,
     ) -> Result<RemoteRig<'_>, RunError> {
         let (campaign_seed, trial_seed) = seeds;
+        let offset = estimate_offset_with(&self.client, self.clock, TRIAL_SAMPLES).await?;
         // The trial clock's epoch on this process's clock: both read now.
         let trial_epoch_s =
             self.clock.elapsed().as_secs_f64() - trial_clock.elapsed().as_secs_f64();
@@ -163,7 +198,9 @@ impl RemoteLeader {
             leader: self,
             id: started.id,
             dial: dial.join(","),
-            shift_s: self.offset.to_local(started.rig_epoch_s) - trial_epoch_s,
+            shift_s: shift_s(offset.offset_s, started.rig_epoch_s, trial_epoch_s),
+            offset,
+            stopped: false,
         })
     }
 }
@@ -174,28 +211,78 @@ impl RemoteRig<'_> {
         &self.dial
     }
 
+    /// The clock offset this trial's events were moved by.
+    pub fn offset(&self) -> ClockOffset {
+        self.offset
+    }
+
     /// Stops the rig once its leader has seen the followers' connections close (or after
     /// [`SETTLE`]); its events on the trial's clock and its leader's counters.
-    pub async fn stop(self) -> Result<(Vec<Event>, LeaderStatsSnapshot), RunError> {
+    pub async fn stop(mut self) -> Result<(Vec<Event>, LeaderStatsSnapshot), RunError> {
+        self.stopped = true;
         let client = &self.leader.client;
         let stats_path = format!("/rigs/{}/stats", self.id);
         let deadline = tokio::time::Instant::now() + SETTLE;
-        loop {
-            let stats: LeaderStatsSnapshot = client.call("GET", &stats_path, None::<&()>).await?;
+        // Only a wait: the counters that count come with the rig's remains.
+        while let Ok(stats) = client
+            .call::<LeaderStatsSnapshot>("GET", &stats_path, None::<&()>)
+            .await
+        {
             if stats.connections_open == 0 || tokio::time::Instant::now() >= deadline {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let stopped: RigStopped = client
-            .call("DELETE", &format!("/rigs/{}", self.id), None::<&()>)
-            .await?;
+        let stopped = delete(client, self.id).await?;
         let events = stopped
             .events
             .into_iter()
             .map(|e| e.into_event(self.shift_s))
             .collect();
         Ok((events, stopped.stats))
+    }
+}
+
+impl Drop for RemoteRig<'_> {
+    fn drop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        let (client, id) = (self.leader.client.clone(), self.id);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = delete(&client, id).await;
+            });
+        }
+    }
+}
+
+/// `DELETE /rigs/{id}` until the rig's remains come back: asked again while it answers
+/// "stopping" (up to [`STOP_LIMIT`]) and, a few times, when the agent cannot be reached.
+async fn delete(client: &AgentClient, id: u64) -> Result<RigStopped, RunError> {
+    let path = format!("/rigs/{id}");
+    let until = tokio::time::Instant::now() + STOP_LIMIT;
+    let mut unreachable = 0;
+    loop {
+        match client.exchange("DELETE", &path, None::<&()>).await {
+            Ok(answer) if answer.status == 202 && tokio::time::Instant::now() < until => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Ok(answer) if answer.status == 202 => {
+                return Err(AgentError::Timeout {
+                    url: client.url().to_string(),
+                    what: format!("DELETE {path} (the rig is still stopping)"),
+                    after: STOP_LIMIT,
+                }
+                .into());
+            }
+            Ok(answer) => return Ok(client.parse(&answer)?),
+            Err(AgentError::Connect { .. }) if unreachable + 1 < STOP_TRIES => {
+                unreachable += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
@@ -209,4 +296,20 @@ fn read_key(path: &Path, url: &AgentUrl) -> Result<ApiKey, RunError> {
     ApiKey::from_sources(Some(path), None)
         .map_err(|e| RunError::Hosts(format!("hosts.api_key_file for {url}: {e}")))?
         .ok_or_else(|| RunError::Hosts(format!("hosts.api_key_file for {url}: no key")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rig_events_move_onto_the_trial_clock() {
+        // The agent's clock reads 100 s when ours reads 40 s (offset 60 s). Its rig started at
+        // 103 s on its clock (43 s on ours); the trial at 42.5 s on ours. An event 2 s into the
+        // rig is at 45 s on ours: 2.5 s into the trial.
+        let shift = shift_s(60.0, 103.0, 42.5);
+        assert!((2.0 + shift - 2.5).abs() < 1e-9, "shift {shift}");
+        // A clock behind ours moves events the other way.
+        assert!((shift_s(-10.0, 5.0, 14.0) - 1.0).abs() < 1e-9);
+    }
 }

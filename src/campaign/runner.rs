@@ -405,8 +405,8 @@ async fn reference_s(
     seed: u64,
     snapshot: &IndexShards,
     references: &mut References,
-    pki: Option<&IssuedPaths>,
-    remote: Option<Remote<'_>>,
+    (pki, remote): (Option<&IssuedPaths>, Option<Remote<'_>>),
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Option<f64>, RunError> {
     let Some((key, faults)) = reference_cell(cell) else {
         return Ok(None);
@@ -416,6 +416,10 @@ async fn reference_s(
     }
     let mut durations = Vec::new();
     for run in 0..REFERENCE_RUNS {
+        if *stop.borrow() {
+            return Ok(None);
+        }
+        let mut stop = stop.clone();
         let progress = Arc::new(Progress::default());
         let Recovered { report, .. } = recover_cell(
             cell,
@@ -423,7 +427,9 @@ async fn reference_s(
             seed.wrapping_add(run as u64),
             snapshot.clone(),
             progress,
-            std::future::pending(),
+            async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            },
             pki,
             remote.map(|r| Remote {
                 reference: true,
@@ -497,6 +503,7 @@ async fn run_trial(
         leaders,
         shares,
         leader,
+        leader_clock,
     } = recover_cell(
         cell,
         faults.clone(),
@@ -570,6 +577,7 @@ async fn run_trial(
         leaders,
         shards: report.shards.clone(),
         tls: report.tls.clone(),
+        leader_clock,
         passed: verdicts.iter().all(|v| v.pass),
         expectations: verdicts,
     };
@@ -591,6 +599,8 @@ struct Recovered {
     leaders: Vec<FollowerRecord>,
     shares: Shares,
     leader: LeaderStatsSnapshot,
+    /// The clock offset of the agent the rig ran on, if it did.
+    leader_clock: Option<crate::agent_api::ClockOffset>,
 }
 
 /// A trial's rig on the campaign's agent: the agent, the cell's table it is sent, the
@@ -632,6 +642,7 @@ async fn recover_remote(
         config.seed = seed;
         with_cell(cell, config)
     };
+    let leader_clock = Some(rig.offset());
     if cell.followers <= 1 {
         let recovered = follower::recover(configure(scratch.join("index")), progress, cancel).await;
         // Stopped whether or not the follower could run.
@@ -646,6 +657,7 @@ async fn recover_remote(
             followers: Vec::new(),
             leaders: Vec::new(),
             leader,
+            leader_clock,
         });
     }
     let configs: Vec<FollowerConfig> = (0..cell.followers as usize)
@@ -658,7 +670,10 @@ async fn recover_remote(
     let targets: Vec<PathBuf> = configs.iter().map(|c| c.target.clone()).collect();
     let reports = recover_all(configs, None, &progress, cancel).await;
     let (chaos, leader) = rig.stop().await?;
-    recovered_many(Several::Followers, reports?, targets, metas, chaos, leader).await
+    let mut recovered =
+        recovered_many(Several::Followers, reports?, targets, metas, chaos, leader).await?;
+    recovered.leader_clock = leader_clock;
+    Ok(recovered)
 }
 
 /// The recoveries of `cell` with `faults` on the path: a rig (leader, injector) of its own and
@@ -728,6 +743,7 @@ async fn recover_cell(
             followers: Vec::new(),
             leaders: Vec::new(),
             leader,
+            leader_clock: None,
         });
     }
     let configs: Vec<FollowerConfig> = (0..cell.followers as usize)
@@ -855,6 +871,7 @@ async fn recovered_many(
         leaders,
         shares,
         leader,
+        leader_clock: None,
     })
 }
 
@@ -1307,14 +1324,32 @@ pub async fn run(
                 runs: REFERENCE_RUNS,
             });
         }
-        let measured = tokio::select! {
-            r = reference_s(cell, trial.seed, &snapshot, &mut references, pki.as_ref(), remote) => Some(r?),
-            _ = &mut cancel => None,
+        // Ctrl-C stops the reference's recovery, which then ends (and stops its rig) itself.
+        let measured = {
+            let (stop_reference, stopped) = tokio::sync::watch::channel(false);
+            let measuring = reference_s(
+                cell,
+                trial.seed,
+                &snapshot,
+                &mut references,
+                (pki.as_ref(), remote),
+                stopped,
+            );
+            tokio::pin!(measuring);
+            tokio::select! {
+                r = &mut measuring => Some(r),
+                _ = &mut cancel => {
+                    stop_reference.send_replace(true);
+                    let _ = measuring.await;
+                    None
+                }
+            }
         };
-        let Some(reference) = measured else {
+        let Some(measured) = measured else {
             interrupted = true;
             break;
         };
+        let reference = measured?;
         let progress = Arc::new(Progress::default());
         observe(RunEvent::TrialStart {
             k: k + 1,

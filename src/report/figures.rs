@@ -1380,6 +1380,7 @@ mod tests {
             aggregate_throughput_mib_s: None,
             jain_index: None,
             tls: None,
+            leader_clock: None,
             expectations: Vec::new(),
             passed: true,
         }

@@ -127,6 +127,10 @@ pub struct TrialRecord {
     /// suite); absent in plaintext.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<crate::transport::negotiated::Negotiated>,
+    /// With the leader on an agent (`[hosts]`): the clock offset the agent's events were moved
+    /// onto this trial's clock by, measured before the trial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_clock: Option<crate::agent_api::ClockOffset>,
     /// Judged expectations.
     pub expectations: Vec<Verdict>,
     /// Whether every expectation held.

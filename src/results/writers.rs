@@ -341,6 +341,7 @@ mod tests {
             aggregate_throughput_mib_s: None,
             jain_index: None,
             tls: None,
+            leader_clock: None,
             expectations: vec![super::super::Verdict {
                 name: "outcome".into(),
                 expected: "completed".into(),
