@@ -52,6 +52,29 @@ pub struct AgentArgs {
     /// The most files a shard of a campaign's index may have.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_files: u32,
+    /// The ports the leaders' proxies listen on, FIRST-LAST (default: any free port), so a
+    /// firewall or `docker run -p` can open exactly those to the campaign's hosts. Anyone who
+    /// reaches them can recover the index, as from a leader's transport port.
+    #[arg(long, value_name = "FIRST-LAST", value_parser = parse_port_range)]
+    pub rig_ports: Option<(u16, u16)>,
+}
+
+fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
+    let (first, last) = text
+        .split_once('-')
+        .ok_or_else(|| format!("{text:?} is not FIRST-LAST (e.g. 17000-17099)"))?;
+    let port = |p: &str| {
+        p.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("{p:?} is not a port (1 to 65535)"))
+    };
+    let (first, last) = (port(first)?, port(last)?);
+    if first > last {
+        return Err(format!("{first} is above {last}"));
+    }
+    Ok((first, last))
 }
 
 pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
@@ -66,6 +89,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         limits: Limits {
             max_index_size: args.max_index_size,
             max_files: args.max_files,
+            rig_ports: args.rig_ports,
         },
     };
     let started = std::time::Instant::now();

@@ -454,6 +454,10 @@ async fn a_rig_lives_from_post_to_delete_for_the_key_that_started_it_only() {
     let pki = generate_issued(&tmp.path().join("pki"), &["127.0.0.1".into()]).expect("pki");
     let ops = rest_key(tmp.path(), "ops", "rest");
     let other = rest_key(tmp.path(), "other", "rest");
+    let free_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
     let config = AgentConfig {
         listen: "127.0.0.1:0".into(),
         identity: pki.leader.clone(),
@@ -462,6 +466,7 @@ async fn a_rig_lives_from_post_to_delete_for_the_key_that_started_it_only() {
         limits: Limits {
             max_index_size: ByteSize::mib(16),
             max_files: 8,
+            rig_ports: Some((free_port, free_port)),
         },
     };
     let agent = Agent::start(config, Arc::new(|_| {})).await.expect("agent");

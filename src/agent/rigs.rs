@@ -57,6 +57,9 @@ pub struct Limits {
     pub max_index_size: ByteSize,
     /// The most files a shard of an index may have.
     pub max_files: u32,
+    /// The ports rigs listen on (`None`: any free port), so a firewall or a container can
+    /// open exactly those.
+    pub rig_ports: Option<(u16, u16)>,
 }
 
 impl Default for Limits {
@@ -64,6 +67,7 @@ impl Default for Limits {
         Self {
             max_index_size: ByteSize::gib(64),
             max_files: 10_000,
+            rig_ports: None,
         }
     }
 }
@@ -309,7 +313,7 @@ impl Rigs {
         let clock = Clock::start();
         let rig_epoch_s = rig_epoch_s(self.clock, clock);
         let events = Arc::new(EventLog::new(clock));
-        let listen = SocketAddr::new(self.bind, 0).to_string();
+        let listen = self.listen_for(cell.leader_nodes as u16)?;
         let rig = start_rig(
             &cell,
             faults,
@@ -345,6 +349,26 @@ impl Rigs {
             ports,
             rig_epoch_s,
         })
+    }
+
+    /// Where a rig with up to `count` listeners listens: port 0 (any), or the first of `count`
+    /// consecutive free ports of `--rig-ports`.
+    fn listen_for(&self, count: u16) -> Result<String, Refused> {
+        let Some((first, last)) = self.limits.rig_ports else {
+            return Ok(SocketAddr::new(self.bind, 0).to_string());
+        };
+        let count = count.max(1);
+        let free =
+            |port: u16| std::net::TcpListener::bind(SocketAddr::new(self.bind, port)).is_ok();
+        (first..=last.saturating_sub(count - 1))
+            .find(|p| (0..count).all(|k| free(p + k)))
+            .map(|p| SocketAddr::new(self.bind, p).to_string())
+            .ok_or_else(|| {
+                refused(
+                    503,
+                    format!("no {count} consecutive free ports in --rig-ports {first}-{last}"),
+                )
+            })
     }
 
     /// A running rig of `owner`'s: what `read` reads of it.
