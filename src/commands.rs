@@ -547,16 +547,22 @@ impl InjectorArgs {
         }
     }
 
-    /// The event log, appending to `--events` when given.
+    /// The event log, appending to `--events` when given, keeping the latest
+    /// [`EVENTS_IN_MEMORY`] in memory (the file gets every one).
     fn event_log(&self) -> anyhow::Result<Arc<EventLog>> {
         let clock = Clock::start();
-        Ok(Arc::new(match &self.events {
+        let log = match &self.events {
             Some(path) => EventLog::with_file(clock, path)
                 .with_context(|| format!("opening {}", path.display()))?,
             None => EventLog::new(clock),
-        }))
+        };
+        Ok(Arc::new(log.keeping(EVENTS_IN_MEMORY)))
     }
 }
+
+/// Events an injector that runs until Ctrl-C keeps in memory (for its summary and its API);
+/// older ones are only in `--events`.
+const EVENTS_IN_MEMORY: usize = 100_000;
 
 pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     if let Some(api) = &args.api {

@@ -235,11 +235,25 @@ pub fn read_json_lines_aligned(text: &str, clock_unix_epoch_s: f64) -> AlignedEv
 }
 
 /// Where events go.
+///
+/// In memory it keeps every event, or with [`EventLog::keeping`] the latest `n` of them (a
+/// proxy or an API server that runs for weeks must not grow without end); the file, if any,
+/// gets every one. Indices are absolute: `since(len())` is what comes next, whatever was
+/// dropped before.
 #[derive(Debug)]
 pub struct EventLog {
     clock: Clock,
-    events: Mutex<Vec<Event>>,
+    events: Mutex<Kept>,
     file: Mutex<Option<BufWriter<File>>>,
+}
+
+#[derive(Debug, Default)]
+struct Kept {
+    events: std::collections::VecDeque<Event>,
+    /// Events dropped from the front (the absolute index of the first kept).
+    dropped: usize,
+    /// The most kept (`usize::MAX`: all).
+    limit: usize,
 }
 
 impl EventLog {
@@ -247,9 +261,27 @@ impl EventLog {
     pub fn new(clock: Clock) -> Self {
         Self {
             clock,
-            events: Mutex::new(Vec::new()),
+            events: Mutex::new(Kept {
+                limit: usize::MAX,
+                ..Kept::default()
+            }),
             file: Mutex::new(None),
         }
+    }
+
+    /// The same log keeping at most the latest `limit` events in memory (at least one).
+    pub fn keeping(self, limit: usize) -> Self {
+        self.kept().limit = limit.max(1);
+        self
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.events.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Events no longer in memory (over [`EventLog::keeping`]'s limit).
+    pub fn dropped(&self) -> usize {
+        self.kept().dropped
     }
 
     /// A log that also appends JSON lines to `path`.
@@ -278,24 +310,25 @@ impl EventLog {
             // A full disk must not stop the proxy; the in-memory log still has the event.
             let _ = writeln!(file, "{line}").and_then(|()| file.flush());
         }
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(event);
+        let mut kept = self.kept();
+        if kept.events.len() >= kept.limit {
+            kept.events.pop_front();
+            kept.dropped += 1;
+        }
+        kept.events.push_back(event);
     }
 
-    /// Events from index `from` on (0 for all).
+    /// Events from index `from` on (0 for all kept).
     pub fn since(&self, from: usize) -> Vec<Event> {
-        let events = self.events.lock().unwrap_or_else(|p| p.into_inner());
-        events
-            .get(from..)
-            .map(<[Event]>::to_vec)
-            .unwrap_or_default()
+        let kept = self.kept();
+        let skip = from.saturating_sub(kept.dropped);
+        kept.events.iter().skip(skip).cloned().collect()
     }
 
-    /// How many events so far.
+    /// How many events so far (kept or not).
     pub fn len(&self) -> usize {
-        self.events.lock().unwrap_or_else(|p| p.into_inner()).len()
+        let kept = self.kept();
+        kept.dropped + kept.events.len()
     }
 
     /// Whether nothing was recorded.
@@ -306,8 +339,8 @@ impl EventLog {
     /// Bytes that `fault` (any fault for `None`) did `effect` to (`dropped`, `corrupted`, ...),
     /// summed over every effect event so far.
     pub fn effect_bytes(&self, fault: Option<&str>, effect: &str) -> u64 {
-        let events = self.events.lock().unwrap_or_else(|p| p.into_inner());
-        events
+        let kept = self.kept();
+        kept.events
             .iter()
             .filter_map(|e| match &e.kind {
                 EventKind::Effect {
@@ -325,6 +358,22 @@ impl EventLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_keeping_n_events_drops_the_oldest_and_counts_on() {
+        let log = EventLog::new(Clock::start()).keeping(3);
+        for port in 0..5u16 {
+            log.record(EventKind::ProxyDown {
+                fault: format!("stop {port}"),
+            });
+        }
+        assert_eq!((log.len(), log.dropped()), (5, 2));
+        let kept = log.since(0);
+        assert_eq!(kept.len(), 3);
+        assert!(matches!(&kept[0].kind, EventKind::ProxyDown { fault } if fault == "stop 2"));
+        assert_eq!(log.since(4).len(), 1, "absolute indices");
+        assert!(log.since(5).is_empty());
+    }
 
     #[test]
     fn events_go_to_memory_and_to_json_lines() {

@@ -308,8 +308,12 @@ async fn route(rigs: &Arc<Rigs>, log: &Log, owner: &str, request: &Request) -> R
             Err(e) => Err(e),
             Ok(id) => Ok(match rigs.stop(owner, id).await {
                 Ok(Stop::Done(stopped)) => {
+                    let dropped = match stopped.events_dropped {
+                        0 => String::new(),
+                        n => format!(" ({n} older ones not kept)"),
+                    };
                     log(format!(
-                        "rig {id}: stopped, {} events",
+                        "rig {id}: stopped, {} events{dropped}",
                         stopped.events.len()
                     ));
                     ok(&*stopped)

@@ -47,6 +47,9 @@ pub const MAX_LEASE: Duration = Duration::from_secs(7 * 86_400);
 /// How long `DELETE /rigs/{id}` waits for a rig to stop before answering `202` (the client
 /// asks again); under the HTTP server's handler timeout.
 pub const STOP_WAIT: Duration = Duration::from_secs(8);
+/// Events a rig keeps (effect events are at most ten a second per connection, fault and
+/// direction); past that the oldest go, and the stop says how many.
+pub const RIG_EVENTS: usize = 1_000_000;
 /// How long a stopped rig's events wait to be collected.
 const KEEP_STOPPED: Duration = Duration::from_secs(600);
 
@@ -312,7 +315,7 @@ impl Rigs {
             .map_err(|e| refused(500, format!("{}: {e}", self.scratch.display())))?;
         let clock = Clock::start();
         let rig_epoch_s = rig_epoch_s(self.clock, clock);
-        let events = Arc::new(EventLog::new(clock));
+        let events = Arc::new(EventLog::new(clock).keeping(RIG_EVENTS));
         let listen = self.listen_for(cell.leader_nodes as u16)?;
         let rig = start_rig(
             &cell,
@@ -503,6 +506,7 @@ async fn finish(r: Running) -> RigStopped {
     RigStopped {
         events: events.iter().map(WireEvent::from).collect(),
         stats,
+        events_dropped: r.events.dropped() as u64,
     }
 }
 

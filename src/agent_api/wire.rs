@@ -83,6 +83,9 @@ pub struct RigStopped {
     pub events: Vec<WireEvent>,
     /// Its leader's counters, every node's summed.
     pub stats: LeaderStatsSnapshot,
+    /// Its oldest events the agent did not keep (over its limit).
+    #[serde(default)]
+    pub events_dropped: u64,
 }
 
 /// An event as it crosses the API.

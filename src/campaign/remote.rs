@@ -67,6 +67,17 @@ pub struct RemoteRig<'a> {
     stopped: bool,
 }
 
+/// What a stopped rig left: its events on the trial's clock, its leader's counters, and a
+/// warning if the agent did not keep every event.
+pub struct Stopped {
+    /// The injector's events.
+    pub events: Vec<Event>,
+    /// The leader's counters.
+    pub stats: LeaderStatsSnapshot,
+    /// Events lost to the agent's limit, said for the trial's warnings.
+    pub warning: Option<String>,
+}
+
 /// Seconds to add to a rig's event times to put them on the trial's clock: the rig's epoch
 /// on the agent's clock, moved onto ours (`offset_s` = agent minus ours), less the trial's
 /// epoch on ours.
@@ -218,7 +229,7 @@ impl RemoteRig<'_> {
 
     /// Stops the rig once its leader has seen the followers' connections close (or after
     /// [`SETTLE`]); its events on the trial's clock and its leader's counters.
-    pub async fn stop(mut self) -> Result<(Vec<Event>, LeaderStatsSnapshot), RunError> {
+    pub async fn stop(mut self) -> Result<Stopped, RunError> {
         self.stopped = true;
         let client = &self.leader.client;
         let stats_path = format!("/rigs/{}/stats", self.id);
@@ -234,12 +245,24 @@ impl RemoteRig<'_> {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let stopped = delete(client, self.id).await?;
+        let warning = (stopped.events_dropped > 0).then(|| {
+            format!(
+                "the agent kept only the latest {} of the proxy's events ({} older ones are not \
+                 in events/)",
+                stopped.events.len(),
+                stopped.events_dropped
+            )
+        });
         let events = stopped
             .events
             .into_iter()
             .map(|e| e.into_event(self.shift_s))
             .collect();
-        Ok((events, stopped.stats))
+        Ok(Stopped {
+            events,
+            stats: stopped.stats,
+            warning,
+        })
     }
 }
 

@@ -646,10 +646,12 @@ async fn recover_remote(
     if cell.followers <= 1 {
         let recovered = follower::recover(configure(scratch.join("index")), progress, cancel).await;
         // Stopped whether or not the follower could run.
-        let (chaos, leader) = rig.stop().await?;
+        let stopped = rig.stop().await?;
+        let (chaos, leader) = (stopped.events, stopped.stats);
         let mut report = recovered?;
         let early = report.annotate_faults(&chaos);
         report.warnings = fault_warnings(&chaos, &early);
+        report.warnings.extend(stopped.warning);
         return Ok(Recovered {
             shares: Shares::one(&report),
             report,
@@ -669,10 +671,12 @@ async fn recover_remote(
         .collect();
     let targets: Vec<PathBuf> = configs.iter().map(|c| c.target.clone()).collect();
     let reports = recover_all(configs, None, &progress, cancel).await;
-    let (chaos, leader) = rig.stop().await?;
+    let stopped = rig.stop().await?;
+    let (chaos, leader) = (stopped.events, stopped.stats);
     let mut recovered =
         recovered_many(Several::Followers, reports?, targets, metas, chaos, leader).await?;
     recovered.leader_clock = leader_clock;
+    recovered.report.warnings.extend(stopped.warning);
     Ok(recovered)
 }
 
