@@ -823,11 +823,11 @@ async fn serve_until_ctrl_c(
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<ExitCode> {
     let print = |from: usize| -> usize {
-        let new = events.since(from);
+        let (new, next) = events.since_next(from);
         for e in new.iter().filter(|e| shown.includes(e)) {
             errln!("[{label} {:>9.3}s] {}", e.t, e.kind);
         }
-        from + new.len()
+        next
     };
     let mut seen = 0;
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
@@ -844,7 +844,13 @@ async fn serve_until_ctrl_c(
     print(seen);
     if shown != Shown::Warnings {
         let summary = rrbench::chaos::events::Summary::of(&events.since(0));
-        errln!("[{label}] summary: {summary}");
+        let partial = match events.dropped() {
+            0 => String::new(),
+            n => format!(
+                " (of the events kept in memory: {n} effect events left out; --events has all)"
+            ),
+        };
+        errln!("[{label}] summary: {summary}{partial}");
     }
     Ok(ExitCode::SUCCESS)
 }

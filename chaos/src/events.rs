@@ -236,10 +236,13 @@ pub fn read_json_lines_aligned(text: &str, clock_unix_epoch_s: f64) -> AlignedEv
 
 /// Where events go.
 ///
-/// In memory it keeps every event, or with [`EventLog::keeping`] the latest `n` of them (a
-/// proxy or an API server that runs for weeks must not grow without end); the file, if any,
-/// gets every one. Indices are absolute: `since(len())` is what comes next, whatever was
-/// dropped before.
+/// In memory it keeps every event, or with [`EventLog::keeping`] at most `n` of them (a proxy
+/// or an API server that runs for weeks must not grow without end): past the limit the oldest
+/// `effect` event goes (what faults did to bytes, the bulk of a long log), and only when no
+/// effect is left the oldest event of any kind, so the fault and connection edges a summary
+/// and the fault windows are read from stay. The file, if any, gets every one. Each event has
+/// a sequence number, its index in the whole log: `since(from)` gives the kept events from
+/// number `from` on, and [`EventLog::since_next`] also where to go on from.
 #[derive(Debug)]
 pub struct EventLog {
     clock: Clock,
@@ -249,11 +252,44 @@ pub struct EventLog {
 
 #[derive(Debug, Default)]
 struct Kept {
-    events: std::collections::VecDeque<Event>,
-    /// Events dropped from the front (the absolute index of the first kept).
+    /// Sequence number and event, in order.
+    events: std::collections::VecDeque<(usize, Event)>,
+    /// Events recorded so far (the next sequence number).
+    recorded: usize,
+    /// Events dropped.
     dropped: usize,
+    /// Effect events kept (none: no need to look for one).
+    effects: usize,
     /// The most kept (`usize::MAX`: all).
     limit: usize,
+}
+
+impl Kept {
+    fn push(&mut self, event: Event) {
+        let is_effect = |e: &Event| matches!(e.kind, EventKind::Effect { .. });
+        if self.events.len() >= self.limit {
+            let victim = match self.effects {
+                0 => 0,
+                _ => self
+                    .events
+                    .iter()
+                    .position(|(_, e)| is_effect(e))
+                    .unwrap_or(0),
+            };
+            if let Some((_, gone)) = self.events.remove(victim) {
+                self.effects -= usize::from(is_effect(&gone));
+                self.dropped += 1;
+            }
+        }
+        self.effects += usize::from(is_effect(&event));
+        self.events.push_back((self.recorded, event));
+        self.recorded += 1;
+    }
+
+    /// The index of the first kept event numbered `from` or later.
+    fn first_from(&self, from: usize) -> usize {
+        self.events.partition_point(|(seq, _)| *seq < from)
+    }
 }
 
 impl EventLog {
@@ -269,7 +305,7 @@ impl EventLog {
         }
     }
 
-    /// The same log keeping at most the latest `limit` events in memory (at least one).
+    /// The same log keeping at most `limit` events in memory (at least one).
     pub fn keeping(self, limit: usize) -> Self {
         self.kept().limit = limit.max(1);
         self
@@ -310,25 +346,26 @@ impl EventLog {
             // A full disk must not stop the proxy; the in-memory log still has the event.
             let _ = writeln!(file, "{line}").and_then(|()| file.flush());
         }
-        let mut kept = self.kept();
-        if kept.events.len() >= kept.limit {
-            kept.events.pop_front();
-            kept.dropped += 1;
-        }
-        kept.events.push_back(event);
+        self.kept().push(event);
     }
 
-    /// Events from index `from` on (0 for all kept).
+    /// The kept events numbered `from` or later (0 for all kept).
     pub fn since(&self, from: usize) -> Vec<Event> {
+        self.since_next(from).0
+    }
+
+    /// [`EventLog::since`], and the number to ask from next time (every event recorded so far
+    /// is before it, kept or not).
+    pub fn since_next(&self, from: usize) -> (Vec<Event>, usize) {
         let kept = self.kept();
-        let skip = from.saturating_sub(kept.dropped);
-        kept.events.iter().skip(skip).cloned().collect()
+        let first = kept.first_from(from);
+        let events = kept.events.range(first..).map(|(_, e)| e.clone()).collect();
+        (events, kept.recorded.max(from))
     }
 
     /// How many events so far (kept or not).
     pub fn len(&self) -> usize {
-        let kept = self.kept();
-        kept.dropped + kept.events.len()
+        self.kept().recorded
     }
 
     /// Whether nothing was recorded.
@@ -342,7 +379,7 @@ impl EventLog {
         let kept = self.kept();
         kept.events
             .iter()
-            .filter_map(|e| match &e.kind {
+            .filter_map(|(_, e)| match &e.kind {
                 EventKind::Effect {
                     fault: f,
                     effect: x,
@@ -360,19 +397,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_log_keeping_n_events_drops_the_oldest_and_counts_on() {
+    fn a_log_keeping_n_events_drops_effects_first_and_numbers_on() {
         let log = EventLog::new(Clock::start()).keeping(3);
-        for port in 0..5u16 {
-            log.record(EventKind::ProxyDown {
-                fault: format!("stop {port}"),
-            });
-        }
+        let effect = |bytes| EventKind::Effect {
+            conn: 1,
+            fault: "wan".into(),
+            direction: Direction::Downstream,
+            effect: "delayed".into(),
+            bytes,
+        };
+        let edge = |fault: &str| EventKind::ProxyDown {
+            fault: fault.into(),
+        };
+        log.record(edge("first"));
+        log.record(effect(1));
+        log.record(effect(2));
+        log.record(edge("second"));
+        log.record(edge("third"));
         assert_eq!((log.len(), log.dropped()), (5, 2));
+        // Both effects went; every edge stays.
         let kept = log.since(0);
-        assert_eq!(kept.len(), 3);
-        assert!(matches!(&kept[0].kind, EventKind::ProxyDown { fault } if fault == "stop 2"));
-        assert_eq!(log.since(4).len(), 1, "absolute indices");
-        assert!(log.since(5).is_empty());
+        let faults: Vec<&str> = kept
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::ProxyDown { fault } => Some(fault.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(faults, ["first", "second", "third"]);
+        // Numbers are the whole log's: event 4 is "third", and 5 is next.
+        assert_eq!(log.since(4).len(), 1);
+        let (events, next) = log.since_next(1);
+        assert_eq!((events.len(), next), (2, 5), "from 1: second and third");
+        assert_eq!(log.since_next(5), (Vec::new(), 5));
+        // With no effect left, the oldest of any kind goes.
+        log.record(edge("fourth"));
+        assert_eq!(log.since(0).len(), 3);
+        assert!(
+            matches!(&log.since(0)[0].kind, EventKind::ProxyDown { fault } if fault == "second")
+        );
     }
 
     #[test]

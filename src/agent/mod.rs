@@ -13,7 +13,7 @@
 //! | `POST /rigs` `{cell, seed, trial_seed, reference, lease_s}` | `{id, ports, rig_epoch_s}` |
 //! | `GET /rigs` | `{"rigs": [ids]}` |
 //! | `GET /rigs/{id}/stats` | the leader's counters |
-//! | `GET /rigs/{id}/events?from=N` | `{"events": [...]}`, on the rig's clock |
+//! | `GET /rigs/{id}/events?from=N` | `{"events": [...], "next": M}`, on the rig's clock |
 //! | `DELETE /rigs/{id}` | `{events, stats}`: the rig stopped; `202 {"state": "stopping"}`: ask again |
 //!
 //! Errors are Elasticsearch-shaped: `{"error": {"type": ..., "reason": ...}, "status": N}`; a
@@ -302,7 +302,9 @@ async fn route(rigs: &Arc<Rigs>, log: &Log, owner: &str, request: &Request) -> R
         ("GET", ["rigs", id, "events"]) => rig_id(id).map(|id| {
             let from = query_from(request.query.as_deref());
             rigs.events(owner, id, from)
-                .map_or_else(from_refused, |events| ok(&json!({ "events": events })))
+                .map_or_else(from_refused, |(events, next)| {
+                    ok(&json!({ "events": events, "next": next }))
+                })
         }),
         ("DELETE", ["rigs", id]) => match rig_id(id) {
             Err(e) => Err(e),

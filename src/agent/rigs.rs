@@ -10,7 +10,7 @@
 //! `[hosts]` says.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     net::{IpAddr, SocketAddr},
     path::PathBuf,
     sync::{
@@ -38,6 +38,7 @@ use crate::{
     leader::LeaderStatsSnapshot,
     rig::Rig,
     units::ByteSize,
+    vocabulary::RemoteMode,
 };
 
 /// Indices kept loaded (each holds its files open); a ready one no rig uses makes room.
@@ -78,17 +79,21 @@ impl Default for Limits {
 /// An index by its cache directory.
 enum Index {
     Building,
-    Ready(IndexShards),
+    Ready(IndexShards, Instant),
     Failed(String),
 }
 
 struct Running {
     owner: String,
+    /// The index it serves (its cache directory).
+    index: PathBuf,
     rig: Rig,
     events: Arc<EventLog>,
     until: Instant,
     dir: tempfile::TempDir,
     _slot: OwnedSemaphorePermit,
+    /// The ports it holds of `--rig-ports` (given back when it is dropped, after its stop).
+    _ports: Reserved,
 }
 
 /// A rig being stopped or stopped: its result once there, and until when it is kept.
@@ -132,11 +137,20 @@ pub struct Rigs {
     indices: Mutex<HashMap<PathBuf, Index>>,
     builds: Arc<Semaphore>,
     slots: Arc<Semaphore>,
-    running: Mutex<HashMap<u64, Running>>,
-    stopping: Mutex<HashMap<u64, Stopping>>,
+    /// Rigs running and rigs stopping, behind one lock: a rig is always in one of them until
+    /// its remains are collected.
+    table: Mutex<Table>,
+    /// Ports of `--rig-ports` held by rigs starting or running.
+    ports: Arc<Mutex<HashSet<u16>>>,
     next: AtomicU64,
     cancel: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+#[derive(Default)]
+struct Table {
+    running: HashMap<u64, Running>,
+    stopping: HashMap<u64, Stopping>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -158,8 +172,8 @@ impl Rigs {
             indices: Mutex::new(HashMap::new()),
             builds: Arc::new(Semaphore::new(1)),
             slots: Arc::new(Semaphore::new(MAX_RIGS)),
-            running: Mutex::new(HashMap::new()),
-            stopping: Mutex::new(HashMap::new()),
+            table: Mutex::new(Table::default()),
+            ports: Arc::new(Mutex::new(HashSet::new())),
             next: AtomicU64::new(1),
             cancel: watch::Sender::new(false),
             tasks: Mutex::new(Vec::new()),
@@ -212,8 +226,11 @@ impl Rigs {
         let cell = self.cell(value, seed)?;
         let key = cache_dir(&self.cache, &cell.index);
         let mut indices = lock(&self.indices);
-        match indices.get(&key) {
-            Some(Index::Ready(_)) => return Ok(IndexState::Ready),
+        match indices.get_mut(&key) {
+            Some(Index::Ready(_, used)) => {
+                *used = Instant::now();
+                return Ok(IndexState::Ready);
+            }
             Some(Index::Building) => return Ok(IndexState::Building),
             Some(Index::Failed(message)) => {
                 let message = message.clone();
@@ -222,12 +239,34 @@ impl Rigs {
             }
             None => {}
         }
+        let total = cell
+            .index
+            .size
+            .bytes()
+            .saturating_mul(u64::from(cell.index.shards));
+        if !key.join(".complete").exists() {
+            std::fs::create_dir_all(&self.cache)
+                .map_err(|e| refused(500, format!("{}: {e}", self.cache.display())))?;
+            ensure_room(&self.cache, total).map_err(|e| refused(507, e.to_string()))?;
+        }
         if indices.len() >= MAX_INDICES {
-            // Room from a ready index: a rig serving it holds its own copy of the handles.
+            // Room from the index used longest ago that no rig serves (a rig holds its own
+            // handles, but the campaign that prepared it would have to prepare it again).
+            let serving: HashSet<PathBuf> = lock(&self.table)
+                .running
+                .values()
+                .map(|r| r.index.clone())
+                .collect();
             let spare = indices
                 .iter()
-                .find(|(_, i)| !matches!(i, Index::Building))
-                .map(|(k, _)| k.clone());
+                .filter(|(k, _)| !serving.contains(*k))
+                .filter_map(|(k, i)| match i {
+                    Index::Failed(_) => Some((k.clone(), None)),
+                    Index::Ready(_, used) => Some((k.clone(), Some(*used))),
+                    Index::Building => None,
+                })
+                .min_by_key(|(_, used)| *used)
+                .map(|(k, _)| k);
             match spare {
                 Some(k) => {
                     indices.remove(&k);
@@ -235,16 +274,10 @@ impl Rigs {
                 None => {
                     return Err(refused(
                         503,
-                        format!("{MAX_INDICES} indices are being generated; retry later"),
+                        format!("{MAX_INDICES} indices are in use or being generated; retry later"),
                     ));
                 }
             }
-        }
-        let total = cell.index.size.bytes() * u64::from(cell.index.shards);
-        if !key.join(".complete").exists() {
-            std::fs::create_dir_all(&self.cache)
-                .map_err(|e| refused(500, format!("{}: {e}", self.cache.display())))?;
-            ensure_room(&self.cache, total).map_err(|e| refused(507, e.to_string()))?;
         }
         indices.insert(key.clone(), Index::Building);
         drop(indices);
@@ -254,11 +287,14 @@ impl Rigs {
                 return;
             };
             let mut cancel = rigs.cancel.subscribe();
+            if *cancel.borrow() {
+                return;
+            }
             let stopped = std::pin::pin!(async move {
                 let _ = cancel.wait_for(|stop| *stop).await;
             });
             let built = match cached_index(&rigs.cache, &cell.index, stopped).await {
-                Ok(Some(shards)) => Index::Ready(shards),
+                Ok(Some(shards)) => Index::Ready(shards, Instant::now()),
                 Ok(None) => Index::Failed("the agent is stopping".into()),
                 Err(e) => Index::Failed(e.to_string()),
             };
@@ -274,8 +310,11 @@ impl Rigs {
     pub async fn start(&self, owner: &str, request: StartRig) -> Result<RigStarted, Refused> {
         let cell = self.cell(&request.cell.cell, request.cell.seed)?;
         let key = cache_dir(&self.cache, &cell.index);
-        let snapshot = match lock(&self.indices).get(&key) {
-            Some(Index::Ready(shards)) => shards.clone(),
+        let snapshot = match lock(&self.indices).get_mut(&key) {
+            Some(Index::Ready(shards, used)) => {
+                *used = Instant::now();
+                shards.clone()
+            }
             _ => {
                 return Err(refused(
                     409,
@@ -316,7 +355,11 @@ impl Rigs {
         let clock = Clock::start();
         let rig_epoch_s = rig_epoch_s(self.clock, clock);
         let events = Arc::new(EventLog::new(clock).keeping(RIG_EVENTS));
-        let listen = self.listen_for(cell.leader_nodes as u16)?;
+        let (listen, ports) = self.listen_for(listeners(&cell))?;
+        let reserved = Reserved {
+            ports: self.ports.clone(),
+            held: ports,
+        };
         let rig = start_rig(
             &cell,
             faults,
@@ -329,49 +372,58 @@ impl Rigs {
         )
         .await
         .map_err(|e| refused(500, format!("starting the rig: {e}")))?;
-        let ports = rig
+        let dial_ports = rig
             .dial_list()
             .split(',')
             .filter_map(|a| a.parse::<SocketAddr>().ok())
             .map(|a| a.port())
             .collect();
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        lock(&self.running).insert(
+        lock(&self.table).running.insert(
             id,
             Running {
                 owner: owner.to_owned(),
+                index: key,
                 rig,
                 events,
                 until: Instant::now() + lease,
                 dir,
                 _slot: slot,
+                _ports: reserved,
             },
         );
         Ok(RigStarted {
             id,
-            ports,
+            ports: dial_ports,
             rig_epoch_s,
         })
     }
 
-    /// Where a rig with up to `count` listeners listens: port 0 (any), or the first of `count`
-    /// consecutive free ports of `--rig-ports`.
-    fn listen_for(&self, count: u16) -> Result<String, Refused> {
+    /// Where a rig with `count` listeners listens: port 0 (any), or the first of `count`
+    /// consecutive free ports of `--rig-ports`, held for it (so two rigs starting at once do
+    /// not pick the same).
+    fn listen_for(&self, count: u16) -> Result<(String, Vec<u16>), Refused> {
         let Some((first, last)) = self.limits.rig_ports else {
-            return Ok(SocketAddr::new(self.bind, 0).to_string());
+            return Ok((SocketAddr::new(self.bind, 0).to_string(), Vec::new()));
         };
         let count = count.max(1);
-        let free =
-            |port: u16| std::net::TcpListener::bind(SocketAddr::new(self.bind, port)).is_ok();
-        (first..=last.saturating_sub(count - 1))
+        let mut held = lock(&self.ports);
+        let free = |port: u16| {
+            !held.contains(&port)
+                && std::net::TcpListener::bind(SocketAddr::new(self.bind, port)).is_ok()
+        };
+        let start = (first..=last.saturating_sub(count - 1))
+            .filter(|p| u32::from(*p) + u32::from(count) - 1 <= u32::from(last))
             .find(|p| (0..count).all(|k| free(p + k)))
-            .map(|p| SocketAddr::new(self.bind, p).to_string())
             .ok_or_else(|| {
                 refused(
                     503,
                     format!("no {count} consecutive free ports in --rig-ports {first}-{last}"),
                 )
-            })
+            })?;
+        let ports: Vec<u16> = (0..count).map(|k| start + k).collect();
+        held.extend(&ports);
+        Ok((SocketAddr::new(self.bind, start).to_string(), ports))
     }
 
     /// A running rig of `owner`'s: what `read` reads of it.
@@ -381,8 +433,8 @@ impl Rigs {
         id: u64,
         read: impl FnOnce(&Running) -> T,
     ) -> Result<T, Refused> {
-        let running = lock(&self.running);
-        match running.get(&id) {
+        let table = lock(&self.table);
+        match table.running.get(&id) {
             Some(r) if r.owner == owner => Ok(read(r)),
             _ => Err(no_rig(id)),
         }
@@ -393,16 +445,23 @@ impl Rigs {
         self.with_rig(owner, id, |r| leader_stats(&r.rig))
     }
 
-    /// A running rig's events from the `from`th on.
-    pub fn events(&self, owner: &str, id: u64, from: usize) -> Result<Vec<WireEvent>, Refused> {
+    /// A running rig's kept events numbered `from` or later, and the number to go on from.
+    pub fn events(
+        &self,
+        owner: &str,
+        id: u64,
+        from: usize,
+    ) -> Result<(Vec<WireEvent>, usize), Refused> {
         self.with_rig(owner, id, |r| {
-            r.events.since(from).iter().map(WireEvent::from).collect()
+            let (events, next) = r.events.since_next(from);
+            (events.iter().map(WireEvent::from).collect(), next)
         })
     }
 
     /// Ids of `owner`'s running rigs.
     pub fn ids(&self, owner: &str) -> Vec<u64> {
-        let mut ids: Vec<u64> = lock(&self.running)
+        let mut ids: Vec<u64> = lock(&self.table)
+            .running
             .iter()
             .filter(|(_, r)| r.owner == owner)
             .map(|(id, _)| *id)
@@ -414,39 +473,40 @@ impl Rigs {
     /// Stops a rig (asked again, waits again): its events and its leader's last counters, or
     /// [`Stop::Pending`] if it takes longer than [`STOP_WAIT`]. The stop goes on either way.
     pub async fn stop(&self, owner: &str, id: u64) -> Result<Stop, Refused> {
-        let taken = {
-            let mut running = lock(&self.running);
-            match running.get(&id) {
-                Some(r) if r.owner == owner => running.remove(&id),
-                _ => None,
-            }
-        };
-        if let Some(r) = taken {
-            let (done, result) = watch::channel(None);
-            lock(&self.stopping).insert(
-                id,
-                Stopping {
+        let mut done = {
+            let mut table = lock(&self.table);
+            if table.running.get(&id).is_some_and(|r| r.owner == owner)
+                && let Some(r) = table.running.remove(&id)
+            {
+                let (done, result) = watch::channel(None);
+                let stopping = Stopping {
                     owner: owner.to_owned(),
                     done: result,
                     until: Instant::now() + KEEP_STOPPED,
-                },
-            );
-            tokio::spawn(async move {
-                done.send_replace(Some(Arc::new(finish(r).await)));
-            });
-        }
-        let mut done = match lock(&self.stopping).get(&id) {
-            Some(s) if s.owner == owner => s.done.clone(),
-            _ => return Err(no_rig(id)),
+                };
+                table.stopping.insert(id, stopping);
+                let task = tokio::spawn(async move {
+                    done.send_replace(Some(Arc::new(finish(r).await)));
+                });
+                lock(&self.tasks).push(task);
+            }
+            match table.stopping.get(&id) {
+                Some(s) if s.owner == owner => s.done.clone(),
+                _ => return Err(no_rig(id)),
+            }
         };
         let waited = tokio::time::timeout(STOP_WAIT, done.wait_for(Option::is_some)).await;
         let stopped = match waited {
             Ok(Ok(result)) => result.clone(),
-            _ => None,
+            Ok(Err(_)) => {
+                lock(&self.table).stopping.remove(&id);
+                return Err(refused(500, format!("rig {id} failed while stopping")));
+            }
+            Err(_) => None,
         };
         Ok(match stopped {
             Some(stopped) => {
-                lock(&self.stopping).remove(&id);
+                lock(&self.table).stopping.remove(&id);
                 Stop::Done(stopped)
             }
             None => Stop::Pending,
@@ -456,16 +516,17 @@ impl Rigs {
     /// Stops the rigs whose lease ended (their ids) and forgets stopped ones nobody collected.
     pub async fn reap(&self) -> Vec<u64> {
         let now = Instant::now();
-        lock(&self.stopping).retain(|_, s| s.until > now);
         let expired: Vec<(u64, Running)> = {
-            let mut running = lock(&self.running);
-            let ids: Vec<u64> = running
+            let mut table = lock(&self.table);
+            table.stopping.retain(|_, s| s.until > now);
+            let ids: Vec<u64> = table
+                .running
                 .iter()
                 .filter(|(_, r)| r.until <= now)
                 .map(|(id, _)| *id)
                 .collect();
             ids.into_iter()
-                .filter_map(|id| running.remove(&id).map(|r| (id, r)))
+                .filter_map(|id| table.running.remove(&id).map(|r| (id, r)))
                 .collect()
         };
         let mut ids = Vec::new();
@@ -479,15 +540,43 @@ impl Rigs {
     /// Stops every rig and every index being generated.
     pub async fn stop_all(&self) {
         self.cancel.send_replace(true);
-        let all: Vec<Running> = lock(&self.running).drain().map(|(_, r)| r).collect();
+        let all: Vec<Running> = lock(&self.table).running.drain().map(|(_, r)| r).collect();
         for r in all {
             finish(r).await;
         }
+        // Rigs being stopped finish; an index being checksummed is not waited for long (it
+        // cannot be stopped half way, and its result is not wanted).
         let tasks: Vec<_> = lock(&self.tasks).drain(..).collect();
         for task in tasks {
-            let _ = task.await;
+            let _ = tokio::time::timeout(STOP_WAIT, task).await;
         }
     }
+}
+
+/// Ports of `--rig-ports` held for a rig, given back when dropped.
+struct Reserved {
+    ports: Arc<Mutex<HashSet<u16>>>,
+    held: Vec<u16>,
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        let mut ports = lock(&self.ports);
+        for p in &self.held {
+            ports.remove(p);
+        }
+    }
+}
+
+/// How many proxies `cell`'s rig starts: one per gateway node in sniff mode over a cluster,
+/// else one.
+fn listeners(cell: &CampaignSpec) -> u16 {
+    let nodes = cell.leader_nodes.max(1);
+    let count = match cell.settings.mode {
+        RemoteMode::Sniff if nodes > 1 => nodes.min(cell.settings.node_connections.max(1)),
+        _ => 1,
+    };
+    count.min(u32::from(u16::MAX)) as u16
 }
 
 /// When `rig`'s clock started, on `agent`'s clock (both read now).

@@ -192,8 +192,17 @@ impl RemoteLeader {
             reference,
             lease_s: lease.as_secs_f64(),
         };
-        let started: RigStarted = self.client.call("POST", "/rigs", Some(&request)).await?;
+        let started: RigStarted = match self.client.call("POST", "/rigs", Some(&request)).await {
+            // The agent let the index go (it keeps a few): have it ready again, once.
+            Err(AgentError::Remote { status: 409, .. }) => {
+                let never = std::pin::pin!(std::future::pending::<()>());
+                self.prepare(table, campaign_seed, never).await?;
+                self.client.call("POST", "/rigs", Some(&request)).await?
+            }
+            other => other?,
+        };
         if started.ports.is_empty() {
+            let _ = delete(&self.client, started.id).await;
             return Err(AgentError::Protocol {
                 url: self.url().to_string(),
                 message: format!("rig {} started with no port to dial", started.id),
@@ -230,8 +239,7 @@ impl RemoteRig<'_> {
     /// Stops the rig once its leader has seen the followers' connections close (or after
     /// [`SETTLE`]); its events on the trial's clock and its leader's counters.
     pub async fn stop(mut self) -> Result<Stopped, RunError> {
-        self.stopped = true;
-        let client = &self.leader.client;
+        let client = self.leader.client.clone();
         let stats_path = format!("/rigs/{}/stats", self.id);
         let deadline = tokio::time::Instant::now() + SETTLE;
         // Only a wait: the counters that count come with the rig's remains.
@@ -244,7 +252,9 @@ impl RemoteRig<'_> {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let stopped = delete(client, self.id).await?;
+        // Not stopped: dropped, it asks once more.
+        let stopped = delete(&client, self.id).await?;
+        self.stopped = true;
         let warning = (stopped.events_dropped > 0).then(|| {
             format!(
                 "the agent kept only the latest {} of the proxy's events ({} older ones are not \
@@ -299,8 +309,15 @@ async fn delete(client: &AgentClient, id: u64) -> Result<RigStopped, RunError> {
                 }
                 .into());
             }
+            // Busy (its handlers' time ran out): ask again, as for "stopping".
+            Ok(answer) if answer.status == 503 && tokio::time::Instant::now() < until => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
             Ok(answer) => return Ok(client.parse(&answer)?),
-            Err(AgentError::Connect { .. }) if unreachable + 1 < STOP_TRIES => {
+            // Unreachable, or too busy to take the connection (it closes it before TLS).
+            Err(
+                AgentError::Connect { .. } | AgentError::Tls { .. } | AgentError::Timeout { .. },
+            ) if unreachable + 1 < STOP_TRIES => {
                 unreachable += 1;
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
