@@ -560,6 +560,17 @@ async fn a_rig_lives_from_post_to_delete_for_the_key_that_started_it_only() {
         .call::<serde_json::Value>("DELETE", &path, None::<&()>)
         .await;
     assert_eq!(status(&again), 404, "stopped once");
+    // Stopped, it gave its port back.
+    let next: RigStarted = client
+        .call("POST", "/rigs", Some(&start))
+        .await
+        .expect("rig");
+    assert_eq!(next.ports, [free_port]);
+    let path = format!("/rigs/{}", next.id);
+    let _: RigStopped = client
+        .call("DELETE", &path, None::<&()>)
+        .await
+        .expect("stop");
     // What a cell may not ask an agent for, whatever its own [hosts] says.
     let big = cell_request("name = \"c\"\n[index]\nsize = \"1gb\"\nfiles = 2\n");
     let refused = client
