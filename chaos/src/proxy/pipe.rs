@@ -2,16 +2,17 @@
 //!
 //! A reader and a writer run concurrently, joined by a queue of segments that each carry the
 //! instant they may leave (latency keeps order) and their share of what the relay holds per
-//! direction, whose limit follows the bandwidth-delay product (`queue.rs`): a latency fault
-//! never caps the rate at a fixed budget over its delay. The reader asks each fault [`Behaviour::before_read`] (a stall
-//! holds reading) and [`Behaviour::on_chunk`] (blackhole, timeout, corrupt, latency, limit_data,
-//! reset-after-bytes); the writer asks [`Behaviour::send_pieces`] how to cut each chunk into
-//! writes (bandwidth, slicer), [`Behaviour::on_send`] when each may leave (bandwidth, slicer)
-//! and, at the end, [`Behaviour::on_eof`] (slow close). A reset that waits (reset_peer with a
-//! timeout) holds the reader, which sleeps out the wait and asks for the reset. What each
-//! verdict means for bytes and sockets is decided here; what each fault answers is decided in
-//! its file. While no fault touches a direction's bytes and nothing is queued, a TCP reader
-//! relays with `splice(2)` instead (see `splice.rs`), and the writer idles.
+//! direction, whose limit follows the bandwidth-delay product (`queue.rs`): a latency fault never
+//! caps the rate at a fixed budget over its delay. The reader asks each fault
+//! [`Behaviour::before_read`] (a stall holds reading) and [`Behaviour::on_chunk`] (blackhole,
+//! timeout, corrupt, latency, limit_data, reset-after-bytes); the writer asks
+//! [`Behaviour::send_pieces`] how to cut each chunk into writes (bandwidth, slicer),
+//! [`Behaviour::on_send`] when each may leave (bandwidth, slicer) and, at the end,
+//! [`Behaviour::on_eof`] (slow close). A reset that waits (reset_peer with a timeout) holds the
+//! reader, which sleeps out the wait and asks for the reset. What each verdict means for bytes and
+//! sockets is decided here; what each fault answers is decided in its file. While no fault touches
+//! a direction's bytes and nothing is queued, a TCP reader relays with `splice(2)` instead (see
+//! `splice.rs`), and the writer idles.
 //!
 //! [`Behaviour::before_read`]: crate::fault::Behaviour::before_read
 //! [`Behaviour::on_chunk`]: crate::fault::Behaviour::on_chunk
