@@ -861,3 +861,78 @@ async fn a_down_taken_away_while_on_brings_the_network_up_and_says_so() {
         "{events:?}"
     );
 }
+
+/// Bytes read from `s` in each 250 ms of simulated time since `t0`, until `end`.
+async fn arrivals(s: &mut SimStream, t0: Instant, end: Instant) -> Vec<usize> {
+    let mut per_quarter = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    while let Ok(Ok(n)) = timeout(
+        end.saturating_duration_since(Instant::now()),
+        s.read(&mut buf),
+    )
+    .await
+    {
+        if n == 0 {
+            break;
+        }
+        let quarter = (t0.elapsed().as_millis() / 250) as usize;
+        if per_quarter.len() <= quarter {
+            per_quarter.resize(quarter + 1, 0);
+        }
+        per_quarter[quarter] += n;
+    }
+    per_quarter
+}
+
+/// A latency fault holds rate × delay inside the relay: 128 MiB here (512 MiB/s through
+/// 250 ms), twice the fixed 64 MiB the relay used to hold per direction, which capped this flow
+/// at 256 MiB/s. The queue's limit grows with the bandwidth-delay product instead.
+#[tokio::test(start_paused = true)]
+async fn latency_does_not_cap_throughput_below_the_bandwidth_delay_product() {
+    const MIB: usize = 1 << 20;
+    let net = network(&["latency:delay=250ms,direction=upstream"], 4);
+    let (mut client, mut server) = net.pair().expect("pair");
+    let t0 = Instant::now();
+    // 4 MiB every 8 ms (512 MiB/s) for 3 s; behind schedule, it sends what it owes at once.
+    let sender = tokio::spawn(async move {
+        let block = vec![7u8; 4 * MIB];
+        for i in 0..375u32 {
+            sleep_until(t0 + ms(8) * i).await;
+            client.write_all(&block).await?;
+        }
+        Ok::<_, io::Error>(client)
+    });
+    let got = arrivals(&mut server, t0, t0 + ms(3250)).await;
+    // A capped relay leaves the sender behind, with nobody reading any more.
+    sender.abort();
+    // The last second: bytes sent from 2 s to 3 s, a delay later. The ramp (the limit doubles
+    // each delay from 16 MiB) is over by then.
+    let steady: usize = got[9..13].iter().sum();
+    let rate = steady as f64 / MIB as f64;
+    assert!(
+        rate >= 0.95 * 512.0,
+        "{rate:.0} MiB/s through 250 ms; per 250 ms: {:?} MiB",
+        got.iter().map(|n| n / MIB).collect::<Vec<_>>()
+    );
+}
+
+/// What a direction holds stays bounded when its destination stops reading: the relay stops
+/// reading once it holds the queue's floor (16 MiB: nothing drained, so no bandwidth-delay
+/// product grew it), and the sender meets backpressure.
+#[tokio::test(start_paused = true)]
+async fn a_destination_that_stops_reading_bounds_what_the_relay_holds() {
+    const MIB: usize = 1 << 20;
+    let net = network(&["latency:delay=250ms,direction=upstream"], 5);
+    let (mut client, _server) = net.pair().expect("pair");
+    let block = vec![7u8; MIB];
+    let mut sent = 0;
+    while let Ok(Ok(n)) = timeout(Duration::from_secs(2), client.write(&block)).await {
+        sent += n;
+        assert!(sent <= 64 * MIB, "{} MiB taken without end", sent / MIB);
+    }
+    // The floor, plus a socket buffer on each side of the relay and one read of the relay's.
+    assert!(
+        (16 * MIB..=16 * MIB + 3 * BUFFER).contains(&sent),
+        "{sent} bytes held"
+    );
+}

@@ -14,6 +14,7 @@
 pub(crate) mod connection;
 pub(crate) mod edges;
 mod pipe;
+mod queue;
 pub(crate) mod socket;
 #[cfg(target_os = "linux")]
 mod splice;
