@@ -6,7 +6,8 @@
 //! it (7 %) and the `send` copy out of it (`_copy_from_iter`, 9 %). `sendfile` hands the socket
 //! the file's pages instead, and the chunk's CRC-32C comes from the block checksums taken when
 //! the snapshot was loaded ([`crate::index::BlockCrcs`]), so the bytes are never read into user
-//! space. The follower checks every chunk against that checksum and every file against its
+//! space. It is used for followers on other hosts only ([`super::handler::sendfile_pays`] says
+//! why). The follower checks every chunk against that checksum and every file against its
 //! whole checksum as before, so what it accepts is verified exactly as much: bytes corrupted on
 //! the way, or a leader file changed since it was loaded, fail the check.
 //!

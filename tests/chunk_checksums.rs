@@ -1,6 +1,7 @@
-//! The leader sends block-aligned chunks over plain TCP from the page cache (`sendfile`) with a
-//! checksum folded from the block checksums it took at load time, and reads any other chunk.
-//! Either way the follower accepts only bytes that match the leader's checksums.
+//! The leader answers a block-aligned chunk with a checksum folded from the block checksums it
+//! took at load time (and, to followers on other hosts, with the bytes sent from the page cache
+//! by `sendfile`, whose framing `leader::writer`'s tests check); any other chunk it reads and
+//! checksums. Either way the follower accepts only bytes that match the leader's checksums.
 
 mod common;
 
@@ -19,9 +20,9 @@ fn bytes(seed: u8, len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// A byte of a leader file changed after the leader checksummed it: the bytes sent from the
-/// page cache no longer match the chunk checksum the leader sends with them, and the follower
-/// must say so rather than keep the file.
+/// A byte of a leader file changed after the leader checksummed it: the bytes sent no longer
+/// match the chunk checksum folded from the load-time block checksums, and the follower must
+/// say so rather than keep the file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_file_changed_after_loading_is_caught_not_accepted() {
     let tmp = scratch();
@@ -46,9 +47,9 @@ async fn a_leader_file_changed_after_loading_is_caught_not_accepted() {
     leader.shutdown().await;
 }
 
-/// Chunk sizes that are not a multiple of the checksum block are read and checksummed on the
-/// leader; whole-block ones go by `sendfile`: both recover the index intact, every file length
-/// (empty, under a block, a block and a bit, several chunks) included.
+/// Chunk sizes that are not a multiple of the checksum block are checksummed on the leader from
+/// their bytes; whole-block ones from the block checksums: both recover the index intact, every
+/// file length (empty, under a block, a block and a bit, several chunks) included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aligned_and_unaligned_chunk_sizes_recover_intact() {
     let tmp = scratch();
