@@ -19,7 +19,7 @@ mod snapshot;
 mod space;
 mod target;
 
-pub use checksum::{crc32c_combine, crc32c_file};
+pub use checksum::{BlockCrcs, CRC_BLOCK, Crc32cCombine, crc32c_combine, crc32c_file};
 pub use generate::{GenerateSpec, GeneratedFile, generate, generate_cancellable, plan_files};
 pub use journal::{Entry as JournalEntry, JOURNAL, Journal, Recorded};
 pub use listing::{ListingLimits, check_listing};

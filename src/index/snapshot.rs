@@ -6,7 +6,7 @@ use std::{
     sync::Arc,
 };
 
-use super::{IndexError, checksum::crc32c_file, names::is_safe_file_name};
+use super::{IndexError, checksum::BlockCrcs, names::is_safe_file_name};
 use crate::protocol::FileMeta;
 
 /// One file of a snapshot, kept open so a session can read it even if the directory changes.
@@ -16,6 +16,16 @@ pub struct IndexFile {
     pub meta: FileMeta,
     /// Open handle for positional reads.
     pub file: Arc<File>,
+    /// The checksums of its blocks, taken in the pass that checksummed it (empty: none kept).
+    pub blocks: BlockCrcs,
+}
+
+impl IndexFile {
+    /// The CRC-32C of `len` bytes at `offset` without reading them, when the range is
+    /// block-aligned (see [`BlockCrcs::range`]).
+    pub fn chunk_crc(&self, offset: u64, len: u64) -> Option<u32> {
+        self.blocks.range(offset, len)
+    }
 }
 
 /// Every regular file of a directory with its length and CRC-32C, read once at load time; sorted
@@ -43,11 +53,16 @@ impl IndexSnapshot {
         let mut files = Vec::with_capacity(entries.len());
         for (name, path) in entries {
             let file = File::open(&path).map_err(IndexError::io(&path))?;
-            let len = file.metadata().map_err(IndexError::io(&path))?.len();
-            let crc32c = crc32c_file(&path)?;
+            // Length and checksums from one read of the handle kept, so they describe its bytes.
+            let blocks = BlockCrcs::read(&file, &path)?;
             files.push(IndexFile {
-                meta: FileMeta { name, len, crc32c },
+                meta: FileMeta {
+                    name,
+                    len: blocks.len(),
+                    crc32c: blocks.crc(),
+                },
                 file: Arc::new(file),
+                blocks,
             });
         }
         if files.is_empty() {

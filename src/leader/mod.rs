@@ -12,11 +12,13 @@
 //! simulated time (`#[tokio::test(start_paused = true)]`): session expiry, `Hello` deadlines and
 //! idle shedding included.
 
+mod buffers;
 mod cluster;
 mod handler;
 mod session;
 mod slots;
 mod stats;
+mod writer;
 
 pub use cluster::{primary_node, start_cluster};
 pub use handler::MAX_REQUEST_PAYLOAD;
@@ -654,7 +656,7 @@ async fn serve_connection(
 /// A connection that is one byte stream (TCP, in memory).
 async fn serve_byte_stream(
     read: impl AsyncRead + Unpin,
-    write: impl AsyncWrite + Unpin + Send + 'static,
+    write: impl writer::ResponseSink,
     peer: SocketAddr,
     shared: &Arc<Shared>,
     activity: Arc<Activity>,

@@ -86,6 +86,26 @@ pub fn encode(request_id: u64, message: &Message) -> Result<EncodedFrame, Protoc
     })
 }
 
+/// Encodes a message whose bulk bytes the caller writes itself, `more` bytes straight after the
+/// returned frame (the leader sends a chunk's bytes from the page cache with `sendfile`): the
+/// payload length counts them, so `frame ‖ more bytes` is what [`encode`] gives for the message
+/// with those bytes as its data.
+pub fn encode_followed_by(
+    request_id: u64,
+    message: &Message,
+    more: u32,
+) -> Result<EncodedFrame, ProtocolError> {
+    let mut frame = encode(request_id, message)?;
+    let mut len = [0u8; 4];
+    len.copy_from_slice(&frame.head[12..16]);
+    let total = u64::from(u32::from_be_bytes(len)) + u64::from(more);
+    let total = u32::try_from(total).map_err(|_| ProtocolError::TooLong(total as usize))?;
+    let mut head = BytesMut::from(&frame.head[..]);
+    head[12..16].copy_from_slice(&total.to_be_bytes());
+    frame.head = head.freeze();
+    Ok(frame)
+}
+
 /// Validates a header; refuses a payload longer than `max_payload` before anything is allocated.
 pub fn decode_header(buf: &[u8; HEADER_LEN], max_payload: u32) -> Result<Header, ProtocolError> {
     let mut b = &buf[..];
@@ -213,6 +233,29 @@ mod tests {
             assert_eq!(got.message, m);
             assert!(buf.is_empty());
         }
+    }
+
+    #[test]
+    fn a_frame_followed_by_its_bytes_is_the_frame_with_them() {
+        let data = Bytes::from_static(b"bytes sent from the page cache");
+        let chunk = |data: Bytes| Message::Chunk {
+            file: 3,
+            offset: 1 << 20,
+            crc32c: 0xfeed,
+            throttled_micros: 7,
+            data,
+        };
+        let whole = encode(9, &chunk(data.clone())).expect("encode").to_vec();
+        let head = encode_followed_by(9, &chunk(Bytes::new()), data.len() as u32).expect("head");
+        let mut split = head.to_vec();
+        split.extend_from_slice(&data);
+        assert_eq!(split, whole);
+        let mut buf = BytesMut::from(&split[..]);
+        let frame = decode_frame(&mut buf, 1 << 20)
+            .expect("valid")
+            .expect("whole");
+        assert_eq!(frame.message, chunk(data));
+        assert!(encode_followed_by(9, &chunk(Bytes::new()), u32::MAX).is_err());
     }
 
     #[test]

@@ -21,6 +21,6 @@ mod wire;
 pub use error::{ErrorCode, ProtocolError};
 pub use frame::{
     EncodedFrame, Frame, HEADER_LEN, Header, MAGIC, VERSION, decode_frame, decode_header,
-    decode_payload, encode,
+    decode_payload, encode, encode_followed_by,
 };
 pub use message::{FileMeta, Kind, Message};
