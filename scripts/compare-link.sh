@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The L3 link against references measured in the same run (needs root):
-#   1. iperf3 (1 stream, 5 s) on loopback, and across `rrbench link` with no fault: the ratio is
-#      what the packet pump (TUN devices, userspace, every packet) costs;
+#   1. iperf3 (1 stream, 5 s) on loopback, and across `rrbench link` with no fault and with a
+#      fixed 1 ms delay each way: the ratios are what the packet pump (TUN devices with their
+#      offloads, userspace, every super-packet) costs; the delay also costs what a 2 ms round trip
+#      costs one TCP window (BDP: tcp_wmem's max over the RTT), so it is a floor, not the pump's
+#      cost alone;
 #   2. iperf3 across the link with 25 ms each way and 1 % loss, 1 stream and 5 streams, with
 #      CUBIC and with BBR, against the Mathis bound (MSS / RTT x 1.22 / sqrt(p)) of one
 #      loss-based flow: what several TCP windows buy (Elasticsearch spreads its 5 in-flight
@@ -47,13 +50,18 @@ iperf_mib() {
     json "$work/iperf-$port-$streams.json" 'd["end"]["sum_received"]["bits_per_second"]/8/1048576'
 }
 
-echo "== 1. iperf3, 1 stream, 5 s: loopback, then across the link (no fault)"
+echo "== 1. iperf3, 1 stream, 5 s: loopback, then across the link (no fault, then 1 ms each way)"
+echo "load: $(uptime)"
 port=$(free_port)
 loop=$(iperf_mib 127.0.0.1 "$port" 1)
 link clean
 across=$(iperf_mib "$ip" 5201 1 "$ns")
-printf "%-36s %9.1f MiB/s\n" "loopback" "$loop" "across the link" "$across"
-printf "%-36s %9s\n" "link / loopback" "$(ratio "$across" "$loop")"
+link delayed delay:delay=1ms
+delayed=$(iperf_mib "$ip" 5201 1 "$ns")
+printf "%-36s %9.1f MiB/s\n" "loopback" "$loop" "across the link" "$across" \
+    "across the link, 1 ms each way" "$delayed"
+printf "%-36s %9s\n" "link / loopback" "$(ratio "$across" "$loop")" \
+    "link 1 ms / loopback" "$(ratio "$delayed" "$loop")"
 
 echo
 echo "== 2. iperf3 across the link, 25 ms each way (50 ms RTT), 1 % loss, by congestion controller"

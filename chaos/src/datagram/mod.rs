@@ -14,7 +14,7 @@ use std::{
     collections::{BTreeMap, BinaryHeap},
     future::Future,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
@@ -28,7 +28,7 @@ use tokio::{
 use self::lane::{Effect, Lane, Send};
 use crate::{
     events::{EventKind, EventLog},
-    fault::{Direction, Fault},
+    fault::{Direction, Fault, FaultKind},
     proxy::edges::EdgeClock,
     rng::SeededRng,
     shutdown::{Shutdown, Signal},
@@ -164,6 +164,64 @@ async fn schedule(
     }
 }
 
+/// Most spare buffers a path keeps for reuse (64 KiB each at most on the L3 link).
+const POOL_MAX: usize = 256;
+
+/// Spare buffers, handed back by whoever sent a datagram, so carrying one allocates nothing
+/// once the pool has filled.
+#[derive(Default)]
+pub(crate) struct Pool(Mutex<Vec<Vec<u8>>>);
+
+impl Pool {
+    /// An empty buffer, with the capacity of one used before if there is one.
+    pub(crate) fn take(&self) -> Vec<u8> {
+        let mut spare = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buf = spare.pop().unwrap_or_default();
+        buf.clear();
+        buf
+    }
+
+    /// Keeps `buf` for reuse.
+    pub(crate) fn give(&self, buf: Vec<u8>) {
+        let mut spare = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.len() < POOL_MAX {
+            spare.push(buf);
+        }
+    }
+}
+
+/// What the faults on now need to see of a path's packets (the L3 link hands over bursts of
+/// TCP segments as one super-packet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// No fault is on: pass packets straight through.
+    Nothing,
+    /// Only faults that treat every packet of a burst alike are on (a fixed delay, a path
+    /// blackhole): a burst may meet them as one.
+    Bursts,
+    /// Some fault decides packet by packet (loss, corruption, duplication, reordering, jitter,
+    /// a rate with a queue limit): it must see the packets a wire would carry.
+    Packets,
+}
+
+/// What one datagram met on a path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Carried {
+    /// Copies sent or queued (0: dropped).
+    pub(crate) copies: usize,
+    /// Whether a fault changed its bytes.
+    pub(crate) corrupted: bool,
+}
+
+/// Whether `fault` does the same to every packet of a burst, so it may meet the burst as one.
+fn alike_for_a_burst(fault: &Fault) -> bool {
+    match fault.kind {
+        FaultKind::Latency(l) => l.jitter.is_zero(),
+        FaultKind::Blackhole => true,
+        _ => false,
+    }
+}
+
 /// One direction of a flow: faults applied, effects counted, late datagrams queued.
 pub(crate) struct Path<T: Sink> {
     conn: u64,
@@ -174,6 +232,7 @@ pub(crate) struct Path<T: Sink> {
     line: mpsc::UnboundedSender<Send>,
     pending: BTreeMap<(usize, &'static str), u64>,
     reported: Instant,
+    pool: Arc<Pool>,
 }
 
 impl<T: Sink> Path<T> {
@@ -195,6 +254,7 @@ impl<T: Sink> Path<T> {
             .map(|(i, f)| SeededRng::for_connection(shared.seed, conn, i, 9).chance(f.toxicity))
             .collect();
         let (line, queue) = mpsc::unbounded_channel();
+        let pool = Arc::new(Pool::default());
         let path = Self {
             conn,
             direction,
@@ -207,24 +267,87 @@ impl<T: Sink> Path<T> {
             line,
             pending: BTreeMap::new(),
             reported: Instant::now(),
+            pool: pool.clone(),
         };
-        (path, DelayLine { queue, target })
+        (
+            path,
+            DelayLine {
+                queue,
+                target,
+                pool,
+            },
+        )
+    }
+
+    /// This path's spare buffers.
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// What the faults on now need to see of this path's packets.
+    pub(crate) fn need(&self, shared: &Shared) -> Need {
+        let mut need = Need::Nothing;
+        for (_, fault) in shared.active(self.direction, &self.toxic) {
+            if !alike_for_a_burst(fault) {
+                return Need::Packets;
+            }
+            need = Need::Bursts;
+        }
+        need
     }
 
     pub(crate) async fn carry(&mut self, shared: &Shared, bytes: &[u8]) {
+        let mut owned = self.pool.take();
+        owned.extend_from_slice(bytes);
+        self.carry_owned(shared, owned, bytes.len(), Need::Packets, |_, b| b)
+            .await;
+    }
+
+    /// Applies the faults on now to `bytes` (counted as `counted` bytes in the effects: what a
+    /// wire would carry), then sends each copy as `frame` makes it (the sink's own framing).
+    /// With `seen` at [`Need::Bursts`], `bytes` is a whole burst (and perhaps the sink's
+    /// framing) and only the faults that treat a burst alike apply: one that turned on since
+    /// [`Path::need`] was asked waits for the next packet. Every buffer ends up back in the
+    /// pool.
+    pub(crate) async fn carry_owned(
+        &mut self,
+        shared: &Shared,
+        bytes: Vec<u8>,
+        counted: usize,
+        seen: Need,
+        mut frame: impl FnMut(&Pool, Vec<u8>) -> Vec<u8>,
+    ) -> Carried {
         let now = Instant::now();
-        let active = shared.active(self.direction, &self.toxic);
-        let (sends, effects) = self.lane.apply(active, bytes.to_vec(), now);
+        let active = shared
+            .active(self.direction, &self.toxic)
+            .filter(|(_, f)| seen == Need::Packets || alike_for_a_burst(f));
+        let (sends, effects) = self.lane.apply(active, bytes, now);
+        let mut carried = Carried {
+            copies: sends.len(),
+            corrupted: false,
+        };
         for Effect { fault, effect } in effects {
-            *self.pending.entry((fault, effect)).or_default() += bytes.len() as u64;
+            carried.corrupted |= effect == "corrupted";
+            *self.pending.entry((fault, effect)).or_default() += counted as u64;
         }
         for send in sends {
+            let framed = frame(&self.pool, send.bytes);
             if send.at <= now {
-                self.target.send(&send.bytes).await;
+                self.target.send(&framed).await;
+                self.pool.give(framed);
             } else {
-                let _ = self.line.send(send);
+                let _ = self.line.send(Send {
+                    at: send.at,
+                    bytes: framed,
+                });
             }
         }
+        self.maybe_report(shared, now);
+        carried
+    }
+
+    /// Reports effects if the last report is old enough.
+    pub(crate) fn maybe_report(&mut self, shared: &Shared, now: Instant) {
         if now.duration_since(self.reported) >= EFFECT_REPORT {
             self.report(shared);
         }
@@ -248,6 +371,7 @@ impl<T: Sink> Path<T> {
 pub(crate) struct DelayLine<T: Sink> {
     queue: mpsc::UnboundedReceiver<Send>,
     target: T,
+    pool: Arc<Pool>,
 }
 
 impl<T: Sink> DelayLine<T> {
@@ -272,6 +396,7 @@ impl<T: Sink> DelayLine<T> {
                         }
                         if let Some(Reverse((_, _, bytes))) = heap.pop() {
                             self.target.send(&bytes).await;
+                            self.pool.give(bytes);
                         }
                     }
                 }
