@@ -31,7 +31,7 @@ link() {
     for f in "$@"; do args+=(--fault "$f"); done
     "$bin" link --quiet "${args[@]}" 2>"$work/$name.log" &
     pids+=($!)
-    for _ in $(seq 100); do grep -q '^L3 link up' "$work/$name.log" && break; sleep 0.1; done
+    for _ in $(seq 100); do grep -qs '^L3 link up' "$work/$name.log" && break; sleep 0.1; done
     ns=$(awk '/^L3 link up/ {for (i = 1; i <= NF; i++) if ($i == "namespace") {print $(i+1); exit}}' "$work/$name.log" | tr -d ,)
     ip=$(awk '/^L3 link up/ {for (i = 1; i <= NF; i++) if ($i == "namespace") {print $(i+2); exit}}' "$work/$name.log" | tr -d ';')
     [ -n "$ns" ] && [ -n "$ip" ] || { echo "link did not start:" >&2; cat "$work/$name.log" >&2; exit 1; }

@@ -133,6 +133,10 @@ async fn loss_on_an_offloaded_link_drops_about_p_of_mtu_sized_packets() {
     eprintln!("{c:?}");
     link.shutdown().await;
     assert!(c.cut > 0, "super-packets were cut into wire packets: {c:?}");
+    assert!(
+        c.rejoined < c.cut,
+        "a super-packet with a lost segment is written as segments: {c:?}"
+    );
     assert!(c.largest <= MTU, "a fault met a {}-byte packet", c.largest);
     // 16 MiB of payload each way is > 11 000 wire packets: 2 % is 230 ± 15 (one sigma).
     assert!(c.packets > 11_000, "{c:?}");

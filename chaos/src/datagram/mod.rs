@@ -211,6 +211,8 @@ pub(crate) struct Carried {
     pub(crate) copies: usize,
     /// Whether a fault changed its bytes.
     pub(crate) corrupted: bool,
+    /// Whether any fault acted on it (dropped, changed, copied, held back).
+    pub(crate) touched: bool,
 }
 
 /// Whether `fault` does the same to every packet of a burst, so it may meet the burst as one.
@@ -305,31 +307,62 @@ impl<T: Sink> Path<T> {
 
     /// Applies the faults on now to `bytes` (counted as `counted` bytes in the effects: what a
     /// wire would carry), then sends each copy as `frame` makes it (the sink's own framing).
-    /// With `seen` at [`Need::Bursts`], `bytes` is a whole burst (and perhaps the sink's
-    /// framing) and only the faults that treat a burst alike apply: one that turned on since
-    /// [`Path::need`] was asked waits for the next packet. Every buffer ends up back in the
-    /// pool.
+    /// See [`Path::decide`] for `seen`. Every buffer ends up back in the pool.
     pub(crate) async fn carry_owned(
         &mut self,
         shared: &Shared,
         bytes: Vec<u8>,
         counted: usize,
         seen: Need,
-        mut frame: impl FnMut(&Pool, Vec<u8>) -> Vec<u8>,
+        frame: impl FnMut(&Pool, Vec<u8>) -> Vec<u8>,
     ) -> Carried {
         let now = Instant::now();
+        let mut sends = Vec::with_capacity(1);
+        let carried = self.decide(shared, bytes, counted, seen, now, &mut sends);
+        self.dispatch(shared, now, sends.drain(..), frame).await;
+        carried
+    }
+
+    /// Applies the faults on now to `bytes` received at `now` (counted as `counted` bytes in
+    /// the effects) and pushes the copies to send onto `sends`, without sending them. With
+    /// `seen` at [`Need::Bursts`], `bytes` is a whole burst (and perhaps the sink's framing) and
+    /// only the faults that treat a burst alike apply: one that turned on since [`Path::need`]
+    /// was asked waits for the next packet.
+    pub(crate) fn decide(
+        &mut self,
+        shared: &Shared,
+        bytes: Vec<u8>,
+        counted: usize,
+        seen: Need,
+        now: Instant,
+        sends: &mut Vec<Send>,
+    ) -> Carried {
         let active = shared
             .active(self.direction, &self.toxic)
             .filter(|(_, f)| seen == Need::Packets || alike_for_a_burst(f));
-        let (sends, effects) = self.lane.apply(active, bytes, now);
+        let (copies, effects) = self.lane.apply(active, bytes, now);
         let mut carried = Carried {
-            copies: sends.len(),
+            copies: copies.len(),
             corrupted: false,
+            touched: !effects.is_empty() || copies.iter().any(|c| c.at > now),
         };
         for Effect { fault, effect } in effects {
             carried.corrupted |= effect == "corrupted";
             *self.pending.entry((fault, effect)).or_default() += counted as u64;
         }
+        sends.extend(copies);
+        carried
+    }
+
+    /// Sends `sends` decided at `now`, each as `frame` makes it: those due now at once, the
+    /// others through the delay line. Every buffer ends up back in the pool.
+    pub(crate) async fn dispatch(
+        &mut self,
+        shared: &Shared,
+        now: Instant,
+        sends: impl IntoIterator<Item = Send>,
+        mut frame: impl FnMut(&Pool, Vec<u8>) -> Vec<u8>,
+    ) {
         for send in sends {
             let framed = frame(&self.pool, send.bytes);
             if send.at <= now {
@@ -343,7 +376,6 @@ impl<T: Sink> Path<T> {
             }
         }
         self.maybe_report(shared, now);
-        carried
     }
 
     /// Reports effects if the last report is old enough.
