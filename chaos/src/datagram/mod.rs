@@ -277,6 +277,7 @@ impl<T: Sink> Path<T> {
                 queue,
                 target,
                 pool,
+                precise: false,
             },
         )
     }
@@ -404,12 +405,24 @@ pub(crate) struct DelayLine<T: Sink> {
     queue: mpsc::UnboundedReceiver<Send>,
     target: T,
     pool: Arc<Pool>,
+    precise: bool,
 }
 
 impl<T: Sink> DelayLine<T> {
+    /// Releases datagrams on a timer of the OS's precision rather than tokio's millisecond
+    /// wheel, which rounds every wait up to the next tick: a 1 ms delay would hold a packet
+    /// 1 to 2 ms, a round trip meant to be 2 ms would be near 4 ms, and a TCP window would carry
+    /// half as much. Runs on real time only (no paused tokio clock), so only the L3 link asks.
+    pub(crate) fn precise(mut self) -> Self {
+        self.precise = true;
+        self
+    }
+
     pub(crate) async fn run(mut self) {
         let mut heap: BinaryHeap<Reverse<(Instant, u64, Vec<u8>)>> = BinaryHeap::new();
         let mut seq = 0u64;
+        // Without a timerfd (it cannot fail short of running out of descriptors), tokio's timer.
+        let timer = self.precise.then(|| Timer::new().ok()).flatten();
         loop {
             let next = heap.peek().map(|Reverse((at, _, _))| *at);
             tokio::select! {
@@ -420,7 +433,7 @@ impl<T: Sink> DelayLine<T> {
                     }
                     None => return,
                 },
-                _ = tokio::time::sleep_until(next.unwrap_or_else(far_future)), if next.is_some() => {
+                _ = sleep_until(timer.as_ref(), next.unwrap_or_else(far_future)), if next.is_some() => {
                     let now = Instant::now();
                     while let Some(Reverse((at, _, _))) = heap.peek() {
                         if *at > now {
@@ -434,6 +447,84 @@ impl<T: Sink> DelayLine<T> {
                 }
             }
         }
+    }
+}
+
+/// Waits until `at` on `timer` if there is one, else on tokio's timer.
+async fn sleep_until(timer: Option<&Timer>, at: Instant) {
+    match timer {
+        Some(t) => t.sleep_until(at).await,
+        None => tokio::time::sleep_until(at).await,
+    }
+}
+
+/// A timerfd: one-shot waits to the OS's timer precision (microseconds), not tokio's 1 ms.
+struct Timer(tokio::io::unix::AsyncFd<std::fs::File>);
+
+impl Timer {
+    #[allow(unsafe_code)]
+    fn new() -> std::io::Result<Self> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: timerfd_create takes no pointers; a non-negative result is a new descriptor
+        // nobody else owns.
+        let fd = unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just created and is owned by nothing else.
+        let file = unsafe { std::fs::File::from_raw_fd(fd) };
+        // SAFETY: `file` owns its descriptor and moves into the `AsyncFd`, which neither
+        // replaces nor closes it while registered.
+        Ok(Self(unsafe { tokio::io::unix::AsyncFd::register(file)? }))
+    }
+
+    /// Waits until `at`. Dropping the wait early leaves the timer armed; the next wait re-arms it,
+    /// and an expiry left over from before wakes a wait early at worst (the caller looks at the
+    /// clock).
+    async fn sleep_until(&self, at: Instant) {
+        use std::{io::Read, os::fd::AsRawFd};
+        let left = at.saturating_duration_since(Instant::now());
+        if left.is_zero() || self.arm(self.0.get_ref().as_raw_fd(), left).is_err() {
+            return tokio::time::sleep_until(at).await;
+        }
+        loop {
+            let Ok(mut ready) = self.0.readable().await else {
+                return tokio::time::sleep_until(at).await;
+            };
+            let mut expirations = [0u8; 8];
+            if let Ok(read) = ready.try_io(|f| f.get_ref().read(&mut expirations)) {
+                if read.is_err() {
+                    tokio::time::sleep_until(at).await;
+                }
+                return;
+            }
+        }
+    }
+
+    #[allow(unsafe_code)]
+    fn arm(&self, fd: std::os::fd::RawFd, after: Duration) -> std::io::Result<()> {
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: after.as_secs() as libc::time_t,
+                // Never all zero, which would disarm it.
+                tv_nsec: libc::c_long::from(after.subsec_nanos().max(1)),
+            },
+        };
+        // SAFETY: `spec` lives for the call and the old value is not asked for (null).
+        let rc = unsafe { libc::timerfd_settime(fd, 0, &spec, std::ptr::null_mut()) };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
     }
 }
 

@@ -324,8 +324,8 @@ impl Link {
         let (up, up_line) = Path::new(&shared, conn, Direction::Upstream, far.clone());
         let (down, down_line) = Path::new(&shared, conn, Direction::Downstream, near.clone());
         // The delay lines end when their pump has dropped its path.
-        shutdown.spawn(|_| up_line.run());
-        shutdown.spawn(|_| down_line.run());
+        shutdown.spawn(|_| up_line.precise().run());
+        shutdown.spawn(|_| down_line.precise().run());
         let gate = flows::Gate::new(shared.clone(), near.clone(), far.clone(), follower_ip);
         if let Some(gate) = gate.clone() {
             shutdown.spawn(|stop| gate.run(stop));
