@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The L3 link against references measured in the same run (needs root):
-#   1. iperf3 (1 stream, 5 s) on loopback, and across `rrbench link` with no fault: the ratio is
-#      what the packet pump (TUN devices, userspace, every packet) costs;
+#   1. iperf3 (1 stream, 5 s) on loopback, and across `rrbench link` with no fault and with a
+#      fixed 1 ms delay each way: the ratios are what the packet pump (TUN devices with their
+#      offloads, userspace, every super-packet) costs; the delay also costs what a 2 ms round trip
+#      costs one TCP window (BDP: tcp_wmem's max over the RTT), so it is a floor, not the pump's
+#      cost alone;
 #   2. iperf3 across the link with 25 ms each way and 1 % loss, 1 stream and 5 streams, with
 #      CUBIC and with BBR, against the Mathis bound (MSS / RTT x 1.22 / sqrt(p)) of one
 #      loss-based flow: what several TCP windows buy (Elasticsearch spreads its 5 in-flight
@@ -28,7 +31,7 @@ link() {
     for f in "$@"; do args+=(--fault "$f"); done
     "$bin" link --quiet "${args[@]}" 2>"$work/$name.log" &
     pids+=($!)
-    for _ in $(seq 100); do grep -q '^L3 link up' "$work/$name.log" && break; sleep 0.1; done
+    for _ in $(seq 100); do grep -qs '^L3 link up' "$work/$name.log" && break; sleep 0.1; done
     ns=$(awk '/^L3 link up/ {for (i = 1; i <= NF; i++) if ($i == "namespace") {print $(i+1); exit}}' "$work/$name.log" | tr -d ,)
     ip=$(awk '/^L3 link up/ {for (i = 1; i <= NF; i++) if ($i == "namespace") {print $(i+2); exit}}' "$work/$name.log" | tr -d ';')
     [ -n "$ns" ] && [ -n "$ip" ] || { echo "link did not start:" >&2; cat "$work/$name.log" >&2; exit 1; }
@@ -47,13 +50,23 @@ iperf_mib() {
     json "$work/iperf-$port-$streams.json" 'd["end"]["sum_received"]["bits_per_second"]/8/1048576'
 }
 
-echo "== 1. iperf3, 1 stream, 5 s: loopback, then across the link (no fault)"
+echo "== 1. iperf3, 1 stream, 5 s: loopback, then across the link (no fault, then 1 ms each way)"
+echo "load: $(uptime)"
+# Loopback before and after the link's runs: other work on the machine moves both, and their
+# mean is the reference the ratios use.
 port=$(free_port)
-loop=$(iperf_mib 127.0.0.1 "$port" 1)
+loop1=$(iperf_mib 127.0.0.1 "$port" 1)
 link clean
 across=$(iperf_mib "$ip" 5201 1 "$ns")
-printf "%-36s %9.1f MiB/s\n" "loopback" "$loop" "across the link" "$across"
-printf "%-36s %9s\n" "link / loopback" "$(ratio "$across" "$loop")"
+link delayed delay:delay=1ms
+delayed=$(iperf_mib "$ip" 5201 1 "$ns")
+port=$(free_port)
+loop2=$(iperf_mib 127.0.0.1 "$port" 1)
+loop=$(python3 -c 'import sys; print((float(sys.argv[1]) + float(sys.argv[2])) / 2)' "$loop1" "$loop2")
+printf "%-36s %9.1f MiB/s\n" "loopback, before the link" "$loop1" "loopback, after the link" "$loop2" \
+    "across the link" "$across" "across the link, 1 ms each way" "$delayed"
+printf "%-36s %9s\n" "link / loopback (mean)" "$(ratio "$across" "$loop")" \
+    "link 1 ms / loopback (mean)" "$(ratio "$delayed" "$loop")"
 
 echo
 echo "== 2. iperf3 across the link, 25 ms each way (50 ms RTT), 1 % loss, by congestion controller"

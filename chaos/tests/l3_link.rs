@@ -88,7 +88,16 @@ async fn bytes_cross_the_link_and_the_namespace_is_removed_after() {
     );
     link.shutdown().await;
     assert!(!std::path::Path::new("/run/netns").join(&name).exists());
-    assert!(!std::path::Path::new("/sys/class/net").join(&dev).exists());
+    // The device goes when its last descriptor closes; a test running alongside may have
+    // forked `ip` with a copy of it, which lasts until that child's exec (close-on-exec).
+    let sys = std::path::Path::new("/sys/class/net").join(&dev);
+    for _ in 0..100 {
+        if !sys.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!sys.exists(), "{dev} outlived the link");
 }
 
 #[tokio::test]

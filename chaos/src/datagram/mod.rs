@@ -14,7 +14,7 @@ use std::{
     collections::{BTreeMap, BinaryHeap},
     future::Future,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
@@ -28,7 +28,7 @@ use tokio::{
 use self::lane::{Effect, Lane, Send};
 use crate::{
     events::{EventKind, EventLog},
-    fault::{Direction, Fault},
+    fault::{Direction, Fault, FaultKind},
     proxy::edges::EdgeClock,
     rng::SeededRng,
     shutdown::{Shutdown, Signal},
@@ -164,6 +164,66 @@ async fn schedule(
     }
 }
 
+/// Most spare buffers a path keeps for reuse (64 KiB each at most on the L3 link).
+const POOL_MAX: usize = 256;
+
+/// Spare buffers, handed back by whoever sent a datagram, so carrying one allocates nothing
+/// once the pool has filled.
+#[derive(Default)]
+pub(crate) struct Pool(Mutex<Vec<Vec<u8>>>);
+
+impl Pool {
+    /// An empty buffer, with the capacity of one used before if there is one.
+    pub(crate) fn take(&self) -> Vec<u8> {
+        let mut spare = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buf = spare.pop().unwrap_or_default();
+        buf.clear();
+        buf
+    }
+
+    /// Keeps `buf` for reuse.
+    pub(crate) fn give(&self, buf: Vec<u8>) {
+        let mut spare = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.len() < POOL_MAX {
+            spare.push(buf);
+        }
+    }
+}
+
+/// What the faults on now need to see of a path's packets (the L3 link hands over bursts of
+/// TCP segments as one super-packet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// No fault is on: pass packets straight through.
+    Nothing,
+    /// Only faults that treat every packet of a burst alike are on (a fixed delay, a path
+    /// blackhole): a burst may meet them as one.
+    Bursts,
+    /// Some fault decides packet by packet (loss, corruption, duplication, reordering, jitter,
+    /// a rate with a queue limit): it must see the packets a wire would carry.
+    Packets,
+}
+
+/// What one datagram met on a path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Carried {
+    /// Copies sent or queued (0: dropped).
+    pub(crate) copies: usize,
+    /// Whether a fault changed its bytes.
+    pub(crate) corrupted: bool,
+    /// Whether any fault acted on it (dropped, changed, copied, held back).
+    pub(crate) touched: bool,
+}
+
+/// Whether `fault` does the same to every packet of a burst, so it may meet the burst as one.
+fn alike_for_a_burst(fault: &Fault) -> bool {
+    match fault.kind {
+        FaultKind::Latency(l) => l.jitter.is_zero(),
+        FaultKind::Blackhole => true,
+        _ => false,
+    }
+}
+
 /// One direction of a flow: faults applied, effects counted, late datagrams queued.
 pub(crate) struct Path<T: Sink> {
     conn: u64,
@@ -174,6 +234,7 @@ pub(crate) struct Path<T: Sink> {
     line: mpsc::UnboundedSender<Send>,
     pending: BTreeMap<(usize, &'static str), u64>,
     reported: Instant,
+    pool: Arc<Pool>,
 }
 
 impl<T: Sink> Path<T> {
@@ -195,6 +256,7 @@ impl<T: Sink> Path<T> {
             .map(|(i, f)| SeededRng::for_connection(shared.seed, conn, i, 9).chance(f.toxicity))
             .collect();
         let (line, queue) = mpsc::unbounded_channel();
+        let pool = Arc::new(Pool::default());
         let path = Self {
             conn,
             direction,
@@ -207,24 +269,118 @@ impl<T: Sink> Path<T> {
             line,
             pending: BTreeMap::new(),
             reported: Instant::now(),
+            pool: pool.clone(),
         };
-        (path, DelayLine { queue, target })
+        (
+            path,
+            DelayLine {
+                queue,
+                target,
+                pool,
+                precise: false,
+            },
+        )
+    }
+
+    /// This path's spare buffers.
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// What the faults on now need to see of this path's packets.
+    pub(crate) fn need(&self, shared: &Shared) -> Need {
+        let mut need = Need::Nothing;
+        for (_, fault) in shared.active(self.direction, &self.toxic) {
+            if !alike_for_a_burst(fault) {
+                return Need::Packets;
+            }
+            need = Need::Bursts;
+        }
+        need
     }
 
     pub(crate) async fn carry(&mut self, shared: &Shared, bytes: &[u8]) {
+        let mut owned = self.pool.take();
+        owned.extend_from_slice(bytes);
+        self.carry_owned(shared, owned, bytes.len(), Need::Packets, |_, b| b)
+            .await;
+    }
+
+    /// Applies the faults on now to `bytes` (counted as `counted` bytes in the effects: what a
+    /// wire would carry), then sends each copy as `frame` makes it (the sink's own framing).
+    /// See [`Path::decide`] for `seen`. Every buffer ends up back in the pool.
+    pub(crate) async fn carry_owned(
+        &mut self,
+        shared: &Shared,
+        bytes: Vec<u8>,
+        counted: usize,
+        seen: Need,
+        frame: impl FnMut(&Pool, Vec<u8>) -> Vec<u8>,
+    ) -> Carried {
         let now = Instant::now();
-        let active = shared.active(self.direction, &self.toxic);
-        let (sends, effects) = self.lane.apply(active, bytes.to_vec(), now);
+        let mut sends = Vec::with_capacity(1);
+        let carried = self.decide(shared, bytes, counted, seen, now, &mut sends);
+        self.dispatch(shared, now, sends.drain(..), frame).await;
+        carried
+    }
+
+    /// Applies the faults on now to `bytes` received at `now` (counted as `counted` bytes in
+    /// the effects) and pushes the copies to send onto `sends`, without sending them. With
+    /// `seen` at [`Need::Bursts`], `bytes` is a whole burst (and perhaps the sink's framing) and
+    /// only the faults that treat a burst alike apply: one that turned on since [`Path::need`]
+    /// was asked waits for the next packet.
+    pub(crate) fn decide(
+        &mut self,
+        shared: &Shared,
+        bytes: Vec<u8>,
+        counted: usize,
+        seen: Need,
+        now: Instant,
+        sends: &mut Vec<Send>,
+    ) -> Carried {
+        let active = shared
+            .active(self.direction, &self.toxic)
+            .filter(|(_, f)| seen == Need::Packets || alike_for_a_burst(f));
+        let (copies, effects) = self.lane.apply(active, bytes, now);
+        let mut carried = Carried {
+            copies: copies.len(),
+            corrupted: false,
+            touched: !effects.is_empty() || copies.iter().any(|c| c.at > now),
+        };
         for Effect { fault, effect } in effects {
-            *self.pending.entry((fault, effect)).or_default() += bytes.len() as u64;
+            carried.corrupted |= effect == "corrupted";
+            *self.pending.entry((fault, effect)).or_default() += counted as u64;
         }
+        sends.extend(copies);
+        carried
+    }
+
+    /// Sends `sends` decided at `now`, each as `frame` makes it: those due now at once, the
+    /// others through the delay line. Every buffer ends up back in the pool.
+    pub(crate) async fn dispatch(
+        &mut self,
+        shared: &Shared,
+        now: Instant,
+        sends: impl IntoIterator<Item = Send>,
+        mut frame: impl FnMut(&Pool, Vec<u8>) -> Vec<u8>,
+    ) {
         for send in sends {
+            let framed = frame(&self.pool, send.bytes);
             if send.at <= now {
-                self.target.send(&send.bytes).await;
+                self.target.send(&framed).await;
+                self.pool.give(framed);
             } else {
-                let _ = self.line.send(send);
+                let _ = self.line.send(Send {
+                    at: send.at,
+                    bytes: framed,
+                });
             }
         }
+        self.maybe_report(shared, now);
+    }
+
+    /// Reports effects if the last report is old enough.
+    pub(crate) fn maybe_report(&mut self, shared: &Shared, now: Instant) {
         if now.duration_since(self.reported) >= EFFECT_REPORT {
             self.report(shared);
         }
@@ -248,12 +404,25 @@ impl<T: Sink> Path<T> {
 pub(crate) struct DelayLine<T: Sink> {
     queue: mpsc::UnboundedReceiver<Send>,
     target: T,
+    pool: Arc<Pool>,
+    precise: bool,
 }
 
 impl<T: Sink> DelayLine<T> {
+    /// Releases datagrams on a timer of the OS's precision rather than tokio's millisecond
+    /// wheel, which rounds every wait up to the next tick: a 1 ms delay would hold a packet
+    /// 1 to 2 ms, a round trip meant to be 2 ms would be near 4 ms, and a TCP window would carry
+    /// half as much. Runs on real time only (no paused tokio clock), so only the L3 link asks.
+    pub(crate) fn precise(mut self) -> Self {
+        self.precise = true;
+        self
+    }
+
     pub(crate) async fn run(mut self) {
         let mut heap: BinaryHeap<Reverse<(Instant, u64, Vec<u8>)>> = BinaryHeap::new();
         let mut seq = 0u64;
+        // Without a timerfd (it cannot fail short of running out of descriptors), tokio's timer.
+        let timer = self.precise.then(|| Timer::new().ok()).flatten();
         loop {
             let next = heap.peek().map(|Reverse((at, _, _))| *at);
             tokio::select! {
@@ -264,7 +433,7 @@ impl<T: Sink> DelayLine<T> {
                     }
                     None => return,
                 },
-                _ = tokio::time::sleep_until(next.unwrap_or_else(far_future)), if next.is_some() => {
+                _ = sleep_until(timer.as_ref(), next.unwrap_or_else(far_future)), if next.is_some() => {
                     let now = Instant::now();
                     while let Some(Reverse((at, _, _))) = heap.peek() {
                         if *at > now {
@@ -272,11 +441,90 @@ impl<T: Sink> DelayLine<T> {
                         }
                         if let Some(Reverse((_, _, bytes))) = heap.pop() {
                             self.target.send(&bytes).await;
+                            self.pool.give(bytes);
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// Waits until `at` on `timer` if there is one, else on tokio's timer.
+async fn sleep_until(timer: Option<&Timer>, at: Instant) {
+    match timer {
+        Some(t) => t.sleep_until(at).await,
+        None => tokio::time::sleep_until(at).await,
+    }
+}
+
+/// A timerfd: one-shot waits to the OS's timer precision (microseconds), not tokio's 1 ms.
+struct Timer(tokio::io::unix::AsyncFd<std::fs::File>);
+
+impl Timer {
+    #[allow(unsafe_code)]
+    fn new() -> std::io::Result<Self> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: timerfd_create takes no pointers; a non-negative result is a new descriptor
+        // nobody else owns.
+        let fd = unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just created and is owned by nothing else.
+        let file = unsafe { std::fs::File::from_raw_fd(fd) };
+        // SAFETY: `file` owns its descriptor and moves into the `AsyncFd`, which neither
+        // replaces nor closes it while registered.
+        Ok(Self(unsafe { tokio::io::unix::AsyncFd::register(file)? }))
+    }
+
+    /// Waits until `at`. Dropping the wait early leaves the timer armed; the next wait re-arms it,
+    /// and an expiry left over from before wakes a wait early at worst (the caller looks at the
+    /// clock).
+    async fn sleep_until(&self, at: Instant) {
+        use std::{io::Read, os::fd::AsRawFd};
+        let left = at.saturating_duration_since(Instant::now());
+        if left.is_zero() || self.arm(self.0.get_ref().as_raw_fd(), left).is_err() {
+            return tokio::time::sleep_until(at).await;
+        }
+        loop {
+            let Ok(mut ready) = self.0.readable().await else {
+                return tokio::time::sleep_until(at).await;
+            };
+            let mut expirations = [0u8; 8];
+            if let Ok(read) = ready.try_io(|f| f.get_ref().read(&mut expirations)) {
+                if read.is_err() {
+                    tokio::time::sleep_until(at).await;
+                }
+                return;
+            }
+        }
+    }
+
+    #[allow(unsafe_code)]
+    fn arm(&self, fd: std::os::fd::RawFd, after: Duration) -> std::io::Result<()> {
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: after.as_secs() as libc::time_t,
+                // Never all zero, which would disarm it.
+                tv_nsec: libc::c_long::from(after.subsec_nanos().max(1)),
+            },
+        };
+        // SAFETY: `spec` lives for the call and the old value is not asked for (null).
+        let rc = unsafe { libc::timerfd_settime(fd, 0, &spec, std::ptr::null_mut()) };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
     }
 }
 

@@ -267,7 +267,7 @@ impl Gate {
         for (near, packet) in rsts {
             let tun = if near { &self.near } else { &self.far };
             // Lost if it cannot be written, as on a network.
-            let _ = tun.send(&packet).await;
+            let _ = tun.send_packet(&packet).await;
         }
     }
 

@@ -22,8 +22,19 @@
 //! flows) and `reset` (forged RSTs). They sit in a gate both pumps pass every packet through
 //! first (`flows.rs`), which holds both devices, so a packet one way can be answered with an RST
 //! into each kernel. The RSTs skip the datagram faults.
+//!
+//! Both devices run with the kernel's offloads on (`tun.rs`, `gso.rs`): a TCP sender's burst
+//! crosses as one super-packet of up to 64 KiB, passed through untouched while no fault is on or
+//! only a fixed delay or a blackhole is (they treat every packet of a burst alike). While any
+//! fault that decides packet by packet is on (loss, corrupt, duplicate, reorder, jitter, rate),
+//! the pump cuts each super-packet into the MTU-sized segments a wire would carry, with full
+//! checksums, and the fault meets each segment: 1 % loss is 1 % of wire packets. When the faults
+//! pass every segment of one untouched and at once, the original super-packet is written instead
+//! (the receiver's GRO would have merged them anyway), so a fault that seldom acts costs a cut
+//! and its checksums, not 45 writes.
 
 mod flows;
+pub mod gso;
 pub mod netns;
 pub mod tun;
 
@@ -32,16 +43,17 @@ use std::{
     path::PathBuf,
     sync::{
         Arc,
-        atomic::{AtomicU32, Ordering},
+        atomic::{AtomicU32, AtomicU64, Ordering},
     },
 };
 
 use self::{
+    gso::{VNET_HDR_LEN, VnetHdr},
     netns::{Netns, ip},
     tun::Tun,
 };
 use crate::{
-    datagram::{Path, Shared, Sink},
+    datagram::{Need, Path, Pool, Shared, Sink, lane::Send},
     events::{EventKind, EventLog},
     fault::{Direction, Fault, FaultError, Medium, check_medium, name_uniquely},
     shutdown::{Shutdown, Signal},
@@ -50,8 +62,8 @@ use crate::{
 /// Prefix of the namespaces a link makes (`rrbench-PID-N`).
 pub const NETNS_PREFIX: &str = "rrbench-";
 
-/// The largest packet a TUN device hands over (its MTU is 1500; this leaves room).
-const PACKET_MAX: usize = 65_536;
+/// The largest frame a TUN device hands over: a 64 KiB super-packet behind its header.
+const FRAME_MAX: usize = 65_536 + VNET_HDR_LEN;
 
 /// The link could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +112,7 @@ pub struct LinkHandle {
     follower_ip: Ipv4Addr,
     leader_ip: Ipv4Addr,
     follower_dev: String,
+    counters: Arc<Counters>,
     shutdown: Shutdown,
     // Last: the namespace goes after the pump has let go of its device.
     netns: Netns,
@@ -132,6 +145,11 @@ impl LinkHandle {
         &self.follower_dev
     }
 
+    /// What the pumps have carried so far, both directions together.
+    pub fn counters(&self) -> LinkCounters {
+        self.counters.snapshot()
+    }
+
     /// Stops the pump (packets in flight are dropped) and removes the link.
     pub async fn shutdown(mut self) {
         self.shutdown.stop().await;
@@ -142,6 +160,57 @@ impl Drop for LinkHandle {
     fn drop(&mut self) {
         // Nobody can wait here: the pump lets go of its devices at its next await.
         self.shutdown.abort();
+    }
+}
+
+/// What the pumps carried, both directions together: how often the offloads worked and what the
+/// packet faults met.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkCounters {
+    /// Frames read from the devices.
+    pub frames: u64,
+    /// Of those, super-packets (several wire packets' worth).
+    pub super_packets: u64,
+    /// Super-packets cut into wire packets because a fault decided packet by packet.
+    pub cut: u64,
+    /// Of those, written whole after all: the faults passed every one of their packets
+    /// untouched and at once.
+    pub rejoined: u64,
+    /// Packets put one by one through the faults that decide packet by packet.
+    pub packets: u64,
+    /// Of those, dropped.
+    pub dropped: u64,
+    /// Of those, corrupted.
+    pub corrupted: u64,
+    /// The largest packet (IP bytes) put through those faults.
+    pub largest: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    frames: AtomicU64,
+    super_packets: AtomicU64,
+    cut: AtomicU64,
+    rejoined: AtomicU64,
+    packets: AtomicU64,
+    dropped: AtomicU64,
+    corrupted: AtomicU64,
+    largest: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> LinkCounters {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        LinkCounters {
+            frames: get(&self.frames),
+            super_packets: get(&self.super_packets),
+            cut: get(&self.cut),
+            rejoined: get(&self.rejoined),
+            packets: get(&self.packets),
+            dropped: get(&self.dropped),
+            corrupted: get(&self.corrupted),
+            largest: get(&self.largest),
+        }
     }
 }
 
@@ -255,64 +324,167 @@ impl Link {
         let (up, up_line) = Path::new(&shared, conn, Direction::Upstream, far.clone());
         let (down, down_line) = Path::new(&shared, conn, Direction::Downstream, near.clone());
         // The delay lines end when their pump has dropped its path.
-        shutdown.spawn(|_| up_line.run());
-        shutdown.spawn(|_| down_line.run());
+        shutdown.spawn(|_| up_line.precise().run());
+        shutdown.spawn(|_| down_line.precise().run());
         let gate = flows::Gate::new(shared.clone(), near.clone(), far.clone(), follower_ip);
         if let Some(gate) = gate.clone() {
             shutdown.spawn(|stop| gate.run(stop));
         }
-        let pumping = shared.clone();
-        let up_gate = gate.clone().map(|g| (g, true));
-        shutdown.spawn(|stop| pump(near, up, up_gate, pumping, stop));
-        shutdown.spawn(|stop| pump(far, down, gate.map(|g| (g, false)), shared, stop));
+        let counters = Arc::new(Counters::default());
+        let upstream = Pump {
+            from: near.clone(),
+            to: far.clone(),
+            gate: gate.clone().map(|g| (g, true)),
+            shared: shared.clone(),
+            counters: counters.clone(),
+        };
+        let downstream = Pump {
+            from: far,
+            to: near,
+            gate: gate.map(|g| (g, false)),
+            shared,
+            counters: counters.clone(),
+        };
+        shutdown.spawn(|stop| upstream.run(up, stop));
+        shutdown.spawn(|stop| downstream.run(down, stop));
         Ok(LinkHandle {
             follower_ip,
             leader_ip,
             follower_dev: near_dev,
+            counters,
             shutdown,
             netns,
         })
     }
 }
 
-/// A packet written to a TUN device enters that side's kernel as if it came off the wire.
+/// A frame (header and packet) written to a TUN device enters that side's kernel as if it came
+/// off the wire.
 impl Sink for Arc<Tun> {
-    async fn send(&self, bytes: &[u8]) {
+    async fn send(&self, frame: &[u8]) {
         // A packet that cannot be written is lost, as on a network.
-        let _ = Tun::send(self, bytes).await;
+        let _ = Tun::send(self, frame).await;
     }
 }
 
-/// Carries every packet the kernel routes into `from` along `path` until stopped, through the
-/// flow faults' gate first if there is one (with whether `from` is the near device).
-async fn pump(
+/// Puts an all-zero header (nothing left to the kernel) in front of a finished wire packet.
+fn plain_frame(pool: &Pool, packet: Vec<u8>) -> Vec<u8> {
+    let mut frame = pool.take();
+    frame.extend_from_slice(&[0; VNET_HDR_LEN]);
+    frame.extend_from_slice(&packet);
+    pool.give(packet);
+    frame
+}
+
+/// One direction: every packet the kernel routes into `from`, through the flow faults' gate
+/// (with whether `from` is the near device) and the packet faults, into `to`.
+struct Pump {
     from: Arc<Tun>,
-    mut path: Path<Arc<Tun>>,
+    to: Arc<Tun>,
     gate: Option<(Arc<flows::Gate>, bool)>,
     shared: Arc<Shared>,
-    mut stop: Signal,
-) {
-    let mut buf = vec![0u8; PACKET_MAX];
-    loop {
-        let received = tokio::select! {
-            _ = stop.recv() => break,
-            r = from.recv(&mut buf) => r,
+    counters: Arc<Counters>,
+}
+
+impl Pump {
+    /// Carries packets along `path` until stopped or the device goes away.
+    async fn run(self, mut path: Path<Arc<Tun>>, mut stop: Signal) {
+        let mut buf = vec![0u8; FRAME_MAX];
+        let mut segments = Vec::new();
+        let mut sends = Vec::new();
+        loop {
+            let received = tokio::select! {
+                _ = stop.recv() => break,
+                r = self.from.recv(&mut buf) => r,
+            };
+            // An error: the device went away (the link is being removed).
+            let Ok(n) = received else { break };
+            self.carry(&mut path, &buf[..n], &mut segments, &mut sends)
+                .await;
+        }
+        path.report(&self.shared);
+    }
+
+    async fn carry(
+        &self,
+        path: &mut Path<Arc<Tun>>,
+        frame: &[u8],
+        segments: &mut Vec<Vec<u8>>,
+        sends: &mut Vec<Send>,
+    ) {
+        let c = &self.counters;
+        c.frames.fetch_add(1, Ordering::Relaxed);
+        // A frame without its header is nothing the kernel would send: dropped.
+        let Ok(hdr) = VnetHdr::parse(frame) else {
+            return;
         };
-        match received {
-            Ok(n) => {
-                if let Some((gate, from_near)) = &gate
-                    && let Some(rsts) = gate.check(*from_near, &buf[..n])
-                {
-                    gate.send(rsts).await;
-                    continue;
-                }
-                path.carry(&shared, &buf[..n]).await;
+        let packet = &frame[VNET_HDR_LEN..];
+        if hdr.is_gso() {
+            c.super_packets.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some((gate, from_near)) = &self.gate
+            && let Some(rsts) = gate.check(*from_near, packet)
+        {
+            gate.send(rsts).await;
+            return;
+        }
+        match path.need(&self.shared) {
+            Need::Nothing => {
+                // As the kernel handed it over, header and all: the other kernel finishes it.
+                let _ = self.to.send(frame).await;
+                path.maybe_report(&self.shared, tokio::time::Instant::now());
             }
-            // The device went away (the link is being removed).
-            Err(_) => break,
+            Need::Bursts => {
+                let mut owned = path.pool().take();
+                owned.extend_from_slice(frame);
+                let wire = gso::wire_len(&hdr, packet);
+                path.carry_owned(&self.shared, owned, wire, Need::Bursts, |_, b| b)
+                    .await;
+            }
+            Need::Packets => {
+                let pool = path.pool();
+                // Malformed: a wire would not carry it either.
+                if gso::segment(&hdr, packet, || pool.take(), segments).is_err() {
+                    segments.clear();
+                    return;
+                }
+                if hdr.is_gso() {
+                    c.cut.fetch_add(1, Ordering::Relaxed);
+                }
+                let now = tokio::time::Instant::now();
+                let mut untouched = true;
+                for segment in segments.drain(..) {
+                    let len = segment.len();
+                    c.packets.fetch_add(1, Ordering::Relaxed);
+                    c.largest.fetch_max(len as u64, Ordering::Relaxed);
+                    let carried =
+                        path.decide(&self.shared, segment, len, Need::Packets, now, sends);
+                    untouched &= !carried.touched && carried.copies == 1;
+                    if carried.copies == 0 {
+                        c.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if carried.corrupted {
+                        c.corrupted.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                if untouched {
+                    // Every wire packet of it passed untouched and at once: they reach the other
+                    // kernel together, as the super-packet they were cut from (what GRO makes
+                    // of them on a real receiver), in one write instead of one each.
+                    for send in sends.drain(..) {
+                        path.pool().give(send.bytes);
+                    }
+                    c.rejoined
+                        .fetch_add(u64::from(hdr.is_gso()), Ordering::Relaxed);
+                    let _ = self.to.send(frame).await;
+                    path.maybe_report(&self.shared, now);
+                } else {
+                    path.dispatch(&self.shared, now, sends.drain(..), plain_frame)
+                        .await;
+                }
+            }
         }
     }
-    path.report(&shared);
 }
 
 #[cfg(test)]

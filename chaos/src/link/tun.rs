@@ -1,5 +1,8 @@
-//! A TUN device: the kernel hands us each IP packet routed to it and takes each packet we write
-//! as if it had arrived on the wire.
+//! A TUN device with the kernel's offloads on: every packet read or written is preceded by a
+//! `virtio_net_hdr` ([`super::gso::VnetHdr`]), and the kernel may hand over a TCP super-packet
+//! of up to 64 KiB with its checksum left to finish (TSO, checksum offload) and takes such a
+//! packet back as it is, so a burst of MTU-sized segments crosses the pump in one read and one
+//! write. What a header means and how a super-packet is cut into wire packets is `gso.rs`.
 
 use std::{
     fs::{File, OpenOptions},
@@ -8,6 +11,8 @@ use std::{
 };
 
 use tokio::io::unix::AsyncFd;
+
+use super::gso::VNET_HDR_LEN;
 
 /// `struct ifreq` as `TUNSETIFF` reads it: a name and the flags (the rest is a union we leave
 /// zeroed).
@@ -18,14 +23,21 @@ struct IfReq {
     _union_rest: [u8; 22],
 }
 
-/// An open TUN device (IP packets, no packet-information header). Closing it removes the device.
+/// Offloads asked of the kernel: checksums and TCP segmentation, IPv4 and IPv6. UDP
+/// segmentation (`TUN_F_USO4/6`) is left off: the kernel then cuts UDP GSO bursts itself, so a
+/// QUIC datagram always reaches the faults whole.
+const OFFLOADS: libc::c_uint = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
+
+/// An open TUN device (IP packets behind a `virtio_net_hdr`, no packet-information header).
+/// Closing it removes the device.
 pub struct Tun {
     name: String,
     fd: AsyncFd<File>,
 }
 
 impl Tun {
-    /// Creates the device `name` (at most 15 bytes) in the calling thread's network namespace.
+    /// Creates the device `name` (at most 15 bytes) in the calling thread's network namespace,
+    /// with the offloads on.
     pub fn create(name: &str) -> io::Result<Self> {
         if name.is_empty() || name.len() >= libc::IFNAMSIZ {
             return Err(io::Error::new(
@@ -41,7 +53,7 @@ impl Tun {
             .map_err(|e| io::Error::new(e.kind(), format!("/dev/net/tun: {e}")))?;
         let mut request = IfReq {
             name: [0; libc::IFNAMSIZ],
-            flags: (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short,
+            flags: (libc::IFF_TUN | libc::IFF_NO_PI | libc::IFF_VNET_HDR) as libc::c_short,
             _union_rest: [0; 22],
         };
         for (slot, byte) in request.name.iter_mut().zip(name.bytes()) {
@@ -49,6 +61,8 @@ impl Tun {
         }
         set_iff(&file, &mut request)
             .map_err(|e| io::Error::new(e.kind(), format!("TUNSETIFF {name}: {e}")))?;
+        set_offloads(&file)
+            .map_err(|e| io::Error::new(e.kind(), format!("TUN offloads on {name}: {e}")))?;
         Ok(Self {
             name: name.to_string(),
             fd: register(file)?,
@@ -60,7 +74,7 @@ impl Tun {
         &self.name
     }
 
-    /// Reads one packet into `buf`.
+    /// Reads one frame (a `virtio_net_hdr`, then the packet) into `buf`.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             let mut ready = self.fd.readable().await?;
@@ -70,11 +84,23 @@ impl Tun {
         }
     }
 
-    /// Writes one packet: it enters the kernel as received on this device.
-    pub async fn send(&self, packet: &[u8]) -> io::Result<usize> {
+    /// Writes one frame (a `virtio_net_hdr`, then the packet): it enters the kernel as received
+    /// on this device.
+    pub async fn send(&self, frame: &[u8]) -> io::Result<usize> {
         loop {
             let mut ready = self.fd.writable().await?;
-            if let Ok(written) = ready.try_io(|f| f.get_ref().write(packet)) {
+            if let Ok(written) = ready.try_io(|f| f.get_ref().write(frame)) {
+                return written;
+            }
+        }
+    }
+
+    /// Writes one plain packet, complete with its checksums, behind an all-zero header.
+    pub async fn send_packet(&self, packet: &[u8]) -> io::Result<usize> {
+        let header = [0u8; VNET_HDR_LEN];
+        loop {
+            let mut ready = self.fd.writable().await?;
+            if let Ok(written) = ready.try_io(|f| writev(f.get_ref(), &header, packet)) {
                 return written;
             }
         }
@@ -97,4 +123,46 @@ fn set_iff(file: &File, request: &mut IfReq) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[allow(unsafe_code)]
+fn set_offloads(file: &File) -> io::Result<()> {
+    let size = VNET_HDR_LEN as libc::c_int;
+    // SAFETY: TUNSETVNETHDRSZ reads one int through the pointer, which lives for the call.
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETVNETHDRSZ, &size) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: TUNSETOFFLOAD takes the flags as the argument itself, not through a pointer.
+    let rc = unsafe {
+        libc::ioctl(
+            file.as_raw_fd(),
+            libc::TUNSETOFFLOAD,
+            libc::c_ulong::from(OFFLOADS),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[allow(unsafe_code)]
+fn writev(file: &File, header: &[u8], packet: &[u8]) -> io::Result<usize> {
+    let parts = [
+        libc::iovec {
+            iov_base: header.as_ptr() as *mut libc::c_void,
+            iov_len: header.len(),
+        },
+        libc::iovec {
+            iov_base: packet.as_ptr() as *mut libc::c_void,
+            iov_len: packet.len(),
+        },
+    ];
+    // SAFETY: both iovecs point into slices that outlive the call; writev only reads them.
+    let rc = unsafe { libc::writev(file.as_raw_fd(), parts.as_ptr(), 2) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(rc as usize)
 }
