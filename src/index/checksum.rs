@@ -133,6 +133,10 @@ impl BlockCrcs {
 /// The CRC-32C of `a ‖ b`, given `crc(a)`, `crc(b)` and `b`'s length. Computes the length's
 /// operator each call; fold many chunks of one length with [`Crc32cCombine`].
 pub fn crc32c_combine(crc_a: u32, crc_b: u32, len_b: u64) -> u32 {
+    // An empty `b` adds nothing (its CRC is 0 anyway), as the crc32c crate answers.
+    if len_b == 0 {
+        return crc_a;
+    }
     Crc32cCombine::for_len(len_b).apply(crc_a, crc_b)
 }
 

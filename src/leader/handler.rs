@@ -178,7 +178,7 @@ pub(crate) async fn serve_halves(
     let mut conn = Handler {
         activity: activity.clone(),
         peer,
-        shared,
+        shared: shared.clone(),
         responses,
         budget,
         chunks: JoinSet::new(),
@@ -242,7 +242,28 @@ pub(crate) async fn serve_halves(
     conn.chunks.abort_all();
     drop(conn);
     // Let queued responses (an Error frame, say) reach the peer before the socket closes.
-    let _ = timeout(Duration::from_secs(5), writer).await;
+    if let Ok(Ok(Err(e))) = timeout(Duration::from_secs(5), writer).await {
+        shared.log(format!("{peer}: writing to the follower failed: {e}"));
+    }
+}
+
+/// Whether `file` still holds `offset..end`; if so, asks the kernel to read that range into the
+/// page cache now (`POSIX_FADV_WILLNEED`), so `sendfile` later rarely waits for the disk.
+#[allow(unsafe_code)]
+fn prefetch(file: &std::fs::File, offset: u64, end: u64) -> bool {
+    use std::os::fd::AsRawFd;
+    if file.metadata().map_or(true, |m| m.len() < end) {
+        return false;
+    }
+    if let (Ok(start), Ok(len)) = (
+        libc::off_t::try_from(offset),
+        libc::off_t::try_from(end - offset),
+    ) {
+        // SAFETY: the descriptor is open for the call (borrowed from `file`); the call reads
+        // no memory of ours. Advice only: its result does not matter.
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), start, len, libc::POSIX_FADV_WILLNEED) };
+    }
+    true
 }
 
 /// Whether sending chunk bytes from the page cache saves work for a follower at `peer`.
@@ -253,7 +274,8 @@ pub(crate) async fn serve_halves(
 /// shared cache. A follower on another host never shares that cache, so there the saving is the
 /// leader's alone (one leader serving many followers spends it on all of them).
 pub(crate) fn sendfile_pays(peer: SocketAddr) -> bool {
-    !peer.ip().is_loopback()
+    // `::ffff:127.0.0.1` (a dual-stack listener) is loopback too.
+    !peer.ip().to_canonical().is_loopback()
 }
 
 /// A chunk request counted in flight on its session until dropped: when the response is ready,
@@ -515,7 +537,18 @@ impl Handler {
             let waited = shared.limiter.pause(session, u64::from(len)).await;
             LeaderStats::add(&shared.stats.throttle_nanos, waited.as_nanos() as u64);
             let throttled_micros = u32::try_from(waited.as_micros()).unwrap_or(u32::MAX);
-            if let (true, Some(crc32c)) = (from_file, precomputed) {
+            // `sendfile` runs on the writer's task: have the kernel start reading the range into
+            // the page cache first, off the async workers, and take the reading path for a
+            // file that shrank since it was loaded (that path answers with an Error frame).
+            let whole = if from_file {
+                let (handle, end) = (target.file.clone(), offset + u64::from(len));
+                tokio::task::spawn_blocking(move || prefetch(&handle, offset, end))
+                    .await
+                    .unwrap_or(false)
+            } else {
+                false
+            };
+            if let (true, Some(crc32c)) = (whole, precomputed) {
                 drop(in_flight);
                 let head = Message::Chunk {
                     file,
@@ -613,6 +646,20 @@ mod tests {
         assert!(!sendfile_pays("[::1]:9300".parse().expect("addr")));
         assert!(sendfile_pays("10.0.0.7:9300".parse().expect("addr")));
         assert!(sendfile_pays("[2001:db8::1]:9300".parse().expect("addr")));
+        assert!(!sendfile_pays(
+            "[::ffff:127.0.0.1]:9300".parse().expect("addr")
+        ));
+    }
+
+    #[test]
+    fn a_range_past_a_file_that_shrank_takes_the_reading_path() {
+        use std::io::Write;
+        let mut file = tempfile::tempfile().expect("tmp");
+        file.write_all(&[7u8; 1000]).expect("write");
+        assert!(prefetch(&file, 0, 1000));
+        file.set_len(600).expect("shrink");
+        assert!(!prefetch(&file, 512, 1000), "shrank since it was loaded");
+        assert!(prefetch(&file, 0, 600));
     }
 
     #[test]

@@ -119,7 +119,11 @@ async fn sendfile_all(tcp: &TcpStream, range: &FileRange) -> io::Result<()> {
                 ));
             }
             Ok(n) => left -= n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
             Err(e) => return Err(e),
         }
     }
