@@ -356,18 +356,15 @@ fn an_agent_refusing_the_key_fails_the_campaign_before_any_trial_naming_it() {
     assert!(!out.join("refused").exists(), "no results directory");
 }
 
-#[tokio::test]
-async fn the_api_takes_rest_keys_only_and_answers_like_elasticsearch() {
-    let tmp = scratch();
-    let pki = generate_issued(&tmp.path().join("pki"), &["127.0.0.1".into()]).expect("pki");
-    let rest = rest_key(tmp.path(), "ops", "rest");
-    let cross = rest_key(tmp.path(), "dc2", "cross_cluster");
+/// An agent in this process on loopback with the keys of `dir/keys.txt`; its URL, and how to
+/// trust it.
+async fn in_process(dir: &Path, pki: &IssuedPaths, limits: Limits) -> (Agent, AgentUrl, TlsClient) {
     let config = AgentConfig {
         listen: "127.0.0.1:0".into(),
         identity: pki.leader.clone(),
-        api_keys: tmp.path().join("keys.txt"),
-        data_dir: tmp.path().join("data"),
-        limits: Default::default(),
+        api_keys: dir.join("keys.txt"),
+        data_dir: dir.join("data"),
+        limits,
     };
     let agent = Agent::start(config, Arc::new(|_| {})).await.expect("agent");
     let url = AgentUrl {
@@ -378,11 +375,23 @@ async fn the_api_takes_rest_keys_only_and_answers_like_elasticsearch() {
         ca: pki.ca.clone(),
         ..TlsClient::default()
     };
-    let key = |path: &Path| {
-        ApiKey::from_sources(Some(path), None)
-            .expect("key")
-            .expect("some")
-    };
+    (agent, url, tls)
+}
+
+/// The key in a key file.
+fn key(path: &Path) -> ApiKey {
+    ApiKey::from_sources(Some(path), None)
+        .expect("key")
+        .expect("some")
+}
+
+#[tokio::test]
+async fn the_api_takes_rest_keys_only_and_answers_like_elasticsearch() {
+    let tmp = scratch();
+    let pki = generate_issued(&tmp.path().join("pki"), &["127.0.0.1".into()]).expect("pki");
+    let rest = rest_key(tmp.path(), "ops", "rest");
+    let cross = rest_key(tmp.path(), "dc2", "cross_cluster");
+    let (agent, url, tls) = in_process(tmp.path(), &pki, Limits::default()).await;
     let client = AgentClient::new(url.clone(), &tls, &key(&rest)).expect("client");
     let first: ClockReading = client
         .call("GET", "/clock", None::<&()>)
@@ -458,31 +467,12 @@ async fn a_rig_lives_from_post_to_delete_for_the_key_that_started_it_only() {
         .and_then(|l| l.local_addr())
         .expect("port")
         .port();
-    let config = AgentConfig {
-        listen: "127.0.0.1:0".into(),
-        identity: pki.leader.clone(),
-        api_keys: tmp.path().join("keys.txt"),
-        data_dir: tmp.path().join("data"),
-        limits: Limits {
-            max_index_size: ByteSize::mib(16),
-            max_files: 8,
-            rig_ports: Some((free_port, free_port)),
-        },
+    let limits = Limits {
+        max_index_size: ByteSize::mib(16),
+        max_files: 8,
+        rig_ports: Some((free_port, free_port)),
     };
-    let agent = Agent::start(config, Arc::new(|_| {})).await.expect("agent");
-    let url = AgentUrl {
-        host: "127.0.0.1".into(),
-        port: agent.local_addr().port(),
-    };
-    let tls = TlsClient {
-        ca: pki.ca.clone(),
-        ..TlsClient::default()
-    };
-    let key = |path: &Path| {
-        ApiKey::from_sources(Some(path), None)
-            .expect("key")
-            .expect("some")
-    };
+    let (agent, url, tls) = in_process(tmp.path(), &pki, limits).await;
     let client = AgentClient::new(url.clone(), &tls, &key(&ops)).expect("client");
     let stranger = AgentClient::new(url, &tls, &key(&other)).expect("client");
     let cell = cell_request(

@@ -619,6 +619,26 @@ fn lease(cell: &CampaignSpec) -> std::time::Duration {
     cell.time_limit * 2 + std::time::Duration::from_secs(120)
 }
 
+/// A trial of one recovery: its report with the fault windows measured and their warnings,
+/// the injector's events and the leader's counters.
+fn recovered_one(
+    mut report: RecoveryReport,
+    chaos: Vec<Event>,
+    leader: LeaderStatsSnapshot,
+) -> Recovered {
+    let early = report.annotate_faults(&chaos);
+    report.warnings = fault_warnings(&chaos, &early);
+    Recovered {
+        shares: Shares::one(&report),
+        report,
+        chaos,
+        followers: Vec::new(),
+        leaders: Vec::new(),
+        leader,
+        leader_clock: None,
+    }
+}
+
 /// The recoveries of `cell` on the agent's rig (see [`recover_cell`]).
 #[allow(clippy::too_many_arguments)]
 async fn recover_remote(
@@ -647,20 +667,10 @@ async fn recover_remote(
         let recovered = follower::recover(configure(scratch.join("index")), progress, cancel).await;
         // Stopped whether or not the follower could run.
         let stopped = rig.stop().await?;
-        let (chaos, leader) = (stopped.events, stopped.stats);
-        let mut report = recovered?;
-        let early = report.annotate_faults(&chaos);
-        report.warnings = fault_warnings(&chaos, &early);
-        report.warnings.extend(stopped.warning);
-        return Ok(Recovered {
-            shares: Shares::one(&report),
-            report,
-            chaos,
-            followers: Vec::new(),
-            leaders: Vec::new(),
-            leader,
-            leader_clock,
-        });
+        let mut recovered = recovered_one(recovered?, stopped.events, stopped.stats);
+        recovered.report.warnings.extend(stopped.warning);
+        recovered.leader_clock = leader_clock;
+        return Ok(recovered);
     }
     let configs: Vec<FollowerConfig> = (0..cell.followers as usize)
         .map(|i| {
@@ -735,20 +745,10 @@ async fn recover_cell(
     let configure = |target: PathBuf| follower_config(cell, &rig, target);
     if cell.followers <= 1 {
         let config = configure(scratch.path().join("index"));
-        let mut report = follower::recover(config, progress, cancel).await?;
+        let report = follower::recover(config, progress, cancel).await?;
         let leader = leader_stats(&rig).await;
         let chaos = rig.shutdown().await;
-        let early = report.annotate_faults(&chaos);
-        report.warnings = fault_warnings(&chaos, &early);
-        return Ok(Recovered {
-            shares: Shares::one(&report),
-            report,
-            chaos,
-            followers: Vec::new(),
-            leaders: Vec::new(),
-            leader,
-            leader_clock: None,
-        });
+        return Ok(recovered_one(report, chaos, leader));
     }
     let configs: Vec<FollowerConfig> = (0..cell.followers as usize)
         .map(|i| {
