@@ -2,10 +2,11 @@
 //! streams, ranges that are not block-aligned), handed back for reuse once written.
 //!
 //! A fresh `vec![0; len]` per chunk cost a 1 MiB `memset` each (perf: 10 % of the leader's CPU
-//! in a loopback recovery) on top of the allocation. A connection has at most its buffer
-//! budget's worth of responses alive, so a few buffers, returned when the last `Bytes` sharing
-//! one is dropped, serve all of its chunks. What the buffers hold between uses is a previous
-//! chunk's bytes: every user overwrites the whole range it takes.
+//! in a loopback recovery) on top of the allocation. One pool serves every connection of a
+//! node and keeps at most [`NODE_BUFFERS`] free buffers (a pool per connection kept 480 MiB
+//! resident for 64 followers at once, against 160 MiB without one): a buffer goes back when the
+//! last `Bytes` sharing it is dropped. What the buffers hold between uses is a previous chunk's
+//! bytes: every user overwrites the whole range it takes.
 
 use std::sync::{Arc, Mutex};
 
@@ -15,7 +16,10 @@ use bytes::Bytes;
 /// not stay resident for a connection's life).
 const KEEP_AT_MOST_BYTES: usize = 16 << 20;
 
-/// The free buffers of one connection.
+/// Free buffers a node keeps for its connections.
+pub(crate) const NODE_BUFFERS: usize = 8;
+
+/// The free buffers of one node.
 #[derive(Debug)]
 pub(crate) struct BufferPool {
     free: Mutex<Vec<Vec<u8>>>,
@@ -83,7 +87,7 @@ impl AsRef<[u8]> for PooledBuf {
 impl Drop for PooledBuf {
     fn drop(&mut self) {
         let buf = std::mem::take(&mut self.buf);
-        if buf.len() > KEEP_AT_MOST_BYTES {
+        if buf.capacity() > KEEP_AT_MOST_BYTES {
             return;
         }
         let mut free = self.pool.lock();

@@ -186,7 +186,7 @@ pub(crate) async fn serve_halves(
         grant: None,
         hello_by,
         zero_copy,
-        buffers: BufferPool::new(3),
+        buffers: shared.buffers.clone(),
     };
     loop {
         // Only these branches can interrupt a half-read frame, and then we stop anyway.

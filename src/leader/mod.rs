@@ -179,6 +179,8 @@ pub(crate) struct Shared {
     cluster: cluster::Membership,
     /// TLS on TCP connections ([`LeaderConfig::tls`]).
     tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Read buffers for chunk responses, shared by every connection of the node.
+    buffers: std::sync::Arc<buffers::BufferPool>,
 }
 
 impl Shared {
@@ -446,6 +448,7 @@ impl Shared {
             clock,
             cluster: cluster::Membership::new(),
             tls,
+            buffers: buffers::BufferPool::new(buffers::NODE_BUFFERS),
         })
     }
 
