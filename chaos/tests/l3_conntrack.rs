@@ -344,8 +344,10 @@ async fn l3_reset_after_bytes_resets_both_ends_mid_transfer() {
         end.map_err(|e| e.kind()),
         Err(io::ErrorKind::ConnectionReset)
     );
+    // Counted per wire packet (a super-packet is cut first): the reset comes within two
+    // packets of the count, not a 64 KiB super-packet early.
     assert!(
-        (200 << 10..=256 << 10).contains(&received),
+        ((256 << 10) - 3000..=256 << 10).contains(&received),
         "the server got {received} bytes"
     );
     let wrote = timeout(Duration::from_secs(5), writer)

@@ -65,6 +65,8 @@ pub(crate) struct Gate {
     far: Arc<Tun>,
     near_ip: Ipv4Addr,
     state: Mutex<State>,
+    /// A `reset` counts bytes (`after_bytes`): then it must see wire packets, not super-packets.
+    counts_bytes: bool,
 }
 
 /// RSTs to write: to the near (host) side or not, and the packet.
@@ -97,11 +99,16 @@ impl Gate {
         if faults.is_empty() {
             return None;
         }
+        let counts_bytes = faults.iter().any(|f| match &f.machine {
+            Machine::Reset { table, .. } => table.after_bytes().is_some(),
+            Machine::Conntrack(_) => false,
+        });
         Some(Arc::new(Self {
             shared,
             near,
             far,
             near_ip,
+            counts_bytes,
             state: Mutex::new(State {
                 faults,
                 seqs: HashMap::new(),
@@ -147,6 +154,12 @@ impl Gate {
             .into_iter()
             .filter(|(_, p)| !p.is_empty())
             .collect()
+    }
+
+    /// Whether a fault of the gate counts a flow's bytes (then a super-packet is cut into wire
+    /// packets before it is checked, so the count stops where a wire's would).
+    pub(crate) fn counts_bytes(&self) -> bool {
+        self.counts_bytes
     }
 
     /// A packet read from the near (host) device (`from_near`) or the far one. `None`: pass it

@@ -422,12 +422,57 @@ impl Pump {
         if hdr.is_gso() {
             c.super_packets.fetch_add(1, Ordering::Relaxed);
         }
-        if let Some((gate, from_near)) = &self.gate
-            && let Some(rsts) = gate.check(*from_near, packet)
-        {
-            gate.send(rsts).await;
-            return;
+        if let Some((gate, from_near)) = &self.gate {
+            if hdr.is_gso() && gate.counts_bytes() {
+                // A byte count stops where a wire's would: each wire packet is checked, and
+                // the ones that pass go on as plain packets.
+                let cut = {
+                    let pool = path.pool();
+                    gso::segment(&hdr, packet, || pool.take(), segments)
+                };
+                if cut.is_err() {
+                    segments.clear();
+                    return;
+                }
+                c.cut.fetch_add(1, Ordering::Relaxed);
+                let mut passed = Vec::with_capacity(segments.len());
+                for segment in segments.drain(..) {
+                    match gate.check(*from_near, &segment) {
+                        Some(rsts) => {
+                            gate.send(rsts).await;
+                            path.pool().give(segment);
+                        }
+                        None => passed.push(segment),
+                    }
+                }
+                for segment in passed {
+                    let plain = plain_frame(path.pool(), segment);
+                    self.pass(path, VnetHdr::default(), &plain, segments, sends)
+                        .await;
+                    path.pool().give(plain);
+                }
+                return;
+            }
+            if let Some(rsts) = gate.check(*from_near, packet) {
+                gate.send(rsts).await;
+                return;
+            }
         }
+        self.pass(path, hdr, frame, segments, sends).await;
+    }
+
+    /// Carries a frame the gate let through: whole, as a burst, or cut into wire packets, as
+    /// the packet faults on need.
+    async fn pass(
+        &self,
+        path: &mut Path<Arc<Tun>>,
+        hdr: VnetHdr,
+        frame: &[u8],
+        segments: &mut Vec<Vec<u8>>,
+        sends: &mut Vec<Send>,
+    ) {
+        let c = &self.counters;
+        let packet = &frame[VNET_HDR_LEN..];
         match path.need(&self.shared) {
             Need::Nothing => {
                 // As the kernel handed it over, header and all: the other kernel finishes it.
