@@ -57,16 +57,21 @@ impl Drop for Running {
     }
 }
 
-/// Starts `rrbench agent` (inside `netns`, if given) and waits for its announcement.
-fn start_agent(netns: Option<&str>, listen: &str, pki: &IssuedPaths, dir: &Path) -> Running {
-    let mut command = match netns {
+/// The `rrbench` binary, run inside `netns` if given.
+fn rrbench_in(netns: Option<&str>) -> Command {
+    match netns {
         Some(ns) => {
             let mut c = Command::new("ip");
             c.args(["netns", "exec", ns, BIN]);
             c
         }
         None => Command::new(BIN),
-    };
+    }
+}
+
+/// Starts `rrbench agent` (inside `netns`, if given) and waits for its announcement.
+fn start_agent(netns: Option<&str>, listen: &str, pki: &IssuedPaths, dir: &Path) -> Running {
+    let mut command = rrbench_in(netns);
     command
         .args(["agent", "--listen", listen, "--cert"])
         .arg(&pki.leader.cert)
@@ -105,14 +110,7 @@ fn campaign(name: &str, agent: &str, ca: &Path, key: &Path, body: &str) -> Strin
 }
 
 fn run_campaign(netns: Option<&str>, file: &Path, out: &Path) -> std::process::Output {
-    let mut command = match netns {
-        Some(ns) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns, BIN]);
-            c
-        }
-        None => Command::new(BIN),
-    };
+    let mut command = rrbench_in(netns);
     command
         .args(["campaign", "run"])
         .arg(file)

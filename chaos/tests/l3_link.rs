@@ -2,52 +2,22 @@
 //! host namespace, and the kernel's own TCP between them. Needs root; without it each test says
 //! why and passes, unless `RRBENCH_REQUIRE_L3` is set (scripts/test.sh sets it when root).
 
+mod common;
+
 use std::{sync::Arc, time::Duration};
 
 use rrbench_chaos::{
-    EventKind, EventLog, Fault, FaultError, Link, LinkError, LinkHandle,
-    clock::Clock,
-    link::{netns::in_netns, usable_in_tests},
+    EventKind, EventLog, FaultError, Link, LinkError, LinkHandle, clock::Clock,
+    link::usable_in_tests,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
 };
 
+/// This file's link: its faults, seed 5.
 async fn link(faults: &[&str], events: Arc<EventLog>) -> LinkHandle {
-    Link {
-        faults: faults
-            .iter()
-            .map(|f| f.parse::<Fault>().expect(f))
-            .collect(),
-        seed: 5,
-        events,
-    }
-    .start()
-    .await
-    .expect("link")
-}
-
-/// A TCP echo server bound inside the link's namespace; returns its port.
-fn echo_in(link: &LinkHandle) -> u16 {
-    let ip = link.leader_ip();
-    let listener = in_netns(&link.netns_path(), move || {
-        let l = std::net::TcpListener::bind((ip, 0))?;
-        l.set_nonblocking(true)?;
-        Ok(l)
-    })
-    .expect("bind in netns");
-    let port = listener.local_addr().expect("addr").port();
-    let listener = TcpListener::from_std(listener).expect("listener");
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
-    port
+    common::link(faults, 5, events).await
 }
 
 /// Sends `len` patterned bytes to the echo server across the link and reads them back.
@@ -78,7 +48,7 @@ async fn bytes_cross_the_link_and_the_namespace_is_removed_after() {
     let name = link.netns_name().to_string();
     let dev = link.follower_dev().to_string();
     assert!(std::path::Path::new("/run/netns").join(&name).exists());
-    let port = echo_in(&link);
+    let port = common::echo_in(&link);
     let (sent, got) = round_trip(&link, port, 1 << 20).await;
     assert_eq!(got, sent);
     // The leader's address is not local to the host: the bytes went through the pump.
@@ -111,7 +81,7 @@ async fn tcp_recovers_from_packet_loss_and_corruption_with_identical_bytes() {
         events.clone(),
     )
     .await;
-    let port = echo_in(&link);
+    let port = common::echo_in(&link);
     let (sent, got) = round_trip(&link, port, 4 << 20).await;
     assert_eq!(got, sent, "kernel TCP retransmits what the link dropped");
     link.shutdown().await;
@@ -126,7 +96,7 @@ async fn delay_shows_in_the_round_trip_time() {
     }
     let events = Arc::new(EventLog::new(Clock::start()));
     let link = link(&["delay:delay=30ms"], events).await;
-    let port = echo_in(&link);
+    let port = common::echo_in(&link);
     let started = std::time::Instant::now();
     let _stream = TcpStream::connect((link.leader_ip(), port))
         .await
@@ -143,7 +113,7 @@ async fn a_blackhole_silences_the_path_until_it_lifts() {
     }
     let events = Arc::new(EventLog::new(Clock::start()));
     let link = link(&["blackhole:start=0s,duration=1500ms"], events.clone()).await;
-    let port = echo_in(&link);
+    let port = common::echo_in(&link);
     // The SYN is swallowed; the kernel retransmits it (1 s, then 3 s) until one gets through.
     let (sent, got) = round_trip(&link, port, 64 << 10).await;
     assert_eq!(got, sent);

@@ -2,55 +2,26 @@
 //! packets, and the packet faults still meet MTU-sized packets when they are on. Needs root;
 //! without it each test says why and passes, unless `RRBENCH_REQUIRE_L3` is set.
 
+mod common;
+
 use std::sync::Arc;
 
 use rrbench_chaos::{
-    EventLog, Fault, Link, LinkHandle,
+    EventLog, LinkHandle,
     clock::Clock,
-    link::{LinkCounters, netns::in_netns, usable_in_tests},
+    link::{LinkCounters, usable_in_tests},
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
 };
 
 /// The largest IP packet the devices' MTU lets through.
 const MTU: u64 = 1500;
 
+/// This file's link: its faults, seed 7.
 async fn link(faults: &[&str], events: Arc<EventLog>) -> LinkHandle {
-    Link {
-        faults: faults
-            .iter()
-            .map(|f| f.parse::<Fault>().expect(f))
-            .collect(),
-        seed: 7,
-        events,
-    }
-    .start()
-    .await
-    .expect("link")
-}
-
-/// A TCP echo server bound inside the link's namespace; returns its port.
-fn echo_in(link: &LinkHandle) -> u16 {
-    let ip = link.leader_ip();
-    let listener = in_netns(&link.netns_path(), move || {
-        let l = std::net::TcpListener::bind((ip, 0))?;
-        l.set_nonblocking(true)?;
-        Ok(l)
-    })
-    .expect("bind in netns");
-    let port = listener.local_addr().expect("addr").port();
-    let listener = TcpListener::from_std(listener).expect("listener");
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
-    port
+    common::link(faults, 7, events).await
 }
 
 /// Sends `len` patterned bytes to the echo server across the link and checks they come back
@@ -90,7 +61,7 @@ async fn a_large_transfer_crosses_as_super_packets_byte_identical() {
     }
     let events = Arc::new(EventLog::new(Clock::start()));
     let link = link(&[], events).await;
-    let port = echo_in(&link);
+    let port = common::echo_in(&link);
     round_trip(&link, port, 64 << 20).await;
     let c = link.counters();
     eprintln!("{c:?}");
@@ -110,7 +81,7 @@ async fn a_fixed_delay_meets_super_packets_whole_and_keeps_the_bytes() {
     }
     let events = Arc::new(EventLog::new(Clock::start()));
     let link = link(&["delay:delay=2ms"], events.clone()).await;
-    let port = echo_in(&link);
+    let port = common::echo_in(&link);
     round_trip(&link, port, 16 << 20).await;
     let c = link.counters();
     eprintln!("{c:?}");
@@ -127,7 +98,7 @@ async fn loss_on_an_offloaded_link_drops_about_p_of_mtu_sized_packets() {
     }
     let events = Arc::new(EventLog::new(Clock::start()));
     let link = link(&["loss:probability=2%"], events.clone()).await;
-    let port = echo_in(&link);
+    let port = common::echo_in(&link);
     round_trip(&link, port, 8 << 20).await;
     let c = link.counters();
     eprintln!("{c:?}");
@@ -156,7 +127,7 @@ async fn corruption_acts_per_segment_and_tcp_catches_every_one() {
     }
     let events = Arc::new(EventLog::new(Clock::start()));
     let link = link(&["corrupt:probability=2%"], events.clone()).await;
-    let port = echo_in(&link);
+    let port = common::echo_in(&link);
     // Identical bytes: each corrupted segment carries full checksums (nothing left for the
     // kernel to finish), so the receiving kernel drops it and TCP sends it again.
     round_trip(&link, port, 8 << 20).await;
