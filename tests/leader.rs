@@ -71,7 +71,7 @@ async fn greeted(addr: std::net::SocketAddr) -> Channel {
         .expect("connect");
     let hello = Message::Hello {
         version: u16::from(VERSION),
-        auth: String::new(),
+        auth: Default::default(),
     };
     assert!(matches!(
         channel.request(&hello).await,
@@ -322,7 +322,7 @@ async fn a_wrong_auth_token_is_refused() {
         .expect("connect");
     let none = Message::Hello {
         version: u16::from(VERSION),
-        auth: String::new(),
+        auth: Default::default(),
     };
     match channel.request(&none).await {
         Err(TransportError::Remote { code, message }) => {
@@ -363,7 +363,7 @@ async fn in_memory_session(leader: &leader::LeaderHandle) -> (tokio::io::DuplexS
     let mut stream = leader.connect_in_memory().expect("in-memory connection");
     let hello = Message::Hello {
         version: u16::from(VERSION),
-        auth: String::new(),
+        auth: Default::default(),
     };
     assert!(matches!(
         exchange(&mut stream, 1, &hello).await,
@@ -466,7 +466,7 @@ async fn hello_deadlines_and_idle_shedding_run_on_simulated_time() {
 
     let hello = Message::Hello {
         version: u16::from(VERSION),
-        auth: String::new(),
+        auth: Default::default(),
     };
     let mut idle = leader.connect_in_memory().expect("in memory");
     assert!(matches!(

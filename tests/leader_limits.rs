@@ -35,7 +35,7 @@ fn frame(id: u64, message: &Message) -> Vec<u8> {
 fn hello() -> Message {
     Message::Hello {
         version: u16::from(rrbench::protocol::VERSION),
-        auth: String::new(),
+        auth: Default::default(),
     }
 }
 

@@ -11,7 +11,10 @@ fn any_message() -> impl Strategy<Value = Message> {
         crc32c,
     });
     prop_oneof![
-        (any::<u16>(), ".{0,64}").prop_map(|(version, auth)| Message::Hello { version, auth }),
+        (any::<u16>(), ".{0,64}").prop_map(|(version, auth)| Message::Hello {
+            version,
+            auth: auth.into(),
+        }),
         any::<u16>().prop_map(|version| Message::HelloAck { version }),
         (".{0,64}", any::<u32>()).prop_map(|(index, shard)| Message::OpenSession { index, shard }),
         (

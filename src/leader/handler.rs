@@ -338,7 +338,7 @@ impl Handler {
                     self.refuse(id, ErrorCode::UnsupportedVersion, msg).await;
                     return Flow::Close;
                 }
-                match self.admit(auth).await {
+                match self.admit(auth.into_string()).await {
                     Ok(Admitted::Key(grant)) => self.grant = Some(grant),
                     Ok(Admitted::Open | Admitted::Token) => {}
                     Err((code, message)) => {

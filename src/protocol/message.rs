@@ -22,6 +22,44 @@ pub struct FileMeta {
 /// Bytes one `FileMeta` takes at least on the wire: an empty name, length and checksum.
 const MIN_FILE_META_LEN: usize = 2 + 8 + 4;
 
+/// What a `Hello` carries to authenticate (an API key's `id:secret`, a shared token, or
+/// nothing): a secret, so `{:?}` of a message never shows it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct HelloAuth(String);
+
+impl HelloAuth {
+    /// The credentials as sent.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The credentials, for whoever checks them.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl From<String> for HelloAuth {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl From<&str> for HelloAuth {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
+impl std::fmt::Debug for HelloAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.is_empty() {
+            true => f.write_str("none"),
+            false => write!(f, "[redacted, {} bytes]", self.0.len()),
+        }
+    }
+}
+
 /// A protocol message. Requests go follower → leader, responses leader → follower.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
@@ -29,8 +67,8 @@ pub enum Message {
     Hello {
         /// The follower's protocol version.
         version: u16,
-        /// Shared secret checked by the leader when it is configured with one.
-        auth: String,
+        /// Credentials checked by the leader when it is configured with keys or a token.
+        auth: HelloAuth,
     },
     /// The leader accepts the connection.
     HelloAck {
@@ -188,7 +226,7 @@ impl Message {
         match self {
             Self::Hello { version, auth } => {
                 head.put_u16(*version);
-                put_string(head, auth)?;
+                put_string(head, auth.expose())?;
             }
             Self::HelloAck { version } => head.put_u16(*version),
             Self::OpenSession { index, shard } => {
@@ -253,7 +291,7 @@ impl Message {
         let message = match kind {
             Kind::Hello => Self::Hello {
                 version: r.u16()?,
-                auth: r.string()?,
+                auth: r.string()?.into(),
             },
             Kind::HelloAck => Self::HelloAck { version: r.u16()? },
             Kind::OpenSession => Self::OpenSession {
@@ -306,5 +344,26 @@ impl Message {
         };
         r.finish()?;
         Ok(message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hello_printed_for_debugging_shows_no_secret() {
+        let hello = Message::Hello {
+            version: 1,
+            auth: "dc2:s3cretValue".into(),
+        };
+        let printed = format!("{hello:?}");
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains("[redacted, 15 bytes]"), "{printed}");
+        let none = Message::Hello {
+            version: 1,
+            auth: HelloAuth::default(),
+        };
+        assert!(format!("{none:?}").contains("auth: none"));
     }
 }

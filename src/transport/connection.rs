@@ -267,7 +267,8 @@ async fn open_channel(
         auth: options
             .auth
             .as_ref()
-            .map_or_else(String::new, Credentials::wire),
+            .map_or_else(String::new, Credentials::wire)
+            .into(),
     };
     match timeout(options.handshake_timeout, channel.request(&hello)).await {
         Err(_) => Err(TransportError::Timeout(options.handshake_timeout)),
