@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 # openssl: makes certificates as users make them (tests/tls.rs), which then must not skip.
 # stunnel4: the real stunnel, TLS on both hops, for the idle-timeout story (tests/stunnel_tls.rs).
 # curl: drives the toxiproxy API as shell users do (scripts/toxiproxy-curl.sh, tests/toxiproxy_clients.rs).
+# nftables: `nft`, which forwards an agent's public ports into an L3 link (tests/agent_forward.rs).
 # systemd: `systemd-analyze verify` and `security`, which lint deploy/'s unit (scripts/deploy-lint.sh).
-scripts/ensure-packages.sh procps iproute2 jq openssl stunnel4 curl systemd
+scripts/ensure-packages.sh procps iproute2 jq openssl stunnel4 curl systemd nftables
 export RRBENCH_REQUIRE_OPENSSL=1
 export RRBENCH_REQUIRE_STUNNEL=1
 # A published toxiproxy client (toxiproxy-python, from PyPI) in target/toxiproxy-venv, which

@@ -22,6 +22,7 @@
 //! index being generated. What a cell may ask for is bounded ([`rigs::Limits`]).
 
 pub mod auth;
+pub mod forward;
 pub mod rigs;
 
 use std::{
