@@ -754,3 +754,111 @@ async fn a_tls_rig_hands_over_a_ca_for_the_names_asked_and_refuses_bad_names() {
         .expect("stop");
     agent.stop().await;
 }
+
+#[tokio::test]
+async fn a_quic_rig_takes_a_rig_port_free_for_udp_too() {
+    let tmp = scratch();
+    let pki = generate_issued(&tmp.path().join("pki"), &["127.0.0.1".into()]).expect("pki");
+    let ops = rest_key(tmp.path(), "ops", "rest");
+    // A port whose UDP side is taken, its TCP side and the next port free.
+    let (udp, first) = (0..50)
+        .find_map(|_| {
+            let udp = std::net::UdpSocket::bind("127.0.0.1:0").ok()?;
+            let port = udp.local_addr().ok()?.port();
+            let next = port.checked_add(1)?;
+            let free = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+                && std::net::TcpListener::bind(("127.0.0.1", next)).is_ok()
+                && std::net::UdpSocket::bind(("127.0.0.1", next)).is_ok();
+            free.then_some((udp, port))
+        })
+        .expect("two free ports");
+    let limits = Limits {
+        rig_ports: Some((first, first + 1)),
+        ..Limits::default()
+    };
+    let (agent, url, tls) = in_process(tmp.path(), &pki, limits).await;
+    let client = AgentClient::new(url, &tls, &key(&ops)).expect("client");
+    let cell = cell_request(
+        "name = \"c\"\nseed = 4\n[index]\nsize = \"1mb\"\nfiles = 2\nseed = 1\n\
+         [settings]\ntransport = \"quic\"\n",
+    );
+    ready(&client, &cell).await;
+    let start = StartRig {
+        cell,
+        trial_seed: 9,
+        reference: false,
+        lease_s: 60.0,
+        server_names: vec!["127.0.0.1".into()],
+    };
+    let started: RigStarted = client
+        .call("POST", "/rigs", Some(&start))
+        .await
+        .expect("rig");
+    assert_eq!(
+        started.ports,
+        [[first + 1]],
+        "port {first} is taken for UDP"
+    );
+    assert!(started.ca_pem.is_some(), "QUIC verifies the leader too");
+    let _: RigStopped = client
+        .call("DELETE", &format!("/rigs/{}", started.id), None::<&()>)
+        .await
+        .expect("stop");
+    drop(udp);
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn a_fan_in_rig_takes_a_leader_slot_per_cluster() {
+    let tmp = scratch();
+    let pki = generate_issued(&tmp.path().join("pki"), &["127.0.0.1".into()]).expect("pki");
+    let ops = rest_key(tmp.path(), "ops", "rest");
+    let (agent, url, tls) = in_process(tmp.path(), &pki, Limits::default()).await;
+    let client = AgentClient::new(url, &tls, &key(&ops)).expect("client");
+    let start = |leaders: u32| {
+        let cell = cell_request(&format!(
+            "name = \"c\"\nseed = 4\nleaders = {leaders}\n[index]\nsize = \"1mb\"\nfiles = \
+             2\nseed = 1\n"
+        ));
+        StartRig {
+            cell,
+            trial_seed: 9,
+            reference: false,
+            lease_s: 60.0,
+            server_names: vec!["127.0.0.1".into()],
+        }
+    };
+    ready(&client, &start(15).cell).await;
+    let started: RigStarted = client
+        .call("POST", "/rigs", Some(&start(15)))
+        .await
+        .expect("rig");
+    assert_eq!(started.ports.len(), 15, "a port list per leader cluster");
+    let refused = client
+        .call::<serde_json::Value>("POST", "/rigs", Some(&start(2)))
+        .await;
+    assert!(
+        matches!(&refused, Err(AgentError::Remote { status: 503, reason, .. })
+            if reason.contains("1 of the 16 leader slots are free, this cell needs 2")),
+        "{refused:?}"
+    );
+    let stopped: RigStopped = client
+        .call("DELETE", &format!("/rigs/{}", started.id), None::<&()>)
+        .await
+        .expect("stop");
+    let proxies = stopped
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, rrbench::chaos::EventKind::ProxyStart { .. }))
+        .count();
+    assert_eq!(proxies, 15, "one log for every cluster");
+    // More than an agent runs at once is refused outright.
+    let refused = client
+        .call::<serde_json::Value>("POST", "/indices", Some(&start(17).cell))
+        .await;
+    assert!(
+        matches!(&refused, Err(AgentError::Remote { status: 400, reason, .. }) if reason.contains("at most 16")),
+        "{refused:?}"
+    );
+    agent.stop().await;
+}

@@ -203,16 +203,8 @@ impl Rigs {
             .map_err(|e| refused(400, format!("the cell is not a table: {e}")))?;
         let cell = CampaignSpec::from_cell_table(table, seed)
             .map_err(|e| refused(400, format!("the cell: {e}")))?;
+        // Also bounds `leaders` to the agent's slots.
         runs_on_agent(&cell).map_err(|why| refused(400, why))?;
-        if cell.leaders as usize > MAX_RIGS {
-            return Err(refused(
-                413,
-                format!(
-                    "leaders = {} is over the {MAX_RIGS} leader clusters an agent runs at once",
-                    cell.leaders
-                ),
-            ));
-        }
         let index = &cell.index;
         let total = index.size.bytes().saturating_mul(u64::from(index.shards));
         if total > self.limits.max_index_size.bytes() {
