@@ -660,6 +660,12 @@ fn tls_quic_and_fan_in_leaders_run_on_an_agent_and_the_campaign_host_generates_n
     assert!(!tls["tls"].is_null(), "a TLS handshake is recorded: {tls}");
     let quic = with("settings.transport");
     assert_eq!(quic["params"]["settings.transport"], "quic", "{quic}");
+    assert!(
+        !quic["tls"].is_null(),
+        "QUIC's handshake is recorded: {quic}"
+    );
+    // The rigs' CAs came from the agent: the results directory makes none of its own.
+    assert!(!dir.join("tls").exists(), "a CA in the results directory");
     // Fan-in: both leaders' recoveries, and both rigs' proxies in the events.
     let fan_in = with("leaders");
     assert_eq!(

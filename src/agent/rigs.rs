@@ -38,7 +38,7 @@ use crate::{
     campaign::{
         CampaignSpec,
         fanout::follower_seed,
-        hosts::runs_on_agent,
+        hosts::{needs_leader_ca, runs_on_agent},
         runner::{cache_dir, cached_index, certificate, reference_cell, start_rig},
     },
     chaos::EventLog,
@@ -375,7 +375,7 @@ impl Rigs {
             .prefix("rig-")
             .tempdir_in(&self.scratch)
             .map_err(|e| refused(500, format!("{}: {e}", self.scratch.display())))?;
-        let (certificate, ca_pem) = if needs_ca(&cell) {
+        let (certificate, ca_pem) = if needs_leader_ca(&cell) {
             if names.is_empty() {
                 return Err(refused(
                     400,
@@ -655,11 +655,6 @@ fn listeners(cell: &CampaignSpec) -> u16 {
         _ => 1,
     };
     count.min(u32::from(u16::MAX)) as u16
-}
-
-/// Whether `cell`'s leader needs a certificate the campaign verifies: TLS over TCP, or QUIC.
-fn needs_ca(cell: &CampaignSpec) -> bool {
-    cell.settings.transport == Transport::Quic || cell.settings.tls
 }
 
 /// The names a campaign verifies, checked: at most [`MAX_SERVER_NAMES`], each a DNS name or

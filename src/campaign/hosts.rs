@@ -101,5 +101,11 @@ pub fn runs_on_agent(cell: &CampaignSpec) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether `cell`'s leader on an agent needs a certificate the campaign verifies (TLS over
+/// TCP, or QUIC): the agent then makes a CA for the rig and hands its certificate over.
+pub fn needs_leader_ca(cell: &CampaignSpec) -> bool {
+    cell.settings.tls || cell.settings.transport == crate::vocabulary::Transport::Quic
+}
+
 /// The longest `time_limit` of a trial on an agent.
 pub const MAX_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(86_400);

@@ -37,7 +37,11 @@ use tokio_rustls::rustls::{
     pki_types::{CertificateDer, pem::PemObject},
 };
 
-use super::{IndexSpec, hosts::Hosts, runner::RunError};
+use super::{
+    CampaignSpec, IndexSpec,
+    hosts::{Hosts, needs_leader_ca},
+    runner::RunError,
+};
 use crate::{
     agent_api::{
         AgentClient, AgentError, AgentUrl, ClockOffset, estimate_offset_with,
@@ -208,17 +212,16 @@ impl RemoteLeader {
         }
     }
 
-    /// Starts the cell's rig (its reference's, with `reference`) on the agent for a trial
-    /// whose clock is `trial_clock`, stopped by the agent after `lease` if nobody stops it:
-    /// `leaders` leader clusters (fan-in), and for a cell over TLS or QUIC (`needs_ca`) their
-    /// CA written into `scratch`.
+    /// Starts the rig of `cell` (read from `table`; its reference's, with `reference`) on the
+    /// agent for a trial whose clock is `trial_clock`, stopped by the agent after `lease` if
+    /// nobody stops it: its `leaders` leader clusters (fan-in), and for a cell over TLS or QUIC
+    /// their CA written into `scratch`.
     #[allow(clippy::too_many_arguments)]
     pub async fn start(
         &self,
         table: &toml::Table,
-        index: &IndexSpec,
+        cell: &CampaignSpec,
         seeds: (u64, u64),
-        (leaders, needs_ca): (u32, bool),
         reference: bool,
         lease: Duration,
         trial_clock: Clock,
@@ -240,12 +243,13 @@ impl RemoteLeader {
             // The agent let the index go (it keeps a few): have it ready again, once.
             Err(AgentError::Remote { status: 409, .. }) => {
                 let never = std::pin::pin!(std::future::pending::<()>());
-                self.prepare(table, campaign_seed, index, never).await?;
+                self.prepare(table, campaign_seed, &cell.index, never)
+                    .await?;
                 self.client.call("POST", "/rigs", Some(&request)).await?
             }
             other => other?,
         };
-        let ca = match check_started(&started, leaders, needs_ca) {
+        let ca = match check_started(&started, cell.leaders, needs_leader_ca(cell)) {
             Ok(pem) => pem.map(|pem| write_ca(&pem, scratch)).transpose(),
             Err(message) => Err(message),
         };

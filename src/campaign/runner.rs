@@ -6,7 +6,8 @@
 //! file as given), `env.json`, `trials.jsonl` (one line per finished trial), `timeseries/<id>.csv`,
 //! `events/<id>.jsonl` (chaos and engine events, one clock) and `summary.md`. A trial interrupted
 //! by Ctrl-C is not written; `--resume` runs only the trials not in `trials.jsonl`. Indexes are
-//! generated once and cached by size, file count and seed under `<out>/.index-cache/`.
+//! generated once and cached by size, file count and seed under `<out>/.index-cache/` (those of a
+//! campaign whose leader runs on an agent only there: see [`super::remote`]).
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -682,14 +683,12 @@ async fn recover_remote(
     cancel: impl Future<Output = ()>,
 ) -> Result<Recovered, RunError> {
     let seeds = (remote.campaign_seed, seed);
-    let needs_ca = cell.settings.tls || cell.settings.transport == Transport::Quic;
     let rig = remote
         .leader
         .start(
             remote.table,
-            &cell.index,
+            cell,
             seeds,
-            (cell.leaders, needs_ca),
             remote.reference,
             lease(cell),
             clock,
@@ -1349,7 +1348,11 @@ pub async fn run(
         Some(dir) => dir.clone(),
         None => start_run_dir(&options.out, spec, text, hosts_env)?,
     };
-    let pki = results_pki(campaign, &dir)?;
+    // An agent's rigs have CAs of their own.
+    let pki = match agent {
+        Some(_) => None,
+        None => results_pki(campaign, &dir)?,
+    };
     let trials_path = dir.join("trials.jsonl");
     repair_torn_tail(&trials_path).map_err(io(&trials_path))?;
     let done: HashSet<String> = read_trials(&trials_path)
