@@ -5,9 +5,9 @@
 //! Cells come from the network, so what they may ask for is bounded: an index of at most
 //! [`Limits::max_index_size`] (every shard together) and [`Limits::max_files`] files a shard,
 //! room for it on the data directory's filesystem, one index generated at a time, at most
-//! [`MAX_INDICES`] kept open, at most [`MAX_RIGS`] rigs, each seen and stopped only by the key
-//! that started it, and only what an agent runs ([`runs_on_agent`]) whatever the cell's own
-//! `[hosts]` says.
+//! [`MAX_INDICES`] kept open, at most [`MAX_RIGS`] leader clusters over all rigs, each rig
+//! seen and stopped only by the key that started it, and only what an agent runs
+//! ([`runs_on_agent`]) whatever the cell's own `[hosts]` says.
 //!
 //! A rig of a cell that runs TLS over TCP or QUIC gets a CA of its own, made when it starts:
 //! the CA issues the leader certificate for the names the campaign verifies and its key is
@@ -408,28 +408,25 @@ impl Rigs {
                 1 => request.trial_seed,
                 _ => follower_seed(request.trial_seed, i),
             };
-            let listening = self
-                .listen_for(listeners(&cell), udp)
-                .map(|(listen, held)| {
+            let started = match self.listen_for(listeners(&cell), udp) {
+                Ok((listen, held)) => {
                     reserved.push(Reserved {
                         ports: self.ports.clone(),
                         held,
                     });
-                    listen
-                });
-            let started = match listening {
-                Ok(listen) => start_rig(
-                    &cell,
-                    faults.clone(),
-                    seed,
-                    snapshot.clone(),
-                    clock,
-                    Some(events.clone()),
-                    certificate.clone(),
-                    &listen,
-                )
-                .await
-                .map_err(|e| refused(500, format!("starting the rig: {e}"))),
+                    start_rig(
+                        &cell,
+                        faults.clone(),
+                        seed,
+                        snapshot.clone(),
+                        clock,
+                        Some(events.clone()),
+                        certificate.clone(),
+                        &listen,
+                    )
+                    .await
+                    .map_err(|e| refused(500, format!("starting the rig: {e}")))
+                }
                 Err(r) => Err(r),
             };
             match started {
