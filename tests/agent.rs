@@ -627,7 +627,8 @@ fn tls_quic_and_fan_in_leaders_run_on_an_agent_and_the_campaign_host_generates_n
     // No fault with a reference: one rig entry per trial.
     let body = "[index]\nsize = \"2mb\"\nfiles = 4\nseed = 2\n[settings]\nmax_bytes_per_sec = \
                 \"0\"\n[matrix]\ncase = [{ \"settings.tls\" = true }, { \"settings.transport\" = \
-                \"quic\" }, { leaders = 2 }]\n[expect]\noutcome = \"completed\"\n";
+                \"quic\" }, { leaders = 2 }, { leaders = 2, \"settings.transport\" = \"quic\" \
+                }]\n[expect]\noutcome = \"completed\"\n";
     let file = tmp.path().join("secure.toml");
     let agent = format!("agent://{listen}");
     std::fs::write(&file, campaign("secure", &agent, &pki.ca, &key, body)).expect("write");
@@ -636,49 +637,54 @@ fn tls_quic_and_fan_in_leaders_run_on_an_agent_and_the_campaign_host_generates_n
     let (stdout, stderr) = (text(&run.stdout), text(&run.stderr));
     println!("{stderr}{stdout}");
     assert!(run.status.success(), "{stderr}{stdout}");
-    assert!(stdout.contains("3 trials recorded, 3 passed"), "{stdout}");
+    assert!(stdout.contains("4 trials recorded, 4 passed"), "{stdout}");
     let dir = only_run_dir(&out, "secure");
     let records: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("trials.jsonl"))
         .expect("trials")
         .lines()
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect();
-    assert_eq!(records.len(), 3);
+    assert_eq!(records.len(), 4);
     for record in &records {
         assert_eq!(record["outcome"], "completed", "{record}");
     }
-    // The run order is shuffled (seeded): each trial by its parameter.
-    let with = |key: &str| {
+    // The run order is shuffled (seeded): each trial by its parameters.
+    let with = |params: serde_json::Value| {
         records
             .iter()
-            .find(|r| !r["params"][key].is_null())
-            .unwrap_or_else(|| panic!("a trial with {key}: {records:?}"))
+            .find(|r| r["params"] == params)
+            .unwrap_or_else(|| panic!("a trial of {params}: {records:?}"))
     };
     // TLS over TCP: the follower verified the agent's leader certificate through its CA.
-    let tls = with("settings.tls");
-    assert_eq!(tls["params"]["settings.tls"], true, "{tls}");
+    let tls = with(serde_json::json!({ "settings.tls": true }));
     assert!(!tls["tls"].is_null(), "a TLS handshake is recorded: {tls}");
-    let quic = with("settings.transport");
-    assert_eq!(quic["params"]["settings.transport"], "quic", "{quic}");
+    let quic = with(serde_json::json!({ "settings.transport": "quic" }));
     assert!(
         !quic["tls"].is_null(),
         "QUIC's handshake is recorded: {quic}"
     );
     // The rigs' CAs came from the agent: the results directory makes none of its own.
     assert!(!dir.join("tls").exists(), "a CA in the results directory");
-    // Fan-in: both leaders' recoveries, and both rigs' proxies in the events.
-    let fan_in = with("leaders");
-    assert_eq!(
-        fan_in["leaders"].as_array().map(Vec::len),
-        Some(2),
-        "{fan_in}"
-    );
-    let events = trial_events(&dir, fan_in["trial"].as_str().expect("id"));
-    let proxies = events
-        .iter()
-        .filter(|e| e["source"] == "chaos" && e["event"] == "proxy_start")
-        .count();
-    assert_eq!(proxies, 2, "{events:?}");
+    // Fan-in (over TCP, and over QUIC): both leaders' recoveries, and both rigs' proxies in
+    // the events.
+    let fan_ins = [
+        serde_json::json!({ "leaders": 2 }),
+        serde_json::json!({ "leaders": 2, "settings.transport": "quic" }),
+    ];
+    for params in fan_ins {
+        let fan_in = with(params);
+        assert_eq!(
+            fan_in["leaders"].as_array().map(Vec::len),
+            Some(2),
+            "{fan_in}"
+        );
+        let events = trial_events(&dir, fan_in["trial"].as_str().expect("id"));
+        let proxies = events
+            .iter()
+            .filter(|e| e["source"] == "chaos" && e["event"] == "proxy_start")
+            .count();
+        assert_eq!(proxies, 2, "{events:?}");
+    }
     // The campaign host verified against the agent's metas, and generated nothing itself.
     assert!(
         !out.join(".index-cache").exists(),
@@ -686,8 +692,8 @@ fn tls_quic_and_fan_in_leaders_run_on_an_agent_and_the_campaign_host_generates_n
     );
     let log = agent_process.1.lock().expect("log").clone();
     let count = |what: &str| log.iter().filter(|l| l.contains(what)).count();
-    assert_eq!(count(": started for API key [campaign]"), 3, "{log:?}");
-    assert_eq!(count(": stopped, "), 3, "{log:?}");
+    assert_eq!(count(": started for API key [campaign]"), 4, "{log:?}");
+    assert_eq!(count(": stopped, "), 4, "{log:?}");
 }
 
 #[tokio::test]
