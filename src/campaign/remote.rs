@@ -176,11 +176,7 @@ impl RemoteLeader {
         cancel: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
     ) -> Result<Option<Vec<Vec<FileMeta>>>, RunError> {
         let request = cell_request(table, seed)?;
-        // Room for the index's metas, and no more: the answer is from the network.
-        let limit = (index.shards.max(1) as usize)
-            .saturating_mul(index.files.max(1) as usize)
-            .saturating_mul(META_JSON)
-            .saturating_add(64 << 10);
+        let limit = metas_limit(index);
         let poll = async {
             loop {
                 let answer = self
@@ -395,6 +391,16 @@ async fn delete(client: &AgentClient, id: u64) -> Result<RigStopped, RunError> {
     }
 }
 
+/// The longest `POST /indices` answer taken for `index`: room for its metas (`files` a shard,
+/// which the agent refuses past its `--max-files`, times `shards`), and no more, as the answer
+/// is from the network.
+fn metas_limit(index: &IndexSpec) -> usize {
+    (index.shards.max(1) as usize)
+        .saturating_mul(index.files.max(1) as usize)
+        .saturating_mul(META_JSON)
+        .saturating_add(64 << 10)
+}
+
 /// Whether the index the agent has is the cell's shape: as many shards, none with more files
 /// than the cell asks for.
 fn check_metas(metas: Vec<Vec<FileMeta>>, index: &IndexSpec) -> Result<Vec<Vec<FileMeta>>, String> {
@@ -538,6 +544,29 @@ mod tests {
             len: 1,
             crc32c: 0,
         };
+        // The agent's largest index (10 000 files a shard, its --max-files default) fits the
+        // limit, with the largest numbers a meta can carry.
+        let planned = crate::index::plan_files(&crate::index::GenerateSpec {
+            size: 1 << 40,
+            files: 10_000,
+            seed: 1,
+        })
+        .expect("plan");
+        let shard: Vec<FileMeta> = planned
+            .iter()
+            .map(|f| FileMeta {
+                name: f.name.clone(),
+                len: u64::MAX,
+                crc32c: u32::MAX,
+            })
+            .collect();
+        let answer = serde_json::to_vec(&IndexState::Ready {
+            metas: vec![shard; 4],
+        })
+        .expect("json");
+        let limit = metas_limit(&spec(4, 10_000));
+        assert!(answer.len() <= limit, "{} > {limit}", answer.len());
+        assert!(limit < 64 << 20, "and bounded: {limit}");
         let two = vec![vec![file("a"), file("b")], vec![file("c")]];
         assert!(check_metas(two.clone(), &spec(2, 2)).is_ok());
         assert!(check_metas(two.clone(), &spec(1, 2)).is_err(), "shards");
