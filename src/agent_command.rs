@@ -54,7 +54,9 @@ pub struct AgentArgs {
     pub max_files: u32,
     /// The ports the leaders' proxies listen on, FIRST-LAST (default: any free port), so a
     /// firewall or `docker run -p` can open exactly those to the campaign's hosts. Anyone who
-    /// reaches them can recover the index, as from a leader's transport port.
+    /// reaches them can recover the index, as from a leader's transport port. A QUIC cell's
+    /// proxy listens on UDP: open the range for UDP too. A fan-in cell takes a port per
+    /// leader cluster.
     #[arg(long, value_name = "FIRST-LAST", value_parser = parse_port_range)]
     pub rig_ports: Option<(u16, u16)>,
 }

@@ -130,7 +130,10 @@ struct TwoHosts {
 
 impl TwoHosts {
     fn new() -> Self {
-        let pid = std::process::id();
+        // Tests of one process run at once: each pair of its own.
+        static PAIRS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let pair = PAIRS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pid = std::process::id().wrapping_mul(8).wrapping_add(pair);
         let a = Netns::create(&format!("rrag-a-{pid}")).expect("netns a");
         let b = Netns::create(&format!("rrag-b-{pid}")).expect("netns b");
         // 100.126.0.0/16: a block of the shared address space the L3 link does not use.
@@ -290,6 +293,11 @@ fn a_campaign_runs_its_leader_on_an_agent_in_another_namespace() {
     assert_eq!(count(": started for API key [campaign]"), 4, "{log:?}");
     assert_eq!(count(": stopped, "), 4, "{log:?}");
     assert_eq!(count("lease ended"), 0, "{log:?}");
+    // The followers' copy was checked against the agent's file metas: no index here.
+    assert!(
+        !out.join(".index-cache").exists(),
+        "the campaign host generated the index"
+    );
 }
 
 #[test]
@@ -446,6 +454,25 @@ async fn the_api_takes_rest_keys_only_and_answers_like_elasticsearch() {
     agent.stop().await;
 }
 
+/// Polls `POST /indices` until the cell's index is ready: its metas.
+async fn ready(client: &AgentClient, cell: &CellRequest) -> Vec<Vec<rrbench::protocol::FileMeta>> {
+    let mut state = IndexState::Building;
+    for _ in 0..200 {
+        state = client
+            .call("POST", "/indices", Some(cell))
+            .await
+            .expect("indices");
+        if state != IndexState::Building {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    match state {
+        IndexState::Ready { metas } => metas,
+        other => panic!("{other:?}"),
+    }
+}
+
 /// A campaign's first cell as an agent is sent it.
 fn cell_request(text: &str) -> CellRequest {
     let campaign = Campaign::parse(text, None).expect("campaign");
@@ -482,6 +509,7 @@ async fn a_rig_lives_from_post_to_delete_for_the_key_that_started_it_only() {
         trial_seed: 9,
         reference: false,
         lease_s: 60.0,
+        server_names: vec!["127.0.0.1".into()],
     };
     let status = |r: &Result<serde_json::Value, AgentError>| match r {
         Err(AgentError::Remote { status, .. }) => *status,
@@ -492,25 +520,18 @@ async fn a_rig_lives_from_post_to_delete_for_the_key_that_started_it_only() {
         .call::<serde_json::Value>("POST", "/rigs", Some(&start))
         .await;
     assert_eq!(status(&early), 409, "{early:?}");
-    let mut state = IndexState::Building;
-    for _ in 0..200 {
-        state = client
-            .call("POST", "/indices", Some(&cell))
-            .await
-            .expect("indices");
-        if state != IndexState::Building {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(state, IndexState::Ready);
+    let metas = ready(&client, &cell).await;
+    assert_eq!(metas.len(), 1, "one shard");
+    assert_eq!(metas[0].len(), 2, "of two files");
     let started: RigStarted = client
         .call("POST", "/rigs", Some(&start))
         .await
         .expect("rig");
     assert_eq!(started.ports.len(), 1);
+    assert_eq!(started.ports[0].len(), 1);
+    assert!(started.ca_pem.is_none(), "plain TCP needs no CA");
     // The proxy listens where the agent does.
-    std::net::TcpStream::connect(("127.0.0.1", started.ports[0])).expect("the rig's port");
+    std::net::TcpStream::connect(("127.0.0.1", started.ports[0][0])).expect("the rig's port");
     let listed: serde_json::Value = client
         .call("GET", "/rigs", None::<&()>)
         .await
@@ -553,7 +574,7 @@ async fn a_rig_lives_from_post_to_delete_for_the_key_that_started_it_only() {
         .call("POST", "/rigs", Some(&start))
         .await
         .expect("rig");
-    assert_eq!(next.ports, [free_port]);
+    assert_eq!(next.ports, [[free_port]]);
     let path = format!("/rigs/{}", next.id);
     let _: RigStopped = client
         .call("DELETE", &path, None::<&()>)
@@ -579,5 +600,277 @@ async fn a_rig_lives_from_post_to_delete_for_the_key_that_started_it_only() {
         .call::<serde_json::Value>("POST", "/rigs", Some(&forever))
         .await;
     assert_eq!(status(&refused), 400, "{refused:?}");
+    agent.stop().await;
+}
+
+/// The lines of a trial's `events/<id>.jsonl`.
+fn trial_events(dir: &Path, trial: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join(format!("events/{trial}.jsonl")))
+        .expect("events")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("event"))
+        .collect()
+}
+
+#[test]
+fn tls_quic_and_fan_in_leaders_run_on_an_agent_and_the_campaign_host_generates_no_index() {
+    if !usable_in_tests() {
+        return;
+    }
+    let hosts = TwoHosts::new();
+    let tmp = scratch();
+    let pki =
+        generate_issued(&tmp.path().join("pki"), std::slice::from_ref(&hosts.ip_a)).expect("pki");
+    let key = rest_key(tmp.path(), "campaign", "rest");
+    let listen = format!("{}:7070", hosts.ip_a);
+    let agent_process = start_agent(Some(hosts.a.name()), &listen, &pki, tmp.path());
+    // No fault with a reference: one rig entry per trial.
+    let body = "[index]\nsize = \"2mb\"\nfiles = 4\nseed = 2\n[settings]\nmax_bytes_per_sec = \
+                \"0\"\n[matrix]\ncase = [{ \"settings.tls\" = true }, { \"settings.transport\" = \
+                \"quic\" }, { leaders = 2 }, { leaders = 2, \"settings.transport\" = \"quic\" \
+                }]\n[expect]\noutcome = \"completed\"\n";
+    let file = tmp.path().join("secure.toml");
+    let agent = format!("agent://{listen}");
+    std::fs::write(&file, campaign("secure", &agent, &pki.ca, &key, body)).expect("write");
+    let out = tmp.path().join("results");
+    let run = run_campaign(Some(hosts.b.name()), &file, &out);
+    let (stdout, stderr) = (text(&run.stdout), text(&run.stderr));
+    println!("{stderr}{stdout}");
+    assert!(run.status.success(), "{stderr}{stdout}");
+    assert!(stdout.contains("4 trials recorded, 4 passed"), "{stdout}");
+    let dir = only_run_dir(&out, "secure");
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("trials.jsonl"))
+        .expect("trials")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(records.len(), 4);
+    for record in &records {
+        assert_eq!(record["outcome"], "completed", "{record}");
+    }
+    // The run order is shuffled (seeded): each trial by its parameters.
+    let with = |params: serde_json::Value| {
+        records
+            .iter()
+            .find(|r| r["params"] == params)
+            .unwrap_or_else(|| panic!("a trial of {params}: {records:?}"))
+    };
+    // TLS over TCP: the follower verified the agent's leader certificate through its CA.
+    let tls = with(serde_json::json!({ "settings.tls": true }));
+    assert!(!tls["tls"].is_null(), "a TLS handshake is recorded: {tls}");
+    let quic = with(serde_json::json!({ "settings.transport": "quic" }));
+    assert!(
+        !quic["tls"].is_null(),
+        "QUIC's handshake is recorded: {quic}"
+    );
+    // The rigs' CAs came from the agent: the results directory makes none of its own.
+    assert!(!dir.join("tls").exists(), "a CA in the results directory");
+    // Fan-in (over TCP, and over QUIC): both leaders' recoveries, and both rigs' proxies in
+    // the events.
+    let fan_ins = [
+        serde_json::json!({ "leaders": 2 }),
+        serde_json::json!({ "leaders": 2, "settings.transport": "quic" }),
+    ];
+    for params in fan_ins {
+        let fan_in = with(params);
+        assert_eq!(
+            fan_in["leaders"].as_array().map(Vec::len),
+            Some(2),
+            "{fan_in}"
+        );
+        let events = trial_events(&dir, fan_in["trial"].as_str().expect("id"));
+        let proxies = events
+            .iter()
+            .filter(|e| e["source"] == "chaos" && e["event"] == "proxy_start")
+            .count();
+        assert_eq!(proxies, 2, "{events:?}");
+    }
+    // The campaign host verified against the agent's metas, and generated nothing itself.
+    assert!(
+        !out.join(".index-cache").exists(),
+        "an index cache on the campaign host"
+    );
+    let log = agent_process.1.lock().expect("log").clone();
+    let count = |what: &str| log.iter().filter(|l| l.contains(what)).count();
+    assert_eq!(count(": started for API key [campaign]"), 4, "{log:?}");
+    assert_eq!(count(": stopped, "), 4, "{log:?}");
+}
+
+#[tokio::test]
+async fn a_tls_rig_hands_over_a_ca_for_the_names_asked_and_refuses_bad_names() {
+    let tmp = scratch();
+    let pki = generate_issued(&tmp.path().join("pki"), &["127.0.0.1".into()]).expect("pki");
+    let ops = rest_key(tmp.path(), "ops", "rest");
+    let (agent, url, tls) = in_process(tmp.path(), &pki, Limits::default()).await;
+    let client = AgentClient::new(url, &tls, &key(&ops)).expect("client");
+    let cell = cell_request(
+        "name = \"c\"\nseed = 4\n[index]\nsize = \"1mb\"\nfiles = 2\nseed = 1\n\
+         [settings]\ntls = true\n",
+    );
+    ready(&client, &cell).await;
+    let start = |names: &[&str]| StartRig {
+        cell: cell.clone(),
+        trial_seed: 9,
+        reference: false,
+        lease_s: 60.0,
+        server_names: names.iter().map(|n| n.to_string()).collect(),
+    };
+    for bad in ["not a name!", "exa mple.com", ""] {
+        let refused = client
+            .call::<serde_json::Value>("POST", "/rigs", Some(&start(&["127.0.0.1", bad])))
+            .await;
+        assert!(
+            matches!(&refused, Err(AgentError::Remote { status: 400, reason, .. })
+                if reason.contains(&format!("{bad:?}"))),
+            "{refused:?}"
+        );
+    }
+    let many = ["a.example"; 9];
+    let refused = client
+        .call::<serde_json::Value>("POST", "/rigs", Some(&start(&many)))
+        .await;
+    assert!(
+        matches!(&refused, Err(AgentError::Remote { status: 400, reason, .. }) if reason.contains("at most 8")),
+        "{refused:?}"
+    );
+    let started: RigStarted = client
+        .call(
+            "POST",
+            "/rigs",
+            Some(&start(&["127.0.0.1", "agent-a.example"])),
+        )
+        .await
+        .expect("rig");
+    let pem = started.ca_pem.clone().expect("a CA for a TLS cell");
+    rrbench::campaign::remote::check_ca_pem(&pem).expect("a CA that parses");
+    // The leader behind the rig's proxy serves a certificate that CA issued for 127.0.0.1.
+    let ca = tmp.path().join("rig-ca.pem");
+    std::fs::write(&ca, &pem).expect("write");
+    let (config, _) = rrbench::transport::certs::client_config(&TlsClient {
+        ca,
+        ..TlsClient::default()
+    })
+    .expect("client config");
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", started.ports[0][0]))
+        .await
+        .expect("the rig's port");
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    connector
+        .connect(name, tcp)
+        .await
+        .expect("a handshake verified through the rig's CA");
+    let _: RigStopped = client
+        .call("DELETE", &format!("/rigs/{}", started.id), None::<&()>)
+        .await
+        .expect("stop");
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn a_quic_rig_takes_a_rig_port_free_for_udp_too() {
+    let tmp = scratch();
+    let pki = generate_issued(&tmp.path().join("pki"), &["127.0.0.1".into()]).expect("pki");
+    let ops = rest_key(tmp.path(), "ops", "rest");
+    // A port whose UDP side is taken, its TCP side and the next port free.
+    let (udp, first) = (0..50)
+        .find_map(|_| {
+            let udp = std::net::UdpSocket::bind("127.0.0.1:0").ok()?;
+            let port = udp.local_addr().ok()?.port();
+            let next = port.checked_add(1)?;
+            let free = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+                && std::net::TcpListener::bind(("127.0.0.1", next)).is_ok()
+                && std::net::UdpSocket::bind(("127.0.0.1", next)).is_ok();
+            free.then_some((udp, port))
+        })
+        .expect("two free ports");
+    let limits = Limits {
+        rig_ports: Some((first, first + 1)),
+        ..Limits::default()
+    };
+    let (agent, url, tls) = in_process(tmp.path(), &pki, limits).await;
+    let client = AgentClient::new(url, &tls, &key(&ops)).expect("client");
+    let cell = cell_request(
+        "name = \"c\"\nseed = 4\n[index]\nsize = \"1mb\"\nfiles = 2\nseed = 1\n\
+         [settings]\ntransport = \"quic\"\n",
+    );
+    ready(&client, &cell).await;
+    let start = StartRig {
+        cell,
+        trial_seed: 9,
+        reference: false,
+        lease_s: 60.0,
+        server_names: vec!["127.0.0.1".into()],
+    };
+    let started: RigStarted = client
+        .call("POST", "/rigs", Some(&start))
+        .await
+        .expect("rig");
+    assert_eq!(
+        started.ports,
+        [[first + 1]],
+        "port {first} is taken for UDP"
+    );
+    assert!(started.ca_pem.is_some(), "QUIC verifies the leader too");
+    let _: RigStopped = client
+        .call("DELETE", &format!("/rigs/{}", started.id), None::<&()>)
+        .await
+        .expect("stop");
+    drop(udp);
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn a_fan_in_rig_takes_a_leader_slot_per_cluster() {
+    let tmp = scratch();
+    let pki = generate_issued(&tmp.path().join("pki"), &["127.0.0.1".into()]).expect("pki");
+    let ops = rest_key(tmp.path(), "ops", "rest");
+    let (agent, url, tls) = in_process(tmp.path(), &pki, Limits::default()).await;
+    let client = AgentClient::new(url, &tls, &key(&ops)).expect("client");
+    let start = |leaders: u32| {
+        let cell = cell_request(&format!(
+            "name = \"c\"\nseed = 4\nleaders = {leaders}\n[index]\nsize = \"1mb\"\nfiles = \
+             2\nseed = 1\n"
+        ));
+        StartRig {
+            cell,
+            trial_seed: 9,
+            reference: false,
+            lease_s: 60.0,
+            server_names: vec!["127.0.0.1".into()],
+        }
+    };
+    ready(&client, &start(15).cell).await;
+    let started: RigStarted = client
+        .call("POST", "/rigs", Some(&start(15)))
+        .await
+        .expect("rig");
+    assert_eq!(started.ports.len(), 15, "a port list per leader cluster");
+    let refused = client
+        .call::<serde_json::Value>("POST", "/rigs", Some(&start(2)))
+        .await;
+    assert!(
+        matches!(&refused, Err(AgentError::Remote { status: 503, reason, .. })
+            if reason.contains("1 of the 16 leader slots are free, this cell needs 2")),
+        "{refused:?}"
+    );
+    let stopped: RigStopped = client
+        .call("DELETE", &format!("/rigs/{}", started.id), None::<&()>)
+        .await
+        .expect("stop");
+    let proxies = stopped
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, rrbench::chaos::EventKind::ProxyStart { .. }))
+        .count();
+    assert_eq!(proxies, 15, "one log for every cluster");
+    // More than an agent runs at once is refused outright.
+    let refused = client
+        .call::<serde_json::Value>("POST", "/indices", Some(&start(17).cell))
+        .await;
+    assert!(
+        matches!(&refused, Err(AgentError::Remote { status: 400, reason, .. }) if reason.contains("at most 16")),
+        "{refused:?}"
+    );
     agent.stop().await;
 }

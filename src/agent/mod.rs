@@ -9,8 +9,8 @@
 //! |---|---|
 //! | `GET /version` | `{"version": "rrbench 0.x"}` |
 //! | `GET /clock` | `{"agent_s": seconds since the agent started}` (monotonic) |
-//! | `POST /indices` `{cell, seed}` | `{"state": "building"\|"ready"\|"failed"}`: generates the cell's index once |
-//! | `POST /rigs` `{cell, seed, trial_seed, reference, lease_s}` | `{id, ports, rig_epoch_s}` |
+//! | `POST /indices` `{cell, seed}` | `{"state": "building"\|"ready"\|"failed"}`: generates the cell's index once; `ready` carries its files' metas per shard |
+//! | `POST /rigs` `{cell, seed, trial_seed, reference, lease_s, server_names}` | `{id, ports: [[per node] per leader cluster], ca_pem?, rig_epoch_s}` |
 //! | `GET /rigs` | `{"rigs": [ids]}` |
 //! | `GET /rigs/{id}/stats` | the leader's counters |
 //! | `GET /rigs/{id}/events?from=N` | `{"events": [...], "next": M}`, on the rig's clock |

@@ -5,9 +5,15 @@
 //! Cells come from the network, so what they may ask for is bounded: an index of at most
 //! [`Limits::max_index_size`] (every shard together) and [`Limits::max_files`] files a shard,
 //! room for it on the data directory's filesystem, one index generated at a time, at most
-//! [`MAX_INDICES`] kept open, at most [`MAX_RIGS`] rigs, each seen and stopped only by the key
-//! that started it, and only what an agent runs ([`runs_on_agent`]) whatever the cell's own
-//! `[hosts]` says.
+//! [`MAX_INDICES`] kept open, at most [`MAX_RIGS`] leader clusters over all rigs, each rig
+//! seen and stopped only by the key that started it, and only what an agent runs
+//! ([`runs_on_agent`]) whatever the cell's own `[hosts]` says.
+//!
+//! A rig of a cell that runs TLS over TCP or QUIC gets a CA of its own, made when it starts:
+//! the CA issues the leader certificate for the names the campaign verifies and its key is
+//! never written (only the CA's certificate, which the campaign is sent, and the leader's key,
+//! in the rig's directory, removed when it stops). A fan-in cell (`leaders = N`) is one rig of
+//! N leader clusters on one clock and event log, and takes N of the [`MAX_RIGS`] slots.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -26,19 +32,23 @@ use tokio::{
 };
 
 use crate::{
-    agent_api::wire::{IndexState, MAX_RIGS, RigStarted, RigStopped, StartRig, WireEvent},
+    agent_api::wire::{
+        IndexState, MAX_RIGS, MAX_SERVER_NAMES, RigStarted, RigStopped, StartRig, WireEvent,
+    },
     campaign::{
         CampaignSpec,
-        hosts::runs_on_agent,
+        fanout::follower_seed,
+        hosts::{needs_leader_ca, runs_on_agent},
         runner::{cache_dir, cached_index, certificate, reference_cell, start_rig},
     },
     chaos::EventLog,
     clock::Clock,
-    index::{IndexShards, ensure_room},
+    index::{IndexShards, IndexSnapshot, ensure_room},
     leader::LeaderStatsSnapshot,
-    rig::Rig,
+    rig::{Certificate, Rig},
+    transport::certs::generate_issued,
     units::ByteSize,
-    vocabulary::RemoteMode,
+    vocabulary::{RemoteMode, Transport},
 };
 
 /// Indices kept loaded (each holds its files open); a ready one no rig uses makes room.
@@ -87,13 +97,14 @@ struct Running {
     owner: String,
     /// The index it serves (its cache directory).
     index: PathBuf,
-    rig: Rig,
+    /// One per leader cluster (several in fan-in), on one clock and one event log.
+    rigs: Vec<Rig>,
     events: Arc<EventLog>,
     until: Instant,
     dir: tempfile::TempDir,
     _slot: OwnedSemaphorePermit,
     /// The ports it holds of `--rig-ports` (given back when it is dropped, after its stop).
-    _ports: Reserved,
+    _ports: Vec<Reserved>,
 }
 
 /// A rig being stopped or stopped: its result once there, and until when it is kept.
@@ -192,6 +203,7 @@ impl Rigs {
             .map_err(|e| refused(400, format!("the cell is not a table: {e}")))?;
         let cell = CampaignSpec::from_cell_table(table, seed)
             .map_err(|e| refused(400, format!("the cell: {e}")))?;
+        // Also bounds `leaders` to the agent's slots.
         runs_on_agent(&cell).map_err(|why| refused(400, why))?;
         let index = &cell.index;
         let total = index.size.bytes().saturating_mul(u64::from(index.shards));
@@ -227,9 +239,10 @@ impl Rigs {
         let key = cache_dir(&self.cache, &cell.index);
         let mut indices = lock(&self.indices);
         match indices.get_mut(&key) {
-            Some(Index::Ready(_, used)) => {
+            Some(Index::Ready(shards, used)) => {
                 *used = Instant::now();
-                return Ok(IndexState::Ready);
+                let metas = shards.iter().map(IndexSnapshot::metas).collect();
+                return Ok(IndexState::Ready { metas });
             }
             Some(Index::Building) => return Ok(IndexState::Building),
             Some(Index::Failed(message)) => {
@@ -322,12 +335,22 @@ impl Rigs {
                 ));
             }
         };
-        let slot = self.slots.clone().try_acquire_owned().map_err(|_| {
-            refused(
-                503,
-                format!("{MAX_RIGS} rigs are running: stop one (DELETE /rigs/ID) first"),
-            )
-        })?;
+        let leaders = cell.leaders.max(1);
+        let slot = self
+            .slots
+            .clone()
+            .try_acquire_many_owned(leaders)
+            .map_err(|_| {
+                refused(
+                    503,
+                    format!(
+                        "{} of the {MAX_RIGS} leader slots are free, this cell needs {leaders}: \
+                     stop a rig (DELETE /rigs/ID) first",
+                        self.slots.available_permits()
+                    ),
+                )
+            })?;
+        let names = server_names(&request.server_names)?;
         let faults = match request.reference {
             true => reference_cell(&cell)
                 .map(|(_, faults)| faults)
@@ -352,31 +375,79 @@ impl Rigs {
             .prefix("rig-")
             .tempdir_in(&self.scratch)
             .map_err(|e| refused(500, format!("{}: {e}", self.scratch.display())))?;
+        let (certificate, ca_pem) = if needs_leader_ca(&cell) {
+            if names.is_empty() {
+                return Err(refused(
+                    400,
+                    "server_names: a TLS or QUIC cell needs the names its leader's certificate \
+                     is verified for",
+                ));
+            }
+            let issued = generate_issued(&dir.path().join("tls"), &names)
+                .map_err(|e| refused(500, format!("the rig's certificates: {e}")))?;
+            let pem = std::fs::read_to_string(&issued.ca)
+                .map_err(|e| refused(500, format!("{}: {e}", issued.ca.display())))?;
+            let certificate = Certificate::Issued {
+                certificate: issued.leader,
+                ca: issued.ca,
+                names,
+            };
+            (certificate, Some(pem))
+        } else {
+            (certificate(&cell, None, dir.path()), None)
+        };
         let clock = Clock::start();
         let rig_epoch_s = rig_epoch_s(self.clock, clock);
         let events = Arc::new(EventLog::new(clock).keeping(RIG_EVENTS));
-        let (listen, ports) = self.listen_for(listeners(&cell))?;
-        let reserved = Reserved {
-            ports: self.ports.clone(),
-            held: ports,
-        };
-        let rig = start_rig(
-            &cell,
-            faults,
-            request.trial_seed,
-            snapshot,
-            clock,
-            Some(events.clone()),
-            certificate(&cell, None, dir.path()),
-            &listen,
-        )
-        .await
-        .map_err(|e| refused(500, format!("starting the rig: {e}")))?;
-        let dial_ports = rig
-            .dial_list()
-            .split(',')
-            .filter_map(|a| a.parse::<SocketAddr>().ok())
-            .map(|a| a.port())
+        let udp = cell.settings.transport == Transport::Quic;
+        let mut reserved = Vec::with_capacity(leaders as usize);
+        let mut rigs: Vec<Rig> = Vec::with_capacity(leaders as usize);
+        for i in 0..leaders as usize {
+            // As fan-in in one process: leader i seeded apart, a lone leader on the trial's.
+            let seed = match leaders {
+                1 => request.trial_seed,
+                _ => follower_seed(request.trial_seed, i),
+            };
+            let started = match self.listen_for(listeners(&cell), udp) {
+                Ok((listen, held)) => {
+                    reserved.push(Reserved {
+                        ports: self.ports.clone(),
+                        held,
+                    });
+                    start_rig(
+                        &cell,
+                        faults.clone(),
+                        seed,
+                        snapshot.clone(),
+                        clock,
+                        Some(events.clone()),
+                        certificate.clone(),
+                        &listen,
+                    )
+                    .await
+                    .map_err(|e| refused(500, format!("starting the rig: {e}")))
+                }
+                Err(r) => Err(r),
+            };
+            match started {
+                Ok(rig) => rigs.push(rig),
+                Err(r) => {
+                    for rig in rigs {
+                        rig.shutdown().await;
+                    }
+                    return Err(r);
+                }
+            }
+        }
+        let ports = rigs
+            .iter()
+            .map(|rig| {
+                rig.dial_list()
+                    .split(',')
+                    .filter_map(|a| a.parse::<SocketAddr>().ok())
+                    .map(|a| a.port())
+                    .collect()
+            })
             .collect();
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         lock(&self.table).running.insert(
@@ -384,7 +455,7 @@ impl Rigs {
             Running {
                 owner: owner.to_owned(),
                 index: key,
-                rig,
+                rigs,
                 events,
                 until: Instant::now() + lease,
                 dir,
@@ -394,23 +465,27 @@ impl Rigs {
         );
         Ok(RigStarted {
             id,
-            ports: dial_ports,
+            ports,
+            ca_pem,
             rig_epoch_s,
         })
     }
 
     /// Where a rig with `count` listeners listens: port 0 (any), or the first of `count`
     /// consecutive free ports of `--rig-ports`, held for it (so two rigs starting at once do
-    /// not pick the same).
-    fn listen_for(&self, count: u16) -> Result<(String, Vec<u16>), Refused> {
+    /// not pick the same). A QUIC rig's proxy listens on UDP (`udp`), so its ports must be
+    /// free for UDP as well as TCP.
+    fn listen_for(&self, count: u16, udp: bool) -> Result<(String, Vec<u16>), Refused> {
         let Some((first, last)) = self.limits.rig_ports else {
             return Ok((SocketAddr::new(self.bind, 0).to_string(), Vec::new()));
         };
         let count = count.max(1);
         let mut held = lock(&self.ports);
         let free = |port: u16| {
+            let at = SocketAddr::new(self.bind, port);
             !held.contains(&port)
-                && std::net::TcpListener::bind(SocketAddr::new(self.bind, port)).is_ok()
+                && std::net::TcpListener::bind(at).is_ok()
+                && (!udp || std::net::UdpSocket::bind(at).is_ok())
         };
         let start = (first..=last.saturating_sub(count - 1))
             .filter(|p| u32::from(*p) + u32::from(count) - 1 <= u32::from(last))
@@ -442,7 +517,7 @@ impl Rigs {
 
     /// A running rig's leader counters, every node's summed.
     pub fn stats(&self, owner: &str, id: u64) -> Result<LeaderStatsSnapshot, Refused> {
-        self.with_rig(owner, id, |r| leader_stats(&r.rig))
+        self.with_rig(owner, id, |r| leader_stats(&r.rigs))
     }
 
     /// A running rig's kept events numbered `from` or later, and the number to go on from.
@@ -579,18 +654,50 @@ fn listeners(cell: &CampaignSpec) -> u16 {
     count.min(u32::from(u16::MAX)) as u16
 }
 
+/// The names a campaign verifies, checked: at most [`MAX_SERVER_NAMES`], each a DNS name or
+/// an IP address.
+fn server_names(names: &[String]) -> Result<Vec<String>, Refused> {
+    if names.len() > MAX_SERVER_NAMES {
+        return Err(refused(
+            400,
+            format!(
+                "server_names: {} names, at most {MAX_SERVER_NAMES}",
+                names.len()
+            ),
+        ));
+    }
+    for name in names {
+        if tokio_rustls::rustls::pki_types::ServerName::try_from(name.as_str()).is_err() {
+            let shown: String = name.chars().take(80).collect();
+            return Err(refused(
+                400,
+                format!("server_names: {shown:?} is not a DNS name or an IP address"),
+            ));
+        }
+    }
+    Ok(names.to_vec())
+}
+
 /// When `rig`'s clock started, on `agent`'s clock (both read now).
 fn rig_epoch_s(agent: Clock, rig: Clock) -> f64 {
     agent.elapsed().as_secs_f64() - rig.elapsed().as_secs_f64()
 }
 
-fn leader_stats(rig: &Rig) -> LeaderStatsSnapshot {
-    LeaderStatsSnapshot::total(rig.leader_nodes().iter().map(|n| n.stats()))
+/// Every leader node's counters of every leader cluster, summed.
+fn leader_stats(rigs: &[Rig]) -> LeaderStatsSnapshot {
+    LeaderStatsSnapshot::total(
+        rigs.iter()
+            .flat_map(|rig| rig.leader_nodes().iter().map(|n| n.stats())),
+    )
 }
 
 async fn finish(r: Running) -> RigStopped {
-    let stats = leader_stats(&r.rig);
-    let events = r.rig.shutdown().await;
+    let stats = leader_stats(&r.rigs);
+    for rig in r.rigs {
+        rig.shutdown().await;
+    }
+    // One log for all of them: read once every one has stopped.
+    let events = r.events.since(0);
     drop(r.dir);
     RigStopped {
         events: events.iter().map(WireEvent::from).collect(),

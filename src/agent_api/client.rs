@@ -2,7 +2,7 @@
 //! API key (`Authorization: ApiKey base64(id:secret)`), one request per connection.
 //!
 //! What comes back is from the network: the response head is bounded to [`MAX_HEAD`] bytes, the
-//! body to [`MAX_BODY`], the whole exchange to [`CALL_TIMEOUT`], and every body is parsed as
+//! body to [`MAX_BODY`] (or less, where the caller knows what the answer needs), the whole exchange to [`CALL_TIMEOUT`], and every body is parsed as
 //! the type it should be or refused naming the agent.
 
 use std::{sync::Arc, time::Duration};
@@ -128,6 +128,18 @@ impl AgentClient {
         path: &str,
         body: Option<&impl Serialize>,
     ) -> Result<Answer, AgentError> {
+        self.exchange_limited(method, path, body, MAX_BODY).await
+    }
+
+    /// [`AgentClient::exchange`] taking an answer body of at most `max_body` bytes (what the
+    /// caller knows the answer needs, e.g. an index's file list).
+    pub async fn exchange_limited(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&impl Serialize>,
+        max_body: usize,
+    ) -> Result<Answer, AgentError> {
         let body = match body {
             Some(b) => serde_json::to_vec(b).map_err(|e| AgentError::Protocol {
                 url: self.url.to_string(),
@@ -135,7 +147,8 @@ impl AgentClient {
             })?,
             None => Vec::new(),
         };
-        tokio::time::timeout(CALL_TIMEOUT, self.exchange_bytes(method, path, &body))
+        let exchanged = self.exchange_bytes(method, path, &body, max_body);
+        tokio::time::timeout(CALL_TIMEOUT, exchanged)
             .await
             .map_err(|_| AgentError::Timeout {
                 url: self.url.to_string(),
@@ -149,6 +162,7 @@ impl AgentClient {
         method: &str,
         path: &str,
         body: &[u8],
+        max_body: usize,
     ) -> Result<Answer, AgentError> {
         let url = self.url.to_string();
         let addr = self.url.address();
@@ -227,10 +241,10 @@ impl AgentClient {
                 });
             }
         };
-        if length > MAX_BODY {
+        if length > max_body {
             return Err(AgentError::Protocol {
                 url,
-                message: format!("an answer of {length} bytes, over {MAX_BODY}"),
+                message: format!("an answer of {length} bytes, over {max_body}"),
             });
         }
         while raw.len() < body_start + length {

@@ -7,10 +7,14 @@
 use rrbench_chaos::{Event, EventKind};
 use serde::{Deserialize, Serialize};
 
-use crate::leader::LeaderStatsSnapshot;
+use crate::{leader::LeaderStatsSnapshot, protocol::FileMeta};
 
-/// The most rigs an agent runs at once.
+/// The most leader clusters an agent runs at once: a fan-in rig of `leaders = N` takes N.
 pub const MAX_RIGS: usize = 16;
+/// The most names a rig's leader certificate is issued for.
+pub const MAX_SERVER_NAMES: usize = 8;
+/// The largest CA certificate (PEM) a campaign takes from an agent.
+pub const MAX_CA_PEM: usize = 64 << 10;
 
 /// `GET /clock`: the agent's monotonic clock.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
@@ -41,8 +45,12 @@ pub struct CellRequest {
 pub enum IndexState {
     /// Being generated.
     Building,
-    /// Generated (or found in the agent's cache).
-    Ready,
+    /// Generated (or found in the agent's cache): its files, shard by shard, which the
+    /// campaign checks what its followers recovered against.
+    Ready {
+        /// Each shard's files (name, length, CRC-32C), in shard order.
+        metas: Vec<Vec<FileMeta>>,
+    },
     /// Could not be generated: why.
     Failed {
         /// What went wrong.
@@ -62,6 +70,10 @@ pub struct StartRig {
     pub reference: bool,
     /// Stop the rig this long after it started if nobody stopped it (a campaign killed).
     pub lease_s: f64,
+    /// The names the campaign verifies the leader's certificate for (the agent URL's host),
+    /// at most [`MAX_SERVER_NAMES`]; used when the cell runs TLS over TCP or QUIC.
+    #[serde(default)]
+    pub server_names: Vec<String>,
 }
 
 /// What `POST /rigs` started.
@@ -69,8 +81,13 @@ pub struct StartRig {
 pub struct RigStarted {
     /// Its id, for `/rigs/{id}`.
     pub id: u64,
-    /// The ports a follower dials, on the agent's host, in node order.
-    pub ports: Vec<u16>,
+    /// The ports a follower dials, on the agent's host: one list per leader cluster (one, or
+    /// `leaders` in fan-in), each in node order.
+    pub ports: Vec<Vec<u16>>,
+    /// The PEM of the CA that issued the leaders' certificate, when the cell runs TLS over
+    /// TCP or QUIC; made for this rig alone (its key is never written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
     /// When the rig's clock started, on the agent's clock (seconds since the agent started):
     /// its events are stamped from here.
     pub rig_epoch_s: f64,

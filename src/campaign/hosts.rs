@@ -20,10 +20,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::spec::CampaignSpec;
-use crate::{
-    agent_api::AgentUrl,
-    vocabulary::{ChaosLayer, Transport},
-};
+use crate::{agent_api::AgentUrl, vocabulary::ChaosLayer};
 
 /// Where a campaign's parts run.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,14 +71,12 @@ pub fn check(cell: &CampaignSpec) -> Result<(), (&'static str, String, String)> 
 
 /// Whether an agent runs `cell`'s rig: what it does not run yet, each with why. The agent asks
 /// this of every cell it is sent, whatever the cell's `[hosts]` says.
+///
+/// It runs TCP (plain or `settings.tls`) and QUIC leaders, their certificate issued by a CA the
+/// agent makes for the rig and hands the campaign; fan-in (`leaders > 1`, each cluster one of
+/// the agent's [`crate::agent_api::wire::MAX_RIGS`] slots); faults at L4 only; and a time limit
+/// of at most [`MAX_TIME_LIMIT`].
 pub fn runs_on_agent(cell: &CampaignSpec) -> Result<(), String> {
-    if cell.settings.transport != Transport::Tcp || cell.settings.tls {
-        return Err(
-            "a leader on an agent is reached over plain TCP for now (settings.transport = \"tcp\", \
-             settings.tls = false): the agent would have to hand its leader certificate over"
-                .into(),
-        );
-    }
     if cell.chaos.layer != ChaosLayer::L4 {
         return Err(
             "a leader on an agent takes its faults at L4 (the TCP proxy on the agent's host): an \
@@ -89,9 +84,10 @@ pub fn runs_on_agent(cell: &CampaignSpec) -> Result<(), String> {
                 .into(),
         );
     }
-    if cell.leaders > 1 {
+    if cell.leaders as usize > crate::agent_api::wire::MAX_RIGS {
         return Err(format!(
-            "a fan-in trial (leaders = {}) runs its leader clusters in this process",
+            "a fan-in trial on an agent runs at most {} leader clusters (leaders = {})",
+            crate::agent_api::wire::MAX_RIGS,
             cell.leaders
         ));
     }
@@ -103,6 +99,12 @@ pub fn runs_on_agent(cell: &CampaignSpec) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Whether `cell`'s leader on an agent needs a certificate the campaign verifies (TLS over
+/// TCP, or QUIC): the agent then makes a CA for the rig and hands its certificate over.
+pub fn needs_leader_ca(cell: &CampaignSpec) -> bool {
+    cell.settings.tls || cell.settings.transport == crate::vocabulary::Transport::Quic
 }
 
 /// The longest `time_limit` of a trial on an agent.

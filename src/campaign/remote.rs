@@ -8,6 +8,12 @@
 //! takes the rig's events and leader counters back ([`RemoteRig::stop`]), its events moved onto
 //! the trial's clock.
 //!
+//! The agent also answers with what the campaign host then does not have to make: the index's
+//! file metas (what the followers' copies are checked against; the index is generated only
+//! there), and, for a cell over TLS or QUIC, the CA that issued the rig's leader certificate
+//! for the agent URL's host (written into the trial's scratch directory for the followers to
+//! trust). Both are from the network, so both are bounded and parsed before use.
+//!
 //! The clocks: the agent stamps a rig's events from the rig's start (`rig_epoch_s` on the
 //! agent's clock); the trial stamps its own from its start (`trial_epoch_s` on this process's
 //! clock). With the agent's clock `offset_s` ahead of ours, an event at `t` on the rig is at
@@ -19,22 +25,39 @@
 //! it), and, should its trial be dropped half way, by a `DELETE` sent as it is dropped; if all
 //! of that fails, the agent stops it when its lease ends.
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use serde_json::json;
+use tokio_rustls::rustls::{
+    RootCertStore,
+    pki_types::{CertificateDer, pem::PemObject},
+};
 
-use super::{hosts::Hosts, runner::RunError};
+use super::{
+    CampaignSpec, IndexSpec,
+    hosts::{Hosts, needs_leader_ca},
+    runner::RunError,
+};
 use crate::{
     agent_api::{
         AgentClient, AgentError, AgentUrl, ClockOffset, estimate_offset_with,
-        wire::{CellRequest, IndexState, RigStarted, RigStopped, StartRig, Version},
+        wire::{CellRequest, IndexState, MAX_CA_PEM, RigStarted, RigStopped, StartRig, Version},
     },
     auth::ApiKey,
     chaos::Event,
     clock::Clock,
     leader::LeaderStatsSnapshot,
+    protocol::FileMeta,
     transport::certs::TlsClient,
 };
+
+/// The most bytes one file's meta may take in an answer (a generated index's names are short;
+/// this leaves room for long ones).
+const META_JSON: usize = 384;
 
 /// How often the agent is asked whether an index it builds is ready.
 const INDEX_POLL: Duration = Duration::from_millis(200);
@@ -61,7 +84,10 @@ pub struct RemoteLeader {
 pub struct RemoteRig<'a> {
     leader: &'a RemoteLeader,
     id: u64,
-    dial: String,
+    /// Per leader cluster, the addresses to dial.
+    dial: Vec<String>,
+    /// The rig's CA, written into the trial's scratch directory.
+    ca: Option<PathBuf>,
     shift_s: f64,
     offset: ClockOffset,
     stopped: bool,
@@ -140,20 +166,31 @@ impl RemoteLeader {
         })
     }
 
-    /// Has the agent generate (or find) the cell's index; `false` if `cancel` came first.
+    /// Has the agent generate (or find) the cell's index (`index`); its files shard by shard,
+    /// or `None` if `cancel` came first.
     pub async fn prepare(
         &self,
         table: &toml::Table,
         seed: u64,
+        index: &IndexSpec,
         cancel: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
-    ) -> Result<bool, RunError> {
+    ) -> Result<Option<Vec<Vec<FileMeta>>>, RunError> {
         let request = cell_request(table, seed)?;
+        let limit = metas_limit(index);
         let poll = async {
             loop {
-                let state: IndexState =
-                    self.client.call("POST", "/indices", Some(&request)).await?;
+                let answer = self
+                    .client
+                    .exchange_limited("POST", "/indices", Some(&request), limit)
+                    .await?;
+                let state: IndexState = self.client.parse(&answer)?;
                 match state {
-                    IndexState::Ready => return Ok(()),
+                    IndexState::Ready { metas } => {
+                        return check_metas(metas, index).map_err(|message| AgentError::Protocol {
+                            url: self.url().to_string(),
+                            message,
+                        });
+                    }
                     IndexState::Failed { message } => {
                         return Err(AgentError::Remote {
                             url: self.url().to_string(),
@@ -166,20 +203,25 @@ impl RemoteLeader {
             }
         };
         tokio::select! {
-            done = poll => done.map(|()| true).map_err(RunError::from),
-            () = cancel => Ok(false),
+            done = poll => done.map(Some).map_err(RunError::from),
+            () = cancel => Ok(None),
         }
     }
 
-    /// Starts the cell's rig (its reference's, with `reference`) on the agent for a trial
-    /// whose clock is `trial_clock`, stopped by the agent after `lease` if nobody stops it.
+    /// Starts the rig of `cell` (read from `table`; its reference's, with `reference`) on the
+    /// agent for a trial whose clock is `trial_clock`, stopped by the agent after `lease` if
+    /// nobody stops it: its `leaders` leader clusters (fan-in), and for a cell over TLS or QUIC
+    /// their CA written into `scratch`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn start(
         &self,
         table: &toml::Table,
+        cell: &CampaignSpec,
         seeds: (u64, u64),
         reference: bool,
         lease: Duration,
         trial_clock: Clock,
+        scratch: &Path,
     ) -> Result<RemoteRig<'_>, RunError> {
         let (campaign_seed, trial_seed) = seeds;
         let offset = estimate_offset_with(&self.client, self.clock, TRIAL_SAMPLES).await?;
@@ -191,33 +233,46 @@ impl RemoteLeader {
             trial_seed,
             reference,
             lease_s: lease.as_secs_f64(),
+            server_names: vec![self.url().host.clone()],
         };
         let started: RigStarted = match self.client.call("POST", "/rigs", Some(&request)).await {
             // The agent let the index go (it keeps a few): have it ready again, once.
             Err(AgentError::Remote { status: 409, .. }) => {
                 let never = std::pin::pin!(std::future::pending::<()>());
-                self.prepare(table, campaign_seed, never).await?;
+                self.prepare(table, campaign_seed, &cell.index, never)
+                    .await?;
                 self.client.call("POST", "/rigs", Some(&request)).await?
             }
             other => other?,
         };
-        if started.ports.is_empty() {
-            let _ = delete(&self.client, started.id).await;
-            return Err(AgentError::Protocol {
-                url: self.url().to_string(),
-                message: format!("rig {} started with no port to dial", started.id),
+        let ca = match check_started(&started, cell.leaders, needs_leader_ca(cell)) {
+            Ok(pem) => pem.map(|pem| write_ca(&pem, scratch)).transpose(),
+            Err(message) => Err(message),
+        };
+        let ca = match ca {
+            Ok(ca) => ca,
+            Err(message) => {
+                let _ = delete(&self.client, started.id).await;
+                return Err(AgentError::Protocol {
+                    url: self.url().to_string(),
+                    message: format!("rig {}: {message}", started.id),
+                }
+                .into());
             }
-            .into());
-        }
-        let dial: Vec<String> = started
+        };
+        let dial = started
             .ports
             .iter()
-            .map(|p| self.url().on_port(*p))
+            .map(|ports| {
+                let list: Vec<String> = ports.iter().map(|p| self.url().on_port(*p)).collect();
+                list.join(",")
+            })
             .collect();
         Ok(RemoteRig {
             leader: self,
             id: started.id,
-            dial: dial.join(","),
+            dial,
+            ca,
             shift_s: shift_s(offset.offset_s, started.rig_epoch_s, trial_epoch_s),
             offset,
             stopped: false,
@@ -226,9 +281,19 @@ impl RemoteLeader {
 }
 
 impl RemoteRig<'_> {
-    /// The addresses a follower dials, comma-separated in node order.
-    pub fn dial_list(&self) -> &str {
+    /// Per leader cluster, the addresses a follower dials, comma-separated in node order.
+    pub fn dial_lists(&self) -> &[String] {
         &self.dial
+    }
+
+    /// How a follower trusts the rig's leaders (TLS over TCP, or QUIC): the rig's CA, verifying
+    /// the agent's host it dials; `None` for plain TCP.
+    pub fn tls_client(&self) -> Option<TlsClient> {
+        self.ca.as_ref().map(|ca| TlsClient {
+            ca: ca.clone(),
+            server_name: None,
+            identity: None,
+        })
     }
 
     /// The clock offset this trial's events were moved by.
@@ -326,6 +391,92 @@ async fn delete(client: &AgentClient, id: u64) -> Result<RigStopped, RunError> {
     }
 }
 
+/// The longest `POST /indices` answer taken for `index`: room for its metas (`files` a shard,
+/// which the agent refuses past its `--max-files`, times `shards`), and no more, as the answer
+/// is from the network.
+fn metas_limit(index: &IndexSpec) -> usize {
+    (index.shards.max(1) as usize)
+        .saturating_mul(index.files.max(1) as usize)
+        .saturating_mul(META_JSON)
+        .saturating_add(64 << 10)
+}
+
+/// Whether the index the agent has is the cell's shape: as many shards, none with more files
+/// than the cell asks for.
+fn check_metas(metas: Vec<Vec<FileMeta>>, index: &IndexSpec) -> Result<Vec<Vec<FileMeta>>, String> {
+    if metas.len() != index.shards as usize {
+        return Err(format!(
+            "an index of {} shards for a cell of index.shards = {}",
+            metas.len(),
+            index.shards
+        ));
+    }
+    if let Some((shard, files)) = metas
+        .iter()
+        .enumerate()
+        .find(|(_, files)| files.len() > index.files as usize)
+    {
+        return Err(format!(
+            "shard {shard} of the index has {} files, the cell asks for {}",
+            files.len(),
+            index.files
+        ));
+    }
+    Ok(metas)
+}
+
+/// What a started rig must carry: a port list per leader cluster, none empty, and a CA exactly
+/// when the cell needs one (that CA's PEM, checked by [`check_ca_pem`]).
+fn check_started(
+    started: &RigStarted,
+    leaders: u32,
+    needs_ca: bool,
+) -> Result<Option<String>, String> {
+    if started.ports.len() != leaders.max(1) as usize {
+        return Err(format!(
+            "{} port lists for a cell of {} leader clusters",
+            started.ports.len(),
+            leaders.max(1)
+        ));
+    }
+    if started.ports.iter().any(Vec::is_empty) {
+        return Err("a leader cluster with no port to dial".into());
+    }
+    match (&started.ca_pem, needs_ca) {
+        (Some(pem), true) => check_ca_pem(pem).map(|()| Some(pem.clone())),
+        (None, true) => Err("no CA for a cell over TLS or QUIC".into()),
+        (_, false) => Ok(None),
+    }
+}
+
+/// A CA certificate from the agent: at most [`MAX_CA_PEM`] bytes, PEM certificates that parse
+/// as X.509 trust anchors.
+pub fn check_ca_pem(pem: &str) -> Result<(), String> {
+    if pem.len() > MAX_CA_PEM {
+        return Err(format!("a CA of {} bytes, over {MAX_CA_PEM}", pem.len()));
+    }
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("a CA that is not PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err("a CA with no CERTIFICATE block".into());
+    }
+    let mut roots = RootCertStore::empty();
+    for cert in certs {
+        roots
+            .add(cert)
+            .map_err(|e| format!("a CA that is not a usable certificate: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Writes the rig's CA into the trial's scratch directory.
+fn write_ca(pem: &str, scratch: &Path) -> Result<PathBuf, String> {
+    let path = scratch.join("agent-rig-ca.crt.pem");
+    std::fs::write(&path, pem).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
 fn cell_request(table: &toml::Table, seed: u64) -> Result<CellRequest, RunError> {
     let cell = serde_json::to_value(table)
         .map_err(|e| RunError::Hosts(format!("the cell cannot be sent to the agent: {e}")))?;
@@ -341,6 +492,86 @@ fn read_key(path: &Path, url: &AgentUrl) -> Result<ApiKey, RunError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ca_from_the_agent_is_bounded_and_parsed_before_use() {
+        let dir = tempfile::tempdir().expect("dir");
+        let issued = crate::transport::certs::generate_issued(dir.path(), &["10.0.0.5".into()])
+            .expect("pki");
+        let pem = std::fs::read_to_string(&issued.ca).expect("ca");
+        assert_eq!(check_ca_pem(&pem), Ok(()));
+        let oversize = format!("{pem}{}", "#".repeat(MAX_CA_PEM));
+        let refused = check_ca_pem(&oversize).expect_err("oversize");
+        assert!(refused.contains("over 65536"), "{refused}");
+        for bad in [
+            "",
+            "not a certificate",
+            "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n",
+            "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+        ] {
+            assert!(check_ca_pem(bad).is_err(), "{bad:?}");
+        }
+        // A rig over TLS must come with one; one that is not a CA is refused.
+        let started = RigStarted {
+            id: 1,
+            ports: vec![vec![9]],
+            ca_pem: Some("garbage".into()),
+            rig_epoch_s: 0.0,
+        };
+        assert!(check_started(&started, 1, true).is_err());
+        let started = RigStarted {
+            ca_pem: None,
+            ..started
+        };
+        assert!(check_started(&started, 1, true).is_err());
+        assert_eq!(check_started(&started, 1, false), Ok(None));
+        assert!(
+            check_started(&started, 2, false).is_err(),
+            "a port list each"
+        );
+    }
+
+    #[test]
+    fn index_metas_from_the_agent_have_the_cells_shape() {
+        let spec = |shards, files| IndexSpec {
+            size: crate::units::ByteSize::mib(1),
+            files,
+            seed: 0,
+            shards,
+        };
+        let file = |n: &str| FileMeta {
+            name: n.into(),
+            len: 1,
+            crc32c: 0,
+        };
+        // The agent's largest index (10 000 files a shard, its --max-files default) fits the
+        // limit, with the largest numbers a meta can carry.
+        let planned = crate::index::plan_files(&crate::index::GenerateSpec {
+            size: 1 << 40,
+            files: 10_000,
+            seed: 1,
+        })
+        .expect("plan");
+        let shard: Vec<FileMeta> = planned
+            .iter()
+            .map(|f| FileMeta {
+                name: f.name.clone(),
+                len: u64::MAX,
+                crc32c: u32::MAX,
+            })
+            .collect();
+        let answer = serde_json::to_vec(&IndexState::Ready {
+            metas: vec![shard; 4],
+        })
+        .expect("json");
+        let limit = metas_limit(&spec(4, 10_000));
+        assert!(answer.len() <= limit, "{} > {limit}", answer.len());
+        assert!(limit < 64 << 20, "and bounded: {limit}");
+        let two = vec![vec![file("a"), file("b")], vec![file("c")]];
+        assert!(check_metas(two.clone(), &spec(2, 2)).is_ok());
+        assert!(check_metas(two.clone(), &spec(1, 2)).is_err(), "shards");
+        assert!(check_metas(two, &spec(2, 1)).is_err(), "files");
+    }
 
     #[test]
     fn rig_events_move_onto_the_trial_clock() {

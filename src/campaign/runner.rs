@@ -6,7 +6,8 @@
 //! file as given), `env.json`, `trials.jsonl` (one line per finished trial), `timeseries/<id>.csv`,
 //! `events/<id>.jsonl` (chaos and engine events, one clock) and `summary.md`. A trial interrupted
 //! by Ctrl-C is not written; `--resume` runs only the trials not in `trials.jsonl`. Indexes are
-//! generated once and cached by size, file count and seed under `<out>/.index-cache/`.
+//! generated once and cached by size, file count and seed under `<out>/.index-cache/` (those of a
+//! campaign whose leader runs on an agent only there: see [`super::remote`]).
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -44,6 +45,7 @@ use crate::{
         same_filesystem, shard_dir,
     },
     leader::{LeaderConfig, LeaderError, LeaderStatsSnapshot},
+    protocol::FileMeta,
     results::{
         FollowerRecord, SummaryMarkdown, TRIAL_SCHEMA, TrialRecord, Verdict, append_line,
         capture_env, create_run_dir, events_jsonl, read_trials, repair_torn_tail, requests_csv,
@@ -348,7 +350,15 @@ fn remove_abandoned_builds(root: &Path) {
 /// yet are generated under `cache_root`, and each trial recovers a copy into `scratch_root`
 /// (one trial at a time, so the largest counts, once per follower or, in fan-in, per leader). On one filesystem both must
 /// fit together.
-fn check_room(campaign: &Campaign, cache_root: &Path, scratch_root: &Path) -> Result<(), RunError> {
+///
+/// A campaign whose leader runs on an agent generates nothing here (`remote`): the agent
+/// generates its indexes.
+fn check_room(
+    campaign: &Campaign,
+    cache_root: &Path,
+    scratch_root: &Path,
+    remote: bool,
+) -> Result<(), RunError> {
     let copy = campaign
         .cells
         .iter()
@@ -367,6 +377,7 @@ fn check_room(campaign: &Campaign, cache_root: &Path, scratch_root: &Path) -> Re
     specs.dedup();
     let to_generate: u64 = specs
         .iter()
+        .filter(|_| !remote)
         .filter(|s| !cache_dir(cache_root, s).join(".complete").exists())
         .map(|s| s.size.bytes().saturating_mul(u64::from(s.shards)))
         .fold(0, u64::saturating_add);
@@ -403,7 +414,7 @@ const REFERENCE_RUNS: usize = 3;
 async fn reference_s(
     cell: &CampaignSpec,
     seed: u64,
-    snapshot: &IndexShards,
+    snapshot: &TrialIndex,
     references: &mut References,
     (pki, remote): (Option<&IssuedPaths>, Option<Remote<'_>>),
     stop: tokio::sync::watch::Receiver<bool>,
@@ -463,21 +474,41 @@ pub(crate) fn reference_cell(cell: &CampaignSpec) -> Option<(String, Vec<Fault>)
 
 /// The index as the model counts it: bytes and chunk requests at the cell's chunk size, how
 /// many shards the follower restores at once, and over how many leader nodes and paths.
-fn index_shape(index: &IndexShards, cell: &CampaignSpec) -> IndexShape {
+fn index_shape(index: &[Vec<FileMeta>], cell: &CampaignSpec) -> IndexShape {
     let settings = &cell.settings;
     let chunk = settings.chunk_size.bytes().max(1);
     // Sniff mode over a cluster at L4 puts a proxy in front of each node.
     let path_per_gateway = cell.leader_nodes > 1
         && cell.chaos.layer == ChaosLayer::L4
         && settings.mode == RemoteMode::Sniff;
+    let files = || index.iter().flatten();
     IndexShape {
-        bytes: index.total_bytes(),
-        chunks: index
-            .iter()
-            .flat_map(|shard| shard.files().iter())
-            .map(|f| f.meta.len.div_ceil(chunk))
-            .sum(),
-        spread: Spread::of(settings, index.count(), cell.leader_nodes, path_per_gateway),
+        bytes: files().map(|f| f.len).sum(),
+        chunks: files().map(|f| f.len.div_ceil(chunk)).sum(),
+        spread: Spread::of(
+            settings,
+            index.len() as u32,
+            cell.leader_nodes,
+            path_per_gateway,
+        ),
+    }
+}
+
+/// A cell's index as its trials need it: loaded here, or (its leader on an agent, which
+/// generated it) only its files' metas shard by shard, which the copies are checked against.
+#[derive(Clone)]
+enum TrialIndex {
+    Local(IndexShards),
+    Remote(Arc<Vec<Vec<FileMeta>>>),
+}
+
+impl TrialIndex {
+    /// Each shard's files.
+    fn metas(&self) -> Vec<Vec<FileMeta>> {
+        match self {
+            Self::Local(shards) => shards.iter().map(IndexSnapshot::metas).collect(),
+            Self::Remote(metas) => metas.as_ref().clone(),
+        }
     }
 }
 
@@ -487,7 +518,7 @@ async fn run_trial(
     campaign: &CampaignSpec,
     cell: &CampaignSpec,
     trial: &Trial,
-    snapshot: IndexShards,
+    snapshot: TrialIndex,
     progress: Arc<Progress>,
     cancel: impl Future<Output = ()>,
     reference: Option<f64>,
@@ -495,7 +526,7 @@ async fn run_trial(
     remote: Option<Remote<'_>>,
 ) -> Result<TrialFiles, RunError> {
     let faults = cell.fault_list();
-    let shape = index_shape(&snapshot, cell);
+    let shape = index_shape(&snapshot.metas(), cell);
     let Recovered {
         report,
         chaos,
@@ -654,17 +685,60 @@ async fn recover_remote(
     let seeds = (remote.campaign_seed, seed);
     let rig = remote
         .leader
-        .start(remote.table, seeds, remote.reference, lease(cell), clock)
+        .start(
+            remote.table,
+            cell,
+            seeds,
+            remote.reference,
+            lease(cell),
+            clock,
+            scratch,
+        )
         .await?;
-    let configure = |target: PathBuf| {
-        let mut config = FollowerConfig::new(rig.dial_list(), target);
+    // As `Rig::follower_config` does here: trust the rig's CA, verify the host dialled.
+    let tls = rig.tls_client();
+    let configure = |dial: &str, target: PathBuf| {
+        let mut config = FollowerConfig::new(dial, target);
         config.clock = clock;
         config.seed = seed;
-        with_cell(cell, config)
+        let mut config = with_cell(cell, config);
+        match cell.settings.transport {
+            Transport::Quic => config.quic = tls.clone(),
+            Transport::Tcp => config.tls = tls.clone().filter(|_| cell.settings.tls),
+        }
+        config
     };
+    let dials = rig.dial_lists().to_vec();
+    let first = dials.first().cloned().unwrap_or_default();
     let leader_clock = Some(rig.offset());
+    if cell.leaders > 1 {
+        // Fan-in, as `recover_fan_in`: one follower node recovering from every leader cluster.
+        let configs: Vec<FollowerConfig> = dials
+            .iter()
+            .enumerate()
+            .map(|(i, dial)| {
+                let mut config = configure(dial, scratch.join(format!("leader-{i:02}")));
+                config.seed = follower_seed(seed, i);
+                config
+            })
+            .collect();
+        let targets: Vec<PathBuf> = configs.iter().map(|c| c.target.clone()).collect();
+        let throttles = NodeThrottles::new(
+            cell.settings.max_bytes_per_sec,
+            cell.settings.node_initial_primaries_recoveries,
+        );
+        let reports = recover_all(configs, Some(throttles), &progress, cancel).await;
+        let stopped = rig.stop().await?;
+        let (chaos, leader) = (stopped.events, stopped.stats);
+        let mut recovered =
+            recovered_many(Several::Leaders, reports?, targets, metas, chaos, leader).await?;
+        recovered.leader_clock = leader_clock;
+        recovered.report.warnings.extend(stopped.warning);
+        return Ok(recovered);
+    }
     if cell.followers <= 1 {
-        let recovered = follower::recover(configure(scratch.join("index")), progress, cancel).await;
+        let config = configure(&first, scratch.join("index"));
+        let recovered = follower::recover(config, progress, cancel).await;
         // Stopped whether or not the follower could run.
         let stopped = rig.stop().await?;
         let mut recovered = recovered_one(recovered?, stopped.events, stopped.stats);
@@ -674,7 +748,7 @@ async fn recover_remote(
     }
     let configs: Vec<FollowerConfig> = (0..cell.followers as usize)
         .map(|i| {
-            let mut config = configure(scratch.join(format!("follower-{i:03}")));
+            let mut config = configure(&first, scratch.join(format!("follower-{i:03}")));
             config.seed = follower_seed(seed, i);
             config
         })
@@ -700,7 +774,7 @@ async fn recover_cell(
     cell: &CampaignSpec,
     faults: Vec<Fault>,
     seed: u64,
-    snapshot: IndexShards,
+    index: TrialIndex,
     progress: Arc<Progress>,
     cancel: impl Future<Output = ()>,
     pki: Option<&IssuedPaths>,
@@ -709,11 +783,19 @@ async fn recover_cell(
     let clock = Clock::start();
     let root = scratch::scratch_root();
     let scratch = scratch::trial_dir(&root).map_err(io(&root))?;
-    if let Some(remote) = remote {
-        let metas = snapshot.iter().map(IndexSnapshot::metas).collect();
-        let (path, cancel) = (scratch.path(), cancel);
-        return recover_remote(cell, seed, remote, metas, clock, path, progress, cancel).await;
-    }
+    let snapshot = match (index, remote) {
+        (index, Some(remote)) => {
+            let (path, cancel) = (scratch.path(), cancel);
+            let metas = index.metas();
+            return recover_remote(cell, seed, remote, metas, clock, path, progress, cancel).await;
+        }
+        (TrialIndex::Local(snapshot), None) => snapshot,
+        (TrialIndex::Remote(_), None) => {
+            return Err(RunError::Hosts(
+                "a cell whose index is on an agent runs its leader there".into(),
+            ));
+        }
+    };
     if cell.leaders > 1 {
         return recover_fan_in(
             cell,
@@ -1258,7 +1340,7 @@ pub async fn run(
     // counts against the room the trials need.
     let scratch_root = scratch::scratch_root();
     scratch::remove_stale(&scratch_root);
-    check_room(campaign, &cache_root, &scratch_root)?;
+    check_room(campaign, &cache_root, &scratch_root, agent.is_some())?;
     let hosts_env = agent
         .as_ref()
         .map(|a| serde_json::json!({ "leader": a.env() }));
@@ -1266,7 +1348,11 @@ pub async fn run(
         Some(dir) => dir.clone(),
         None => start_run_dir(&options.out, spec, text, hosts_env)?,
     };
-    let pki = results_pki(campaign, &dir)?;
+    // An agent's rigs have CAs of their own.
+    let pki = match agent {
+        Some(_) => None,
+        None => results_pki(campaign, &dir)?,
+    };
     let trials_path = dir.join("trials.jsonl");
     repair_torn_tail(&trials_path).map_err(io(&trials_path))?;
     let done: HashSet<String> = read_trials(&trials_path)
@@ -1302,25 +1388,28 @@ pub async fn run(
             skipped.push((trial.id.clone(), reason));
             continue;
         }
-        let Some(snapshot) = cached_index(&cache_root, &cell.index, cancel.as_mut()).await? else {
-            interrupted = true;
-            break;
-        };
         let remote = agent.as_ref().map(|leader| Remote {
             leader,
             table: &campaign.tables[trial.cell],
             campaign_seed: spec.seed,
             reference: false,
         });
-        if let Some(r) = remote
-            && !r
+        // An agent's cell is generated there only; its metas are what the copies are checked
+        // against.
+        let prepared = match remote {
+            Some(r) => r
                 .leader
-                .prepare(r.table, r.campaign_seed, cancel.as_mut())
+                .prepare(r.table, r.campaign_seed, &cell.index, cancel.as_mut())
                 .await?
-        {
+                .map(|metas| TrialIndex::Remote(Arc::new(metas))),
+            None => cached_index(&cache_root, &cell.index, cancel.as_mut())
+                .await?
+                .map(TrialIndex::Local),
+        };
+        let Some(snapshot) = prepared else {
             interrupted = true;
             break;
-        }
+        };
         // The reference runs first (once per reference cell), stopped by Ctrl-C like the trial.
         if reference_cell(cell).is_some_and(|(key, _)| !references.contains_key(&key)) {
             observe(RunEvent::MeasuringReference {
