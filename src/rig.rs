@@ -485,7 +485,15 @@ impl RigBuilder {
                     leader_addrs
                 };
                 let mut injectors = vec![InjectorHandle::Link(link)];
-                let dial = load_balance(mode, seed, dial, &events, &mut injectors).await?;
+                let dial = load_balance(
+                    mode,
+                    seed,
+                    dial,
+                    &self.injector_listen,
+                    &events,
+                    &mut injectors,
+                )
+                .await?;
                 (injectors, dial)
             }
             (Some(kind), None) => {
@@ -543,7 +551,15 @@ impl RigBuilder {
                     leader_addrs
                 };
                 let mut injectors = Vec::new();
-                let dial = load_balance(mode, seed, dial, &events, &mut injectors).await?;
+                let dial = load_balance(
+                    mode,
+                    seed,
+                    dial,
+                    &self.injector_listen,
+                    &events,
+                    &mut injectors,
+                )
+                .await?;
                 (injectors, dial)
             }
         };
@@ -565,12 +581,14 @@ impl RigBuilder {
 
 /// In proxy mode over a cluster (`mode` given) without an L4 proxy of the rig's (at L3, or no
 /// injector), a fault-free TCP proxy relaying each new socket to the next of `nodes` in turn,
-/// as the load balancer in front of a cluster does (added to `injectors`); its address is then
-/// the one the follower dials. Otherwise `nodes` as they are.
+/// as the load balancer in front of a cluster does (added to `injectors`), listening on `listen`
+/// (the rig's `injector_listen`: an agent's public address); its address is then the one the
+/// follower dials. Otherwise `nodes` as they are.
 async fn load_balance(
     mode: Option<RemoteMode>,
     seed: u64,
     nodes: Vec<SocketAddr>,
+    listen: &str,
     events: &Arc<EventLog>,
     injectors: &mut Vec<InjectorHandle>,
 ) -> Result<Vec<SocketAddr>, RigError> {
@@ -579,7 +597,7 @@ async fn load_balance(
     }
     let upstream: Vec<String> = nodes.iter().map(SocketAddr::to_string).collect();
     let balancer = Proxy {
-        listen: "127.0.0.1:0".into(),
+        listen: listen.to_string(),
         upstream: upstream.join(","),
         faults: Vec::new(),
         seed,

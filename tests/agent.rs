@@ -588,10 +588,19 @@ async fn a_rig_lives_from_post_to_delete_for_the_key_that_started_it_only() {
     assert_eq!(status(&refused), 413, "{refused:?}");
     let l3 =
         cell_request("name = \"c\"\n[index]\nsize = \"1mb\"\nfiles = 2\n[chaos]\nlayer = \"l3\"\n");
-    let refused = client
+    let asked = client
         .call::<serde_json::Value>("POST", "/indices", Some(&l3))
         .await;
-    assert_eq!(status(&refused), 400, "{refused:?}");
+    // An L3 cell is reached through this host's forwarding, which the agent never turns on.
+    let forwarding =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").is_ok_and(|v| v.trim() == "1");
+    if forwarding {
+        assert!(asked.is_ok(), "{asked:?}");
+    } else {
+        assert_eq!(status(&asked), 503, "{asked:?}");
+        let said = format!("{:?}", asked.expect_err("refused"));
+        assert!(said.contains("sysctl -w net.ipv4.ip_forward=1"), "{said}");
+    }
     let forever = StartRig {
         lease_s: 0.0,
         ..start
@@ -873,4 +882,94 @@ async fn a_fan_in_rig_takes_a_leader_slot_per_cluster() {
         "{refused:?}"
     );
     agent.stop().await;
+}
+
+#[test]
+fn an_l3_cell_runs_its_link_on_the_agent_and_the_campaign_reaches_it_through_the_forward() {
+    if !usable_in_tests() || !has_nft() {
+        return;
+    }
+    let hosts = TwoHosts::new();
+    // The agent's host forwards (its operator's choice; here only inside its namespace).
+    let forwarding = Command::new("ip")
+        .args(["netns", "exec", hosts.a.name(), "sh", "-c"])
+        .arg("echo 1 > /proc/sys/net/ipv4/ip_forward")
+        .status()
+        .expect("ip netns exec");
+    assert!(forwarding.success());
+    let tmp = scratch();
+    let pki =
+        generate_issued(&tmp.path().join("pki"), std::slice::from_ref(&hosts.ip_a)).expect("pki");
+    let key = rest_key(tmp.path(), "campaign", "rest");
+    let listen = format!("{}:7070", hosts.ip_a);
+    let agent_process = start_agent(Some(hosts.a.name()), &listen, &pki, tmp.path());
+    // Loss and delay on the link's packets, so the follower's own TCP (and QUIC) sees them
+    // end to end across the agent's forward: one leader, fan-in (a link and a forward per
+    // leader), a cluster dialled node by node (a forwarded port per node) and one behind its
+    // load balancer (which listens on the agent's address itself).
+    let body = "[index]\nsize = \"4mb\"\nfiles = 4\nseed = 2\n[settings]\nmax_bytes_per_sec = \
+                \"0\"\n[chaos]\nlayer = \"l3\"\n[faults.loss]\ntype = \"loss\"\nprobability = \
+                \"1%\"\n[faults.wan]\ntype = \"latency\"\ndelay = \"2ms\"\n[matrix]\ncase = [\
+                { \"settings.transport\" = \"tcp\" }, { \"settings.transport\" = \"quic\" }, \
+                { leaders = 2 }, { leader_nodes = 3, \"settings.mode\" = \"sniff\" }, { \
+                leader_nodes = 3, \"settings.mode\" = \"proxy\" }]\n[expect]\noutcome = \
+                \"completed\"\n";
+    let file = tmp.path().join("l3.toml");
+    let agent = format!("agent://{listen}");
+    std::fs::write(&file, campaign("l3", &agent, &pki.ca, &key, body)).expect("write");
+    let out = tmp.path().join("results");
+    let run = run_campaign(Some(hosts.b.name()), &file, &out);
+    let (stdout, stderr) = (text(&run.stdout), text(&run.stderr));
+    println!("{stderr}{stdout}");
+    assert!(run.status.success(), "{stderr}{stdout}");
+    assert!(stdout.contains("5 trials recorded, 5 passed"), "{stdout}");
+    let dir = only_run_dir(&out, "l3");
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("trials.jsonl"))
+        .expect("trials")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(records.len(), 5);
+    for record in &records {
+        assert_eq!(record["outcome"], "completed", "{record}");
+        let events = trial_events(&dir, record["trial"].as_str().expect("id"));
+        // The links ran on the agent (one per leader), and dropped packets of the follower's
+        // flows.
+        let links = events
+            .iter()
+            .filter(|e| e["source"] == "chaos" && e["event"] == "proxy_start")
+            .filter(|e| e["listen"].as_str().is_some_and(|l| l.contains("L3 link")))
+            .count();
+        let leaders = record["params"]["leaders"].as_u64().unwrap_or(1);
+        assert_eq!(links as u64, leaders, "{record} {events:?}");
+        let dropped = events
+            .iter()
+            .any(|e| e["source"] == "chaos" && e["event"] == "effect" && e["fault"] == "loss");
+        assert!(dropped, "no packet of the follower's was lost: {events:?}");
+    }
+    let log = agent_process.1.lock().expect("log").clone();
+    let count = |what: &str| log.iter().filter(|l| l.contains(what)).count();
+    let started = count(": started for API key [campaign]");
+    assert!(started >= 2, "{log:?}");
+    assert_eq!(count(": stopped, "), started, "{log:?}");
+    // Every rig's forward was removed with it.
+    let tables = Command::new("ip")
+        .args(["netns", "exec", hosts.a.name(), "nft", "list", "tables"])
+        .output()
+        .expect("nft");
+    let tables = text(&tables.stdout);
+    assert!(!tables.contains("rrbench_rig_"), "{tables}");
+}
+
+/// Whether nftables' `nft` is installed (the agent's forward into an L3 link needs it); where
+/// the L3 tests must run (`RRBENCH_REQUIRE_L3`), it must be.
+fn has_nft() -> bool {
+    let installed = Command::new("nft")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed && std::env::var_os("RRBENCH_REQUIRE_L3").is_some() {
+        panic!("RRBENCH_REQUIRE_L3 is set, but nftables' nft is not installed");
+    }
+    installed
 }

@@ -45,11 +45,13 @@ use crate::{
     clock::Clock,
     index::{IndexShards, IndexSnapshot, ensure_room},
     leader::LeaderStatsSnapshot,
-    rig::{Certificate, Rig},
+    rig::{Certificate, InjectorHandle, Rig},
     transport::certs::generate_issued,
     units::ByteSize,
-    vocabulary::{RemoteMode, Transport},
+    vocabulary::{ChaosLayer, RemoteMode, Transport},
 };
+
+use super::forward::{self, Forward, ForwardError, Protocol};
 
 /// Indices kept loaded (each holds its files open); a ready one no rig uses makes room.
 pub const MAX_INDICES: usize = 32;
@@ -105,6 +107,10 @@ struct Running {
     _slot: OwnedSemaphorePermit,
     /// The ports it holds of `--rig-ports` (given back when it is dropped, after its stop).
     _ports: Vec<Reserved>,
+    /// At L3: each link's forward from the agent's public ports into it (removed first at
+    /// the stop), and the sockets holding those ports when no `--rig-ports` range is given.
+    forwards: Vec<Forward>,
+    _holds: Vec<PortHold>,
 }
 
 /// A rig being stopped or stopped: its result once there, and until when it is kept.
@@ -174,6 +180,8 @@ impl Rigs {
     pub fn new(clock: Clock, data: PathBuf, bind: IpAddr, limits: Limits) -> Self {
         let scratch = data.join("rigs");
         let _ = std::fs::remove_dir_all(&scratch);
+        // Forwards into L3 links an agent killed earlier left (none without nftables).
+        let _ = forward::remove_stale();
         Self {
             clock,
             cache: data.join("index-cache"),
@@ -205,6 +213,11 @@ impl Rigs {
             .map_err(|e| refused(400, format!("the cell: {e}")))?;
         // Also bounds `leaders` to the agent's slots.
         runs_on_agent(&cell).map_err(|why| refused(400, why))?;
+        // An L3 link is reached through this host's forwarding, which is its operator's to
+        // turn on: said before an index is generated for nothing.
+        if cell.chaos.layer == ChaosLayer::L3 && !forward::forwarding_enabled() {
+            return Err(refused(503, ForwardError::ForwardingOff.to_string()));
+        }
         let index = &cell.index;
         let total = index.size.bytes().saturating_mul(u64::from(index.shards));
         if total > self.limits.max_index_size.bytes() {
@@ -400,8 +413,12 @@ impl Rigs {
         let rig_epoch_s = rig_epoch_s(self.clock, clock);
         let events = Arc::new(EventLog::new(clock).keeping(RIG_EVENTS));
         let udp = cell.settings.transport == Transport::Quic;
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
         let mut reserved = Vec::with_capacity(leaders as usize);
         let mut rigs: Vec<Rig> = Vec::with_capacity(leaders as usize);
+        let mut forwards = Vec::new();
+        let mut holds = Vec::new();
+        let mut dials: Vec<Vec<u16>> = Vec::with_capacity(leaders as usize);
         for i in 0..leaders as usize {
             // As fan-in in one process: leader i seeded apart, a lone leader on the trial's.
             let seed = match leaders {
@@ -410,6 +427,7 @@ impl Rigs {
             };
             let started = match self.listen_for(listeners(&cell), udp) {
                 Ok((listen, held)) => {
+                    let public = held.clone();
                     reserved.push(Reserved {
                         ports: self.ports.clone(),
                         held,
@@ -426,12 +444,27 @@ impl Rigs {
                     )
                     .await
                     .map_err(|e| refused(500, format!("starting the rig: {e}")))
+                    .map(|rig| (rig, public))
                 }
                 Err(r) => Err(r),
             };
-            match started {
-                Ok(rig) => rigs.push(rig),
+            let forwarded = match started {
+                Ok((rig, public)) => {
+                    let forwarded = self.forward_into_link(&rig, &format!("{id}_{i}"), public, udp);
+                    rigs.push(rig);
+                    forwarded
+                }
+                Err(r) => Err(r),
+            };
+            match forwarded {
+                Ok(Some(into)) => {
+                    forwards.push(into.forward);
+                    holds.extend(into.holds);
+                    dials.push(into.ports);
+                }
+                Ok(None) => dials.push(dial_ports(rigs.last().map(Rig::dial_list).as_deref())),
                 Err(r) => {
+                    drop(forwards);
                     for rig in rigs {
                         rig.shutdown().await;
                     }
@@ -439,17 +472,7 @@ impl Rigs {
                 }
             }
         }
-        let ports = rigs
-            .iter()
-            .map(|rig| {
-                rig.dial_list()
-                    .split(',')
-                    .filter_map(|a| a.parse::<SocketAddr>().ok())
-                    .map(|a| a.port())
-                    .collect()
-            })
-            .collect();
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let ports = dials;
         lock(&self.table).running.insert(
             id,
             Running {
@@ -461,6 +484,8 @@ impl Rigs {
                 dir,
                 _slot: slot,
                 _ports: reserved,
+                forwards,
+                _holds: holds,
             },
         );
         Ok(RigStarted {
@@ -469,6 +494,57 @@ impl Rigs {
             ca_pem,
             rig_epoch_s,
         })
+    }
+
+    /// At L3, a forward from this host's public ports into `rig`'s link (nftables table
+    /// `name`), so a campaign on another host reaches the leader inside it: one port per dial
+    /// address inside the link, from `public` (held of `--rig-ports`) or else held here; with
+    /// the ports the campaign dials, in node order. `None` for a rig with nothing to forward
+    /// (no link, or a cluster's load balancer, which listens on this host's address itself).
+    fn forward_into_link(
+        &self,
+        rig: &Rig,
+        name: &str,
+        public: Vec<u16>,
+        udp: bool,
+    ) -> Result<Option<IntoLink>, Refused> {
+        let Some(link) = rig.injectors().iter().find_map(|i| match i {
+            InjectorHandle::Link(link) => Some(link),
+            _ => None,
+        }) else {
+            return Ok(None);
+        };
+        let mut public = public.into_iter();
+        let (mut mappings, mut holds, mut ports) = (Vec::new(), Vec::new(), Vec::new());
+        for addr in rig.dial_list().split(',').filter_map(|a| a.parse().ok()) {
+            match addr {
+                SocketAddr::V4(inside) if *inside.ip() == link.leader_ip() => {
+                    let port = match public.next() {
+                        Some(port) => port,
+                        None => {
+                            let hold = PortHold::any(self.bind, udp)?;
+                            let port = hold.port;
+                            holds.push(hold);
+                            port
+                        }
+                    };
+                    mappings.push((port, inside));
+                    ports.push(port);
+                }
+                other => ports.push(other.port()),
+            }
+        }
+        if mappings.is_empty() {
+            return Ok(None);
+        }
+        let protocol = if udp { Protocol::Udp } else { Protocol::Tcp };
+        let forward = Forward::install(name, &mappings, protocol, link.follower_dev())
+            .map_err(|e| refused(500, format!("forwarding into the L3 link: {e}")))?;
+        Ok(Some(IntoLink {
+            forward,
+            holds,
+            ports,
+        }))
     }
 
     /// Where a rig with `count` listeners listens: port 0 (any), or the first of `count`
@@ -643,12 +719,76 @@ impl Drop for Reserved {
     }
 }
 
-/// How many proxies `cell`'s rig starts: one per gateway node in sniff mode over a cluster,
-/// else one.
+/// The ports of a rig's dial list (`HOST:PORT,...`).
+fn dial_ports(dial: Option<&str>) -> Vec<u16> {
+    dial.unwrap_or_default()
+        .split(',')
+        .filter_map(|a| a.parse::<SocketAddr>().ok())
+        .map(|a| a.port())
+        .collect()
+}
+
+/// A rig's way in from this host's public ports to its L3 link.
+struct IntoLink {
+    forward: Forward,
+    /// The public ports held here (none when `--rig-ports` gave them).
+    holds: Vec<PortHold>,
+    /// What the campaign dials, in node order.
+    ports: Vec<u16>,
+}
+
+/// A public port of a forward into a link when no `--rig-ports` range gave one: held by a
+/// socket bound to it that never listens (the forward takes the port's packets before any
+/// socket would see them), so the host gives it to nothing else while the rig runs.
+struct PortHold {
+    port: u16,
+    _socket: HeldSocket,
+}
+
+enum HeldSocket {
+    Tcp(tokio::net::TcpSocket),
+    Udp(std::net::UdpSocket),
+}
+
+impl PortHold {
+    /// Any free port on `bind`, for TCP or (QUIC) UDP.
+    fn any(bind: IpAddr, udp: bool) -> Result<Self, Refused> {
+        let at = SocketAddr::new(bind, 0);
+        let failed = |e: std::io::Error| refused(500, format!("holding a port on {at}: {e}"));
+        let socket = if udp {
+            HeldSocket::Udp(std::net::UdpSocket::bind(at).map_err(failed)?)
+        } else {
+            let socket = match bind {
+                IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+                IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+            }
+            .map_err(failed)?;
+            socket.bind(at).map_err(failed)?;
+            HeldSocket::Tcp(socket)
+        };
+        let port = match &socket {
+            HeldSocket::Tcp(s) => s.local_addr(),
+            HeldSocket::Udp(s) => s.local_addr(),
+        }
+        .map_err(failed)?
+        .port();
+        Ok(Self {
+            port,
+            _socket: socket,
+        })
+    }
+}
+
+/// How many public ports `cell`'s rig listens on: at L4 a proxy per gateway node in sniff mode
+/// over a cluster; at L3 a forwarded port per node in sniff mode over a cluster; else one.
 fn listeners(cell: &CampaignSpec) -> u16 {
     let nodes = cell.leader_nodes.max(1);
-    let count = match cell.settings.mode {
-        RemoteMode::Sniff if nodes > 1 => nodes.min(cell.settings.node_connections.max(1)),
+    let count = match (cell.chaos.layer, cell.settings.mode) {
+        // Every node is dialled through the link, each forwarded from a port of its own.
+        (ChaosLayer::L3, RemoteMode::Sniff) if nodes > 1 => nodes,
+        (ChaosLayer::L4, RemoteMode::Sniff) if nodes > 1 => {
+            nodes.min(cell.settings.node_connections.max(1))
+        }
         _ => 1,
     };
     count.min(u32::from(u16::MAX)) as u16
@@ -691,7 +831,11 @@ fn leader_stats(rigs: &[Rig]) -> LeaderStatsSnapshot {
     )
 }
 
-async fn finish(r: Running) -> RigStopped {
+async fn finish(mut r: Running) -> RigStopped {
+    // No new flow into a link that is going away.
+    for forward in r.forwards.drain(..) {
+        let _ = forward.remove();
+    }
     let stats = leader_stats(&r.rigs);
     for rig in r.rigs {
         rig.shutdown().await;

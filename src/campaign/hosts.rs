@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::spec::CampaignSpec;
-use crate::{agent_api::AgentUrl, vocabulary::ChaosLayer};
+use crate::agent_api::AgentUrl;
 
 /// Where a campaign's parts run.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,16 +74,11 @@ pub fn check(cell: &CampaignSpec) -> Result<(), (&'static str, String, String)> 
 ///
 /// It runs TCP (plain or `settings.tls`) and QUIC leaders, their certificate issued by a CA the
 /// agent makes for the rig and hands the campaign; fan-in (`leaders > 1`, each cluster one of
-/// the agent's [`crate::agent_api::wire::MAX_RIGS`] slots); faults at L4 only; and a time limit
-/// of at most [`MAX_TIME_LIMIT`].
+/// the agent's [`crate::agent_api::wire::MAX_RIGS`] slots); faults at L4 (its proxies) or L3 (a
+/// link on its host, which the campaign reaches through the agent's forward into it,
+/// `agent/forward.rs`; the agent checks its host forwards); and a time limit of at most
+/// [`MAX_TIME_LIMIT`].
 pub fn runs_on_agent(cell: &CampaignSpec) -> Result<(), String> {
-    if cell.chaos.layer != ChaosLayer::L4 {
-        return Err(
-            "a leader on an agent takes its faults at L4 (the TCP proxy on the agent's host): an \
-             L3 link's namespace is not reachable from another host"
-                .into(),
-        );
-    }
     if cell.leaders as usize > crate::agent_api::wire::MAX_RIGS {
         return Err(format!(
             "a fan-in trial on an agent runs at most {} leader clusters (leaders = {})",
