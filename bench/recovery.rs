@@ -15,7 +15,7 @@ fn recovery(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let tmp = support::scratch();
     let snapshot = support::index(tmp.path());
-    let rig = runtime.block_on(support::rig(&snapshot, false));
+    let rig = runtime.block_on(support::rig(&snapshot));
     let addr = rig.dial().to_string();
     let target = tmp.path().join("follower");
 

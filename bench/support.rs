@@ -1,5 +1,5 @@
-//! Shared by the end-to-end benches: a 128 MiB index on tmpfs, a leader (behind the chaos proxy,
-//! if asked), and one recovery timed by the engine itself (from session open to the last file verified and fsynced; the clean-up
+//! Shared by the end-to-end benches: a 128 MiB index on tmpfs, a leader, and one recovery timed
+//! by the engine itself (from session open to the last file verified and fsynced; the clean-up
 //! of the previous run's target is not part of it).
 
 use std::{path::Path, sync::Arc, time::Duration};
@@ -7,7 +7,7 @@ use std::{path::Path, sync::Arc, time::Duration};
 use rrbench::{
     follower::{self, FollowerConfig, Progress},
     index::{GenerateSpec, IndexSnapshot, generate},
-    rig::{InjectorKind, Rig},
+    rig::Rig,
     settings::{LeaderSettings, RecoverySettings},
     units::ByteSize,
 };
@@ -38,19 +38,17 @@ pub fn index(root: &Path) -> IndexSnapshot {
     IndexSnapshot::load(&dir).expect("load")
 }
 
-/// An unlimited leader on 127.0.0.1:0, behind the TCP chaos proxy without faults when
-/// `proxied` (seed 1): [`Rig::dial`] is the proxy then, and the leader's own address stays
-/// reachable directly.
-pub async fn rig(snapshot: &IndexSnapshot, proxied: bool) -> Rig {
+/// An unlimited leader on 127.0.0.1:0.
+pub async fn rig(snapshot: &IndexSnapshot) -> Rig {
     let settings = LeaderSettings {
         max_bytes_per_sec: ByteSize(0),
         ..LeaderSettings::default()
     };
-    let mut rig = Rig::builder().leader(snapshot.clone(), settings);
-    if proxied {
-        rig = rig.injector(InjectorKind::TcpProxy, vec![]).seed(1);
-    }
-    rig.start().await.expect("leader")
+    Rig::builder()
+        .leader(snapshot.clone(), settings)
+        .start()
+        .await
+        .expect("leader")
 }
 
 /// One unlimited recovery with this chunk size and window; returns the engine's duration.

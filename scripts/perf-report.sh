@@ -3,7 +3,8 @@
 # measured in this run, and how the cost grows, into one Markdown table.
 #
 #   1. an unlimited verified recovery into tmpfs vs iperf3 -P 1 on loopback   (target >= 0.8)
-#   2. a recovery through `rrbench proxy` (no fault) vs direct, interleaved    (target >= 0.9)
+#   2. a recovery through `rrbench proxy` (no fault) vs direct, interleaved    (target >= 0.9);
+#      and the proxy's copying path (--no-splice) vs its splice path, interleaved   (no target)
 #   3. a latency-bound recovery (RTT 80 ms at the proxy, 3 x 2 MiB in flight, 256 MiB) vs the
 #      window model 3 x 2 MiB / 80 ms, on the steady-state figure             (target >= 0.95)
 #   4. iperf3 across the L3 link vs loopback, no fault and 1 ms each way       (>= 0.5, >= 0.3)
@@ -64,6 +65,34 @@ echo "== 2. through rrbench proxy vs direct"
 scripts/compare-proxy.sh --size "$size_engine" --runs "$runs" | tee "$work/s2.txt"
 row 2 "recovery through rrbench proxy, no fault" "$(field "$work/s2.txt" "rrbench proxy (median)") MiB/s" \
     "direct: $(field "$work/s2.txt" "direct (median)") MiB/s" "$(field "$work/s2.txt" "proxy / direct")" ">= 0.9"
+
+echo "== 2b. the proxy's copying path vs its splice path"
+# The same proxy with --no-splice copies every byte through user space, as it does the bytes a
+# fault touches: what a fault's relay costs before the fault does anything.
+start_leader "$size_engine"
+splice_port=$(free_port) copy_port=$(free_port)
+"$bin" proxy --listen "127.0.0.1:$splice_port" --upstream "$leader_addr" --quiet 2>"$work/splice.log" &
+pids+=($!)
+"$bin" proxy --listen "127.0.0.1:$copy_port" --upstream "$leader_addr" --quiet --no-splice 2>"$work/copy.log" &
+pids+=($!)
+wait_port "$splice_port"
+wait_port "$copy_port"
+warm_up "127.0.0.1:$splice_port"
+warm_up "127.0.0.1:$copy_port"
+spliced=() copied=()
+for i in $(seq "$runs"); do
+    a=$(recover_mib "127.0.0.1:$splice_port" "splice$i")
+    b=$(recover_mib "127.0.0.1:$copy_port" "copy$i")
+    printf "run %d: proxy (splice) %7.1f | proxy --no-splice (copy) %7.1f MiB/s\n" "$i" "$a" "$b"
+    spliced+=("$a") copied+=("$b")
+done
+a=$(printf '%s\n' "${spliced[@]}" | median)
+b=$(printf '%s\n' "${copied[@]}" | median)
+row 2 "recovery through rrbench proxy --no-splice (copying path)" "$(f1 "$b") MiB/s" "splice path: $(f1 "$a") MiB/s" "$(ratio "$b" "$a")" "-"
+kill "${pids[@]}" 2>/dev/null || true
+wait 2>/dev/null || true
+pids=()
+rm -rf "$work/leader" "$work/follower"
 
 echo "== 3. latency-bound recovery vs the window model"
 start_leader 256mb

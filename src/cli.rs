@@ -976,6 +976,12 @@ pub struct ProxyArgs {
     /// connections, faults active, effects. TCP proxy only, without --api.
     #[arg(long, value_name = "ADDR", value_parser = parse_listen_address, conflicts_with_all = ["udp", "api"])]
     pub metrics: Option<String>,
+    /// Copy every byte through user space, as when a fault touches it, even with no fault on.
+    /// By default bytes no fault touches are relayed inside the kernel with splice(2) (Linux),
+    /// which costs less CPU; this measures what the copying path costs. TCP proxy only,
+    /// without --api.
+    #[arg(long, conflicts_with_all = ["udp", "api"])]
+    pub no_splice: bool,
 }
 
 /// Options of `rrbench serve-api`.

@@ -597,6 +597,11 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         };
         return serve_until_ctrl_c(&events, "udp proxy", injector.shown(), stop).await;
     }
+    for injector in rig.injectors() {
+        if let InjectorHandle::Tcp(proxy) = injector {
+            proxy.set_zero_copy(!args.no_splice);
+        }
+    }
     let proxies = rig.injectors().iter().filter_map(|i| match i {
         InjectorHandle::Tcp(proxy) => Some(proxy.stats_source()),
         _ => None,
@@ -611,10 +616,11 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         _ => Vec::new(),
     };
     errln!(
-        "proxy on {} -> {} (seed {}), Ctrl-C to stop\n  faults: {}",
+        "proxy on {} -> {} (seed {}{}), Ctrl-C to stop\n  faults: {}",
         rig.dial(),
         args.upstream,
         injector.seed,
+        if args.no_splice { ", no splice" } else { "" },
         if faults.is_empty() {
             "none".to_string()
         } else {

@@ -12,7 +12,8 @@
 //! reader, which sleeps out the wait and asks for the reset. What each verdict means for bytes and
 //! sockets is decided here; what each fault answers is decided in its file. While no fault touches
 //! a direction's bytes and nothing is queued, a TCP reader relays with `splice(2)` instead (see
-//! `splice.rs`), and the writer idles.
+//! `splice.rs`), and the writer idles; unless zero copy is off for the proxy
+//! ([`ProxyHandle::set_zero_copy`](super::ProxyHandle::set_zero_copy)), then every byte is copied.
 //!
 //! [`Behaviour::before_read`]: crate::fault::Behaviour::before_read
 //! [`Behaviour::on_chunk`]: crate::fault::Behaviour::on_chunk
@@ -199,14 +200,16 @@ async fn read_side<S: Socket>(
         if let Some(pipe) = spliced.as_ref()
             && let (Some(src), Some(dst)) = (src.tcp(), conn.streams(flow).1.tcp())
             && held.is_empty()
+            && conn.shared.zero_copy()
             && !touches_data(conn, flow)
         {
             if let Err(e) = src.readable().await {
                 conn.end(classify(&e));
                 break;
             }
-            // A fault may have turned on while we waited: then these bytes take the copying path.
-            if touches_data(conn, flow) {
+            // A fault may have turned on (or zero copy off) while we waited: then these bytes
+            // take the copying path.
+            if !conn.shared.zero_copy() || touches_data(conn, flow) {
                 continue;
             }
             match super::splice::relay_ready(pipe, src, dst).await {
@@ -214,6 +217,7 @@ async fn read_side<S: Socket>(
                 Ok(n) => {
                     conn.touch();
                     conn.add_moved(flow, n);
+                    conn.shared.stats.add_spliced(n as u64);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if super::splice::unsupported(&e) => spliced = None,

@@ -22,6 +22,8 @@ use crate::fault::Direction;
 pub(crate) struct ProxyStats {
     bytes_up: AtomicU64,
     bytes_down: AtomicU64,
+    /// Of `bytes_up + bytes_down`, those moved with `splice(2)`.
+    bytes_spliced: AtomicU64,
     connections_opened: AtomicU64,
     connections_failed: AtomicU64,
     connections_reset: AtomicU64,
@@ -38,6 +40,10 @@ impl ProxyStats {
             &self.bytes_up
         };
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_spliced(&self, n: u64) {
+        self.bytes_spliced.fetch_add(n, Ordering::Relaxed);
     }
 
     pub(crate) fn opened(&self) {
@@ -73,6 +79,9 @@ pub struct ProxyStatsSnapshot {
     pub bytes_upstream: u64,
     /// Bytes relayed server → client (leader → follower).
     pub bytes_downstream: u64,
+    /// Of the bytes relayed either way, those moved inside the kernel with `splice(2)` (no
+    /// fault touched them and zero copy was on); the rest were copied through user space.
+    pub bytes_spliced: u64,
     /// Connections accepted and relayed (their upstream connection opened).
     pub connections_opened: u64,
     /// Connections accepted whose upstream could not be reached.
@@ -159,6 +168,7 @@ impl ProxyStatsSource {
         ProxyStatsSnapshot {
             bytes_upstream: get(&stats.bytes_up),
             bytes_downstream: get(&stats.bytes_down),
+            bytes_spliced: get(&stats.bytes_spliced),
             connections_opened: get(&stats.connections_opened),
             connections_failed: get(&stats.connections_failed),
             connections_reset: get(&stats.connections_reset),
