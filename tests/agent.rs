@@ -71,6 +71,17 @@ fn rrbench_in(netns: Option<&str>) -> Command {
 
 /// Starts `rrbench agent` (inside `netns`, if given) and waits for its announcement.
 fn start_agent(netns: Option<&str>, listen: &str, pki: &IssuedPaths, dir: &Path) -> Running {
+    start_agent_with(netns, listen, pki, dir, &[])
+}
+
+/// [`start_agent`] with more arguments (`extra`).
+fn start_agent_with(
+    netns: Option<&str>,
+    listen: &str,
+    pki: &IssuedPaths,
+    dir: &Path,
+    extra: &[&str],
+) -> Running {
     let mut command = rrbench_in(netns);
     command
         .args(["agent", "--listen", listen, "--cert"])
@@ -80,7 +91,8 @@ fn start_agent(netns: Option<&str>, listen: &str, pki: &IssuedPaths, dir: &Path)
         .arg("--api-keys")
         .arg(dir.join("keys.txt"))
         .arg("--data-dir")
-        .arg(dir.join("agent-data"))
+        .arg(dir.join(format!("agent-data-{}", listen.replace([':', '.'], "-"))))
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut child = command.spawn().expect("spawn agent");
@@ -901,57 +913,82 @@ fn an_l3_cell_runs_its_link_on_the_agent_and_the_campaign_reaches_it_through_the
     let pki =
         generate_issued(&tmp.path().join("pki"), std::slice::from_ref(&hosts.ip_a)).expect("pki");
     let key = rest_key(tmp.path(), "campaign", "rest");
-    let listen = format!("{}:7070", hosts.ip_a);
-    let agent_process = start_agent(Some(hosts.a.name()), &listen, &pki, tmp.path());
+    // Public ports any free one (held by a socket of the agent's), or from --rig-ports.
+    let any_port = format!("{}:7070", hosts.ip_a);
+    let ranged = format!("{}:7071", hosts.ip_a);
+    let agents = [
+        start_agent(Some(hosts.a.name()), &any_port, &pki, tmp.path()),
+        start_agent_with(
+            Some(hosts.a.name()),
+            &ranged,
+            &pki,
+            tmp.path(),
+            &["--rig-ports", "17000-17019"],
+        ),
+    ];
     // Loss and delay on the link's packets, so the follower's own TCP (and QUIC) sees them
-    // end to end across the agent's forward: one leader, fan-in (a link and a forward per
-    // leader), a cluster dialled node by node (a forwarded port per node) and one behind its
-    // load balancer (which listens on the agent's address itself).
-    let body = "[index]\nsize = \"4mb\"\nfiles = 4\nseed = 2\n[settings]\nmax_bytes_per_sec = \
-                \"0\"\n[chaos]\nlayer = \"l3\"\n[faults.loss]\ntype = \"loss\"\nprobability = \
-                \"1%\"\n[faults.wan]\ntype = \"latency\"\ndelay = \"2ms\"\n[matrix]\ncase = [\
-                { \"settings.transport\" = \"tcp\" }, { \"settings.transport\" = \"quic\" }, \
-                { leaders = 2 }, { leader_nodes = 3, \"settings.mode\" = \"sniff\" }, { \
-                leader_nodes = 3, \"settings.mode\" = \"proxy\" }]\n[expect]\noutcome = \
-                \"completed\"\n";
-    let file = tmp.path().join("l3.toml");
-    let agent = format!("agent://{listen}");
-    std::fs::write(&file, campaign("l3", &agent, &pki.ca, &key, body)).expect("write");
-    let out = tmp.path().join("results");
-    let run = run_campaign(Some(hosts.b.name()), &file, &out);
-    let (stdout, stderr) = (text(&run.stdout), text(&run.stderr));
-    println!("{stderr}{stdout}");
-    assert!(run.status.success(), "{stderr}{stdout}");
-    assert!(stdout.contains("5 trials recorded, 5 passed"), "{stdout}");
-    let dir = only_run_dir(&out, "l3");
-    let records: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("trials.jsonl"))
-        .expect("trials")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
-    assert_eq!(records.len(), 5);
-    for record in &records {
-        assert_eq!(record["outcome"], "completed", "{record}");
-        let events = trial_events(&dir, record["trial"].as_str().expect("id"));
-        // The links ran on the agent (one per leader), and dropped packets of the follower's
-        // flows.
-        let links = events
-            .iter()
-            .filter(|e| e["source"] == "chaos" && e["event"] == "proxy_start")
-            .filter(|e| e["listen"].as_str().is_some_and(|l| l.contains("L3 link")))
-            .count();
-        let leaders = record["params"]["leaders"].as_u64().unwrap_or(1);
-        assert_eq!(links as u64, leaders, "{record} {events:?}");
-        let dropped = events
-            .iter()
-            .any(|e| e["source"] == "chaos" && e["event"] == "effect" && e["fault"] == "loss");
-        assert!(dropped, "no packet of the follower's was lost: {events:?}");
+    // end to end across the agent's forward: one leader over TCP and QUIC; fan-in (a link and
+    // a forward per leader), a cluster dialled node by node (a forwarded port per node) and one
+    // behind its load balancer (which listens on the agent's address itself).
+    let cases = [
+        (
+            &any_port,
+            "{ \"settings.transport\" = \"tcp\" }, { \"settings.transport\" = \"quic\" }",
+        ),
+        (
+            &ranged,
+            "{ leaders = 2 }, { leader_nodes = 3, \"settings.mode\" = \"sniff\" }, { \
+             leader_nodes = 3, \"settings.mode\" = \"proxy\" }",
+        ),
+    ];
+    for (i, (listen, matrix)) in cases.into_iter().enumerate() {
+        let body = format!(
+            "[index]\nsize = \"4mb\"\nfiles = 4\nseed = 2\n[settings]\nmax_bytes_per_sec = \
+             \"0\"\n[chaos]\nlayer = \"l3\"\n[faults.loss]\ntype = \"loss\"\nprobability = \
+             \"1%\"\n[faults.wan]\ntype = \"latency\"\ndelay = \"2ms\"\n[matrix]\ncase = \
+             [{matrix}]\n[expect]\noutcome = \"completed\"\n"
+        );
+        let name = format!("l3-{i}");
+        let file = tmp.path().join(format!("{name}.toml"));
+        let agent = format!("agent://{listen}");
+        std::fs::write(&file, campaign(&name, &agent, &pki.ca, &key, &body)).expect("write");
+        let out = tmp.path().join("results");
+        let run = run_campaign(Some(hosts.b.name()), &file, &out);
+        let (stdout, stderr) = (text(&run.stdout), text(&run.stderr));
+        println!("{stderr}{stdout}");
+        assert!(run.status.success(), "{stderr}{stdout}");
+        let dir = only_run_dir(&out, &name);
+        let records: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("trials.jsonl"))
+            .expect("trials")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        assert_eq!(records.len(), matrix.matches('{').count(), "{stdout}");
+        for record in &records {
+            assert_eq!(record["outcome"], "completed", "{record}");
+            let events = trial_events(&dir, record["trial"].as_str().expect("id"));
+            // The links ran on the agent (one per leader), and dropped packets of the
+            // follower's flows.
+            let links = events
+                .iter()
+                .filter(|e| e["source"] == "chaos" && e["event"] == "proxy_start")
+                .filter(|e| e["listen"].as_str().is_some_and(|l| l.contains("L3 link")))
+                .count();
+            let leaders = record["params"]["leaders"].as_u64().unwrap_or(1);
+            assert_eq!(links as u64, leaders, "{record} {events:?}");
+            let dropped = events
+                .iter()
+                .any(|e| e["source"] == "chaos" && e["event"] == "effect" && e["fault"] == "loss");
+            assert!(dropped, "no packet of the follower's was lost: {events:?}");
+        }
     }
-    let log = agent_process.1.lock().expect("log").clone();
-    let count = |what: &str| log.iter().filter(|l| l.contains(what)).count();
-    let started = count(": started for API key [campaign]");
-    assert!(started >= 2, "{log:?}");
-    assert_eq!(count(": stopped, "), started, "{log:?}");
+    for agent in &agents {
+        let log = agent.1.lock().expect("log").clone();
+        let count = |what: &str| log.iter().filter(|l| l.contains(what)).count();
+        let started = count(": started for API key [campaign]");
+        assert!(started >= 2, "{log:?}");
+        assert_eq!(count(": stopped, "), started, "{log:?}");
+    }
     // Every rig's forward was removed with it.
     let tables = Command::new("ip")
         .args(["netns", "exec", hosts.a.name(), "nft", "list", "tables"])
