@@ -187,10 +187,16 @@ fn echo_in(link: &LinkHandle) -> SocketAddrV4 {
     SocketAddrV4::new(ip, port)
 }
 
-/// Forwards the public port to `to` through the link's device.
+/// Forwards the public port of any of the agent's addresses to `to` through the link's device.
 fn install(link: &LinkHandle, to: SocketAddrV4) -> Forward {
+    install_on(Ipv4Addr::UNSPECIFIED, link, to)
+}
+
+/// Forwards the public port of `public` to `to` through the link's device.
+fn install_on(public: Ipv4Addr, link: &LinkHandle, to: SocketAddrV4) -> Forward {
     Forward::install(
         "test",
+        public,
         &[(PUBLIC_PORT, to)],
         Protocol::Tcp,
         link.follower_dev(),
@@ -239,7 +245,8 @@ fn the_campaign_reaches_the_leader_through_the_forward_intact_and_not_after_remo
     let (public, campaign) = (hosts.public(), hosts.campaign.path());
     hosts.agent(|| async move {
         let link = link(&[]).await;
-        let forward = install(&link, echo_in(&link));
+        // On the agent's own address only (an agent on any address is the other tests').
+        let forward = install_on(*public.ip(), &link, echo_in(&link));
         assert!(tables().contains(forward.table()), "{}", tables());
 
         let (sent, got) =
@@ -346,8 +353,14 @@ fn without_forwarding_the_install_refuses_and_says_how_to_turn_it_on() {
     hosts.agent(|| async {
         assert!(!forward::forwarding_enabled());
         let to = SocketAddrV4::new(Ipv4Addr::new(100, 64, 0, 2), 5000);
-        let err = Forward::install("test", &[(PUBLIC_PORT, to)], Protocol::Tcp, "lo")
-            .expect_err("refused");
+        let err = Forward::install(
+            "test",
+            Ipv4Addr::UNSPECIFIED,
+            &[(PUBLIC_PORT, to)],
+            Protocol::Tcp,
+            "lo",
+        )
+        .expect_err("refused");
         assert!(matches!(err, ForwardError::ForwardingOff), "{err}");
         assert!(
             err.to_string().contains("sysctl -w net.ipv4.ip_forward=1"),
@@ -364,22 +377,36 @@ fn remove_stale_deletes_a_dead_agents_table_and_keeps_a_live_ones() {
     }
     let hosts = Hosts::new(true);
     hosts.agent(|| async {
-        // Above the largest pid_max (2^22): no such process.
-        let dead = format!("{}4194305_old", forward::TABLE_PREFIX);
-        let out = Command::new("nft")
-            .args(["add", "table", "ip", &dead])
-            .output()
-            .expect("nft");
-        assert!(out.status.success());
+        // Above the largest pid_max (2^22): no such process. And an agent that had this
+        // process's pid but started at another time (PID 1 of a restarted container).
+        let dead = format!("{}4194305_1_old", forward::TABLE_PREFIX);
+        let reused = format!("{}{}_1_old", forward::TABLE_PREFIX, std::process::id());
+        for table in [&dead, &reused] {
+            let out = Command::new("nft")
+                .args(["add", "table", "ip", table])
+                .output()
+                .expect("nft");
+            assert!(out.status.success());
+        }
         let to = SocketAddrV4::new(Ipv4Addr::new(100, 64, 0, 2), 5000);
-        let live =
-            Forward::install("live", &[(PUBLIC_PORT, to)], Protocol::Both, "lo").expect("installs");
-        assert_eq!(
-            forward::remove_stale().expect("listed"),
-            std::slice::from_ref(&dead)
-        );
+        let live = Forward::install(
+            "live",
+            Ipv4Addr::UNSPECIFIED,
+            &[(PUBLIC_PORT, to)],
+            Protocol::Both,
+            "lo",
+        )
+        .expect("installs");
+        let mut removed = forward::remove_stale().expect("listed");
+        removed.sort();
+        let mut expected = vec![dead.clone(), reused.clone()];
+        expected.sort();
+        assert_eq!(removed, expected);
         let listed = tables();
-        assert!(!listed.contains(&dead), "{listed}");
+        assert!(
+            !listed.contains(&dead) && !listed.contains(&reused),
+            "{listed}"
+        );
         assert!(listed.contains(live.table()), "{listed}");
         drop(live);
         assert!(!tables().contains(forward::TABLE_PREFIX), "{}", tables());

@@ -10,13 +10,15 @@
 //! host's IPv4 forwarding: without `net.ipv4.ip_forward` it refuses. It does turn forwarding on
 //! for the link's own device, which the agent made.
 //!
-//! The table a rig gets, for public port 40001 to the leader at 100.64.0.2:5000 on `rrb00001f`:
+//! The table a rig gets, for public port 40001 of the agent's 10.0.0.5 to the leader at
+//! 100.64.0.2:5000 on `rrb00001f` (an agent listening on any address matches `fib daddr type
+//! local` instead: any of the host's own addresses, never a flow it only routes):
 //!
 //! ```text
-//! table ip rrbench_rig_<agent pid>_<rig> {
+//! table ip rrbench_rig_<agent pid>_<its start time>_<rig> {
 //!     chain prerouting {
 //!         type nat hook prerouting priority dstnat; policy accept;
-//!         tcp dport 40001 dnat to 100.64.0.2:5000
+//!         ip daddr 10.0.0.5 ip daddr 10.0.0.5 tcp dport 40001 dnat to 100.64.0.2:5000
 //!     }
 //!     chain postrouting {
 //!         type nat hook postrouting priority srcnat; policy accept;
@@ -25,7 +27,7 @@
 //!     chain input {
 //!         type filter hook input priority filter; policy accept;
 //!         iifname "rrb00001f" ct state invalid counter drop
-//!         tcp dport { 40001 } ct state invalid counter drop
+//!         ip daddr 10.0.0.5 tcp dport { 40001 } ct state invalid counter drop
 //!     }
 //! }
 //! ```
@@ -57,12 +59,12 @@
 use std::{
     fmt::Write as _,
     io::{self, Write as _},
-    net::SocketAddrV4,
+    net::{Ipv4Addr, SocketAddrV4},
     path::Path,
     process::{Command, Stdio},
 };
 
-/// Prefix of every table this module makes: `rrbench_rig_<agent pid>_<rig>`.
+/// Prefix of every table this module makes: `rrbench_rig_<agent pid>_<its start time>_<rig>`.
 pub const TABLE_PREFIX: &str = "rrbench_rig_";
 
 /// The host switch forwarding needs.
@@ -131,24 +133,27 @@ impl Protocol {
 #[derive(Debug)]
 pub struct Forward {
     table: String,
-    ports: Vec<u16>,
+    mappings: Vec<(u16, SocketAddrV4)>,
     protocol: Protocol,
     removed: bool,
 }
 
 impl Forward {
     /// Installs the table for rig `rig` (letters, digits, `_` and `-`): each `(public port, to)`
-    /// in `mappings` DNATs that port to `to`, and the DNATed flows leave through `via_dev` (the
-    /// link's follower-side device) masqueraded. Replaces a table of the same name, in the same
-    /// transaction. Refuses while the host does not forward IPv4.
+    /// in `mappings` DNATs that port of `public` (the agent's address; unspecified: any of this
+    /// host's own addresses, never a flow the host only routes) to `to`, and the DNATed flows
+    /// leave through `via_dev` (the link's follower-side device) masqueraded. Replaces a table
+    /// of the same name, in the same transaction. Refuses while the host does not forward
+    /// IPv4. Runs `nft`: call it off the async runtime's threads.
     pub fn install(
         rig: &str,
+        public: Ipv4Addr,
         mappings: &[(u16, SocketAddrV4)],
         protocol: Protocol,
         via_dev: &str,
     ) -> Result<Self, ForwardError> {
-        let table = table_name(std::process::id(), rig)?;
-        let ruleset = ruleset(&table, mappings, protocol, via_dev)?;
+        let table = table_name(&agent_tag(), rig)?;
+        let ruleset = ruleset(&table, public, mappings, protocol, via_dev)?;
         if !forwarding_enabled() {
             return Err(ForwardError::ForwardingOff);
         }
@@ -162,7 +167,7 @@ impl Forward {
         nft(&["-f", "-"], Some(&ruleset))?;
         Ok(Self {
             table,
-            ports: mappings.iter().map(|(port, _)| *port).collect(),
+            mappings: mappings.to_vec(),
             protocol,
             removed: false,
         })
@@ -182,7 +187,7 @@ impl Forward {
     fn delete(&mut self) -> Result<(), ForwardError> {
         self.removed = true;
         let deleted = nft(&["delete", "table", "ip", &self.table], None);
-        forget_flows(&self.ports, self.protocol);
+        forget_flows(&self.mappings, self.protocol);
         deleted.map(drop)
     }
 }
@@ -201,7 +206,9 @@ pub fn forwarding_enabled() -> bool {
 }
 
 /// Deletes the tables of agents that are gone (killed before they removed them); returns their
-/// names. Another running agent's tables stay.
+/// names. Another running agent's tables stay. An agent is known by its process id and that
+/// process's start time, so a new agent with an old one's pid (PID 1 of a restarted container)
+/// still removes the old one's tables.
 pub fn remove_stale() -> Result<Vec<String>, ForwardError> {
     let listing = nft(&["list", "tables", "ip"], None)?;
     let mut removed = Vec::new();
@@ -209,14 +216,17 @@ pub fn remove_stale() -> Result<Vec<String>, ForwardError> {
         .lines()
         .filter_map(|line| line.trim().strip_prefix("table ip "))
     {
-        let Some(pid) = table
-            .strip_prefix(TABLE_PREFIX)
-            .and_then(|rest| rest.split('_').next())
-            .and_then(|pid| pid.parse::<u32>().ok())
-        else {
+        let Some(tag) = table.strip_prefix(TABLE_PREFIX).and_then(|rest| {
+            let mut parts = rest.splitn(3, '_');
+            Some((parts.next()?, parts.next()?))
+        }) else {
             continue;
         };
-        if !Path::new("/proc").join(pid.to_string()).exists() {
+        let (pid, started) = tag;
+        if pid.parse::<u32>().is_err() {
+            continue;
+        }
+        if start_time(&format!("/proc/{pid}/stat")).as_deref() != Some(started) {
             nft(&["delete", "table", "ip", table], None)?;
             removed.push(table.to_string());
         }
@@ -224,8 +234,26 @@ pub fn remove_stale() -> Result<Vec<String>, ForwardError> {
     Ok(removed)
 }
 
-/// `rrbench_rig_<pid>_<rig>`, or why `rig` cannot be in it.
-fn table_name(pid: u32, rig: &str) -> Result<String, ForwardError> {
+/// This agent in a table's name: `<pid>_<start time>`.
+fn agent_tag() -> String {
+    let started = start_time("/proc/self/stat").unwrap_or_else(|| "0".into());
+    format!("{}_{started}", std::process::id())
+}
+
+/// A process's start time (clock ticks after boot, field 22 of `/proc/PID/stat`).
+fn start_time(stat: &str) -> Option<String> {
+    let text = std::fs::read_to_string(stat).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let after = &text[text.rfind(')')? + 1..];
+    let field = after.split_whitespace().nth(19)?;
+    field
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| field.to_string())
+}
+
+/// `rrbench_rig_<agent>_<rig>`, or why `rig` cannot be in it.
+fn table_name(agent: &str, rig: &str) -> Result<String, ForwardError> {
     let fits = !rig.is_empty()
         && rig.len() <= NAME_MAX
         && rig
@@ -236,17 +264,29 @@ fn table_name(pid: u32, rig: &str) -> Result<String, ForwardError> {
             "rig name {rig:?} (1 to {NAME_MAX} letters, digits, `_` or `-`)"
         )));
     }
-    Ok(format!("{TABLE_PREFIX}{pid}_{rig}"))
+    Ok(format!("{TABLE_PREFIX}{agent}_{rig}"))
 }
 
 /// The transaction that (re)creates `table`; see the module's documentation.
 fn ruleset(
     table: &str,
+    public: Ipv4Addr,
     mappings: &[(u16, SocketAddrV4)],
     protocol: Protocol,
     via_dev: &str,
 ) -> Result<String, ForwardError> {
     check_device(via_dev)?;
+    if public.is_broadcast() || public.is_multicast() {
+        return Err(ForwardError::BadInput(format!(
+            "{public} is not an address of this host"
+        )));
+    }
+    // Only packets to the agent's address (or, listening on any, to one of this host's own):
+    // flows the host routes for others, or to another address's service, are left alone.
+    let to_us = match public.is_unspecified() {
+        true => "fib daddr type local ".to_string(),
+        false => format!("ip daddr {public} "),
+    };
     if mappings.is_empty() {
         return Err(ForwardError::BadInput("no ports to forward".into()));
     }
@@ -272,7 +312,7 @@ fn ruleset(
     );
     for (port, to) in mappings {
         for proto in protocol.names() {
-            let _ = writeln!(rules, "        {proto} dport {port} dnat to {to}");
+            let _ = writeln!(rules, "        {to_us}{proto} dport {port} dnat to {to}");
         }
     }
     let _ = write!(
@@ -290,7 +330,7 @@ fn ruleset(
     for proto in protocol.names() {
         let _ = writeln!(
             rules,
-            "        {proto} dport {{ {ports} }} ct state invalid counter drop"
+            "        {to_us}{proto} dport {{ {ports} }} ct state invalid counter drop"
         );
     }
     rules.push_str("    }\n}\n");
@@ -350,14 +390,17 @@ fn nft(args: &[&str], stdin: Option<&str>) -> Result<String, ForwardError> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// Deletes the conntrack entries of flows to `ports`, where conntrack-tools is installed (best
-/// effort: without it they end or time out by themselves; see the module's documentation).
-fn forget_flows(ports: &[u16], protocol: Protocol) {
-    for port in ports {
+/// Deletes the conntrack entries of the flows the table translated (to a public port, answered
+/// by the leader it was forwarded to), where conntrack-tools is installed (best effort: without
+/// it they end or time out by themselves; see the module's documentation).
+fn forget_flows(mappings: &[(u16, SocketAddrV4)], protocol: Protocol) {
+    for (port, to) in mappings {
         for proto in protocol.names() {
-            let port = port.to_string();
+            let (port, leader, leader_port) =
+                (port.to_string(), to.ip().to_string(), to.port().to_string());
             let _ = Command::new("conntrack")
                 .args(["-D", "-p", proto, "--orig-port-dst", &port])
+                .args(["--reply-src", &leader, "--reply-port-src", &leader_port])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -378,6 +421,7 @@ mod tests {
     fn the_ruleset_dnats_each_port_and_masquerades_only_dnated_flows() {
         let rules = ruleset(
             "rrbench_rig_7_r1",
+            Ipv4Addr::new(10, 0, 0, 5),
             &[
                 (40001, to("100.64.0.2:5000")),
                 (40002, to("100.64.0.6:5001")),
@@ -393,10 +437,10 @@ mod tests {
              table ip rrbench_rig_7_r1 {\n    \
              chain prerouting {\n        \
              type nat hook prerouting priority dstnat; policy accept;\n        \
-             tcp dport 40001 dnat to 100.64.0.2:5000\n        \
-             udp dport 40001 dnat to 100.64.0.2:5000\n        \
-             tcp dport 40002 dnat to 100.64.0.6:5001\n        \
-             udp dport 40002 dnat to 100.64.0.6:5001\n    \
+             ip daddr 10.0.0.5 tcp dport 40001 dnat to 100.64.0.2:5000\n        \
+             ip daddr 10.0.0.5 udp dport 40001 dnat to 100.64.0.2:5000\n        \
+             ip daddr 10.0.0.5 tcp dport 40002 dnat to 100.64.0.6:5001\n        \
+             ip daddr 10.0.0.5 udp dport 40002 dnat to 100.64.0.6:5001\n    \
              }\n    \
              chain postrouting {\n        \
              type nat hook postrouting priority srcnat; policy accept;\n        \
@@ -405,8 +449,8 @@ mod tests {
              chain input {\n        \
              type filter hook input priority filter; policy accept;\n        \
              iifname \"rrb00001f\" ct state invalid counter drop\n        \
-             tcp dport { 40001, 40002 } ct state invalid counter drop\n        \
-             udp dport { 40001, 40002 } ct state invalid counter drop\n    \
+             ip daddr 10.0.0.5 tcp dport { 40001, 40002 } ct state invalid counter drop\n        \
+             ip daddr 10.0.0.5 udp dport { 40001, 40002 } ct state invalid counter drop\n    \
              }\n\
              }\n"
         );
@@ -416,31 +460,84 @@ mod tests {
     fn bad_input_is_refused_before_nft_runs() {
         let ok = [(40001, to("100.64.0.2:5000"))];
         let bad = |r: Result<String, ForwardError>| matches!(r, Err(ForwardError::BadInput(_)));
-        assert!(bad(ruleset("t", &ok, Protocol::Tcp, "eth0\" ; flush")));
-        assert!(bad(ruleset("t", &ok, Protocol::Tcp, "")));
-        assert!(bad(ruleset("t", &ok, Protocol::Tcp, "sixteen-chars-ab")));
-        assert!(bad(ruleset("t", &[], Protocol::Tcp, "rrb1f")));
+        let any = Ipv4Addr::UNSPECIFIED;
         assert!(bad(ruleset(
             "t",
+            Ipv4Addr::BROADCAST,
+            &ok,
+            Protocol::Tcp,
+            "rrb1f"
+        )));
+        assert!(bad(ruleset("t", any, &ok, Protocol::Tcp, "eth0\" ; flush")));
+        assert!(bad(ruleset("t", any, &ok, Protocol::Tcp, "")));
+        assert!(bad(ruleset(
+            "t",
+            any,
+            &ok,
+            Protocol::Tcp,
+            "sixteen-chars-ab"
+        )));
+        assert!(bad(ruleset("t", any, &[], Protocol::Tcp, "rrb1f")));
+        assert!(bad(ruleset(
+            "t",
+            any,
             &[(0, to("100.64.0.2:5000"))],
             Protocol::Tcp,
             "rrb1f"
         )));
         assert!(bad(ruleset(
             "t",
+            any,
             &[(1, to("0.0.0.0:5000"))],
             Protocol::Tcp,
             "rrb1f"
         )));
-        assert!(bad(ruleset("t", &[ok[0], ok[0]], Protocol::Tcp, "rrb1f")));
+        assert!(bad(ruleset(
+            "t",
+            any,
+            &[ok[0], ok[0]],
+            Protocol::Tcp,
+            "rrb1f"
+        )));
         assert!(matches!(
-            table_name(1, "a b"),
+            table_name("1_5", "a b"),
             Err(ForwardError::BadInput(_))
         ));
-        assert!(matches!(table_name(1, ""), Err(ForwardError::BadInput(_))));
+        assert!(matches!(
+            table_name("1_5", ""),
+            Err(ForwardError::BadInput(_))
+        ));
         assert_eq!(
-            table_name(12, "rig-3").expect("valid"),
-            "rrbench_rig_12_rig-3"
+            table_name("12_345", "rig-3").expect("valid"),
+            "rrbench_rig_12_345_rig-3"
         );
+    }
+
+    #[test]
+    fn an_agent_on_any_address_forwards_only_what_is_addressed_to_this_host() {
+        let rules = ruleset(
+            "t",
+            Ipv4Addr::UNSPECIFIED,
+            &[(40001, to("100.64.0.2:5000"))],
+            Protocol::Tcp,
+            "rrb1f",
+        )
+        .expect("valid");
+        assert!(
+            rules.contains("fib daddr type local tcp dport 40001 dnat to 100.64.0.2:5000"),
+            "{rules}"
+        );
+    }
+
+    #[test]
+    fn an_agent_is_known_by_its_pid_and_its_start_time() {
+        let tag = agent_tag();
+        let (pid, started) = tag.split_once('_').expect("pid_start");
+        assert_eq!(pid, std::process::id().to_string());
+        assert_eq!(
+            start_time(&format!("/proc/{pid}/stat")).as_deref(),
+            Some(started)
+        );
+        assert!(started.parse::<u64>().is_ok_and(|t| t > 0), "{tag}");
     }
 }

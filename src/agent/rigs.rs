@@ -215,8 +215,20 @@ impl Rigs {
         runs_on_agent(&cell).map_err(|why| refused(400, why))?;
         // An L3 link is reached through this host's forwarding, which is its operator's to
         // turn on: said before an index is generated for nothing.
-        if cell.chaos.layer == ChaosLayer::L3 && !forward::forwarding_enabled() {
-            return Err(refused(503, ForwardError::ForwardingOff.to_string()));
+        if cell.chaos.layer == ChaosLayer::L3 {
+            if !forward::forwarding_enabled() {
+                return Err(refused(503, ForwardError::ForwardingOff.to_string()));
+            }
+            if self.bind.is_ipv6() {
+                return Err(refused(
+                    400,
+                    format!(
+                        "an L3 cell is forwarded into its link over IPv4 only, and this agent \
+                         listens on {}: run it on an IPv4 address (--listen)",
+                        self.bind
+                    ),
+                ));
+            }
         }
         let index = &cell.index;
         let total = index.size.bytes().saturating_mul(u64::from(index.shards));
@@ -450,7 +462,9 @@ impl Rigs {
             };
             let forwarded = match started {
                 Ok((rig, public)) => {
-                    let forwarded = self.forward_into_link(&rig, &format!("{id}_{i}"), public, udp);
+                    let forwarded = self
+                        .forward_into_link(&rig, &format!("{id}_{i}"), public, udp)
+                        .await;
                     rigs.push(rig);
                     forwarded
                 }
@@ -501,7 +515,7 @@ impl Rigs {
     /// address inside the link, from `public` (held of `--rig-ports`) or else held here; with
     /// the ports the campaign dials, in node order. `None` for a rig with nothing to forward
     /// (no link, or a cluster's load balancer, which listens on this host's address itself).
-    fn forward_into_link(
+    async fn forward_into_link(
         &self,
         rig: &Rig,
         name: &str,
@@ -519,13 +533,24 @@ impl Rigs {
         for addr in rig.dial_list().split(',').filter_map(|a| a.parse().ok()) {
             match addr {
                 SocketAddr::V4(inside) if *inside.ip() == link.leader_ip() => {
-                    let port = match public.next() {
-                        Some(port) => port,
-                        None => {
+                    let port = match (public.next(), self.limits.rig_ports) {
+                        (Some(port), _) => port,
+                        (None, None) => {
                             let hold = PortHold::any(self.bind, udp)?;
                             let port = hold.port;
                             holds.push(hold);
                             port
+                        }
+                        // Never a port outside the range a firewall was opened for.
+                        (None, Some((first, last))) => {
+                            return Err(refused(
+                                500,
+                                format!(
+                                    "the rig dials more addresses in its link than it held of \
+                                     --rig-ports {first}-{last} (a bug: {})",
+                                    rig.dial_list()
+                                ),
+                            ));
                         }
                     };
                     mappings.push((port, inside));
@@ -538,8 +563,18 @@ impl Rigs {
             return Ok(None);
         }
         let protocol = if udp { Protocol::Udp } else { Protocol::Tcp };
-        let forward = Forward::install(name, &mappings, protocol, link.follower_dev())
-            .map_err(|e| refused(500, format!("forwarding into the L3 link: {e}")))?;
+        let bind = match self.bind {
+            IpAddr::V4(ip) => ip,
+            IpAddr::V6(_) => std::net::Ipv4Addr::UNSPECIFIED,
+        };
+        let (name, dev) = (name.to_owned(), link.follower_dev().to_owned());
+        // `nft` is a process: waited for off the threads that run the other rigs.
+        let forward = tokio::task::spawn_blocking(move || {
+            Forward::install(&name, bind, &mappings, protocol, &dev)
+        })
+        .await
+        .map_err(|e| refused(500, format!("forwarding into the L3 link: {e}")))?
+        .map_err(|e| refused(500, format!("forwarding into the L3 link: {e}")))?;
         Ok(Some(IntoLink {
             forward,
             holds,
@@ -832,9 +867,25 @@ fn leader_stats(rigs: &[Rig]) -> LeaderStatsSnapshot {
 }
 
 async fn finish(mut r: Running) -> RigStopped {
-    // No new flow into a link that is going away.
-    for forward in r.forwards.drain(..) {
-        let _ = forward.remove();
+    // No new flow into a link that is going away; `nft` waited for off the runtime's threads.
+    let forwards = std::mem::take(&mut r.forwards);
+    let removed = tokio::task::spawn_blocking(move || {
+        forwards
+            .into_iter()
+            .filter_map(|forward| {
+                let table = forward.table().to_owned();
+                forward.remove().err().map(|e| {
+                    format!("the agent could not remove its forward {table} into a link: {e}")
+                })
+            })
+            .collect::<Vec<String>>()
+    })
+    .await;
+    let warnings = removed.unwrap_or_else(|e| vec![format!("removing the forwards: {e}")]);
+    if !warnings.is_empty() {
+        // A table left behind still forwards its ports: never hand them to another rig.
+        std::mem::forget(std::mem::take(&mut r._ports));
+        std::mem::forget(std::mem::take(&mut r._holds));
     }
     let stats = leader_stats(&r.rigs);
     for rig in r.rigs {
@@ -847,6 +898,7 @@ async fn finish(mut r: Running) -> RigStopped {
         events: events.iter().map(WireEvent::from).collect(),
         stats,
         events_dropped: r.events.dropped() as u64,
+        warnings,
     }
 }
 

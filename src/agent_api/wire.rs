@@ -103,6 +103,10 @@ pub struct RigStopped {
     /// Its oldest events the agent did not keep (over its limit).
     #[serde(default)]
     pub events_dropped: u64,
+    /// What went wrong cleaning up (a forward into a link left behind), for the trial's
+    /// warnings.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// An event as it crosses the API.

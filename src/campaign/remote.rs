@@ -50,6 +50,7 @@ use crate::{
     auth::ApiKey,
     chaos::Event,
     clock::Clock,
+    index::{GenerateSpec, plan_files, shard_seed},
     leader::LeaderStatsSnapshot,
     protocol::FileMeta,
     transport::certs::TlsClient,
@@ -66,6 +67,8 @@ const SETTLE: Duration = Duration::from_millis(500);
 /// Clock samples before the campaign, and before each trial.
 const FIRST_SAMPLES: usize = 16;
 const TRIAL_SAMPLES: usize = 8;
+/// Warnings a stopped rig may add to its trial's.
+const MAX_AGENT_WARNINGS: usize = 8;
 /// Tries of `DELETE /rigs/{id}` that cannot connect, and how long it may answer "stopping".
 const STOP_TRIES: usize = 3;
 const STOP_LIMIT: Duration = Duration::from_secs(120);
@@ -93,15 +96,15 @@ pub struct RemoteRig<'a> {
     stopped: bool,
 }
 
-/// What a stopped rig left: its events on the trial's clock, its leader's counters, and a
-/// warning if the agent did not keep every event.
+/// What a stopped rig left: its events on the trial's clock, its leader's counters, and
+/// warnings (the agent did not keep every event, or could not clean up after the rig).
 pub struct Stopped {
     /// The injector's events.
     pub events: Vec<Event>,
     /// The leader's counters.
     pub stats: LeaderStatsSnapshot,
-    /// Events lost to the agent's limit, said for the trial's warnings.
-    pub warning: Option<String>,
+    /// For the trial's warnings.
+    pub warnings: Vec<String>,
 }
 
 /// Seconds to add to a rig's event times to put them on the trial's clock: the rig's epoch
@@ -320,7 +323,7 @@ impl RemoteRig<'_> {
         // Not stopped: dropped, it asks once more.
         let stopped = delete(&client, self.id).await?;
         self.stopped = true;
-        let warning = (stopped.events_dropped > 0).then(|| {
+        let dropped = (stopped.events_dropped > 0).then(|| {
             format!(
                 "the agent kept only the latest {} of the proxy's events ({} older ones are not \
                  in events/)",
@@ -328,6 +331,13 @@ impl RemoteRig<'_> {
                 stopped.events_dropped
             )
         });
+        // What the agent says it left behind, bounded: it comes from the network.
+        let left = stopped
+            .warnings
+            .iter()
+            .take(MAX_AGENT_WARNINGS)
+            .map(|w| format!("{}: {}", self.leader.url(), truncated(w, 500)));
+        let warnings = dropped.into_iter().chain(left).collect();
         let events = stopped
             .events
             .into_iter()
@@ -336,7 +346,7 @@ impl RemoteRig<'_> {
         Ok(Stopped {
             events,
             stats: stopped.stats,
-            warning,
+            warnings,
         })
     }
 }
@@ -399,10 +409,13 @@ fn metas_limit(index: &IndexSpec) -> usize {
         .saturating_mul(index.files.max(1) as usize)
         .saturating_mul(META_JSON)
         .saturating_add(64 << 10)
+        .min(crate::agent_api::client::MAX_BODY)
 }
 
-/// Whether the index the agent has is the cell's shape: as many shards, none with more files
-/// than the cell asks for.
+/// Whether the index the agent has is the cell's: as many shards, each with exactly the files
+/// (names and lengths) the cell's index is generated with, which this host plans without
+/// writing anything. Only the checksums are the agent's word; the follower and the re-read of
+/// its copy check every byte against them.
 fn check_metas(metas: Vec<Vec<FileMeta>>, index: &IndexSpec) -> Result<Vec<Vec<FileMeta>>, String> {
     if metas.len() != index.shards as usize {
         return Err(format!(
@@ -411,15 +424,32 @@ fn check_metas(metas: Vec<Vec<FileMeta>>, index: &IndexSpec) -> Result<Vec<Vec<F
             index.shards
         ));
     }
-    if let Some((shard, files)) = metas
-        .iter()
-        .enumerate()
-        .find(|(_, files)| files.len() > index.files as usize)
-    {
+    for (shard, files) in (0..index.shards).zip(&metas) {
+        let planned = plan_files(&GenerateSpec {
+            size: index.size.bytes(),
+            files: index.files,
+            seed: shard_seed(index.seed, shard),
+        })
+        .map_err(|e| format!("the cell's index: {e}"))?;
+        let mut want: Vec<(&str, u64)> = planned.iter().map(|f| (f.name.as_str(), f.len)).collect();
+        let mut got: Vec<(&str, u64)> = files.iter().map(|f| (f.name.as_str(), f.len)).collect();
+        want.sort_unstable();
+        got.sort_unstable();
+        if got == want {
+            continue;
+        }
+        let extra = got.iter().find(|f| !want.contains(f));
+        let missing = want.iter().find(|f| !got.contains(f));
+        let what = match (extra, missing) {
+            (Some((name, len)), _) => format!("{name} of {len} bytes, which it does not plan"),
+            (None, Some((name, len))) => format!("no {name} of {len} bytes"),
+            // The same files, one of them twice.
+            (None, None) => format!("{} files where it plans {}", got.len(), want.len()),
+        };
         return Err(format!(
-            "shard {shard} of the index has {} files, the cell asks for {}",
-            files.len(),
-            index.files
+            "shard {shard} of the agent's index is not the cell's (index.size {}, index.files {}, \
+             index.seed {}): {what}",
+            index.size, index.files, index.seed
         ));
     }
     Ok(metas)
@@ -439,8 +469,14 @@ fn check_started(
             leaders.max(1)
         ));
     }
-    if started.ports.iter().any(Vec::is_empty) {
-        return Err("a leader cluster with no port to dial".into());
+    if let Some(i) = started.ports.iter().position(Vec::is_empty) {
+        return Err(format!("leader cluster {i} with no port to dial"));
+    }
+    if let Some(i) = started.ports.iter().position(|p| p.contains(&0)) {
+        return Err(format!(
+            "leader cluster {i} to be dialled on port 0: {:?}",
+            started.ports[i]
+        ));
     }
     match (&started.ca_pem, needs_ca) {
         (Some(pem), true) => check_ca_pem(pem).map(|()| Some(pem.clone())),
@@ -475,6 +511,14 @@ fn write_ca(pem: &str, scratch: &Path) -> Result<PathBuf, String> {
     let path = scratch.join("agent-rig-ca.crt.pem");
     std::fs::write(&path, pem).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
+}
+
+/// `text` cut to at most `max` characters, said so.
+fn truncated(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}... (cut)", &text[..at]),
+        None => text.to_string(),
+    }
 }
 
 fn cell_request(table: &toml::Table, seed: u64) -> Result<CellRequest, RunError> {
@@ -539,11 +583,6 @@ mod tests {
             seed: 0,
             shards,
         };
-        let file = |n: &str| FileMeta {
-            name: n.into(),
-            len: 1,
-            crc32c: 0,
-        };
         // The agent's largest index (10 000 files a shard, its --max-files default) fits the
         // limit, with the largest numbers a meta can carry.
         let planned = crate::index::plan_files(&crate::index::GenerateSpec {
@@ -567,10 +606,58 @@ mod tests {
         let limit = metas_limit(&spec(4, 10_000));
         assert!(answer.len() <= limit, "{} > {limit}", answer.len());
         assert!(limit < 64 << 20, "and bounded: {limit}");
-        let two = vec![vec![file("a"), file("b")], vec![file("c")]];
-        assert!(check_metas(two.clone(), &spec(2, 2)).is_ok());
-        assert!(check_metas(two.clone(), &spec(1, 2)).is_err(), "shards");
-        assert!(check_metas(two, &spec(2, 1)).is_err(), "files");
+        let huge = IndexSpec {
+            shards: 1024,
+            ..spec(1, 10_000)
+        };
+        assert!(metas_limit(&huge) <= crate::agent_api::client::MAX_BODY);
+    }
+
+    #[test]
+    fn the_agents_file_list_must_be_the_cells_index_name_for_name_and_length() {
+        let index = IndexSpec {
+            size: crate::units::ByteSize::mib(1),
+            files: 4,
+            seed: 9,
+            shards: 2,
+        };
+        let planned = |shard: u32| -> Vec<FileMeta> {
+            plan_files(&GenerateSpec {
+                size: index.size.bytes(),
+                files: index.files,
+                seed: shard_seed(index.seed, shard),
+            })
+            .expect("plan")
+            .into_iter()
+            .map(|f| FileMeta {
+                name: f.name,
+                len: f.len,
+                crc32c: 7,
+            })
+            .collect()
+        };
+        let good = vec![planned(0), planned(1)];
+        assert!(check_metas(good.clone(), &index).is_ok());
+        // In another order too (the leader lists them as it likes).
+        let mut reversed = good.clone();
+        reversed[1].reverse();
+        assert!(check_metas(reversed, &index).is_ok());
+        let err = |metas: Vec<Vec<FileMeta>>| check_metas(metas, &index).expect_err("refused");
+        assert!(err(vec![planned(0)]).contains("1 shards"));
+        // A length the plan does not have (also: no sum of them overflows).
+        let mut longer = good.clone();
+        longer[0][0].len = u64::MAX;
+        assert!(err(longer).contains("which it does not plan"));
+        // A file twice, in place of another: a copy that has the twin would pass a check by
+        // containment.
+        let mut twice = good.clone();
+        twice[1][1] = twice[1][0].clone();
+        assert!(err(twice).contains("shard 1"));
+        let mut fewer = good.clone();
+        fewer[0].pop();
+        assert!(err(fewer).contains("no "));
+        // Shard 1's files as shard 0's: another seed.
+        assert!(err(vec![planned(1), planned(1)]).contains("shard 0"));
     }
 
     #[test]

@@ -670,6 +670,29 @@ fn recovered_one(
     }
 }
 
+/// `report`, failed with what differs if it completed but its `target` is not the index of
+/// `metas`, file for file.
+async fn verified_one(
+    mut report: RecoveryReport,
+    metas: Vec<Vec<crate::protocol::FileMeta>>,
+    target: PathBuf,
+) -> Result<RecoveryReport, RunError> {
+    if !report.is_completed() {
+        return Ok(report);
+    }
+    let checked = tokio::task::spawn_blocking(move || same_index(&metas, &target))
+        .await
+        .map_err(|e| RunError::FollowerTask {
+            index: 0,
+            message: format!("verifying: {e}"),
+        })?;
+    if let Err(e) = checked {
+        report.outcome = crate::follower::Outcome::Failed;
+        report.failure = Some(format!("verification: {e}"));
+    }
+    Ok(report)
+}
+
 /// The recoveries of `cell` on the agent's rig (see [`recover_cell`]).
 #[allow(clippy::too_many_arguments)]
 async fn recover_remote(
@@ -733,16 +756,20 @@ async fn recover_remote(
         let mut recovered =
             recovered_many(Several::Leaders, reports?, targets, metas, chaos, leader).await?;
         recovered.leader_clock = leader_clock;
-        recovered.report.warnings.extend(stopped.warning);
+        recovered.report.warnings.extend(stopped.warnings);
         return Ok(recovered);
     }
     if cell.followers <= 1 {
-        let config = configure(&first, scratch.join("index"));
+        let target = scratch.join("index");
+        let config = configure(&first, target.clone());
         let recovered = follower::recover(config, progress, cancel).await;
         // Stopped whether or not the follower could run.
         let stopped = rig.stop().await?;
-        let mut recovered = recovered_one(recovered?, stopped.events, stopped.stats);
-        recovered.report.warnings.extend(stopped.warning);
+        // Re-read against the agent's file list (its names and lengths checked against the
+        // cell's), as several followers' copies are: the agent's leader said what to copy.
+        let report = verified_one(recovered?, metas, target).await?;
+        let mut recovered = recovered_one(report, stopped.events, stopped.stats);
+        recovered.report.warnings.extend(stopped.warnings);
         recovered.leader_clock = leader_clock;
         return Ok(recovered);
     }
@@ -760,7 +787,7 @@ async fn recover_remote(
     let mut recovered =
         recovered_many(Several::Followers, reports?, targets, metas, chaos, leader).await?;
     recovered.leader_clock = leader_clock;
-    recovered.report.warnings.extend(stopped.warning);
+    recovered.report.warnings.extend(stopped.warnings);
     Ok(recovered)
 }
 
