@@ -885,6 +885,15 @@ async fn a_fan_in_rig_takes_a_leader_slot_per_cluster() {
         .filter(|e| matches!(e.kind, rrbench::chaos::EventKind::ProxyStart { .. }))
         .count();
     assert_eq!(proxies, 15, "one log for every cluster");
+    // The stop gave every slot back.
+    let all: RigStarted = client
+        .call("POST", "/rigs", Some(&start(16)))
+        .await
+        .expect("every slot free again");
+    let _: RigStopped = client
+        .call("DELETE", &format!("/rigs/{}", all.id), None::<&()>)
+        .await
+        .expect("stop");
     // More than an agent runs at once is refused outright.
     let refused = client
         .call::<serde_json::Value>("POST", "/indices", Some(&start(17).cell))
@@ -893,6 +902,72 @@ async fn a_fan_in_rig_takes_a_leader_slot_per_cluster() {
         matches!(&refused, Err(AgentError::Remote { status: 400, reason, .. }) if reason.contains("at most 16")),
         "{refused:?}"
     );
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn a_fan_in_that_fails_half_way_gives_back_what_it_took() {
+    let tmp = scratch();
+    let pki = generate_issued(&tmp.path().join("pki"), &["127.0.0.1".into()]).expect("pki");
+    let ops = rest_key(tmp.path(), "ops", "rest");
+    let first = (0..50)
+        .find_map(|_| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .ok()?
+                .local_addr()
+                .ok()?
+                .port();
+            let next = port.checked_add(1)?;
+            std::net::TcpListener::bind(("127.0.0.1", next))
+                .is_ok()
+                .then_some(port)
+        })
+        .expect("two free ports");
+    // Two ports: a third leader cluster finds none, after two started.
+    let limits = Limits {
+        rig_ports: Some((first, first + 1)),
+        ..Limits::default()
+    };
+    let (agent, url, tls) = in_process(tmp.path(), &pki, limits).await;
+    let client = AgentClient::new(url, &tls, &key(&ops)).expect("client");
+    let start = |leaders: u32| StartRig {
+        cell: cell_request(&format!(
+            "name = \"c\"\nseed = 4\nleaders = {leaders}\n[index]\nsize = \"1mb\"\nfiles = \
+             2\nseed = 1\n"
+        )),
+        trial_seed: 9,
+        reference: false,
+        lease_s: 60.0,
+        server_names: vec!["127.0.0.1".into()],
+    };
+    ready(&client, &start(3).cell).await;
+    let refused = client
+        .call::<serde_json::Value>("POST", "/rigs", Some(&start(3)))
+        .await;
+    assert!(
+        matches!(&refused, Err(AgentError::Remote { status: 503, reason, .. })
+            if reason.contains(&format!("--rig-ports {first}-{}", first + 1))),
+        "{refused:?}"
+    );
+    let listed: serde_json::Value = client
+        .call("GET", "/rigs", None::<&()>)
+        .await
+        .expect("list");
+    assert_eq!(
+        listed["rigs"],
+        serde_json::json!([]),
+        "nothing left running"
+    );
+    // Both ports and the slots came back: two clusters start on exactly those ports.
+    let started: RigStarted = client
+        .call("POST", "/rigs", Some(&start(2)))
+        .await
+        .expect("the ports and slots are free again");
+    assert_eq!(started.ports, [[first], [first + 1]]);
+    let _: RigStopped = client
+        .call("DELETE", &format!("/rigs/{}", started.id), None::<&()>)
+        .await
+        .expect("stop");
     agent.stop().await;
 }
 
