@@ -178,6 +178,29 @@ impl TwoHosts {
     }
 }
 
+/// Two hosts, a scratch directory, a CA and certificate for the agent on host `a`, and the
+/// campaign's REST key: what every campaign across namespaces starts from.
+struct Across {
+    hosts: TwoHosts,
+    tmp: tempfile::TempDir,
+    pki: IssuedPaths,
+    key: PathBuf,
+}
+
+fn across() -> Across {
+    let hosts = TwoHosts::new();
+    let tmp = scratch();
+    let pki =
+        generate_issued(&tmp.path().join("pki"), std::slice::from_ref(&hosts.ip_a)).expect("pki");
+    let key = rest_key(tmp.path(), "campaign", "rest");
+    Across {
+        hosts,
+        tmp,
+        pki,
+        key,
+    }
+}
+
 fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json")
 }
@@ -196,11 +219,12 @@ fn a_campaign_runs_its_leader_on_an_agent_in_another_namespace() {
     if !usable_in_tests() {
         return;
     }
-    let hosts = TwoHosts::new();
-    let tmp = scratch();
-    let pki =
-        generate_issued(&tmp.path().join("pki"), std::slice::from_ref(&hosts.ip_a)).expect("pki");
-    let key = rest_key(tmp.path(), "campaign", "rest");
+    let Across {
+        hosts,
+        tmp,
+        pki,
+        key,
+    } = across();
     let listen = format!("{}:7070", hosts.ip_a);
     let agent_process = start_agent(Some(hosts.a.name()), &listen, &pki, tmp.path());
     // The agent's clock starts well before the campaign's, so an offset applied the wrong way
@@ -638,11 +662,12 @@ fn tls_quic_and_fan_in_leaders_run_on_an_agent_and_the_campaign_host_generates_n
     if !usable_in_tests() {
         return;
     }
-    let hosts = TwoHosts::new();
-    let tmp = scratch();
-    let pki =
-        generate_issued(&tmp.path().join("pki"), std::slice::from_ref(&hosts.ip_a)).expect("pki");
-    let key = rest_key(tmp.path(), "campaign", "rest");
+    let Across {
+        hosts,
+        tmp,
+        pki,
+        key,
+    } = across();
     let listen = format!("{}:7070", hosts.ip_a);
     let agent_process = start_agent(Some(hosts.a.name()), &listen, &pki, tmp.path());
     // No fault with a reference: one rig entry per trial.
@@ -976,7 +1001,12 @@ fn an_l3_cell_runs_its_link_on_the_agent_and_the_campaign_reaches_it_through_the
     if !usable_in_tests() || !has_nft() {
         return;
     }
-    let hosts = TwoHosts::new();
+    let Across {
+        hosts,
+        tmp,
+        pki,
+        key,
+    } = across();
     // The agent's host forwards (its operator's choice; here only inside its namespace).
     let forwarding = Command::new("ip")
         .args(["netns", "exec", hosts.a.name(), "sh", "-c"])
@@ -984,10 +1014,6 @@ fn an_l3_cell_runs_its_link_on_the_agent_and_the_campaign_reaches_it_through_the
         .status()
         .expect("ip netns exec");
     assert!(forwarding.success());
-    let tmp = scratch();
-    let pki =
-        generate_issued(&tmp.path().join("pki"), std::slice::from_ref(&hosts.ip_a)).expect("pki");
-    let key = rest_key(tmp.path(), "campaign", "rest");
     // Public ports any free one (held by a socket of the agent's), or from --rig-ports.
     let any_port = format!("{}:7070", hosts.ip_a);
     let ranged = format!("{}:7071", hosts.ip_a);

@@ -23,7 +23,7 @@ use std::{
 use rrbench::{
     agent::forward::{self, Forward, ForwardError, Protocol},
     chaos::{
-        EventLog, Fault, Link, LinkHandle,
+        EventLog, LinkHandle,
         clock::Clock,
         link::{
             netns::{Netns, in_netns, ip},
@@ -33,9 +33,13 @@ use rrbench::{
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
     time::timeout,
 };
+
+/// The L3 link tests' link builder and echo server (the chaos crate's).
+#[path = "../chaos/tests/common/mod.rs"]
+mod l3;
 
 const PUBLIC_PORT: u16 = 40_001;
 
@@ -152,39 +156,12 @@ async fn as_campaign<T: Send + 'static, F: Future<Output = T>>(
 
 /// A link with `faults` in the current namespace.
 async fn link(faults: &[&str]) -> LinkHandle {
-    Link {
-        faults: faults
-            .iter()
-            .map(|f| f.parse::<Fault>().expect(f))
-            .collect(),
-        seed: 3,
-        events: Arc::new(EventLog::new(Clock::start())),
-    }
-    .start()
-    .await
-    .expect("link in the agent's namespace")
+    l3::link(faults, 3, Arc::new(EventLog::new(Clock::start()))).await
 }
 
 /// A TCP echo server on the leader's address inside the link; where it listens.
 fn echo_in(link: &LinkHandle) -> SocketAddrV4 {
-    let ip = link.leader_ip();
-    let listener = in_netns(&link.netns_path(), move || {
-        let l = std::net::TcpListener::bind((ip, 0))?;
-        l.set_nonblocking(true)?;
-        Ok(l)
-    })
-    .expect("bind in the leader's namespace");
-    let port = listener.local_addr().expect("address").port();
-    let listener = TcpListener::from_std(listener).expect("listener");
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
-    SocketAddrV4::new(ip, port)
+    SocketAddrV4::new(link.leader_ip(), l3::echo_in(link))
 }
 
 /// Forwards the public port of any of the agent's addresses to `to` through the link's device.

@@ -745,12 +745,7 @@ async fn recover_remote(
                 config
             })
             .collect();
-        let targets: Vec<PathBuf> = configs.iter().map(|c| c.target.clone()).collect();
-        let throttles = NodeThrottles::new(
-            cell.settings.max_bytes_per_sec,
-            cell.settings.node_initial_primaries_recoveries,
-        );
-        let reports = recover_all(configs, Some(throttles), &progress, cancel).await;
+        let (reports, targets) = recover_one_node(cell, configs, &progress, cancel).await;
         let stopped = rig.stop().await?;
         let (chaos, leader) = (stopped.events, stopped.stats);
         let mut recovered =
@@ -927,12 +922,7 @@ async fn recover_fan_in(
         .enumerate()
         .map(|(i, rig)| follower_config(cell, rig, scratch.join(format!("leader-{i:02}"))))
         .collect();
-    let targets: Vec<PathBuf> = configs.iter().map(|c| c.target.clone()).collect();
-    let throttles = NodeThrottles::new(
-        cell.settings.max_bytes_per_sec,
-        cell.settings.node_initial_primaries_recoveries,
-    );
-    let reports = recover_all(configs, Some(throttles), &progress, cancel).await;
+    let (reports, targets) = recover_one_node(cell, configs, &progress, cancel).await;
     let mut stats = Vec::with_capacity(rigs.len());
     for rig in &rigs {
         stats.push(leader_stats(rig).await);
@@ -1134,6 +1124,26 @@ fn same_files(leader: &[crate::protocol::FileMeta], target: &Path) -> Result<(),
 
 /// How often the trial's progress is refreshed from its followers'.
 const SUM_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Fan-in's follower node: `configs` (one per leader cluster) recovering at once, sharing the
+/// node's one limiter and its `node_initial_primaries_recoveries` slots; their reports and
+/// targets.
+async fn recover_one_node(
+    cell: &CampaignSpec,
+    configs: Vec<FollowerConfig>,
+    progress: &Arc<Progress>,
+    cancel: impl Future<Output = ()>,
+) -> (Result<Vec<RecoveryReport>, RunError>, Vec<PathBuf>) {
+    let targets: Vec<PathBuf> = configs.iter().map(|c| c.target.clone()).collect();
+    let throttles = NodeThrottles::new(
+        cell.settings.max_bytes_per_sec,
+        cell.settings.node_initial_primaries_recoveries,
+    );
+    (
+        recover_all(configs, Some(throttles), progress, cancel).await,
+        targets,
+    )
+}
 
 /// Runs every follower of `configs` at once (each a node of its own, or all on `shared_node`),
 /// each in a task of its own with progress of its own, summed into `progress` as they go (bytes and files added up, the highest attempt);
