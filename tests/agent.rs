@@ -246,14 +246,7 @@ fn a_campaign_runs_its_leader_on_an_agent_in_another_namespace() {
     assert!(run.status.success(), "{stderr}{stdout}");
     assert!(stdout.contains("1 trials recorded, 1 passed"), "{stdout}");
     let dir = only_run_dir(&out, "remote");
-    let record: serde_json::Value = serde_json::from_str(
-        std::fs::read_to_string(dir.join("trials.jsonl"))
-            .expect("trials")
-            .lines()
-            .next()
-            .expect("a trial"),
-    )
-    .expect("json");
+    let record = trial_records(&dir).into_iter().next().expect("a trial");
     assert_eq!(record["outcome"], "completed", "{record}");
     assert_eq!(
         record["attempts"], 2,
@@ -648,6 +641,15 @@ async fn a_rig_lives_from_post_to_delete_for_the_key_that_started_it_only() {
     agent.stop().await;
 }
 
+/// The lines of a run's `trials.jsonl`.
+fn trial_records(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("trials.jsonl"))
+        .expect("trials")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect()
+}
+
 /// The lines of a trial's `events/<id>.jsonl`.
 fn trial_events(dir: &Path, trial: &str) -> Vec<serde_json::Value> {
     std::fs::read_to_string(dir.join(format!("events/{trial}.jsonl")))
@@ -685,11 +687,7 @@ fn tls_quic_and_fan_in_leaders_run_on_an_agent_and_the_campaign_host_generates_n
     assert!(run.status.success(), "{stderr}{stdout}");
     assert!(stdout.contains("4 trials recorded, 4 passed"), "{stdout}");
     let dir = only_run_dir(&out, "secure");
-    let records: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("trials.jsonl"))
-        .expect("trials")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
+    let records = trial_records(&dir);
     assert_eq!(records.len(), 4);
     for record in &records {
         assert_eq!(record["outcome"], "completed", "{record}");
@@ -1059,11 +1057,7 @@ fn an_l3_cell_runs_its_link_on_the_agent_and_the_campaign_reaches_it_through_the
         println!("{stderr}{stdout}");
         assert!(run.status.success(), "{stderr}{stdout}");
         let dir = only_run_dir(&out, &name);
-        let records: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("trials.jsonl"))
-            .expect("trials")
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("json"))
-            .collect();
+        let records = trial_records(&dir);
         assert_eq!(records.len(), matrix.matches('{').count(), "{stdout}");
         for record in &records {
             assert_eq!(record["outcome"], "completed", "{record}");
