@@ -16,7 +16,7 @@ use rrbench::{
     transport::quic::TlsClient,
     units::{ByteSize, parse_duration, parse_optional_duration},
     vocabulary::{
-        CongestionControl, ConnectionProfile, LeaderFlavor, Policy, RemoteMode, Transport,
+        CongestionControl, ConnectionProfile, LeaderFlavor, Policy, RemoteMode, Transport, ZeroCopy,
     },
 };
 
@@ -465,6 +465,12 @@ pub struct LeaderArgs {
     /// restarting follower leaves behind stay pinned (counted in the stats printed on exit).
     #[arg(long, default_value = "elasticsearch")]
     pub flavor: LeaderFlavor,
+    /// How chunk bytes leave over plain TCP: auto (sendfile(2) from the page cache to
+    /// followers on other hosts; on loopback reading costs the pair less), always (sendfile to
+    /// every follower, loopback too: to test or measure that path on one machine) or never
+    /// (read and write every chunk). TLS and QUIC always read.
+    #[arg(long, default_value = "auto")]
+    pub zero_copy: ZeroCopy,
     /// Listen inside this network namespace (a name from `ip netns list`, such as the one
     /// `rrbench link` prints, or a path like /run/netns/NAME).
     #[arg(long, value_name = "NAME")]
@@ -648,6 +654,7 @@ impl LeaderArgs {
             idle_connection_timeout: self.idle_connection_timeout,
             congestion_control: self.congestion_control,
             flavor: self.flavor,
+            zero_copy: self.zero_copy,
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::{
     units::{ByteSize, duration_serde, format_duration, option_duration_serde},
     vocabulary::{
         ChannelType, CongestionControl, ConnectionProfile, LeaderFlavor, Policy, RemoteMode,
-        Transport,
+        Transport, ZeroCopy,
     },
 };
 
@@ -421,6 +421,9 @@ pub struct LeaderSettings {
     /// Whose leader this is: `elasticsearch` expires idle sessions after
     /// `recovery_activity_timeout`; `opensearch` (the CCR plugin) never does.
     pub flavor: LeaderFlavor,
+    /// How chunk bytes leave over plain TCP: `auto` (`sendfile` to followers on other hosts),
+    /// `always` (loopback too) or `never`. An rrbench setting; Elasticsearch has none.
+    pub zero_copy: ZeroCopy,
 }
 
 impl Default for LeaderSettings {
@@ -437,6 +440,7 @@ impl Default for LeaderSettings {
             idle_connection_timeout: Duration::from_secs(60),
             congestion_control: CongestionControl::System,
             flavor: LeaderFlavor::Elasticsearch,
+            zero_copy: ZeroCopy::Auto,
         }
     }
 }

@@ -241,6 +241,46 @@ impl fmt::Display for CongestionControl {
     }
 }
 
+/// How a leader sends chunk bytes over plain TCP: from the page cache with `sendfile(2)`, or
+/// read into a buffer and written (TLS and QUIC always read: their bytes are encrypted).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ZeroCopy {
+    /// `sendfile` to followers on other hosts only: on loopback the follower's copy out of
+    /// cold page-cache pages costs more than the leader saves (`leader/handler.rs`).
+    #[default]
+    Auto,
+    /// `sendfile` to every follower, loopback included (to test or measure that path on one
+    /// machine).
+    Always,
+    /// Never: every chunk is read and written, as before `sendfile`.
+    Never,
+}
+
+impl FromStr for ZeroCopy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "always" => Ok(Self::Always),
+            "never" => Ok(Self::Never),
+            other => Err(format!(
+                "`{other}` is not a zero-copy mode (auto, always, never)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for ZeroCopy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Always => "always",
+            Self::Never => "never",
+        })
+    }
+}
+
 /// Whose leader the follower talks to: the two CCR implementations keep a recovery session
 /// differently.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -55,6 +55,7 @@ use crate::{
         frame_io::{ReadError, read_frame_within},
         tls::looks_like_tls,
     },
+    vocabulary::ZeroCopy,
 };
 
 /// Largest request payload accepted: requests are small (ids, offsets, an index name, a token).
@@ -173,7 +174,12 @@ pub(crate) async fn serve_halves(
     let hello_by = Instant::now() + within;
     let mut read = BufReader::with_capacity(64 << 10, read);
     let (responses, queue) = mpsc::channel(RESPONSE_QUEUE);
-    let zero_copy = write.tcp().is_some() && sendfile_pays(peer);
+    let zero_copy = write.tcp().is_some()
+        && match shared.config.settings.zero_copy {
+            ZeroCopy::Auto => sendfile_pays(peer),
+            ZeroCopy::Always => true,
+            ZeroCopy::Never => false,
+        };
     let writer = tokio::spawn(write_responses(write, queue));
     let mut conn = Handler {
         activity: activity.clone(),
@@ -266,7 +272,8 @@ fn prefetch(file: &std::fs::File, offset: u64, end: u64) -> bool {
     true
 }
 
-/// Whether sending chunk bytes from the page cache saves work for a follower at `peer`.
+/// Whether sending chunk bytes from the page cache saves work for a follower at `peer` (the
+/// leader's `zero_copy = auto`).
 /// Measured on loopback (512 MiB into tmpfs, 8 interleaved runs each, load 4-7 on 2 cores),
 /// `sendfile` halved the leader's CPU (0.38 to 0.26 s) but raised the follower's from 0.45 to
 /// 0.56 s and lowered throughput (676 to 587 MiB/s): the follower's `recv` then copies from
@@ -560,6 +567,7 @@ impl Handler {
                 if let Ok(frame) = encode_followed_by(id, &head, len) {
                     LeaderStats::add(&shared.stats.chunks_served, 1);
                     LeaderStats::add(&shared.stats.bytes_sent, u64::from(len));
+                    LeaderStats::add(&shared.stats.bytes_sent_from_file, u64::from(len));
                     let response = Response {
                         frame,
                         from_file: Some(FileRange {

@@ -23,6 +23,8 @@ pub struct LeaderStats {
     pub chunks_served: AtomicU64,
     /// Chunk payload bytes sent.
     pub bytes_sent: AtomicU64,
+    /// Of those, bytes sent from the page cache (`sendfile`), never read into the leader.
+    pub bytes_sent_from_file: AtomicU64,
     /// `Error` frames sent.
     pub errors_sent: AtomicU64,
     /// Nanoseconds spent waiting on the node rate limiter.
@@ -60,6 +62,8 @@ pub struct LeaderStatsSnapshot {
     pub chunks_served: u64,
     /// Chunk payload bytes sent.
     pub bytes_sent: u64,
+    /// Of those, bytes sent from the page cache (`sendfile`), never read into the leader.
+    pub bytes_sent_from_file: u64,
     /// `Error` frames sent.
     pub errors_sent: u64,
     /// Nanoseconds spent waiting on the node rate limiter.
@@ -88,6 +92,7 @@ impl LeaderStatsSnapshot {
             pinned_bytes: a.pinned_bytes + b.pinned_bytes,
             chunks_served: a.chunks_served + b.chunks_served,
             bytes_sent: a.bytes_sent + b.bytes_sent,
+            bytes_sent_from_file: a.bytes_sent_from_file + b.bytes_sent_from_file,
             errors_sent: a.errors_sent + b.errors_sent,
             throttle_nanos: a.throttle_nanos + b.throttle_nanos,
             connections_closed_by_leader: a.connections_closed_by_leader
@@ -121,6 +126,7 @@ impl LeaderStats {
             pinned_bytes,
             chunks_served: get(&self.chunks_served),
             bytes_sent: get(&self.bytes_sent),
+            bytes_sent_from_file: get(&self.bytes_sent_from_file),
             errors_sent: get(&self.errors_sent),
             throttle_nanos: get(&self.throttle_nanos),
             connections_closed_by_leader: get(&self.connections_closed_by_leader),
