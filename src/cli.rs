@@ -468,7 +468,8 @@ pub struct LeaderArgs {
     /// How chunk bytes leave over plain TCP: auto (sendfile(2) from the page cache to
     /// followers on other hosts; on loopback reading costs the pair less), always (sendfile to
     /// every follower, loopback too: to test or measure that path on one machine) or never
-    /// (read and write every chunk). TLS and QUIC always read.
+    /// (read and write every chunk). Only chunks aligned to 64 KiB blocks (or ending a file) can
+    /// go by sendfile; others, and TLS and QUIC, are always read.
     #[arg(long, default_value = "auto")]
     pub zero_copy: ZeroCopy,
     /// Listen inside this network namespace (a name from `ip netns list`, such as the one

@@ -251,7 +251,8 @@ pub enum ZeroCopy {
     #[default]
     Auto,
     /// `sendfile` to every follower, loopback included (to test or measure that path on one
-    /// machine).
+    /// machine). Only chunks aligned to the 64 KiB checksum blocks (or ending a file) can go
+    /// that way; others are read.
     Always,
     /// Never: every chunk is read and written, as before `sendfile`.
     Never,

@@ -1013,10 +1013,12 @@ fn an_l3_cell_runs_its_link_on_the_agent_and_the_campaign_reaches_it_through_the
         .expect("ip netns exec");
     assert!(forwarding.success());
     // Public ports any free one (held by a socket of the agent's), or from --rig-ports.
+    // The first also listens on any address (as the Docker image does): its forwards match
+    // whatever is addressed to the host itself.
     let any_port = format!("{}:7070", hosts.ip_a);
     let ranged = format!("{}:7071", hosts.ip_a);
     let agents = [
-        start_agent(Some(hosts.a.name()), &any_port, &pki, tmp.path()),
+        start_agent(Some(hosts.a.name()), "0.0.0.0:7070", &pki, tmp.path()),
         start_agent_with(
             Some(hosts.a.name()),
             &ranged,

@@ -123,6 +123,11 @@ async fn a_leader_file_cut_short_after_loading_fails_the_recovery_by_sendfile_to
     let report = recover(leader.local_addr(), &target, settings).await;
     assert_eq!(report.outcome, Outcome::Failed, "{report:?}");
     assert!(!target.join("a").exists(), "a short copy was kept");
+    // The first chunk, still whole, went from the page cache.
+    assert!(
+        leader.stats().bytes_sent_from_file > 0,
+        "no sendfile at all"
+    );
     leader.shutdown().await;
 }
 

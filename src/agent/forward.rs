@@ -18,7 +18,7 @@
 //! table ip rrbench_rig_<agent pid>_<its start time>_<rig> {
 //!     chain prerouting {
 //!         type nat hook prerouting priority dstnat; policy accept;
-//!         ip daddr 10.0.0.5 ip daddr 10.0.0.5 tcp dport 40001 dnat to 100.64.0.2:5000
+//!         ip daddr 10.0.0.5 tcp dport 40001 dnat to 100.64.0.2:5000
 //!     }
 //!     chain postrouting {
 //!         type nat hook postrouting priority srcnat; policy accept;
@@ -153,6 +153,7 @@ impl Forward {
         via_dev: &str,
     ) -> Result<Self, ForwardError> {
         let table = table_name(&agent_tag(), rig)?;
+        announce();
         let ruleset = ruleset(&table, public, mappings, protocol, via_dev)?;
         if !forwarding_enabled() {
             return Err(ForwardError::ForwardingOff);
@@ -206,27 +207,27 @@ pub fn forwarding_enabled() -> bool {
 }
 
 /// Deletes the tables of agents that are gone (killed before they removed them); returns their
-/// names. Another running agent's tables stay. An agent is known by its process id and that
-/// process's start time, so a new agent with an old one's pid (PID 1 of a restarted container)
-/// still removes the old one's tables.
+/// names. Another running agent's tables stay, whichever PID namespace it runs in: an agent is
+/// known by its pid and start time, and it is alive while its presence socket (an abstract
+/// Unix socket, which belongs to the network namespace the tables are in) takes connections.
+/// A new agent with an old one's pid (PID 1 of a restarted container) has another start time.
 pub fn remove_stale() -> Result<Vec<String>, ForwardError> {
+    let ours = agent_tag();
+    announce();
     let listing = nft(&["list", "tables", "ip"], None)?;
     let mut removed = Vec::new();
     for table in listing
         .lines()
         .filter_map(|line| line.trim().strip_prefix("table ip "))
     {
-        let Some(tag) = table.strip_prefix(TABLE_PREFIX).and_then(|rest| {
+        let Some((pid, started)) = table.strip_prefix(TABLE_PREFIX).and_then(|rest| {
             let mut parts = rest.splitn(3, '_');
             Some((parts.next()?, parts.next()?))
         }) else {
             continue;
         };
-        let (pid, started) = tag;
-        if pid.parse::<u32>().is_err() {
-            continue;
-        }
-        if start_time(&format!("/proc/{pid}/stat")).as_deref() != Some(started) {
+        let tag = format!("{pid}_{started}");
+        if tag != ours && !present(&tag) {
             nft(&["delete", "table", "ip", table], None)?;
             removed.push(table.to_string());
         }
@@ -234,17 +235,47 @@ pub fn remove_stale() -> Result<Vec<String>, ForwardError> {
     Ok(removed)
 }
 
+/// The abstract socket name an agent with `tag` listens on while it runs.
+fn presence_name(tag: &str) -> String {
+    format!("rrbench-agent-{tag}")
+}
+
+/// Starts this process's presence socket (once; it lives as long as the process), so other
+/// agents in this network namespace keep its tables.
+fn announce() {
+    use std::os::{linux::net::SocketAddrExt, unix::net::SocketAddr as UnixAddr};
+    static PRESENCE: std::sync::OnceLock<Option<std::os::unix::net::UnixListener>> =
+        std::sync::OnceLock::new();
+    PRESENCE.get_or_init(|| {
+        let name = presence_name(&agent_tag());
+        let addr = UnixAddr::from_abstract_name(name.as_bytes()).ok()?;
+        std::os::unix::net::UnixListener::bind_addr(&addr).ok()
+    });
+}
+
+/// Whether the agent with `tag` runs in this network namespace (its presence socket answers).
+fn present(tag: &str) -> bool {
+    use std::os::{linux::net::SocketAddrExt, unix::net::SocketAddr as UnixAddr};
+    let name = presence_name(tag);
+    UnixAddr::from_abstract_name(name.as_bytes())
+        .and_then(|addr| std::os::unix::net::UnixStream::connect_addr(&addr))
+        .is_ok()
+}
+
 /// This agent in a table's name: `<pid>_<start time>`.
 fn agent_tag() -> String {
-    let started = start_time("/proc/self/stat").unwrap_or_else(|| "0".into());
+    let started = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| start_time(&stat))
+        .unwrap_or_else(|| "0".into());
     format!("{}_{started}", std::process::id())
 }
 
-/// A process's start time (clock ticks after boot, field 22 of `/proc/PID/stat`).
+/// A process's start time (clock ticks after boot): field 22 of a `/proc/PID/stat` line.
 fn start_time(stat: &str) -> Option<String> {
-    let text = std::fs::read_to_string(stat).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces: count after it.
-    let after = &text[text.rfind(')')? + 1..];
+    // The command name (field 2) is in parentheses and may hold spaces and parentheses: count
+    // from the last `)`, which ends it (field 3 is then the first after it).
+    let after = &stat[stat.rfind(')')? + 1..];
     let field = after.split_whitespace().nth(19)?;
     field
         .bytes()
@@ -531,13 +562,18 @@ mod tests {
 
     #[test]
     fn an_agent_is_known_by_its_pid_and_its_start_time() {
+        // Field 22 of a stat line whose command name holds spaces and parentheses.
+        let line = "4242 (a b) (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 1 0 \
+                    987654 12345678 300 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0";
+        assert_eq!(start_time(line).as_deref(), Some("987654"));
+        assert_eq!(start_time("4242 (x) S 1"), None, "a short line");
         let tag = agent_tag();
         let (pid, started) = tag.split_once('_').expect("pid_start");
         assert_eq!(pid, std::process::id().to_string());
-        assert_eq!(
-            start_time(&format!("/proc/{pid}/stat")).as_deref(),
-            Some(started)
-        );
         assert!(started.parse::<u64>().is_ok_and(|t| t > 0), "{tag}");
+        // Announced, this process is present; an agent of another start time is not.
+        announce();
+        assert!(present(&tag));
+        assert!(!present(&format!("{pid}_1")));
     }
 }

@@ -219,12 +219,13 @@ impl Rigs {
             if !forward::forwarding_enabled() {
                 return Err(refused(503, ForwardError::ForwardingOff.to_string()));
             }
-            if self.bind.is_ipv6() {
+            // `::` takes IPv4 too (a dual-stack socket), forwarded as any local address.
+            if self.bind.is_ipv6() && !self.bind.is_unspecified() {
                 return Err(refused(
                     400,
                     format!(
                         "an L3 cell is forwarded into its link over IPv4 only, and this agent \
-                         listens on {}: run it on an IPv4 address (--listen)",
+                         listens on {}: run it on an IPv4 address or `[::]` (--listen)",
                         self.bind
                     ),
                 ));
@@ -478,7 +479,11 @@ impl Rigs {
                 }
                 Ok(None) => dials.push(dial_ports(rigs.last().map(Rig::dial_list).as_deref())),
                 Err(r) => {
-                    drop(forwards);
+                    if !remove_forwards(forwards).await.is_empty() {
+                        // A table left behind still forwards its ports: never hand them out.
+                        std::mem::forget(reserved);
+                        std::mem::forget(holds);
+                    }
                     for rig in rigs {
                         rig.shutdown().await;
                     }
@@ -867,21 +872,8 @@ fn leader_stats(rigs: &[Rig]) -> LeaderStatsSnapshot {
 }
 
 async fn finish(mut r: Running) -> RigStopped {
-    // No new flow into a link that is going away; `nft` waited for off the runtime's threads.
-    let forwards = std::mem::take(&mut r.forwards);
-    let removed = tokio::task::spawn_blocking(move || {
-        forwards
-            .into_iter()
-            .filter_map(|forward| {
-                let table = forward.table().to_owned();
-                forward.remove().err().map(|e| {
-                    format!("the agent could not remove its forward {table} into a link: {e}")
-                })
-            })
-            .collect::<Vec<String>>()
-    })
-    .await;
-    let warnings = removed.unwrap_or_else(|e| vec![format!("removing the forwards: {e}")]);
+    // No new flow into a link that is going away.
+    let warnings = remove_forwards(std::mem::take(&mut r.forwards)).await;
     if !warnings.is_empty() {
         // A table left behind still forwards its ports: never hand them to another rig.
         std::mem::forget(std::mem::take(&mut r._ports));
@@ -900,6 +892,26 @@ async fn finish(mut r: Running) -> RigStopped {
         events_dropped: r.events.dropped() as u64,
         warnings,
     }
+}
+
+/// Removes `forwards`, running `nft` off the runtime's threads; what could not be removed.
+async fn remove_forwards(forwards: Vec<Forward>) -> Vec<String> {
+    if forwards.is_empty() {
+        return Vec::new();
+    }
+    let removed = tokio::task::spawn_blocking(move || {
+        forwards
+            .into_iter()
+            .filter_map(|forward| {
+                let table = forward.table().to_owned();
+                forward.remove().err().map(|e| {
+                    format!("the agent could not remove its forward {table} into a link: {e}")
+                })
+            })
+            .collect::<Vec<String>>()
+    })
+    .await;
+    removed.unwrap_or_else(|e| vec![format!("removing the forwards: {e}")])
 }
 
 fn no_rig(id: u64) -> Refused {

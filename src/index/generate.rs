@@ -83,6 +83,24 @@ fn segment_name(mut n: u32) -> String {
     format!("_{}", String::from_utf8_lossy(&out))
 }
 
+/// `SEGMENT_DECAY` to the power `n`, by square-and-multiply in plain IEEE multiplications (as
+/// compiler-rt's `__powidf2`, which `f64::powi` calls here), so every host plans the same
+/// lengths: a campaign checks an agent's index against its own plan, and `powi`'s precision
+/// is documented to vary by platform and Rust version.
+fn decay_to(mut n: u32) -> f64 {
+    let (mut base, mut power) = (SEGMENT_DECAY, 1.0);
+    loop {
+        if n & 1 == 1 {
+            power *= base;
+        }
+        n /= 2;
+        if n == 0 {
+            return power;
+        }
+        base *= base;
+    }
+}
+
 /// Names and sizes, without writing anything. Sizes sum to `spec.size` exactly and every file has
 /// at least one byte.
 pub fn plan_files(spec: &GenerateSpec) -> Result<Vec<GeneratedFile>, IndexError> {
@@ -105,7 +123,7 @@ pub fn plan_files(spec: &GenerateSpec) -> Result<Vec<GeneratedFile>, IndexError>
             i as usize % SEGMENT_FILES.len(),
         );
         let (ext, share) = SEGMENT_FILES[slot];
-        let segment_weight = SEGMENT_DECAY.powi(segment as i32);
+        let segment_weight = decay_to(segment);
         names.push(format!("{}.{ext}", segment_name(segment)));
         weights.push(segment_weight * share * uniform(&mut rng, 0.8, 1.2));
     }
@@ -242,6 +260,17 @@ fn remove_partial(dir: &Path, plan: &[GeneratedFile], created: bool) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_segment_decay_is_the_same_power_powi_gave_on_this_host() {
+        for n in 0..300 {
+            assert_eq!(
+                super::decay_to(n).to_bits(),
+                super::SEGMENT_DECAY.powi(n as i32).to_bits(),
+                "{n}"
+            );
+        }
+    }
+
     use super::*;
 
     fn spec(size: u64, files: u32, seed: u64) -> GenerateSpec {
