@@ -84,6 +84,20 @@ impl Tun {
         }
     }
 
+    /// Reads one frame into `buf`, replacing what it held, with room for `max` bytes: the
+    /// frame lands in the buffer itself (no zeroing first), so the pump can hand the buffer on
+    /// (to a delay line) instead of copying the frame out.
+    pub async fn recv_into(&self, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        buf.clear();
+        buf.reserve(max);
+        loop {
+            let mut ready = self.fd.readable().await?;
+            if let Ok(read) = ready.try_io(|f| read_spare(f.get_ref(), buf)) {
+                return read;
+            }
+        }
+    }
+
     /// Writes one frame (a `virtio_net_hdr`, then the packet): it enters the kernel as received
     /// on this device.
     pub async fn send(&self, frame: &[u8]) -> io::Result<usize> {
@@ -145,6 +159,20 @@ fn set_offloads(file: &File) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[allow(unsafe_code)]
+fn read_spare(file: &File, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: read(2) writes at most `spare.len()` bytes at the pointer, all inside the vector's
+    // allocation, which `buf` holds borrowed for the call.
+    let rc = unsafe { libc::read(file.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel initialised the `rc` bytes after the old length, within the capacity.
+    unsafe { buf.set_len(buf.len() + rc as usize) };
+    Ok(rc as usize)
 }
 
 #[allow(unsafe_code)]
