@@ -16,7 +16,10 @@
 //! and the kernels' TCP is otherwise untouched. When the fault turns on every flow the link has
 //! seen is reset, idle or not; while a window is open every packet of a flow (a new SYN too) is
 //! dropped and answered with RSTs; with `after_bytes`, the packet that takes a flow's payload
-//! (both directions) past it is. [`PacketReset`] decides, purely; the link sends.
+//! (both directions) past it is. A flow reset is then held reset while the fault is on, for at
+//! most 10 s (`link/hold.rs`): an end that ignored its RST because the sequence number it
+//! expects had moved on is answered with an exact one. [`PacketReset`] decides, purely; the
+//! link sends.
 
 use std::{collections::HashMap, time::Duration};
 

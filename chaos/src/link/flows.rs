@@ -16,7 +16,10 @@ use std::{
 
 use tokio::time::Instant;
 
-use super::tun::Tun;
+use super::{
+    hold::{Held, ResetHold},
+    tun::Tun,
+};
 use crate::{
     datagram::Shared,
     events::EventKind,
@@ -39,10 +42,6 @@ const SEQS_KEPT: Duration = Duration::from_secs(3600);
 /// Most flows whose sequence numbers are remembered (a conntrack table's default size).
 const SEQS_MAX: usize = 65_536;
 
-/// How long a flow stays reset after its RSTs: a packet of it from an end that is still
-/// sending is dropped and answered with an RST that end takes.
-const RESET_HOLD: Duration = Duration::from_secs(10);
-
 enum Machine {
     Conntrack(ConntrackTable),
     Reset {
@@ -60,25 +59,8 @@ struct FlowFault {
 struct State {
     faults: Vec<FlowFault>,
     seqs: HashMap<FlowKey, (FlowSeqs, Instant)>,
-    /// Flows reset, until when they stay so. A forged RST carries the sequence number each end
-    /// was last seen to expect; with bytes in flight both ways an end may have moved on when it
-    /// lands, and then ignores it (RFC 5961). Its next packet says exactly what it expects (its
-    /// ack), so that one is answered with an RST it takes, as a middlebox that reset a flow
-    /// answers any later packet of it.
-    reset: HashMap<FlowKey, Instant>,
-}
-
-impl State {
-    /// Remembers `flow` as reset (bounded: a full table lets the soonest to end go).
-    fn mark_reset(&mut self, flow: FlowKey, now: Instant) {
-        if self.reset.len() >= SEQS_MAX && !self.reset.contains_key(&flow) {
-            let soonest = self.reset.iter().min_by_key(|(_, until)| **until);
-            if let Some(key) = soonest.map(|(k, _)| *k) {
-                self.reset.remove(&key);
-            }
-        }
-        self.reset.insert(flow, now + RESET_HOLD);
-    }
+    /// Flows reset, held so while their fault is on (`hold.rs`).
+    hold: ResetHold,
 }
 
 /// The flow faults of one link, between its two TUN devices.
@@ -135,7 +117,7 @@ impl Gate {
             state: Mutex::new(State {
                 faults,
                 seqs: HashMap::new(),
-                reset: HashMap::new(),
+                hold: ResetHold::new(SEQS_MAX),
             }),
         }))
     }
@@ -198,19 +180,16 @@ impl Gate {
         };
         let now = Instant::now();
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(until) = state.reset.get(&flow).copied() {
-            if now >= until || p.opens() {
-                // Over, or a new connection on these ports.
-                state.reset.remove(&flow);
-            } else if p.has(flags::RST) {
-                // An end's own RST passes: the other end may still need it.
-                return None;
-            } else {
-                // An end that did not take its RST: one with exactly the sequence number it
-                // expects (its ack), and nothing of the flow passes.
-                let answer = p
-                    .has(flags::ACK)
-                    .then(|| (from_near, forge_rst(p.dst, p.src, p.ack, None)));
+        match state
+            .hold
+            .on_packet(&p, flow, now, |i| self.shared.is_on(i))
+        {
+            Held::Free => {}
+            Held::PassRst => return None,
+            // An end that did not take its RST: one with exactly the sequence number it
+            // acknowledges, and nothing of the flow passes.
+            Held::Answer(seq) => {
+                let answer = seq.map(|seq| (from_near, forge_rst(p.dst, p.src, seq, None)));
                 return Some(answer.into_iter().collect());
             }
         }
@@ -258,7 +237,7 @@ impl Gate {
             return Some(Vec::new());
         }
         let seqs = state.seqs.remove(&flow).map(|(s, _)| s).unwrap_or_default();
-        state.mark_reset(flow, now);
+        state.hold.mark(flow, index, now);
         drop(state);
         self.shared.events().record(EventKind::FlowReset {
             fault,
@@ -272,14 +251,9 @@ impl Gate {
     fn tick(&self) -> Rsts {
         let now = Instant::now();
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let State {
-            faults,
-            seqs,
-            reset,
-        } = &mut *state;
+        let State { faults, seqs, hold } = &mut *state;
         seqs.retain(|_, (_, last)| now.saturating_duration_since(*last) < SEQS_KEPT);
-        reset.retain(|_, until| *until > now);
-        let mut newly_reset = Vec::new();
+        hold.expire(now);
         let mut out = Vec::new();
         let mut notes = Vec::new();
         for ff in faults.iter_mut() {
@@ -315,13 +289,10 @@ impl Gate {
                             direction: Direction::Both,
                         });
                         out.extend(self.rsts(flow, reset_both(flow, s, None)));
-                        newly_reset.push(flow);
+                        hold.mark(flow, ff.index, now);
                     }
                 }
             }
-        }
-        for flow in newly_reset {
-            state.mark_reset(flow, now);
         }
         out
     }

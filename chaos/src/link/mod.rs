@@ -35,6 +35,7 @@
 
 mod flows;
 pub mod gso;
+mod hold;
 pub mod netns;
 pub mod tun;
 
