@@ -499,8 +499,9 @@ impl Pump {
                     let spare = path.pool().take();
                     std::mem::replace(frame, spare)
                 } else {
-                    // An ACK: copied into a buffer of its size, so the pool and the delay line
-                    // do not hold a frame's worth of memory for each.
+                    // An ACK: copied into a pooled buffer (copying a few bytes costs less than
+                    // giving up the read buffer, whose replacement may have to be allocated);
+                    // a pooled buffer may be a frame's size, so this bounds no memory.
                     let mut owned = path.pool().take();
                     owned.extend_from_slice(frame);
                     owned
