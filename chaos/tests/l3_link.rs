@@ -180,5 +180,12 @@ async fn a_reset_after_bytes_resets_an_echo_with_bytes_in_flight_both_ways() {
             "connection {attempt} echoed everything"
         );
     }
+    // One reset per connection: none lost, none doubled by the hold's answers.
+    let resets = events
+        .since(0)
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::FlowReset { .. }))
+        .count();
+    assert_eq!(resets, 8, "{:?}", events.since(0));
     link.shutdown().await;
 }
