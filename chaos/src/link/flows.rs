@@ -237,7 +237,7 @@ impl Gate {
             return Some(Vec::new());
         }
         let seqs = state.seqs.remove(&flow).map(|(s, _)| s).unwrap_or_default();
-        state.hold.mark(flow, index, now);
+        state.hold.mark(flow, index, seqs, now);
         drop(state);
         self.shared.events().record(EventKind::FlowReset {
             fault,
@@ -289,7 +289,7 @@ impl Gate {
                             direction: Direction::Both,
                         });
                         out.extend(self.rsts(flow, reset_both(flow, s, None)));
-                        hold.mark(flow, ff.index, now);
+                        hold.mark(flow, ff.index, s, now);
                     }
                 }
             }

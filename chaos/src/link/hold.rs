@@ -17,10 +17,16 @@ use std::{
 
 use tokio::time::Instant;
 
-use crate::fault::packet::{FlowKey, TcpPacket, flags};
+use crate::fault::packet::{FlowKey, FlowSeqs, TcpPacket, flags};
 
 /// The longest a flow stays reset after its RSTs.
 pub(crate) const RESET_HOLD: Duration = Duration::from_secs(10);
+
+/// How long an end may take to receive what passed toward it before the reset: until then its
+/// packets are answered only once they acknowledge all of it (so the RST does not overtake
+/// bytes already on their way, as no RST on a wire does); after it, whatever they acknowledge
+/// (bytes lost on the way after the gate would never be).
+pub(crate) const IN_FLIGHT_GRACE: Duration = Duration::from_millis(200);
 
 /// What the hold says of a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,7 +42,9 @@ pub(crate) enum Held {
 
 /// The flows held reset, each by the fault that reset it, bounded to `max`.
 pub(crate) struct ResetHold {
-    flows: HashMap<FlowKey, (usize, Instant)>,
+    /// Each held flow's fault, when its hold ends, and what had passed each way when it was
+    /// reset.
+    flows: HashMap<FlowKey, (usize, Instant, FlowSeqs)>,
     /// Flows in the order their holds end (every hold is as long), for expiry and eviction.
     order: VecDeque<(Instant, FlowKey)>,
     max: usize,
@@ -52,20 +60,20 @@ impl ResetHold {
         }
     }
 
-    /// `flow` was just reset by fault `fault`: held until `now` + [`RESET_HOLD`]. A full hold
-    /// lets the flow whose hold ends soonest go.
-    pub(crate) fn mark(&mut self, flow: FlowKey, fault: usize, now: Instant) {
+    /// `flow` was just reset by fault `fault`, `passed` having gone each way: held until `now` +
+    /// [`RESET_HOLD`]. A full hold lets the flow whose hold ends soonest go.
+    pub(crate) fn mark(&mut self, flow: FlowKey, fault: usize, passed: FlowSeqs, now: Instant) {
         let until = now + RESET_HOLD;
         while self.flows.len() >= self.max && !self.flows.contains_key(&flow) {
             let Some((at, key)) = self.order.pop_front() else {
                 break;
             };
             // Only the entry that is still that flow's hold counts.
-            if self.flows.get(&key).is_some_and(|(_, u)| *u == at) {
+            if self.flows.get(&key).is_some_and(|(_, u, _)| *u == at) {
                 self.flows.remove(&key);
             }
         }
-        self.flows.insert(flow, (fault, until));
+        self.flows.insert(flow, (fault, until, passed));
         self.order.push_back((until, flow));
     }
 
@@ -77,7 +85,7 @@ impl ResetHold {
         now: Instant,
         on: impl Fn(usize) -> bool,
     ) -> Held {
-        let Some(&(fault, until)) = self.flows.get(&flow) else {
+        let Some(&(fault, until, passed)) = self.flows.get(&flow) else {
             return Held::Free;
         };
         if now >= until || p.opens() || !on(fault) {
@@ -87,7 +95,22 @@ impl ResetHold {
         if p.has(flags::RST) {
             return Held::PassRst;
         }
-        Held::Answer(p.has(flags::ACK).then_some(p.ack))
+        if !p.has(flags::ACK) {
+            return Held::Answer(None);
+        }
+        // What the other end had sent through before the reset, which this end must have.
+        let (_, from_lo) = p.flow();
+        let owed = if from_lo {
+            passed.hi_end
+        } else {
+            passed.lo_end
+        };
+        let has_all = owed.is_none_or(|owed| (p.ack.wrapping_sub(owed) as i32) >= 0);
+        let marked = until - RESET_HOLD;
+        match has_all || now >= marked + IN_FLIGHT_GRACE {
+            true => Held::Answer(Some(p.ack)),
+            false => Held::Answer(None),
+        }
     }
 
     /// Lets holds that ended by `now` go.
@@ -97,7 +120,7 @@ impl ResetHold {
                 break;
             }
             self.order.pop_front();
-            if self.flows.get(&key).is_some_and(|(_, u)| *u == at) {
+            if self.flows.get(&key).is_some_and(|(_, u, _)| *u == at) {
                 self.flows.remove(&key);
             }
         }
@@ -129,7 +152,7 @@ mod tests {
         let (flow, _) = p.flow();
         let now = Instant::now();
         assert_eq!(hold.on_packet(&p, flow, now, |_| true), Held::Free);
-        hold.mark(flow, 0, now);
+        hold.mark(flow, 0, FlowSeqs::default(), now);
         assert_eq!(
             hold.on_packet(&p, flow, now, |_| true),
             Held::Answer(Some(777))
@@ -157,21 +180,21 @@ mod tests {
         let p = tcp(A, B, 1, flags::ACK);
         let (flow, _) = p.flow();
         let now = Instant::now();
-        hold.mark(flow, 3, now);
+        hold.mark(flow, 3, FlowSeqs::default(), now);
         let later = now + RESET_HOLD;
         assert_eq!(
             hold.on_packet(&p, flow, later, |_| true),
             Held::Free,
             "ended"
         );
-        hold.mark(flow, 3, now);
+        hold.mark(flow, 3, FlowSeqs::default(), now);
         let syn = tcp(A, B, 0, flags::SYN);
         assert_eq!(
             hold.on_packet(&syn, flow, now, |_| true),
             Held::Free,
             "a SYN"
         );
-        hold.mark(flow, 3, now);
+        hold.mark(flow, 3, FlowSeqs::default(), now);
         // Fault 3 off (a conntrack window closed, the fault removed): the flow is free.
         assert_eq!(hold.on_packet(&p, flow, now, |f| f != 3), Held::Free, "off");
         assert_eq!(hold.len(), 0);
@@ -189,7 +212,12 @@ mod tests {
             })
             .collect();
         for (i, flow) in flows.iter().enumerate() {
-            hold.mark(*flow, 0, now + Duration::from_millis(i as u64));
+            hold.mark(
+                *flow,
+                0,
+                FlowSeqs::default(),
+                now + Duration::from_millis(i as u64),
+            );
         }
         assert_eq!(hold.len(), 2);
         let p = tcp("10.0.0.1:5000", B, 1, flags::ACK);
@@ -201,9 +229,50 @@ mod tests {
         hold.expire(now + RESET_HOLD + Duration::from_millis(5));
         assert_eq!(hold.len(), 0);
         // A flow marked again keeps its newest hold when the old one's time comes.
-        hold.mark(flows[1], 0, now);
-        hold.mark(flows[1], 0, now + Duration::from_secs(5));
+        hold.mark(flows[1], 0, FlowSeqs::default(), now);
+        hold.mark(
+            flows[1],
+            0,
+            FlowSeqs::default(),
+            now + Duration::from_secs(5),
+        );
         hold.expire(now + RESET_HOLD);
         assert_eq!(hold.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_end_is_answered_once_it_has_what_passed_toward_it_or_after_the_grace() {
+        let mut hold = ResetHold::new(8);
+        let now = Instant::now();
+        let flow = tcp(A, B, 1, flags::ACK).flow().0;
+        // B had sent up to 1000 through the link when the flow was reset; A up to 50.
+        let passed = FlowSeqs {
+            lo_end: Some(50),
+            hi_end: Some(1000),
+        };
+        hold.mark(flow, 0, passed, now);
+        // A (lo) acknowledging 900: 100 bytes are still on their way to it. Dropped only.
+        let behind = tcp(A, B, 900, flags::ACK);
+        assert_eq!(
+            hold.on_packet(&behind, flow, now, |_| true),
+            Held::Answer(None)
+        );
+        let caught_up = tcp(A, B, 1000, flags::ACK);
+        assert_eq!(
+            hold.on_packet(&caught_up, flow, now, |_| true),
+            Held::Answer(Some(1000))
+        );
+        // B has everything A sent.
+        let b = tcp(B, A, 50, flags::ACK);
+        assert_eq!(
+            hold.on_packet(&b, flow, now, |_| true),
+            Held::Answer(Some(50))
+        );
+        // Bytes lost after the gate never come: after the grace, whatever it acknowledges.
+        let later = now + IN_FLIGHT_GRACE;
+        assert_eq!(
+            hold.on_packet(&behind, flow, later, |_| true),
+            Held::Answer(Some(900))
+        );
     }
 }
