@@ -187,6 +187,23 @@ struct Across {
     key: PathBuf,
 }
 
+impl Across {
+    /// Runs campaign `name` (its `body`, its leader on the agent at `listen`) in namespace `b`,
+    /// which must succeed; what it printed, and its run directory.
+    fn run(&self, name: &str, listen: &str, body: &str) -> (String, PathBuf) {
+        let file = self.tmp.path().join(format!("{name}.toml"));
+        let agent = format!("agent://{listen}");
+        std::fs::write(&file, campaign(name, &agent, &self.pki.ca, &self.key, body))
+            .expect("write");
+        let out = self.tmp.path().join("results");
+        let run = run_campaign(Some(self.hosts.b.name()), &file, &out);
+        let (stdout, stderr) = (text(&run.stdout), text(&run.stderr));
+        println!("{stderr}{stdout}");
+        assert!(run.status.success(), "{stderr}{stdout}");
+        (stdout, only_run_dir(&out, name))
+    }
+}
+
 fn across() -> Across {
     let hosts = TwoHosts::new();
     let tmp = scratch();
@@ -219,14 +236,12 @@ fn a_campaign_runs_its_leader_on_an_agent_in_another_namespace() {
     if !usable_in_tests() {
         return;
     }
+    let across = across();
     let Across {
-        hosts,
-        tmp,
-        pki,
-        key,
-    } = across();
+        hosts, tmp, pki, ..
+    } = &across;
     let listen = format!("{}:7070", hosts.ip_a);
-    let agent_process = start_agent(Some(hosts.a.name()), &listen, &pki, tmp.path());
+    let agent_process = start_agent(Some(hosts.a.name()), &listen, pki, tmp.path());
     // The agent's clock starts well before the campaign's, so an offset applied the wrong way
     // round would put the chaos events seconds off the follower's.
     std::thread::sleep(Duration::from_millis(1500));
@@ -236,16 +251,9 @@ fn a_campaign_runs_its_leader_on_an_agent_in_another_namespace() {
                 \"8mb\"\n[settings]\nmax_bytes_per_sec = \"0\"\n[faults.cut]\ntype = \
                 \"reset\"\nat = \"500ms\"\n[faults.wan]\ntype = \"latency\"\ndelay = \
                 \"1ms\"\n[expect]\noutcome = \"completed\"\n";
-    let file = tmp.path().join("remote.toml");
-    let agent = format!("agent://{listen}");
-    std::fs::write(&file, campaign("remote", &agent, &pki.ca, &key, body)).expect("write");
-    let out = tmp.path().join("results");
-    let run = run_campaign(Some(hosts.b.name()), &file, &out);
-    let (stdout, stderr) = (text(&run.stdout), text(&run.stderr));
-    println!("{stderr}{stdout}");
-    assert!(run.status.success(), "{stderr}{stdout}");
+    let (stdout, dir) = across.run("remote", &listen, body);
     assert!(stdout.contains("1 trials recorded, 1 passed"), "{stdout}");
-    let dir = only_run_dir(&out, "remote");
+    let agent = format!("agent://{listen}");
     let record = trial_records(&dir).into_iter().next().expect("a trial");
     assert_eq!(record["outcome"], "completed", "{record}");
     assert_eq!(
@@ -324,7 +332,7 @@ fn a_campaign_runs_its_leader_on_an_agent_in_another_namespace() {
     assert_eq!(count("lease ended"), 0, "{log:?}");
     // The followers' copy was checked against the agent's file metas: no index here.
     assert!(
-        !out.join(".index-cache").exists(),
+        !tmp.path().join("results/.index-cache").exists(),
         "the campaign host generated the index"
     );
 }
@@ -664,29 +672,19 @@ fn tls_quic_and_fan_in_leaders_run_on_an_agent_and_the_campaign_host_generates_n
     if !usable_in_tests() {
         return;
     }
+    let across = across();
     let Across {
-        hosts,
-        tmp,
-        pki,
-        key,
-    } = across();
+        hosts, tmp, pki, ..
+    } = &across;
     let listen = format!("{}:7070", hosts.ip_a);
-    let agent_process = start_agent(Some(hosts.a.name()), &listen, &pki, tmp.path());
+    let agent_process = start_agent(Some(hosts.a.name()), &listen, pki, tmp.path());
     // No fault with a reference: one rig entry per trial.
     let body = "[index]\nsize = \"2mb\"\nfiles = 4\nseed = 2\n[settings]\nmax_bytes_per_sec = \
                 \"0\"\n[matrix]\ncase = [{ \"settings.tls\" = true }, { \"settings.transport\" = \
                 \"quic\" }, { leaders = 2 }, { leaders = 2, \"settings.transport\" = \"quic\" \
                 }]\n[expect]\noutcome = \"completed\"\n";
-    let file = tmp.path().join("secure.toml");
-    let agent = format!("agent://{listen}");
-    std::fs::write(&file, campaign("secure", &agent, &pki.ca, &key, body)).expect("write");
-    let out = tmp.path().join("results");
-    let run = run_campaign(Some(hosts.b.name()), &file, &out);
-    let (stdout, stderr) = (text(&run.stdout), text(&run.stderr));
-    println!("{stderr}{stdout}");
-    assert!(run.status.success(), "{stderr}{stdout}");
+    let (stdout, dir) = across.run("secure", &listen, body);
     assert!(stdout.contains("4 trials recorded, 4 passed"), "{stdout}");
-    let dir = only_run_dir(&out, "secure");
     let records = trial_records(&dir);
     assert_eq!(records.len(), 4);
     for record in &records {
@@ -731,7 +729,7 @@ fn tls_quic_and_fan_in_leaders_run_on_an_agent_and_the_campaign_host_generates_n
     }
     // The campaign host verified against the agent's metas, and generated nothing itself.
     assert!(
-        !out.join(".index-cache").exists(),
+        !tmp.path().join("results/.index-cache").exists(),
         "an index cache on the campaign host"
     );
     let log = agent_process.1.lock().expect("log").clone();
@@ -999,12 +997,10 @@ fn an_l3_cell_runs_its_link_on_the_agent_and_the_campaign_reaches_it_through_the
     if !usable_in_tests() || !has_nft() {
         return;
     }
+    let across = across();
     let Across {
-        hosts,
-        tmp,
-        pki,
-        key,
-    } = across();
+        hosts, tmp, pki, ..
+    } = &across;
     // The agent's host forwards (its operator's choice; here only inside its namespace).
     let forwarding = Command::new("ip")
         .args(["netns", "exec", hosts.a.name(), "sh", "-c"])
@@ -1018,11 +1014,11 @@ fn an_l3_cell_runs_its_link_on_the_agent_and_the_campaign_reaches_it_through_the
     let any_port = format!("{}:7070", hosts.ip_a);
     let ranged = format!("{}:7071", hosts.ip_a);
     let agents = [
-        start_agent(Some(hosts.a.name()), "0.0.0.0:7070", &pki, tmp.path()),
+        start_agent(Some(hosts.a.name()), "0.0.0.0:7070", pki, tmp.path()),
         start_agent_with(
             Some(hosts.a.name()),
             &ranged,
-            &pki,
+            pki,
             tmp.path(),
             &["--rig-ports", "17000-17019"],
         ),
@@ -1050,15 +1046,7 @@ fn an_l3_cell_runs_its_link_on_the_agent_and_the_campaign_reaches_it_through_the
              [{matrix}]\n[expect]\noutcome = \"completed\"\n"
         );
         let name = format!("l3-{i}");
-        let file = tmp.path().join(format!("{name}.toml"));
-        let agent = format!("agent://{listen}");
-        std::fs::write(&file, campaign(&name, &agent, &pki.ca, &key, &body)).expect("write");
-        let out = tmp.path().join("results");
-        let run = run_campaign(Some(hosts.b.name()), &file, &out);
-        let (stdout, stderr) = (text(&run.stdout), text(&run.stderr));
-        println!("{stderr}{stdout}");
-        assert!(run.status.success(), "{stderr}{stdout}");
-        let dir = only_run_dir(&out, &name);
+        let (stdout, dir) = across.run(&name, listen, &body);
         let records = trial_records(&dir);
         assert_eq!(records.len(), matrix.matches('{').count(), "{stdout}");
         for record in &records {
