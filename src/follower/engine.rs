@@ -28,7 +28,7 @@ use super::{
 use crate::{
     index::{IndexError, Journal, JournalEntry, PartFile, TargetDir},
     protocol::Message,
-    transport::{connection::Connection, negotiated::Negotiated},
+    transport::{channel::Answer, connection::Connection, negotiated::Negotiated},
     vocabulary::Policy,
 };
 
@@ -501,6 +501,16 @@ async fn request(
     connection: Option<Arc<Connection>>,
     message: &Message,
 ) -> Result<Message, Failure> {
+    exchange(connection, message)
+        .await
+        .map(|answer| answer.message)
+}
+
+/// As [`request`], with the data CRC the channel's reader computed for a chunk.
+async fn exchange(
+    connection: Option<Arc<Connection>>,
+    message: &Message,
+) -> Result<Answer, Failure> {
     let Some(connection) = connection else {
         return Err(Failure::transport(
             None,
@@ -508,15 +518,17 @@ async fn request(
         ));
     };
     connection
-        .request(message)
+        .exchange(message)
         .await
         .map_err(|(channel, e)| Failure::transport(channel, e))
 }
 
-/// Chunks up to this size are checksummed on the async worker that received them.
+/// Chunks up to this size are checksummed on the async worker that received them, when the
+/// reader has not already done it.
 const INLINE_CHECKSUM_BYTES: usize = 2 << 20;
 
-/// One chunk request: send, wait, checksum what came back.
+/// One chunk request: send, wait, take the checksum the reader computed as the bytes arrived
+/// (or compute it here).
 async fn fetch(connection: Option<Arc<Connection>>, session: u64, req: ChunkRequest) -> Done {
     let ask = Message::GetChunk {
         session,
@@ -525,41 +537,62 @@ async fn fetch(connection: Option<Arc<Connection>>, session: u64, req: ChunkRequ
         len: req.len,
     };
     let seq = req.seq;
-    Done::Event(match request(connection, &ask).await {
-        Ok(Message::Chunk {
-            file,
-            offset,
-            crc32c,
-            throttled_micros,
-            data,
+    Done::Event(match exchange(connection, &ask).await {
+        Ok(Answer {
+            message:
+                Message::Chunk {
+                    file,
+                    offset,
+                    crc32c,
+                    throttled_micros,
+                    data,
+                },
+            data_crc,
         }) => {
             let leader_throttled = Duration::from_micros(u64::from(throttled_micros));
-            let inline = data.len() <= INLINE_CHECKSUM_BYTES;
-            let check = move || {
-                ChunkReply::of(file, offset, data, crc32c).throttled_on_leader(leader_throttled)
-            };
-            // A chunk of the usual sizes is checksummed here, while its bytes are still in the
-            // cache the socket read left them in (about 100 µs per MiB with the CPU's crc32
-            // instruction): a hop to a blocking thread cost more than that in wake-ups. Only a
-            // large chunk, which would hold up this worker, goes to one.
-            if inline {
-                Event::ChunkArrived {
+            match data_crc {
+                Some(crc) => Event::ChunkArrived {
                     seq,
-                    reply: check(),
-                }
-            } else {
-                match tokio::task::spawn_blocking(check).await {
-                    Ok(reply) => Event::ChunkArrived { seq, reply },
-                    Err(e) => Event::LocalFailed(Failure::new(FailureKind::Io, e.to_string())),
-                }
+                    reply: ChunkReply::checksummed(file, offset, data, crc32c, crc)
+                        .throttled_on_leader(leader_throttled),
+                },
+                None => checksum_here(seq, file, offset, data, crc32c, leader_throttled).await,
             }
         }
-        Ok(other) => Event::ChunkFailed {
+        Ok(Answer { message: other, .. }) => Event::ChunkFailed {
             seq,
             failure: Failure::unexpected("Chunk", other.kind()),
         },
         Err(failure) => Event::ChunkFailed { seq, failure },
     })
+}
+
+/// Checksums a chunk whose reader did not.
+async fn checksum_here(
+    seq: u64,
+    file: u32,
+    offset: u64,
+    data: bytes::Bytes,
+    claimed: u32,
+    leader_throttled: Duration,
+) -> Event {
+    let inline = data.len() <= INLINE_CHECKSUM_BYTES;
+    let check =
+        move || ChunkReply::of(file, offset, data, claimed).throttled_on_leader(leader_throttled);
+    // A chunk of the usual sizes is checksummed here, while its bytes are still in the cache
+    // the socket read left them in (about 100 µs per MiB with the CPU's crc32 instruction): a
+    // hop to a blocking thread cost more than that in wake-ups. Only a large chunk, which would
+    // hold up this worker, goes to one.
+    if inline {
+        return Event::ChunkArrived {
+            seq,
+            reply: check(),
+        };
+    }
+    match tokio::task::spawn_blocking(check).await {
+        Ok(reply) => Event::ChunkArrived { seq, reply },
+        Err(e) => Event::LocalFailed(Failure::new(FailureKind::Io, e.to_string())),
+    }
 }
 
 /// Verifies, fsyncs and renames a finished file (off the async threads). A file already under

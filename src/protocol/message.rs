@@ -60,6 +60,10 @@ impl std::fmt::Debug for HelloAuth {
     }
 }
 
+/// The bytes of a [`Message::Chunk`] payload before its data: file (4), offset (8), crc32c (4),
+/// throttled_micros (4). A reader can checksum the data as it arrives past them.
+pub const CHUNK_FIXED_LEN: usize = 20;
+
 /// A protocol message. Requests go follower → leader, responses leader → follower.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
@@ -103,7 +107,8 @@ pub enum Message {
         /// Number of bytes.
         len: u32,
     },
-    /// The bytes of a chunk and their CRC-32C as computed by the leader.
+    /// The bytes of a chunk and their CRC-32C as computed by the leader. Its payload is
+    /// [`CHUNK_FIXED_LEN`] bytes of fields, then `data`.
     Chunk {
         /// Index into the session's file list.
         file: u32,
@@ -365,5 +370,23 @@ mod tests {
             auth: HelloAuth::default(),
         };
         assert!(format!("{none:?}").contains("auth: none"));
+    }
+
+    #[test]
+    fn a_chunk_payload_is_its_fixed_fields_then_its_data() {
+        let chunk = Message::Chunk {
+            file: 3,
+            offset: 1 << 40,
+            crc32c: 0xdead_beef,
+            throttled_micros: 9,
+            data: Bytes::from_static(b"abc"),
+        };
+        let frame = crate::protocol::encode(1, &chunk).expect("encodes");
+        let payload_len = frame.head.len() - crate::protocol::HEADER_LEN;
+        assert_eq!(
+            payload_len, CHUNK_FIXED_LEN,
+            "the fixed fields, before the data"
+        );
+        assert_eq!(&frame.data[..], b"abc");
     }
 }

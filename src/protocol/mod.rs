@@ -23,4 +23,4 @@ pub use frame::{
     EncodedFrame, Frame, HEADER_LEN, Header, MAGIC, VERSION, decode_frame, decode_header,
     decode_payload, encode, encode_followed_by,
 };
-pub use message::{FileMeta, HelloAuth, Kind, Message};
+pub use message::{CHUNK_FIXED_LEN, FileMeta, HelloAuth, Kind, Message};

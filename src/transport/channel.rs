@@ -25,13 +25,23 @@ use tokio::{
 
 use super::{
     TransportError,
-    frame_io::{ReadError, read_frame, write_queued},
+    frame_io::{ReadError, read_response, write_queued},
     negotiated::Negotiated,
+    receive_buffers::ReceiveBuffers,
     socket::SocketOptions,
 };
 use crate::protocol::{EncodedFrame, Message, encode};
 
-type Reply = oneshot::Sender<Result<Message, TransportError>>;
+type Reply = oneshot::Sender<Result<Answer, TransportError>>;
+
+/// A response, and for a chunk the CRC-32C of its data, computed as the bytes were read.
+#[derive(Debug)]
+pub struct Answer {
+    /// The response.
+    pub message: Message,
+    /// For a [`Message::Chunk`], the CRC-32C of its `data` as received; `None` otherwise.
+    pub data_crc: Option<u32>,
+}
 
 /// Requests waiting for a response, or the error that closed the connection.
 struct Pending {
@@ -187,6 +197,11 @@ impl Channel {
     /// Sends `message` and waits for its response. An `Error` frame becomes
     /// [`TransportError::Remote`]. Dropping the future (for a timeout) forgets the request.
     pub async fn request(&self, message: &Message) -> Result<Message, TransportError> {
+        self.exchange(message).await.map(|answer| answer.message)
+    }
+
+    /// As [`Channel::request`], with the data CRC the reader computed for a chunk.
+    pub async fn exchange(&self, message: &Message) -> Result<Answer, TransportError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = encode(id, message)?;
         let (reply, response) = oneshot::channel();
@@ -205,9 +220,10 @@ impl Channel {
             return Err(TransportError::Eof);
         }
         match response.await {
-            Ok(Ok(Message::Error { code, message })) => {
-                Err(TransportError::Remote { code, message })
-            }
+            Ok(Ok(Answer {
+                message: Message::Error { code, message },
+                ..
+            })) => Err(TransportError::Remote { code, message }),
             Ok(result) => result,
             Err(_) => Err(TransportError::Eof),
         }
@@ -260,12 +276,18 @@ async fn read_responses(
     pending: Arc<Mutex<Pending>>,
 ) {
     let mut read = BufReader::with_capacity(64 << 10, read);
+    // The chunks this channel receives are read into buffers their writes give back.
+    let buffers = ReceiveBuffers::new();
     let err = loop {
-        match read_frame(&mut read, max_response).await {
-            Ok(Some(frame)) => {
+        match read_response(&mut read, max_response, &buffers).await {
+            Ok(Some(response)) => {
                 // A response to a request that timed out has nobody waiting: drop it.
-                if let Some(reply) = lock(&pending).waiting.remove(&frame.request_id) {
-                    let _ = reply.send(Ok(frame.message));
+                let waiting = lock(&pending).waiting.remove(&response.frame.request_id);
+                if let Some(reply) = waiting {
+                    let _ = reply.send(Ok(Answer {
+                        message: response.frame.message,
+                        data_crc: response.data_crc,
+                    }));
                 }
             }
             Ok(None) => break TransportError::Eof,

@@ -34,7 +34,7 @@ use tokio::{
 
 use super::{
     TransportError,
-    channel::Channel,
+    channel::{Answer, Channel},
     dial::{DialOptions, Dialer, Streams},
     quic::QuicLiveness,
     socket::SocketOptions,
@@ -194,6 +194,14 @@ impl Connection {
         &self,
         message: &Message,
     ) -> Result<Message, (Option<usize>, TransportError)> {
+        self.exchange(message).await.map(|answer| answer.message)
+    }
+
+    /// As [`Connection::request`], with the data CRC the channel computed for a chunk.
+    pub async fn exchange(
+        &self,
+        message: &Message,
+    ) -> Result<Answer, (Option<usize>, TransportError)> {
         let Some((i, channel)) = self.pick() else {
             let loss = self.loss();
             let err = loss
@@ -201,7 +209,7 @@ impl Connection {
                 .map_or(TransportError::Eof, |l| l.error.clone());
             return Err((loss.map(|l| l.channel), err));
         };
-        channel.request(message).await.map_err(|e| (Some(i), e))
+        channel.exchange(message).await.map_err(|e| (Some(i), e))
     }
 
     /// The first channel lost, if any.

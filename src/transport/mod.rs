@@ -17,6 +17,7 @@ pub mod dial;
 pub mod frame_io;
 pub mod negotiated;
 pub mod quic;
+pub mod receive_buffers;
 pub mod socket;
 pub mod tls;
 

@@ -92,6 +92,11 @@ impl ChunkReply {
     /// A reply for `data`, its checksum computed here (tests and simulations).
     pub fn of(file: u32, offset: u64, data: Bytes, claimed_crc: u32) -> Self {
         let crc = crc32c::crc32c(&data);
+        Self::checksummed(file, offset, data, claimed_crc, crc)
+    }
+
+    /// A reply for `data` whose CRC-32C `crc` was computed as it was received.
+    pub fn checksummed(file: u32, offset: u64, data: Bytes, claimed_crc: u32, crc: u32) -> Self {
         Self {
             file,
             offset,
