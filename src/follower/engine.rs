@@ -523,12 +523,7 @@ async fn exchange(
         .map_err(|(channel, e)| Failure::transport(channel, e))
 }
 
-/// Chunks up to this size are checksummed on the async worker that received them, when the
-/// reader has not already done it.
-const INLINE_CHECKSUM_BYTES: usize = 2 << 20;
-
-/// One chunk request: send, wait, take the checksum the reader computed as the bytes arrived
-/// (or compute it here).
+/// One chunk request: send, wait, take the checksum the reader computed as the bytes arrived.
 async fn fetch(connection: Option<Arc<Connection>>, session: u64, req: ChunkRequest) -> Done {
     let ask = Message::GetChunk {
         session,
@@ -543,20 +538,20 @@ async fn fetch(connection: Option<Arc<Connection>>, session: u64, req: ChunkRequ
                 Message::Chunk {
                     file,
                     offset,
-                    crc32c,
+                    crc32c: claimed,
                     throttled_micros,
                     data,
                 },
             data_crc,
         }) => {
             let leader_throttled = Duration::from_micros(u64::from(throttled_micros));
-            match data_crc {
-                Some(crc) => Event::ChunkArrived {
-                    seq,
-                    reply: ChunkReply::checksummed(file, offset, data, crc32c, crc)
-                        .throttled_on_leader(leader_throttled),
-                },
-                None => checksum_here(seq, file, offset, data, crc32c, leader_throttled).await,
+            // Every channel's reader checksums a chunk as it lands; a reader that did not
+            // (none does today) gets its chunk checksummed here, on this worker.
+            let crc = data_crc.unwrap_or_else(|| crc32c::crc32c(&data));
+            Event::ChunkArrived {
+                seq,
+                reply: ChunkReply::checksummed(file, offset, data, claimed, crc)
+                    .throttled_on_leader(leader_throttled),
             }
         }
         Ok(Answer { message: other, .. }) => Event::ChunkFailed {
@@ -565,34 +560,6 @@ async fn fetch(connection: Option<Arc<Connection>>, session: u64, req: ChunkRequ
         },
         Err(failure) => Event::ChunkFailed { seq, failure },
     })
-}
-
-/// Checksums a chunk whose reader did not.
-async fn checksum_here(
-    seq: u64,
-    file: u32,
-    offset: u64,
-    data: bytes::Bytes,
-    claimed: u32,
-    leader_throttled: Duration,
-) -> Event {
-    let inline = data.len() <= INLINE_CHECKSUM_BYTES;
-    let check =
-        move || ChunkReply::of(file, offset, data, claimed).throttled_on_leader(leader_throttled);
-    // A chunk of the usual sizes is checksummed here, while its bytes are still in the cache
-    // the socket read left them in (about 100 µs per MiB with the CPU's crc32 instruction): a
-    // hop to a blocking thread cost more than that in wake-ups. Only a large chunk, which would
-    // hold up this worker, goes to one.
-    if inline {
-        return Event::ChunkArrived {
-            seq,
-            reply: check(),
-        };
-    }
-    match tokio::task::spawn_blocking(check).await {
-        Ok(reply) => Event::ChunkArrived { seq, reply },
-        Err(e) => Event::LocalFailed(Failure::new(FailureKind::Io, e.to_string())),
-    }
 }
 
 /// Verifies, fsyncs and renames a finished file (off the async threads). A file already under

@@ -418,40 +418,52 @@ impl<T: Sink> DelayLine<T> {
         self
     }
 
-    pub(crate) async fn run(mut self) {
+    /// Each turn releases what is due, then waits for the next datagram or the next deadline.
+    /// A wake takes every datagram already queued, and the timer is re-armed only when the
+    /// earliest deadline changes: with a fixed delay a new datagram never leaves first, so a
+    /// stream of them costs no system call each (it was one `timerfd_settime` per datagram).
+    pub(crate) async fn run(self) {
+        self.release().await;
+    }
+
+    /// [`DelayLine::run`], returning how often it armed its timer once its queue closes.
+    async fn release(mut self) -> u64 {
         let mut heap: BinaryHeap<Reverse<(Instant, u64, Vec<u8>)>> = BinaryHeap::new();
         let mut seq = 0u64;
         // Without a timerfd (it cannot fail short of running out of descriptors), tokio's timer.
-        let timer = self.precise.then(|| Timer::new().ok()).flatten();
+        let mut timer = self.precise.then(|| Timer::new().ok()).flatten();
         loop {
+            let now = Instant::now();
+            while let Some(Reverse((at, _, _))) = heap.peek() {
+                if *at > now {
+                    break;
+                }
+                if let Some(Reverse((_, _, bytes))) = heap.pop() {
+                    self.target.send(&bytes).await;
+                    self.pool.give(bytes);
+                }
+            }
             let next = heap.peek().map(|Reverse((at, _, _))| *at);
             tokio::select! {
-                received = self.queue.recv() => match received {
-                    Some(Send { at, bytes }) => {
+                received = self.queue.recv() => {
+                    let Some(Send { at, bytes }) = received else {
+                        return timer.map_or(0, |t| t.arms);
+                    };
+                    seq += 1;
+                    heap.push(Reverse((at, seq, bytes)));
+                    while let Ok(Send { at, bytes }) = self.queue.try_recv() {
                         seq += 1;
                         heap.push(Reverse((at, seq, bytes)));
                     }
-                    None => return,
-                },
-                _ = sleep_until(timer.as_ref(), next.unwrap_or_else(far_future)), if next.is_some() => {
-                    let now = Instant::now();
-                    while let Some(Reverse((at, _, _))) = heap.peek() {
-                        if *at > now {
-                            break;
-                        }
-                        if let Some(Reverse((_, _, bytes))) = heap.pop() {
-                            self.target.send(&bytes).await;
-                            self.pool.give(bytes);
-                        }
-                    }
                 }
+                _ = sleep_until(timer.as_mut(), next.unwrap_or_else(far_future)), if next.is_some() => {}
             }
         }
     }
 }
 
 /// Waits until `at` on `timer` if there is one, else on tokio's timer.
-async fn sleep_until(timer: Option<&Timer>, at: Instant) {
+async fn sleep_until(timer: Option<&mut Timer>, at: Instant) {
     match timer {
         Some(t) => t.sleep_until(at).await,
         None => tokio::time::sleep_until(at).await,
@@ -459,7 +471,13 @@ async fn sleep_until(timer: Option<&Timer>, at: Instant) {
 }
 
 /// A timerfd: one-shot waits to the OS's timer precision (microseconds), not tokio's 1 ms.
-struct Timer(tokio::io::unix::AsyncFd<std::fs::File>);
+struct Timer {
+    fd: tokio::io::unix::AsyncFd<std::fs::File>,
+    /// The deadline the timer is armed for and has not yet been seen to expire at.
+    armed: Option<Instant>,
+    /// How often it was armed.
+    arms: u64,
+}
 
 impl Timer {
     #[allow(unsafe_code)]
@@ -480,24 +498,39 @@ impl Timer {
         let file = unsafe { std::fs::File::from_raw_fd(fd) };
         // SAFETY: `file` owns its descriptor and moves into the `AsyncFd`, which neither
         // replaces nor closes it while registered.
-        Ok(Self(unsafe { tokio::io::unix::AsyncFd::register(file)? }))
+        Ok(Self {
+            fd: unsafe { tokio::io::unix::AsyncFd::register(file)? },
+            armed: None,
+            arms: 0,
+        })
     }
 
-    /// Waits until `at`. Dropping the wait early leaves the timer armed; the next wait re-arms it,
-    /// and an expiry left over from before wakes a wait early at worst (the caller looks at the
-    /// clock).
-    async fn sleep_until(&self, at: Instant) {
+    /// Waits until `at`, arming the timer only if it is not armed for `at` already. Dropping
+    /// the wait early leaves the timer armed (the next wait for the same deadline keeps it, one
+    /// for another re-arms it); an expiry left over from before wakes a wait early at worst (the
+    /// caller looks at the clock).
+    async fn sleep_until(&mut self, at: Instant) {
         use std::{io::Read, os::fd::AsRawFd};
         let left = at.saturating_duration_since(Instant::now());
-        if left.is_zero() || self.arm(self.0.get_ref().as_raw_fd(), left).is_err() {
-            return tokio::time::sleep_until(at).await;
+        if left.is_zero() {
+            return;
+        }
+        if self.armed != Some(at) {
+            if self.arm(self.fd.get_ref().as_raw_fd(), left).is_err() {
+                self.armed = None;
+                return tokio::time::sleep_until(at).await;
+            }
+            self.armed = Some(at);
+            self.arms += 1;
         }
         loop {
-            let Ok(mut ready) = self.0.readable().await else {
+            let Ok(mut ready) = self.fd.readable().await else {
+                self.armed = None;
                 return tokio::time::sleep_until(at).await;
             };
             let mut expirations = [0u8; 8];
             if let Ok(read) = ready.try_io(|f| f.get_ref().read(&mut expirations)) {
+                self.armed = None;
                 if read.is_err() {
                     tokio::time::sleep_until(at).await;
                 }
@@ -530,4 +563,77 @@ impl Timer {
 
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(3600)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A datagram and when it arrived.
+    type Arrival = (Instant, Vec<u8>);
+
+    /// Records when each datagram arrived.
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<Arrival>>>);
+
+    impl Sink for Recorder {
+        async fn send(&self, bytes: &[u8]) {
+            let mut got = self.0.lock().expect("recorder lock");
+            got.push((Instant::now(), bytes.to_vec()));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_precise_line_releases_in_deadline_order_never_early_arming_once_per_deadline() {
+        let (tx, queue) = mpsc::unbounded_channel();
+        let target = Recorder::default();
+        let line = DelayLine {
+            queue,
+            target: target.clone(),
+            pool: Arc::new(Pool::default()),
+            precise: false,
+        }
+        .precise();
+        let t0 = Instant::now();
+        // 100 datagrams in four groups of one deadline each, queued out of order; each names
+        // its deadline group and its place in the queue.
+        let groups = [30u64, 10, 25, 15];
+        for i in 0..100u8 {
+            let group = groups[usize::from(i) % groups.len()];
+            let at = t0 + Duration::from_millis(group);
+            tx.send(Send {
+                at,
+                bytes: vec![group as u8, i],
+            })
+            .expect("the line is running");
+        }
+        let running = tokio::spawn(line.release());
+        // The line drops what it still holds when its queue closes: close it once all is out.
+        for _ in 0..500 {
+            if target.0.lock().expect("recorder lock").len() == 100 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        drop(tx);
+        let arms = running.await.expect("the line ends");
+        let got = target.0.lock().expect("recorder lock").clone();
+        assert_eq!(got.len(), 100, "every datagram is released");
+        for (when, bytes) in &got {
+            let due = t0 + Duration::from_millis(u64::from(bytes[0]));
+            assert!(
+                *when >= due,
+                "datagram {} left before its deadline",
+                bytes[1]
+            );
+        }
+        let order: Vec<(u8, u8)> = got.iter().map(|(_, b)| (b[0], b[1])).collect();
+        let mut sorted = order.clone();
+        sorted.sort();
+        assert_eq!(order, sorted, "by deadline, then in the order queued");
+        assert!(
+            (1..=4).contains(&arms),
+            "one arm per distinct deadline, not one per datagram: {arms}"
+        );
+    }
 }

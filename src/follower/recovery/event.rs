@@ -89,7 +89,7 @@ pub struct ChunkReply {
 }
 
 impl ChunkReply {
-    /// A reply for `data`, its checksum computed here (tests and simulations).
+    /// A reply for `data`, its checksum computed here (the simulation and the engine's tests).
     pub fn of(file: u32, offset: u64, data: Bytes, claimed_crc: u32) -> Self {
         let crc = crc32c::crc32c(&data);
         Self::checksummed(file, offset, data, claimed_crc, crc)
