@@ -42,6 +42,7 @@ use crate::{
     },
     output::{errln, outln},
     recover_output::RecoverOutput,
+    stop_signals::StopSignals,
 };
 
 /// Exit code of a run stopped by Ctrl-C, as shells report SIGINT.
@@ -565,8 +566,9 @@ impl InjectorArgs {
 const EVENTS_IN_MEMORY: usize = 100_000;
 
 pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
+    let signals = StopSignals::listen()?;
     if let Some(api) = &args.api {
-        return proxy_with_api(&args, api).await;
+        return proxy_with_api(signals, &args, api).await;
     }
     let injector = &args.injector;
     let events = injector.event_log()?;
@@ -595,7 +597,7 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         let stop = async {
             rig.shutdown().await;
         };
-        return serve_until_ctrl_c(&events, "udp proxy", injector.shown(), stop).await;
+        return serve_until_ctrl_c(signals, &events, "udp proxy", injector.shown(), stop).await;
     }
     for injector in rig.injectors() {
         if let InjectorHandle::Tcp(proxy) = injector {
@@ -628,7 +630,7 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         }
     );
     announce_metrics(&metrics);
-    serve_until_ctrl_c(&events, "proxy", injector.shown(), async {
+    serve_until_ctrl_c(signals, &events, "proxy", injector.shown(), async {
         errln!("stopping: closing connections");
         stop_metrics(metrics).await;
         rig.shutdown().await;
@@ -638,7 +640,11 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
 
 /// `rrbench proxy --api`: the proxy is the API's first proxy, under `--name`, so toxiproxy's
 /// clients change its toxics (its `--fault` specs among them) while it runs.
-async fn proxy_with_api(args: &ProxyArgs, api: &str) -> anyhow::Result<ExitCode> {
+async fn proxy_with_api(
+    signals: StopSignals,
+    args: &ProxyArgs,
+    api: &str,
+) -> anyhow::Result<ExitCode> {
     use rrbench::chaos::api::{Registry, registry::ProxySpec};
     let injector = &args.injector;
     let events = injector.event_log()?;
@@ -670,7 +676,7 @@ async fn proxy_with_api(args: &ProxyArgs, api: &str) -> anyhow::Result<ExitCode>
         injector.faults.len(),
         server.local_addr(),
     );
-    serve_until_ctrl_c(&events, "proxy", injector.shown(), async {
+    serve_until_ctrl_c(signals, &events, "proxy", injector.shown(), async {
         errln!("stopping: closing connections");
         server.stop().await;
         registry.shutdown().await;
@@ -681,6 +687,7 @@ async fn proxy_with_api(args: &ProxyArgs, api: &str) -> anyhow::Result<ExitCode>
 /// `rrbench serve-api`: toxiproxy's API with no proxy yet, events to stderr until Ctrl-C.
 pub async fn serve_api(args: ServeApiArgs) -> anyhow::Result<ExitCode> {
     use rrbench::chaos::api::Registry;
+    let signals = StopSignals::listen()?;
     let injector = InjectorArgs {
         faults: Vec::new(),
         seed: args.seed,
@@ -696,7 +703,7 @@ pub async fn serve_api(args: ServeApiArgs) -> anyhow::Result<ExitCode> {
         server.local_addr(),
         args.seed
     );
-    serve_until_ctrl_c(&events, "api", injector.shown(), async {
+    serve_until_ctrl_c(signals, &events, "api", injector.shown(), async {
         errln!("stopping: closing every proxy");
         server.stop().await;
         registry.shutdown().await;
@@ -759,6 +766,7 @@ async fn stop_metrics(metrics: Option<MetricsServer>) {
 
 /// `rrbench link`: the L3 link, events to stderr until Ctrl-C.
 pub async fn link(args: LinkArgs) -> anyhow::Result<ExitCode> {
+    let signals = StopSignals::listen()?;
     let injector = &args.injector;
     // Bad faults are bad input wherever this runs; privileges come second.
     let mut faults = injector.faults.clone();
@@ -785,7 +793,7 @@ pub async fn link(args: LinkArgs) -> anyhow::Result<ExitCode> {
          leader:   rrbench leader --netns {ns} --listen {ip}:9443 --dir DIR\n  \
          follower: rrbench recover --from {ip}:9443 --dir TARGET\n  \
          any tool: ip netns exec {ns} iperf3 -s   and   iperf3 -c {ip}\n  \
-         Ctrl-C removes the namespace and the devices",
+         Ctrl-C or SIGTERM removes the namespace and the devices",
         injector.seed,
         link.follower_ip(),
         link.follower_dev(),
@@ -794,7 +802,7 @@ pub async fn link(args: LinkArgs) -> anyhow::Result<ExitCode> {
     let stop = async {
         rig.shutdown().await;
     };
-    serve_until_ctrl_c(&events, "link", injector.shown(), stop).await
+    serve_until_ctrl_c(signals, &events, "link", injector.shown(), stop).await
 }
 
 /// Which of an injector's events it prints to stderr.
@@ -819,10 +827,11 @@ impl Shown {
     }
 }
 
-/// Prints an injector's events to stderr as they come (those `shown` includes) until Ctrl-C,
-/// then runs `stop`, prints the events stopping caused and a summary of the run. Lines start
+/// Prints an injector's events to stderr as they come (those `shown` includes) until Ctrl-C
+/// or SIGTERM (`signals`, caught since the command started), then runs `stop`, prints the events stopping caused and a summary of the run. Lines start
 /// with `[label SECONDS]`, as the leader's do.
 async fn serve_until_ctrl_c(
+    mut signals: StopSignals,
     events: &EventLog,
     label: &str,
     shown: Shown,
@@ -837,11 +846,9 @@ async fn serve_until_ctrl_c(
     };
     let mut seen = 0;
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
-            _ = &mut ctrl_c => break,
+            _ = signals.recv() => break,
             _ = tick.tick() => {}
         }
         seen = print(seen);

@@ -15,6 +15,7 @@ mod output;
 mod progress_line;
 mod recover_output;
 mod report_command;
+mod stop_signals;
 
 use std::process::ExitCode;
 

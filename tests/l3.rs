@@ -232,6 +232,30 @@ outcome = "completed"
     }
 }
 
+/// `kill PID` (SIGTERM, as systemd and scripts stop a process) ends `rrbench link` as Ctrl-C
+/// does: it removes its namespace and devices and exits 0. (It once died on the signal's
+/// default action and left both behind.)
+#[test]
+fn sigterm_removes_the_links_namespace_as_ctrl_c_does() {
+    if !usable_in_tests() {
+        return;
+    }
+    let (mut link, line) = common::spawn_announcing_line(&["link", "--quiet"]);
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "namespace").expect(&line);
+    let netns = words[at + 1].trim_end_matches(',').to_string();
+    assert!(
+        Path::new("/run/netns").join(&netns).exists(),
+        "{netns} is up: {line}"
+    );
+    let status = common::terminate(&mut link);
+    assert!(status.success(), "SIGTERM: {status}");
+    assert!(
+        !Path::new("/run/netns").join(&netns).exists(),
+        "SIGTERM left {netns} behind"
+    );
+}
+
 #[test]
 fn link_leader_and_recover_as_separate_processes() {
     if !usable_in_tests() {

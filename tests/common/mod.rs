@@ -435,10 +435,20 @@ pub fn spawn_announcing(args: &[&str]) -> (Child, String) {
 
 /// Sends SIGINT (Ctrl-C) to `child` and waits, at most 10 s, for it to exit.
 pub fn interrupt(child: &mut Child) -> std::process::ExitStatus {
+    send_signal(child, "INT")
+}
+
+/// Sends SIGTERM (what `kill`, systemd and scripts send) to `child` and waits, at most 10 s,
+/// for it to exit.
+pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    send_signal(child, "TERM")
+}
+
+fn send_signal(child: &mut Child, signal: &str) -> std::process::ExitStatus {
     let pid = child.0.id().to_string();
     assert!(
         std::process::Command::new("kill")
-            .args(["-INT", &pid])
+            .args([&format!("-{signal}"), &pid])
             .status()
             .expect("kill")
             .success()
@@ -450,7 +460,7 @@ pub fn interrupt(child: &mut Child) -> std::process::ExitStatus {
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "process did not stop on SIGINT"
+            "process did not stop on SIG{signal}"
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
