@@ -12,12 +12,13 @@
 #   6. throughput vs index size (256 MiB up to 8 GiB; flat is the target)
 #   7. follower peak RSS vs window x chunk            (target <= 64 MiB + 2 x window x chunk)
 #   8. leader peak RSS vs concurrent sessions, 1 to 64
-#   9. CPU seconds per GiB moved: leader, follower, proxy, pump
+#   9. CPU seconds per GiB moved: leader, follower, proxy, pump; and the ceiling the leader's
+#      and follower's CPU per GiB put on a TCP and a QUIC recovery on this machine's cores
 #
-# Each comparison runs its reference in the same run (1, 2, 5 through scripts/compare-*.sh with
-# --runs; 4 with the link up); medians of --runs (default 5). The table goes to stdout and to
-# results/perf-report-<UTC stamp>.md with the machine's env.json beside it. Sections 4 and the
-# pump's CPU need root (skipped, and said so, without it).
+# Each comparison runs its reference in the same run, interleaved with it (1, 2, 5 through
+# scripts/compare-*.sh with --runs; 4 with two links up at once); medians of --runs (default 5).
+# The table goes to stdout and to results/perf-report-<UTC stamp>.md with the machine's env.json
+# beside it. Section 4 and the pump's CPU need root (skipped, and said so, without it).
 #
 # Usage: scripts/perf-report.sh [--runs 5] [--quick]   (--quick: smaller indices, 3 runs)
 set -euo pipefail
@@ -59,7 +60,7 @@ echo "perf-report: $runs runs of each comparison; load before: $(cut -d' ' -f1-3
 echo "== 1. recovery vs iperf3"
 scripts/compare-iperf3.sh --size "$size_engine" --runs "$runs" | tee "$work/s1.txt"
 row 1 "recovery, $size_engine, unlimited, into tmpfs" "$(field "$work/s1.txt" "rrbench recover (median of $runs)") MiB/s" \
-    "iperf3 -P 1: $(field "$work/s1.txt" "iperf3 (1 stream)") MiB/s" "$(field "$work/s1.txt" "ratio rrbench / iperf3")" ">= 0.8"
+    "iperf3 -P 1: $(field "$work/s1.txt" "iperf3 (1 stream, median of $runs)") MiB/s" "$(field "$work/s1.txt" "ratio rrbench / iperf3")" ">= 0.8"
 
 echo "== 2. through rrbench proxy vs direct"
 scripts/compare-proxy.sh --size "$size_engine" --runs "$runs" | tee "$work/s2.txt"
@@ -144,30 +145,56 @@ if [ "$(id -u)" -eq 0 ]; then
         ip=$(awk '/^L3 link up/ {for (i = 1; i <= NF; i++) if ($i == "namespace") {print $(i+2); exit}}' "$work/$name.log" | tr -d ';')
         [ -n "$ns" ] && [ -n "$ip" ] || { echo "link did not start:" >&2; cat "$work/$name.log" >&2; exit 1; }
     }
-    # iperf_mib HOST PORT [NETNS]: MiB/s of a 5 s, 1-stream iperf3 to a server on HOST:PORT.
+    # iperf_mib HOST PORT [NETNS [ARGS...]]: MiB/s of a 5 s, 1-stream iperf3 (client ARGS...)
+    # to a server on HOST:PORT, in NETNS if given.
     iperf_mib() {
-        local run=()
+        local host=$1 port=$2 run=()
         [ -n "${3:-}" ] && run=(ip netns exec "$3")
-        "${run[@]}" iperf3 -s -1 -B "$1" -p "$2" >/dev/null 2>&1 &
+        shift $(($# < 3 ? $# : 3))
+        "${run[@]}" iperf3 -s -1 -B "$host" -p "$port" >/dev/null 2>&1 &
         sleep 0.5
-        iperf3 -c "$1" -p "$2" -t 5 -P 1 -J >"$work/iperf-$2.json"
+        iperf3 -c "$host" -p "$port" -t 5 -P 1 -J "$@" >"$work/iperf-$port.json"
         wait $! 2>/dev/null || true
-        json "$work/iperf-$2.json" 'd["end"]["sum_received"]["bits_per_second"]/8/1048576'
+        json "$work/iperf-$port.json" 'd["end"]["sum_received"]["bits_per_second"]/8/1048576'
     }
-    loop=$(iperf_mib 127.0.0.1 "$(free_port)")
+    # Two links at once (each in its own namespace, idle while the other runs), so the runs
+    # interleave: loopback, the link, the link with 1 ms each way, and that with a larger
+    # send buffer, $runs times. What limits the 1 ms case: a TCP sender holds at most its
+    # send buffer in flight, and autotuning stops at tcp_wmem's maximum. `-w` asks for the
+    # buffer outright (the kernel doubles what it is asked, up to wmem_max), so the same link
+    # and delay with the larger buffer it grants show whether the sender's buffer or the link
+    # is the limit.
     link plain
-    t0=$(cpu_ticks "$link_pid")
-    across=$(iperf_mib "$ip" 5201 "$ns")
-    t1=$(cpu_ticks "$link_pid")
-    bytes=$(json "$work/iperf-5201.json" 'd["end"]["sum_received"]["bytes"]')
-    pump_cpu=$(python3 -c "print('%.2f' % (($t1 - $t0) / $hz / ($bytes / 2**30)))")
-    kill "$link_pid"; wait "$link_pid" 2>/dev/null || true
+    plain_pid=$link_pid plain_ns=$ns plain_ip=$ip
     link delayed latency:delay=1ms
-    delayed=$(iperf_mib "$ip" 5201 "$ns")
-    kill "$link_pid"; wait "$link_pid" 2>/dev/null || true
-    printf "loopback %.1f | across the link %.1f | with 1 ms each way %.1f MiB/s\n" "$loop" "$across" "$delayed"
+    delayed_pid=$link_pid delayed_ns=$ns delayed_ip=$ip
+    loop_port=$(free_port)
+    wmem=$(awk '{print $3}' /proc/sys/net/ipv4/tcp_wmem)
+    granted=$(awk -v a="$wmem" -v m="$(cat /proc/sys/net/core/wmem_max)" 'BEGIN { printf "%g", 2 * (a < m ? a : m) / 1048576 }')
+    loops=() acrosses=() delays=() wides=() pump_cpus=()
+    for i in $(seq "$runs"); do
+        l=$(iperf_mib 127.0.0.1 "$loop_port")
+        t0=$(cpu_ticks "$plain_pid")
+        a=$(iperf_mib "$plain_ip" 5201 "$plain_ns")
+        t1=$(cpu_ticks "$plain_pid")
+        bytes=$(json "$work/iperf-5201.json" 'd["end"]["sum_received"]["bytes"]')
+        pump_cpus+=("$(python3 -c "print('%.2f' % (($t1 - $t0) / $hz / ($bytes / 2**30)))")")
+        d=$(iperf_mib "$delayed_ip" 5201 "$delayed_ns")
+        w=$(iperf_mib "$delayed_ip" 5201 "$delayed_ns" -w "$wmem")
+        printf "run %d: loopback %7.1f | across the link %7.1f | 1 ms each way %7.1f | that with a %s MiB send buffer %7.1f MiB/s\n" \
+            "$i" "$l" "$a" "$d" "$granted" "$w"
+        loops+=("$l") acrosses+=("$a") delays+=("$d") wides+=("$w")
+    done
+    kill "$plain_pid" "$delayed_pid"
+    wait "$plain_pid" "$delayed_pid" 2>/dev/null || true
+    loop=$(printf '%s\n' "${loops[@]}" | median)
+    across=$(printf '%s\n' "${acrosses[@]}" | median)
+    delayed=$(printf '%s\n' "${delays[@]}" | median)
+    wide=$(printf '%s\n' "${wides[@]}" | median)
+    pump_cpu=$(printf '%s\n' "${pump_cpus[@]}" | median)
     row 4 "iperf3 across the L3 link, no fault" "$(f1 "$across") MiB/s" "loopback: $(f1 "$loop") MiB/s" "$(ratio "$across" "$loop")" ">= 0.5"
     row 4 "iperf3 across the L3 link, 1 ms each way" "$(f1 "$delayed") MiB/s" "loopback: $(f1 "$loop") MiB/s" "$(ratio "$delayed" "$loop")" ">= 0.3"
+    row 4 "the same, iperf3 -w $wmem (tcp_wmem max): send buffer $granted MiB (autotuning stops at $(awk -v a="$wmem" 'BEGIN { printf "%g", a / 1048576 }') MiB)" "$(f1 "$wide") MiB/s" "default buffer: $(f1 "$delayed") MiB/s" "$(ratio "$wide" "$delayed")" "-"
 else
     pump_cpu=
     echo "skipped: the L3 link needs root"
@@ -246,6 +273,7 @@ wait_port "$proxy_port"
 kill "$leader_pid"; wait "$leader_pid" 2>/dev/null || true
 rm -rf "$work/leader"
 start_leader "$size_quic"
+leader_pid=${pids[-1]}
 kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true
 "$bin" proxy --listen "127.0.0.1:$proxy_port" --upstream "$leader_addr" --quiet 2>"$work/proxy.log" &
 proxy_pid=$!
@@ -258,6 +286,42 @@ t1=$(cpu_ticks "$proxy_pid")
 gib=$(report_json "$work/proxied.json" 'd["bytes_transferred"] / 2**30')
 proxy_cpu=$(python3 -c "print('%.2f' % (($t1 - $t0) / $hz / $gib))")
 row 9 "CPU per GiB: proxy (no fault) / pump (no fault)" "$proxy_cpu / ${pump_cpu:-n/a} s" "-" "-" "-"
+
+# What the CPU allows: a recovery that needs L + F CPU seconds per GiB (leader + follower) can
+# move at most nproc / (L + F) GiB/s on this machine's cores. One recovery each over TCP and
+# QUIC of the same index, after a warm-up, against the ceiling its own CPU figures give.
+cores=$(nproc)
+"$bin" leader --dir "$work/leader" --listen 127.0.0.1:0 --max-bytes-per-sec 0 --quiet --transport quic \
+    2>"$work/quic-leader.log" &
+quic_pid=$!
+pids+=($quic_pid)
+for _ in $(seq 100); do grep -q '^leader on' "$work/quic-leader.log" && break; sleep 0.1; done
+quic_addr=$(awk '/^leader on/ {print $3; exit}' "$work/quic-leader.log")
+quic_ca=$(awk '/--ca/ {print $NF; exit}' "$work/quic-leader.log")
+[ -n "$quic_addr" ] && [ -f "$quic_ca" ] || { echo "QUIC leader did not start:" >&2; cat "$work/quic-leader.log" >&2; exit 1; }
+# ceiling_row LABEL LEADER_PID ADDR [FLAGS...]: one measured recovery from ADDR and its ceiling.
+ceiling_row() {
+    local label=$1 lp=$2 addr=$3
+    shift 3
+    "$bin" recover --from "$addr" --dir "$work/follower" --max-bytes-per-sec 0 --json --no-progress \
+        "$@" >/dev/null
+    local t0 t1 mib gib l f
+    t0=$(cpu_ticks "$lp")
+    /usr/bin/time -f "%U %S" -o "$work/time-$label" "$bin" recover --from "$addr" --dir "$work/follower" \
+        --max-bytes-per-sec 0 --json --no-progress "$@" >"$work/ceiling-$label.json"
+    t1=$(cpu_ticks "$lp")
+    mib=$(report_json "$work/ceiling-$label.json" 'd["throughput_mib_s"]')
+    gib=$(report_json "$work/ceiling-$label.json" 'd["bytes_transferred"] / 2**30')
+    l=$(python3 -c "print('%.2f' % (($t1 - $t0) / $hz / $gib))")
+    f=$(awk -v g="$gib" '{printf "%.2f", ($1 + $2) / g}' "$work/time-$label")
+    ceiling=$(python3 -c "print('%.1f' % ($cores / ($l + $f) * 1024))")
+    printf "%s: %.1f MiB/s; CPU s/GiB leader %s + follower %s; ceiling on %s cores %s MiB/s\n" \
+        "$label" "$mib" "$l" "$f" "$cores" "$ceiling"
+    row 9 "$label recovery, $size_quic: CPU per GiB leader + follower; $cores cores / that" \
+        "$l + $f s: ceiling $ceiling MiB/s" "this recovery: $(f1 "$mib") MiB/s" "$(ratio "$mib" "$ceiling")" "-"
+}
+ceiling_row TCP "$leader_pid" "$leader_addr"
+ceiling_row QUIC "$quic_pid" "$quic_addr" --transport quic --ca "$quic_ca"
 
 python3 -c "import json,sys; print(json.dumps(json.load(open(sys.argv[1]))['start']['environment'], indent=2))" \
     "$work/proxied.json" >"results/perf-report-$stamp.env.json"
