@@ -597,7 +597,7 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         let stop = async {
             rig.shutdown().await;
         };
-        return serve_until_ctrl_c(signals, &events, "udp proxy", injector.shown(), stop).await;
+        return serve_until_stopped(signals, &events, "udp proxy", injector.shown(), stop).await;
     }
     for injector in rig.injectors() {
         if let InjectorHandle::Tcp(proxy) = injector {
@@ -630,7 +630,7 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         }
     );
     announce_metrics(&metrics);
-    serve_until_ctrl_c(signals, &events, "proxy", injector.shown(), async {
+    serve_until_stopped(signals, &events, "proxy", injector.shown(), async {
         errln!("stopping: closing connections");
         stop_metrics(metrics).await;
         rig.shutdown().await;
@@ -676,7 +676,7 @@ async fn proxy_with_api(
         injector.faults.len(),
         server.local_addr(),
     );
-    serve_until_ctrl_c(signals, &events, "proxy", injector.shown(), async {
+    serve_until_stopped(signals, &events, "proxy", injector.shown(), async {
         errln!("stopping: closing connections");
         server.stop().await;
         registry.shutdown().await;
@@ -703,7 +703,7 @@ pub async fn serve_api(args: ServeApiArgs) -> anyhow::Result<ExitCode> {
         server.local_addr(),
         args.seed
     );
-    serve_until_ctrl_c(signals, &events, "api", injector.shown(), async {
+    serve_until_stopped(signals, &events, "api", injector.shown(), async {
         errln!("stopping: closing every proxy");
         server.stop().await;
         registry.shutdown().await;
@@ -802,7 +802,7 @@ pub async fn link(args: LinkArgs) -> anyhow::Result<ExitCode> {
     let stop = async {
         rig.shutdown().await;
     };
-    serve_until_ctrl_c(signals, &events, "link", injector.shown(), stop).await
+    serve_until_stopped(signals, &events, "link", injector.shown(), stop).await
 }
 
 /// Which of an injector's events it prints to stderr.
@@ -828,9 +828,10 @@ impl Shown {
 }
 
 /// Prints an injector's events to stderr as they come (those `shown` includes) until Ctrl-C
-/// or SIGTERM (`signals`, caught since the command started), then runs `stop`, prints the events stopping caused and a summary of the run. Lines start
-/// with `[label SECONDS]`, as the leader's do.
-async fn serve_until_ctrl_c(
+/// or SIGTERM (`signals`, caught since the command started), then runs `stop`, prints the
+/// events stopping caused and a summary of the run. Lines start with `[label SECONDS]`, as the
+/// leader's do.
+async fn serve_until_stopped(
     mut signals: StopSignals,
     events: &EventLog,
     label: &str,
