@@ -45,3 +45,14 @@ printf "%-28s %10.1f MiB/s\n" "rrbench proxy (median)" "$p"
 printf "%-28s %10.1f MiB/s\n" "socat (median)" "$s"
 printf "%-28s %10s  (target >= 0.9)\n" "proxy / direct" "$(ratio "$p" "$d")"
 printf "%-28s %10s  (target >= 1.0)\n" "proxy / socat" "$(ratio "$p" "$s")"
+# Where the time went, from each report's time breakdown (it splits a recovery's wall time by
+# what the follower waited for): the proxy's hop shows as network time, the follower's writes
+# as storage time, which moves every run alike.
+# breakdown NAME KEY: the median over the runs NAME1..NAMEn of KEY seconds per GiB moved.
+breakdown() {
+    for i in $(seq "$runs"); do
+        report_json "$work/$1$i.json" "d['time_breakdown']['$2'] / (d['bytes_transferred'] / 2**30)"
+    done | median
+}
+printf "%-28s %10.3f | proxy %.3f\n" "network s/GiB: direct" "$(breakdown direct network_s)" "$(breakdown proxy network_s)"
+printf "%-28s %10.3f | proxy %.3f\n" "storage s/GiB: direct" "$(breakdown direct storage_s)" "$(breakdown proxy storage_s)"

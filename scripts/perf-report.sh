@@ -3,7 +3,8 @@
 # measured in this run, and how the cost grows, into one Markdown table.
 #
 #   1. an unlimited verified recovery into tmpfs vs iperf3 -P 1 on loopback   (target >= 0.8)
-#   2. a recovery through `rrbench proxy` (no fault) vs direct, interleaved    (target >= 0.9);
+#   2. a recovery through `rrbench proxy` (no fault) vs direct, interleaved    (target >= 0.9),
+#      with where each spent its time (network, storage: the reports' time breakdowns);
 #      and the proxy's copying path (--no-splice) vs its splice path, interleaved   (no target)
 #   3. a latency-bound recovery (RTT 80 ms at the proxy, 3 x 2 MiB in flight, 256 MiB) vs the
 #      window model 3 x mean request / 80 ms (tails counted), on the steady figure (target >= 0.95)
@@ -66,6 +67,9 @@ echo "== 2. through rrbench proxy vs direct"
 scripts/compare-proxy.sh --size "$size_engine" --runs "$runs" | tee "$work/s2.txt"
 row 2 "recovery through rrbench proxy, no fault" "$(field "$work/s2.txt" "rrbench proxy (median)") MiB/s" \
     "direct: $(field "$work/s2.txt" "direct (median)") MiB/s" "$(field "$work/s2.txt" "proxy / direct")" ">= 0.9"
+row 2 "the same, time per GiB (medians): network / storage (pwrite into tmpfs)" \
+    "proxy $(awk -F'proxy ' '/^network s\/GiB/ {print $2}' "$work/s2.txt") / $(awk -F'proxy ' '/^storage s\/GiB/ {print $2}' "$work/s2.txt") s" \
+    "direct $(field "$work/s2.txt" "network s/GiB: direct") / $(field "$work/s2.txt" "storage s/GiB: direct") s" "-" "-"
 
 echo "== 2b. the proxy's copying path vs its splice path"
 # The same proxy with --no-splice copies every byte through user space, as it does the bytes a
