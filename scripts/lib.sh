@@ -74,22 +74,32 @@ recover_mib() {
 # allocation of the target), so the first measured run is not a cold outlier.
 warm_up() { recover_mib "$1" warmup >/dev/null; }
 
-# compare_secured LABEL FLAG...: a second leader serving $work/leader with FLAG... (`--transport
-# quic`, `--tls`; it generates a self-signed certificate), then $runs unlimited recoveries from
-# each leader, interleaved (the plaintext TCP one at $leader_addr first) after a warm-up of each,
-# with FLAG... and the printed CA for the second; prints each run, the medians and LABEL / tcp.
+# start_secured_leader LABEL FLAG...: a second leader serving $work/leader, unlimited, with
+# FLAG... (`--transport quic`, `--tls`: it generates a self-signed certificate and prints its CA).
+# Sets secured_pid, secured_addr and secured_ca; exits with its log if it did not start.
+start_secured_leader() {
+    local label=$1
+    shift
+    "$bin" leader --dir "$work/leader" --listen 127.0.0.1:0 --max-bytes-per-sec 0 --quiet \
+        "$@" 2>"$work/$label-leader.log" &
+    secured_pid=$!
+    pids+=($secured_pid)
+    for _ in $(seq 100); do grep -q '^leader on' "$work/$label-leader.log" && break; sleep 0.1; done
+    secured_addr=$(awk '/^leader on/ {print $3; exit}' "$work/$label-leader.log")
+    secured_ca=$(awk '/--ca/ {print $NF; exit}' "$work/$label-leader.log")
+    [ -n "$secured_addr" ] && [ -f "$secured_ca" ] || { echo "$label leader did not start:" >&2; cat "$work/$label-leader.log" >&2; exit 1; }
+}
+
+# compare_secured LABEL FLAG...: a second leader (start_secured_leader), then $runs unlimited
+# recoveries from each leader, interleaved (the plaintext TCP one at $leader_addr first) after a
+# warm-up of each, with FLAG... and the printed CA for the second; prints each run, the medians
+# and LABEL / tcp.
 compare_secured() {
     local label=$1
     shift
     local flags=("$@")
-    "$bin" leader --dir "$work/leader" --listen 127.0.0.1:0 --max-bytes-per-sec 0 --quiet \
-        "${flags[@]}" 2>"$work/$label-leader.log" &
-    pids+=($!)
-    for _ in $(seq 100); do grep -q '^leader on' "$work/$label-leader.log" && break; sleep 0.1; done
-    local addr ca
-    addr=$(awk '/^leader on/ {print $3; exit}' "$work/$label-leader.log")
-    ca=$(awk '/--ca/ {print $NF; exit}' "$work/$label-leader.log")
-    [ -n "$addr" ] && [ -f "$ca" ] || { echo "$label leader did not start:" >&2; cat "$work/$label-leader.log" >&2; exit 1; }
+    start_secured_leader "$label" "${flags[@]}"
+    local addr=$secured_addr ca=$secured_ca
     secured_mib() {
         "$bin" recover --from "$addr" --dir "$work/follower" --max-bytes-per-sec 0 --json \
             --no-progress "${flags[@]}" --ca "$ca" >"$work/$1.json"

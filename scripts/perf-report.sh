@@ -295,14 +295,8 @@ row 9 "CPU per GiB: proxy (no fault) / pump (no fault)" "$proxy_cpu / ${pump_cpu
 # move at most nproc / (L + F) GiB/s on this machine's cores. One recovery each over TCP and
 # QUIC of the same index, after a warm-up, against the ceiling its own CPU figures give.
 cores=$(nproc)
-"$bin" leader --dir "$work/leader" --listen 127.0.0.1:0 --max-bytes-per-sec 0 --quiet --transport quic \
-    2>"$work/quic-leader.log" &
-quic_pid=$!
-pids+=($quic_pid)
-for _ in $(seq 100); do grep -q '^leader on' "$work/quic-leader.log" && break; sleep 0.1; done
-quic_addr=$(awk '/^leader on/ {print $3; exit}' "$work/quic-leader.log")
-quic_ca=$(awk '/--ca/ {print $NF; exit}' "$work/quic-leader.log")
-[ -n "$quic_addr" ] && [ -f "$quic_ca" ] || { echo "QUIC leader did not start:" >&2; cat "$work/quic-leader.log" >&2; exit 1; }
+start_secured_leader quic --transport quic
+quic_pid=$secured_pid quic_addr=$secured_addr quic_ca=$secured_ca
 # ceiling_row LABEL LEADER_PID ADDR [FLAGS...]: one measured recovery from ADDR and its ceiling.
 ceiling_row() {
     local label=$1 lp=$2 addr=$3
